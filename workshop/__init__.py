@@ -1,1 +1,1 @@
-"""An offline stand-in for AWS Lambda, API Gateway, DynamoDB and CloudWatch Logs, for the workshop."""
+"""An offline stand-in for Lambda, API Gateway, DynamoDB and CloudWatch Logs, for the workshop."""

@@ -1,0 +1,334 @@
+"""`workshop`: run the stages offline, like `sam local` and `sam logs`, without Docker or AWS."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+import warnings
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from workshop import manifest
+from workshop.errors import WorkshopError
+from workshop.lambda_runtime import DEFAULT_IDLE_TIMEOUT, Invocation
+
+STATE_ROOT = manifest.REPO_ROOT / ".workshop"
+DIFF_SKIP = {"README.md", "__pycache__", ".aws-sam", ".ipynb_checkpoints"}
+
+
+def _state_dir(project: manifest.Project) -> Path:
+    return STATE_ROOT / project.stack_name
+
+
+def _running(project: manifest.Project) -> dict | None:
+    """What a live `workshop up` of this project wrote about itself, or None."""
+    marker = _state_dir(project) / "running.json"
+    try:
+        info = json.loads(marker.read_text(encoding="utf-8"))
+        endpoint = urlsplit(info["endpoint"])
+        with socket.create_connection((endpoint.hostname, endpoint.port), timeout=0.5):
+            return info
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (try 3000)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use 1024-65535 (try 3000)")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
+def _print_invocation(inv: Invocation) -> None:
+    for event in inv.logs:
+        for line in event.message.splitlines() or [""]:
+            print(f"  | {line}", flush=True)
+
+
+def cmd_stages(args: argparse.Namespace) -> int:
+    for stage in manifest.stages():
+        print(f"{stage.id}  {stage.folder:<24} {stage.title}")
+    print(f"{manifest.FINAL:<4}{'(template.yaml, src/)':<25} the final, deployable counter")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from workshop.stack import Stack
+
+    project = manifest.project(args.stage)
+    if _running(project):
+        raise WorkshopError(
+            f"{project.label} is already running (see the other terminal); "
+            "stop it with Ctrl-C there first"
+        )
+
+    def report(request: str, status: int, inv: Invocation | None) -> None:
+        detail = ""
+        if inv is not None:
+            detail = f" ({'cold start, ' if inv.cold_start else ''}{inv.duration_ms:.0f} ms)"
+        print(f"{time.strftime('%H:%M:%S')} {request} -> {status}{detail}", flush=True)
+        if inv is not None and args.show_logs:
+            _print_invocation(inv)
+
+    # Stop cleanly (and save) on Ctrl-C, and on the SIGTERM a test or a supervisor sends; a
+    # shell that starts us in the background may have told Python to ignore SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    state_dir = _state_dir(project)
+    stack = Stack(
+        project.path,
+        stack_name=project.stack_name,
+        port=args.port,
+        idle_timeout=args.idle_timeout,
+        state_dir=state_dir,
+        fresh=args.fresh,
+        on_request=report,
+    )
+    stack.start()
+    marker = state_dir / "running.json"
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"pid": os.getpid(), **stack.describe()}), encoding="utf-8")
+        info = stack.describe()
+        print(f"Serving {project.label}, offline (like `sam local start-api`, without Docker)")
+        if info["url"]:
+            print(f"  API:        {info['url']}")
+        print(
+            f"  Local AWS:  {info['endpoint']}   (AWS CLI: add --endpoint-url {info['endpoint']})"
+        )
+        for logical_id, name in info["tables"].items():
+            print(f"  Table:      {name}   ({logical_id})")
+        for group in info["log_groups"]:
+            print(f"  Logs:       {group}")
+        print("Press Ctrl-C to stop.", flush=True)
+        while True:
+            time.sleep(0.5)  # short sleeps: Ctrl-C is not delivered during a long wait on Windows
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+        marker.unlink(missing_ok=True)
+    where = state_dir.relative_to(manifest.REPO_ROOT)
+    print(f"Stopped. What it stored is kept in {where} (start with --fresh to forget it).")
+    return 0
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    from workshop.api_gateway import build_event
+    from workshop.local_aws import LocalAWS
+    from workshop.stack import Stack
+
+    project = manifest.project(args.stage)
+    running = _running(project)
+    aws = LocalAWS(endpoint_url=running["endpoint"]) if running else None
+    stack = Stack(
+        project.path,
+        stack_name=project.stack_name,
+        state_dir=None if running else _state_dir(project),
+        aws=aws,
+        serve_api=False,
+    )
+    fn = stack.function(args.function)
+    if args.event:
+        try:
+            event = json.loads(Path(args.event).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise WorkshopError(f"{args.event}: no such event file") from None
+        except json.JSONDecodeError as exc:
+            raise WorkshopError(f"{args.event}: not valid JSON ({exc})") from None
+    elif fn.routes:
+        route = fn.routes[0]
+        # The event API Gateway would send for a browser's visit to the route.
+        event = build_event(
+            route,
+            route.method.replace("ANY", "GET"),
+            route.path,
+            [("User-Agent", "workshop invoke")],
+            b"",
+            {},
+            "127.0.0.1",
+            "invoke",
+        )
+    else:
+        event = {}
+    with stack:
+        inv = stack.invoke(event, fn.logical_id)
+    _print_invocation(inv)
+    print(json.dumps(inv.error if inv.error else inv.payload, indent=2))
+    return 1 if inv.error else 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from workshop.cloudwatch_logs import filter_events, format_event
+    from workshop.local_aws import LocalAWS
+    from workshop.sam_template import load
+
+    project = manifest.project(args.stage)
+    template = load(project.path / "template.yaml", stack_name=project.stack_name)
+    running = _running(project)
+    saved = _state_dir(project) / "state.json"
+    if not running and not saved.exists():
+        raise WorkshopError(
+            f"{project.label} has no logs yet: start it with "
+            f"`workshop up {args.stage or ''}`".replace(" `", " `", 1).strip()
+            + " and visit its URL"
+        )
+    aws = LocalAWS(endpoint_url=running["endpoint"] if running else None).start()
+    try:
+        if not running:
+            print(f"({project.label} is not running: these are the logs it saved when it stopped)")
+            aws.restore(saved, tables=False)
+        logs = aws.client("logs")
+        groups = [fn.log_group for fn in template.functions.values()]
+        events = [e for group in groups for e in filter_events(logs, group, args.filter)]
+    finally:
+        aws.stop()
+    for event in sorted(events, key=lambda e: e.timestamp):
+        print(format_event(event))
+    if not events:
+        print("(no log events" + (f" match {args.filter!r})" if args.filter else ")"))
+    return 0
+
+
+def _files(root: Path) -> dict[str, Path]:
+    return {
+        path.relative_to(root).as_posix(): path
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not DIFF_SKIP & set(path.relative_to(root).parts)
+    }
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    a, b = manifest.project(args.a), manifest.project(args.b)
+    files_a, files_b = _files(a.path), _files(b.path)
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    changed = 0
+    for name in sorted(files_a.keys() | files_b.keys()):
+        old = files_a[name].read_text(encoding="utf-8").splitlines() if name in files_a else []
+        new = files_b[name].read_text(encoding="utf-8").splitlines() if name in files_b else []
+        lines = list(
+            difflib.unified_diff(old, new, f"{args.a}/{name}", f"{args.b}/{name}", lineterm="")
+        )
+        changed += bool(lines)
+        for line in lines:
+            if colour and line[:1] in "+-" and line[:3] not in ("+++", "---"):
+                line = f"\x1b[{32 if line[0] == '+' else 31}m{line}\x1b[0m"
+            print(line)
+    if not changed:
+        print(f"{args.a} and {args.b} have the same code and template.")
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from workshop import build
+
+    project = manifest.project(args.stage)
+    removed = build.clean(project.path, args.build_dir)
+    print(f"Removed {removed}" if removed else "Nothing to clean: there is no .aws-sam here.")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from workshop import build
+
+    project = manifest.project(args.stage)
+    return build.build(project.path, args.build_dir)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="workshop",
+        description="Run the workshop's stages offline: API Gateway, Lambda, DynamoDB and "
+        "CloudWatch Logs on 127.0.0.1, with no AWS account and no Docker.",
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    stage_help = "a stage (01, 02, ...: see `workshop stages`), `final`, or a project folder"
+
+    sub.add_parser("stages", help="list the stages").set_defaults(run=cmd_stages)
+
+    up = sub.add_parser("up", help="serve a stage's API on 127.0.0.1 (like sam local start-api)")
+    up.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
+    up.add_argument("--port", type=_port, default=3000, help="HTTP port (default: 3000)")
+    up.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"reclaim an environment idle this long: a cold start follows "
+        f"(default: {DEFAULT_IDLE_TIMEOUT:.0f})",
+    )
+    up.add_argument("--fresh", action="store_true", help="forget what earlier runs stored")
+    up.add_argument(
+        "--quiet",
+        dest="show_logs",
+        action="store_false",
+        help="print one line per request, without the function's log lines",
+    )
+    up.set_defaults(run=cmd_up)
+
+    invoke = sub.add_parser("invoke", help="invoke a function once (like sam local invoke)")
+    invoke.add_argument("stage", help=stage_help)
+    invoke.add_argument("--event", metavar="FILE", help="event JSON (default: a GET of its route)")
+    invoke.add_argument("--function", help="logical id of the function (default: the first)")
+    invoke.set_defaults(run=cmd_invoke)
+
+    logs = sub.add_parser("logs", help="a stage's CloudWatch Logs (like sam logs)")
+    logs.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
+    logs.add_argument(
+        "--filter",
+        metavar="TERM",
+        help='a CloudWatch Logs filter pattern: a word, or a "quoted phrase"',
+    )
+    logs.set_defaults(run=cmd_logs)
+
+    diff = sub.add_parser("diff", help="what changed from one stage to another")
+    diff.add_argument("a", help="the earlier stage")
+    diff.add_argument("b", help="the later stage")
+    diff.set_defaults(run=cmd_diff)
+
+    for name, run, text in (
+        ("clean", cmd_clean, "remove the project's .aws-sam, even while OneDrive holds it"),
+        ("build", cmd_build, "clean, then sam build"),
+    ):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
+        command.add_argument(
+            "--build-dir",
+            type=Path,
+            metavar="DIR",
+            help="build here instead of .aws-sam (e.g. outside OneDrive)",
+        )
+        command.set_defaults(run=run)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    warnings.formatwarning = lambda message, *_: f"warning: {message}\n"
+    try:
+        return args.run(args)
+    except WorkshopError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,218 @@
+"""The AWS the functions talk to: moto embedded on 127.0.0.1, or whatever AWS_ENDPOINT_URL names."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Dummy credentials: moto accepts any, and they keep the user's real ones out of local calls.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5)
+
+# Denies a call before moto sees it: (access key, X-Amz-Target, JSON body) -> error body or None.
+Authorizer = Callable[[str, str, dict[str, Any]], dict[str, Any] | None]
+
+
+class _DynamoDBGate:
+    """WSGI middleware: one DynamoDB request at a time, and an optional IAM check before it.
+
+    moto's UpdateItem holds no lock, so under threads even an atomic ADD can lose updates;
+    DynamoDB never does. Serialising every DynamoDB request gives moto the same guarantee.
+    """
+
+    def __init__(self, app: Callable[..., Any]):
+        self.app = app
+        self.lock = threading.Lock()
+        self.authorizer: Authorizer | None = None
+        self.writes = 0  # how many requests may have changed state (for saving snapshots)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith(("DynamoDB_", "Logs_")):
+            return self.app(environ, start_response)
+        action = target.rsplit(".", 1)[-1]
+        if not action.startswith(("Get", "Describe", "List", "Scan", "Query", "Filter")):
+            self.writes += 1
+        if not target.startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        body = _read_body(environ)
+        if self.authorizer is not None:
+            denied = self.authorizer(_access_key(environ), target, json.loads(body or b"{}"))
+            if denied is not None:
+                return _json_error(start_response, denied)
+        with self.lock:
+            # The response is produced inside the lock, so the whole request is serialised.
+            captured: list[Any] = []
+            result = self.app(environ, lambda *args: captured.append(args))
+            try:
+                payload = b"".join(result)
+            finally:
+                getattr(result, "close", lambda: None)()
+        status, headers = captured[0][0], captured[0][1]
+        start_response(status, headers)
+        return [payload]
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _access_key(environ: dict[str, Any]) -> str:
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    marker = "Credential="
+    if marker not in auth:
+        return ""
+    return auth.split(marker, 1)[1].split("/", 1)[0]
+
+
+def _json_error(start_response: Callable[..., Any], error: dict[str, Any]):
+    body = json.dumps(error).encode()
+    start_response(
+        "400 Bad Request",
+        [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+class LocalAWS:
+    """Starts the embedded AWS (or adopts an external endpoint) and hands out clients for it."""
+
+    def __init__(self, region: str = "us-east-1", endpoint_url: str | None = None):
+        self.region = region
+        self.external_endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        self.endpoint_url = self.external_endpoint or ""
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.gate: _DynamoDBGate | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.external_endpoint is None
+
+    def start(self) -> LocalAWS:
+        if not self.embedded:
+            return self
+        # Imported here: moto's server pulls in Flask, which an external endpoint never needs.
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class QuietHandler(WSGIRequestHandler):
+            def log_request(self, *args: Any) -> None:
+                pass  # one line per AWS call would drown what the attendee came to see
+
+        self.gate = _DynamoDBGate(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            "127.0.0.1", 0, self.gate, threaded=True, request_handler=QuietHandler
+        )
+        host, port = self._server.server_address[:2]
+        self.endpoint_url = f"http://{host}:{port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def set_authorizer(self, authorizer: Authorizer | None) -> None:
+        """Check each DynamoDB call against IAM (embedded AWS only: real AWS checks itself)."""
+        if self.gate is not None:
+            self.gate.authorizer = authorizer
+
+    @property
+    def writes(self) -> int:
+        return self.gate.writes if self.gate else 0
+
+    def client(self, service: str, **overrides: Any):
+        options = {
+            "region_name": self.region,
+            "endpoint_url": self.endpoint_url,
+            "config": CLIENT_CONFIG,
+            **LOCAL_CREDENTIALS,
+            **overrides,
+        }
+        return boto3.session.Session().client(service, **options)
+
+    def resource(self, service: str):
+        return boto3.session.Session().resource(
+            service,
+            region_name=self.region,
+            endpoint_url=self.endpoint_url,
+            config=CLIENT_CONFIG,
+            **LOCAL_CREDENTIALS,
+        )
+
+    # State that survives a restart: the tables' items and the log events, as plain JSON.
+
+    def save(self, path: Path, tables: list[str], log_groups: list[str]) -> None:
+        """Write the named tables and log groups to `path` (atomically)."""
+        dynamodb, logs = self.client("dynamodb"), self.client("logs")
+        state: dict[str, Any] = {"tables": {}, "log_groups": {}}
+        for table in tables:
+            items = []
+            for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+                items.extend(page["Items"])
+            state["tables"][table] = items
+        for group in log_groups:
+            streams: dict[str, list[dict[str, Any]]] = {}
+            try:
+                pages = logs.get_paginator("describe_log_streams").paginate(logGroupName=group)
+                for page in pages:
+                    for stream in page["logStreams"]:
+                        name = stream["logStreamName"]
+                        events = logs.get_log_events(
+                            logGroupName=group, logStreamName=name, startFromHead=True
+                        )["events"]
+                        streams[name] = [
+                            {"timestamp": e["timestamp"], "message": e["message"]} for e in events
+                        ]
+            except logs.exceptions.ResourceNotFoundException:
+                continue
+            state["log_groups"][group] = streams
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_suffix(".tmp")
+        scratch.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(scratch, path)
+
+    def restore(self, path: Path, tables: bool = True) -> None:
+        """Put back what `save` wrote (the tables must exist already), or only its logs."""
+        if not path.exists():
+            return
+        state = json.loads(path.read_text(encoding="utf-8"))
+        dynamodb, logs = self.client("dynamodb"), self.client("logs")
+        for table, items in state["tables"].items() if tables else ():
+            for start in range(0, len(items), 25):
+                batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+                dynamodb.batch_write_item(RequestItems={table: batch})
+        for group, streams in state["log_groups"].items():
+            ensure_log_group(logs, group)
+            for stream, events in streams.items():
+                ensure_log_stream(logs, group, stream)
+                if events:
+                    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+
+def ensure_log_group(logs: Any, group: str, retention_days: int | None = None) -> None:
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=group)
+    if retention_days:
+        logs.put_retention_policy(logGroupName=group, retentionInDays=retention_days)
+
+
+def ensure_log_stream(logs: Any, group: str, stream: str) -> None:
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)

@@ -1,0 +1,86 @@
+"""The stage manifest, `stages/stages.toml`: the one list the CLI, the tests and the README read."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workshop.errors import WorkshopError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STAGES_DIR = REPO_ROOT / "stages"
+MANIFEST = STAGES_DIR / "stages.toml"
+FINAL = "final"  # the deployable app at the top of the repository
+FINAL_STACK = "visit-counter"
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    folder: str
+    title: str
+    story: str = ""
+    symptom: str = ""
+    fix: str = ""
+    kind: str = "history"
+    hints: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def path(self) -> Path:
+        return STAGES_DIR / self.folder
+
+    @property
+    def stack_name(self) -> str:
+        return f"stage{self.id}"
+
+
+def stages() -> list[Stage]:
+    """Every stage, in order."""
+    data = tomllib.loads(MANIFEST.read_text(encoding="utf-8"))
+    known = set(Stage.__dataclass_fields__)
+    return [
+        Stage(**{k: (tuple(v) if k == "hints" else v) for k, v in entry.items() if k in known})
+        for entry in data["stage"]
+    ]
+
+
+def find(name: str) -> Stage:
+    """A stage by id (`02`, `2`), folder (`02-decimal-bug`) or folder without its number."""
+    wanted = name.strip().strip("/\\").lower()
+    wanted = wanted.removeprefix("stages/").removeprefix("stages\\")
+    for stage in stages():
+        number = stage.id.lstrip("0")
+        if wanted in (stage.id, number, stage.folder, stage.folder.split("-", 1)[1]):
+            return stage
+    choices = ", ".join(stage.id for stage in stages())
+    raise WorkshopError(
+        f"no stage {name!r}: choose one of {choices}, or {FINAL!r} (see `workshop stages`)"
+    )
+
+
+@dataclass(frozen=True)
+class Project:
+    """A SAM project the harness can run: a stage, the final app, or a folder of the learner's."""
+
+    path: Path
+    stack_name: str
+    label: str
+
+
+def project(name: str | None) -> Project:
+    """Resolve a stage name, `final` (the default) or a path to a SAM project folder."""
+    if name is None or name.lower() == FINAL:
+        return Project(REPO_ROOT, FINAL_STACK, "the final app")
+    if not re.fullmatch(r"[\w.-]+", name) or (Path(name) / "template.yaml").is_file():
+        path = Path(name).expanduser().resolve()
+        if not (path / "template.yaml").is_file():
+            raise WorkshopError(
+                f"{name}: no template.yaml there; give a stage (`workshop stages`) "
+                "or a folder that holds a SAM template.yaml"
+            )
+        slug = re.sub(r"[^A-Za-z0-9-]+", "-", path.name).strip("-") or "app"
+        return Project(path, slug if slug[0].isalpha() else f"app-{slug}", str(path))
+    stage = find(name)
+    return Project(stage.path, stage.stack_name, f"stage {stage.id} ({stage.title})")

@@ -1,0 +1,434 @@
+"""Reads a SAM template the way `sam local` does: functions, their API routes, and tables."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workshop.errors import WorkshopError
+
+ACCOUNT_ID = "123456789012"  # moto's default account: ARNs must agree with the local AWS
+DEFAULT_API = "ServerlessRestApi"  # the implicit REST API that SAM creates for Api events
+DEFAULT_STAGE = "Prod"
+
+FUNCTION = "AWS::Serverless::Function"
+SIMPLE_TABLE = "AWS::Serverless::SimpleTable"
+DYNAMODB_TABLE = "AWS::DynamoDB::Table"
+SERVERLESS_API = "AWS::Serverless::Api"
+LOG_GROUP = "AWS::Logs::LogGroup"
+# Resources that change nothing the harness emulates: they are read, and otherwise left alone.
+PASSIVE_TYPES = {
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::Lambda::Permission",
+    "AWS::Lambda::Version",
+    "AWS::CloudWatch::Alarm",
+    "AWS::SNS::Topic",
+    "AWS::SQS::Queue",
+    "AWS::ApiGateway::Account",
+}
+SAM_TAGS = ("Ref", "Sub", "GetAtt", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or")
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short forms (`!Ref X`) read as their long forms."""
+
+
+def _construct_tag(tag: str):
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+            if tag == "GetAtt":
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        name = "Ref" if tag == "Ref" else f"Fn::{tag}"
+        return {name: value}
+
+    return construct
+
+
+for _tag in SAM_TAGS:
+    _TemplateLoader.add_constructor(f"!{_tag}", _construct_tag(_tag))
+
+
+def parse_yaml(path: Path) -> dict[str, Any]:
+    """The template as plain data, or a WorkshopError that names the file."""
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_TemplateLoader)  # noqa: S506
+    except FileNotFoundError:
+        raise WorkshopError(f"{path}: no such template; is this a SAM project folder?") from None
+    except yaml.YAMLError as exc:
+        raise WorkshopError(f"{path}: not valid YAML ({exc}); fix the template.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
+        raise WorkshopError(f"{path}: a SAM template needs a Resources section.")
+    return data
+
+
+@dataclass(frozen=True)
+class Route:
+    """One API Gateway method that invokes a function (an `Api` event)."""
+
+    api: str
+    stage: str
+    path: str
+    method: str  # upper case, or ANY
+    function: str
+
+
+@dataclass
+class Function:
+    """An `AWS::Serverless::Function`, with Globals applied and intrinsics resolved."""
+
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    runtime: str
+    timeout: float
+    memory_size: int
+    environment: dict[str, str]
+    policies: list[Any]
+    role_name: str
+    reserved_concurrency: int | None = None
+    logging_config: dict[str, Any] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+
+    @property
+    def log_group(self) -> str:
+        return self.logging_config.get("LogGroup") or f"/aws/lambda/{self.name}"
+
+    @property
+    def python_version(self) -> tuple[int, int]:
+        major, minor = self.runtime.removeprefix("python").split(".")
+        return int(major), int(minor)
+
+
+@dataclass
+class Table:
+    """A DynamoDB table the template creates, as CreateTable arguments."""
+
+    logical_id: str
+    name: str
+    arn: str
+    create_args: dict[str, Any]
+
+
+@dataclass
+class Api:
+    """A REST API: the implicit `ServerlessRestApi`, or an `AWS::Serverless::Api`."""
+
+    logical_id: str
+    stage: str
+    throttle_rate: float | None = None
+    throttle_burst: int | None = None
+
+
+@dataclass
+class Template:
+    """What the harness needs from a SAM template."""
+
+    path: Path
+    stack_name: str
+    region: str
+    functions: dict[str, Function]
+    tables: dict[str, Table]
+    apis: dict[str, Api]
+    log_groups: dict[str, dict[str, Any]]
+
+    @property
+    def routes(self) -> list[Route]:
+        return [route for fn in self.functions.values() for route in fn.routes]
+
+
+class _Resolver:
+    """Resolves Ref, Sub, GetAtt and Join against the local stack's names."""
+
+    def __init__(self, template: dict[str, Any], stack_name: str, region: str, where: str):
+        self.resources: dict[str, Any] = template["Resources"]
+        self.parameters = template.get("Parameters") or {}
+        self.stack_name = stack_name
+        self.region = region
+        self.where = where
+
+    def physical_name(self, logical_id: str) -> str:
+        props = self.resources[logical_id].get("Properties") or {}
+        kind = self.resources[logical_id].get("Type")
+        explicit = {
+            FUNCTION: "FunctionName",
+            SIMPLE_TABLE: "TableName",
+            DYNAMODB_TABLE: "TableName",
+            LOG_GROUP: "LogGroupName",
+        }.get(kind)
+        if explicit and props.get(explicit):
+            return self.resolve(props[explicit], f"{logical_id}.{explicit}")
+        # CloudFormation names a resource "<stack>-<LogicalId>-<random>"; the harness drops the
+        # random part so that names stay the same from one run to the next.
+        return f"{self.stack_name}-{logical_id}"
+
+    def arn(self, logical_id: str) -> str:
+        kind = self.resources[logical_id].get("Type")
+        name = self.physical_name(logical_id)
+        if kind in (SIMPLE_TABLE, DYNAMODB_TABLE):
+            return f"arn:aws:dynamodb:{self.region}:{ACCOUNT_ID}:table/{name}"
+        if kind == FUNCTION:
+            return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
+        if kind == LOG_GROUP:
+            return f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{name}:*"
+        return f"arn:aws:cloudformation:{self.region}:{ACCOUNT_ID}:{kind}/{name}"
+
+    def ref(self, name: str, where: str) -> str:
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::StackName": self.stack_name,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{ACCOUNT_ID}:stack/"
+            f"{self.stack_name}/local",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            default = self.parameters[name].get("Default")
+            if default is None:
+                raise self.unsupported(where, f"parameter {name} has no Default")
+            return str(default)
+        if name in self.resources or name == DEFAULT_API:
+            if name == DEFAULT_API or self.resources[name].get("Type") == SERVERLESS_API:
+                return "local"  # the REST API id: there is one API on 127.0.0.1
+            return self.physical_name(name)
+        raise WorkshopError(f"{self.where}: {where} refers to {name!r}, which is not defined.")
+
+    def get_att(self, logical_id: str, attribute: str, where: str) -> str:
+        if logical_id not in self.resources:
+            raise WorkshopError(f"{self.where}: {where} refers to {logical_id!r}, not defined.")
+        if attribute == "Arn":
+            return self.arn(logical_id)
+        if attribute == "StreamArn":
+            return self.arn(logical_id) + "/stream/local"
+        raise self.unsupported(where, f"!GetAtt {logical_id}.{attribute}")
+
+    def resolve(self, value: Any, where: str) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(item, where) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self.ref(arg, where)
+            if key == "Fn::GetAtt":
+                parts = arg.split(".", 1) if isinstance(arg, str) else arg
+                return self.get_att(parts[0], parts[1], where)
+            if key == "Fn::Sub":
+                return self.sub(arg, where)
+            if key == "Fn::Join":
+                separator, items = arg
+                return separator.join(str(self.resolve(item, where)) for item in items)
+            if key.startswith("Fn::"):
+                raise self.unsupported(where, f"the intrinsic function {key}")
+        return {key: self.resolve(item, f"{where}.{key}") for key, item in value.items()}
+
+    def sub(self, arg: Any, where: str) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return str(self.resolve(variables[name], where))
+            if "." in name:
+                logical_id, attribute = name.split(".", 1)
+                return self.get_att(logical_id, attribute, where)
+            return self.ref(name, where)
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+    def unsupported(self, where: str, what: str) -> WorkshopError:
+        return WorkshopError(
+            f"{self.where}: {where} uses {what}, which the workshop harness cannot serve; "
+            "simplify that part of the template (sam deploy would still accept it)."
+        )
+
+
+def _merge_globals(props: dict[str, Any], global_props: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(global_props)
+    for key, value in props.items():
+        if key == "Environment" and "Environment" in merged:
+            variables = dict(merged["Environment"].get("Variables") or {})
+            variables.update((value or {}).get("Variables") or {})
+            merged["Environment"] = {"Variables": variables}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _table_create_args(kind: str, props: dict[str, Any], name: str) -> dict[str, Any]:
+    if kind == SIMPLE_TABLE:
+        key = props.get("PrimaryKey") or {"Name": "id", "Type": "String"}
+        attribute_type = {"String": "S", "Number": "N", "Binary": "B"}[key.get("Type", "String")]
+        args: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": [{"AttributeName": key["Name"], "KeyType": "HASH"}],
+            "AttributeDefinitions": [
+                {"AttributeName": key["Name"], "AttributeType": attribute_type}
+            ],
+        }
+        throughput = props.get("ProvisionedThroughput")
+    else:
+        args = {
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+        }
+        for optional in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            if props.get(optional):
+                args[optional] = props[optional]
+        throughput = props.get("ProvisionedThroughput")
+    if throughput:
+        args["ProvisionedThroughput"] = {
+            "ReadCapacityUnits": int(throughput["ReadCapacityUnits"]),
+            "WriteCapacityUnits": int(throughput["WriteCapacityUnits"]),
+        }
+    else:
+        args["BillingMode"] = "PAY_PER_REQUEST"
+    return args
+
+
+def load(path: Path, *, stack_name: str, region: str = "us-east-1") -> Template:
+    """Read `path`; a template the harness cannot serve raises a WorkshopError naming the part."""
+    path = Path(path)
+    raw = parse_yaml(path)
+    where = str(path)
+    resolver = _Resolver(raw, stack_name, region, where)
+    global_function = (raw.get("Globals") or {}).get("Function") or {}
+    global_api = (raw.get("Globals") or {}).get("Api") or {}
+    functions: dict[str, Function] = {}
+    tables: dict[str, Table] = {}
+    apis: dict[str, Api] = {DEFAULT_API: _api(DEFAULT_API, global_api, resolver)}
+    log_groups: dict[str, dict[str, Any]] = {}
+
+    for logical_id, resource in raw["Resources"].items():
+        kind = resource.get("Type")
+        props = resource.get("Properties") or {}
+        if kind == FUNCTION:
+            functions[logical_id] = _function(
+                logical_id, _merge_globals(props, global_function), path.parent, resolver
+            )
+        elif kind in (SIMPLE_TABLE, DYNAMODB_TABLE):
+            name = resolver.physical_name(logical_id)
+            create_args = resolver.resolve(_table_create_args(kind, props, name), logical_id)
+            tables[logical_id] = Table(logical_id, name, resolver.arn(logical_id), create_args)
+        elif kind == SERVERLESS_API:
+            apis[logical_id] = _api(logical_id, _merge_globals(props, global_api), resolver)
+        elif kind == LOG_GROUP:
+            log_groups[resolver.physical_name(logical_id)] = resolver.resolve(props, logical_id)
+        elif kind not in PASSIVE_TYPES:
+            raise WorkshopError(
+                f"{where}: resource {logical_id} has type {kind}, which the workshop harness "
+                f"cannot serve (it serves {FUNCTION}, {SIMPLE_TABLE}, {DYNAMODB_TABLE}, "
+                f"{SERVERLESS_API} and {LOG_GROUP})."
+            )
+
+    for fn in functions.values():
+        for route in fn.routes:
+            if route.api not in apis:
+                raise WorkshopError(
+                    f"{where}: {fn.logical_id} uses RestApiId {route.api!r}, "
+                    "which is not an AWS::Serverless::Api in this template."
+                )
+        fn.routes = [
+            Route(r.api, apis[r.api].stage, r.path, r.method, r.function) for r in fn.routes
+        ]
+    if not functions:
+        raise WorkshopError(f"{where}: no AWS::Serverless::Function to run.")
+    return Template(path, stack_name, region, functions, tables, apis, log_groups)
+
+
+def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
+    stage = resolver.resolve(props.get("StageName", DEFAULT_STAGE), f"{logical_id}.StageName")
+    rate = burst = None
+    for setting in props.get("MethodSettings") or []:
+        if setting.get("ThrottlingRateLimit") is not None:
+            rate = float(setting["ThrottlingRateLimit"])
+        if setting.get("ThrottlingBurstLimit") is not None:
+            burst = int(setting["ThrottlingBurstLimit"])
+    return Api(logical_id, str(stage), rate, burst)
+
+
+def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Resolver) -> Function:
+    where = logical_id
+    if props.get("PackageType", "Zip") != "Zip":
+        raise resolver.unsupported(where, "PackageType Image")
+    if "InlineCode" in props:
+        raise resolver.unsupported(where, "InlineCode")
+    runtime = props.get("Runtime")
+    if not isinstance(runtime, str) or not re.fullmatch(r"python3\.\d+", runtime):
+        raise resolver.unsupported(where, f"Runtime {runtime!r} (it runs python3.x functions)")
+    code_uri = props.get("CodeUri", ".")
+    if not isinstance(code_uri, str):
+        raise resolver.unsupported(where, "a CodeUri that is not a local folder")
+    code_dir = (base / code_uri).resolve()
+    if not code_dir.is_dir():
+        raise WorkshopError(f"{resolver.where}: {logical_id}.CodeUri {code_uri!r} is not a folder.")
+    handler = props.get("Handler")
+    if not isinstance(handler, str) or "." not in handler:
+        raise WorkshopError(
+            f"{resolver.where}: {logical_id}.Handler must look like module.function, "
+            f"got {handler!r}."
+        )
+    variables = ((props.get("Environment") or {}).get("Variables")) or {}
+    environment = {
+        key: str(resolver.resolve(value, f"{where}.Environment.Variables.{key}"))
+        for key, value in variables.items()
+    }
+    name = resolver.physical_name(logical_id)
+    routes = []
+    for event_id, event in (props.get("Events") or {}).items():
+        if event.get("Type") != "Api":
+            raise resolver.unsupported(
+                f"{where}.Events.{event_id}", f"an event of type {event.get('Type')} (only Api)"
+            )
+        event_props = event.get("Properties") or {}
+        api = event_props.get("RestApiId", {"Ref": DEFAULT_API})
+        api_id = api["Ref"] if isinstance(api, dict) and "Ref" in api else api
+        routes.append(
+            Route(
+                api=str(api_id),
+                stage=DEFAULT_STAGE,
+                path=event_props["Path"],
+                method=str(event_props["Method"]).upper(),
+                function=logical_id,
+            )
+        )
+    policies = props.get("Policies") or []
+    if not isinstance(policies, list):
+        policies = [policies]
+    reserved = props.get("ReservedConcurrentExecutions")
+    return Function(
+        logical_id=logical_id,
+        name=name,
+        arn=resolver.arn(logical_id),
+        code_dir=code_dir,
+        handler=handler,
+        runtime=runtime,
+        timeout=float(props.get("Timeout", 3)),
+        memory_size=int(props.get("MemorySize", 128)),
+        environment=environment,
+        policies=resolver.resolve(policies, f"{where}.Policies"),
+        # SAM names the role it makes "<Function>Role"; its physical name carries the stack's.
+        role_name=f"{resolver.stack_name}-{logical_id}Role",
+        reserved_concurrency=None if reserved is None else int(reserved),
+        logging_config=resolver.resolve(props.get("LoggingConfig") or {}, f"{where}.LoggingConfig"),
+        routes=routes,
+    )

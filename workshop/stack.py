@@ -1,0 +1,238 @@
+"""A SAM project running locally, as `sam deploy` would run it: tables, functions, API, logs."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from workshop import sam_template
+from workshop.api_gateway import INTEGRATION_TIMEOUT, ApiGateway
+from workshop.cloudwatch_logs import LogShipper, StoredEvent, filter_events
+from workshop.errors import WorkshopError
+from workshop.lambda_runtime import DEFAULT_IDLE_TIMEOUT, FunctionRuntime, Invocation
+from workshop.local_aws import LocalAWS, ensure_log_group
+
+SAVE_INTERVAL = 1.0  # seconds between snapshots of changed state while running
+
+
+def function_credentials(function: sam_template.Function) -> dict[str, str]:
+    """The temporary credentials Lambda gives an environment of this function's role."""
+    digest = hashlib.sha256(function.arn.encode()).hexdigest().upper()
+    return {
+        "AWS_ACCESS_KEY_ID": "ASIA" + digest[:16],
+        "AWS_SECRET_ACCESS_KEY": digest[16:56],
+        "AWS_SESSION_TOKEN": "local-session-" + digest[:32],
+    }
+
+
+class Stack:
+    """Deploys a SAM project into the local AWS and serves its API; use it as a context manager."""
+
+    def __init__(
+        self,
+        project_dir: Path,
+        *,
+        stack_name: str,
+        port: int = 3000,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        state_dir: Path | None = None,
+        fresh: bool = False,
+        aws: LocalAWS | None = None,
+        integration_timeout: float = INTEGRATION_TIMEOUT,
+        on_request: Callable[[str, int, Invocation | None], None] | None = None,
+        python: str | None = None,
+        serve_api: bool = True,
+    ):
+        self.project_dir = Path(project_dir).resolve()
+        self.aws = aws or LocalAWS()
+        self._owns_aws = aws is None
+        self.template = sam_template.load(
+            self.project_dir / "template.yaml", stack_name=stack_name, region=self.aws.region
+        )
+        self.port = port
+        self.idle_timeout = idle_timeout
+        self.state_file = Path(state_dir) / "state.json" if state_dir else None
+        self.fresh = fresh
+        self.integration_timeout = integration_timeout
+        self.on_request = on_request
+        self.python = python
+        self.serve_api = serve_api
+        self.runtimes: dict[str, FunctionRuntime] = {}
+        self.api: ApiGateway | None = None
+        self._shipper: LogShipper | None = None
+        self._saver: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # Life cycle.
+
+    def start(self) -> Stack:
+        if self._owns_aws:
+            self.aws.start()
+        try:
+            self._deploy()
+            self._shipper = LogShipper(self.aws.client("logs"))
+            for fn in self.template.functions.values():
+                options = {"python": self.python} if self.python else {}
+                self.runtimes[fn.logical_id] = FunctionRuntime(
+                    fn,
+                    aws_endpoint=self.aws.endpoint_url,
+                    region=self.aws.region,
+                    credentials=function_credentials(fn),
+                    idle_timeout=self.idle_timeout,
+                    on_logs=self._shipper,
+                    **options,
+                )
+            if self.serve_api and self.template.routes:
+                self.api = ApiGateway(
+                    self.template.routes,
+                    self.invoke_function,
+                    apis=self.template.apis,
+                    port=self.port,
+                    integration_timeout=self.integration_timeout,
+                    on_request=self.on_request,
+                ).start()
+        except OSError as exc:
+            self.stop()
+            if exc.errno in (48, 98, 10048):  # EADDRINUSE on macOS, Linux, Windows
+                raise WorkshopError(
+                    f"port {self.port} is in use (another `workshop up`, or another program); "
+                    f"stop it, or pick another port: --port {self.port + 1}"
+                ) from None
+            raise
+        except BaseException:
+            self.stop()
+            raise
+        if self.state_file and self.aws.embedded:
+            self._saver = threading.Thread(target=self._save_periodically, daemon=True)
+            self._saver.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.api:
+            self.api.stop()
+            self.api = None
+        for runtime in self.runtimes.values():
+            runtime.close()
+        if self._shipper:
+            self._shipper.flush()
+            self._shipper.close()
+            self._shipper = None
+        if self._saver:
+            self._saver.join()
+            self._saver = None
+            self.save()
+        self.runtimes.clear()
+        if self._owns_aws:
+            self.aws.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def _deploy(self) -> None:
+        """Create the template's tables and log groups; bring back saved state unless fresh."""
+        dynamodb, logs = self.aws.client("dynamodb"), self.aws.client("logs")
+        existing = set(dynamodb.list_tables()["TableNames"])
+        groups = self._log_groups()
+        if self.fresh:
+            for table in self.template.tables.values():
+                if table.name in existing:
+                    dynamodb.delete_table(TableName=table.name)
+                    existing.discard(table.name)
+            for group in groups:
+                with contextlib.suppress(logs.exceptions.ResourceNotFoundException):
+                    logs.delete_log_group(logGroupName=group)
+            if self.state_file and self.state_file.exists():
+                self.state_file.unlink()
+        created = []
+        for table in self.template.tables.values():
+            if table.name not in existing:
+                dynamodb.create_table(**table.create_args)
+                created.append(table.name)
+        for name, props in self.template.log_groups.items():
+            ensure_log_group(logs, name, props.get("RetentionInDays"))
+        # Saved state comes back only into a table made just now: never twice into one table.
+        if self.state_file and self.aws.embedded and created:
+            self.aws.restore(self.state_file)
+
+    def _log_groups(self) -> list[str]:
+        groups = {fn.log_group for fn in self.template.functions.values()}
+        return sorted(groups | set(self.template.log_groups))
+
+    def save(self) -> None:
+        """Write the stack's items and log events to its state file, if it has one."""
+        if self.state_file and self.aws.embedded:
+            tables = [table.name for table in self.template.tables.values()]
+            self.aws.save(self.state_file, tables, self._log_groups())
+
+    def _save_periodically(self) -> None:
+        saved = self.aws.writes
+        while not self._stopping.wait(SAVE_INTERVAL):
+            if self.aws.writes != saved:
+                saved = self.aws.writes
+                self.save()
+
+    # What tests, notebooks and the CLI use.
+
+    def function(self, logical_id: str | None = None) -> sam_template.Function:
+        functions = self.template.functions
+        if logical_id is None:
+            return next(iter(functions.values()))
+        if logical_id not in functions:
+            raise WorkshopError(
+                f"no function {logical_id!r}; the template has {', '.join(functions)}"
+            )
+        return functions[logical_id]
+
+    def invoke_function(self, logical_id: str, event: Any) -> Invocation:
+        return self.runtimes[logical_id].invoke(event)
+
+    def invoke(self, event: Any = None, function: str | None = None) -> Invocation:
+        """Invoke a function directly, as `sam local invoke` or the Lambda Invoke API does."""
+        return self.invoke_function(self.function(function).logical_id, event or {})
+
+    def url(self, path: str | None = None) -> str:
+        """The local URL of `path`, by default the first route's path."""
+        if self.api is None:
+            raise WorkshopError("this template has no Api event, so nothing is served over HTTP")
+        if path is None:
+            plain = [r.path for r in self.template.routes if "{" not in r.path]
+            path = (plain or [self.template.routes[0].path])[0]
+        return f"http://127.0.0.1:{self.api.port}{path}"
+
+    def expire_environments(self) -> int:
+        """Reclaim every idle environment now, as the idle timeout would: the next call is cold."""
+        return sum(runtime.expire() for runtime in self.runtimes.values())
+
+    def flush_logs(self) -> None:
+        if self._shipper:
+            self._shipper.flush()
+
+    def logs(self, pattern: str | None = None, function: str | None = None) -> list[StoredEvent]:
+        """The function's CloudWatch Logs events, oldest first, once every pending one is stored."""
+        self.flush_logs()
+        return filter_events(self.aws.client("logs"), self.function(function).log_group, pattern)
+
+    def table(self, logical_id: str | None = None):
+        """A boto3 Table resource for one of the template's tables."""
+        tables = self.template.tables
+        if not tables:
+            raise WorkshopError("this template has no table")
+        table = tables[logical_id] if logical_id else next(iter(tables.values()))
+        return self.aws.resource("dynamodb").Table(table.name)
+
+    def describe(self) -> dict[str, Any]:
+        """What `workshop up` writes for other commands (`workshop logs`) to find this stack."""
+        return {
+            "endpoint": self.aws.endpoint_url,
+            "url": self.url() if self.api else None,
+            "log_groups": self._log_groups(),
+            "tables": {t.logical_id: t.name for t in self.template.tables.values()},
+        }
