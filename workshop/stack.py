@@ -67,6 +67,14 @@ class Stack:
         self._saver: threading.Thread | None = None
         self._stopping = threading.Event()
 
+    @classmethod
+    def for_project(cls, name: str | None = None, **options: Any) -> Stack:
+        """A stack for a stage (`"02"`), `"final"` (the default) or a project folder."""
+        from workshop.manifest import project
+
+        found = project(name)
+        return cls(found.path, stack_name=found.stack_name, **options)
+
     # Life cycle.
 
     def start(self) -> Stack:
