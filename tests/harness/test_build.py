@@ -1,0 +1,440 @@
+"""workshop.build: the careful `.aws-sam` cleanup and the `sam build` runner of stage 04."""
+
+import errno
+import json
+import os
+import shutil
+import stat
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from workshop import build as b
+from workshop.errors import WorkshopError
+
+HERE_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A SAM project with a built `.aws-sam`, as after one `sam build`."""
+    root = tmp_path / "project"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "app.py").write_text("def lambda_handler(event, context):\n    return {}\n")
+    (root / "template.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            Transform: AWS::Serverless-2016-10-31
+            Resources:
+              HelloWorldFunction:
+                Type: AWS::Serverless::Function
+                Properties:
+                  CodeUri: src/
+                  Handler: app.lambda_handler
+                  Runtime: {HERE_RUNTIME}
+            """
+        )
+    )
+    built = root / ".aws-sam" / "build" / "HelloWorldFunction"
+    built.mkdir(parents=True)
+    (built / "app.py").write_text("built\n")
+    (root / ".aws-sam" / "cache").mkdir()
+    (root / ".aws-sam" / "build.toml").write_text("")
+    return root
+
+
+def held_file(project: Path) -> Path:
+    return project / ".aws-sam" / "build" / "HelloWorldFunction" / "app.py"
+
+
+# Deleting: only the project's own .aws-sam, links never followed.
+
+
+def test_clean_deletes_aws_sam_and_nothing_else(project: Path):
+    assert b.clean(project) == project.resolve() / ".aws-sam"
+    assert not (project / ".aws-sam").exists()
+    assert (project / "src" / "app.py").is_file()
+    assert (project / "template.yaml").is_file()
+
+
+def test_clean_without_aws_sam_deletes_nothing(project: Path):
+    shutil.rmtree(project / ".aws-sam")
+    assert b.clean(project) is None
+
+
+def test_clean_a_build_dir_inside_aws_sam_leaves_the_rest(project: Path):
+    assert b.clean(project, project / ".aws-sam" / "build") == project / ".aws-sam" / "build"
+    assert not (project / ".aws-sam" / "build").exists()
+    assert (project / ".aws-sam" / "cache").is_dir()
+
+
+def test_a_relative_build_dir_is_taken_from_the_current_directory(project, monkeypatch):
+    monkeypatch.chdir(project)
+    b.clean(project, Path(".aws-sam") / "build")
+    assert not (project / ".aws-sam" / "build").exists()
+    assert (project / ".aws-sam" / "cache").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        (lambda p: p, "the project folder itself"),
+        (lambda p: p / ".aws-sam" / "..", "the project folder itself"),
+        (lambda p: p.parent, "the project folder itself (or contains it)"),
+        (lambda p: p / "src", "is not the project's .aws-sam"),
+        (lambda p: p.parent / "elsewhere" / ".aws-sam", "outside the project"),
+        (lambda p: Path(os.path.relpath(p.parent, Path.cwd())), "the project folder itself"),
+    ],
+    ids=["root", "dotdot", "parent", "src", "other-aws-sam", "relative-parent"],
+)
+def test_clean_refuses_what_is_not_the_projects_aws_sam(project: Path, where, reason):
+    target = where(project)
+    (project.parent / "elsewhere" / ".aws-sam").mkdir(parents=True)
+    with pytest.raises(WorkshopError, match="Refusing to delete") as refused:
+        b.clean(project, target)
+    assert reason in str(refused.value)
+    assert str(project.resolve() / ".aws-sam") in str(refused.value)
+    assert (project / "src" / "app.py").is_file()
+    assert (project.parent / "elsewhere" / ".aws-sam").is_dir()
+    assert held_file(project).is_file()
+
+
+def test_clean_refuses_a_project_that_is_not_a_folder(tmp_path: Path):
+    with pytest.raises(WorkshopError, match="is not a folder"):
+        b.clean(tmp_path / "missing")
+
+
+def test_a_linked_aws_sam_is_unlinked_and_its_target_survives(tmp_path: Path):
+    project = tmp_path / "project"
+    project.mkdir()
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    (project / ".aws-sam").symlink_to(outside, target_is_directory=True)
+
+    assert b.clean(project) == project.resolve() / ".aws-sam"
+    assert not os.path.lexists(project / ".aws-sam")
+    assert (outside / "keep.txt").read_text() == "keep"
+
+
+def test_a_build_dir_reached_through_a_linked_aws_sam_is_refused(tmp_path: Path):
+    project = tmp_path / "project"
+    project.mkdir()
+    outside = tmp_path / "precious"
+    (outside / "build").mkdir(parents=True)
+    (project / ".aws-sam").symlink_to(outside, target_is_directory=True)
+
+    with pytest.raises(WorkshopError, match="outside the project"):
+        b.clean(project, project / ".aws-sam" / "build")
+    assert (outside / "build").is_dir()
+
+
+def test_links_inside_aws_sam_are_unlinked_not_followed(project: Path, tmp_path: Path):
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    (project / ".aws-sam" / "to-dir").symlink_to(outside, target_is_directory=True)
+    (project / ".aws-sam" / "build" / "to-file").symlink_to(outside / "keep.txt")
+
+    b.clean(project)
+    assert not (project / ".aws-sam").exists()
+    assert (outside / "keep.txt").read_text() == "keep"
+
+
+# A file that another process holds, as OneDrive does while it syncs.
+
+
+def test_clean_retries_until_a_held_file_is_released(project: Path):
+    waits = []
+    with b.simulated_lock(held_file(project), seconds=0.3):
+        assert b.clean(project, attempts=6, delay=0.05, log=waits.append)
+    assert not (project / ".aws-sam").exists()
+    assert waits, "the file was held at first: clean must have waited"
+    assert "trying again in 0.05 s" in waits[0]
+    assert "trying again in 0.1 s" in waits[1]  # the wait doubles
+
+
+def test_a_file_held_for_good_is_named_with_the_three_remedies(project: Path):
+    with b.simulated_lock(held_file(project)), pytest.raises(WorkshopError) as failed:
+        b.clean(project, attempts=3, delay=0.01)
+    message = str(failed.value)
+    assert "\n" not in message
+    assert f"Cannot delete {held_file(project).resolve()}" in message
+    assert "simulated" in message
+    assert "after 3 tries" in message
+    assert "pause OneDrive sync" in message
+    assert "move the repository out of OneDrive" in message
+    assert "--build-dir pointing outside the synced folder" in message
+    assert held_file(project).is_file()
+
+
+def test_the_simulated_lock_refuses_with_a_marked_permission_error(project: Path):
+    with b.simulated_lock(held_file(project)), pytest.raises(PermissionError) as refused:
+        b.remove_entry(held_file(project))
+    assert refused.value.errno == errno.EACCES
+    assert "simulated" in str(refused.value)
+    b.remove_entry(held_file(project))  # released on leaving the block
+    assert not held_file(project).exists()
+
+
+def test_the_environment_variable_holds_a_file_for_good(project, monkeypatch):
+    monkeypatch.setenv(b.LOCK_ENV, "build/HelloWorldFunction/app.py")
+    with pytest.raises(WorkshopError, match="Cannot delete .*app.py"):
+        b.clean(project, attempts=2, delay=0.01)
+    assert held_file(project).is_file()
+
+
+def test_the_environment_variable_can_release_after_some_seconds(project, monkeypatch):
+    monkeypatch.setenv(b.LOCK_ENV, "build/HelloWorldFunction/app.py:0.2")
+    waits = []
+    b.clean(project, attempts=6, delay=0.05, log=waits.append)
+    assert waits
+    assert not (project / ".aws-sam").exists()
+
+
+@pytest.mark.parametrize("spec", ["../template.yaml", "/etc/passwd:forever"])
+def test_the_environment_variable_must_stay_inside_aws_sam(project, monkeypatch, spec):
+    monkeypatch.setenv(b.LOCK_ENV, spec)
+    with pytest.raises(WorkshopError, match=f"give a path relative to {b.BUILD_FOLDER}"):
+        b.clean(project)
+    assert held_file(project).is_file()
+
+
+def test_read_only_files_are_made_writable_then_deleted(project: Path):
+    # Root ignores permissions on Linux, so this remover refuses read-only files as Windows does.
+    def windows_like_remove(path: Path) -> None:
+        if not path.is_symlink() and not os.lstat(path).st_mode & stat.S_IWRITE:
+            raise PermissionError(errno.EACCES, "Access is denied", str(path))
+        b.remove_entry(path)
+
+    held_file(project).chmod(0o444)
+    assert b.clean(project, attempts=1, remove=windows_like_remove)
+    assert not (project / ".aws-sam").exists()
+
+
+def test_a_held_link_is_waited_for_not_made_writable(project: Path, tmp_path: Path):
+    outside = tmp_path / "read-only.txt"
+    outside.write_text("keep")
+    outside.chmod(0o444)
+    link = project / ".aws-sam" / "link"
+    link.symlink_to(outside)
+    with b.simulated_lock(link, seconds=0.2):
+        b.clean(project, delay=0.05)
+    assert not os.path.lexists(link)
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o444, "chmod followed the link out"
+
+
+# Running sam build.
+
+
+def test_template_runtimes_reads_cloudformation_tags_and_globals(tmp_path: Path):
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        textwrap.dedent(
+            """\
+            Globals:
+              Function:
+                Runtime: python3.11
+            Mappings:
+              Sizes: {Prod: {Memory: 128}}
+            Resources:
+              Counter:
+                Type: AWS::Serverless::Function
+                Properties:
+                  Environment:
+                    Variables:
+                      TABLE: !Ref Table
+                      URL: !Sub "https://${Api}.example/Prod"
+                      ARN: !GetAtt Table.Arn
+                  MemorySize: !FindInMap [Sizes, Prod, Memory]
+              Newer:
+                Type: AWS::Serverless::Function
+                Properties: {Runtime: python3.12}
+              Node:
+                Type: AWS::Serverless::Function
+                Properties: {Runtime: nodejs20.x}
+              Image:
+                Type: AWS::Serverless::Function
+                Properties: {PackageType: Image, Runtime: !Ref Nothing}
+              Table:
+                Type: AWS::Serverless::SimpleTable
+            """
+        )
+    )
+    assert b.template_runtimes(template) == {"python3.11", "python3.12"}
+
+
+def fake_python(folder: Path, name: str) -> Path:
+    """An executable called `name` that fails sam's version check, as another version would."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("#!/bin/sh\nexit 1\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_python_for_runtime_follows_sams_order_and_checks_the_version(tmp_path: Path):
+    fake_python(tmp_path / "first", HERE_RUNTIME)
+    (tmp_path / "second").mkdir()
+    real = tmp_path / "second" / "python"
+    real.symlink_to(sys.executable)
+    search = os.pathsep.join([str(tmp_path / "first"), str(tmp_path / "second")])
+
+    assert b.python_for_runtime(HERE_RUNTIME, search) == str(real)
+    assert b.python_for_runtime(HERE_RUNTIME, str(tmp_path / "first")) is None
+
+
+def write_fake_sam(folder: Path, exit_code: int = 0) -> Path:
+    """A `sam` that records what it was given and what the simulated lock does to it."""
+    sam = folder / "sam"
+    report = folder / "report.json"
+    sam.write_text(
+        f"#!{sys.executable}\n"
+        + textwrap.dedent(
+            f"""\
+            import json, os, shutil, sys
+            held = os.path.join(".aws-sam", "build", "HelloWorldFunction", "app.py")
+
+            def refused(action):
+                try:
+                    action()
+                except PermissionError as error:
+                    return str(error)
+                return None
+
+            report = {{
+                "argv": sys.argv[1:],
+                "cwd": os.getcwd(),
+                "telemetry": os.environ.get("SAM_CLI_TELEMETRY"),
+                "aws_sam_existed": os.path.exists(".aws-sam"),
+                "unlink": refused(lambda: os.unlink(held)) if os.path.exists(held) else None,
+                "replace": refused(lambda: os.replace("template.yaml", held))
+                if os.path.exists(held) else None,
+                "rmtree": refused(lambda: shutil.rmtree(".aws-sam"))
+                if os.path.exists(held) else None,
+            }}
+            with open({str(report)!r}, "w") as out:
+                json.dump(report, out)
+            sys.exit({exit_code})
+            """
+        )
+    )
+    sam.chmod(0o755)
+    return sam
+
+
+def run_report(folder: Path) -> dict:
+    return json.loads((folder / "report.json").read_text())
+
+
+def test_build_cleans_then_runs_sam_in_the_project(project: Path, tmp_path: Path):
+    sam = write_fake_sam(tmp_path, exit_code=3)
+    assert b.build(project, sam=sam, extra_args=["--debug"]) == 3
+    report = run_report(tmp_path)
+    assert report["argv"] == ["build", "--debug"]
+    assert Path(report["cwd"]) == project.resolve()
+    assert report["telemetry"] == "0"
+    assert report["aws_sam_existed"] is False
+
+
+def test_build_passes_a_build_dir_and_cleans_it_when_it_is_inside_aws_sam(project, tmp_path):
+    sam = write_fake_sam(tmp_path)
+    b.build(project, project / ".aws-sam" / "build", sam=sam)
+    assert run_report(tmp_path)["argv"] == [
+        "build",
+        "--build-dir",
+        str(project / ".aws-sam" / "build"),
+    ]
+    assert not (project / ".aws-sam" / "build").exists()
+    assert (project / ".aws-sam" / "cache").is_dir()
+
+
+def test_building_elsewhere_leaves_the_projects_aws_sam_alone(project: Path, tmp_path: Path):
+    sam = write_fake_sam(tmp_path)
+    with b.simulated_lock(held_file(project)):
+        assert b.build(project, tmp_path / "out", sam=sam) == 0
+    assert held_file(project).is_file()
+
+
+def test_build_without_cleaning_leaves_aws_sam_for_sam(project: Path, tmp_path: Path):
+    sam = write_fake_sam(tmp_path)
+    b.build(project, sam=sam, clean_first=False)
+    assert run_report(tmp_path)["aws_sam_existed"] is True
+
+
+def test_the_simulated_lock_reaches_the_sam_process(project: Path, tmp_path: Path):
+    sam = write_fake_sam(tmp_path)
+    with b.simulated_lock(held_file(project)):
+        b.build(project, sam=sam, clean_first=False)
+    report = run_report(tmp_path)
+    for call in ("unlink", "replace", "rmtree"):
+        assert report[call] and "simulated" in report[call], call
+    assert held_file(project).is_file()
+
+
+def test_without_a_lock_sam_deletes_freely(project: Path, tmp_path: Path):
+    sam = write_fake_sam(tmp_path)
+    b.build(project, sam=sam, clean_first=False)
+    report = run_report(tmp_path)
+    assert report["unlink"] is None
+    assert not held_file(project).exists()
+
+
+def test_build_says_which_python_sam_needs(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(fake_python(tmp_path / "bin", HERE_RUNTIME).parent))
+    with pytest.raises(WorkshopError) as refused:
+        b.build(project, sam=write_fake_sam(tmp_path))
+    message = str(refused.value)
+    assert f"Runtime {HERE_RUNTIME}" in message
+    assert f"looks for {HERE_RUNTIME}, python and python3" in message
+    assert "--use-container" in message
+    assert held_file(project).is_file(), "nothing is deleted before the check"
+
+
+def test_on_windows_the_message_explains_the_py_launcher(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(fake_python(tmp_path / "bin", HERE_RUNTIME).parent))
+    monkeypatch.setattr(b, "_ON_WINDOWS", True)
+    version = HERE_RUNTIME.removeprefix("python")
+    with pytest.raises(WorkshopError, match=f"`py -{version} -m venv .venv`"):
+        b.build(project, sam=write_fake_sam(tmp_path))
+
+
+def test_a_container_build_needs_no_local_python(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(fake_python(tmp_path / "bin", HERE_RUNTIME).parent))
+    assert b.build(project, sam=write_fake_sam(tmp_path), extra_args=["--use-container"]) == 0
+
+
+def test_build_says_how_to_get_sam_when_it_is_missing(project, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "venv" / "bin" / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(WorkshopError, match="pip install"):
+        b.build(project)
+
+
+# The real SAM CLI, when it is installed (the project's venv has it).
+
+
+def real_sam() -> str | None:
+    return shutil.which("sam", path=str(Path(sys.executable).parent)) or shutil.which("sam")
+
+
+@pytest.mark.skipif(real_sam() is None, reason="the AWS SAM CLI is not installed here")
+@pytest.mark.skipif(
+    b.python_for_runtime(HERE_RUNTIME) is None, reason=f"no {HERE_RUNTIME} on PATH for sam"
+)
+def test_real_sam_build_fails_on_a_held_file_and_clean_mends_it(project, capfd):
+    shutil.rmtree(project / ".aws-sam")
+    assert b.build(project) == 0
+    built = held_file(project)
+    assert built.read_text() == (project / "src" / "app.py").read_text()
+
+    with b.simulated_lock(built):
+        assert b.build(project, clean_first=False) != 0
+    output = capfd.readouterr()
+    assert "Permission denied (simulated" in output.out + output.err
+
+    with b.simulated_lock(built, seconds=0.5):
+        assert b.build(project) == 0
+    assert "Build Succeeded" in capfd.readouterr().out
