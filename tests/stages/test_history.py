@@ -1,0 +1,204 @@
+"""Each stage of the story breaks the way the story says, and the stage that fixes it does not.
+
+The exact answers and log lines that `stages/stages.toml` quotes in a symptom are checked
+against what the running stage really printed, so the manifest cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from workshop import manifest
+
+SESSION = "user_123"
+FIRST_VISIT = "Welcome! This is your first visit."
+GENERIC_500 = '{"message": "Error interacting with the database."}'
+DECIMAL_ERROR = "Error: Object of type Decimal is not JSON serializable"
+INT_FIX = "visit_count = int(visit_count)"
+
+
+def visit(url: str) -> tuple[int, str]:
+    """(status, body) of one GET, as a browser's refresh would do it; a 500 is an answer too."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8")
+
+
+def greeting(count: int) -> dict:
+    """The body a working counter answers on visit number `count`."""
+    message = FIRST_VISIT if count == 1 else f"Welcome back! This is your {count} visit."
+    return {"message": message, "session_id": SESSION, "visit_count": count}
+
+
+def stored_count(stack) -> int:
+    return int(stack.table().get_item(Key={"session_id": SESSION})["Item"]["visit_count"])
+
+
+def error_lines(stack) -> list[str]:
+    return [event.message for event in stack.logs() if "Error" in event.message]
+
+
+def log_streams(stack) -> set[str]:
+    """One CloudWatch Logs stream per execution environment that ever ran."""
+    return {event.stream for event in stack.logs()}
+
+
+# 01: memory that does not last, and 03, where the count lives in the table.
+
+
+@pytest.mark.parametrize(
+    ("stage", "after_cold_start"),
+    [
+        pytest.param("01", [1, 2], id="01-forgets"),
+        pytest.param("03", [4, 5], id="03-remembers"),
+    ],
+)
+def test_a_cold_start_forgets_the_count_only_in_memory(start_stage, stage, after_cold_start):
+    stack = start_stage(stage)
+    warm = [json.loads(visit(stack.url())[1])["visit_count"] for _ in range(3)]
+    assert warm == [1, 2, 3]
+
+    assert stack.expire_environments() == 1  # as after the idle timeout: the next one is cold
+    cold = [json.loads(visit(stack.url())[1])["visit_count"] for _ in range(2)]
+    assert cold == after_cold_start
+    assert len(log_streams(stack)) == 2  # two environments served, one after the other
+
+
+def test_01_environments_running_at_once_count_separately(start_stage):
+    stack = start_stage("01")
+    first = [stack.invoke() for _ in range(3)]
+    warm_env = first[0].environment
+    assert [inv.cold_start for inv in first] == [True, False, False]
+    assert {inv.environment for inv in first} == {warm_env}
+
+    # A burst of simultaneous requests: one takes the warm environment, and every request that
+    # finds it busy gets a new one, as Lambda does. All of them stay alive (no idle timeout
+    # passes), so the warm environment and the new ones exist at the same time.
+    burst = 6
+    barrier = threading.Barrier(burst)
+
+    def invoke_together(_):
+        barrier.wait()
+        return stack.invoke()
+
+    with ThreadPoolExecutor(burst) as pool:
+        invocations = list(pool.map(invoke_together, range(burst)))
+
+    counts: dict[str, list[int]] = defaultdict(list)
+    for inv in invocations:
+        assert inv.error is None, inv.error
+        counts[inv.environment].append(json.loads(inv.payload["body"])["visit_count"])
+    new_envs = set(counts) - {warm_env}
+    assert new_envs, "the burst should have needed more than the one warm environment"
+    assert sum(inv.cold_start for inv in invocations) == len(new_envs)
+    # Each environment counts on from what it alone has seen.
+    warm_counts = sorted(counts[warm_env])
+    assert warm_counts, "the warm environment was idle: the first request should have had it"
+    assert warm_counts == list(range(4, 4 + len(warm_counts)))
+    for env in new_envs:
+        assert sorted(counts[env]) == list(range(1, len(counts[env]) + 1))
+    assert log_streams(stack) == {warm_env, *new_envs}
+
+
+# 02: the Decimal bug, and 03, its one-line fix.
+
+
+def test_02_answers_the_generic_500_from_the_second_visit_on(start_stage):
+    stage = manifest.find("02")
+    stack = start_stage(stage.id)
+
+    status, body = visit(stack.url())
+    assert status == 200
+    assert json.loads(body) == greeting(1)
+    assert f'"{FIRST_VISIT}"' in stage.symptom
+
+    for count in (2, 3):
+        assert visit(stack.url()) == (500, GENERIC_500)
+        assert stored_count(stack) == count  # put_item ran before json.dumps failed
+
+    # The true cause is only in CloudWatch Logs: one line per failed visit.
+    assert error_lines(stack) == [DECIMAL_ERROR, DECIMAL_ERROR]
+    assert [e.message for e in stack.logs(f'"{DECIMAL_ERROR}"')] == [DECIMAL_ERROR] * 2
+    assert GENERIC_500 in stage.symptom
+    assert DECIMAL_ERROR in stage.symptom
+
+
+def test_03_counts_every_visit_without_an_error(start_stage):
+    stage = manifest.find("03")
+    stack = start_stage(stage.id)
+
+    answers = [visit(stack.url()) for _ in range(8)]
+    assert [status for status, _ in answers] == [200] * 8
+    assert [json.loads(body) for _, body in answers] == [greeting(n) for n in range(1, 9)]
+    assert stored_count(stack) == 8
+    assert error_lines(stack) == []
+    # The manifest quotes the eighth answer, byte for byte, as the story's proof of state.
+    assert answers[-1][1] in stage.symptom
+
+
+# The fix is one line, and `workshop diff` shows exactly that line.
+
+
+def files_of(project_dir: Path) -> dict[str, Path]:
+    """The files that make a SAM project run: template.yaml and src/, without __pycache__."""
+    found = {"template.yaml": project_dir / "template.yaml"}
+    for path in sorted((project_dir / "src").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            found[path.relative_to(project_dir).as_posix()] = path
+    return found
+
+
+def test_03_differs_from_02_by_the_int_line_alone():
+    broken, fixed = files_of(manifest.find("02").path), files_of(manifest.find("03").path)
+    assert broken.keys() == fixed.keys()
+    differing = [n for n in broken if not filecmp.cmp(broken[n], fixed[n], shallow=False)]
+    assert differing == ["src/app.py"]
+
+    old = broken["src/app.py"].read_text(encoding="utf-8").splitlines()
+    new = fixed["src/app.py"].read_text(encoding="utf-8").splitlines()
+    added = [line for line in new if line.strip() == INT_FIX]
+    assert len(added) == 1
+    assert [line for line in new if line not in added] == old
+    # Right after the read that adds one, as in the story.
+    read = new.index(added[0]) - 1
+    assert new[read].strip() == 'visit_count = response["Item"]["visit_count"] + 1'
+    assert INT_FIX in manifest.find("02").fix
+    assert INT_FIX in manifest.find("03").fix
+
+
+def test_workshop_diff_02_03_shows_the_int_line():
+    # The repository on the path, as in a venv where it is installed with `pip install -e .`.
+    path = [str(manifest.REPO_ROOT), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, NO_COLOR="1", PYTHONPATH=os.pathsep.join(filter(None, path)))
+    result = subprocess.run(
+        [sys.executable, "-m", "workshop", "diff", "02", "03"],
+        cwd=manifest.REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if line.startswith(("---", "+++"))] == [
+        "--- 02/src/app.py",
+        "+++ 03/src/app.py",
+    ]
+    changes = [line for line in lines if line[:1] in "+-" and not line.startswith(("---", "+++"))]
+    assert len(changes) == 1, changes
+    assert changes[0].startswith("+")
+    assert changes[0][1:].strip() == INT_FIX

@@ -1,0 +1,123 @@
+"""Every stage, and the final app, is a SAM project that `sam validate --lint` and `sam build` pass.
+
+sam runs on every project at once (a thread each) and builds into a temporary folder, so
+nothing is written in the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from workshop import manifest
+from workshop.sam_template import load
+
+PROJECTS = [stage.id for stage in manifest.stages()] + [manifest.FINAL]
+
+
+def sam_executable() -> str | None:
+    """The venv's own `sam` (beside this Python) if it has one, else the first on PATH."""
+    return shutil.which("sam", path=str(Path(sys.executable).parent)) or shutil.which("sam")
+
+
+@dataclass
+class SamRun:
+    project: manifest.Project
+    build_dir: Path
+    validate: subprocess.CompletedProcess
+    build: subprocess.CompletedProcess
+
+
+def run_sam(sam: str, project: manifest.Project, scratch: Path) -> SamRun:
+    env = dict(os.environ, SAM_CLI_TELEMETRY="0")
+
+    def sam_in_project(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sam, *args],
+            cwd=project.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    validate = sam_in_project("validate", "--lint")
+    # sam writes build.toml beside the build dir, so each project gets a scratch folder.
+    # --no-cached: a cached build (`cached = true` in samconfig.toml) keeps dependencies in
+    # the project's .aws-sam/deps, and no option moves that folder out of the repository.
+    build_dir = scratch / "build"
+    build = sam_in_project("build", "--no-cached", "--build-dir", str(build_dir))
+    return SamRun(project, build_dir, validate, build)
+
+
+@pytest.fixture(scope="module")
+def sam_runs(tmp_path_factory) -> dict[str, SamRun]:
+    sam = sam_executable()
+    if sam is None:
+        pytest.skip("sam (the AWS SAM CLI) is not installed: `pip install -e .` brings it")
+    projects = {name: manifest.project(name) for name in PROJECTS}
+    had_aws_sam = {name: (p.path / ".aws-sam").exists() for name, p in projects.items()}
+    with ThreadPoolExecutor(len(projects)) as pool:
+        futures = {
+            name: pool.submit(run_sam, sam, project, tmp_path_factory.mktemp(f"sam-{name}"))
+            for name, project in projects.items()
+        }
+        runs = {name: future.result() for name, future in futures.items()}
+    for name, project in projects.items():
+        if not had_aws_sam[name]:
+            assert not (project.path / ".aws-sam").exists(), f"sam wrote in {project.path}"
+    return runs
+
+
+def output(run: subprocess.CompletedProcess) -> str:
+    return f"exit {run.returncode}\n{run.stdout}\n{run.stderr}"
+
+
+@pytest.mark.parametrize("name", PROJECTS)
+def test_sam_validate_lint_passes(sam_runs, name):
+    run = sam_runs[name]
+    assert run.validate.returncode == 0, output(run.validate)
+    assert "is a valid SAM Template" in run.validate.stdout, output(run.validate)
+
+
+@pytest.mark.parametrize("name", PROJECTS)
+def test_sam_build_passes_and_packages_the_handler(sam_runs, name):
+    run = sam_runs[name]
+    assert run.build.returncode == 0, output(run.build)
+    assert "Build Succeeded" in run.build.stdout, output(run.build)
+    assert (run.build_dir / "template.yaml").is_file()
+    functions = load(run.project.path / "template.yaml", stack_name="check").functions
+    assert functions
+    for function in functions.values():
+        # The module that Handler names (app.lambda_handler: app.py), as the build packaged it.
+        module = function.handler.rsplit(".", 1)[0].replace(".", "/") + ".py"
+        built = run.build_dir / function.logical_id / module
+        assert built.read_bytes() == (function.code_dir / module).read_bytes()
+
+
+def sam_project_files(root: Path) -> dict[str, bytes]:
+    """template.yaml, samconfig.toml and src/, without __pycache__: what sam reads to build."""
+    paths = [root / "template.yaml", root / "samconfig.toml", *sorted((root / "src").rglob("*"))]
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in paths
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def test_the_final_app_is_the_last_stage():
+    last = manifest.stages()[-1]
+    final = sam_project_files(manifest.REPO_ROOT)
+    staged = sam_project_files(last.path)
+    assert "template.yaml" in final
+    assert "src/app.py" in final
+    assert sorted(final) == sorted(staged), f"files differ from stages/{last.folder}"
+    for name in final:
+        assert final[name] == staged[name], f"{name} differs from stages/{last.folder}/{name}"
