@@ -225,7 +225,7 @@ class ApiGateway:
         self._thread: threading.Thread | None = None
 
     def start(self) -> ApiGateway:
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 

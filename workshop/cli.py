@@ -18,12 +18,13 @@ from workshop import manifest
 from workshop.errors import WorkshopError
 from workshop.lambda_runtime import DEFAULT_IDLE_TIMEOUT, Invocation
 
-STATE_ROOT = manifest.REPO_ROOT / ".workshop"
 DIFF_SKIP = {"README.md", "__pycache__", ".aws-sam", ".ipynb_checkpoints"}
 
 
 def _state_dir(project: manifest.Project) -> Path:
-    return STATE_ROOT / project.stack_name
+    """Where a project keeps what it stored between runs (WORKSHOP_STATE_DIR moves it)."""
+    root = os.environ.get("WORKSHOP_STATE_DIR") or manifest.REPO_ROOT / ".workshop"
+    return Path(root) / project.stack_name
 
 
 def _running(project: manifest.Project) -> dict | None:
@@ -65,9 +66,10 @@ def _print_invocation(inv: Invocation) -> None:
 
 
 def cmd_stages(args: argparse.Namespace) -> int:
-    for stage in manifest.stages():
-        print(f"{stage.id}  {stage.folder:<24} {stage.title}")
-    print(f"{manifest.FINAL:<4}{'(template.yaml, src/)':<25} the final, deployable counter")
+    rows = [(stage.id, stage.folder, stage.title) for stage in manifest.stages()]
+    rows.append((manifest.FINAL, "template.yaml, src/", "The final, deployable counter"))
+    for ident, folder, title in rows:
+        print(f"{ident:<6} {folder:<24} {title}")
     return 0
 
 
@@ -128,8 +130,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         stack.stop()
         marker.unlink(missing_ok=True)
-    where = state_dir.relative_to(manifest.REPO_ROOT)
-    print(f"Stopped. What it stored is kept in {where} (start with --fresh to forget it).")
+    print(f"Stopped. What it stored is kept in {state_dir} (start with --fresh to forget it).")
     return 0
 
 
@@ -243,7 +244,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from workshop import build
 
     project = manifest.project(args.stage)
-    removed = build.clean(project.path, args.build_dir)
+    removed = build.clean(project.path, args.build_dir, log=print)
     print(f"Removed {removed}" if removed else "Nothing to clean: there is no .aws-sam here.")
     return 0
 
@@ -252,7 +253,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from workshop import build
 
     project = manifest.project(args.stage)
-    return build.build(project.path, args.build_dir)
+    return build.build(project.path, args.build_dir, clean_first=args.clean, log=print)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -319,6 +320,13 @@ def parser() -> argparse.ArgumentParser:
             help="build here instead of .aws-sam (e.g. outside OneDrive)",
         )
         command.set_defaults(run=run)
+        if name == "build":
+            command.add_argument(
+                "--no-clean",
+                dest="clean",
+                action="store_false",
+                help="run sam build as it is, without cleaning first",
+            )
     return top
 
 

@@ -1,0 +1,135 @@
+"""The API Gateway adapter: HTTP to a v1 proxy event and back, and API Gateway's own answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.harness.conftest import fetch, fetch_json
+
+
+def _sam() -> str | None:
+    beside = Path(sys.executable).with_name("sam.exe" if os.name == "nt" else "sam")
+    return str(beside) if beside.exists() else shutil.which("sam")
+
+
+@pytest.fixture(scope="module")
+def generated_event() -> dict:
+    """A GET /echo/a/b?foo=bar event as `sam local generate-event apigateway aws-proxy` makes it."""
+    sam = _sam()
+    if sam is None:
+        pytest.skip("the SAM CLI is not installed here (it comes with `python run.py test`)")
+    command = [
+        sam,
+        "local",
+        "generate-event",
+        "apigateway",
+        "aws-proxy",
+        "--method",
+        "GET",
+        "--path",
+        "echo/a/b",
+        "--resource",
+        "/echo/{proxy+}",
+        "--stage",
+        "Prod",
+    ]
+    out = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+    )
+    event = json.loads(out.stdout)
+    event["body"], event["isBase64Encoded"] = None, False  # a GET carries no body
+    return event
+
+
+def test_http_through_the_adapter_gives_the_event_sam_generates(probe, generated_event):
+    direct = probe.invoke(generated_event)
+    status, headers, raw = fetch(probe.url("/echo/a/b?foo=bar"))
+    via_http = json.loads(raw)
+    via_event = json.loads(direct.payload["body"])
+    assert status == direct.payload["statusCode"] == 201
+    for key in (
+        "resource",
+        "httpMethod",
+        "queryStringParameters",
+        "multiValueQueryStringParameters",
+        "isBase64Encoded",
+        "body",
+    ):
+        assert via_http[key] == via_event[key], key
+    assert via_http["path"] == "/echo/a/b" and via_event["path"] == "/echo/a/b"
+    assert via_http["pathParameters"] == {"proxy": "a/b"}
+    # The event the adapter builds has every field that SAM's has.
+    adapter_event = json.loads(probe.invoke({"action": "last_event"}).payload["body"])
+    assert set(generated_event) == set(adapter_event)
+    sam_context, context = generated_event["requestContext"], adapter_event["requestContext"]
+    assert set(sam_context) <= set(context)
+    assert set(sam_context["identity"]) <= set(context["identity"])
+    assert adapter_event["requestContext"]["stage"] == "Prod"
+    assert adapter_event["requestContext"]["path"] == "/Prod/echo/a/b"
+    assert adapter_event["requestContext"]["identity"]["sourceIp"] == "127.0.0.1"
+    assert adapter_event["requestContext"]["requestId"] == headers["x-amzn-RequestId"]
+
+
+def test_headers_cookies_query_and_body_reach_the_function(probe):
+    status, _, raw = fetch(
+        probe.url("/echo/x?tone=warm&tone=cold&empty="),
+        method="POST",
+        headers={"Cookie": "session=abc; theme=dark", "X-Custom": "1"},
+        data=b'{"hello": "world"}',
+    )
+    event = json.loads(raw)
+    assert status == 201
+    assert event["httpMethod"] == "POST"
+    assert event["headers"]["Cookie"] == "session=abc; theme=dark"
+    assert event["multiValueHeaders"]["X-Custom"] == ["1"]
+    assert event["queryStringParameters"] == {"tone": "cold", "empty": ""}
+    assert event["multiValueQueryStringParameters"] == {"tone": ["warm", "cold"], "empty": [""]}
+    assert event["body"] == '{"hello": "world"}' and event["isBase64Encoded"] is False
+
+
+def test_the_proxy_response_maps_back(probe):
+    status, headers, _ = fetch(probe.url("/echo/x"))
+    assert status == 201
+    assert headers["X-Echo"] == "yes"
+    assert headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+
+
+def test_an_unhandled_exception_is_a_502(probe):
+    assert fetch(probe.url("/behave/crash"))[::2] == (502, b'{"message": "Internal server error"}')
+
+
+def test_a_malformed_proxy_response_is_a_502(probe):
+    status, body = fetch_json(probe.url("/behave/malformed"))
+    assert (status, body) == (502, {"message": "Internal server error"})
+
+
+def test_a_lambda_timeout_within_29_seconds_is_a_502(probe):
+    status, body = fetch_json(probe.url("/behave/sleep?s=5"))  # the function's Timeout is 2 s
+    assert (status, body) == (502, {"message": "Internal server error"})
+
+
+def test_a_function_that_outlives_the_integration_timeout_is_a_504(make_stack):
+    # API Gateway waits 29 s; the probe shortens that so the test need not wait as long.
+    stack = make_stack(integration_timeout=0.5)
+    status, body = fetch_json(stack.url("/behave/sleep?s=1.5"))
+    assert (status, body) == (504, {"message": "Endpoint request timed out"})
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/nowhere"), ("POST", "/counter")])
+def test_an_unknown_route_is_a_403(probe, method, path):
+    status, headers, raw = fetch(
+        probe.url(path), method=method, data=b"" if method == "POST" else None
+    )
+    assert (status, raw) == (403, b'{"message":"Missing Authentication Token"}')
+    assert headers["x-amzn-ErrorType"] == "MissingAuthenticationToken"

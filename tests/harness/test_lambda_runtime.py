@@ -1,0 +1,137 @@
+"""The Lambda runtime emulator: environments, their memory, their limits and their logs."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from workshop.lambda_runtime import FunctionRuntime
+
+
+def body(invocation) -> dict:
+    assert invocation.error is None, invocation.error
+    return json.loads(invocation.payload["body"])
+
+
+def test_module_state_lives_while_the_environment_is_warm(probe):
+    counts = [body(probe.invoke({"action": "count"}))["warm_count"] for _ in range(3)]
+    assert counts == [1, 2, 3]
+
+
+def test_a_cold_start_after_the_idle_timeout_forgets_module_state(make_stack):
+    stack = make_stack(idle_timeout=0.3)
+    first = stack.invoke({"action": "count"})
+    assert body(stack.invoke({"action": "count"}))["warm_count"] == 2
+    runtime = stack.runtimes["ProbeFunction"]
+    deadline = time.monotonic() + 10
+    while runtime.warm_environments and time.monotonic() < deadline:
+        time.sleep(0.05)  # the reaper runs on its own; wait for it, whatever the machine's speed
+    again = stack.invoke({"action": "count"})
+    assert again.cold_start and body(again)["warm_count"] == 1
+    assert again.environment != first.environment
+
+
+def test_concurrent_requests_get_separate_environments(probe):
+    with ThreadPoolExecutor(2) as pool:
+        held = [pool.submit(probe.invoke, {"action": "hold", "seconds": 1.0}) for _ in range(2)]
+        results = [body(future.result()) for future in held]
+    assert results[0]["stream"] != results[1]["stream"]
+    assert [result["warm_count"] for result in results] == [1, 1]
+
+
+def test_init_runs_once_per_environment_and_is_reported(probe):
+    cold, warm = probe.invoke({"action": "count"}), probe.invoke({"action": "count"})
+    assert cold.cold_start and cold.init_ms is not None
+    assert not warm.cold_start and warm.init_ms is None
+    assert "init: module imported" in cold.log_text
+    assert "init: module imported" not in warm.log_text
+    assert "Init Duration: " in cold.logs[-1].message
+    assert "Init Duration" not in warm.logs[-1].message
+
+
+def test_log_lines_are_lambdas(probe):
+    inv = probe.invoke({"action": "count"})
+    lines = [event.message for event in inv.logs]
+    rid = inv.request_id
+    assert lines[0] == "init: module imported"
+    assert lines[1] == f"START RequestId: {rid} Version: $LATEST"
+    assert lines[-2] == f"END RequestId: {rid}"
+    assert re.fullmatch(
+        rf"REPORT RequestId: {rid}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t"
+        r"Memory Size: 128 MB\tMax Memory Used: \d+ MB\tInit Duration: \d+\.\d\d ms\t",
+        lines[-1],
+    )
+
+
+def test_an_unhandled_exception_is_logged_as_the_python_runtime_does(probe):
+    inv = probe.invoke({"pathParameters": {"how": "crash"}})
+    assert inv.error["errorType"] == "ZeroDivisionError"
+    assert inv.error["errorMessage"] == "division by zero"
+    error_line = next(e.message for e in inv.logs if e.message.startswith("[ERROR]"))
+    assert error_line.startswith(
+        "[ERROR] ZeroDivisionError: division by zero\nTraceback (most recent call last):\n"
+    )
+    assert 'app.py", line' in error_line and "in handler" in error_line
+    assert "lambda_worker" not in error_line  # the runtime's own frames are hidden, as on Lambda
+    assert body(probe.invoke({"action": "count"}))["warm_count"] == 2  # the environment lives on
+
+
+def test_logging_records_carry_level_time_and_request_id(probe):
+    inv = probe.invoke({"action": "log"})
+    record = next(e.message for e in inv.logs if e.message.startswith("[WARNING]"))
+    assert re.fullmatch(
+        rf"\[WARNING\]\t\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z\t{inv.request_id}\tcareful",
+        record,
+    )
+
+
+def test_the_timeout_kills_the_environment(probe):
+    inv = probe.invoke({"action": "hold", "seconds": 5})
+    assert inv.timed_out and inv.error["errorType"] == "Sandbox.Timedout"
+    assert any(
+        re.fullmatch(rf"\S+Z {inv.request_id} Task timed out after 2\.00 seconds", e.message)
+        for e in inv.logs
+    )
+    assert inv.logs[-1].message.endswith("Status: timeout\t")
+    after = probe.invoke({"action": "count"})
+    assert after.cold_start and body(after)["warm_count"] == 1
+
+
+def test_lambda_sets_its_variables(probe):
+    env = body(probe.invoke({"pathParameters": {"how": "env"}}))
+    fn = probe.template.functions["ProbeFunction"]
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "probe-ProbeFunction"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/probe-ProbeFunction"
+    assert re.fullmatch(
+        r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", env["AWS_LAMBDA_LOG_STREAM_NAME"]
+    )
+    assert env["AWS_REGION"] == "us-east-1"
+    assert env["AWS_ENDPOINT_URL"] == probe.aws.endpoint_url
+    assert env["AWS_ACCESS_KEY_ID"].startswith("ASIA") and "AWS_SESSION_TOKEN" in env
+    assert env["TABLE_NAME"] == fn.environment["TABLE_NAME"] == "probe-ItemsTable"
+    assert env["GREETING"] == "hello"  # from Globals
+
+
+def test_the_runtime_warns_when_python_differs_from_the_template(probe, recwarn):
+    fn = probe.template.functions["ProbeFunction"]
+    fn.runtime = "python3.9"
+    FunctionRuntime(fn, aws_endpoint="", region="us-east-1", credentials={}).close()
+    assert "declares Runtime python3.9" in str(recwarn.pop(UserWarning).message)
+
+
+def test_logs_land_in_the_functions_group_one_stream_per_environment(probe):
+    with ThreadPoolExecutor(2) as pool:
+        held = [pool.submit(probe.invoke, {"action": "hold", "seconds": 1.0}) for _ in range(2)]
+        invocations = [future.result() for future in held]
+    events = probe.logs()
+    assert {event.group for event in events} == {"/aws/lambda/probe-ProbeFunction"}
+    for inv in invocations:
+        starts = [
+            e for e in events if e.message == f"START RequestId: {inv.request_id} Version: $LATEST"
+        ]
+        assert [e.stream for e in starts] == [inv.environment]
+    assert len({inv.environment for inv in invocations}) == 2
+    assert [e.message for e in probe.logs('"Task timed out"')] == []

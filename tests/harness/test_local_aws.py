@@ -1,0 +1,100 @@
+"""The local AWS: atomic counters stay atomic, state survives restarts, endpoints swap."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from botocore.config import Config
+from moto.dynamodb.models.dynamo_type import DynamoType
+
+from tests.harness.conftest import fetch_json
+from workshop.local_aws import LocalAWS
+
+CLIENTS, VISITS = 32, 5
+
+
+@pytest.fixture
+def wide_race_window(monkeypatch):
+    """Widen the gap, inside moto's ADD, between reading the old number and storing the new one.
+
+    The gap is real but only a few bytecodes wide, so a lost update is rare on a fast machine;
+    a short sleep in it makes every overlap show, without changing what moto does.
+    """
+    add = DynamoType.__add__
+
+    def slow_add(self, other):
+        time.sleep(0.002)
+        return add(self, other)
+
+    monkeypatch.setattr(DynamoType, "__add__", slow_add)
+
+
+def _concurrent_adds(stack) -> int:
+    table = stack.template.tables["ItemsTable"].name
+    # boto3 clients are thread-safe: one, with a connection for each of the 32 callers.
+    dynamodb = stack.aws.client("dynamodb", config=Config(max_pool_connections=CLIENTS))
+
+    def client_visits(_: int) -> None:
+        for _ in range(VISITS):
+            dynamodb.update_item(
+                TableName=table,
+                Key={"pk": {"S": "shared"}},
+                UpdateExpression="ADD hits :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        list(pool.map(client_visits, range(CLIENTS)))
+    return stack.table().get_item(Key={"pk": "shared"})["Item"]["hits"]
+
+
+def test_32_concurrent_clients_lose_no_atomic_add(make_stack, wide_race_window):
+    assert _concurrent_adds(make_stack()) == CLIENTS * VISITS
+
+
+def test_without_the_serialising_gate_moto_loses_atomic_adds(make_stack, wide_race_window):
+    stack = make_stack()
+    stack.aws.gate.lock = contextlib.nullcontext()  # what moto does on its own
+    assert _concurrent_adds(stack) < CLIENTS * VISITS
+
+
+def test_concurrent_functions_lose_no_atomic_add_either(probe):
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: probe.invoke({"action": "add"}), range(20)))
+    hits = sorted(json.loads(inv.payload["body"])["hits"] for inv in results)
+    assert hits == list(range(1, 21))  # every caller saw its own increment: none was lost
+
+
+def test_what_was_stored_survives_a_restart_unless_fresh(make_stack, tmp_path):
+    first = make_stack(state_dir=tmp_path)
+    assert fetch_json(first.url("/behave/add"))[1] == {"hits": 1}
+    assert fetch_json(first.url("/behave/add"))[1] == {"hits": 2}
+    first.stop()
+
+    again = make_stack(state_dir=tmp_path, fresh=False)
+    assert fetch_json(again.url("/behave/add"))[1] == {"hits": 3}
+    old_lines = [e.message for e in again.logs("START")]
+    assert len(old_lines) == 3  # the two earlier runs' log lines came back too, once each
+    again.stop()
+
+    fresh = make_stack(state_dir=tmp_path, fresh=True)
+    assert fetch_json(fresh.url("/behave/add"))[1] == {"hits": 1}
+
+
+def test_an_endpoint_in_AWS_ENDPOINT_URL_is_used_instead_of_the_embedded_one(monkeypatch):
+    other = LocalAWS().start()  # stands in for LocalStack or DynamoDB Local
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", other.endpoint_url)
+        adopted = LocalAWS().start()
+        assert not adopted.embedded and adopted.endpoint_url == other.endpoint_url
+        adopted.client("logs").create_log_group(logGroupName="/seen/by/both")
+        groups = other.client("logs").describe_log_groups(logGroupNamePrefix="/seen/by")
+        assert [g["logGroupName"] for g in groups["logGroups"]] == ["/seen/by/both"]
+        adopted.stop()  # stops nothing that it did not start
+        assert other.client("logs").describe_log_groups()["logGroups"]
+    finally:
+        other.stop()

@@ -1,0 +1,109 @@
+"""The template reader: what it understands, and the clear error for what it does not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.harness.conftest import PROBE_APP
+from workshop.errors import WorkshopError
+from workshop.sam_template import load
+
+
+def test_the_probe_template_is_read_as_sam_would_deploy_it():
+    template = load(PROBE_APP / "template.yaml", stack_name="probe")
+    fn = template.functions["ProbeFunction"]
+    assert (fn.name, fn.handler, fn.runtime, fn.timeout, fn.memory_size) == (
+        "probe-ProbeFunction",
+        "app.handler",
+        "python3.11",
+        2.0,
+        128,
+    )
+    assert fn.code_dir == (PROBE_APP / "src").resolve()
+    assert fn.environment == {
+        "GREETING": "hello",
+        "TABLE_NAME": "probe-ItemsTable",
+        "TABLE_ARN": "arn:aws:dynamodb:us-east-1:123456789012:table/probe-ItemsTable",
+        "API_URL": "https://local.execute-api.us-east-1.amazonaws.com/Prod/",
+    }
+    assert fn.policies == [{"DynamoDBCrudPolicy": {"TableName": "probe-ItemsTable"}}]
+    assert [(r.method, r.path, r.stage) for r in fn.routes] == [
+        ("ANY", "/echo/{proxy+}", "Prod"),
+        ("GET", "/counter", "Prod"),
+        ("GET", "/behave/{how}", "Prod"),
+    ]
+    table = template.tables["ItemsTable"]
+    assert table.create_args["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+
+
+def _write(tmp_path: Path, resources: str, globals_: str = "") -> Path:
+    (tmp_path / "src").mkdir(exist_ok=True)
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        "Transform: AWS::Serverless-2016-10-31\n" + globals_ + "Resources:\n" + resources,
+        encoding="utf-8",
+    )
+    return path
+
+
+FUNCTION = """  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Runtime: {runtime}
+{extra}"""
+
+
+@pytest.mark.parametrize(
+    "runtime, extra, named",
+    [
+        ("nodejs20.x", "", "Runtime 'nodejs20.x'"),
+        ("python3.11", "      Events:\n        Q:\n          Type: SQS\n", "Fn.Events.Q"),
+        (
+            "python3.11",
+            "      Environment:\n        Variables:\n          X: !Select [0, [a]]\n",
+            "Fn::Select",
+        ),
+        (
+            "python3.11",
+            "      Environment:\n        Variables:\n          X: !Ref Nothing\n",
+            "'Nothing'",
+        ),
+    ],
+)
+def test_what_the_harness_cannot_serve_is_named(tmp_path, runtime, extra, named):
+    path = _write(tmp_path, FUNCTION.format(runtime=runtime, extra=extra))
+    with pytest.raises(WorkshopError) as caught:
+        load(path, stack_name="t")
+    assert named in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_an_unknown_resource_type_is_named(tmp_path):
+    resources = FUNCTION.format(runtime="python3.11", extra="") + (
+        "  Bucket:\n    Type: AWS::S3::Bucket\n"
+    )
+    with pytest.raises(WorkshopError, match="Bucket has type AWS::S3::Bucket"):
+        load(_write(tmp_path, resources), stack_name="t")
+
+
+def test_broken_yaml_is_a_clear_error(tmp_path):
+    path = tmp_path / "template.yaml"
+    path.write_text("Resources: [unclosed\n", encoding="utf-8")
+    with pytest.raises(WorkshopError, match="not valid YAML"):
+        load(path, stack_name="t")
+
+
+def test_globals_apply_and_functions_override_them(tmp_path):
+    globals_ = (
+        "Globals:\n  Function:\n    Timeout: 9\n    MemorySize: 256\n"
+        "    Environment:\n      Variables:\n        A: g\n        B: g\n"
+    )
+    extra = "      Timeout: 4\n      Environment:\n        Variables:\n          B: f\n"
+    fn = load(
+        _write(tmp_path, FUNCTION.format(runtime="python3.12", extra=extra), globals_),
+        stack_name="t",
+    ).functions["Fn"]
+    assert (fn.timeout, fn.memory_size, fn.environment) == (4.0, 256, {"A": "g", "B": "f"})
