@@ -443,6 +443,10 @@ def build(
     if build_dir is not None:
         build_dir = Path(os.path.abspath(build_dir))
         command += ["--build-dir", str(build_dir)]
+        if not _inside(build_dir, project_dir.resolve() / BUILD_FOLDER):
+            # A cached build keeps `.aws-sam/deps` in the project whatever --build-dir says:
+            # building elsewhere must not write into the synced folder at all.
+            command.append("--no-cached")
     command += list(extra_args)
     with _lock_from_environment(project_dir), _sam_environment() as env:
         owned = project_dir.resolve() / BUILD_FOLDER

@@ -192,6 +192,7 @@ class FunctionRuntime:
             **function.environment,
             "PYTHONPATH": package_root,  # for workshop.lambda_worker only; the code dir comes first
             "PYTHONIOENCODING": "utf-8",
+            "PYTHONDONTWRITEBYTECODE": "1",  # Lambda's code folder is read-only: no __pycache__
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
             "_HANDLER": function.handler,
