@@ -1,0 +1,162 @@
+"""Every notebook in notebooks/ runs top to bottom, and shows what its stage teaches.
+
+Each notebook is executed in memory (the file is never written) by nbclient, in a kernel of
+this interpreter, from the notebooks/ folder, as a learner would run it. A cell may raise only
+if it is tagged `raises-exception`, and then it must. Afterwards the test reads the outputs of
+the cells named by id below: the counts, the errors and the log lines that the stage is about.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+CELL_TIMEOUT = 120  # seconds; each notebook takes a few seconds in all
+RAISES = "raises-exception"
+DECIMAL = "Object of type Decimal is not JSON serializable"  # the story's error
+
+# Run first in the kernel: fail clearly if the "python3" kernel is some other interpreter.
+KERNEL_CHECK = f"""\
+import sys
+assert sys.prefix == {sys.prefix!r}, (
+    "the python3 kernel runs " + sys.executable + ", not the tests' {sys.executable}"
+)"""
+# Run last: a notebook must stop every execution environment (worker process) it started.
+LEFTOVERS_CHECK = """\
+import psutil
+left = [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)]
+assert not left, f"the notebook left processes running: {left}\""""
+
+
+class Executed:
+    """An executed notebook: the text each code cell printed, by cell id."""
+
+    def __init__(self, nb: nbformat.NotebookNode):
+        self.cells = {cell.id: cell for cell in nb.cells if cell.cell_type == "code"}
+
+    def text(self, cell_id: str) -> str:
+        """What the cell printed and displayed, and its error as `Name: message`."""
+        parts = []
+        for out in self.cells[cell_id].outputs:
+            if out.output_type == "stream":
+                parts.append(out.text)
+            elif out.output_type in ("execute_result", "display_data"):
+                parts.append(out.data.get("text/plain", "") + "\n")
+            elif out.output_type == "error":
+                parts.append(f"{out.ename}: {out.evalue}\n")
+        return "".join(parts)
+
+    def error(self, cell_id: str) -> str | None:
+        errors = [o for o in self.cells[cell_id].outputs if o.output_type == "error"]
+        return f"{errors[0].ename}: {errors[0].evalue}" if errors else None
+
+
+def execute(path: Path) -> Executed:
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(KERNEL_CHECK, id="test-kernel-check"))
+    nb.cells.append(nbformat.v4.new_code_cell(LEFTOVERS_CHECK, id="test-leftovers-check"))
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS_DIR)}},
+    )
+    # `import workshop` works from notebooks/ without an editable install, too.
+    pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    client.execute(env={**os.environ, "PYTHONPATH": pythonpath})
+    return Executed(nb)
+
+
+def counts(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"visit_count'?\"?:? (\d+)", text)]
+
+
+def check_01(run: Executed) -> None:
+    assert counts(run.text("warm-visits")) == [1, 2, 3]
+    assert counts(run.text("after-idle-timeout")) == [1], "a cold start forgets the count"
+    streams = re.findall(r"^(\S+) cold start", run.text("reports-after-idle"), re.MULTILINE)
+    assert len(set(streams)) == 2, "the visit after the idle timeout ran in a new environment"
+
+    rounds = run.text("concurrent-rounds").splitlines()
+    assert [line.split()[3] for line in rounds[:2]] == ["cold", "cold"], "round 1 starts two"
+    # One line per environment: its log stream, then the counts it answered, e.g. [1, 2, 3].
+    grouped = run.text("counts-by-environment")
+    by_environment = [json.loads(found) for found in re.findall(r"\[[\d, ]+\]$", grouped, re.M)]
+    assert len(by_environment) >= 2, "visits at the same moment need a second environment"
+    for seen in by_environment:
+        assert seen == list(range(1, len(seen) + 1)), "each environment counts from 1 on its own"
+    assert "visits in all: 6" in grouped
+
+
+def check_02(run: Executed) -> None:
+    assert run.text("first-visit") == (
+        "200 {'message': 'Welcome! This is your first visit.', 'session_id': 'user_123', "
+        "'visit_count': 1}\n"
+    )
+    assert run.error("second-visit") == "HTTPError: HTTP Error 500: Internal Server Error"
+    assert run.text("third-visit") == "500 {'message': 'Error interacting with the database.'}\n"
+    error_line = f"Error: {DECIMAL}"
+    assert run.text("whole-log").count(error_line) == 2
+    assert (
+        run.text("decimal-in-logs").splitlines()
+        == [f"/aws/lambda/stage02-HelloWorldFunction {error_line}"] * 2
+    )
+    direct = run.text("direct-invoke")
+    assert "error: None" in direct and "'statusCode': 500" in direct and error_line in direct
+    assert "'visit_count': Decimal('4')" in run.text("stored-item")
+    assert run.text("counting-behind-errors").splitlines() == [
+        f"500 Error interacting with the database. | stored count: {n}" for n in (5, 6, 7)
+    ]
+
+
+def check_03(run: Executed) -> None:
+    assert "+            visit_count = int(visit_count)" in run.text("diff-02-03")
+    assert counts(run.text("first-visit")) == [1]
+    assert "decimal.Decimal" in run.text("stored-item")
+    assert run.error("decimal-error") == f"TypeError: {DECIMAL}"
+    assert run.text("int-fix") == "'{\"visit_count\": 2}'\n"
+    refreshes = run.text("refreshes")
+    assert counts(refreshes) == [2, 3, 4, 5, 6, 7, 8]
+    assert refreshes.splitlines()[-1] == (  # the story's own answer, after the eighth visit
+        '200 {"message": "Welcome back! This is your 8 visit.", "session_id": "user_123", '
+        '"visit_count": 8}'
+    )
+    assert run.text("no-errors") == "[]\n"
+    assert run.text("expire") == "1\n"
+    assert counts(run.text("after-cold-start")) == [9], "the count survives a cold start"
+    assert "Init Duration" in run.text("cold-start-report")
+
+
+# The key outputs of each notebook; a new notebook gets its own check here.
+CHECKS: dict[str, Callable[[Executed], None]] = {
+    "01-stateless-memory.ipynb": check_01,
+    "02-decimal-bug.ipynb": check_02,
+    "03-int-fix.ipynb": check_03,
+}
+
+
+def test_every_notebook_is_checked():
+    assert NOTEBOOKS, f"no notebooks in {NOTEBOOKS_DIR}"
+    unchecked = sorted({path.name for path in NOTEBOOKS} - set(CHECKS))
+    assert not unchecked, f"add the key outputs of {unchecked} to CHECKS in {__file__}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
+def test_notebook_runs_and_shows_its_lesson(path: Path):
+    run = execute(path)
+    for cell in run.cells.values():
+        assert cell.execution_count is not None, f"cell {cell.id} did not run"
+        if RAISES in cell.metadata.get("tags", []):
+            assert run.error(cell.id), f"cell {cell.id} is tagged {RAISES} but raised nothing"
+    CHECKS[path.name](run)
