@@ -18,8 +18,8 @@ from botocore.config import Config
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5)
 
-# Denies a call before moto sees it: (access key, X-Amz-Target, JSON body) -> error body or None.
-Authorizer = Callable[[str, str, dict[str, Any]], dict[str, Any] | None]
+# Checks a call before moto sees it: (X-Amz-Target, JSON body) -> error body, or None to allow.
+Authorizer = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 
 
 class _DynamoDBGate:
@@ -32,7 +32,7 @@ class _DynamoDBGate:
     def __init__(self, app: Callable[..., Any]):
         self.app = app
         self.lock = threading.Lock()
-        self.authorizer: Authorizer | None = None
+        self.authorizers: dict[str, Authorizer] = {}  # by access key; other keys are not checked
         self.writes = 0  # how many requests may have changed state (for saving snapshots)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
@@ -45,8 +45,9 @@ class _DynamoDBGate:
         if not target.startswith("DynamoDB_"):
             return self.app(environ, start_response)
         body = _read_body(environ)
-        if self.authorizer is not None:
-            denied = self.authorizer(_access_key(environ), target, json.loads(body or b"{}"))
+        authorizer = self.authorizers.get(_access_key(environ))
+        if authorizer is not None:
+            denied = authorizer(target, json.loads(body or b"{}"))
             if denied is not None:
                 return _json_error(start_response, denied)
         with self.lock:
@@ -129,10 +130,17 @@ class LocalAWS:
             self._server.server_close()
             self._server = None
 
-    def set_authorizer(self, authorizer: Authorizer | None) -> None:
-        """Check each DynamoDB call against IAM (embedded AWS only: real AWS checks itself)."""
-        if self.gate is not None:
-            self.gate.authorizer = authorizer
+    def authorize(self, access_key: str, authorizer: Authorizer | None) -> None:
+        """Check the DynamoDB calls signed with `access_key` (None: stop checking them).
+
+        Only the embedded AWS is checked: a real endpoint applies its own IAM.
+        """
+        if self.gate is None:
+            return
+        if authorizer is None:
+            self.gate.authorizers.pop(access_key, None)
+        else:
+            self.gate.authorizers[access_key] = authorizer
 
     @property
     def writes(self) -> int:

@@ -96,7 +96,7 @@ class Function:
     timeout: float
     memory_size: int
     environment: dict[str, str]
-    policies: list[Any]
+    policies: list[Any]  # IAM policy documents, resolved
     role_name: str
     reserved_concurrency: int | None = None
     logging_config: dict[str, Any] = field(default_factory=dict)
@@ -366,6 +366,39 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
     return Api(logical_id, str(stage), rate, burst)
 
 
+def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> list[Any]:
+    """The function's policies as IAM documents: SAM policy templates expanded as SAM does."""
+    documents: list[Any] = []
+    processor = None
+    for index, policy in enumerate(policies):
+        here = f"{where}[{index}]"
+        if isinstance(policy, str):
+            # A managed policy: only its name is known, not its statements.
+            if "dynamodb" in policy.lower():
+                raise resolver.unsupported(here, f"the managed policy {policy}")
+            continue
+        if isinstance(policy, dict) and "Statement" in policy:
+            documents.append(resolver.resolve(policy, here))
+            continue
+        if not isinstance(policy, dict) or len(policy) != 1:
+            raise resolver.unsupported(here, "a policy that is not a template, name or document")
+        if processor is None:
+            # Imported here: samtranslator is only needed by templates that use its templates.
+            from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
+
+            processor = PolicyTemplatesProcessor(
+                PolicyTemplatesProcessor.get_default_policy_templates_json()
+            )
+        ((name, parameters),) = policy.items()
+        if not processor.has(name):
+            raise resolver.unsupported(
+                here, f"the policy {name!r}, which is not a SAM policy template"
+            )
+        parameters = resolver.resolve(parameters or {}, here)
+        documents.append(resolver.resolve(processor.convert(name, parameters), here))
+    return documents
+
+
 def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Resolver) -> Function:
     where = logical_id
     if props.get("PackageType", "Zip") != "Zip":
@@ -414,6 +447,10 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
     policies = props.get("Policies") or []
     if not isinstance(policies, list):
         policies = [policies]
+    if "Role" in props:
+        raise resolver.unsupported(
+            f"{where}.Role", "an explicit Role (the harness grants what Policies list)"
+        )
     reserved = props.get("ReservedConcurrentExecutions")
     return Function(
         logical_id=logical_id,
@@ -425,7 +462,7 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
         timeout=float(props.get("Timeout", 3)),
         memory_size=int(props.get("MemorySize", 128)),
         environment=environment,
-        policies=resolver.resolve(policies, f"{where}.Policies"),
+        policies=_policy_documents(policies, resolver, f"{where}.Policies"),
         # SAM names the role it makes "<Function>Role"; its physical name carries the stack's.
         role_name=f"{resolver.stack_name}-{logical_id}Role",
         reserved_concurrency=None if reserved is None else int(reserved),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,20 +12,11 @@ from workshop import sam_template
 from workshop.api_gateway import INTEGRATION_TIMEOUT, ApiGateway
 from workshop.cloudwatch_logs import LogShipper, StoredEvent, filter_events
 from workshop.errors import WorkshopError
+from workshop.iam import FunctionAuthorizer, function_credentials
 from workshop.lambda_runtime import DEFAULT_IDLE_TIMEOUT, FunctionRuntime, Invocation
 from workshop.local_aws import LocalAWS, ensure_log_group
 
 SAVE_INTERVAL = 1.0  # seconds between snapshots of changed state while running
-
-
-def function_credentials(function: sam_template.Function) -> dict[str, str]:
-    """The temporary credentials Lambda gives an environment of this function's role."""
-    digest = hashlib.sha256(function.arn.encode()).hexdigest().upper()
-    return {
-        "AWS_ACCESS_KEY_ID": "ASIA" + digest[:16],
-        "AWS_SECRET_ACCESS_KEY": digest[16:56],
-        "AWS_SESSION_TOKEN": "local-session-" + digest[:32],
-    }
 
 
 class Stack:
@@ -85,11 +75,15 @@ class Stack:
             self._shipper = LogShipper(self.aws.client("logs"))
             for fn in self.template.functions.values():
                 options = {"python": self.python} if self.python else {}
+                credentials = function_credentials(fn)
+                self.aws.authorize(
+                    credentials["AWS_ACCESS_KEY_ID"], FunctionAuthorizer(fn, self.aws.region)
+                )
                 self.runtimes[fn.logical_id] = FunctionRuntime(
                     fn,
                     aws_endpoint=self.aws.endpoint_url,
                     region=self.aws.region,
-                    credentials=function_credentials(fn),
+                    credentials=credentials,
                     idle_timeout=self.idle_timeout,
                     on_logs=self._shipper,
                     **options,
@@ -126,6 +120,7 @@ class Stack:
             self.api = None
         for runtime in self.runtimes.values():
             runtime.close()
+            self.aws.authorize(function_credentials(runtime.function)["AWS_ACCESS_KEY_ID"], None)
         if self._shipper:
             self._shipper.flush()
             self._shipper.close()

@@ -28,7 +28,10 @@ def test_the_probe_template_is_read_as_sam_would_deploy_it():
         "TABLE_ARN": "arn:aws:dynamodb:us-east-1:123456789012:table/probe-ItemsTable",
         "API_URL": "https://local.execute-api.us-east-1.amazonaws.com/Prod/",
     }
-    assert fn.policies == [{"DynamoDBCrudPolicy": {"TableName": "probe-ItemsTable"}}]
+    # DynamoDBCrudPolicy, expanded as SAM expands it, with the table's ARN filled in.
+    (statement,) = fn.policies[0]["Statement"]
+    assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Scan"} <= set(statement["Action"])
+    assert "arn:aws:dynamodb:us-east-1:123456789012:table/probe-ItemsTable" in statement["Resource"]
     assert [(r.method, r.path, r.stage) for r in fn.routes] == [
         ("ANY", "/echo/{proxy+}", "Prod"),
         ("GET", "/counter", "Prod"),

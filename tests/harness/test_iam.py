@@ -1,0 +1,63 @@
+"""IAM on the local AWS: a function may make only the DynamoDB calls its policies allow."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.harness.conftest import PROBE_APP
+
+NARROW = """
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: dynamodb:GetItem
+              Resource: !GetAtt ItemsTable.Arn
+"""
+
+
+@pytest.fixture
+def narrowed(tmp_path, make_stack):
+    """The probe app, its policy narrowed to GetItem on its own table."""
+    shutil.copytree(PROBE_APP, tmp_path / "app")
+    template = tmp_path / "app" / "template.yaml"
+    text = template.read_text(encoding="utf-8")
+    crud = (
+        "      Policies:\n        - DynamoDBCrudPolicy:\n            TableName: !Ref ItemsTable\n"
+    )
+    assert crud in text
+    template.write_text(text.replace(crud, NARROW.lstrip("\n")), encoding="utf-8")
+    return make_stack(tmp_path / "app", stack_name="narrow")
+
+
+def test_a_call_the_policy_does_not_allow_is_refused_as_dynamodb_does(narrowed):
+    inv = narrowed.invoke({"action": "add"})
+    assert inv.error["errorType"] == "ClientError"
+    assert inv.error["errorMessage"] == (
+        "An error occurred (AccessDeniedException) when calling the UpdateItem operation: "
+        "User: arn:aws:sts::123456789012:assumed-role/narrow-ProbeFunctionRole/"
+        "narrow-ProbeFunction is not authorized to perform: dynamodb:UpdateItem on resource: "
+        "arn:aws:dynamodb:us-east-1:123456789012:table/narrow-ItemsTable because no "
+        "identity-based policy allows the dynamodb:UpdateItem action"
+    )
+    assert "AccessDeniedException" in inv.log_text  # the traceback in CloudWatch Logs says so
+
+
+def test_what_the_policy_allows_goes_through(narrowed):
+    narrowed.table().put_item(Item={"pk": "shared", "hits": 5})  # the harness itself is not checked
+    inv = narrowed.invoke({"action": "read"})
+    assert json.loads(inv.payload["body"]) == {"hits": 5}
+
+
+def test_the_policy_covers_only_its_resource(narrowed):
+    inv = narrowed.invoke({"action": "read", "table": "some-other-table"})
+    assert "AccessDeniedException" in inv.error["errorMessage"]
+    assert "table/some-other-table" in inv.error["errorMessage"]
+
+
+def test_sam_policy_templates_are_expanded_and_enforced(probe):
+    assert json.loads(probe.invoke({"action": "add"}).payload["body"]) == {"hits": 1}
+    inv = probe.invoke({"action": "read", "table": "some-other-table"})
+    assert "not authorized to perform: dynamodb:GetItem" in inv.error["errorMessage"]

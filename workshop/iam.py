@@ -1,0 +1,100 @@
+"""IAM for the local functions: their own credentials, and their policies enforced on DynamoDB.
+
+moto's own IAM checks ignore the resource ARN for DynamoDB, so the harness evaluates each call
+itself, with moto's policy evaluator, before moto sees it, and refuses it as DynamoDB does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from moto.iam.access_control import IAMPolicy, PermissionResult
+
+from workshop.sam_template import ACCOUNT_ID, Function
+
+# Items in a transaction are authorised as the single-item actions they stand for.
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+
+
+def function_credentials(function: Function) -> dict[str, str]:
+    """The temporary credentials Lambda gives an environment of this function's role."""
+    digest = hashlib.sha256(function.arn.encode()).hexdigest().upper()
+    return {
+        "AWS_ACCESS_KEY_ID": "ASIA" + digest[:16],
+        "AWS_SECRET_ACCESS_KEY": digest[16:56],
+        "AWS_SESSION_TOKEN": "local-session-" + digest[:32],
+    }
+
+
+def _table_arn(name: str, region: str) -> str:
+    if name.startswith("arn:"):
+        return name
+    return f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{name}"
+
+
+def requested(operation: str, body: dict[str, Any], region: str) -> Iterator[tuple[str, str]]:
+    """The (action, resource ARN) pairs that one DynamoDB request needs to be allowed."""
+    if operation in ("TransactWriteItems", "TransactGetItems"):
+        for item in body.get("TransactItems", []):
+            ((kind, detail),) = item.items()
+            yield f"dynamodb:{TRANSACT_ACTIONS[kind]}", _table_arn(detail["TableName"], region)
+    elif operation in ("BatchGetItem", "BatchWriteItem"):
+        for table in body.get("RequestItems", {}):
+            yield f"dynamodb:{operation}", _table_arn(table, region)
+    elif "TableName" in body:
+        arn = _table_arn(body["TableName"], region)
+        if body.get("IndexName"):
+            arn += f"/index/{body['IndexName']}"
+        yield f"dynamodb:{operation}", arn
+    else:  # ListTables and other account-wide actions
+        yield f"dynamodb:{operation}", "*"
+
+
+def decide(documents: list[Any], action: str, resource: str) -> PermissionResult:
+    """What the policies say: PERMITTED, DENIED (explicitly) or NEUTRAL (nothing allows it)."""
+    verdict = PermissionResult.NEUTRAL
+    for document in documents:
+        result = IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
+        if result == PermissionResult.DENIED:
+            return result
+        if result == PermissionResult.PERMITTED:
+            verdict = result
+    return verdict
+
+
+class FunctionAuthorizer:
+    """Checks the DynamoDB calls made with a function's credentials against its policies."""
+
+    def __init__(self, function: Function, region: str):
+        self.function = function
+        self.region = region
+        self.principal = (
+            f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{function.role_name}/{function.name}"
+        )
+
+    def __call__(self, target: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        operation = target.rsplit(".", 1)[-1]
+        for action, resource in requested(operation, body, self.region):
+            verdict = decide(self.function.policies, action, resource)
+            if verdict == PermissionResult.PERMITTED:
+                continue
+            why = (
+                "with an explicit deny in an identity-based policy"
+                if verdict == PermissionResult.DENIED
+                else f"because no identity-based policy allows the {action} action"
+            )
+            return {
+                "__type": "com.amazon.coral.service#AccessDeniedException",
+                "Message": f"User: {self.principal} is not authorized to perform: {action} "
+                f"on resource: {resource} {why}",
+            }
+        return None
