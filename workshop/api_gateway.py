@@ -282,7 +282,8 @@ class ApiGateway:
             return self._answer(504, TIMED_OUT, request_id), None
         result = outcome[0]
         if isinstance(result, Throttled):
-            return self._answer(429, TOO_MANY_REQUESTS, request_id), None
+            # Lambda refused to run it; a proxy integration turns that into a plain 500.
+            return self._answer(500, INTERNAL_ERROR, request_id), None
         if isinstance(result, BaseException):
             raise result
         if result.error is not None:

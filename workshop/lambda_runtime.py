@@ -209,7 +209,8 @@ class FunctionRuntime:
             **credentials,
         }
         config = function.logging_config
-        if config.get("LogFormat") == "JSON":
+        self.json_logs = config.get("LogFormat") == "JSON"
+        if self.json_logs:
             self.env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
             self.env["AWS_LAMBDA_LOG_LEVEL"] = config.get("ApplicationLogLevel", "INFO")
         self._warn_on_python_mismatch()
@@ -312,7 +313,7 @@ class FunctionRuntime:
             "errorMessage": f"RequestId: {inv.request_id} Error: Runtime exited during init",
         }
         inv.error["requestId"] = inv.request_id
-        inv.logs.append(self._report_line(inv, status="error"))
+        inv.logs.extend(self._end_lines(inv, status="error")[-1:])  # no END: it never started
         env.kill()
         return None
 
@@ -321,7 +322,7 @@ class FunctionRuntime:
         inv.environment = env.stream
         timeout = self.function.timeout
         started = time.monotonic()
-        inv.logs.append(LogEvent(_now_ms(), f"START RequestId: {inv.request_id} Version: $LATEST"))
+        inv.logs.append(self._start_line(inv))
         env.send(
             {
                 "request_id": inv.request_id,
@@ -353,8 +354,7 @@ class FunctionRuntime:
                 inv.logs.append(LogEvent(_now_ms(), message))
                 inv.error = {"errorType": "Runtime.ExitError", "errorMessage": message}
             inv.error["requestId"] = inv.request_id
-            inv.logs.append(LogEvent(_now_ms(), f"END RequestId: {inv.request_id}"))
-            inv.logs.append(self._report_line(inv, status="timeout" if timed_out else "error"))
+            inv.logs.extend(self._end_lines(inv, status="timeout" if timed_out else "error"))
             return False
         env.wait_record("invocation_done", timeout=1.0)
         inv.logs.extend(env.take_logs())
@@ -364,17 +364,49 @@ class FunctionRuntime:
             inv.error = {**reply["error"], "requestId": inv.request_id}
         else:
             inv.payload = reply["payload"]
-        inv.logs.append(LogEvent(_now_ms(), f"END RequestId: {inv.request_id}"))
-        inv.logs.append(self._report_line(inv))
+        inv.logs.extend(self._end_lines(inv))
         inv.logs.sort(key=lambda event: event.timestamp)  # stable: same-ms events keep order
         return True
 
-    def _report_line(self, inv: Invocation, status: str | None = None) -> LogEvent:
+    def _platform(self, kind: str, record: dict[str, Any]) -> LogEvent:
+        """A platform log line in the JSON log format: {"time", "type", "record"}."""
+        now = _now_ms()
+        return LogEvent(now, json.dumps({"time": _stamp(now), "type": kind, "record": record}))
+
+    def _start_line(self, inv: Invocation) -> LogEvent:
+        if self.json_logs:
+            return self._platform(
+                "platform.start", {"requestId": inv.request_id, "version": "$LATEST"}
+            )
+        return LogEvent(_now_ms(), f"START RequestId: {inv.request_id} Version: $LATEST")
+
+    def _end_lines(self, inv: Invocation, status: str | None = None) -> list[LogEvent]:
+        """END and REPORT in the text format; in the JSON format, one platform.report."""
+        billed = math.ceil(inv.duration_ms + (inv.init_ms or 0))
+        if self.json_logs:
+            metrics = {
+                "durationMs": round(inv.duration_ms, 2),
+                "billedDurationMs": billed,
+                "memorySizeMB": self.function.memory_size,
+                "maxMemoryUsedMB": inv.max_memory_mb or 0,
+            }
+            if inv.init_ms is not None:
+                metrics["initDurationMs"] = round(inv.init_ms, 2)
+            record = {
+                "requestId": inv.request_id,
+                "metrics": metrics,
+                "status": status or "success",
+            }
+            return [self._platform("platform.report", record)]
+        end = LogEvent(_now_ms(), f"END RequestId: {inv.request_id}")
+        return [end, self._report_line(inv, billed, status)]
+
+    def _report_line(self, inv: Invocation, billed: int, status: str | None) -> LogEvent:
         parts = [
             f"REPORT RequestId: {inv.request_id}",
             f"Duration: {inv.duration_ms:.2f} ms",
             # Since August 2025 the init phase of on-demand functions is billed too.
-            f"Billed Duration: {math.ceil(inv.duration_ms + (inv.init_ms or 0))} ms",
+            f"Billed Duration: {billed} ms",
             f"Memory Size: {self.function.memory_size} MB",
             f"Max Memory Used: {inv.max_memory_mb or 0} MB",
         ]

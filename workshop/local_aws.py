@@ -7,7 +7,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,18 @@ from botocore.config import Config
 # Dummy credentials: moto accepts any, and they keep the user's real ones out of local calls.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5)
+
+OUTAGES = {
+    "throttled": (
+        400,
+        {
+            "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+            "message": "The level of configured provisioned throughput for the table was "
+            "exceeded. Consider increasing your provisioning level with the UpdateTable API.",
+        },
+    ),
+    "unavailable": (503, {"__type": "com.amazon.coral.service#ServiceUnavailableException"}),
+}
 
 # Checks a call before moto sees it: (X-Amz-Target, JSON body) -> error body, or None to allow.
 Authorizer = Callable[[str, dict[str, Any]], dict[str, Any] | None]
@@ -34,6 +46,7 @@ class _DynamoDBGate:
         self.lock = threading.Lock()
         self.authorizers: dict[str, Authorizer] = {}  # by access key; other keys are not checked
         self.writes = 0  # how many requests may have changed state (for saving snapshots)
+        self.outage: tuple[int, dict[str, Any]] | None = None  # (status, error) for every call
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -44,6 +57,9 @@ class _DynamoDBGate:
             self.writes += 1
         if not target.startswith("DynamoDB_"):
             return self.app(environ, start_response)
+        outage = self.outage
+        if outage is not None:
+            return _json_error(start_response, outage[1], outage[0])
         body = _read_body(environ)
         authorizer = self.authorizers.get(_access_key(environ))
         if authorizer is not None:
@@ -78,10 +94,11 @@ def _access_key(environ: dict[str, Any]) -> str:
     return auth.split(marker, 1)[1].split("/", 1)[0]
 
 
-def _json_error(start_response: Callable[..., Any], error: dict[str, Any]):
+def _json_error(start_response: Callable[..., Any], error: dict[str, Any], status: int = 400):
     body = json.dumps(error).encode()
+    reason = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}
     start_response(
-        "400 Bad Request",
+        f"{status} {reason.get(status, 'Error')}",
         [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))],
     )
     return [body]
@@ -141,6 +158,21 @@ class LocalAWS:
             self.gate.authorizers.pop(access_key, None)
         else:
             self.gate.authorizers[access_key] = authorizer
+
+    @contextlib.contextmanager
+    def dynamodb_outage(self, kind: str = "throttled") -> Iterator[None]:
+        """Make every DynamoDB call fail for a while, as DynamoDB does when it throttles or fails.
+
+        `kind` is "throttled" (400 ProvisionedThroughputExceededException, which SDKs retry)
+        or "unavailable" (503 ServiceUnavailable). Embedded AWS only.
+        """
+        if self.gate is None:
+            raise RuntimeError("an outage can only be simulated on the embedded AWS")
+        self.gate.outage = OUTAGES[kind]
+        try:
+            yield
+        finally:
+            self.gate.outage = None
 
     @property
     def writes(self) -> int:

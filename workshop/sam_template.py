@@ -120,6 +120,7 @@ class Table:
     name: str
     arn: str
     create_args: dict[str, Any]
+    point_in_time_recovery: bool = False
 
 
 @dataclass
@@ -328,7 +329,12 @@ def load(path: Path, *, stack_name: str, region: str = "us-east-1") -> Template:
         elif kind in (SIMPLE_TABLE, DYNAMODB_TABLE):
             name = resolver.physical_name(logical_id)
             create_args = resolver.resolve(_table_create_args(kind, props, name), logical_id)
-            tables[logical_id] = Table(logical_id, name, resolver.arn(logical_id), create_args)
+            pitr = (props.get("PointInTimeRecoverySpecification") or {}).get(
+                "PointInTimeRecoveryEnabled", False
+            )
+            tables[logical_id] = Table(
+                logical_id, name, resolver.arn(logical_id), create_args, pitr is True
+            )
         elif kind == SERVERLESS_API:
             apis[logical_id] = _api(logical_id, _merge_globals(props, global_api), resolver)
         elif kind == LOG_GROUP:

@@ -159,6 +159,11 @@ class Stack:
             if table.name not in existing:
                 dynamodb.create_table(**table.create_args)
                 created.append(table.name)
+            if table.point_in_time_recovery:
+                dynamodb.update_continuous_backups(
+                    TableName=table.name,
+                    PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+                )
         for name, props in self.template.log_groups.items():
             ensure_log_group(logs, name, props.get("RetentionInDays"))
         # Saved state comes back only into a table made just now: never twice into one table.

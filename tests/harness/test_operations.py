@@ -1,0 +1,108 @@
+"""What operating the function needs: JSON logs, concurrency and API limits, outages, backups."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.harness.conftest import PROBE_APP, fetch_json
+
+
+@pytest.fixture
+def variant(tmp_path, make_stack):
+    """The probe app with its template changed by `edit`, started under its own stack name."""
+
+    def make(edit, stack_name: str = "variant", **options):
+        shutil.copytree(PROBE_APP, tmp_path / stack_name)
+        template = tmp_path / stack_name / "template.yaml"
+        template.write_text(edit(template.read_text(encoding="utf-8")), encoding="utf-8")
+        return make_stack(tmp_path / stack_name, stack_name=stack_name, **options)
+
+    return make
+
+
+def _function_property(text: str, lines: str) -> str:
+    anchor = "      Handler: app.handler\n"
+    assert anchor in text
+    return text.replace(anchor, anchor + lines)
+
+
+def test_json_log_format_structures_logging_records_and_platform_lines(variant):
+    stack = variant(
+        lambda t: _function_property(t, "      LoggingConfig:\n        LogFormat: JSON\n")
+    )
+    inv = stack.invoke({"action": "log"})
+    lines = [event.message for event in inv.logs]
+    assert "init: module imported" in lines  # print() stays plain text, as on Lambda
+    # At INFO, boto3's own records come too ("Found credentials ..."), as they do on Lambda.
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+    ours = [e for e in entries if not e.get("logger", "").startswith("botocore")]
+    start, record, report = ours
+    assert start["type"] == "platform.start" and start["record"]["requestId"] == inv.request_id
+    assert {k: record[k] for k in ("level", "message", "logger", "requestId")} == {
+        "level": "WARNING",
+        "message": "careful",
+        "logger": "root",
+        "requestId": inv.request_id,
+    }
+    assert report["type"] == "platform.report" and report["record"]["status"] == "success"
+    assert report["record"]["metrics"]["memorySizeMB"] == 128
+    assert "initDurationMs" in report["record"]["metrics"]
+
+
+def test_reserved_concurrency_throttles_the_rest_as_a_500(variant):
+    stack = variant(lambda t: _function_property(t, "      ReservedConcurrentExecutions: 1\n"))
+    with ThreadPoolExecutor(3) as pool:
+        held = pool.submit(stack.invoke, {"action": "hold", "seconds": 1.5})
+        while not stack.runtimes["ProbeFunction"].warm_environments:
+            pass  # wait until the one allowed environment is taken
+        statuses = [fetch_json(stack.url("/counter"))[0] for _ in range(2)]
+        assert held.result().error is None
+    assert statuses == [500, 500]
+
+
+def test_api_throttling_answers_429(variant):
+    api = (
+        "  Api:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: Prod\n"
+        "      MethodSettings:\n        - ResourcePath: /*\n          HttpMethod: '*'\n"
+        "          ThrottlingRateLimit: 0.001\n          ThrottlingBurstLimit: 2\n"
+    )
+
+    def edit(text: str) -> str:
+        text = text.replace("Resources:\n", "Resources:\n" + api)
+        return text.replace(
+            "            Path: /counter\n",
+            "            Path: /counter\n            RestApiId: !Ref Api\n",
+        )
+
+    stack = variant(edit)
+    answers = [fetch_json(stack.url("/counter")) for _ in range(3)]
+    assert [status for status, _ in answers] == [200, 200, 429]
+    assert answers[2][1] == {"message": "Too Many Requests"}
+
+
+def test_a_dynamodb_outage_fails_the_calls_until_it_ends(probe):
+    with probe.aws.dynamodb_outage("throttled"):
+        throttled = probe.invoke({"action": "add_once"})
+    with probe.aws.dynamodb_outage("unavailable"):
+        unavailable = probe.invoke({"action": "add_once"})
+    assert "(ProvisionedThroughputExceededException)" in throttled.error["errorMessage"]
+    assert "(ServiceUnavailable" in unavailable.error["errorMessage"]
+    assert json.loads(probe.invoke({"action": "add"}).payload["body"]) == {"hits": 1}
+
+
+def test_point_in_time_recovery_is_turned_on_as_the_template_asks(variant):
+    table = (
+        "  Backed:\n    Type: AWS::DynamoDB::Table\n    Properties:\n"
+        "      BillingMode: PAY_PER_REQUEST\n"
+        "      AttributeDefinitions:\n        - AttributeName: id\n          AttributeType: S\n"
+        "      KeySchema:\n        - AttributeName: id\n          KeyType: HASH\n"
+        "      PointInTimeRecoverySpecification:\n        PointInTimeRecoveryEnabled: true\n"
+    )
+    stack = variant(lambda t: t.replace("Resources:\n", "Resources:\n" + table))
+    backups = stack.aws.client("dynamodb").describe_continuous_backups(TableName="variant-Backed")
+    recovery = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert recovery["PointInTimeRecoveryStatus"] == "ENABLED"
