@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,8 @@ NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 CELL_TIMEOUT = 120  # seconds; each notebook takes a few seconds in all
 RAISES = "raises-exception"
+# ipykernel shows what a child process (sam) prints only on Linux and macOS.
+SAM_OUTPUT_SHOWN = sys.platform.startswith(("linux", "darwin"))
 DECIMAL = "Object of type Decimal is not JSON serializable"  # the story's error
 
 # Run first in the kernel: fail clearly if the "python3" kernel is some other interpreter.
@@ -57,6 +60,11 @@ class Executed:
                 parts.append(f"{out.ename}: {out.evalue}\n")
         return "".join(parts)
 
+    def result(self, cell_id: str) -> str | None:
+        """The value the cell ended on, as Jupyter shows it (`Out[n]`)."""
+        results = [o for o in self.cells[cell_id].outputs if o.output_type == "execute_result"]
+        return results[0].data["text/plain"] if results else None
+
     def error(self, cell_id: str) -> str | None:
         errors = [o for o in self.cells[cell_id].outputs if o.output_type == "error"]
         return f"{errors[0].ename}: {errors[0].evalue}" if errors else None
@@ -72,9 +80,13 @@ def execute(path: Path) -> Executed:
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOKS_DIR)}},
     )
+    env = dict(os.environ)
     # `import workshop` works from notebooks/ without an editable install, too.
-    pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    client.execute(env={**os.environ, "PYTHONPATH": pythonpath})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    # Under pytest, ipykernel does not forward what child processes (sam) write to the
+    # notebook; without this variable the kernel does, as it does in Jupyter.
+    env.pop("PYTEST_CURRENT_TEST", None)
+    client.execute(env=env)
     return Executed(nb)
 
 
@@ -138,11 +150,32 @@ def check_03(run: Executed) -> None:
     assert "Init Duration" in run.text("cold-start-report")
 
 
+def check_04(run: Executed) -> None:
+    assert "+cached = true" in run.text("diff-03-04")
+    assert run.result("first-build") == "0"
+    assert ".aws-sam/build/HelloWorldFunction/app.py" in run.text("built-files")
+    assert run.result("locked-build") == "1", "sam build fails while app.py is held"
+    assert run.result("locked-build-again") == "1", "and fails again while it stays held"
+    held_for_good = run.error("held-for-good")
+    assert held_for_good.startswith("WorkshopError: Cannot delete ")
+    assert "still held after 3 tries" in held_for_good
+    assert "trying again in 0.25 s" in run.text("clean-then-build")
+    assert run.result("clean-then-build") == "0", "delete .aws-sam, then build: it succeeds"
+    assert run.result("build-elsewhere") == "0"
+    assert run.text("clean-up") == "removed .aws-sam\n"
+    if SAM_OUTPUT_SHOWN:
+        assert "Build Succeeded" in run.text("first-build")
+        for cell_id in ("locked-build", "locked-build-again"):
+            assert "[Errno 13] Permission denied (simulated" in run.text(cell_id)
+        assert "Build Succeeded" in run.text("clean-then-build")
+
+
 # The key outputs of each notebook; a new notebook gets its own check here.
 CHECKS: dict[str, Callable[[Executed], None]] = {
     "01-stateless-memory.ipynb": check_01,
     "02-decimal-bug.ipynb": check_02,
     "03-int-fix.ipynb": check_03,
+    "04-locked-build.ipynb": check_04,
 }
 
 
@@ -152,9 +185,22 @@ def test_every_notebook_is_checked():
     assert not unchecked, f"add the key outputs of {unchecked} to CHECKS in {__file__}"
 
 
+def built_projects() -> set[Path]:
+    """The repository's SAM projects (the stages, the final app) that hold a `.aws-sam`."""
+    projects = [REPO_ROOT, *(REPO_ROOT / "stages").iterdir()]
+    return {project for project in projects if (project / ".aws-sam").exists()}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
 def test_notebook_runs_and_shows_its_lesson(path: Path):
-    run = execute(path)
+    built_before = built_projects()
+    try:
+        run = execute(path)
+    finally:
+        left = built_projects() - built_before
+        for project in left:
+            shutil.rmtree(project / ".aws-sam")
+    assert not left, f"the notebook left .aws-sam in {sorted(map(str, left))}"
     for cell in run.cells.values():
         assert cell.execution_count is not None, f"cell {cell.id} did not run"
         if RAISES in cell.metadata.get("tags", []):
