@@ -1,0 +1,350 @@
+"""Set up and run the workshop with one command: nothing to activate, nothing else to install.
+
+    python run.py up          first run: makes .venv and installs everything, then starts
+    python run.py test        the test suite (pytest; extra arguments go to pytest)
+    python run.py notebook    JupyterLab on notebooks/
+    python run.py ARGS...     any other workshop command: the same as `python -m workshop ARGS...`
+
+(On Windows `py run.py up` works too; on macOS and Linux `python3 run.py up`.)
+
+Every command first makes sure the virtual environment is ready:
+- it is created with the Python that runs this file (3.11 or newer) when it is missing;
+- the packages are installed from requirements.lock, with their hashes checked, and this
+  repository is installed into it in editable mode, so edits to workshop/ apply at once;
+- it is installed again when requirements.lock changed, and made anew when it no longer works
+  (for example after the folder was moved: a venv cannot be moved).
+The command then runs with the venv's own Python, in this folder, and its exit code is ours.
+
+WORKSHOP_VENV: where the venv lives (default: .venv beside this file). Useful when this folder
+is synced by OneDrive, Dropbox or iCloud: syncing the venv's 40,000 files (about 1 GB) is slow
+and can lock them. For example, in PowerShell:  $env:WORKSHOP_VENV = "$HOME\\workshop-venv"
+(or, for every new terminal: setx WORKSHOP_VENV "$HOME\\workshop-venv"), and in bash or zsh:
+export WORKSHOP_VENV=~/workshop-venv. Use the same setting in every terminal (or none), and
+point it only at a folder that is missing, empty, or an earlier venv of this workshop: a venv
+that no longer works is deleted and made anew (other folders are refused, never deleted).
+
+For maintainers: requirements.lock is universal (every OS, Python 3.11 to 3.13, one version of
+each package) and hash-pinned; the command that regenerates it is at its top. Besides
+pyproject.toml's dependencies, it is given: pip, installed first (older pips, such as the
+23.2 that comes with Python 3.11.7 and 3.12.1, reject the lock's extras in hash-checking mode);
+setuptools (the editable install runs without build isolation; venvs of 3.12+ have none);
+and caps on three packages whose newer releases have no wheels for Intel Macs
+(argon2-cffi-bindings, cryptography, lazy-object-proxy). No wheels exist for Windows on ARM
+(awscrt): there, attendees install the x64 Python from python.org.
+This file uses the standard library only, and its syntax must stay readable by Python 3.6+ so
+that older Pythons reach the version check below and say what is wrong.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+if sys.version_info < (3, 11):  # noqa: UP036  (run.py may be started by any Python)
+    sys.stderr.write(
+        "The workshop needs Python 3.11 or newer, but this is Python "
+        f"{'.'.join(map(str, sys.version_info[:3]))} "
+        f"({sys.executable}): install a newer one from python.org and run this command again "
+        "with it.\n"
+    )
+    sys.exit(2)
+
+REPO = Path(__file__).resolve().parent
+LOCK_FILE = "requirements.lock"
+STAMP_FILE = ".workshop-setup.json"  # inside the venv: what it was installed from, and where
+# Bump when the install steps change, so that existing venvs are installed again.
+RECIPE = 1
+
+READY, CREATE, RECREATE, INSTALL = "ready", "create", "recreate", "install"
+
+# Runs inside the venv (with -I: no current folder, no PYTHON* variables) to see whether it works.
+# find_spec locates the workshop package without importing (running) it.
+PROBE = (
+    "import importlib.util, json, sys\n"
+    "spec = importlib.util.find_spec('workshop')\n"
+    "print(json.dumps({'prefix': sys.prefix, 'version': list(sys.version_info[:2]),"
+    " 'workshop': spec.origin if spec else None}))\n"
+)
+
+
+class SetupError(Exception):
+    """Setting up the venv failed; the message says what to do."""
+
+
+# ---------------------------------------------------------------- pure logic (tested) ----------
+
+
+def child_command(python, args):
+    """The command that `python run.py ARGS...` runs, with the venv's `python`."""
+    python = str(python)
+    if args and args[0] == "test":
+        return [python, "-m", "pytest", *args[1:]]
+    if args and args[0] == "notebook":
+        return [python, "-m", "jupyter", "lab", "notebooks", *args[1:]]
+    return [python, "-m", "workshop", *args]
+
+
+def venv_dir(environ, repo=REPO):
+    """Where the venv lives: $WORKSHOP_VENV (~ expanded, made absolute) or .venv in the repo."""
+    custom = environ.get("WORKSHOP_VENV", "").strip()
+    if custom:
+        return Path(os.path.abspath(os.path.expanduser(custom)))
+    return Path(repo) / ".venv"
+
+
+def venv_python(venv, windows=None):
+    """The venv's Python: Scripts\\python.exe on Windows, bin/python elsewhere."""
+    if windows is None:
+        windows = os.name == "nt"
+    return Path(venv) / "Scripts" / "python.exe" if windows else Path(venv) / "bin" / "python"
+
+
+def lock_digest(data):
+    """SHA-256 of the lock's bytes, the same with Windows (CRLF) and Unix (LF) line ends."""
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+
+
+def norm_path(path):
+    """A path in one spelling, for comparing (links resolved; case folded on Windows)."""
+    return os.path.normcase(os.path.realpath(str(path)))
+
+
+def is_within(path, folder):
+    path, folder = norm_path(path), norm_path(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def lock_entry(lock_text, name):
+    """One package's entry in the lock (its pin, markers and hashes) as one line, or None."""
+    lines = iter(lock_text.splitlines())
+    for line in lines:
+        if line.split("==")[0].split("[")[0].strip().lower() != name:
+            continue
+        parts = [line.rstrip(" \\")]
+        while line.rstrip().endswith("\\"):
+            line = next(lines, "")
+            parts.append(line.strip().rstrip(" \\"))
+        return " ".join(part for part in parts if part)
+    return None
+
+
+def make_stamp(digest, venv, repo):
+    return {
+        "lock_sha256": digest,
+        "venv": norm_path(venv),
+        "repo": norm_path(repo),
+        "recipe": RECIPE,
+    }
+
+
+def decide(venv_exists, probe, stamp, digest, venv, repo):
+    """What the venv needs: READY, CREATE, RECREATE (delete and make anew) or INSTALL (again).
+
+    probe: what PROBE printed in the venv, or None when its Python is missing or fails to run;
+    stamp: the venv's stamp file as a dict, or None when it has none.
+    """
+    if not venv_exists:
+        return CREATE
+    if probe is None or tuple(probe.get("version", ())) < (3, 11):
+        return RECREATE
+    if stamp is None:  # a set-up that was interrupted, or a venv made by hand: finish it
+        return INSTALL
+    if stamp.get("venv") != norm_path(venv) or stamp.get("repo") != norm_path(repo):
+        return RECREATE  # moved or copied: its scripts and editable install point to the old place
+    if stamp.get("lock_sha256") != digest or stamp.get("recipe") != RECIPE:
+        return INSTALL
+    if not probe.get("workshop") or not is_within(probe["workshop"], Path(repo) / "workshop"):
+        return INSTALL
+    return READY
+
+
+def exit_code(returncode):
+    """Our exit code for a child's return code (a child killed by signal N gives 128 + N)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def onedrive_hint(repo, environ):
+    """A tip for venvs inside a synced folder, or None."""
+    if environ.get("WORKSHOP_VENV", "").strip():
+        return None
+    synced = ("onedrive", "dropbox", "icloud", "mobile documents")
+    if any(word in str(repo).lower() for word in synced):
+        return (
+            "Tip: this folder looks synced (OneDrive, Dropbox or iCloud). If set-up is slow or "
+            "fails with 'Access is denied', set WORKSHOP_VENV to a folder outside it "
+            "(see the top of run.py)."
+        )
+    return None
+
+
+# ---------------------------------------------------------------- side effects ----------------
+
+
+def say(message):
+    print(message, flush=True)
+
+
+def read_stamp(venv):
+    try:
+        return json.loads((Path(venv) / STAMP_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def write_stamp(venv, stamp):
+    (Path(venv) / STAMP_FILE).write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
+
+
+def probe_venv(python):
+    """Run PROBE in the venv; None when its Python is missing or broken."""
+    if not Path(python).is_file():
+        return None
+    try:
+        done = subprocess.run(
+            [str(python), "-I", "-c", PROBE],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=str(Path(python).parent),
+        )
+        return json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+def _make_writable_and_retry(function, path, _excinfo):
+    os.chmod(path, stat.S_IWRITE)  # Windows refuses to delete read-only files
+    function(path)
+
+
+def remove_venv(venv):
+    """Delete an old venv, refusing any folder that does not look like one."""
+    venv = Path(venv)
+    if not (venv / "pyvenv.cfg").is_file() and any(venv.iterdir()):
+        raise SetupError(
+            f"{venv} is not empty and is not a virtual environment, so it is left alone: "
+            "point WORKSHOP_VENV at a new or empty folder."
+        )
+    if norm_path(sys.prefix) == norm_path(venv):
+        raise SetupError(
+            f"this venv ({venv}) must be made anew, but it is the one running run.py: run it "
+            "with your usual Python instead (python run.py ...)."
+        )
+    try:
+        if sys.version_info >= (3, 12):
+            shutil.rmtree(venv, onexc=_make_writable_and_retry)
+        else:
+            shutil.rmtree(venv, onerror=_make_writable_and_retry)
+    except OSError as error:
+        raise SetupError(
+            f"could not delete the old venv {venv} ({error}). Close Jupyter, the workshop and "
+            "editors using it, or delete that folder by hand, then try again."
+        ) from error
+
+
+def run_quietly(command, what, capture=False):
+    """Run a set-up step; with capture, its output is shown only if it fails."""
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
+    done = subprocess.run(
+        [str(part) for part in command],
+        cwd=str(REPO),
+        env=env,
+        capture_output=capture,
+        text=capture,
+        errors="replace" if capture else None,
+    )
+    if done.returncode != 0:
+        if capture:
+            say(done.stdout + done.stderr)
+        raise SetupError(f"{what} failed (exit code {done.returncode}); see the messages above.")
+
+
+def set_up(venv, action, digest):
+    python = venv_python(venv)
+    if action == RECREATE:
+        say(f"The venv in {venv} no longer fits this folder or does not work: making it anew...")
+        remove_venv(venv)
+    if action in (CREATE, RECREATE):
+        say(f"Setting up {venv} (first run only, takes a minute or two)...")
+        hint = onedrive_hint(REPO, os.environ)
+        if hint:
+            say(hint)
+        try:
+            run_quietly([sys.executable, "-m", "venv", venv], "Creating the venv")
+        except SetupError as error:
+            raise SetupError(
+                f"{error} On Debian or Ubuntu, install the venv module first "
+                "(sudo apt install python3-venv)."
+            ) from error
+    else:
+        say(f"Updating {venv} to match requirements.lock...")
+    pip_install = [python, "-m", "pip", "install", "-q"]
+    pip_entry = lock_entry((REPO / LOCK_FILE).read_text(encoding="utf-8"), "pip")
+    if pip_entry:  # the locked pip first: older ones mishandle the lock (extras in hash mode)
+        bootstrap = Path(venv) / "pip-from-lock.txt"
+        bootstrap.write_text(pip_entry + "\n", encoding="utf-8")
+        run_quietly(
+            [*pip_install, "--require-hashes", "--no-deps", "-r", bootstrap], "Updating pip"
+        )
+    say("Installing the locked packages (about 190)...")
+    run_quietly([*pip_install, "--require-hashes", "-r", REPO / LOCK_FILE], "Installing packages")
+    say("Installing the workshop itself (editable)...")
+    run_quietly(
+        [*pip_install, "--no-deps", "--no-build-isolation", "-e", REPO],
+        "Installing the workshop",
+        capture=True,  # setuptools' warnings about pyproject.toml are not for attendees
+    )
+    write_stamp(venv, make_stamp(digest, venv, REPO))
+    say("Ready.")
+
+
+def ensure_venv(environ=os.environ):
+    """Make the venv ready if it is not; return its Python."""
+    venv = venv_dir(environ)
+    python = venv_python(venv)
+    try:
+        digest = lock_digest((REPO / LOCK_FILE).read_bytes())
+    except OSError as error:
+        raise SetupError(
+            f"cannot read {LOCK_FILE} ({error}); is this a full copy of the repository?"
+        ) from error
+    exists = venv.is_dir() and any(venv.iterdir())
+    probe = probe_venv(python) if exists else None
+    action = decide(exists, probe, read_stamp(venv) if exists else None, digest, venv, REPO)
+    if action != READY:
+        set_up(venv, action, digest)
+    return python
+
+
+def run_child(command, cwd):
+    """Run the command in the foreground and return our exit code for it.
+
+    Ctrl-C reaches the child too (same console): let it decide when to stop, and wait for it.
+    """
+    process = subprocess.Popen(command, cwd=str(cwd))
+    while True:
+        try:
+            return exit_code(process.wait())
+        except KeyboardInterrupt:
+            continue
+
+
+def main(argv=None):
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        python = ensure_venv()
+        return run_child(child_command(python, args), REPO)
+    except SetupError as error:
+        say(f"Set-up failed: {error}")
+        return 1
+    except KeyboardInterrupt:
+        say("Interrupted. Run the same command again to finish the set-up.")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,369 @@
+"""run.py, the two-command set-up: its pure logic, and the lock it installs from.
+
+No network and no real venv: run.py is loaded as a module, and its side effects are faked.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+REPO = Path(__file__).resolve().parents[1]
+RUN_PY = REPO / "run.py"
+LOCK = REPO / "requirements.lock"
+
+
+def load_run():
+    spec = importlib.util.spec_from_file_location("workshop_run_py", RUN_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run = load_run()
+
+
+# ---------------------------------------------------------------- routing ----------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["up"], ["-m", "workshop", "up"]),
+        (["up", "02", "--port", "3000"], ["-m", "workshop", "up", "02", "--port", "3000"]),
+        (["--help"], ["-m", "workshop", "--help"]),
+        ([], ["-m", "workshop"]),
+        (["test"], ["-m", "pytest"]),
+        (["test", "-k", "decimal", "-x"], ["-m", "pytest", "-k", "decimal", "-x"]),
+        (["notebook"], ["-m", "jupyter", "lab", "notebooks"]),
+        (["notebook", "--no-browser"], ["-m", "jupyter", "lab", "notebooks", "--no-browser"]),
+        # Only the first word routes: a workshop command may take "test" as an argument.
+        (["invoke", "test"], ["-m", "workshop", "invoke", "test"]),
+    ],
+)
+def test_child_command_routes_by_first_word(args, expected):
+    assert run.child_command("/v/bin/python", args) == ["/v/bin/python", *expected]
+
+
+# ---------------------------------------------------------------- where the venv is ------------
+
+
+def test_venv_python_per_os():
+    assert run.venv_python(Path("v"), windows=True) == Path("v", "Scripts", "python.exe")
+    assert run.venv_python(Path("v"), windows=False) == Path("v", "bin", "python")
+
+
+def test_venv_dir_defaults_to_dot_venv_in_the_repo(tmp_path):
+    assert run.venv_dir({}, repo=tmp_path) == tmp_path / ".venv"
+    assert run.venv_dir({"WORKSHOP_VENV": "  "}, repo=tmp_path) == tmp_path / ".venv"
+
+
+def test_venv_dir_follows_workshop_venv(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("USERPROFILE", str(tmp_path))  # what ~ means on Windows
+    assert run.venv_dir({"WORKSHOP_VENV": "~/wv"}, repo=REPO) == tmp_path / "wv"
+    monkeypatch.chdir(tmp_path)
+    assert run.venv_dir({"WORKSHOP_VENV": "rel"}, repo=REPO) == tmp_path / "rel"
+
+
+# ---------------------------------------------------------------- the lock's hash --------------
+
+
+def test_lock_digest_changes_with_content_not_line_ends():
+    unix = b"boto3==1.0 \\\n    --hash=sha256:aa\n"
+    assert run.lock_digest(unix) == run.lock_digest(unix.replace(b"\n", b"\r\n"))
+    assert run.lock_digest(unix) != run.lock_digest(unix.replace(b"1.0", b"1.1"))
+
+
+def test_lock_entry_joins_a_package_s_lines():
+    text = (
+        "# header\n"
+        "pip==26.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via x\n"
+        "pipx==1.0 \\\n    --hash=sha256:cc\n"
+        "pywin32==312 ; sys_platform == 'win32' \\\n    --hash=sha256:dd\n"
+    )
+    assert run.lock_entry(text, "pip") == "pip==26.0 --hash=sha256:aa --hash=sha256:bb"
+    assert (
+        run.lock_entry(text, "pywin32") == "pywin32==312 ; sys_platform == 'win32' --hash=sha256:dd"
+    )
+    assert run.lock_entry(text, "setuptools") is None
+
+
+# ---------------------------------------------------------------- staleness ------------------
+
+
+@pytest.fixture
+def places(tmp_path):
+    repo, venv = tmp_path / "repo", tmp_path / "repo" / ".venv"
+    (repo / "workshop").mkdir(parents=True)
+    (repo / "workshop" / "__init__.py").write_text("")
+    venv.mkdir()
+    probe = {
+        "prefix": str(venv),
+        "version": [3, 11],
+        "workshop": str(repo / "workshop" / "__init__.py"),
+    }
+    return repo, venv, probe
+
+
+def test_decide_ready_when_everything_matches(places):
+    repo, venv, probe = places
+    stamp = run.make_stamp("abc", venv, repo)
+    assert run.decide(True, probe, stamp, "abc", venv, repo) == run.READY
+
+
+def test_decide_creates_a_missing_venv(places):
+    repo, venv, _ = places
+    assert run.decide(False, None, None, "abc", venv, repo) == run.CREATE
+
+
+def test_decide_installs_again_when_the_lock_changed(places):
+    repo, venv, probe = places
+    stamp = run.make_stamp("old", venv, repo)
+    assert run.decide(True, probe, stamp, "new", venv, repo) == run.INSTALL
+
+
+def test_decide_finishes_an_interrupted_set_up(places):
+    repo, venv, probe = places
+    assert run.decide(True, probe, None, "abc", venv, repo) == run.INSTALL
+
+
+def test_decide_installs_again_when_the_recipe_changed(places):
+    repo, venv, probe = places
+    stamp = dict(run.make_stamp("abc", venv, repo), recipe=run.RECIPE - 1)
+    assert run.decide(True, probe, stamp, "abc", venv, repo) == run.INSTALL
+
+
+def test_decide_installs_again_when_workshop_is_not_this_repo_s(places, tmp_path):
+    repo, venv, probe = places
+    stamp = run.make_stamp("abc", venv, repo)
+    elsewhere = dict(probe, workshop=str(tmp_path / "old-copy" / "workshop" / "__init__.py"))
+    assert run.decide(True, elsewhere, stamp, "abc", venv, repo) == run.INSTALL
+    missing = dict(probe, workshop=None)
+    assert run.decide(True, missing, stamp, "abc", venv, repo) == run.INSTALL
+
+
+def test_decide_recreates_a_broken_or_moved_venv(places, tmp_path):
+    repo, venv, probe = places
+    stamp = run.make_stamp("abc", venv, repo)
+    assert run.decide(True, None, stamp, "abc", venv, repo) == run.RECREATE
+    too_old = dict(probe, version=[3, 10])
+    assert run.decide(True, too_old, stamp, "abc", venv, repo) == run.RECREATE
+    moved = run.make_stamp("abc", tmp_path / "old" / ".venv", tmp_path / "old")
+    assert run.decide(True, probe, moved, "abc", venv, repo) == run.RECREATE
+
+
+# ---------------------------------------------------------------- running the command ---------
+
+
+@pytest.mark.parametrize(
+    ("returncode", "expected"), [(0, 0), (5, 5), (1, 1), (-2, 130), (-15, 143)]
+)
+def test_exit_code_passes_the_child_s_through(returncode, expected):
+    assert run.exit_code(returncode) == expected
+
+
+class FakeProcess:
+    """A child whose first wait() is interrupted by Ctrl-C, as the console sends it to both."""
+
+    def __init__(self, command, cwd):
+        self.command, self.cwd, self.waits = command, cwd, 0
+
+    def wait(self):
+        self.waits += 1
+        if self.waits == 1:
+            raise KeyboardInterrupt
+        return -2  # the child stopped on the same SIGINT
+
+
+def test_run_child_waits_through_ctrl_c_and_reports_it(monkeypatch):
+    started = []
+
+    def popen(command, cwd):
+        started.append(FakeProcess(command, cwd))
+        return started[-1]
+
+    monkeypatch.setattr(run.subprocess, "Popen", popen)
+    try:
+        code = run.run_child(["py", "-m", "workshop", "up"], REPO)
+    except KeyboardInterrupt:  # caught here: pytest would take it as the user's own Ctrl-C
+        pytest.fail("Ctrl-C escaped run_child instead of waiting for the child")
+    assert code == 130
+    assert started[0].waits == 2
+    assert started[0].cwd == str(REPO)
+
+
+def test_main_runs_the_routed_command_with_the_venv_python(monkeypatch):
+    ran = []
+    monkeypatch.setattr(run, "ensure_venv", lambda: Path("/v/bin/python"))
+    monkeypatch.setattr(run, "run_child", lambda command, cwd: ran.append((command, cwd)) or 5)
+    assert run.main(["test", "-q"]) == 5
+    assert ran == [([str(Path("/v/bin/python")), "-m", "pytest", "-q"], run.REPO)]
+
+
+def test_main_reports_set_up_failures_and_ctrl_c_without_traceback(monkeypatch, capsys):
+    def failing():
+        raise run.SetupError("no network")
+
+    monkeypatch.setattr(run, "ensure_venv", failing)
+    assert run.main(["up"]) == 1
+    assert "Set-up failed: no network" in capsys.readouterr().out
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "ensure_venv", interrupted)
+    assert run.main(["up"]) == 130
+    assert "Interrupted" in capsys.readouterr().out
+
+
+def test_ensure_venv_sets_up_only_when_needed(monkeypatch, tmp_path):
+    """The flow around decide(): a stale stamp triggers set_up, a fresh one does not."""
+    venv = tmp_path / "v"
+    venv.mkdir()
+    monkeypatch.setattr(run, "probe_venv", lambda python: {"version": [3, 11]})
+    calls = []
+    monkeypatch.setattr(run, "set_up", lambda venv, action, digest: calls.append(action))
+    monkeypatch.setattr(run, "decide", lambda *args: run.INSTALL)
+    assert run.ensure_venv({"WORKSHOP_VENV": str(venv)}) == run.venv_python(venv)
+    monkeypatch.setattr(run, "decide", lambda *args: run.READY)
+    run.ensure_venv({"WORKSHOP_VENV": str(venv)})
+    assert calls == [run.INSTALL]
+
+
+def test_remove_venv_refuses_a_folder_that_is_not_a_venv(tmp_path):
+    folder = tmp_path / "Documents"
+    folder.mkdir()
+    (folder / "thesis.docx").write_text("precious")
+    with pytest.raises(run.SetupError, match="not a virtual environment"):
+        run.remove_venv(folder)
+    assert (folder / "thesis.docx").exists()
+
+
+def test_remove_venv_deletes_a_venv_even_with_read_only_files(tmp_path):
+    venv = tmp_path / "v"
+    (venv / "lib").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    locked = venv / "lib" / "ro.txt"
+    locked.write_text("x")
+    locked.chmod(0o444)
+    run.remove_venv(venv)
+    assert not venv.exists()
+
+
+def test_onedrive_hint_only_inside_synced_folders_without_workshop_venv():
+    synced = Path("C:/Users/ana/OneDrive - School/workshop")
+    assert "WORKSHOP_VENV" in run.onedrive_hint(synced, {})
+    assert run.onedrive_hint(synced, {"WORKSHOP_VENV": "C:/venvs/w"}) is None
+    assert run.onedrive_hint(Path("/home/ana/workshop"), {}) is None
+
+
+def test_stamp_round_trips(tmp_path):
+    stamp = run.make_stamp("abc", tmp_path, REPO)
+    run.write_stamp(tmp_path, stamp)
+    assert run.read_stamp(tmp_path) == stamp
+    assert json.loads((tmp_path / run.STAMP_FILE).read_text())["lock_sha256"] == "abc"
+    (tmp_path / run.STAMP_FILE).write_text("{broken")
+    assert run.read_stamp(tmp_path) is None
+
+
+# ---------------------------------------------------------------- old Pythons ----------------
+
+
+def test_run_py_parses_on_old_pythons_so_they_reach_the_version_check():
+    ast.parse(RUN_PY.read_text(encoding="utf-8"), feature_version=(3, 6))
+
+
+def test_old_python_gets_one_line_and_exit_2():
+    # Pretend to be 3.10 before run.py's check; it must stop there (no venv, no pip).
+    code = (
+        "import runpy, sys\n"
+        "sys.version_info = (3, 10, 0, 'final', 0)\n"
+        f"runpy.run_path({str(RUN_PY)!r}, run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "3.11 or newer" in lines[0] and "3.10.0" in lines[0]
+
+
+def test_run_py_uses_the_standard_library_only():
+    tree = ast.parse(RUN_PY.read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module.split(".")[0])
+    assert imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
+
+
+# ---------------------------------------------------------------- the lock --------------------
+
+
+# name, [extras], ==version, ; marker (up to the line's continuation backslash)
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^ ;\\]+)\s*(?:;\s*([^\\]+))?")
+
+
+def lock_pins():
+    """{name: (version, marker or '')} for every entry of requirements.lock."""
+    pins = {}
+    for line in LOCK.read_text(encoding="utf-8").splitlines():
+        match = PIN.match(line)
+        if match:
+            name = canonicalize_name(match[1])
+            assert name not in pins, f"{name} is pinned twice (a different version per Python?)"
+            pins[name] = (match[3], (match[4] or "").strip())
+    return pins
+
+
+def test_lock_pins_every_project_dependency_within_its_range():
+    """Fails when pyproject.toml's dependencies changed and the lock was not regenerated."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    pins = lock_pins()
+    for text in project["dependencies"]:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is in pyproject.toml but not in requirements.lock"
+        assert requirement.specifier.contains(pins[name][0], prereleases=True), (name, pins[name])
+
+
+def test_lock_is_hash_pinned_and_has_what_the_set_up_needs():
+    text = LOCK.read_text(encoding="utf-8")
+    entries = re.findall(r"^[A-Za-z0-9].*?(?=^[A-Za-z0-9]|\Z)", text, flags=re.M | re.S)
+    assert len(entries) > 100
+    for entry in entries:
+        assert "--hash=sha256:" in entry, entry.splitlines()[0]
+    pins = lock_pins()
+    # setuptools for the editable install without build isolation (3.12+ venvs have none),
+    # and pip, installed first (older pips reject the lock's extras in hash mode).
+    assert {"setuptools", "pip"} <= set(pins)
+    # Windows- and Mac-only dependencies are there, behind their markers.
+    assert "win32" in pins["pywin32"][1]
+    assert "win32" in pins["colorama"][1]
+    assert "darwin" in pins["appnope"][1]
+    assert "# This file was autogenerated by uv" in text.splitlines()[0]
+    assert "uv pip compile pyproject.toml" in text.splitlines()[1]
+
+
+def test_venv_python_matches_this_interpreter_s_layout():
+    """The layout run.py assumes is the one venvs really have on this OS."""
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("not running inside a venv")
+    expected = run.venv_python(Path(sys.prefix))
+    assert expected.exists(), expected
+    assert os.path.samefile(expected.parent, Path(sys.executable).parent)
