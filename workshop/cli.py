@@ -66,6 +66,9 @@ def _print_invocation(inv: Invocation) -> None:
 
 
 def cmd_stages(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(manifest.markdown_table(), end="")
+        return 0
     rows = [(stage.id, stage.folder, stage.title) for stage in manifest.stages()]
     rows.append((manifest.FINAL, "template.yaml, src/", "The final, deployable counter"))
     for ident, folder, title in rows:
@@ -240,8 +243,18 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate_lock(args: argparse.Namespace) -> None:
+    """Pass --simulate-lock on as the variable workshop.build reads (and its sam child)."""
+    from workshop import build
+
+    if args.simulate_lock:
+        os.environ[build.LOCK_ENV] = args.simulate_lock
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     from workshop import build
+
+    _simulate_lock(args)
 
     project = manifest.project(args.stage)
     removed = build.clean(project.path, args.build_dir, log=print)
@@ -251,6 +264,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from workshop import build
+
+    _simulate_lock(args)
 
     project = manifest.project(args.stage)
     return build.build(project.path, args.build_dir, clean_first=args.clean, log=print)
@@ -265,7 +280,9 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     stage_help = "a stage (01, 02, ...: see `workshop stages`), `final`, or a project folder"
 
-    sub.add_parser("stages", help="list the stages").set_defaults(run=cmd_stages)
+    stages = sub.add_parser("stages", help="list the stages")
+    stages.add_argument("--markdown", action="store_true", help="as the README's table")
+    stages.set_defaults(run=cmd_stages)
 
     up = sub.add_parser("up", help="serve a stage's API on 127.0.0.1 (like sam local start-api)")
     up.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
@@ -318,6 +335,12 @@ def parser() -> argparse.ArgumentParser:
             type=Path,
             metavar="DIR",
             help="build here instead of .aws-sam (e.g. outside OneDrive)",
+        )
+        command.add_argument(
+            "--simulate-lock",
+            metavar="PATH[:SECONDS]",
+            help="pretend another program (OneDrive) holds this file in .aws-sam, for SECONDS "
+            "or for ever: reproduces stage 04 on any machine",
         )
         command.set_defaults(run=run)
         if name == "build":

@@ -46,6 +46,18 @@ def stages() -> list[Stage]:
     ]
 
 
+def markdown_table() -> str:
+    """The README's table of stages, made from the manifest (`workshop stages --markdown`)."""
+    rows = ["| Stage | Title | What you will see | Folder |", "| --- | --- | --- | --- |"]
+    for stage in stages():
+        symptom = " ".join(stage.symptom.split()).replace("|", "\\|")
+        rows.append(
+            f"| {stage.id} | {stage.title} | {symptom} | [`stages/{stage.folder}`]"
+            f"(stages/{stage.folder}/README.md) |"
+        )
+    return "\n".join(rows) + "\n"
+
+
 def find(name: str) -> Stage:
     """A stage by id (`02`, `2`), folder (`02-decimal-bug`) or folder without its number."""
     wanted = name.strip().strip("/\\").lower()
