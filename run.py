@@ -39,6 +39,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -323,14 +324,20 @@ def ensure_venv(environ=os.environ):
 def run_child(command, cwd):
     """Run the command in the foreground and return our exit code for it.
 
-    Ctrl-C reaches the child too (same console): let it decide when to stop, and wait for it.
+    Ctrl-C reaches the child too (same console), which decides when to stop: meanwhile this
+    process ignores it and waits, so that no traceback of ours gets in the way.
     """
     process = subprocess.Popen(command, cwd=str(cwd))
-    while True:
-        try:
-            return exit_code(process.wait())
-        except KeyboardInterrupt:
-            continue
+    # Only now: a child started while SIGINT is ignored would ignore Ctrl-C too.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        while True:
+            try:
+                return exit_code(process.wait())
+            except KeyboardInterrupt:  # one that arrived before the line above
+                continue
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def main(argv=None):

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tomllib
@@ -182,6 +183,7 @@ class FakeProcess:
 
     def wait(self):
         self.waits += 1
+        self.sigint_while_waiting = signal.getsignal(signal.SIGINT)
         if self.waits == 1:
             raise KeyboardInterrupt
         return -2  # the child stopped on the same SIGINT
@@ -202,6 +204,39 @@ def test_run_child_waits_through_ctrl_c_and_reports_it(monkeypatch):
     assert code == 130
     assert started[0].waits == 2
     assert started[0].cwd == str(REPO)
+    assert started[0].sigint_while_waiting == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # restored afterwards
+
+
+@pytest.mark.skipif(os.name == "nt", reason="sends a POSIX SIGINT to a process group")
+def test_ctrl_c_reaches_the_child_and_its_exit_code_comes_back(tmp_path):
+    """A real Ctrl-C (SIGINT to the terminal's process group): the child stops its own way."""
+    child = (
+        "import sys, time\n"
+        "try:\n    print('ready', flush=True)\n    time.sleep(60)\n"
+        "except KeyboardInterrupt:\n    sys.exit(7)\n"
+    )
+    parent = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('r', {str(RUN_PY)!r})\n"
+        "run = importlib.util.module_from_spec(spec); spec.loader.exec_module(run)\n"
+        f"sys.exit(run.run_child([sys.executable, '-c', {child!r}], {str(tmp_path)!r}))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", parent],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        assert process.stdout.readline() == "ready\n"
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 7
+    assert "Traceback" not in stderr
 
 
 def test_main_runs_the_routed_command_with_the_venv_python(monkeypatch):
