@@ -321,12 +321,22 @@ def ensure_venv(environ=os.environ):
     return python
 
 
-def run_child(command, cwd):
+def run_child(command, cwd, replace=None):
     """Run the command in the foreground and return our exit code for it.
 
-    Ctrl-C reaches the child too (same console), which decides when to stop: meanwhile this
-    process ignores it and waits, so that no traceback of ours gets in the way.
+    On macOS and Linux this process becomes the command (exec): Ctrl-C, a `kill` of this
+    process id and the exit code all reach it and come from it, as if it had been typed.
+    Windows has no such exec, so there the command runs as a child: Ctrl-C reaches it too
+    (same console), which decides when to stop; meanwhile this process ignores Ctrl-C and
+    waits, so that no traceback of ours gets in the way.
     """
+    if replace is None:
+        replace = os.name != "nt"
+    if replace:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.chdir(cwd)
+        os.execv(command[0], command)  # returns only by raising OSError
     process = subprocess.Popen(command, cwd=str(cwd))
     # Only now: a child started while SIGINT is ignored would ignore Ctrl-C too.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)

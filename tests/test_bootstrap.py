@@ -198,7 +198,7 @@ def test_run_child_waits_through_ctrl_c_and_reports_it(monkeypatch):
 
     monkeypatch.setattr(run.subprocess, "Popen", popen)
     try:
-        code = run.run_child(["py", "-m", "workshop", "up"], REPO)
+        code = run.run_child(["py", "-m", "workshop", "up"], REPO, replace=False)
     except KeyboardInterrupt:  # caught here: pytest would take it as the user's own Ctrl-C
         pytest.fail("Ctrl-C escaped run_child instead of waiting for the child")
     assert code == 130
@@ -208,13 +208,32 @@ def test_run_child_waits_through_ctrl_c_and_reports_it(monkeypatch):
     assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # restored afterwards
 
 
-@pytest.mark.skipif(os.name == "nt", reason="sends a POSIX SIGINT to a process group")
-def test_ctrl_c_reaches_the_child_and_its_exit_code_comes_back(tmp_path):
-    """A real Ctrl-C (SIGINT to the terminal's process group): the child stops its own way."""
+def test_run_child_becomes_the_command_where_it_can(monkeypatch, tmp_path):
+    monkeypatch.chdir(REPO)  # restored after the test
+    done = []
+
+    def execv(path, argv):  # the real one never returns
+        done.append((path, argv, os.getcwd()))
+        raise SystemExit("execed")
+
+    monkeypatch.setattr(run.os, "execv", execv)
+    with pytest.raises(SystemExit, match="execed"):
+        run.run_child(["/v/bin/python", "-m", "workshop", "up"], tmp_path, replace=True)
+    assert done == [("/v/bin/python", ["/v/bin/python", "-m", "workshop", "up"], str(tmp_path))]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+@pytest.mark.parametrize("to_group", [True, False], ids=["ctrl-c-in-a-terminal", "kill-the-pid"])
+def test_sigint_reaches_the_command_and_its_exit_code_comes_back(tmp_path, to_group):
+    """Ctrl-C in a terminal signals the whole foreground group; a test or an IDE may signal
+    only the process it started. Either way the command gets it once and stops its own way."""
     child = (
-        "import sys, time\n"
-        "try:\n    print('ready', flush=True)\n    time.sleep(60)\n"
-        "except KeyboardInterrupt:\n    sys.exit(7)\n"
+        "import signal, sys, time\n"
+        "got = []\n"
+        "signal.signal(signal.SIGINT, lambda *_: got.append(1))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(1)\n"
+        "sys.exit(10 + len(got))\n"
     )
     parent = (
         "import importlib.util, sys\n"
@@ -231,11 +250,14 @@ def test_ctrl_c_reaches_the_child_and_its_exit_code_comes_back(tmp_path):
     )
     try:
         assert process.stdout.readline() == "ready\n"
-        os.killpg(process.pid, signal.SIGINT)
+        if to_group:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            os.kill(process.pid, signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
     finally:
         process.kill()
-    assert process.returncode == 7
+    assert process.returncode == 11, stderr  # 11: the command saw exactly one SIGINT
     assert "Traceback" not in stderr
 
 
