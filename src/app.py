@@ -18,17 +18,20 @@ def lambda_handler(event, context):
     session_id = "user_123"
 
     try:
-        response = table.get_item(Key={"session_id": session_id})
+        # One atomic step: DynamoDB adds 1 to the stored count (to 0 when there is no item
+        # yet) and returns the new count, so no other visit can come between a read and a write.
+        response = table.update_item(
+            Key={"session_id": session_id},
+            UpdateExpression="ADD visit_count :one",
+            ExpressionAttributeValues={":one": 1},
+            ReturnValues="UPDATED_NEW",
+        )
+        visit_count = int(response["Attributes"]["visit_count"])
 
-        if "Item" in response:
-            visit_count = response["Item"]["visit_count"] + 1
-            visit_count = int(visit_count)
-            message = f"Welcome back! This is your {visit_count} visit."
-        else:
-            visit_count = 1
+        if visit_count == 1:
             message = "Welcome! This is your first visit."
-
-        table.put_item(Item={"session_id": session_id, "visit_count": visit_count})
+        else:
+            message = f"Welcome back! This is your {visit_count} visit."
 
         return {
             "statusCode": 200,

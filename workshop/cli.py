@@ -271,6 +271,23 @@ def cmd_build(args: argparse.Namespace) -> int:
     return build.build(project.path, args.build_dir, clean_first=args.clean, log=print)
 
 
+def cmd_race(args: argparse.Namespace) -> int:
+    from workshop.race import race
+
+    result = race(args.stage, clients=args.clients, visits=args.visits, log=_print_flushed)
+    print()
+    print(result.table())
+    if result.lost:
+        print(f"{result.lost} visits were answered 200 but never counted: lost updates.")
+    else:
+        print("Every visit answered 200 was counted.")
+    return 0
+
+
+def _print_flushed(line: str) -> None:
+    print(line, flush=True)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="workshop",
@@ -323,6 +340,18 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument("a", help="the earlier stage")
     diff.add_argument("b", help="the later stage")
     diff.set_defaults(run=cmd_diff)
+
+    race = sub.add_parser(
+        "race", help="many clients visit one session at once: are visits lost? (a fresh stack)"
+    )
+    race.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
+    race.add_argument(
+        "--clients", type=int, default=8, metavar="N", help="clients at once (default: 8)"
+    )
+    race.add_argument(
+        "--visits", type=int, default=10, metavar="K", help="visits by each client (default: 10)"
+    )
+    race.set_defaults(run=cmd_race)
 
     for name, run, text in (
         ("clean", cmd_clean, "remove the project's .aws-sam, even while OneDrive holds it"),
