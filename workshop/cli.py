@@ -79,7 +79,9 @@ def cmd_stages(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from workshop.stack import Stack
 
-    project = manifest.project(args.stage)
+    if args.stage and args.source:
+        raise WorkshopError("give a stage or --from PATH, not both")
+    project = manifest.project(args.source or args.stage)
     if _running(project):
         raise WorkshopError(
             f"{project.label} is already running (see the other terminal); "
@@ -303,6 +305,12 @@ def parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="serve a stage's API on 127.0.0.1 (like sam local start-api)")
     up.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
+    up.add_argument(
+        "--from",
+        dest="source",
+        metavar="PATH",
+        help="serve your own copy of a stage (see `workshop try`)",
+    )
     up.add_argument("--port", type=_port, default=3000, help="HTTP port (default: 3000)")
     up.add_argument(
         "--idle-timeout",
