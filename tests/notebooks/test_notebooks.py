@@ -23,10 +23,8 @@ from nbclient import NotebookClient
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
-CELL_TIMEOUT = 120  # seconds; each notebook takes a few seconds in all
+CELL_TIMEOUT = 120  # seconds; no notebook takes more than about 20 in all
 RAISES = "raises-exception"
-# ipykernel shows what a child process (sam) prints only on Linux and macOS.
-SAM_OUTPUT_SHOWN = sys.platform.startswith(("linux", "darwin"))
 DECIMAL = "Object of type Decimal is not JSON serializable"  # the story's error
 
 # Run first in the kernel: fail clearly if the "python3" kernel is some other interpreter.
@@ -83,9 +81,6 @@ def execute(path: Path) -> Executed:
     env = dict(os.environ)
     # `import workshop` works from notebooks/ without an editable install, too.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    # Under pytest, ipykernel does not forward what child processes (sam) write to the
-    # notebook; without this variable the kernel does, as it does in Jupyter.
-    env.pop("PYTEST_CURRENT_TEST", None)
     client.execute(env=env)
     return Executed(nb)
 
@@ -153,21 +148,22 @@ def check_03(run: Executed) -> None:
 def check_04(run: Executed) -> None:
     assert "+cached = true" in run.text("diff-03-04")
     assert run.result("first-build") == "0"
+    assert "Build Succeeded" in run.text("first-build")
     assert ".aws-sam/build/HelloWorldFunction/app.py" in run.text("built-files")
-    assert run.result("locked-build") == "1", "sam build fails while app.py is held"
-    assert run.result("locked-build-again") == "1", "and fails again while it stays held"
-    held_for_good = run.error("held-for-good")
-    assert held_for_good.startswith("WorkshopError: Cannot delete ")
-    assert "still held after 3 tries" in held_for_good
+    for cell_id in ("locked-build", "locked-build-again"):  # sam build fails, and again
+        assert run.result(cell_id) == "1"
+        assert "[Errno 13] Permission denied (simulated" in run.text(cell_id)
+    held_for_good = run.text("held-for-good")
+    assert run.result("held-for-good") == "2"
+    assert "trying again in 0.25 s" in held_for_good
+    assert "error: Cannot delete " in held_for_good
+    assert "still held after 6 tries" in held_for_good
+    # Once the hold ends, clean gets through and sam build succeeds.
     assert "trying again in 0.25 s" in run.text("clean-then-build")
-    assert run.result("clean-then-build") == "0", "delete .aws-sam, then build: it succeeds"
+    assert "Build Succeeded" in run.text("clean-then-build")
+    assert run.result("clean-then-build") == "0"
     assert run.result("build-elsewhere") == "0"
-    assert run.text("clean-up") == "removed .aws-sam\n"
-    if SAM_OUTPUT_SHOWN:
-        assert "Build Succeeded" in run.text("first-build")
-        for cell_id in ("locked-build", "locked-build-again"):
-            assert "[Errno 13] Permission denied (simulated" in run.text(cell_id)
-        assert "Build Succeeded" in run.text("clean-then-build")
+    assert run.result("clean-up") == "False"
 
 
 # The key outputs of each notebook; a new notebook gets its own check here.
@@ -205,4 +201,5 @@ def test_notebook_runs_and_shows_its_lesson(path: Path):
         assert cell.execution_count is not None, f"cell {cell.id} did not run"
         if RAISES in cell.metadata.get("tags", []):
             assert run.error(cell.id), f"cell {cell.id} is tagged {RAISES} but raised nothing"
-    CHECKS[path.name](run)
+    if path.name in CHECKS:  # else test_every_notebook_is_checked fails
+        CHECKS[path.name](run)

@@ -19,7 +19,7 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 CELL_METADATA = {"tags"}  # e.g. raises-exception, for a cell that fails on purpose
 NOTEBOOK_METADATA = {"kernelspec"}  # which kernel Jupyter starts
 CLEAN_COMMAND = (
-    "jupyter nbconvert --clear-output --inplace --ClearMetadataPreprocessor.enabled=True "
+    "python -m jupyter nbconvert --clear-output --inplace --ClearMetadataPreprocessor.enabled=True "
     "--ClearMetadataPreprocessor.preserve_cell_metadata_mask=tags "
     "--ClearMetadataPreprocessor.preserve_nb_metadata_mask=kernelspec notebooks/*.ipynb"
 )
