@@ -59,6 +59,29 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more")
+        return value
+
+    return parse
+
+
+def _client_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give numbers like 1,8,32") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("each count of clients must be 1 or more")
+    return counts
+
+
 def _print_invocation(inv: Invocation) -> None:
     for event in inv.logs:
         for line in event.message.splitlines() or [""]:
@@ -290,6 +313,25 @@ def _print_flushed(line: str) -> None:
     print(line, flush=True)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from workshop import bench
+
+    result = bench.bench(
+        args.original,
+        args.final,
+        warm_visits=args.warm_visits,
+        race_visits=args.race_visits,
+        race_clients=args.clients,
+        log=lambda line: print(line, flush=True),
+    )
+    print()
+    print(result.table())
+    if args.json:
+        bench.write_json(result, args.json)
+        print(f"Wrote {args.json}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="workshop",
@@ -343,6 +385,33 @@ def parser() -> argparse.ArgumentParser:
         help='a CloudWatch Logs filter pattern: a word, or a "quoted phrase"',
     )
     logs.set_defaults(run=cmd_logs)
+
+    bench = sub.add_parser("bench", help="measure the original counter and the final app")
+    bench.add_argument("--original", default="03", help="the original counter (default: 03)")
+    bench.add_argument("--final", default="final", help="the final app (default: final)")
+    bench.add_argument(
+        "--warm-visits",
+        type=_at_least(2),
+        default=150,
+        metavar="N",
+        help="warm visits to each app, for the latencies (default: 150)",
+    )
+    bench.add_argument(
+        "--race-visits",
+        type=_at_least(1),
+        default=3,
+        metavar="K",
+        help="visits by each client in each race (default: 3)",
+    )
+    bench.add_argument(
+        "--clients",
+        type=_client_counts,
+        default=(1, 8, 32),
+        metavar="T,T,...",
+        help="concurrent clients in each race (default: 1,8,32)",
+    )
+    bench.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
+    bench.set_defaults(run=cmd_bench)
 
     diff = sub.add_parser("diff", help="what changed from one stage to another")
     diff.add_argument("a", help="the earlier stage")

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ class _DynamoDBGate:
         self.lock = threading.Lock()
         self.authorizers: dict[str, Authorizer] = {}  # by access key; other keys are not checked
         self.writes = 0  # how many requests may have changed state (for saving snapshots)
+        self.requests: Counter[str] = Counter()  # DynamoDB requests, by the caller's access key
         self.outage: tuple[int, dict[str, Any]] | None = None  # (status, error) for every call
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
@@ -57,6 +59,7 @@ class _DynamoDBGate:
             self.writes += 1
         if not target.startswith("DynamoDB_"):
             return self.app(environ, start_response)
+        self.requests[_access_key(environ)] += 1
         outage = self.outage
         if outage is not None:
             return _json_error(start_response, outage[1], outage[0])
@@ -173,6 +176,10 @@ class LocalAWS:
             yield
         finally:
             self.gate.outage = None
+
+    def dynamodb_requests(self, access_key: str) -> int:
+        """How many DynamoDB requests were signed with `access_key` (embedded AWS only)."""
+        return self.gate.requests[access_key] if self.gate else 0
 
     @property
     def writes(self) -> int:

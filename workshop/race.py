@@ -77,7 +77,7 @@ class _Answer:
     cookie: str | None  # the `name=value` of a Set-Cookie in the answer, if there was one
 
 
-class _Client:
+class Client:
     """One visitor: GETs the URL, a new connection each time, and sends its cookie back."""
 
     def __init__(self, url: str, cookie: str | None = None):
@@ -147,7 +147,7 @@ def _race(
     stack: Stack, label: str, clients: int, visits: int, say: Callable[[str], None]
 ) -> RaceResult:
     url = stack.url()
-    opening = _Client(url).visit()
+    opening = Client(url).visit()
     before = _count_of(opening, label, "opening")
     if opening.cookie:
         say(f"Opening visit: count {before}; every client sends its cookie {opening.cookie}")
@@ -164,7 +164,7 @@ def _race(
 
     def run_client() -> None:
         nonlocal answered_ok, failed, done
-        client = _Client(url, opening.cookie)
+        client = Client(url, opening.cookie)
         start.wait()
         for _ in range(visits):
             try:
@@ -191,7 +191,7 @@ def _race(
         thread.join()
     seconds = time.perf_counter() - started
 
-    after = _count_of(_Client(url, opening.cookie).visit(), label, "closing")
+    after = _count_of(Client(url, opening.cookie).visit(), label, "closing")
     counted = after - before - 1
     say(f"Closing visit: count {after}; the race took {seconds:.1f} s")
     return RaceResult(

@@ -1,0 +1,57 @@
+"""The benchmark: its exact figures (round trips, lost updates), never its timings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from workshop import manifest
+
+
+def test_the_command_prints_the_table_and_writes_the_exact_figures(tmp_path):
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workshop",
+            "bench",
+            "--warm-visits",
+            "3",
+            "--race-visits",
+            "1",
+            "--clients",
+            "1,2",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=manifest.REPO_ROOT,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Warm visits: 3 each" in run.stdout  # progress, while it runs
+    assert "DynamoDB round trips per visit          2" in run.stdout
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    original, final = figures["original"], figures["final"]
+    assert original["round_trips_per_visit"] == 2  # get_item, then put_item
+    assert final["round_trips_per_visit"] == 1  # one atomic update_item
+    assert original["sent"] == final["sent"] == {"1": 1, "2": 2}
+    assert final["lost"] == {"1": 0, "2": 0}
+    assert original["lost"]["1"] == 0  # one client alone never races itself
+    assert len(final["warm_ms"]) == 3 and final["max_memory_mb"] > 0
+    assert set(figures["targets"]) == {"round_trips", "lost", "warm_ratio", "cold_ratio"}
+    assert "CPUs" in figures["machine"]
+
+
+def test_bad_settings_are_refused_with_a_clear_message():
+    run = subprocess.run(
+        [sys.executable, "-m", "workshop", "bench", "--clients", "1,x"],
+        capture_output=True,
+        text=True,
+        cwd=manifest.REPO_ROOT,
+        timeout=60,
+    )
+    assert run.returncode == 2 and "give numbers like 1,8,32" in run.stderr
