@@ -167,7 +167,17 @@ def check_04(run: Executed) -> None:
 
 
 # The key outputs of each notebook; a new notebook gets its own check here.
+def check_benchmark(run: Executed) -> None:
+    table = run.text("table")
+    assert re.search(r"DynamoDB round trips per visit +2 +1 ", table), table
+    assert re.search(r"lost updates, 32 clients x 3 visits +\d+ of 96 +0 of 96", table), table
+    assert "Measured on " in table and "CPUs" in run.text("machine")
+    (figure,) = [o for o in run.cells["plot"].outputs if o.output_type == "display_data"]
+    assert "image/png" in figure.data
+
+
 CHECKS: dict[str, Callable[[Executed], None]] = {
+    "benchmark.ipynb": check_benchmark,
     "01-stateless-memory.ipynb": check_01,
     "02-decimal-bug.ipynb": check_02,
     "03-int-fix.ipynb": check_03,
