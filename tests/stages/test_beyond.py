@@ -502,6 +502,7 @@ def test_06_an_outage_answers_503_and_loses_no_acknowledged_visit(start_stage, k
         assert f"({CAUSES[kind]}" in line
 
 
+@pytest.mark.browser
 def test_06_counts_in_a_real_browser_each_visitor_apart(start_stage):
     browser_test = pytest.importorskip("tests.browser.test_browser")
     executable = browser_test.chromium_executable()
