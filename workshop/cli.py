@@ -456,6 +456,9 @@ def parser() -> argparse.ArgumentParser:
                 action="store_false",
                 help="run sam build as it is, without cleaning first",
             )
+    from workshop import learn  # try, hint, check, reset: fix a stage yourself
+
+    learn.add_commands(sub)
     return top
 
 

@@ -81,7 +81,11 @@ def _serve_once(command: list[str], env: dict[str, str]) -> None:
 @pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_command_in_the_readme_runs(readme, tmp_path):
     commands = console_commands(readme)
-    env = {**os.environ, "WORKSHOP_STATE_DIR": str(tmp_path / "state")}
+    env = {
+        **os.environ,
+        "WORKSHOP_STATE_DIR": str(tmp_path / "state"),
+        "WORKSHOP_PLAYGROUND": str(tmp_path / "playground"),  # `try 02` never touches playground/
+    }
     ran = 0
     for args, must_fail in commands:
         if args and args[0] in NOT_RUN_HERE:

@@ -2,6 +2,9 @@
 
 The exact answers and log lines that `stages/stages.toml` quotes in a symptom are checked
 against what the running stage really printed, so the manifest cannot drift from the code.
+Where an exercise's story check (workshop/checks.py, named in the manifest) covers the same
+ground, it is the check that drives the stage here, and the sentences it answers are the ones
+a learner reads from `workshop check`.
 """
 
 from __future__ import annotations
@@ -12,36 +15,24 @@ import os
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from workshop import manifest
+from workshop import checks, learn, manifest
+from workshop.checks import DECIMAL_ERROR, FIRST_VISIT, GENERIC_500, SESSION, greeting
 
-SESSION = "user_123"
-FIRST_VISIT = "Welcome! This is your first visit."
-GENERIC_500 = '{"message": "Error interacting with the database."}'
-DECIMAL_ERROR = "Error: Object of type Decimal is not JSON serializable"
 INT_FIX = "visit_count = int(visit_count)"
+# The story check of the exercise that starts from stage 02 and ends with stage 03.
+COUNTS_EVERY_VISIT = checks.get(learn.exercise("02").check)
 
 
 def visit(url: str) -> tuple[int, str]:
     """(status, body) of one GET, as a browser's refresh would do it; a 500 is an answer too."""
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, response.read().decode("utf-8")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode("utf-8")
-
-
-def greeting(count: int) -> dict:
-    """The body a working counter answers on visit number `count`."""
-    message = FIRST_VISIT if count == 1 else f"Welcome back! This is your {count} visit."
-    return {"message": message, "session_id": SESSION, "visit_count": count}
+    answer = checks.visit(url)
+    return answer.status, answer.body
 
 
 def stored_count(stack) -> int:
@@ -121,14 +112,17 @@ def test_02_answers_the_generic_500_from_the_second_visit_on(start_stage):
     stage = manifest.find("02")
     stack = start_stage(stage.id)
 
-    status, body = visit(stack.url())
-    assert status == 200
-    assert json.loads(body) == greeting(1)
+    # The check greets the first visit as the story does, and stops at the second, which fails
+    # as the symptom says: the generic 500, and the true cause only in the logs.
+    assert COUNTS_EVERY_VISIT(stack) == [
+        f"The second visit still answers 500 {GENERIC_500}, and the logs still say "
+        f"`{DECIMAL_ERROR}`."
+    ]
     assert f'"{FIRST_VISIT}"' in stage.symptom
+    assert stored_count(stack) == 2  # put_item ran before json.dumps failed
 
-    for count in (2, 3):
-        assert visit(stack.url()) == (500, GENERIC_500)
-        assert stored_count(stack) == count  # put_item ran before json.dumps failed
+    assert visit(stack.url()) == (500, GENERIC_500)
+    assert stored_count(stack) == 3
 
     # The true cause is only in CloudWatch Logs: one line per failed visit.
     assert error_lines(stack) == [DECIMAL_ERROR, DECIMAL_ERROR]
@@ -141,9 +135,11 @@ def test_03_counts_every_visit_without_an_error(start_stage):
     stage = manifest.find("03")
     stack = start_stage(stage.id)
 
-    answers = [visit(stack.url()) for _ in range(8)]
-    assert [status for status, _ in answers] == [200] * 8
-    assert [json.loads(body) for _, body in answers] == [greeting(n) for n in range(1, 9)]
+    # The check makes visits 1 to 4, the fourth after a cold start, and finds nothing wrong.
+    assert COUNTS_EVERY_VISIT(stack) == []
+    answers = [visit(stack.url()) for _ in range(4)]
+    assert [status for status, _ in answers] == [200] * 4
+    assert [json.loads(body) for _, body in answers] == [greeting(n) for n in range(5, 9)]
     assert stored_count(stack) == 8
     assert error_lines(stack) == []
     # The manifest quotes the eighth answer, byte for byte, as the story's proof of state.

@@ -1,0 +1,162 @@
+"""The story checks: each fails on the code its exercise starts from, and passes on the solution.
+
+The exercises come from the manifest, so a stage that gains a `check` is covered here at once.
+As in rustlings' CI: an exercise that is already solved fails the suite, and so does a solution
+that does not pass.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from workshop import checks, learn, manifest
+from workshop.checks import DECIMAL_ERROR, GENERIC_500
+
+EXERCISES = learn.exercises()
+IDS = [exercise.stage.id for exercise in EXERCISES]
+# Words of the story that each check must say on the code the exercise starts from.
+STORY_WORDS = {
+    "counts_every_visit": [f"The second visit still answers 500 {GENERIC_500}", DECIMAL_ERROR],
+    "builds_while_synced": ["stops with a PermissionError", "Permission denied"],
+    "counts_visits_at_once": ["both answered 200", "(a lost update)"],
+    "sessions_and_honest_errors": ["every visitor still counts on one session", "400", "503"],
+}
+
+
+def solution_project(exercise: learn.Exercise, tmp_path: Path) -> Path:
+    """The solved project: the solution's stage folder, or the start with the fix copied over."""
+    if exercise.solution_stage:
+        return exercise.solution_stage.path
+    project = tmp_path / exercise.stage.folder
+    learn.copy_start(exercise, project)
+    shutil.copytree(exercise.solution_files, project, dirs_exist_ok=True)
+    return project
+
+
+def copy_of_stage(stage: str, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(manifest.find(stage).path, copy, ignore=shutil.ignore_patterns("README.md"))
+    return copy
+
+
+def test_every_exercise_names_a_registered_check_and_every_check_is_used():
+    assert IDS, "the manifest has no exercise"
+    names = [exercise.check for exercise in EXERCISES]
+    assert sorted(names) == sorted(checks.CHECKS), "a check without an exercise, or the reverse"
+    assert sorted(STORY_WORDS) == sorted(checks.CHECKS), "say what each check must print"
+    for exercise in EXERCISES:
+        assert exercise.goal, f"stage {exercise.stage.id} has no goal"
+        assert exercise.stage.hints, f"stage {exercise.stage.id} has no hints"
+        if exercise.solution_stage is None:
+            # Files kept apart, that replace files of the start (never new ones, never code).
+            changed = [p for p in exercise.solution_files.rglob("*") if p.is_file()]
+            assert changed
+            for path in changed:
+                relative = path.relative_to(exercise.solution_files)
+                assert (exercise.start.path / relative).is_file(), relative
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=IDS)
+def test_the_check_fails_on_the_code_the_exercise_starts_from(exercise):
+    problems = checks.run(exercise.check, exercise.start.path)
+    assert problems, f"stage {exercise.start.id} passes the check of exercise {exercise.stage.id}"
+    text = " ".join(problems)
+    for words in STORY_WORDS[exercise.check]:
+        assert words in text
+    for problem in problems:
+        assert problem[:1].isupper() and problem.endswith("."), problem
+        assert "Traceback" not in problem
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=IDS)
+def test_the_check_passes_on_the_solution(exercise, tmp_path):
+    assert checks.run(exercise.check, solution_project(exercise, tmp_path)) == []
+
+
+def test_the_story_words_are_the_manifests():
+    """What the 02 check quotes is what the manifest's symptom quotes."""
+    symptom = manifest.find("02").symptom
+    assert GENERIC_500 in symptom and DECIMAL_ERROR in symptom
+
+
+# Learners' mistakes: each is told in a sentence, never with a traceback.
+
+
+def test_a_count_kept_in_memory_is_caught_by_the_cold_start(tmp_path):
+    copy = copy_of_stage("03", tmp_path)
+    (copy / "src" / "app.py").write_text(
+        "import json\n"
+        "visit_count = 0\n\n\n"
+        "def lambda_handler(event, context):\n"
+        "    global visit_count\n"
+        "    visit_count += 1\n"
+        '    message = "Welcome! This is your first visit." if visit_count == 1 else (\n'
+        '        f"Welcome back! This is your {visit_count} visit."\n'
+        "    )\n"
+        '    body = {"message": message, "session_id": "user_123", "visit_count": visit_count}\n'
+        '    return {"statusCode": 200, "body": json.dumps(body)}\n',
+        encoding="utf-8",
+    )
+    assert checks.run("counts_every_visit", copy) == [
+        "After a cold start the count starts again at 1: it was kept in the function's memory, "
+        "which a new execution environment does not have, and not in the table."
+    ]
+
+
+def test_a_count_sent_as_text_is_not_a_count(tmp_path):
+    copy = copy_of_stage("02", tmp_path)
+    app = copy / "src" / "app.py"
+    code = app.read_text(encoding="utf-8")
+    app.write_text(code.replace("json.dumps(", "json.dumps(default=str, obj="), encoding="utf-8")
+    (problem,) = checks.run("counts_every_visit", copy)
+    assert problem.startswith('The second visit answers 200 {"message": "Welcome back!')
+    assert '"visit_count": "2"}, where the story\'s counter answers {' in problem
+
+
+def test_a_template_the_harness_cannot_run_is_one_sentence(tmp_path):
+    copy = copy_of_stage("02", tmp_path)
+    (copy / "template.yaml").write_text("Resources: [oops\n", encoding="utf-8")
+    (problem,) = checks.run("counts_every_visit", copy)
+    assert problem.startswith("The project does not start: ")
+    assert "template.yaml" in problem and "not valid YAML" in problem
+
+
+def test_a_cached_build_elsewhere_still_writes_into_the_synced_folder(tmp_path):
+    copy = solution_project(learn.exercise("04"), tmp_path)
+    config = copy / "samconfig.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("cached = false", "cached = true"), "utf-8"
+    )
+    (problem,) = checks.run("builds_while_synced", copy)
+    assert problem.startswith("`sam build` succeeds, but it still writes into the project folder")
+    assert ": .aws-sam/cache, .aws-sam/deps. A cached build keeps" in problem
+
+
+def test_a_samconfig_that_is_not_toml_is_one_sentence(tmp_path):
+    copy = copy_of_stage("04", tmp_path)
+    with (copy / "samconfig.toml").open("a", encoding="utf-8") as config:
+        config.write("build_dir = \n")
+    (problem,) = checks.run("builds_while_synced", copy)
+    assert problem.startswith("samconfig.toml is not valid TOML (")
+    assert problem.endswith("sam build would stop on it too.")
+
+
+def test_in_step_lets_calls_through_in_pairs_and_a_lone_one_after_its_patience():
+    gate = checks.InStep(patience=0.3, first_patience=0.3)
+    started = time.monotonic()
+    gate("DynamoDB_20120810.GetItem", {})  # alone: nobody comes, so it goes after its patience
+    assert 0.3 <= time.monotonic() - started < 2
+
+    gate = checks.InStep(patience=5, first_patience=5)
+    threads = [threading.Thread(target=gate, args=("DynamoDB_20120810.PutItem", {})) for _ in "ab"]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert time.monotonic() - started < 2.5  # the second let the first go at once: no patience

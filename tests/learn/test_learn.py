@@ -1,0 +1,312 @@
+"""`workshop try`, `hint`, `check` and `reset` as a learner meets them, in a playground apart."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from workshop import checks, cli, learn, manifest
+from workshop.checks import DECIMAL_ERROR, GENERIC_500
+
+REPO = manifest.REPO_ROOT
+EXERCISES = learn.exercises()
+IDS = [exercise.stage.id for exercise in EXERCISES]
+STORY_SENTENCE = (
+    f"  - The second visit still answers 500 {GENERIC_500}, and the logs still say "
+    f"`{DECIMAL_ERROR}`."
+)
+
+
+@pytest.fixture(autouse=True)
+def playground(tmp_path, monkeypatch) -> Path:
+    """A playground of the test's own: the repository's playground/ is never touched."""
+    monkeypatch.setenv(learn.PLAYGROUND_ENV, str(tmp_path / "playground"))
+    monkeypatch.setenv("WORKSHOP_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "playground"
+
+
+def workshop(capsys, *args: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of one `workshop` command, run here."""
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def error_of(capsys, *args: str) -> str:
+    """The one-line error of a command that must fail with a usage error (exit code 2)."""
+    code, out, err = workshop(capsys, *args)
+    assert code == 2, out + err
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: ")
+    return line
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def sam_files(stage: manifest.Stage) -> dict[str, bytes]:
+    """A stage's project files as `try` copies them: no README, no build output, no bytecode."""
+    return {
+        name: data
+        for name, data in files_under(stage.path).items()
+        if name != "README.md" and not {".aws-sam", "__pycache__"} & set(name.split("/"))
+    }
+
+
+# The round trip of exercise 02, the first one: the learner's way through it.
+
+
+def test_try_check_fix_check_reset(capsys, playground):
+    code, out, _ = workshop(capsys, "try", "02")
+    copy = playground / "02-decimal-bug"
+    assert code == 0
+    assert out.startswith(f"Your copy of stage 02 (The Decimal bug) is in {copy}: the code of ")
+    assert f"python run.py up --from {copy} --fresh" in out
+    assert "python run.py check 02 --watch" in out
+    assert files_under(copy) == sam_files(manifest.find("02"))
+
+    code, out, _ = workshop(capsys, "check", "02")
+    assert code == 1
+    assert out.splitlines() == [
+        f"Checking {copy} against stage 02 (The Decimal bug)...",
+        "Not yet. What still fails:",
+        STORY_SENTENCE,
+        f"Fix it in {copy}, then check again: `python run.py check 02` "
+        "(stuck? `python run.py hint 02`)",
+    ]
+
+    # The learner's fix: the solution's files copied over the copy.
+    shutil.copytree(learn.exercise("02").solution_files / "src", copy / "src", dirs_exist_ok=True)
+    code, out, _ = workshop(capsys, "check", "02")
+    assert code == 0
+    following = EXERCISES[1].stage
+    assert out.splitlines()[1:] == [
+        f"Fixed! {learn.exercise('02').goal}",
+        "The reference solution, to compare with yours: `python run.py diff 02 03`",
+        f"Next: stage {following.id}, {following.title}: `python run.py try {following.id}`",
+    ]
+
+    code, out, _ = workshop(capsys, "reset", "02")
+    assert code == 0
+    previous = playground / ".previous" / "02-decimal-bug"
+    assert out.splitlines() == [
+        f"Reset stage 02 (The Decimal bug): moved your copy to {previous} (in case you want "
+        f"something back); copied stages/02-decimal-bug to {copy} again.",
+        "Next: fix it there, then `python run.py check 02`.",
+    ]
+    assert files_under(copy) == sam_files(manifest.find("02"))
+    fixed = (manifest.find("03").path / "src" / "app.py").read_bytes()
+    assert files_under(previous)["src/app.py"] == fixed  # the learner's work, kept
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=IDS)
+def test_try_copies_the_start_and_the_solution_completes_it(capsys, playground, exercise):
+    """Every exercise: `try` copies the flawed code; the solution's files make the solution."""
+    code, out, _ = workshop(capsys, "try", exercise.stage.id)
+    assert code == 0, out
+    copy = playground / exercise.stage.folder
+    assert f"the code of stages/{exercise.start.folder}, flaw included" in out
+    assert f"Your goal: {exercise.goal[:40]}" in " ".join(out.split())
+    assert files_under(copy) == sam_files(exercise.start)
+    shutil.copytree(exercise.solution_files, copy, dirs_exist_ok=True, ignore=learn_ignore())
+    if exercise.solution_stage:
+        assert files_under(copy) == sam_files(exercise.solution_stage)
+    else:
+        assert files_under(copy) != sam_files(exercise.start)
+
+
+def learn_ignore():
+    return shutil.ignore_patterns(*learn.NOT_COPIED)
+
+
+def test_the_last_exercise_says_so(capsys, playground, monkeypatch):
+    # The checks themselves are proven in test_checks; here, what `check` says after a pass.
+    monkeypatch.setattr(checks, "run", lambda name, project: [])
+    last = EXERCISES[-1].stage.id
+    workshop(capsys, "try", last)
+    code, out, _ = workshop(capsys, "check", last)
+    assert code == 0, out
+    assert out.splitlines()[-1] == (
+        "That was the last exercise. The final counter is at the top of the repository: "
+        "`python run.py up`."
+    )
+
+
+def test_a_syntax_error_is_a_sentence_not_a_traceback(capsys, playground):
+    workshop(capsys, "try", "02")
+    app = playground / "02-decimal-bug" / "src" / "app.py"
+    app.write_text(app.read_text(encoding="utf-8") + "\ndef broken(:\n", encoding="utf-8")
+    code, out, err = workshop(capsys, "check", "02")
+    assert code == 1
+    assert "Traceback" not in out + err
+    problem = out.splitlines()[2]
+    assert problem.startswith('  - The first visit answers 502 {"message": "Internal server')
+    assert "the logs say `[ERROR] Runtime.UserCodeSyntaxError: Unable to import module" in problem
+
+
+# Hints: one more each time, remembered per stage.
+
+
+def test_hints_come_one_at_a_time(capsys, playground):
+    hints = manifest.find("02").hints
+    seen = []
+    for number in range(1, len(hints) + 1):
+        code, out, _ = workshop(capsys, "hint", "02")
+        assert code == 0
+        lines = out.splitlines()
+        assert lines[0] == f"Hint {number} of {len(hints)} for stage 02 (The Decimal bug):"
+        seen.append(" ".join(" ".join(lines[1:-1]).split()))
+        if number < len(hints):
+            assert lines[-1] == "Another one, stronger: `python run.py hint 02`."
+    assert seen == [" ".join(hint.split()) for hint in hints]
+    assert lines[-1] == (
+        "That was the last hint. Once you have tried, the reference solution is: "
+        "`python run.py diff 02 03`"
+    )
+    # Asked again, the last one stays; another stage starts from its first.
+    assert workshop(capsys, "hint", "02")[1].startswith(f"Hint {len(hints)} of {len(hints)}")
+    assert workshop(capsys, "hint", "05")[1].startswith("Hint 1 of ")
+    assert json.loads((playground / ".hints.json").read_text()) == {"02": len(hints), "05": 1}
+
+    # `reset` starts the hints over too.
+    workshop(capsys, "try", "02")
+    assert "set its hints back to the first" in workshop(capsys, "reset", "02")[1]
+    assert workshop(capsys, "hint", "02")[1].startswith("Hint 1 of ")
+
+
+def test_all_hints_at_once(capsys):
+    code, out, _ = workshop(capsys, "hint", "04", "--all")
+    assert code == 0
+    count = len(manifest.find("04").hints)
+    assert [line for line in out.splitlines() if line.startswith("Hint ")] == [
+        f"Hint {n} of {count} for stage 04 (The locked .aws-sam):" for n in range(1, count + 1)
+    ]
+    assert out.splitlines()[-1].endswith("solutions/04-locked-build/samconfig.toml")
+
+
+# Mistakes: one line each, that says what to type.
+
+
+def test_unknown_stage(capsys):
+    assert "no stage '99'" in error_of(capsys, "try", "99")
+
+
+def test_a_stage_that_is_no_exercise_names_the_one_to_try(capsys):
+    assert error_of(capsys, "try", "03") == (
+        "error: stage 03 is not an exercise: it is the fix of stage 02's exercise. The "
+        f"exercises are {', '.join(IDS)}: start with `python run.py try 02`"
+    )
+    assert "its lesson is one to watch, not a fix to make" in error_of(capsys, "check", "01")
+
+
+def test_check_before_try(capsys, playground):
+    assert error_of(capsys, "check", "02") == (
+        f"error: there is no copy of stage 02 (The Decimal bug) yet in "
+        f"{playground / '02-decimal-bug'}: make one with `python run.py try 02`"
+    )
+    assert "no such folder" in error_of(capsys, "check", "02", "--path", str(playground / "x"))
+
+
+def test_try_twice_keeps_the_work(capsys, playground):
+    workshop(capsys, "try", "05")
+    app = playground / "05-lost-updates" / "src" / "app.py"
+    app.write_text("# my work\n", encoding="utf-8")
+    assert error_of(capsys, "try", "05") == (
+        f"error: {playground / '05-lost-updates'} exists already, with your work in it: check "
+        "it with `python run.py check 05`, or start over with `python run.py reset 05`"
+    )
+    assert app.read_text(encoding="utf-8") == "# my work\n"
+
+
+def test_reset_without_a_copy_makes_one(capsys, playground):
+    code, out, _ = workshop(capsys, "reset", "04")
+    assert code == 0
+    assert out.splitlines()[0] == (
+        f"Reset stage 04 (The locked .aws-sam): copied stages/04-locked-build to "
+        f"{playground / '04-locked-build'} again."
+    )
+    assert files_under(playground / "04-locked-build") == sam_files(manifest.find("04"))
+
+
+def test_try_alone_lists_the_exercises(capsys):
+    code, out, _ = workshop(capsys, "try")
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()[1:]] == IDS
+
+
+def test_paths_inside_the_repository_are_shown_from_it():
+    assert learn.shown(REPO / "playground" / "02-decimal-bug") == "playground/02-decimal-bug"
+    assert learn.shown(Path("/elsewhere with space/x")).startswith('"')
+
+
+def test_the_playground_is_git_ignored():
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "playground/02-decimal-bug/src/app.py"], cwd=REPO
+    )
+    if ignored.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert ignored.returncode == 0
+
+
+# --watch: the check runs again when a file is saved, and Ctrl-C stops it cleanly.
+
+
+def test_watch_checks_again_when_a_file_is_saved(playground):
+    assert cli.main(["try", "02"]) == 0
+    copy = playground / "02-decimal-bug"
+    env = {**os.environ, "PYTHONPATH": str(REPO), learn.PLAYGROUND_ENV: str(playground)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workshop", "check", "02", "--watch"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def wait_for(text: str, count: int = 1) -> None:
+        deadline = time.monotonic() + 60
+        while sum(text in line for line in list(lines)) < count:
+            assert process.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+
+    try:
+        wait_for("Waiting for you to save a file")
+        assert STORY_SENTENCE + "\n" in lines
+        fixed = (manifest.find("03").path / "src" / "app.py").read_text(encoding="utf-8")
+        (copy / "src" / "app.py").write_text(fixed, encoding="utf-8")
+        wait_for("Waiting for you to save a file", 2)
+        assert any(line.endswith("src/app.py changed: checking again.\n") for line in lines)
+        assert any(line.startswith("Fixed! ") for line in lines)
+    finally:
+        process.send_signal(signal.CTRL_BREAK_EVENT if os.name == "nt" else signal.SIGINT)
+        process.wait(timeout=30)
+        reader.join(timeout=5)
+    assert lines[-1] == "Stopped watching.\n", "".join(lines)
+    assert "Traceback" not in "".join(lines)
+    assert process.returncode == 0  # the last check passed
