@@ -10,16 +10,18 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as DynamoDBUnreachable
 
 # Made once per execution environment, at import, so warm invocations reuse the client.
-# Explicit limits: a visit waits at worst 3 attempts x (1 s to connect + 1 s to read), plus
-# backoffs of up to 1 s and 2 s between them: 9 s, less than the function's Timeout of 10 s,
-# so the handler always gets to answer before Lambda stops it.
+# Explicit limits: a visit waits at worst 2 attempts x (1 s to connect + 3 s to read), plus a
+# backoff of up to 1 s between them: 9 s, less than the function's Timeout of 10 s, so the
+# handler always gets to answer before Lambda stops it. DynamoDB answers in milliseconds; 3 s
+# leaves room for a slow network (or the local emulator on a busy laptop), since an attempt
+# that times out may still have counted, and its retry counts again.
 TABLE_NAME = os.environ["STATE_TABLE_NAME"]
 table = boto3.resource(
     "dynamodb",
     config=Config(
         connect_timeout=1,
-        read_timeout=1,
-        retries={"mode": "standard", "total_max_attempts": 3},
+        read_timeout=3,
+        retries={"mode": "standard", "total_max_attempts": 2},
     ),
 ).Table(TABLE_NAME)
 

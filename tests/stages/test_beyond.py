@@ -269,8 +269,8 @@ def test_06_differs_from_05_in_the_handler_alone():
 
 def test_06_client_answers_within_the_function_timeout(monkeypatch):
     config = stage_module("06", monkeypatch).table.meta.client.meta.config
-    assert (config.connect_timeout, config.read_timeout) == (1, 1)
-    assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+    assert (config.connect_timeout, config.read_timeout) == (1, 3)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
     # Standard retries back off up to 1 s, then 2 s, ... between attempts.
     attempts = config.retries["total_max_attempts"]
     backoff = sum(2**n for n in range(attempts - 1))
