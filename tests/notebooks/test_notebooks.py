@@ -166,7 +166,80 @@ def check_04(run: Executed) -> None:
     assert run.result("clean-up") == "False"
 
 
-# The key outputs of each notebook; a new notebook gets its own check here.
+def check_05(run: Executed) -> None:
+    assert '+            UpdateExpression="ADD visit_count :one",' in run.text("diff-04-05")
+    sent, counted, lost = map(int, run.text("race-04").splitlines()[1].split()[2:5])
+    assert sent == counted + lost == 80 and lost > 0, "stage 04 loses visits in a race"
+    assert run.text("no-errors-04") == "[]\n", "and logs nothing about them"
+    assert run.result("interleaving") == "42"
+
+    def lost_by_clients(cell_id: str) -> dict[int, int]:
+        rows = re.findall(r"^ *(\d+) at once: +(\d+) of +\d+ visits lost$", run.text(cell_id), re.M)
+        return {int(clients): int(lost) for clients, lost in rows}
+
+    lost_04, lost_05 = lost_by_clients("measure-04"), lost_by_clients("measure-05")
+    assert sorted(lost_04) == sorted(lost_05) == [1, 2, 4, 8, 16]
+    assert lost_04[1] == 0, "one client alone loses nothing"
+    assert lost_04[16] > 0
+    assert set(lost_05.values()) == {0}, "the atomic ADD loses nothing"
+    assert run.result("add-by-hand") == "Decimal('1')"
+    for cell_id in ("plot-04", "plot-both"):
+        (figure,) = [o for o in run.cells[cell_id].outputs if o.output_type == "display_data"]
+        assert "image/png" in figure.data
+
+
+def check_06(run: Executed) -> None:
+    assert '-    session_id = "user_123"' in run.text("diff-05-06")
+    first, second = run.text("one-session-05").splitlines()
+    assert "'session_id': 'user_123', 'visit_count': 1}" in first
+    assert "'session_id': 'user_123', 'visit_count': 2}" in second, "two visitors, one count"
+    assert run.text("bug-05") == "500 {'message': 'Error interacting with the database.'}\n"
+    assert run.result("bug-05-logs") == "[\"Error: 'visits'\"]"
+    assert re.fullmatch(
+        r"502 \{'message': 'Internal server error'\} after 1\d\.\d s\n", run.text("outage-05")
+    ), "stage 05 holds the visit through the whole Timeout"
+    outage_05_logs = run.text("outage-05-logs")
+    assert "Task timed out after 10.00 seconds" in outage_05_logs
+    assert "Throughput" not in outage_05_logs, "and its logs do not say why"
+    assert re.search(
+        r"^session_id=[A-Za-z0-9_-]{22}; Max-Age=31536000; Path=/; HttpOnly; Secure; "
+        r"SameSite=Lax$",
+        run.text("new-session"),
+        re.M,
+    )
+    rows = [line.split() for line in run.text("two-counts").splitlines()]
+    assert [(row[0], row[1], row[2], row[4]) for row in rows] == [
+        (who, "200", count, "False")
+        for who, count in [("Ana", "2"), ("Ben", "2"), ("Ana", "3"), ("Ben", "3"), ("Ana", "4")]
+    ]
+    assert len({row[3] for row in rows}) == 2, "two visitors, two sessions"
+    assert run.text("bad-cookie").startswith(
+        "400 {'message': 'Malformed session cookie: it has 8 characters, not 22."
+    )
+    assert "session_id=; Max-Age=0;" in run.text("bad-cookie")
+    bad = run.text("bad-cookies").splitlines()
+    assert [line[:31] for line in bad] == ["400 Malformed session cookie: i"] * 3
+    assert run.text("bad-cookie-logs").count("Rejected a malformed session cookie") == 4
+    assert run.text("outage-06").startswith(
+        "503 {'message': 'The visit counter is unavailable; try again shortly.'} Retry-After: 1\n"
+    )
+    error = run.text("outage-06-log")
+    assert error.startswith("[ERROR]\t") and "(ProvisionedThroughputExceededException)" in error
+    request_id = error.split("\t")[2]
+    lines = run.text("outage-06-request").splitlines()
+    assert lines[0] == f"START RequestId: {request_id} Version: $LATEST"
+    assert all(request_id in line for line in lines)
+    across = run.text("across-outage")
+    answers = {int(k): int(v) for k, v in re.findall(r"(\d+): (\d+)", across.splitlines()[0])}
+    before, after = map(int, re.findall(r"count (?:before|after): (\d+)", across))
+    assert answers[503] >= 4 and after - before == answers[200], "no acknowledged visit lost"
+    assert "every 200 told a number of its own: True" in across
+    assert run.text("bug-06") == "502 {'message': 'Internal server error'}\n"
+    assert run.text("bug-06-logs").startswith(
+        "[ERROR] KeyError: 'visits'\nTraceback (most recent call last):"
+    )
+
+
 def check_benchmark(run: Executed) -> None:
     table = run.text("table")
     assert re.search(r"DynamoDB round trips per visit +2 +1 ", table), table
@@ -176,8 +249,11 @@ def check_benchmark(run: Executed) -> None:
     assert "image/png" in figure.data
 
 
+# The key outputs of each notebook; a new notebook gets its own check here.
 CHECKS: dict[str, Callable[[Executed], None]] = {
     "benchmark.ipynb": check_benchmark,
+    "05-lost-updates.ipynb": check_05,
+    "06-sessions-and-errors.ipynb": check_06,
     "01-stateless-memory.ipynb": check_01,
     "02-decimal-bug.ipynb": check_02,
     "03-int-fix.ipynb": check_03,
