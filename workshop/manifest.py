@@ -26,6 +26,7 @@ class Stage:
     fix: str = ""
     kind: str = "history"
     hints: tuple[str, ...] = field(default_factory=tuple)
+    broken: str | None = None  # a "beyond" stage: the stage whose code shows the flaw it fixes
 
     @property
     def path(self) -> Path:
