@@ -332,6 +332,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clean_notebooks(args: argparse.Namespace) -> int:
+    from workshop import notebooks
+
+    paths = args.paths or sorted(notebooks.NOTEBOOKS_DIR.glob("*.ipynb"))
+    for path in paths:
+        if not path.is_file():
+            raise WorkshopError(f"{path}: no such notebook")
+        if notebooks.clean(path):
+            print(f"Cleaned {path.name}")
+    print(f"{len(paths)} notebook{'s' if len(paths) != 1 else ''} clean.")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="workshop",
@@ -412,6 +425,16 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
     bench.set_defaults(run=cmd_bench)
+
+    tidy = sub.add_parser("clean-notebooks", help="strip outputs from notebooks, for git")
+    tidy.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="NOTEBOOK",
+        help="the notebooks to clean (default: every one in notebooks/)",
+    )
+    tidy.set_defaults(run=cmd_clean_notebooks)
 
     diff = sub.add_parser("diff", help="what changed from one stage to another")
     diff.add_argument("a", help="the earlier stage")

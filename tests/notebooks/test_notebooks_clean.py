@@ -3,7 +3,7 @@
 Outputs change at every run (ports, request ids, timings) and are made by running the
 notebook, which test_notebooks.py does; only the cells' sources and their tags (such as
 `raises-exception`) are worth a diff. Clean every notebook after running it in Jupyter with
-the command in CLEAN_COMMAND.
+`python run.py clean-notebooks`.
 """
 
 from __future__ import annotations
@@ -14,32 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+from workshop.notebooks import NOTEBOOKS_DIR, clean, problems
+
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
-CELL_METADATA = {"tags"}  # e.g. raises-exception, for a cell that fails on purpose
-NOTEBOOK_METADATA = {"kernelspec"}  # which kernel Jupyter starts
-CLEAN_COMMAND = (
-    "python -m jupyter nbconvert --clear-output --inplace --ClearMetadataPreprocessor.enabled=True "
-    "--ClearMetadataPreprocessor.preserve_cell_metadata_mask=tags "
-    "--ClearMetadataPreprocessor.preserve_nb_metadata_mask=kernelspec notebooks/*.ipynb"
-)
-
-
-def problems(path: Path) -> list[str]:
-    """What keeps the notebook at `path` from being clean, one line each."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    found = []
-    for key in sorted(set(nb.get("metadata", {})) - NOTEBOOK_METADATA):
-        found.append(f"notebook metadata {key!r}")
-    for index, cell in enumerate(nb.get("cells", [])):
-        where = f"cell {index} ({cell.get('id', 'no id')})"
-        if cell.get("outputs"):
-            found.append(f"{where} has outputs")
-        if cell.get("execution_count") is not None:
-            found.append(f"{where} has an execution count")
-        for key in sorted(set(cell.get("metadata", {})) - CELL_METADATA):
-            found.append(f"{where} has metadata {key!r}")
-    return found
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
@@ -49,8 +26,23 @@ def test_notebook_is_valid(path: Path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
 def test_notebook_is_clean(path: Path):
-    found = problems(path)
+    found = problems(json.loads(path.read_text(encoding="utf-8")))
     assert not found, (
         f"{path.name} is not clean: {'; '.join(found)}.\n"
-        f"Clean it from the repository's root with:\n  {CLEAN_COMMAND}"
+        "Clean it from the repository's root with:\n  python run.py clean-notebooks"
     )
+
+
+def test_cleaning_leaves_only_sources_and_tags(tmp_path):
+    kernel = {"name": "python3", "display_name": "Python 3"}
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": kernel, "widgets": {}})
+    cell = nbformat.v4.new_code_cell("1 + 1", execution_count=3, metadata={"tags": ["x"], "a": 1})
+    cell.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"})]
+    nb.cells = [cell, nbformat.v4.new_markdown_cell("text", metadata={"collapsed": True})]
+    path = tmp_path / "dirty.ipynb"
+    nbformat.write(nb, path)
+    assert len(problems(json.loads(path.read_text(encoding="utf-8")))) == 5
+    assert clean(path) is True
+    assert problems(json.loads(path.read_text(encoding="utf-8"))) == []
+    assert clean(path) is False  # a clean notebook is left exactly as it is
+    nbformat.validate(nbformat.read(path, as_version=nbformat.NO_CONVERT))
