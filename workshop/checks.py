@@ -2,9 +2,9 @@
 
 Each exercise in `stages/stages.toml` names its check (`check = "counts_every_visit"`), one of
 the functions registered here. A check takes a project folder, starts it as the stage would
-run (a fresh stack on a free port, nothing saved, or the real `sam build`), drives it over
-HTTP as a visitor would, reads its logs and table, and returns what still fails: sentences in
-the story's words, such as "The second visit still answers 500 ...". An empty list means fixed.
+run (a fresh stack on a free port, nothing saved; or the real `sam build`), drives it over
+HTTP as a visitor would, reads its logs, and returns what still fails: sentences in the story's
+words, such as "The second visit still answers 500 ...". An empty list means fixed.
 
 `workshop check` runs a check on the learner's copy; the tests run the same check on the stage
 folders, where it must fail on the broken stage and pass on the one that fixes it. A problem
@@ -117,6 +117,11 @@ def _quote(text: str) -> str:
     return text if len(text) <= LONGEST_QUOTE else text[: LONGEST_QUOTE - 3] + "..."
 
 
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 # ------------------------------------------------------------------ the registry ----------
 
 
@@ -142,10 +147,6 @@ class Check:
             return self.function(folder)
         with started(folder) as (stack, problem):
             return [problem] if problem else self.function(stack)
-
-    @property
-    def summary(self) -> str:
-        return (self.function.__doc__ or self.name).strip().splitlines()[0]
 
 
 CHECKS: dict[str, Check] = {}
@@ -183,14 +184,14 @@ def started(folder: Path) -> Iterator[tuple[Any, str | None]]:
     from workshop.manifest import project
     from workshop.stack import Stack
 
-    found = project(str(folder))
     try:
+        found = project(str(Path(folder).resolve()))
         stack = Stack(found.path, stack_name=found.stack_name, port=0, fresh=True).start()
     except WorkshopError as error:
-        yield None, f"The project does not start: {error}"
+        yield None, _sentence(f"The project does not start: {error}")
         return
     except Exception as error:  # a template the harness trips over is the learner's to mend
-        yield None, f"The project does not start: {type(error).__name__}: {error}"
+        yield None, _sentence(f"The project does not start: {type(error).__name__}: {error}")
         return
     try:
         yield stack, None
