@@ -139,9 +139,12 @@ def exercise(name: str) -> Exercise:
 
 
 def next_exercise(current: Exercise) -> Exercise | None:
-    ids = [candidate.stage.id for candidate in exercises()]
-    following = ids.index(current.stage.id) + 1
-    return exercises()[following] if following < len(ids) else None
+    """The exercise after `current` in the manifest's order, or None after the last."""
+    following = iter(exercises())
+    for candidate in following:
+        if candidate.stage.id == current.stage.id:
+            return next(following, None)
+    return None
 
 
 # ------------------------------------------------------------------ the playground ------------
@@ -162,7 +165,7 @@ def shown(path: Path) -> str:
     """A path as the learner should type it: from the repository when inside it (where run.py
     runs commands), with forward slashes, which PowerShell and bash both take; quoted if it
     has a space."""
-    path = Path(os.path.abspath(path))
+    path = Path(path).resolve()  # as REPO_ROOT is: links and (on Windows) case resolved
     try:
         text = path.relative_to(manifest.REPO_ROOT).as_posix()
     except ValueError:

@@ -29,9 +29,10 @@ STORY_SENTENCE = (
 @pytest.fixture(autouse=True)
 def playground(tmp_path, monkeypatch) -> Path:
     """A playground of the test's own: the repository's playground/ is never touched."""
-    monkeypatch.setenv(learn.PLAYGROUND_ENV, str(tmp_path / "playground"))
-    monkeypatch.setenv("WORKSHOP_STATE_DIR", str(tmp_path / "state"))
-    return tmp_path / "playground"
+    root = tmp_path.resolve()  # as the commands show it (macOS's /var is /private/var)
+    monkeypatch.setenv(learn.PLAYGROUND_ENV, str(root / "playground"))
+    monkeypatch.setenv("WORKSHOP_STATE_DIR", str(root / "state"))
+    return root / "playground"
 
 
 def workshop(capsys, *args: str) -> tuple[int, str, str]:
