@@ -82,16 +82,37 @@ class LambdaContext:
         return max(0, int(self._deadline_ms - time.time() * 1000))
 
 
-def _error(exc: BaseException, error_type: str | None = None, message: str | None = None):
-    """Lambda's error payload, logging it as the Python runtime does: `[ERROR] Type: message`."""
+def _error(
+    exc: BaseException,
+    error_type: str | None = None,
+    message: str | None = None,
+    request_id: str = "",
+):
+    """Lambda's error payload, logging it as the Python runtime does.
+
+    In the text log format: `[ERROR] Type: message` and the traceback. In the JSON format
+    (LoggingConfig LogFormat: JSON): one JSON object with the payload's fields, the request id
+    and a timestamp to the second.
+    """
     error_type = error_type or type(exc).__name__
     message = str(exc) if message is None else message
     # Drop this module's own frames, as the real runtime hides its bootstrap.
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
     stack = traceback.format_list(frames)
-    text = f"[ERROR] {error_type}: {message}"
-    if stack:
-        text += "\nTraceback (most recent call last):\n" + "".join(stack).rstrip("\n")
+    if os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
+        entry = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
+            "level": "ERROR",
+            "errorMessage": message,
+            "errorType": error_type,
+            "requestId": request_id,
+            "stackTrace": stack,
+        }
+        text = json.dumps(entry)
+    else:
+        text = f"[ERROR] {error_type}: {message}"
+        if stack:
+            text += "\nTraceback (most recent call last):\n" + "".join(stack).rstrip("\n")
     emit_record("log", message=text)
     return {"errorMessage": message, "errorType": error_type, "stackTrace": stack}
 
@@ -170,11 +191,14 @@ def main() -> None:
             except (TypeError, ValueError) as exc:
                 reply = {
                     "error": _error(
-                        exc, "Runtime.MarshalError", f"Unable to marshal response: {exc}"
+                        exc,
+                        "Runtime.MarshalError",
+                        f"Unable to marshal response: {exc}",
+                        request["request_id"],
                     )
                 }
         except Exception as exc:
-            reply = {"error": _error(exc)}
+            reply = {"error": _error(exc, request_id=request["request_id"])}
         reply["duration_ms"] = (time.perf_counter() - started) * 1000
         reply["max_memory_mb"] = _max_memory_mb()
         emit_record("invocation_done", request_id=request["request_id"])

@@ -32,7 +32,11 @@ PASSIVE_TYPES = {
     "AWS::SQS::Queue",
     "AWS::ApiGateway::Account",
 }
-SAM_TAGS = ("Ref", "Sub", "GetAtt", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or")
+SAM_TAGS = (
+    *("Ref", "Sub", "GetAtt", "Join", "Select", "Split"),
+    *("If", "Equals", "Not", "And", "Or", "Condition"),
+)
+NO_VALUE = object()  # what `!Ref AWS::NoValue` resolves to: the property is left out
 
 
 class _TemplateLoader(yaml.SafeLoader):
@@ -49,7 +53,7 @@ def _construct_tag(tag: str):
             value = loader.construct_sequence(node, deep=True)
         else:
             value = loader.construct_mapping(node, deep=True)
-        name = "Ref" if tag == "Ref" else f"Fn::{tag}"
+        name = tag if tag in ("Ref", "Condition") else f"Fn::{tag}"
         return {name: value}
 
     return construct
@@ -156,6 +160,7 @@ class _Resolver:
     def __init__(self, template: dict[str, Any], stack_name: str, region: str, where: str):
         self.resources: dict[str, Any] = template["Resources"]
         self.parameters = template.get("Parameters") or {}
+        self.conditions = template.get("Conditions") or {}
         self.stack_name = stack_name
         self.region = region
         self.where = where
@@ -186,7 +191,9 @@ class _Resolver:
             return f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{name}:*"
         return f"arn:aws:cloudformation:{self.region}:{ACCOUNT_ID}:{kind}/{name}"
 
-    def ref(self, name: str, where: str) -> str:
+    def ref(self, name: str, where: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
         pseudo = {
             "AWS::Region": self.region,
             "AWS::AccountId": ACCOUNT_ID,
@@ -219,14 +226,20 @@ class _Resolver:
         raise self.unsupported(where, f"!GetAtt {logical_id}.{attribute}")
 
     def resolve(self, value: Any, where: str) -> Any:
+        """The value with its intrinsics resolved; NO_VALUE, or without such items, where
+        `!Ref AWS::NoValue` leaves a property or an item out."""
         if isinstance(value, list):
-            return [self.resolve(item, where) for item in value]
+            items = (self.resolve(item, where) for item in value)
+            return [item for item in items if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg, where)
+            if key == "Fn::If":
+                name, if_true, if_false = arg
+                return self.resolve(if_true if self.condition(name, where) else if_false, where)
             if key == "Fn::GetAtt":
                 parts = arg.split(".", 1) if isinstance(arg, str) else arg
                 return self.get_att(parts[0], parts[1], where)
@@ -237,7 +250,32 @@ class _Resolver:
                 return separator.join(str(self.resolve(item, where)) for item in items)
             if key.startswith("Fn::"):
                 raise self.unsupported(where, f"the intrinsic function {key}")
-        return {key: self.resolve(item, f"{where}.{key}") for key, item in value.items()}
+        resolved = {key: self.resolve(item, f"{where}.{key}") for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not NO_VALUE}
+
+    def condition(self, name: str, where: str) -> bool:
+        """Whether a condition of the Conditions section holds, with parameters at their Default."""
+        if name not in self.conditions:
+            raise WorkshopError(
+                f"{self.where}: {where} uses the condition {name!r}, which is not in Conditions."
+            )
+        return self._holds(self.conditions[name], f"Conditions.{name}")
+
+    def _holds(self, value: Any, where: str) -> bool:
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Fn::Equals":
+                left, right = (self.resolve(item, where) for item in arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self._holds(arg[0], where)
+            if key == "Fn::And":
+                return all(self._holds(item, where) for item in arg)
+            if key == "Fn::Or":
+                return any(self._holds(item, where) for item in arg)
+            if key == "Condition":
+                return self.condition(arg, where)
+        raise self.unsupported(where, f"the condition {value!r}")
 
     def sub(self, arg: Any, where: str) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
@@ -457,7 +495,9 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
         raise resolver.unsupported(
             f"{where}.Role", "an explicit Role (the harness grants what Policies list)"
         )
-    reserved = props.get("ReservedConcurrentExecutions")
+    reserved = resolver.resolve(
+        props.get("ReservedConcurrentExecutions"), f"{where}.ReservedConcurrentExecutions"
+    )
     return Function(
         logical_id=logical_id,
         name=name,
@@ -471,7 +511,7 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
         policies=_policy_documents(policies, resolver, f"{where}.Policies"),
         # SAM names the role it makes "<Function>Role"; its physical name carries the stack's.
         role_name=f"{resolver.stack_name}-{logical_id}Role",
-        reserved_concurrency=None if reserved is None else int(reserved),
+        reserved_concurrency=None if reserved in (None, NO_VALUE) else int(reserved),
         logging_config=resolver.resolve(props.get("LoggingConfig") or {}, f"{where}.LoggingConfig"),
         routes=routes,
     )

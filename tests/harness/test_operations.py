@@ -106,3 +106,25 @@ def test_point_in_time_recovery_is_turned_on_as_the_template_asks(variant):
     backups = stack.aws.client("dynamodb").describe_continuous_backups(TableName="variant-Backed")
     recovery = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
     assert recovery["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_json_log_format_logs_an_uncaught_error_as_one_json_object(variant):
+    stack = variant(
+        lambda t: _function_property(t, "      LoggingConfig:\n        LogFormat: JSON\n")
+    )
+    inv = stack.invoke({"pathParameters": {"how": "crash"}})
+    assert inv.error["errorType"] == "ZeroDivisionError"
+    (line,) = [event.message for event in inv.logs if '"level": "ERROR"' in event.message]
+    entry = json.loads(line)  # one line: no "[ERROR] ..." text, no separate traceback lines
+    assert list(entry) == [
+        "timestamp",
+        "level",
+        "errorMessage",
+        "errorType",
+        "requestId",
+        "stackTrace",
+    ]
+    assert (entry["errorType"], entry["errorMessage"]) == ("ZeroDivisionError", "division by zero")
+    assert entry["requestId"] == inv.request_id
+    assert "1 / 0" in entry["stackTrace"][-1]
+    assert not [event for event in inv.logs if event.message.startswith("[ERROR]")]

@@ -110,3 +110,35 @@ def test_globals_apply_and_functions_override_them(tmp_path):
         stack_name="t",
     ).functions["Fn"]
     assert (fn.timeout, fn.memory_size, fn.environment) == (4.0, 256, {"A": "g", "B": "f"})
+
+
+CONDITIONAL = """Parameters:
+  Reserve:
+    Type: Number
+    Default: {default}
+Conditions:
+  Reserves: !Not [!Equals [!Ref Reserve, "0"]]
+  Large: !And [!Condition Reserves, !Equals [!Ref Reserve, "50"]]
+"""
+
+
+@pytest.mark.parametrize(("default", "reserved", "size"), [(50, 50, "large"), (0, None, "none")])
+def test_conditions_choose_with_parameters_at_their_default(tmp_path, default, reserved, size):
+    extra = (
+        "      ReservedConcurrentExecutions:\n"
+        "        !If [Reserves, !Ref Reserve, !Ref AWS::NoValue]\n"
+        "      Environment:\n        Variables:\n"
+        "          SIZE: !If [Large, large, !If [Reserves, small, none]]\n"
+    )
+    path = _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra))
+    path.write_text(
+        CONDITIONAL.format(default=default) + path.read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    fn = load(path, stack_name="t").functions["Fn"]
+    assert (fn.reserved_concurrency, fn.environment) == (reserved, {"SIZE": size})
+
+
+def test_an_undefined_condition_is_named(tmp_path):
+    extra = "      Environment:\n        Variables:\n          X: !If [Nowhere, a, b]\n"
+    with pytest.raises(WorkshopError, match="the condition 'Nowhere', which is not in Conditions"):
+        load(_write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra)), stack_name="t")
