@@ -31,6 +31,11 @@ setuptools (the editable install runs without build isolation; venvs of 3.12+ ha
 and caps on three packages whose newer releases have no wheels for Intel Macs
 (argon2-cffi-bindings, cryptography, lazy-object-proxy). No wheels exist for Windows on ARM
 (awscrt): there, attendees install the x64 Python from python.org.
+The tests also run checkov on the templates. Its pins clash with the project's (checkov
+3.3.30 pins boto3 1.35.49, packaging below 24 and networkx below 2.7, and would push
+aws-sam-cli back), so it has a lock of its own, tools/checkov.lock (the command that
+regenerates it is at its top), and a venv of its own inside the workshop's (tools/checkov/),
+set up like the main one, but only by `python run.py test`.
 This file uses the standard library only, and its syntax must stay readable by Python 3.6+ so
 that older Pythons reach the version check below and say what is wrong.
 """
@@ -56,6 +61,8 @@ if sys.version_info < (3, 11):  # noqa: UP036  (run.py may be started by any Pyt
 
 REPO = Path(__file__).resolve().parent
 LOCK_FILE = "requirements.lock"
+# Tools the tests run, each from a lock of its own in a venv of its own: {name: lock file}.
+TOOL_LOCKS = {"checkov": "tools/checkov.lock"}
 STAMP_FILE = ".workshop-setup.json"  # inside the venv: what it was installed from, and where
 # Bump when the install steps change, so that existing venvs are installed again.
 RECIPE = 1
@@ -95,6 +102,11 @@ def venv_dir(environ, repo=REPO):
     if custom:
         return Path(os.path.abspath(os.path.expanduser(custom)))
     return Path(repo) / ".venv"
+
+
+def tool_venv_dir(venv, name):
+    """Where a tool's own venv lives: inside the workshop's venv, so it goes where that goes."""
+    return Path(venv) / "tools" / name
 
 
 def venv_python(venv, windows=None):
@@ -142,11 +154,12 @@ def make_stamp(digest, venv, repo):
     }
 
 
-def decide(venv_exists, probe, stamp, digest, venv, repo):
+def decide(venv_exists, probe, stamp, digest, venv, repo, editable=True):
     """What the venv needs: READY, CREATE, RECREATE (delete and make anew) or INSTALL (again).
 
     probe: what PROBE printed in the venv, or None when its Python is missing or fails to run;
-    stamp: the venv's stamp file as a dict, or None when it has none.
+    stamp: the venv's stamp file as a dict, or None when it has none;
+    editable: whether the venv holds this repository's workshop package (a tool's does not).
     """
     if not venv_exists:
         return CREATE
@@ -158,6 +171,8 @@ def decide(venv_exists, probe, stamp, digest, venv, repo):
         return RECREATE  # moved or copied: its scripts and editable install point to the old place
     if stamp.get("lock_sha256") != digest or stamp.get("recipe") != RECIPE:
         return INSTALL
+    if not editable:
+        return READY
     if not probe.get("workshop") or not is_within(probe["workshop"], Path(repo) / "workshop"):
         return INSTALL
     return READY
@@ -264,6 +279,29 @@ def run_quietly(command, what, capture=False):
         raise SetupError(f"{what} failed (exit code {done.returncode}); see the messages above.")
 
 
+def create_venv(venv):
+    try:
+        run_quietly([sys.executable, "-m", "venv", venv], "Creating the venv")
+    except SetupError as error:
+        raise SetupError(
+            f"{error} On Debian or Ubuntu, install the venv module first "
+            "(sudo apt install python3-venv)."
+        ) from error
+
+
+def install_lock(venv, lock):
+    """Install a hash-pinned lock into the venv: its own pip first, then every package."""
+    pip_install = [venv_python(venv), "-m", "pip", "install", "-q"]
+    pip_entry = lock_entry(Path(lock).read_text(encoding="utf-8"), "pip")
+    if pip_entry:  # the locked pip first: older ones mishandle the lock (extras in hash mode)
+        bootstrap = Path(venv) / "pip-from-lock.txt"
+        bootstrap.write_text(pip_entry + "\n", encoding="utf-8")
+        run_quietly(
+            [*pip_install, "--require-hashes", "--no-deps", "-r", bootstrap], "Updating pip"
+        )
+    run_quietly([*pip_install, "--require-hashes", "-r", lock], f"Installing {Path(lock).name}")
+
+
 def set_up(venv, action, digest):
     python = venv_python(venv)
     if action == RECREATE:
@@ -274,25 +312,12 @@ def set_up(venv, action, digest):
         hint = onedrive_hint(REPO, os.environ)
         if hint:
             say(hint)
-        try:
-            run_quietly([sys.executable, "-m", "venv", venv], "Creating the venv")
-        except SetupError as error:
-            raise SetupError(
-                f"{error} On Debian or Ubuntu, install the venv module first "
-                "(sudo apt install python3-venv)."
-            ) from error
+        create_venv(venv)
     else:
         say(f"Updating {venv} to match requirements.lock...")
     pip_install = [python, "-m", "pip", "install", "-q"]
-    pip_entry = lock_entry((REPO / LOCK_FILE).read_text(encoding="utf-8"), "pip")
-    if pip_entry:  # the locked pip first: older ones mishandle the lock (extras in hash mode)
-        bootstrap = Path(venv) / "pip-from-lock.txt"
-        bootstrap.write_text(pip_entry + "\n", encoding="utf-8")
-        run_quietly(
-            [*pip_install, "--require-hashes", "--no-deps", "-r", bootstrap], "Updating pip"
-        )
     say("Installing the locked packages (about 190)...")
-    run_quietly([*pip_install, "--require-hashes", "-r", REPO / LOCK_FILE], "Installing packages")
+    install_lock(venv, REPO / LOCK_FILE)
     say("Installing the workshop itself (editable)...")
     run_quietly(
         [*pip_install, "--no-deps", "--no-build-isolation", "-e", REPO],
@@ -318,6 +343,34 @@ def ensure_venv(environ=os.environ):
     action = decide(exists, probe, read_stamp(venv) if exists else None, digest, venv, REPO)
     if action != READY:
         set_up(venv, action, digest)
+    return python
+
+
+def ensure_tool(venv, name, lock):
+    """Make a tool's own venv ready if it is not (as ensure_venv does); return its Python."""
+    tool = tool_venv_dir(venv, name)
+    python = venv_python(tool)
+    try:
+        digest = lock_digest((REPO / lock).read_bytes())
+    except OSError as error:
+        raise SetupError(
+            f"cannot read {lock} ({error}); is this a full copy of the repository?"
+        ) from error
+    exists = tool.is_dir() and any(tool.iterdir())
+    probe = probe_venv(python) if exists else None
+    stamp = read_stamp(tool) if exists else None
+    action = decide(exists, probe, stamp, digest, tool, REPO, editable=False)
+    if action == READY:
+        return python
+    if action == RECREATE:
+        remove_venv(tool)
+    if action in (CREATE, RECREATE):
+        say(f"Setting up {name} for the tests in {tool} (its own venv; about half a minute)...")
+        create_venv(tool)
+    else:
+        say(f"Updating {tool} to match {lock}...")
+    install_lock(tool, REPO / lock)
+    write_stamp(tool, make_stamp(digest, tool, REPO))
     return python
 
 
@@ -354,6 +407,10 @@ def main(argv=None):
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         python = ensure_venv()
+        if args and args[0] == "test":
+            venv = venv_dir(os.environ)
+            for name, lock in TOOL_LOCKS.items():
+                ensure_tool(venv, name, lock)
         return run_child(child_command(python, args), REPO)
     except SetupError as error:
         say(f"Set-up failed: {error}")
