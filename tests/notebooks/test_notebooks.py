@@ -249,11 +249,74 @@ def check_benchmark(run: Executed) -> None:
     assert "image/png" in figure.data
 
 
+def check_07(run: Executed) -> None:
+    assert "-        - DynamoDBCrudPolicy:" in run.text("diff-06-07")
+    assert "+              Action: dynamodb:UpdateItem" in run.text("diff-06-07")
+    # Stage 06: the function's credentials read every session id, and delete a count.
+    scanned = run.text("scan-06").splitlines()
+    assert sorted(line.split()[0] for line in scanned) == ["Ana", "Ben"]
+    assert all(re.fullmatch(r"\S+ [A-Za-z0-9_-]{22} 1", line) for line in scanned), scanned
+    assert run.text("delete-06") == "200 Welcome! This is your first visit.\n"
+    # Stage 07: one action on one table; everything else refused as DynamoDB refuses it.
+    policy = json.loads(run.text("policy-07"))
+    assert policy[0]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": "dynamodb:UpdateItem",
+            "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/stage07-VisitCounterTable",
+        }
+    ]
+    assert run.text("visits-07").splitlines() == [
+        "200 Welcome back! This is your 2 visit.",
+        "200 Welcome back! This is your 3 visit.",
+    ]
+    denied = (
+        "User: arn:aws:sts::123456789012:assumed-role/{stack}-HelloWorldFunctionRole/"
+        "{stack}-HelloWorldFunction is not authorized to perform: dynamodb:{action} on "
+        "resource: arn:aws:dynamodb:us-east-1:123456789012:table/{stack}-VisitCounterTable "
+        "because no identity-based policy allows the dynamodb:{action} action"
+    )
+    assert run.error("scan-07") == (
+        "ClientError: An error occurred (AccessDeniedException) when calling the Scan "
+        "operation: " + denied.format(stack="stage07", action="Scan")
+    )
+    # Narrowed too far: the visit fails as a bug, and the JSON logs say why.
+    assert "- dynamodb:GetItem" in run.text("narrow-copy")
+    assert run.text("narrow-visit") == "502 {'message': 'Internal server error'}\n"
+    logs = run.text("narrow-logs").splitlines()
+    assert logs[:3] == [
+        "level: ERROR",
+        "errorType: ClientError",
+        "errorMessage: An error occurred (AccessDeniedException) when calling the UpdateItem "
+        "operation: " + denied.format(stack="narrow07", action="UpdateItem"),
+    ]
+    assert re.fullmatch(r"requestId: [0-9a-f-]{36}", logs[3])
+    assert logs[4] == "raised by: response = table.update_item("
+    assert run.result("narrow-table") == "0"
+    assert run.text("narrow-fixed") == "200 Welcome! This is your first visit.\n"
+    # Operations.
+    assert run.text("json-logs").splitlines()[1:] == [
+        "platform.start | ",
+        "WARNING | Rejected a malformed session cookie: it has 8 characters, not 22",
+        "platform.report | ",
+    ]
+    assert run.text("retention") == "/aws/lambda/stage07-HelloWorldFunction 30 days\n"
+    assert run.text("throttle").splitlines() == [
+        "200 1",
+        "200 1",
+        "200 1",
+        "429 {'message': 'Too Many Requests'}",
+    ]
+    assert run.result("reserved") == "50"
+    assert run.text("pitr") == "ENABLED 35 days\n"
+
+
 # The key outputs of each notebook; a new notebook gets its own check here.
 CHECKS: dict[str, Callable[[Executed], None]] = {
     "benchmark.ipynb": check_benchmark,
     "05-lost-updates.ipynb": check_05,
     "06-sessions-and-errors.ipynb": check_06,
+    "07-least-privilege.ipynb": check_07,
     "01-stateless-memory.ipynb": check_01,
     "02-decimal-bug.ipynb": check_02,
     "03-int-fix.ipynb": check_03,
