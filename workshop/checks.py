@@ -42,7 +42,7 @@ DECIMAL_ERROR = "Error: Object of type Decimal is not JSON serializable"
 VISIT_TIMEOUT = 60.0  # seconds: more than API Gateway's 29 s, which answers 504 first
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
 PLATFORM_LINES = ("START ", "END ", "REPORT ", "INIT_START ")
-LONGEST_QUOTE = 240  # characters of an answer or a log line quoted in a sentence
+LONGEST_QUOTE = 400  # characters of an answer or a log line quoted in a sentence
 
 
 def greeting(count: int, session: str = SESSION) -> dict[str, Any]:
@@ -94,12 +94,25 @@ def visit(url: str, cookie: str | None = None) -> Answer:
 
 
 def printed_lines(messages: list[str]) -> list[str]:
-    """What the function itself printed: the log lines without Lambda's START, END and REPORT."""
+    """What the function itself logged, a line each: without Lambda's START, END and REPORT,
+    and in the JSON log format (LoggingConfig LogFormat: JSON) as `[LEVEL] message`."""
     lines = []
     for message in messages:
         if message.startswith(PLATFORM_LINES):
             continue
-        first = message.strip().splitlines()
+        try:
+            record = json.loads(message)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            if str(record.get("type", "")).startswith("platform."):
+                continue
+            level = f"[{record['level']}] " if "level" in record else ""
+            if "errorType" in record:
+                message = f"{level}{record['errorType']}: {record.get('errorMessage', '')}"
+            elif "message" in record:
+                message = f"{level}{record['message']}"
+        first = str(message).strip().splitlines()
         if first:
             lines.append(first[0].rstrip())
     return lines
@@ -260,11 +273,11 @@ def _count(answer: Answer) -> int | None:
     return count if type(count) is int else None
 
 
-def _is_greeting(answer: Answer, count: int) -> bool:
+def _is_greeting(answer: Answer, count: int, session: str = SESSION) -> bool:
     body = answer.json()
     return (
         answer.status == 200
-        and body == greeting(count)
+        and body == greeting(count, session)
         and type(body["visit_count"]) is int  # 2.0 equals 2 in Python, not on the page
     )
 
@@ -474,10 +487,182 @@ def sessions_and_honest_errors(stack: Any) -> list[str]:
     return problems
 
 
+# What a function might be allowed to do to a table: the data calls, and the table itself.
+DYNAMODB_ACTIONS = (
+    "BatchGetItem",
+    "BatchWriteItem",
+    "ConditionCheckItem",
+    "DeleteItem",
+    "DeleteTable",
+    "DescribeTable",
+    "GetItem",
+    "PartiQLDelete",
+    "PartiQLInsert",
+    "PartiQLSelect",
+    "PartiQLUpdate",
+    "PutItem",
+    "Query",
+    "Scan",
+    "UpdateItem",
+    "UpdateTable",
+)
+OTHER_TABLE = "another-teams-table"
+
+
+@contextlib.contextmanager
+def dynamodb_calls(stack: Any) -> Iterator[set[str]]:
+    """The IAM actions (`dynamodb:UpdateItem`) that the function's DynamoDB calls needed."""
+    from workshop.iam import function_credentials, requested
+
+    key = function_credentials(stack.function())["AWS_ACCESS_KEY_ID"]
+    gate = stack.aws.gate
+    if gate is None:
+        raise WorkshopError("this check needs the embedded local AWS (unset AWS_ENDPOINT_URL)")
+    authorize = gate.authorizers.get(key)
+    actions: set[str] = set()
+
+    def watched(target: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        operation = target.rsplit(".", 1)[-1]
+        actions.update(action for action, _ in requested(operation, body, stack.aws.region))
+        return authorize(target, body) if authorize else None
+
+    stack.aws.authorize(key, watched)
+    try:
+        yield actions
+    finally:
+        stack.aws.authorize(key, authorize)
+
+
+def _listed(actions: list[str]) -> str:
+    return actions[0] if len(actions) == 1 else ", ".join(actions[:-1]) + " and " + actions[-1]
+
+
+@stack_check
+def least_privilege_and_operations(stack: Any) -> list[str]:
+    """The function may make only the DynamoDB calls it makes, on its own table; its logs are
+    JSON and kept for a limited time; the API is throttled, the function's concurrency reserved
+    and the table recoverable to any second (stage 06 -> 07)."""
+    from moto.iam.access_control import PermissionResult
+
+    from workshop.iam import decide
+    from workshop.sam_template import ACCOUNT_ID
+
+    visitor = Visitor(stack)
+    printed: list[str] = []
+    with dynamodb_calls(stack) as called:
+        for count in (1, 2):
+            answer, logs = visitor.visit()
+            session = (visitor.cookie or f"={SESSION}").partition("=")[2]
+            if not _is_greeting(answer, count, session):
+                return [unexpected(ORDINALS[count - 1], answer, logs, greeting(count, session))]
+            printed += logs
+
+    function = stack.function()
+    tables = f"arn:aws:dynamodb:{stack.aws.region}:{ACCOUNT_ID}:table/"
+    table = tables + stack.table().name
+
+    def allowed(resource: str) -> list[str]:
+        actions = [f"dynamodb:{action}" for action in DYNAMODB_ACTIONS]
+        return [
+            action
+            for action in actions
+            if decide(function.policies, action, resource) == PermissionResult.PERMITTED
+        ]
+
+    problems = []
+    unused = [action for action in allowed(table) if action not in called]
+    if unused:
+        calls = _listed(sorted(called)) if called else "none of them"
+        harm = [
+            words
+            for action, words in (
+                ("dynamodb:Scan", "a Scan reads every visitor's session id"),
+                ("dynamodb:DeleteItem", "a DeleteItem erases any count"),
+            )
+            if action in unused
+        ]
+        problems.append(
+            f"The function's policy still allows {_listed(unused)} on its table, where the "
+            f"handler calls only {calls}"
+            + (f": with the function's credentials, {_listed(harm)}." if harm else ".")
+        )
+    elsewhere = allowed(tables + OTHER_TABLE)
+    if elsewhere:
+        problems.append(
+            f"The function's policy allows {_listed(elsewhere)} on other tables too, such as "
+            f"{tables + OTHER_TABLE}, where only its own table ({table}) is needed."
+        )
+    problems += _operations(stack, printed)
+    return problems
+
+
+def _operations(stack: Any, printed: list[str]) -> list[str]:
+    """What running the counter in production needs, read from the running stack."""
+    function, table = stack.function(), stack.table().name
+    problems = []
+    if not any(_is_json_record(message) for message in printed):
+        problems.append(
+            "The function's logs are plain text, such as "
+            f"`{_quote(printed[0].splitlines()[0]) if printed else 'START RequestId: ...'}`, "
+            "where JSON records (LoggingConfig LogFormat: JSON) can be queried field by field."
+        )
+    logs = stack.aws.client("logs")
+    groups = logs.describe_log_groups(logGroupNamePrefix=function.log_group)["logGroups"]
+    retention = [
+        g.get("retentionInDays") for g in groups if g["logGroupName"] == function.log_group
+    ]
+    if not retention or not retention[0]:
+        problems.append(
+            f"The function's log group, {function.log_group}, keeps its logs for ever (no "
+            "RetentionInDays), and every day kept is paid for."
+        )
+    if all(api.throttle_rate is None for api in stack.template.apis.values()):
+        problems.append(
+            "The API has no throttling (MethodSettings ThrottlingRateLimit and "
+            "ThrottlingBurstLimit): any flood of requests reaches the function."
+        )
+    if function.reserved_concurrency is None:
+        problems.append(
+            "The function has no reserved concurrency (ReservedConcurrentExecutions): a flood "
+            "can take every execution environment the account has."
+        )
+    deploy = _samconfig(stack.project_dir).get("deploy", {}).get("parameters", {})
+    if deploy.get("disable_rollback") is True:
+        problems.append(
+            "The project's samconfig.toml keeps a failed deploy as it is (disable_rollback = "
+            "true): its half-made resources stay in the account, where a rollback removes them."
+        )
+    backups = stack.aws.client("dynamodb").describe_continuous_backups(TableName=table)
+    recovery = backups["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})
+    if recovery.get("PointInTimeRecoveryStatus") != "ENABLED":
+        problems.append(
+            f"The table {table} has no point-in-time recovery "
+            "(PointInTimeRecoverySpecification): a bad write or a deleted item is lost for good."
+        )
+    return problems
+
+
+def _is_json_record(message: str) -> bool:
+    try:
+        return isinstance(json.loads(message), dict)
+    except ValueError:
+        return False
+
+
 # ------------------------------------------------------------------ the build (stage 04) --
 
 BUILD_SKIP = shutil.ignore_patterns(".aws-sam", "__pycache__", "*.pyc", ".ipynb_checkpoints")
 SYNCED_WORDS = "the project folder (simulated: the check holds every file a build writes there)"
+
+
+def _samconfig(project: Path) -> dict[str, Any]:
+    """The `default` environment of the project's samconfig.toml ({} if none, or unreadable)."""
+    try:
+        config = tomllib.loads((project / "samconfig.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    default = config.get("default", {})
+    return default if isinstance(default, dict) else {}
 
 
 def _configured_build_dir(samconfig: Path) -> tuple[str | None, str | None]:

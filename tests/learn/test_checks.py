@@ -25,6 +25,11 @@ STORY_WORDS = {
     "builds_while_synced": ["stops with a PermissionError", "Permission denied"],
     "counts_visits_at_once": ["both answered 200", "(a lost update)"],
     "sessions_and_honest_errors": ["every visitor still counts on one session", "400", "503"],
+    "least_privilege_and_operations": [
+        "The function's policy still allows",
+        "a Scan reads every visitor's session id and a DeleteItem erases any count.",
+        "point-in-time recovery",
+    ],
 }
 
 
@@ -144,6 +149,18 @@ def test_a_samconfig_that_is_not_toml_is_one_sentence(tmp_path):
     (problem,) = checks.run("builds_while_synced", copy)
     assert problem.startswith("samconfig.toml is not valid TOML (")
     assert problem.endswith("sam build would stop on it too.")
+
+
+def test_a_policy_narrowed_too_far_shows_the_access_denied_in_the_logs(tmp_path):
+    copy = copy_of_stage("07", tmp_path)
+    template = copy / "template.yaml"
+    text = template.read_text(encoding="utf-8")
+    assert text.count("Action: dynamodb:UpdateItem") == 1
+    template.write_text(text.replace("dynamodb:UpdateItem", "dynamodb:GetItem"), "utf-8")
+    (problem,) = checks.run("least_privilege_and_operations", copy)
+    assert problem.startswith('The first visit answers 502 {"message": "Internal server error"}')
+    assert "logs say `[ERROR] ClientError: An error occurred (AccessDeniedException) " in problem
+    assert "is not authorized to perform: dynamodb:UpdateItem on resource: " in problem
 
 
 def test_in_step_lets_calls_through_in_pairs_and_a_lone_one_after_its_patience():
