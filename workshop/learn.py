@@ -357,7 +357,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return _check_once(exercise_, copy, again)
 
 
-def _check_once(exercise_: Exercise, copy: Path, again: str) -> int:
+def _check_once(exercise_: Exercise, copy: Path, again: str, watching: bool = False) -> int:
     from workshop import checks
 
     print(f"Checking {shown(copy)} against {exercise_.label}...", flush=True)
@@ -366,9 +366,9 @@ def _check_once(exercise_: Exercise, copy: Path, again: str) -> int:
         print("Not yet. What still fails:")
         for problem in problems:
             print(f"  - {problem}")
+        then = "save, and it is checked again" if watching else f"check again: `{again}`"
         print(
-            f"Fix it in {shown(copy)}, then check again: `{again}` "
-            f"(stuck? `{RUN} hint {exercise_.stage.id}`)",
+            f"Fix it in {shown(copy)}, then {then} (stuck? `{RUN} hint {exercise_.stage.id}`)",
             flush=True,
         )
         return 1
@@ -426,7 +426,7 @@ def _watch(exercise_: Exercise, copy: Path, again: str) -> int:
         while True:
             before = _snapshot(copy)
             try:
-                code = _check_once(exercise_, copy, again)
+                code = _check_once(exercise_, copy, again, watching=True)
             except WorkshopError as error:
                 print(f"error: {error}", flush=True)
             print("Waiting for you to save a file... (Ctrl-C stops)", flush=True)

@@ -299,6 +299,7 @@ def test_watch_checks_again_when_a_file_is_saved(playground):
     try:
         wait_for("Waiting for you to save a file")
         assert STORY_SENTENCE + "\n" in lines
+        assert any(", then save, and it is checked again (stuck?" in line for line in lines)
         fixed = (manifest.find("03").path / "src" / "app.py").read_text(encoding="utf-8")
         (copy / "src" / "app.py").write_text(fixed, encoding="utf-8")
         wait_for("Waiting for you to save a file", 2)
