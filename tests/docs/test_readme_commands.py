@@ -30,6 +30,10 @@ import pytest
 
 from workshop import manifest
 
+# One worker runs them all, in order: `up` binds port 3000, and stage 04's README builds in
+# the stage's own folder.
+pytestmark = pytest.mark.xdist_group("readme-commands")
+
 REPO = manifest.REPO_ROOT
 READMES = [
     REPO / "README.md",

@@ -37,11 +37,17 @@ class SamRun:
 
 def run_sam(sam: str, project: manifest.Project, scratch: Path) -> SamRun:
     env = dict(os.environ, SAM_CLI_TELEMETRY="0")
+    # A copy of what sam reads, so that nothing here writes in the repository, and nothing a
+    # test running beside this one writes there (a README's `build 04`) can confuse it.
+    copy = scratch / "project"
+    for name, data in sam_project_files(project.path).items():
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes(data)
 
     def sam_in_project(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sam, *args],
-            cwd=project.path,
+            cwd=copy,
             env=env,
             capture_output=True,
             text=True,
@@ -54,6 +60,7 @@ def run_sam(sam: str, project: manifest.Project, scratch: Path) -> SamRun:
     # the project's .aws-sam/deps, and no option moves that folder out of the repository.
     build_dir = scratch / "build"
     build = sam_in_project("build", "--no-cached", "--build-dir", str(build_dir))
+    assert not (copy / ".aws-sam").exists(), f"sam wrote in the project folder of {project.label}"
     return SamRun(project, build_dir, validate, build)
 
 
@@ -63,17 +70,12 @@ def sam_runs(tmp_path_factory) -> dict[str, SamRun]:
     if sam is None:
         pytest.skip("sam (the AWS SAM CLI) is not installed: `pip install -e .` brings it")
     projects = {name: manifest.project(name) for name in PROJECTS}
-    had_aws_sam = {name: (p.path / ".aws-sam").exists() for name, p in projects.items()}
     with ThreadPoolExecutor(len(projects)) as pool:
         futures = {
             name: pool.submit(run_sam, sam, project, tmp_path_factory.mktemp(f"sam-{name}"))
             for name, project in projects.items()
         }
-        runs = {name: future.result() for name, future in futures.items()}
-    for name, project in projects.items():
-        if not had_aws_sam[name]:
-            assert not (project.path / ".aws-sam").exists(), f"sam wrote in {project.path}"
-    return runs
+        return {name: future.result() for name, future in futures.items()}
 
 
 def output(run: subprocess.CompletedProcess) -> str:
