@@ -3,7 +3,8 @@
 A README's commands are the lines of its ```console blocks, run in order, from the repository
 root, each as typed (`python run.py ...`, with this test's Python as `python`). A command whose
 line ends in a `# fails ...` comment must fail; every other one must succeed. `up` serves
-until stopped, so it is started, asked for its URL once, and stopped with Ctrl-C.
+until stopped, so it is started (on a free port, in case the reader's own `up` holds 3000),
+asked for its URL once, and stopped with Ctrl-C.
 
 The lines of a ```console aws block need an AWS account (deploying the final app), so they
 cannot run here. What can be checked offline is: each is a `sam` command, whose subcommand
@@ -19,6 +20,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -30,8 +32,7 @@ import pytest
 
 from workshop import manifest
 
-# One worker runs them all, in order: `up` binds port 3000, and stage 04's README builds in
-# the stage's own folder.
+# One worker runs them all, in order: stage 04's README builds in the stage's own folder.
 pytestmark = pytest.mark.xdist_group("readme-commands")
 
 REPO = manifest.REPO_ROOT
@@ -65,6 +66,12 @@ def test_the_readme_stage_table_is_the_manifests():
     found = TABLE.search((REPO / "README.md").read_text(encoding="utf-8"))
     assert found, "README.md lost its <!-- stages:start --> ... <!-- stages:end --> markers"
     assert found.group(1) == manifest.markdown_table(), "run: python run.py stages --markdown"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _serve_once(command: list[str], env: dict[str, str]) -> None:
@@ -104,7 +111,8 @@ def test_every_command_in_the_readme_runs(readme, tmp_path):
             continue
         command = [sys.executable, "run.py", *args]
         if args and args[0] == "up":
-            _serve_once(command, env)
+            # On a free port rather than 3000, where the reader's own `up` may be serving.
+            _serve_once([*command, "--port", str(_free_port())], env)
         else:
             result = subprocess.run(
                 command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300
