@@ -149,6 +149,19 @@ def _max_memory_mb() -> int:
         return round(counters.PeakWorkingSetSize / (1024 * 1024))
 
 
+# In the harness's venv but not in Lambda's Python runtime (the SAM CLI brings them): the AWS
+# CRT, which botocore would use if it could import it, and pyOpenSSL, which urllib3 would.
+NOT_IN_THE_RUNTIME = ("awscrt", "OpenSSL")
+
+
+def hide_what_lambda_lacks() -> None:
+    """Make the handler's imports find what Lambda's runtime has, unless its code vendors more."""
+    task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
+    for name in NOT_IN_THE_RUNTIME:
+        if not os.path.exists(os.path.join(task_root, name)):
+            sys.modules[name] = None  # `import` now raises ImportError, as it would on Lambda
+
+
 def main() -> None:
     # Keep the real stdout for answers; point fd 1 at the log pipe, so that print(), C code and
     # child processes all write where Lambda would capture them.
@@ -164,6 +177,7 @@ def main() -> None:
     root.handlers[:] = [log_handler]
     root.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "WARNING").upper())
 
+    hide_what_lambda_lacks()
     module_name, function_name = os.environ["_HANDLER"].rsplit(".", 1)
     started = time.perf_counter()
     try:

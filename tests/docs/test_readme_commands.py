@@ -32,9 +32,6 @@ import pytest
 
 from workshop import manifest
 
-# One worker runs them all, in order: stage 04's README builds in the stage's own folder.
-pytestmark = pytest.mark.xdist_group("readme-commands")
-
 REPO = manifest.REPO_ROOT
 READMES = [
     REPO / "README.md",

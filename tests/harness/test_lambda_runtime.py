@@ -135,3 +135,8 @@ def test_logs_land_in_the_functions_group_one_stream_per_environment(probe):
         assert [e.stream for e in starts] == [inv.environment]
     assert len({inv.environment for inv in invocations}) == 2
     assert [e.message for e in probe.logs('"Task timed out"')] == []
+
+
+def test_the_handler_sees_the_packages_of_lambdas_runtime_not_the_harness_venv(probe):
+    env = body(probe.invoke({"pathParameters": {"how": "imports"}}))
+    assert env == {"boto3": True, "awscrt": False, "OpenSSL": False}
