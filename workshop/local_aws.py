@@ -107,6 +107,18 @@ def _json_error(start_response: Callable[..., Any], error: dict[str, Any], statu
     return [body]
 
 
+# One boto3 session for every local client: a new session loads the service models again,
+# which costs more than the calls most tests make. Sessions are not thread-safe: hence the lock.
+_SESSION_LOCK = threading.Lock()
+_SESSIONS: list[boto3.session.Session] = []
+
+
+def _session() -> boto3.session.Session:
+    if not _SESSIONS:
+        _SESSIONS.append(boto3.session.Session())
+    return _SESSIONS[0]
+
+
 class LocalAWS:
     """Starts the embedded AWS (or adopts an external endpoint) and hands out clients for it."""
 
@@ -117,6 +129,7 @@ class LocalAWS:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.gate: _DynamoDBGate | None = None
+        self._clients: dict[tuple[str, str], Any] = {}
 
     @property
     def embedded(self) -> bool:
@@ -186,23 +199,27 @@ class LocalAWS:
         return self.gate.writes if self.gate else 0
 
     def client(self, service: str, **overrides: Any):
-        options = {
+        """A client for the local AWS; the plain ones are made once and shared (thread-safe)."""
+        with _SESSION_LOCK:
+            if overrides or (service, self.endpoint_url) not in self._clients:
+                client = _session().client(service, **{**self._options(), **overrides})
+                if overrides:
+                    return client
+                self._clients[(service, self.endpoint_url)] = client
+            return self._clients[(service, self.endpoint_url)]
+
+    def resource(self, service: str):
+        """A new resource for the local AWS (resources are not thread-safe, so never shared)."""
+        with _SESSION_LOCK:
+            return _session().resource(service, **self._options())
+
+    def _options(self) -> dict[str, Any]:
+        return {
             "region_name": self.region,
             "endpoint_url": self.endpoint_url,
             "config": CLIENT_CONFIG,
             **LOCAL_CREDENTIALS,
-            **overrides,
         }
-        return boto3.session.Session().client(service, **options)
-
-    def resource(self, service: str):
-        return boto3.session.Session().resource(
-            service,
-            region_name=self.region,
-            endpoint_url=self.endpoint_url,
-            config=CLIENT_CONFIG,
-            **LOCAL_CREDENTIALS,
-        )
 
     # State that survives a restart: the tables' items and the log events, as plain JSON.
 
