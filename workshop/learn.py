@@ -26,7 +26,6 @@ import stat
 import sys
 import textwrap
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,22 +84,13 @@ class Exercise:
         return f"stage {self.stage.id} ({self.stage.title})"
 
 
-def _entries() -> dict[str, dict]:
-    """The manifest's entries as written, by id (manifest.Stage keeps only the common fields)."""
-    data = tomllib.loads(manifest.MANIFEST.read_text(encoding="utf-8"))
-    return {entry["id"]: entry for entry in data["stage"]}
-
-
 def exercises() -> list[Exercise]:
     """Every stage that has a check, in the manifest's order."""
-    entries = _entries()
     found = []
     for stage in manifest.stages():
-        entry = entries[stage.id]
-        if "check" not in entry:
+        if stage.check is None:
             continue
-        broken = entry.get("broken")
-        solution = entry.get("solution", stage.id if broken else None)
+        solution = stage.solution or (stage.id if stage.broken else None)
         if solution is None:
             raise WorkshopError(
                 f"{manifest.MANIFEST.name}: stage {stage.id} has a check but no solution"
@@ -108,9 +98,9 @@ def exercises() -> list[Exercise]:
         found.append(
             Exercise(
                 stage=stage,
-                start=manifest.find(broken) if broken else stage,
-                check=entry["check"],
-                goal=" ".join(entry.get("goal", "").split()),
+                start=manifest.find(stage.broken) if stage.broken else stage,
+                check=stage.check,
+                goal=" ".join(stage.goal.split()),
                 solution=solution,
             )
         )
