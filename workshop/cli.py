@@ -138,8 +138,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     marker = state_dir / "running.json"
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps({"pid": os.getpid(), **stack.describe()}), encoding="utf-8")
         info = stack.describe()
+        marker.write_text(json.dumps({"pid": os.getpid(), **info}), encoding="utf-8")
         print(f"Serving {project.label}, offline (like `sam local start-api`, without Docker)")
         if info["url"]:
             print(f"  API:        {info['url']}")
@@ -217,10 +217,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
     running = _running(project)
     saved = _state_dir(project) / "state.json"
     if not running and not saved.exists():
+        command = f"python run.py up {args.stage}" if args.stage else "python run.py up"
         raise WorkshopError(
-            f"{project.label} has no logs yet: start it with "
-            f"`workshop up {args.stage or ''}`".replace(" `", " `", 1).strip()
-            + " and visit its URL"
+            f"{project.label} has no logs yet: start it with `{command}` and visit its URL"
         )
     aws = LocalAWS(endpoint_url=running["endpoint"] if running else None).start()
     try:

@@ -185,7 +185,6 @@ class FunctionRuntime:
         self._busy = 0
         self._lock = threading.Lock()
         self._closed = False
-        self.cold_starts = 0
         package_root = str(Path(__file__).resolve().parent.parent)
         host = {name: os.environ[name] for name in HOST_VARIABLES if name in os.environ}
         self.env = {
@@ -300,7 +299,6 @@ class FunctionRuntime:
                 self.on_logs(self.function, inv.environment, inv.logs)
 
     def _start_environment(self, inv: Invocation) -> Environment | None:
-        self.cold_starts += 1
         # Lambda inits each environment on a machine of its own; here they share a laptop's
         # cores. Started all at once, 32 of them would each take 16 times longer and outrun
         # the init limit, so they start a few at a time (the wait is not init time).

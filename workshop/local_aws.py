@@ -63,10 +63,9 @@ class _DynamoDBGate:
         outage = self.outage
         if outage is not None:
             return _json_error(start_response, outage[1], outage[0])
-        body = _read_body(environ)
         authorizer = self.authorizers.get(_access_key(environ))
         if authorizer is not None:
-            denied = authorizer(target, json.loads(body or b"{}"))
+            denied = authorizer(target, json.loads(_read_body(environ) or b"{}"))
             if denied is not None:
                 return _json_error(start_response, denied)
         with self.lock:
