@@ -13,8 +13,8 @@ from botocore.exceptions import ConnectionError as DynamoDBUnreachable
 # Explicit limits: a visit waits at worst 2 attempts x (1 s to connect + 3 s to read), plus a
 # backoff of up to 1 s between them: 9 s, less than the function's Timeout of 10 s, so the
 # handler always gets to answer before Lambda stops it. DynamoDB answers in milliseconds; 3 s
-# leaves room for a slow network (or the local emulator on a busy laptop), since an attempt
-# that times out may still have counted, and its retry counts again.
+# leaves room for a slow network (or the local emulator on a busy laptop). An attempt that
+# times out may still have counted: the update below makes its retry count nothing more.
 TABLE_NAME = os.environ["STATE_TABLE_NAME"]
 table = boto3.resource(
     "dynamodb",
@@ -48,7 +48,8 @@ def lambda_handler(event, context):
     """Count this visitor's visits in DynamoDB and greet them.
 
     event: the API Gateway proxy event of GET /hello; its Cookie header names the session.
-    context: the Lambda context object (unused).
+    context: the Lambda context object: its aws_request_id tells this invocation's attempts
+    at the update from another visit's.
     Returns an API Gateway proxy response: 200 with the count, and a session cookie for a
     visitor who had none; 400 for a malformed session cookie; 503 while DynamoDB cannot count.
     Any other failure is a bug, and is left to fail: Lambda logs its traceback, and API
@@ -72,19 +73,31 @@ def lambda_handler(event, context):
     try:
         # One atomic step: DynamoDB adds 1 to the stored count (to 0 when there is no item
         # yet) and returns the new count, so no other visit can come between a read and a write.
+        # It also records this invocation's request id, and counts only if the item does not
+        # hold it already: the SDK sends a retry with the same request id, so a retry of an
+        # attempt that did count (its answer lost or late) changes nothing, and reads the count.
         response = table.update_item(
             Key={"session_id": session_id},
-            UpdateExpression="ADD visit_count :one",
-            ExpressionAttributeValues={":one": 1},
+            UpdateExpression="ADD visit_count :one SET counted_request = :request",
+            ConditionExpression=(
+                "attribute_not_exists(counted_request) OR counted_request <> :request"
+            ),
+            ExpressionAttributeValues={":one": 1, ":request": context.aws_request_id},
             ReturnValues="UPDATED_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
+        visit_count = int(response["Attributes"]["visit_count"])
     except ClientError as error:
-        if not dynamodb_failed(error):
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            # An earlier attempt of this invocation counted the visit: the item as it is now,
+            # in DynamoDB's own format (the resource API does not convert an error's item).
+            visit_count = int(error.response["Item"]["visit_count"]["N"])
+        elif dynamodb_failed(error):
+            return unavailable(error)
+        else:
             raise  # not an outage, so a bug: a missing table, a denied call, a bad request
-        return unavailable(error)
     except (DynamoDBUnreachable, HTTPClientError) as error:  # no answer, or none in time
         return unavailable(error)
-    visit_count = int(response["Attributes"]["visit_count"])
 
     if visit_count == 1:
         message = "Welcome! This is your first visit."

@@ -298,13 +298,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_race(args: argparse.Namespace) -> int:
     from workshop.race import race
 
-    result = race(args.stage, clients=args.clients, visits=args.visits, log=_print_flushed)
-    print()
-    print(result.table())
-    if result.lost:
-        print(f"{result.lost} visits were answered 200 but never counted: lost updates.")
-    else:
-        print("Every visit answered 200 was counted.")
+    result = race(
+        args.stage, clients=args.clients, visits=args.visits, stall=args.stall, log=_print_flushed
+    )
+    print("\n".join(["", result.table(), *result.verdict()]))
     return 0
 
 
@@ -449,6 +446,12 @@ def parser() -> argparse.ArgumentParser:
     )
     race.add_argument(
         "--visits", type=int, default=10, metavar="K", help="visits by each client (default: 10)"
+    )
+    race.add_argument(
+        "--stall",
+        type=_seconds,
+        metavar="SECONDS",
+        help="DynamoDB answers late, each answer held up to SECONDS (a visitor per client)",
     )
     race.set_defaults(run=cmd_race)
 

@@ -35,6 +35,53 @@ OUTAGES = {
 Authorizer = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 
 
+class Stall:
+    """DynamoDB answering late: each call is applied at once, but its answer waits for the end.
+
+    With `seconds`, the stall ends that long after the first answer it holds, so that answer
+    is held exactly `seconds` (longer than an SDK's read timeout: the SDK gives up on it, and
+    retries); without, it ends with its `with` block, or when `end()` is called.
+    """
+
+    def __init__(self, seconds: float | None = None):
+        self.seconds = seconds
+        self.held = 0  # how many answers it has held
+        self._ended = threading.Event()
+        self._changed = threading.Condition()
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    def end(self) -> None:
+        """Let every held answer go, and hold no more."""
+        self._ended.set()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the stall ends; whether it has."""
+        return self._ended.wait(timeout)
+
+    def wait_for_held(self, count: int, timeout: float) -> bool:
+        """Wait until it has held `count` answers (or has ended); whether it has held them."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.held >= count or self.ended, timeout)
+            return self.held >= count
+
+    def hold(self) -> None:
+        """Hold one answer (its call applied already) until the stall ends."""
+        if self.ended:
+            return
+        with self._changed:
+            self.held += 1
+            first = self.held == 1
+            self._changed.notify_all()
+        if first and self.seconds is not None and not self._ended.wait(self.seconds):
+            self.end()  # the first answer has been held `seconds`: the stall is over
+        self._ended.wait()
+
+
 class _DynamoDBGate:
     """WSGI middleware: one DynamoDB request at a time, and an optional IAM check before it.
 
@@ -49,6 +96,7 @@ class _DynamoDBGate:
         self.writes = 0  # how many requests may have changed state (for saving snapshots)
         self.requests: Counter[str] = Counter()  # DynamoDB requests, by the caller's access key
         self.outage: tuple[int, dict[str, Any]] | None = None  # (status, error) for every call
+        self.stall: Stall | None = None  # holds each answer, once its call is applied
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -63,6 +111,7 @@ class _DynamoDBGate:
         outage = self.outage
         if outage is not None:
             return _json_error(start_response, outage[1], outage[0])
+        stall = self.stall  # a call that arrives during a stall is answered at its end
         authorizer = self.authorizers.get(_access_key(environ))
         if authorizer is not None:
             denied = authorizer(target, json.loads(_read_body(environ) or b"{}"))
@@ -76,6 +125,8 @@ class _DynamoDBGate:
                 payload = b"".join(result)
             finally:
                 getattr(result, "close", lambda: None)()
+        if stall is not None:
+            stall.hold()  # outside the lock: other calls go on, and are applied meanwhile
         status, headers = captured[0][0], captured[0][1]
         start_response(status, headers)
         return [payload]
@@ -188,6 +239,25 @@ class LocalAWS:
             yield
         finally:
             self.gate.outage = None
+
+    @contextlib.contextmanager
+    def dynamodb_stall(self, seconds: float | None = None) -> Iterator[Stall]:
+        """Make DynamoDB slow: each call is applied, but answered only when the stall ends.
+
+        As when DynamoDB, or the network, is slow: an SDK whose read timeout passes first
+        cannot tell whether its write was applied, and retries it. With `seconds`, the stall
+        ends that long after the first answer it holds; in any case, at the end of the block.
+        Embedded AWS only.
+        """
+        if self.gate is None:
+            raise RuntimeError("a stall can only be simulated on the embedded AWS")
+        stall = Stall(seconds)
+        self.gate.stall = stall
+        try:
+            yield stall
+        finally:
+            self.gate.stall = None
+            stall.end()
 
     def dynamodb_requests(self, access_key: str) -> int:
         """How many DynamoDB requests were signed with `access_key` (embedded AWS only)."""

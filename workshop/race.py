@@ -16,6 +16,13 @@ DynamoDB keeps the race honest to what a visitor sees, and lets it run against a
 that answers its `visit_count`, wherever its table lives. `lost` is how many visits were
 answered 200 and yet not counted: the lost updates.
 
+With `stall`, the race is run by visitors, each with a session of their own (so stage 06 on),
+while DynamoDB answers late: once a quarter of the visits are answered, the local AWS holds
+each answer for up to `stall` seconds after applying the call (LocalAWS.dynamodb_stall). Each
+visitor's opening and closing visits tell how much their own count went up, and so, for each
+visitor, how many of their visits were counted twice: more counted than their visits answered
+200 or 503 (a 503 may have counted once: DynamoDB may have applied the update it gave up on).
+
 Each execution environment is a process that imports boto3 (about half a second of CPU),
 and a race starts up to `clients` of them: keep `clients` modest on a small machine.
 """
@@ -26,8 +33,9 @@ import http.client
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from workshop.errors import WorkshopError
@@ -37,6 +45,31 @@ DEFAULT_CLIENTS = 8
 DEFAULT_VISITS = 10
 MAX_CLIENTS = 128  # each client can start an execution environment: a process of its own
 VISIT_TIMEOUT = 60.0  # seconds; more than API Gateway's 29 s, which answers 504 first
+MAX_STALL = 25.0  # seconds: a stall must end before API Gateway's 29 s do
+
+
+@dataclass(frozen=True)
+class Tally:
+    """One visitor of a stalled race: how they were answered, and how much their count rose."""
+
+    statuses: dict[int, int]  # how many visits were answered each status (0: no answer)
+    counted: int
+
+    @property
+    def acknowledged(self) -> int:
+        return self.statuses.get(200, 0)
+
+    @property
+    def unavailable(self) -> int:
+        return self.statuses.get(503, 0)
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.acknowledged - self.counted)
+
+    @property
+    def counted_twice(self) -> int:
+        return max(0, self.counted - self.acknowledged - self.unavailable)
 
 
 @dataclass(frozen=True)
@@ -50,6 +83,24 @@ class RaceResult:
     lost: int  # answered 200, yet not counted
     failed: int = 0  # answered something other than 200 (or not at all): not acknowledged
     seconds: float = 0.0  # from the start signal to the last answer
+    stall: float = 0.0  # how long DynamoDB held its answers (0: it did not)
+    visitors: tuple[Tally, ...] = field(default=())  # with a stall: each visitor's own
+
+    @property
+    def unavailable(self) -> int:
+        return sum(visitor.unavailable for visitor in self.visitors)
+
+    @property
+    def counted_twice(self) -> int:
+        return sum(visitor.counted_twice for visitor in self.visitors)
+
+    @property
+    def statuses(self) -> dict[int, int]:
+        """How many visits of the race were answered each status, over all its visitors."""
+        total: Counter[int] = Counter()
+        for visitor in self.visitors:
+            total.update(visitor.statuses)
+        return dict(sorted(total.items()))
 
     def table(self) -> str:
         """The result as a short table: a header line and a line of numbers."""
@@ -60,7 +111,11 @@ class RaceResult:
             "counted": self.counted,
             "lost": self.lost,
         }
-        if self.failed:
+        if self.stall:
+            columns["answered 503"] = self.unavailable
+            columns["counted twice"] = self.counted_twice
+            columns["failed"] = self.failed - self.unavailable
+        elif self.failed:
             columns["failed"] = self.failed
         widths = [max(len(name), len(str(value))) for name, value in columns.items()]
         header = "  ".join(name.rjust(width) for name, width in zip(columns, widths, strict=True))
@@ -68,6 +123,32 @@ class RaceResult:
             str(value).rjust(width) for value, width in zip(columns.values(), widths, strict=True)
         )
         return f"{header}\n{values}"
+
+    def verdict(self) -> list[str]:
+        """What the race shows, in sentences."""
+        lines = []
+        if self.lost:
+            lines.append(f"{self.lost} visits were answered 200 but never counted: lost updates.")
+        if self.counted_twice:
+            lines.append(
+                f"{self.counted_twice} visits were answered once but counted twice: DynamoDB "
+                "applied an update whose answer came after the SDK's read timeout, and the "
+                "SDK's retry counted it again."
+            )
+        if not lines:
+            lines.append("Every visit answered 200 was counted.")
+            if self.stall:
+                lines.append("No visit was counted twice, although DynamoDB answered late.")
+        if self.unavailable:
+            lines.append(
+                f"{self.unavailable} visits were answered 503: DynamoDB did not answer within the "
+                "SDK's retries, though it may have applied the update (each may count once)."
+            )
+        other = {status: n for status, n in self.statuses.items() if status not in (200, 503)}
+        if other:
+            answers = ", ".join(f"{n} x {status or 'no answer'}" for status, n in other.items())
+            lines.append(f"Other answers: {answers}.")
+        return lines
 
 
 @dataclass
@@ -120,86 +201,138 @@ def race(
     *,
     clients: int = DEFAULT_CLIENTS,
     visits: int = DEFAULT_VISITS,
+    stall: float | None = None,
     log: Callable[[str], None] | None = None,
 ) -> RaceResult:
     """Race `clients` concurrent clients, `visits` visits each, on one session of `target`.
 
     target: a stage name (`"04"`), `"final"` or a project folder, started here on a free port
     from nothing (no saved state) and stopped at the end; or a started Stack, raced as it is.
+    stall: seconds that DynamoDB holds its answers, once a quarter of the visits are answered;
+    then each client is a visitor with a session of their own.
     log: called with each progress line (print, say); None to stay quiet.
     """
     if not 1 <= clients <= MAX_CLIENTS:
         raise WorkshopError(f"--clients must be from 1 to {MAX_CLIENTS}, not {clients}")
     if visits < 1:
         raise WorkshopError(f"--visits must be 1 or more, not {visits}")
+    if stall is not None and not 0 < stall <= MAX_STALL:
+        raise WorkshopError(f"--stall must be more than 0 and at most {MAX_STALL:g}, not {stall:g}")
     say = log or (lambda line: None)
     if isinstance(target, Stack):
-        return _race(target, str(target.project_dir), clients, visits, say)
+        return _race(target, str(target.project_dir), clients, visits, stall, say)
     from workshop.manifest import project
 
     found = project(target)
     say(f"Starting {found.label} on a free port, from nothing...")
     with Stack(found.path, stack_name=found.stack_name, port=0, fresh=True) as stack:
-        return _race(stack, found.label, clients, visits, say)
+        return _race(stack, found.label, clients, visits, stall, say)
 
 
 def _race(
-    stack: Stack, label: str, clients: int, visits: int, say: Callable[[str], None]
+    stack: Stack,
+    label: str,
+    clients: int,
+    visits: int,
+    stall: float | None,
+    say: Callable[[str], None],
 ) -> RaceResult:
     url = stack.url()
-    opening = Client(url).visit()
-    before = _count_of(opening, label, "opening")
-    if opening.cookie:
-        say(f"Opening visit: count {before}; every client sends its cookie {opening.cookie}")
+    if stall is None:
+        opening = Client(url).visit()
+        before = [_count_of(opening, label, "opening")]
+        if opening.cookie:
+            say(f"Opening visit: count {before[0]}; every client sends its cookie {opening.cookie}")
+        else:
+            say(f"Opening visit: count {before[0]} (no cookie: the stage has one session for all)")
+        cookies = [opening.cookie] * clients
     else:
-        say(f"Opening visit: count {before} (no cookie: the stage has one session for all)")
+        if stack.aws.gate is None:
+            raise WorkshopError("--stall needs the embedded local AWS: unset AWS_ENDPOINT_URL")
+        openings = [Client(url).visit() for _ in range(clients)]
+        before = [_count_of(opening, label, "opening") for opening in openings]
+        cookies = [opening.cookie for opening in openings]
+        if None in cookies:
+            raise WorkshopError(
+                f"{label} gives its visitors no session cookie: --stall counts each visitor "
+                "apart, so it needs a counter with a session for each visitor (stage 06 on)"
+            )
+        say(f"Opening visits: {clients} visitors, each with a session cookie of their own")
 
     sent = clients * visits
-    answered_ok = 0
-    failed = 0
+    statuses: list[Counter[int]] = [Counter() for _ in range(clients)]
     done = 0
     lock = threading.Lock()
     milestones = {sent * quarter // 4 for quarter in (1, 2, 3, 4)}
     start = threading.Barrier(clients + 1)
+    quarter, finished = threading.Event(), threading.Event()
 
-    def run_client() -> None:
-        nonlocal answered_ok, failed, done
-        client = Client(url, opening.cookie)
+    def run_client(index: int) -> None:
+        nonlocal done
+        client = Client(url, cookies[index])
         start.wait()
         for _ in range(visits):
             try:
-                ok = client.visit().status == 200
+                status = client.visit().status
             except (OSError, http.client.HTTPException):
-                ok = False  # no answer: not acknowledged either
+                status = 0  # no answer: not acknowledged either
             with lock:
-                answered_ok += ok
-                failed += not ok
+                statuses[index][status] += 1
                 done += 1
                 if done in milestones:
                     say(f"  {done}/{sent} visits answered")
+                if done >= sent // 4:
+                    quarter.set()
+
+    def stall_dynamodb() -> None:
+        quarter.wait()
+        if finished.is_set():
+            return
+        with stack.aws.dynamodb_stall(stall) as stalled:
+            say(f"DynamoDB stalls: each answer held up to {stall:g} s after its update is applied")
+            while not stalled.wait(0.1) and not finished.is_set():
+                pass
+            say(f"DynamoDB answers again, after holding {stalled.held} answers")
 
     who = (
         f"{clients} client{'s' if clients > 1 else ''} x {visits} visit{'s' if visits > 1 else ''}"
     )
-    say(f"Racing {who}, all at once, on one session...")
-    threads = [threading.Thread(target=run_client, daemon=True) for _ in range(clients)]
+    say(f"Racing {who}, all at once, on {'one session' if stall is None else 'their sessions'}...")
+    threads = [threading.Thread(target=run_client, args=(i,), daemon=True) for i in range(clients)]
+    if stall is not None:
+        threads.append(threading.Thread(target=stall_dynamodb, daemon=True))
     for thread in threads:
         thread.start()
     start.wait()  # every client is ready: let them all go
     started = time.perf_counter()
-    for thread in threads:
+    for thread in threads[:clients]:
         thread.join()
     seconds = time.perf_counter() - started
+    finished.set()
+    quarter.set()
+    for thread in threads[clients:]:
+        thread.join()
 
-    after = _count_of(Client(url, opening.cookie).visit(), label, "closing")
-    counted = after - before - 1
-    say(f"Closing visit: count {after}; the race took {seconds:.1f} s")
+    answered = sum(statuses, Counter())
+    failed = sent - answered[200]
+    if stall is None:
+        after = _count_of(Client(url, cookies[0]).visit(), label, "closing")
+        counted = after - before[0] - 1
+        say(f"Closing visit: count {after}; the race took {seconds:.1f} s")
+        return RaceResult(clients, visits, sent, counted, answered[200] - counted, failed, seconds)
+    tallies = []
+    for index in range(clients):
+        after = _count_of(Client(url, cookies[index]).visit(), label, "closing")
+        tallies.append(Tally(dict(sorted(statuses[index].items())), after - before[index] - 1))
+    say(f"Closing visits: each visitor's count read again; the race took {seconds:.1f} s")
     return RaceResult(
         clients=clients,
         visits=visits,
         sent=sent,
-        counted=counted,
-        lost=answered_ok - counted,
+        counted=sum(tally.counted for tally in tallies),
+        lost=sum(tally.lost for tally in tallies),
         failed=failed,
         seconds=seconds,
+        stall=stall,
+        visitors=tuple(tallies),
     )
