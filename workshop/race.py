@@ -84,6 +84,7 @@ class RaceResult:
     failed: int = 0  # answered something other than 200 (or not at all): not acknowledged
     seconds: float = 0.0  # from the start signal to the last answer
     stall: float = 0.0  # how long DynamoDB held its answers (0: it did not)
+    held: int = 0  # how many answers it held
     visitors: tuple[Tally, ...] = field(default=())  # with a stall: each visitor's own
 
     @property
@@ -266,6 +267,7 @@ def _race(
     milestones = {sent * quarter // 4 for quarter in (1, 2, 3, 4)}
     start = threading.Barrier(clients + 1)
     quarter, finished = threading.Event(), threading.Event()
+    held = 0
 
     def run_client(index: int) -> None:
         nonlocal done
@@ -285,6 +287,7 @@ def _race(
                     quarter.set()
 
     def stall_dynamodb() -> None:
+        nonlocal held
         quarter.wait()
         if finished.is_set():
             return
@@ -292,7 +295,8 @@ def _race(
             say(f"DynamoDB stalls: each answer held up to {stall:g} s after its update is applied")
             while not stalled.wait(0.1) and not finished.is_set():
                 pass
-            say(f"DynamoDB answers again, after holding {stalled.held} answers")
+            held = stalled.held
+            say(f"DynamoDB answers again, after holding {held} answers")
 
     who = (
         f"{clients} client{'s' if clients > 1 else ''} x {visits} visit{'s' if visits > 1 else ''}"
@@ -334,5 +338,6 @@ def _race(
         failed=failed,
         seconds=seconds,
         stall=stall,
+        held=held,
         visitors=tuple(tallies),
     )

@@ -7,15 +7,18 @@ nothing is written in the repository.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from tests.templates.test_runtime_lifecycle import lifecycle_findings, runtimes
 from workshop import manifest
 from workshop.sam_template import load
 
@@ -83,10 +86,20 @@ def output(run: subprocess.CompletedProcess) -> str:
 
 
 @pytest.mark.parametrize("name", PROJECTS)
-def test_sam_validate_lint_passes(sam_runs, name):
+def test_sam_validate_lint_passes_until_the_runtime_is_deprecated(sam_runs, name):
+    """Today's verdict: valid while the runtime is supported; from its deprecation date on,
+    the one finding about the runtime that cfn-lint's data says (test_runtime_lifecycle)."""
     run = sam_runs[name]
-    assert run.validate.returncode == 0, output(run.validate)
-    assert "is a valid SAM Template" in run.validate.stdout, output(run.validate)
+    today = date.today()
+    expected = set().union(*(lifecycle_findings(runtime, today) for runtime in runtimes(name)))
+    if not expected:
+        assert run.validate.returncode == 0, output(run.validate)
+        assert "is a valid SAM Template" in run.validate.stdout, output(run.validate)
+        return
+    assert run.validate.returncode != 0, output(run.validate)
+    assert set(re.findall(r"\[([EWI]\d{4}): ", run.validate.stdout)) == expected, output(
+        run.validate
+    )
 
 
 @pytest.mark.parametrize("name", PROJECTS)

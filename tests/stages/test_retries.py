@@ -1,0 +1,148 @@
+"""Stage 08: a retried update counts once, while DynamoDB answers late.
+
+The local AWS can stall DynamoDB (LocalAWS.dynamodb_stall): each call is applied, and its
+answer held. An answer held longer than the SDK's read timeout (3 s in stages 06 to 08)
+always makes the SDK give up on it and send the same update again, so the schedules below
+are certain, not timed: a visit is held until its retry arrives, or until it is answered.
+The races with stalls of 4 s (within the SDK's retry budget of 9 s) and 12 s (beyond it) then
+check what must hold for each visitor whatever the timing: nothing acknowledged is lost,
+nothing is counted twice, and every answer is 200, 503 or the API's own 429.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.stages.test_beyond import (
+    UNAVAILABLE,
+    changed_files,
+    count_of,
+    dynamodb_calls,
+    new_session,
+    stage_module,
+    visit,
+)
+from workshop import cli, manifest
+from workshop.race import race
+
+PATIENCE = 30  # seconds to wait for what a schedule needs; far more than it takes
+
+
+def test_08_differs_from_07_in_the_handler_alone():
+    assert changed_files("07", "08") == ["src/app.py"]
+    code = (manifest.find("08").path / "src" / "app.py").read_text(encoding="utf-8")
+    assert code.count("table.update_item(") == 1
+    assert 'ReturnValuesOnConditionCheckFailure="ALL_OLD"' in code
+
+
+def test_08_keeps_the_sdk_settings_of_07(monkeypatch):
+    """The fix is in the update, not in the client: the same timeouts and retries."""
+    config = {
+        stage: stage_module(stage, monkeypatch).table.meta.client.meta.config
+        for stage in ("07", "08")
+    }
+    for name in ("connect_timeout", "read_timeout", "retries"):
+        assert getattr(config["07"], name) == getattr(config["08"], name), name
+
+
+@pytest.mark.parametrize("stage", ["07", "08", manifest.FINAL])
+def test_one_round_trip_per_visit_when_dynamodb_answers_in_time(start_stage, stage):
+    stack = start_stage(stage)
+    with dynamodb_calls(stack) as calls:
+        cookie, _ = new_session(stack.url())
+        assert [count_of(stack.url(), cookie) for _ in range(3)] == [2, 3, 4]
+    assert calls == ["UpdateItem"] * 4
+
+
+def held_visit(stack, cookie: str, until_answered: bool) -> tuple[int, dict, list[str]]:
+    """One visit while DynamoDB holds every answer: (status, body, the function's calls).
+
+    The stall ends when the SDK's retry arrives (its first attempt timed out: the answer came
+    too late), or, with `until_answered`, only once the visit is answered (both attempts
+    timed out).
+    """
+    answers: list = []
+    with dynamodb_calls(stack) as calls, stack.aws.dynamodb_stall() as stall:
+        visiting = threading.Thread(target=lambda: answers.append(visit(stack.url(), cookie)))
+        visiting.start()
+        assert stall.wait_for_held(2, PATIENCE), "the SDK should retry an update held past 3 s"
+        if until_answered:
+            visiting.join(PATIENCE)
+    visiting.join(PATIENCE)
+    (answer,) = answers
+    return answer[0], answer[2], list(calls)
+
+
+@pytest.mark.parametrize(
+    ("stage", "answered", "counted"),
+    [pytest.param("07", 3, 2, id="07-counts-twice"), pytest.param("08", 2, 1, id="08-once")],
+)
+def test_an_answer_later_than_the_read_timeout(start_stage, stage, answered, counted):
+    """The first attempt is applied and its answer held; the SDK retries; then DynamoDB answers."""
+    stack = start_stage(stage)
+    cookie, _ = new_session(stack.url())  # visit 1
+    status, body, calls = held_visit(stack, cookie, until_answered=False)
+    assert calls == ["UpdateItem", "UpdateItem"]  # the first attempt and the SDK's retry
+    assert (status, body["visit_count"]) == (200, answered)
+    # 07 told the visitor "2" was skipped: their visit 2 counted as 2 and as 3.
+    assert count_of(stack.url(), cookie) == 1 + counted + 1
+
+
+@pytest.mark.parametrize(
+    ("stage", "counted"), [pytest.param("07", 2, id="07-twice"), pytest.param("08", 1, id="08")]
+)
+def test_no_answer_within_the_sdk_s_retries(start_stage, stage, counted):
+    """Both attempts are applied and held past the read timeout: the visitor gets 503."""
+    stack = start_stage(stage)
+    cookie, _ = new_session(stack.url())
+    status, body, calls = held_visit(stack, cookie, until_answered=True)
+    assert calls == ["UpdateItem", "UpdateItem"]
+    assert (status, body) == (503, UNAVAILABLE)
+    # A 503 cannot promise that nothing counted: DynamoDB applied the update. 08 counts it
+    # once; 07 twice, more than the one visit the visitor made.
+    assert count_of(stack.url(), cookie) == 1 + counted + 1
+
+
+@pytest.mark.parametrize("stall", [4, 12], ids=["4s-within-the-retries", "12s-beyond-them"])
+@pytest.mark.parametrize("stage", ["07", "08"])
+def test_8_visitors_through_a_stall(start_stage, stage, stall):
+    """The app's own SDK settings, 8 visitors with a cookie each, DynamoDB stalled for a while."""
+    result = race(start_stage(stage), clients=8, visits=6, stall=stall)
+    assert result.held >= 1  # the stall held answers: its first one, for the whole `stall`
+    assert len(result.visitors) == 8
+    for visitor in result.visitors:
+        assert sum(visitor.statuses.values()) == 6
+        assert set(visitor.statuses) <= {200, 503, 429}  # no 502, 504 or silence
+        assert visitor.lost == 0  # nothing acknowledged is lost (counted >= answered 200)
+        if stage == "08":
+            assert visitor.counted <= visitor.acknowledged + visitor.unavailable
+    if stage == "07":
+        # The first held answer is held `stall` seconds, more than the read timeout: the SDK
+        # retries that visit's update, and 07's ADD counts it again.
+        assert result.counted_twice >= 1
+    else:
+        assert result.counted_twice == 0
+
+
+def test_workshop_race_with_a_stall_tells_what_was_counted_twice(capsys):
+    assert cli.main(["race", "07", "--clients", "2", "--visits", "3", "--stall", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "Racing 2 clients x 3 visits, all at once, on their sessions..." in lines
+    header = lines.index(
+        "clients  visits each  sent  counted  lost  answered 503  counted twice  failed"
+    )
+    numbers = [int(n) for n in lines[header + 1].split()]
+    assert numbers[:3] == [2, 3, 6] and numbers[4] == 0 and numbers[6] >= 1
+    assert lines[header + 2] == (
+        f"{numbers[6]} visits were answered once but counted twice: DynamoDB applied an "
+        "update whose answer came after the SDK's read timeout, and the SDK's retry counted "
+        "it again."
+    )
+
+
+def test_workshop_race_refuses_a_stall_without_sessions(capsys):
+    assert cli.main(["race", "05", "--clients", "1", "--visits", "1", "--stall", "4"]) == 2
+    error = capsys.readouterr().err
+    assert "gives its visitors no session cookie: --stall counts each visitor apart" in error
