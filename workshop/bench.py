@@ -3,9 +3,11 @@
 Both run in one process against one local AWS, so they meet the same machine at the same time.
 Round trips are counted at the local AWS, one per DynamoDB request that each function's own
 credentials signed (retries included); lost updates come from races over HTTP
-(`workshop.race`); latencies are measured at the client, through the API, warm visits of the
-two apps interleaved so that neither gets the quieter moments; cold starts come from the
-REPORT of the first visit after every environment was reclaimed.
+(`workshop.race`), and so do the visits counted twice, from a race of 8 visitors while the
+local AWS stalls DynamoDB (each answer held after its update is applied, longer than the
+final app's read timeout); latencies are measured at the client, through the API, warm visits
+of the two apps interleaved so that neither gets the quieter moments; cold starts come from
+the REPORT of the first visit after every environment was reclaimed.
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ from workshop.race import Client, race
 from workshop.stack import Stack
 
 RACE_CLIENTS = (1, 8, 32)
+STALL_VISITORS = 8
+STALL_SECONDS = 4.0  # past the final app's 3 s read timeout, within its SDK's retries
 TARGETS = {
     "round_trips": "final: 1 per visit",
     "lost": "final: 0",
+    "counted_twice": "final: 0",
     "warm_ratio": "final/original <= 0.7",
     "cold_ratio": "final/original <= 1.0",
 }
@@ -43,6 +48,8 @@ class AppFigures:
     round_trips_per_visit: float = 0.0
     sent: dict[int, int] = field(default_factory=dict)  # by concurrent clients
     lost: dict[int, int] = field(default_factory=dict)
+    stall_sent: int = 0  # visits of the race through a stall
+    counted_twice: int = 0  # of them
     warm_ms: list[float] = field(default_factory=list)
     init_ms: list[float] = field(default_factory=list)
     first_visit_ms: list[float] = field(default_factory=list)
@@ -57,7 +64,7 @@ class BenchResult:
     original: AppFigures
     final: AppFigures
     machine: str
-    settings: dict[str, int]
+    settings: dict[str, float]
 
     @property
     def warm_ratio(self) -> float:
@@ -76,6 +83,7 @@ class BenchResult:
         return {
             "round_trips": self.final.round_trips_per_visit == 1,
             "lost": not any(self.final.lost.values()),
+            "counted_twice": self.final.counted_twice == 0,
             "warm_ratio": self.warm_ratio <= 0.7,
             "cold_ratio": self.init_ratio <= 1.0 and self.first_visit_ratio <= 1.0,
         }
@@ -107,6 +115,15 @@ class BenchResult:
                     mark("lost") if clients == max(o.lost) else "",
                 )
             )
+        rows.append(
+            (
+                f"counted twice, {STALL_VISITORS} visitors, {self.settings['stall']:g} s stall",
+                f"{o.counted_twice} of {o.stall_sent}",
+                f"{f.counted_twice} of {f.stall_sent}",
+                "",
+                mark("counted_twice"),
+            )
+        )
         for q in (50, 99):
             ratio = f.percentile(q) / o.percentile(q)
             rows.append(
@@ -220,6 +237,7 @@ def bench(
     race_visits: int = 3,
     race_clients: tuple[int, ...] = RACE_CLIENTS,
     cold_starts: int = 3,
+    stall: float = STALL_SECONDS,
     log: Callable[[str], None] | None = None,
 ) -> BenchResult:
     """Measure `original` and `final` side by side; `log` gets progress lines."""
@@ -252,13 +270,24 @@ def bench(
                 say(f"Race: {clients} clients x {race_visits} visits on {app.figures.label}...")
                 result = race(app.stack, clients=clients, visits=race_visits)
                 app.figures.sent[clients], app.figures.lost[clients] = result.sent, result.lost
+        for app in apps:  # one at a time: the stall holds every answer of the local AWS
+            say(
+                f"Stall: {STALL_VISITORS} visitors x {race_visits} visits on {app.figures.label}..."
+            )
+            result = race(app.stack, clients=STALL_VISITORS, visits=race_visits, stall=stall)
+            app.figures.stall_sent, app.figures.counted_twice = result.sent, result.counted_twice
         for app in apps:
             app.figures.max_memory_mb = max(i.max_memory_mb or 0 for i in app.invocations)
     finally:
         for app in apps:
             app.stack.stop()
         aws.stop()
-    settings = {"warm_visits": warm_visits, "race_visits": race_visits, "cold_starts": cold_starts}
+    settings = {
+        "warm_visits": warm_visits,
+        "race_visits": race_visits,
+        "cold_starts": cold_starts,
+        "stall": stall,
+    }
     return BenchResult(apps[0].figures, apps[1].figures, machine(), settings)
 
 

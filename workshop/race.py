@@ -16,12 +16,13 @@ DynamoDB keeps the race honest to what a visitor sees, and lets it run against a
 that answers its `visit_count`, wherever its table lives. `lost` is how many visits were
 answered 200 and yet not counted: the lost updates.
 
-With `stall`, the race is run by visitors, each with a session of their own (so stage 06 on),
-while DynamoDB answers late: once a quarter of the visits are answered, the local AWS holds
-each answer for up to `stall` seconds after applying the call (LocalAWS.dynamodb_stall). Each
-visitor's opening and closing visits tell how much their own count went up, and so, for each
-visitor, how many of their visits were counted twice: more counted than their visits answered
-200 or 503 (a 503 may have counted once: DynamoDB may have applied the update it gave up on).
+With `stall`, the race is run by visitors, each with a session of their own (stage 06 on; a
+stage with one session for all is tallied as one visitor), while DynamoDB answers late: once a
+quarter of the visits are answered, the local AWS holds each answer for up to `stall` seconds
+after applying the call (LocalAWS.dynamodb_stall). Each visitor's opening and closing visits
+tell how much their own count went up, and so how many of their visits were counted twice:
+more counted than their visits answered 200 or 503 (a 503 may have counted once: DynamoDB may
+have applied the update it gave up on).
 
 Each execution environment is a process that imports boto3 (about half a second of CPU),
 and a race starts up to `clients` of them: keep `clients` modest on a small machine.
@@ -246,22 +247,22 @@ def _race(
             say(f"Opening visit: count {before[0]}; every client sends its cookie {opening.cookie}")
         else:
             say(f"Opening visit: count {before[0]} (no cookie: the stage has one session for all)")
-        cookies = [opening.cookie] * clients
+        cookies = [opening.cookie]
     else:
         if stack.aws.gate is None:
             raise WorkshopError("--stall needs the embedded local AWS: unset AWS_ENDPOINT_URL")
-        openings = [Client(url).visit() for _ in range(clients)]
+        openings = [Client(url).visit()]
+        if openings[0].cookie is None:
+            say("Opening visit: no cookie, so the stage has one session for all, tallied as one")
+        else:
+            openings += [Client(url).visit() for _ in range(clients - 1)]
+            say(f"Opening visits: {clients} visitors, each with a session cookie of their own")
         before = [_count_of(opening, label, "opening") for opening in openings]
         cookies = [opening.cookie for opening in openings]
-        if None in cookies:
-            raise WorkshopError(
-                f"{label} gives its visitors no session cookie: --stall counts each visitor "
-                "apart, so it needs a counter with a session for each visitor (stage 06 on)"
-            )
-        say(f"Opening visits: {clients} visitors, each with a session cookie of their own")
 
     sent = clients * visits
-    statuses: list[Counter[int]] = [Counter() for _ in range(clients)]
+    sessions = len(cookies)  # with a stall, a tally for each; else one, whatever it holds
+    statuses: list[Counter[int]] = [Counter() for _ in range(sessions)]
     done = 0
     lock = threading.Lock()
     milestones = {sent * quarter // 4 for quarter in (1, 2, 3, 4)}
@@ -271,7 +272,7 @@ def _race(
 
     def run_client(index: int) -> None:
         nonlocal done
-        client = Client(url, cookies[index])
+        client = Client(url, cookies[index % sessions])
         start.wait()
         for _ in range(visits):
             try:
@@ -279,7 +280,7 @@ def _race(
             except (OSError, http.client.HTTPException):
                 status = 0  # no answer: not acknowledged either
             with lock:
-                statuses[index][status] += 1
+                statuses[index % sessions][status] += 1
                 done += 1
                 if done in milestones:
                     say(f"  {done}/{sent} visits answered")
@@ -301,7 +302,7 @@ def _race(
     who = (
         f"{clients} client{'s' if clients > 1 else ''} x {visits} visit{'s' if visits > 1 else ''}"
     )
-    say(f"Racing {who}, all at once, on {'one session' if stall is None else 'their sessions'}...")
+    say(f"Racing {who}, all at once, on {'one session' if sessions == 1 else 'their sessions'}...")
     threads = [threading.Thread(target=run_client, args=(i,), daemon=True) for i in range(clients)]
     if stall is not None:
         threads.append(threading.Thread(target=stall_dynamodb, daemon=True))
@@ -325,7 +326,7 @@ def _race(
         say(f"Closing visit: count {after}; the race took {seconds:.1f} s")
         return RaceResult(clients, visits, sent, counted, answered[200] - counted, failed, seconds)
     tallies = []
-    for index in range(clients):
+    for index in range(sessions):
         after = _count_of(Client(url, cookies[index]).visit(), label, "closing")
         tallies.append(Tally(dict(sorted(statuses[index].items())), after - before[index] - 1))
     say(f"Closing visits: each visitor's count read again; the race took {seconds:.1f} s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -42,7 +43,23 @@ def test_the_command_prints_the_table_and_writes_the_exact_figures(tmp_path):
     assert final["lost"] == {"1": 0, "2": 0}
     assert original["lost"]["1"] == 0  # one client alone never races itself
     assert len(final["warm_ms"]) == 3 and final["max_memory_mb"] > 0
-    assert set(figures["targets"]) == {"round_trips", "lost", "warm_ratio", "cold_ratio"}
+    # 8 visitors, 1 visit each, through a stall longer than the final app's read timeout: its
+    # retried updates count once. The original's SDK waits up to 60 s for an answer, so it
+    # never retries within its function's Timeout, and never counts twice either.
+    assert original["stall_sent"] == final["stall_sent"] == 8
+    assert (original["counted_twice"], final["counted_twice"]) == (0, 0)
+    assert re.search(
+        r"^counted twice, 8 visitors, 4 s stall +0 of 8 +0 of 8 +final: 0 \(met\)$",
+        run.stdout,
+        re.M,
+    )
+    assert set(figures["targets"]) == {
+        "round_trips",
+        "lost",
+        "counted_twice",
+        "warm_ratio",
+        "cold_ratio",
+    }
     assert "CPUs" in figures["machine"]
 
 

@@ -142,7 +142,7 @@ def test_workshop_race_with_a_stall_tells_what_was_counted_twice(capsys):
     )
 
 
-def test_workshop_race_refuses_a_stall_without_sessions(capsys):
-    assert cli.main(["race", "05", "--clients", "1", "--visits", "1", "--stall", "4"]) == 2
-    error = capsys.readouterr().err
-    assert "gives its visitors no session cookie: --stall counts each visitor apart" in error
+def test_a_stalled_race_on_a_stage_with_one_session_tallies_it_as_one_visitor(start_stage):
+    result = race(start_stage("05"), clients=2, visits=2, stall=1)
+    (session,) = result.visitors
+    assert sum(session.statuses.values()) == 4
