@@ -243,6 +243,7 @@ def check_benchmark(run: Executed) -> None:
     table = run.text("table")
     assert re.search(r"DynamoDB round trips per visit +2 +1 ", table), table
     assert re.search(r"lost updates, 32 clients x 3 visits +\d+ of 96 +0 of 96", table), table
+    assert re.search(r"counted twice, 8 visitors, 4 s stall +0 of 24 +0 of 24 ", table), table
     assert "Measured on " in table and "CPUs" in run.text("machine")
     (figure,) = [o for o in run.cells["plot"].outputs if o.output_type == "display_data"]
     assert "image/png" in figure.data
@@ -310,12 +311,38 @@ def check_07(run: Executed) -> None:
     assert run.text("pitr") == "ENABLED 35 days\n"
 
 
+def check_08(run: Executed) -> None:
+    assert '+            ReturnValuesOnConditionCheckFailure="ALL_OLD",' in run.text("diff-07-08")
+    assert run.text("visitor-07") == "200 1\n"
+    # 07: the update is applied twice, the first answer too late: visit 2 answers "3".
+    assert run.text("held-07") == "updates sent: 2\n200 Welcome back! This is your 3 visit.\n"
+    assert run.text("next-07") == (
+        "200 Welcome back! This is your 4 visit.\nerrors in the logs: []\n"
+    )
+    # 08: the same two updates, counted once.
+    assert run.text("held-08") == (
+        "200 1\nupdates sent: 2\n200 Welcome back! This is your 2 visit.\n"
+    )
+    assert run.text("next-08") == "200 Welcome back! This is your 3 visit.\n"
+    assert run.text("item-08") == (
+        "['counted_request', 'session_id', 'visit_count']\n3 36 characters of request id\n"
+    )
+    assert run.text("refused").splitlines() == [
+        "stage 07: answered 503; the 503 visit added 2 to the count",
+        "stage 08: answered 503; the 503 visit added 1 to the count",
+    ]
+    races = run.text("races")
+    assert re.search(r"^\d+ visits were answered once but counted twice: ", races, re.M), races
+    assert races.count("No visit was counted twice, although DynamoDB answered late.") == 1
+
+
 # The key outputs of each notebook; a new notebook gets its own check here.
 CHECKS: dict[str, Callable[[Executed], None]] = {
     "benchmark.ipynb": check_benchmark,
     "05-lost-updates.ipynb": check_05,
     "06-sessions-and-errors.ipynb": check_06,
     "07-least-privilege.ipynb": check_07,
+    "08-idempotent-retries.ipynb": check_08,
     "01-stateless-memory.ipynb": check_01,
     "02-decimal-bug.ipynb": check_02,
     "03-int-fix.ipynb": check_03,
