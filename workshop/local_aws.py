@@ -8,7 +8,7 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,13 @@ class Stall:
 
     With `seconds`, the stall ends that long after the first answer it holds, so that answer
     is held exactly `seconds` (longer than an SDK's read timeout: the SDK gives up on it, and
-    retries); without, it ends with its `with` block, or when `end()` is called.
+    retries); without, it ends with its `with` block, or when `end()` is called. With
+    `operations` ("UpdateItem", ...), only their answers are held; the others go at once.
     """
 
-    def __init__(self, seconds: float | None = None):
+    def __init__(self, seconds: float | None = None, operations: Collection[str] = ()):
         self.seconds = seconds
+        self.operations = frozenset(operations)
         self.held = 0  # how many answers it has held
         self._ended = threading.Event()
         self._changed = threading.Condition()
@@ -69,9 +71,9 @@ class Stall:
             self._changed.wait_for(lambda: self.held >= count or self.ended, timeout)
             return self.held >= count
 
-    def hold(self) -> None:
-        """Hold one answer (its call applied already) until the stall ends."""
-        if self.ended:
+    def hold(self, operation: str) -> None:
+        """Hold the answer to one call (applied already) until the stall ends."""
+        if self.ended or (self.operations and operation not in self.operations):
             return
         with self._changed:
             self.held += 1
@@ -126,7 +128,7 @@ class _DynamoDBGate:
             finally:
                 getattr(result, "close", lambda: None)()
         if stall is not None:
-            stall.hold()  # outside the lock: other calls go on, and are applied meanwhile
+            stall.hold(action)  # outside the lock: other calls go on, and are applied meanwhile
         status, headers = captured[0][0], captured[0][1]
         start_response(status, headers)
         return [payload]
@@ -241,17 +243,19 @@ class LocalAWS:
             self.gate.outage = None
 
     @contextlib.contextmanager
-    def dynamodb_stall(self, seconds: float | None = None) -> Iterator[Stall]:
+    def dynamodb_stall(
+        self, seconds: float | None = None, operations: Collection[str] = ()
+    ) -> Iterator[Stall]:
         """Make DynamoDB slow: each call is applied, but answered only when the stall ends.
 
         As when DynamoDB, or the network, is slow: an SDK whose read timeout passes first
         cannot tell whether its write was applied, and retries it. With `seconds`, the stall
         ends that long after the first answer it holds; in any case, at the end of the block.
-        Embedded AWS only.
+        With `operations`, only the answers to those are held. Embedded AWS only.
         """
         if self.gate is None:
             raise RuntimeError("a stall can only be simulated on the embedded AWS")
-        stall = Stall(seconds)
+        stall = Stall(seconds, operations)
         self.gate.stall = stall
         try:
             yield stall

@@ -1,9 +1,11 @@
-"""The local AWS: atomic counters stay atomic, state survives restarts, endpoints swap."""
+"""The local AWS: atomic counters stay atomic, state survives restarts, endpoints swap, and
+DynamoDB can be made slow."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -98,3 +100,56 @@ def test_an_endpoint_in_AWS_ENDPOINT_URL_is_used_instead_of_the_embedded_one(mon
         assert other.client("logs").describe_log_groups()["logGroups"]
     finally:
         other.stop()
+
+
+@pytest.fixture
+def bare_aws():
+    """The embedded AWS alone, with one table: pk (string) as its key.
+
+    moto keeps one state for the whole process, so the table is deleted again at the end.
+    """
+    aws = LocalAWS().start()
+    dynamodb = aws.client("dynamodb")
+    dynamodb.create_table(
+        TableName="stalled",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield aws
+    dynamodb.delete_table(TableName="stalled")
+    aws.stop()
+
+
+def test_a_stall_applies_each_call_at_once_and_answers_it_at_its_end(bare_aws):
+    dynamodb, key = bare_aws.client("dynamodb"), {"pk": {"S": "a"}}
+    answers: list = []
+
+    def call(method, **arguments) -> threading.Thread:
+        thread = threading.Thread(target=lambda: answers.append(method(**arguments)))
+        thread.start()
+        return thread
+
+    with bare_aws.dynamodb_stall() as stall:
+        writer = call(dynamodb.put_item, TableName="stalled", Item=key)
+        assert stall.wait_for_held(1, 30)
+        # The held answer does not hold the gate's lock: a read is served meanwhile, and sees
+        # the write, whose writer has no answer yet.
+        reader = call(dynamodb.get_item, TableName="stalled", Key=key)
+        assert stall.wait_for_held(2, 30)
+        assert answers == []
+    for thread in (writer, reader):
+        thread.join(30)
+    assert [answer.get("Item") for answer in answers if "Item" in answer] == [key]
+    assert len(answers) == 2
+
+
+def test_a_stall_can_hold_some_operations_and_end_by_itself(bare_aws):
+    dynamodb, key = bare_aws.client("dynamodb"), {"pk": {"S": "b"}}
+    with bare_aws.dynamodb_stall(seconds=0.2, operations={"PutItem"}) as stall:
+        assert dynamodb.get_item(TableName="stalled", Key=key).get("Item") is None  # not held
+        assert stall.held == 0
+        dynamodb.put_item(TableName="stalled", Item=key)  # held until the stall ends itself
+        assert stall.held == 1 and stall.ended
+        dynamodb.put_item(TableName="stalled", Item=key)  # after its end: answered at once
+        assert stall.held == 1
