@@ -15,6 +15,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from workshop.errors import WorkshopError
+
 # Dummy credentials: moto accepts any, and they keep the user's real ones out of local calls.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5)
@@ -31,7 +33,7 @@ OUTAGES = {
     "unavailable": (503, {"__type": "com.amazon.coral.service#ServiceUnavailableException"}),
 }
 
-# Checks a call before moto sees it: (X-Amz-Target, JSON body) -> error body, or None to allow.
+# Sees a call before moto does: (X-Amz-Target, JSON body) -> an error body, or None to let it go.
 Authorizer = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 
 
@@ -95,6 +97,7 @@ class _DynamoDBGate:
         self.app = app
         self.lock = threading.Lock()
         self.authorizers: dict[str, Authorizer] = {}  # by access key; other keys are not checked
+        self.interceptors: dict[str, list[Authorizer]] = {}  # by access key: see intercept_dynamodb
         self.writes = 0  # how many requests may have changed state (for saving snapshots)
         self.requests: Counter[str] = Counter()  # DynamoDB requests, by the caller's access key
         self.outage: tuple[int, dict[str, Any]] | None = None  # (status, error) for every call
@@ -109,16 +112,21 @@ class _DynamoDBGate:
             self.writes += 1
         if not target.startswith("DynamoDB_"):
             return self.app(environ, start_response)
-        self.requests[_access_key(environ)] += 1
+        key = _access_key(environ)
+        self.requests[key] += 1
         outage = self.outage
         if outage is not None:
             return _json_error(start_response, outage[1], outage[0])
         stall = self.stall  # a call that arrives during a stall is answered at its end
-        authorizer = self.authorizers.get(_access_key(environ))
-        if authorizer is not None:
-            denied = authorizer(target, json.loads(_read_body(environ) or b"{}"))
-            if denied is not None:
-                return _json_error(start_response, denied)
+        # The watchers first, in the order they came, then the IAM check, as the call arrives.
+        hooks = [*self.interceptors.get(key, ()), self.authorizers.get(key)]
+        hooks = [hook for hook in hooks if hook is not None]
+        if hooks:
+            body = json.loads(_read_body(environ) or b"{}")
+            for hook in hooks:
+                refused = hook(target, body)
+                if refused is not None:
+                    return _json_error(start_response, refused)
         with self.lock:
             # The response is produced inside the lock, so the whole request is serialised.
             captured: list[Any] = []
@@ -226,6 +234,23 @@ class LocalAWS:
             self.gate.authorizers.pop(access_key, None)
         else:
             self.gate.authorizers[access_key] = authorizer
+
+    @contextlib.contextmanager
+    def intercept_dynamodb(self, access_key: str, hook: Authorizer) -> Iterator[None]:
+        """Show `hook` each DynamoDB call signed with `access_key` while inside, before its IAM
+        check: it may watch the call, hold it (by blocking), or refuse it (by returning an
+        error body). Embedded AWS only."""
+        if self.gate is None:
+            raise WorkshopError(
+                "watching a function's DynamoDB calls needs the embedded local AWS: "
+                "unset AWS_ENDPOINT_URL"
+            )
+        hooks = self.gate.interceptors.setdefault(access_key, [])
+        hooks.append(hook)
+        try:
+            yield
+        finally:
+            hooks.remove(hook)
 
     @contextlib.contextmanager
     def dynamodb_outage(self, kind: str = "throttled") -> Iterator[None]:

@@ -37,15 +37,14 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from workshop.errors import WorkshopError
 from workshop.stack import Stack
+from workshop.visitor import Answer, Visitor
 
 DEFAULT_CLIENTS = 8
 DEFAULT_VISITS = 10
 MAX_CLIENTS = 128  # each client can start an execution environment: a process of its own
-VISIT_TIMEOUT = 60.0  # seconds; more than API Gateway's 29 s, which answers 504 first
 MAX_STALL = 25.0  # seconds: a stall must end before API Gateway's 29 s do
 
 
@@ -153,38 +152,7 @@ class RaceResult:
         return lines
 
 
-@dataclass
-class _Answer:
-    status: int
-    body: str
-    cookie: str | None  # the `name=value` of a Set-Cookie in the answer, if there was one
-
-
-class Client:
-    """One visitor: GETs the URL, a new connection each time, and sends its cookie back."""
-
-    def __init__(self, url: str, cookie: str | None = None):
-        parts = urlsplit(url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.path = parts.path or "/"
-        self.cookie = cookie
-
-    def visit(self) -> _Answer:
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=VISIT_TIMEOUT)
-        try:
-            connection.request(
-                "GET", self.path, headers={"Cookie": self.cookie} if self.cookie else {}
-            )
-            response = connection.getresponse()
-            body = response.read().decode("utf-8", "replace")
-        finally:
-            connection.close()
-        set_cookie = response.getheader("Set-Cookie")
-        cookie = set_cookie.split(";", 1)[0].strip() if set_cookie else None
-        return _Answer(response.status, body, cookie)
-
-
-def _count_of(answer: _Answer, label: str, which: str) -> int:
+def _count_of(answer: Answer, label: str, which: str) -> int:
     """The visit_count of an answer; a clear error when the counter did not answer one."""
     try:
         count = json.loads(answer.body)["visit_count"] if answer.status == 200 else None
@@ -241,7 +209,7 @@ def _race(
 ) -> RaceResult:
     url = stack.url()
     if stall is None:
-        opening = Client(url).visit()
+        opening = Visitor(url).visit()
         before = [_count_of(opening, label, "opening")]
         if opening.cookie:
             say(f"Opening visit: count {before[0]}; every client sends its cookie {opening.cookie}")
@@ -251,11 +219,11 @@ def _race(
     else:
         if stack.aws.gate is None:
             raise WorkshopError("--stall needs the embedded local AWS: unset AWS_ENDPOINT_URL")
-        openings = [Client(url).visit()]
+        openings = [Visitor(url).visit()]
         if openings[0].cookie is None:
             say("Opening visit: no cookie, so the stage has one session for all, tallied as one")
         else:
-            openings += [Client(url).visit() for _ in range(clients - 1)]
+            openings += [Visitor(url).visit() for _ in range(clients - 1)]
             say(f"Opening visits: {clients} visitors, each with a session cookie of their own")
         before = [_count_of(opening, label, "opening") for opening in openings]
         cookies = [opening.cookie for opening in openings]
@@ -272,7 +240,7 @@ def _race(
 
     def run_client(index: int) -> None:
         nonlocal done
-        client = Client(url, cookies[index % sessions])
+        client = Visitor(url, cookies[index % sessions])
         start.wait()
         for _ in range(visits):
             try:
@@ -321,13 +289,13 @@ def _race(
     answered = sum(statuses, Counter())
     failed = sent - answered[200]
     if stall is None:
-        after = _count_of(Client(url, cookies[0]).visit(), label, "closing")
+        after = _count_of(Visitor(url, cookies[0]).visit(), label, "closing")
         counted = after - before[0] - 1
         say(f"Closing visit: count {after}; the race took {seconds:.1f} s")
         return RaceResult(clients, visits, sent, counted, answered[200] - counted, failed, seconds)
     tallies = []
     for index in range(sessions):
-        after = _count_of(Client(url, cookies[index]).visit(), label, "closing")
+        after = _count_of(Visitor(url, cookies[index]).visit(), label, "closing")
         tallies.append(Tally(dict(sorted(statuses[index].items())), after - before[index] - 1))
     say(f"Closing visits: each visitor's count read again; the race took {seconds:.1f} s")
     return RaceResult(
