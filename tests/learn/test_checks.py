@@ -31,6 +31,11 @@ STORY_WORDS = {
         "a Scan reads every visitor's session id and a DeleteItem erases any count.",
         "point-in-time recovery",
     ],
+    "counts_retries_once": [
+        "whose update DynamoDB applied at once but answered late",
+        "is counted twice",
+        "the retried update counted the visit again",
+    ],
 }
 
 

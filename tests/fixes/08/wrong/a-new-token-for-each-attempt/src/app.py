@@ -76,8 +76,8 @@ def lambda_handler(event, context):
         try:
             response = table.update_item(
                 Key={"session_id": session_id},
-                UpdateExpression="ADD visit_count :one SET token = :token",
-                ConditionExpression="attribute_not_exists(token) OR token <> :token",
+                UpdateExpression="ADD visit_count :one SET try_token = :token",
+                ConditionExpression="attribute_not_exists(try_token) OR try_token <> :token",
                 ExpressionAttributeValues={":one": 1, ":token": token},
                 ReturnValues="UPDATED_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",

@@ -1,0 +1,112 @@
+"""A visit whose update DynamoDB applied but answered late counts once (stage 07 -> 08).
+
+The local AWS stalls DynamoDB's writes (LocalAWS.dynamodb_stall): each is applied at once, and
+its answer held. First while a retry can still be answered in time: the stall ends as soon as
+the visit's second write arrives (the SDK, or the handler, gave up waiting for the first), and
+the visit must answer 200 and count once. Then while no attempt can be: the stall holds every
+write until the visit is answered, and the visit must answer 503 and count at most once. How
+much a visit counted is read as its visitor reads it: from the next visit's count.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from workshop.checks.logged_visits import LoggedVisitor
+from workshop.checks.story import count_of, greeting, ordinal_visit, quote, unexpected
+from workshop.errors import WorkshopError
+from workshop.visitor import Answer
+
+NEEDS_STACK = True
+# The writes whose answers the stall holds: a read answered late is retried harmlessly.
+WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+PATIENCE = 40.0  # seconds a held visit may take: more than API Gateway's 29 s (then 504)
+LATE = "whose update DynamoDB applied at once but answered late"
+
+
+def _session(answer: Answer) -> str:
+    body = answer.json()
+    return str(body.get("session_id", "")) if isinstance(body, dict) else ""
+
+
+def _visit(visitor: LoggedVisitor, number: int) -> tuple[int | None, str | None]:
+    """Visit number `number`, as DynamoDB answers in time: (its count, or what is wrong)."""
+    answer, logs = visitor.visit(patience=PATIENCE)
+    count = count_of(answer)
+    if count != number:
+        expected = greeting(number, _session(answer) or "<the visitor's session id>")
+        return count, unexpected(ordinal_visit(number), answer, logs, expected)
+    return count, None
+
+
+def _held_visit(stack: Any, visitor: LoggedVisitor, retry_in_time: bool) -> tuple[Answer, list]:
+    """One visit while DynamoDB holds the answers to writes: (answer, the logs it left).
+
+    With `retry_in_time`, the stall ends when a second write arrives; else only when the visit
+    has been answered.
+    """
+    if stack.aws.gate is None:
+        raise WorkshopError("this check needs the embedded local AWS (unset AWS_ENDPOINT_URL)")
+    answers: list[tuple[Answer, list[str]]] = []
+    visiting = threading.Thread(
+        target=lambda: answers.append(visitor.visit(patience=PATIENCE)), daemon=True
+    )
+    with stack.aws.dynamodb_stall(operations=WRITES) as stall:
+        visiting.start()
+        while visiting.is_alive() and not (retry_in_time and stall.wait_for_held(2, 0.05)):
+            visiting.join(0.05)
+    visiting.join(PATIENCE)
+    return answers[0] if answers else (Answer(0, "no answer"), [])
+
+
+def check(stack: Any) -> list[str]:
+    """What still fails: a late answer that makes an update count twice, or answer 503."""
+    visitor = LoggedVisitor(stack)
+    for number in (1, 2):
+        _, problem = _visit(visitor, number)
+        if problem:
+            return [problem]
+
+    # Within the retries: the first write is applied, its answer late; the retry is answered.
+    answer, logs = _held_visit(stack, visitor, retry_in_time=True)
+    if answer.status == 503:
+        return [
+            f"The third visit, {LATE}, answers 503, where a retry of the update, answered in "
+            f"time, should count the visit once and answer 200: {quote(answer.body)}."
+        ]
+    if answer.status != 200:
+        which = f"third visit, {LATE},"
+        return [unexpected(which, answer, logs, greeting(3, _session(answer) or "..."))]
+    after, problem = _visit(visitor, 4)
+    if after is not None and after > 4:
+        return [
+            f"The third visit, {LATE}, is counted twice: it answers 200 {quote(answer.body)}, "
+            f"and the next visit answers {after}, where the story's counter answers 4: the "
+            "retried update counted the visit again."
+        ]
+    if count_of(answer) != 3:
+        return [unexpected(f"third visit, {LATE},", answer, logs, greeting(3, _session(answer)))]
+    if problem:
+        return [problem]
+
+    # Beyond the retries: every write is applied, and no answer comes in time.
+    answer, logs = _held_visit(stack, visitor, retry_in_time=False)
+    beyond = "When DynamoDB answers none of a visit's updates in time, the fifth visit"
+    if answer.status != 503:
+        return [
+            f"{beyond} answers {answer.status} {quote(answer.body)}, where it should get 503: "
+            "the counter could not tell whether it counted."
+        ]
+    after, _ = _visit(visitor, 6)
+    if after is not None and after > 6:
+        return [
+            f"{beyond} answers 503 but is counted twice: the next visit answers {after}, where "
+            "it should answer 6 at most (the 503 visit may count once, as DynamoDB applied it)."
+        ]
+    if after is None or after < 5:
+        return [
+            f"After a visit answered 503, the next visit answers {after}, where the count "
+            "should go on from 4."
+        ]
+    return []
