@@ -1,4 +1,5 @@
-"""Stage 07, the final app: least privilege, and the settings that running it needs.
+"""Stage 07's lesson, on the final app that keeps it: least privilege, and the settings that
+running it needs.
 
 The local AWS enforces the function's own IAM policy on its DynamoDB calls (workshop.iam), so
 a policy narrowed too far fails here as it would on AWS. Each operations setting is checked by
