@@ -142,7 +142,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         marker.write_text(json.dumps({"pid": os.getpid(), **info}), encoding="utf-8")
         print(f"Serving {project.label}, offline (like `sam local start-api`, without Docker)")
         if info["url"]:
-            print(f"  API:        {info['url']}")
+            # The deployed URL's path, stage first; `sam local start-api` serves it without.
+            staged = urlsplit(info["url"])
+            stage, _, plain = staged.path.lstrip("/").partition("/")
+            print(f"  API:        {info['url']}   (stage {stage}, as in the deployed URL)")
+            print(
+                f"              {staged.scheme}://{staged.netloc}/{plain} works here too, as with "
+                "sam local start-api; on AWS a path without the stage is 403 Forbidden"
+            )
         print(
             f"  Local AWS:  {info['endpoint']}   (AWS CLI: add --endpoint-url {info['endpoint']})"
         )

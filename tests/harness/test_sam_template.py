@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from tests.harness.conftest import PROBE_APP
 from workshop.errors import WorkshopError
-from workshop.sam_template import load
+from workshop.sam_template import DEFAULT_API, load
 
 
 def test_the_probe_template_is_read_as_sam_would_deploy_it():
@@ -22,12 +23,16 @@ def test_the_probe_template_is_read_as_sam_would_deploy_it():
         128,
     )
     assert fn.code_dir == (PROBE_APP / "src").resolve()
+    api_id = template.apis[DEFAULT_API].api_id
     assert fn.environment == {
         "GREETING": "hello",
         "TABLE_NAME": "probe-ItemsTable",
         "TABLE_ARN": "arn:aws:dynamodb:us-east-1:123456789012:table/probe-ItemsTable",
-        "API_URL": "https://local.execute-api.us-east-1.amazonaws.com/Prod/",
+        "API_URL": f"https://{api_id}.execute-api.us-east-1.amazonaws.com/Prod/",
     }
+    # The implicit API's id looks like API Gateway's (10 of a-z0-9), and is the same each run.
+    assert re.fullmatch(r"[a-z0-9]{10}", api_id)
+    assert load(PROBE_APP / "template.yaml", stack_name="probe").apis[DEFAULT_API].api_id == api_id
     # DynamoDBCrudPolicy, expanded as SAM expands it, with the table's ARN filled in.
     (statement,) = fn.policies[0]["Statement"]
     assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Scan"} <= set(statement["Action"])

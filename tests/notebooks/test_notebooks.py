@@ -223,7 +223,7 @@ def check_06(run: Executed) -> None:
         "503 {'message': 'The visit counter is unavailable; try again shortly.'} Retry-After: 1\n"
     )
     error = run.text("outage-06-log")
-    assert error.startswith("[ERROR]\t") and "(ProvisionedThroughputExceededException)" in error
+    assert error.startswith("[ERROR]\t") and "(ThrottlingException)" in error
     request_id = error.split("\t")[2]
     lines = run.text("outage-06-request").splitlines()
     assert lines[0] == f"START RequestId: {request_id} Version: $LATEST"

@@ -442,9 +442,10 @@ def test_05_holds_a_visit_through_an_outage_until_the_timeout(start_stage):
     assert not [line for line in logs if "Throughput" in line or "Error" in line]  # no cause
 
 
+# How botocore names each outage: an on-demand table throttled, and DynamoDB's HTML 503.
 CAUSES = {
-    "throttled": "ProvisionedThroughputExceededException",
-    "unavailable": "ServiceUnavailable",
+    "throttled": "ThrottlingException",
+    "unavailable": "503",
 }
 
 
