@@ -147,8 +147,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             stage, _, plain = staged.path.lstrip("/").partition("/")
             print(f"  API:        {info['url']}   (stage {stage}, as in the deployed URL)")
             print(
-                f"              {staged.scheme}://{staged.netloc}/{plain} works here too, as with "
-                "sam local start-api; on AWS a path without the stage is 403 Forbidden"
+                f"              {staged.scheme}://{staged.netloc}/{plain} works too, as with "
+                "`sam local start-api` (on AWS: 403)"
             )
         print(
             f"  Local AWS:  {info['endpoint']}   (AWS CLI: add --endpoint-url {info['endpoint']})"
