@@ -405,11 +405,15 @@ def test_what_a_proxy_response_may_be(api, proxy_response, status):
 # API Gateway's own answers.
 
 
-def test_a_failed_function_is_a_502_with_aws_body_and_error_type(api):
-    """LS test_apigateway_integrations.snapshot.json, test_apigateway_header_remapping_aws
-    [AWS_PROXY] "content-length": {"message": "Internal server error"}, Content-Length 36,
-    x-amzn-ErrorType InternalServerErrorException, x-amz-apigw-id and x-amzn-RequestId."""
-    status, headers, body = call(api, "POST", "/Prod/respond", body=b"not json")
+def test_a_malformed_proxy_response_is_a_502_with_aws_body_and_error_type(api):
+    """https://aws.amazon.com/premiumsupport/knowledge-center/malformed-502-api-gateway/: a
+    function whose response is not in the proxy format (here a body that is not a string)
+    makes API Gateway answer 502. LS test_apigateway_
+    integrations.snapshot.json, test_apigateway_header_remapping_aws[AWS_PROXY]
+    "content-length" (a 500 API Gateway made itself): that body, Content-Length 36,
+    Content-Type application/json, x-amzn-ErrorType InternalServerErrorException,
+    x-amz-apigw-id and x-amzn-RequestId."""
+    status, headers, body = respond(api, {"statusCode": 200, "body": {"not": "a string"}})
     found = dict(headers)
     assert (status, body) == (502, b'{"message": "Internal server error"}')
     assert (found["Content-Length"], found["Content-Type"]) == ("36", "application/json")
