@@ -89,11 +89,13 @@ def gateway_headers(
 
 
 def domain_name(api: Api | None, region: str) -> str:
+    """The API's execute-api host name, as in its deployed URL."""
     api_id = api.api_id if api is not None and api.api_id else "local"
     return f"{api_id}.execute-api.{region}.amazonaws.com"
 
 
 def matches_media_type(media_type: str, patterns: tuple[str, ...]) -> bool:
+    """Whether a Content-Type or Accept type is one of binaryMediaTypes (`*/*`, `image/*`)."""
     kind = media_type.split(";", 1)[0].strip().lower()
     major = kind.partition("/")[0]
     return any(p in ("*/*", kind) or p == f"{major}/*" for p in (p.lower() for p in patterns))
@@ -170,7 +172,7 @@ def build_event(
             "httpMethod": method,
             "extendedRequestId": extended_request_id or extended_id(),
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            # The path as requested, after the stage: doubled slashes kept here.
+            # The stage, then the path as requested: slashes doubled after the stage stay here.
             "path": "/" + url.path.lstrip("/") if first == stage else f"/{stage}{url.path}",
             "accountId": ACCOUNT_ID,
             "protocol": "HTTP/1.1",
