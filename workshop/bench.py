@@ -23,8 +23,9 @@ from workshop.iam import function_credentials
 from workshop.lambda_runtime import Invocation
 from workshop.local_aws import LocalAWS
 from workshop.manifest import project
-from workshop.race import Client, race
+from workshop.race import race
 from workshop.stack import Stack
+from workshop.visitor import Visitor
 
 RACE_CLIENTS = (1, 8, 32)
 TARGETS = {
@@ -199,13 +200,13 @@ class _App:
         self.figures = AppFigures(label=label)
         self.function = self.stack.function()
         self.key = function_credentials(self.function)["AWS_ACCESS_KEY_ID"]
-        first = Client(self.stack.url()).visit()
-        self.cookie = first.cookie  # one session throughout, as one visitor refreshing
+        # One session throughout, as one visitor refreshing: the first visit sets its cookie.
+        self.visitor = Visitor(self.stack.url())
+        self.visitor.visit()
 
     def visit_ms(self) -> float:
-        client = Client(self.stack.url(), self.cookie)
         started = time.perf_counter()
-        answer = client.visit()
+        answer = self.visitor.visit()
         elapsed = (time.perf_counter() - started) * 1000
         if answer.status != 200:
             raise RuntimeError(f"{self.figures.label} answered {answer.status}: {answer.body}")

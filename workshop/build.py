@@ -335,7 +335,7 @@ def python_for_runtime(runtime: str, path: str | None = None) -> str | None:
     return None
 
 
-def _sam_executable() -> str:
+def sam_executable() -> str:
     """The venv's own `sam` (beside this Python) if it has one, else the first on PATH."""
     found = shutil.which("sam", path=str(Path(sys.executable).parent)) or shutil.which("sam")
     if found is None:
@@ -346,7 +346,7 @@ def _sam_executable() -> str:
     return found
 
 
-def _check_python(project_dir: Path, extra_args: Sequence[str]) -> None:
+def check_python(project_dir: Path, extra_args: Sequence[str]) -> None:
     """Refuse early, with a clear message, when sam would not find the template's Python."""
     if {"--use-container", "-u"} & set(extra_args):
         return  # the build image brings its own Python
@@ -372,7 +372,7 @@ def _check_python(project_dir: Path, extra_args: Sequence[str]) -> None:
 
 
 @contextmanager
-def _sam_environment() -> Iterator[dict[str, str]]:
+def sam_environment() -> Iterator[dict[str, str]]:
     """The environment for `sam`: no telemetry, and the simulated locks, if any, carried in."""
     env = dict(os.environ, SAM_CLI_TELEMETRY="0")
     if not _locks:
@@ -437,8 +437,8 @@ def build(
     sync holds files, is left alone: that is the point of building elsewhere.
     `clean_first=False` runs `sam build` as the story's author did, to see it fail.
     """
-    executable = str(sam) if sam is not None else _sam_executable()
-    _check_python(project_dir, extra_args)
+    executable = str(sam) if sam is not None else sam_executable()
+    check_python(project_dir, extra_args)
     command = [executable, "build"]
     if build_dir is not None:
         build_dir = Path(os.path.abspath(build_dir))
@@ -448,7 +448,7 @@ def build(
             # building elsewhere must not write into the synced folder at all.
             command.append("--no-cached")
     command += list(extra_args)
-    with _lock_from_environment(project_dir), _sam_environment() as env:
+    with _lock_from_environment(project_dir), sam_environment() as env:
         owned = project_dir.resolve() / BUILD_FOLDER
         if clean_first and (build_dir is None or _inside(_absolute(build_dir), owned)):
             _clean(project_dir, build_dir, ATTEMPTS, DELAY, remove_entry, log)

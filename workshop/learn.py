@@ -1,7 +1,7 @@
 """Fix it yourself, the way rustlings teaches: `workshop try`, `hint`, `check` and `reset`.
 
 An exercise is a stage whose lesson is a fix: its manifest entry names a story check
-(`check`, a function in workshop/checks.py). `try` copies the code that shows the flaw (the
+(`check`, a module of workshop/checks/). `try` copies the code that shows the flaw (the
 stage's own folder, or for a "beyond" stage the folder of the stage it names as `broken`) into
 a git-ignored playground, `playground/<stage folder>/`; the learner edits it there; `check`
 runs the story check on it and says what still fails, in the story's words, or that it is
@@ -52,7 +52,7 @@ class Exercise:
 
     stage: manifest.Stage  # the stage the learner names (`try 05`): its title, goal and hints
     start: manifest.Stage  # whose folder is copied: the stage itself, or its `broken` stage
-    check: str  # the name of its check in workshop/checks.py
+    check: str  # the name of its check: a module of workshop/checks/
     goal: str  # what holds once it is fixed
     solution: str  # a stage id ("03"), or a folder of the changed files, from the repository
 

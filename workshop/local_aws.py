@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from workshop.errors import WorkshopError
 from workshop.sam_template import ACCOUNT_ID
 
 # Dummy credentials: moto accepts any, and they keep the user's real ones out of local calls.
@@ -67,7 +68,7 @@ def outage_answer(
     return 400, "application/x-amz-json-1.0", json.dumps(error).encode()
 
 
-# Checks a call before moto sees it: (X-Amz-Target, JSON body) -> error body, or None to allow.
+# Sees a call before moto does: (X-Amz-Target, JSON body) -> an error body, or None to let it go.
 Authorizer = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 
 
@@ -82,6 +83,7 @@ class _DynamoDBGate:
         self.app = app
         self.lock = threading.Lock()
         self.authorizers: dict[str, Authorizer] = {}  # by access key; other keys are not checked
+        self.interceptors: dict[str, list[Authorizer]] = {}  # by access key: see intercept_dynamodb
         self.writes = 0  # how many requests may have changed state (for saving snapshots)
         self.requests: Counter[str] = Counter()  # DynamoDB requests, by the caller's access key
         # (kind, whether each table is on-demand): every call fails, as during an outage.
@@ -96,7 +98,8 @@ class _DynamoDBGate:
             self.writes += 1
         if not target.startswith("DynamoDB_"):
             return self.app(environ, start_response)
-        self.requests[_access_key(environ)] += 1
+        key = _access_key(environ)
+        self.requests[key] += 1
         outage = self.outage
         if outage is not None:
             request = json.loads(_read_body(environ) or b"{}")
@@ -109,11 +112,15 @@ class _DynamoDBGate:
                 [("Content-Type", kind), ("Content-Length", str(len(body)))],
             )
             return [body]
-        authorizer = self.authorizers.get(_access_key(environ))
-        if authorizer is not None:
-            denied = authorizer(target, json.loads(_read_body(environ) or b"{}"))
-            if denied is not None:
-                return _json_error(start_response, denied)
+        # The watchers first, in the order they came, then the IAM check, as the call arrives.
+        hooks = [*self.interceptors.get(key, ()), self.authorizers.get(key)]
+        hooks = [hook for hook in hooks if hook is not None]
+        if hooks:
+            body = json.loads(_read_body(environ) or b"{}")
+            for hook in hooks:
+                refused = hook(target, body)
+                if refused is not None:
+                    return _json_error(start_response, refused)
         with self.lock:
             # The response is produced inside the lock, so the whole request is serialised.
             captured: list[Any] = []
@@ -225,6 +232,23 @@ class LocalAWS:
             self.gate.authorizers.pop(access_key, None)
         else:
             self.gate.authorizers[access_key] = authorizer
+
+    @contextlib.contextmanager
+    def intercept_dynamodb(self, access_key: str, hook: Authorizer) -> Iterator[None]:
+        """Show `hook` each DynamoDB call signed with `access_key` while inside, before its IAM
+        check: it may watch the call, hold it (by blocking), or refuse it (by returning an
+        error body). Embedded AWS only."""
+        if self.gate is None:
+            raise WorkshopError(
+                "watching a function's DynamoDB calls needs the embedded local AWS: "
+                "unset AWS_ENDPOINT_URL"
+            )
+        hooks = self.gate.interceptors.setdefault(access_key, [])
+        hooks.append(hook)
+        try:
+            yield
+        finally:
+            hooks.remove(hook)
 
     @contextlib.contextmanager
     def dynamodb_outage(self, kind: str = "throttled") -> Iterator[None]:

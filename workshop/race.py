@@ -28,15 +28,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from workshop.errors import WorkshopError
 from workshop.stack import Stack
+from workshop.visitor import Answer, Visitor
 
 DEFAULT_CLIENTS = 8
 DEFAULT_VISITS = 10
 MAX_CLIENTS = 128  # each client can start an execution environment: a process of its own
-VISIT_TIMEOUT = 60.0  # seconds; more than API Gateway's 29 s, which answers 504 first
 
 
 @dataclass(frozen=True)
@@ -70,38 +69,7 @@ class RaceResult:
         return f"{header}\n{values}"
 
 
-@dataclass
-class _Answer:
-    status: int
-    body: str
-    cookie: str | None  # the `name=value` of a Set-Cookie in the answer, if there was one
-
-
-class Client:
-    """One visitor: GETs the URL, a new connection each time, and sends its cookie back."""
-
-    def __init__(self, url: str, cookie: str | None = None):
-        parts = urlsplit(url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.path = parts.path or "/"
-        self.cookie = cookie
-
-    def visit(self) -> _Answer:
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=VISIT_TIMEOUT)
-        try:
-            connection.request(
-                "GET", self.path, headers={"Cookie": self.cookie} if self.cookie else {}
-            )
-            response = connection.getresponse()
-            body = response.read().decode("utf-8", "replace")
-        finally:
-            connection.close()
-        set_cookie = response.getheader("Set-Cookie")
-        cookie = set_cookie.split(";", 1)[0].strip() if set_cookie else None
-        return _Answer(response.status, body, cookie)
-
-
-def _count_of(answer: _Answer, label: str, which: str) -> int:
+def _count_of(answer: Answer, label: str, which: str) -> int:
     """The visit_count of an answer; a clear error when the counter did not answer one."""
     try:
         count = json.loads(answer.body)["visit_count"] if answer.status == 200 else None
@@ -147,10 +115,11 @@ def _race(
     stack: Stack, label: str, clients: int, visits: int, say: Callable[[str], None]
 ) -> RaceResult:
     url = stack.url()
-    opening = Client(url).visit()
-    before = _count_of(opening, label, "opening")
-    if opening.cookie:
-        say(f"Opening visit: count {before}; every client sends its cookie {opening.cookie}")
+    opener = Visitor(url)
+    before = _count_of(opener.visit(), label, "opening")
+    cookie = opener.cookie
+    if cookie:
+        say(f"Opening visit: count {before}; every client sends its cookie {cookie}")
     else:
         say(f"Opening visit: count {before} (no cookie: the stage has one session for all)")
 
@@ -164,7 +133,7 @@ def _race(
 
     def run_client() -> None:
         nonlocal answered_ok, failed, done
-        client = Client(url, opening.cookie)
+        client = Visitor(url, cookie)
         start.wait()
         for _ in range(visits):
             try:
@@ -191,7 +160,7 @@ def _race(
         thread.join()
     seconds = time.perf_counter() - started
 
-    after = _count_of(Client(url, opening.cookie).visit(), label, "closing")
+    after = _count_of(Visitor(url, cookie).visit(), label, "closing")
     counted = after - before - 1
     say(f"Closing visit: count {after}; the race took {seconds:.1f} s")
     return RaceResult(

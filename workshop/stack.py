@@ -200,6 +200,16 @@ class Stack:
             )
         return functions[logical_id]
 
+    def intercept_dynamodb(
+        self,
+        hook: Callable[[str, dict[str, Any]], dict[str, Any] | None],
+        function: str | None = None,
+    ) -> contextlib.AbstractContextManager[None]:
+        """Show `hook` each DynamoDB call of the function while inside, as
+        LocalAWS.intercept_dynamodb does: it may watch, hold or refuse the calls."""
+        key = function_credentials(self.function(function))["AWS_ACCESS_KEY_ID"]
+        return self.aws.intercept_dynamodb(key, hook)
+
     def invoke_function(self, logical_id: str, event: Any) -> Invocation:
         return self.runtimes[logical_id].invoke(event)
 

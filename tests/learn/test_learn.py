@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from workshop import checks, cli, learn, manifest
-from workshop.checks import DECIMAL_ERROR, GENERIC_500
+from workshop.checks.story import DECIMAL_ERROR, GENERIC_500
 
 REPO = manifest.REPO_ROOT
 EXERCISES = learn.exercises()

@@ -2,7 +2,7 @@
 
 The exact answers and log lines that `stages/stages.toml` quotes in a symptom are checked
 against what the running stage really printed, so the manifest cannot drift from the code.
-Where an exercise's story check (workshop/checks.py, named in the manifest) covers the same
+Where an exercise's story check (workshop/checks/, named in the manifest) covers the same
 ground, it is the check that drives the stage here, and the sentences it answers are the ones
 a learner reads from `workshop check`.
 """
@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from workshop import checks, learn, manifest
-from workshop.checks import DECIMAL_ERROR, FIRST_VISIT, GENERIC_500, SESSION, greeting
+from workshop.checks.story import DECIMAL_ERROR, FIRST_VISIT, GENERIC_500, SESSION, greeting
+from workshop.visitor import get
 
 INT_FIX = "visit_count = int(visit_count)"
 # The story check of the exercise that starts from stage 02 and ends with stage 03.
@@ -31,7 +32,7 @@ COUNTS_EVERY_VISIT = checks.get(learn.exercise("02").check)
 
 def visit(url: str) -> tuple[int, str]:
     """(status, body) of one GET, as a browser's refresh would do it; a 500 is an answer too."""
-    answer = checks.visit(url)
+    answer = get(url)
     return answer.status, answer.body
 
 

@@ -1,0 +1,81 @@
+"""Two visits at the same moment count two: no update is lost (stage 04 -> 05)."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from workshop.checks.logged_visits import LoggedVisitor, counts_in_a_row
+from workshop.checks.story import count_of, greeting, quote, unexpected
+from workshop.visitor import get
+
+NEEDS_STACK = True
+
+
+class InStep:
+    """Lets the function's DynamoDB calls through two at a time, as two visits meet.
+
+    Shown each call before the local AWS's IAM check, it holds the call until another arrives,
+    then lets both go: two visits started together then read together, and write together,
+    which is the worst moment for a read-modify-write. A call left alone (a visit that makes
+    more calls than the other) goes on after `patience` seconds; the first call waits longer,
+    while the other visit's execution environment may still be starting (a cold start).
+    """
+
+    def __init__(self, patience: float = 1.0, first_patience: float = 15.0):
+        self.patience = patience
+        self.first_patience = first_patience
+        self._condition = threading.Condition()
+        self._waiting = False
+        self._pairs = 0
+
+    def __call__(self, target: str, body: dict[str, Any]) -> None:
+        with self._condition:
+            if self._waiting:  # the other one is waiting: go together
+                self._waiting = False
+                self._pairs += 1
+                self._condition.notify_all()
+                return
+            self._waiting = True
+            pairs = self._pairs
+            self._condition.wait_for(
+                lambda: self._pairs != pairs,
+                timeout=self.first_patience if pairs == 0 else self.patience,
+            )
+            if self._pairs == pairs:  # nobody came: go alone
+                self._waiting = False
+
+
+def check(stack: Any) -> list[str]:
+    """What still fails: two visits in a row, then two at the same moment, then one more."""
+    visitor = LoggedVisitor(stack)
+    problems = counts_in_a_row(visitor, 2)
+    if problems:
+        return problems
+    with stack.intercept_dynamodb(InStep()), ThreadPoolExecutor(2) as pool:
+        pair = list(pool.map(lambda _: get(visitor.url, visitor.cookie), range(2)))
+    for answer in pair:
+        if answer.status != 200:
+            return [
+                f"Of two visits at the same moment, one answers {answer.status} "
+                f"{quote(answer.body)}."
+            ]
+    closing, logs = visitor.visit()
+    count = count_of(closing)
+    if count is None:
+        return [unexpected("next visit", closing, logs, greeting(5))]
+    counted = count - 2 - 1  # before the two: 2; the closing visit counts itself
+    if counted >= 2:
+        return []
+    told = sorted(str(count_of(answer)) for answer in pair)
+    told_text = (
+        f'both were told "This is your {told[0]} visit."'
+        if told[0] == told[1]
+        else f"they were told visits {told[0]} and {told[1]}"
+    )
+    lost = "one of them was lost" if counted == 1 else "both were lost"
+    return [
+        f"Two visits at the same moment were both answered 200 ({told_text}), but the count "
+        f"rose by only {counted}: {lost} (a lost update)."
+    ]

@@ -1,0 +1,162 @@
+"""The function may make only the DynamoDB calls it makes, on its own table; its logs are JSON
+and kept for a limited time; the API is throttled, the function's concurrency reserved and the
+table recoverable to any second (stage 06 -> 07)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from moto.iam.access_control import PermissionResult
+
+from workshop.checks.logged_visits import LoggedVisitor
+from workshop.checks.story import SESSION, greeting, is_greeting, ordinal_visit, quote, unexpected
+from workshop.iam import decide, requested
+from workshop.sam_template import ACCOUNT_ID
+
+NEEDS_STACK = True
+# What a function might be allowed to do to a table: the data calls, and the table itself.
+DYNAMODB_ACTIONS = (
+    "BatchGetItem",
+    "BatchWriteItem",
+    "ConditionCheckItem",
+    "DeleteItem",
+    "DeleteTable",
+    "DescribeTable",
+    "GetItem",
+    "PartiQLDelete",
+    "PartiQLInsert",
+    "PartiQLSelect",
+    "PartiQLUpdate",
+    "PutItem",
+    "Query",
+    "Scan",
+    "UpdateItem",
+    "UpdateTable",
+)
+OTHER_TABLE = "another-teams-table"
+
+
+def _listed(actions: list[str]) -> str:
+    return actions[0] if len(actions) == 1 else ", ".join(actions[:-1]) + " and " + actions[-1]
+
+
+def check(stack: Any) -> list[str]:
+    """What still fails: the policy against the calls the handler made, then operations."""
+    visitor = LoggedVisitor(stack)
+    printed: list[str] = []
+    called: set[str] = set()
+
+    def watch(target: str, body: dict[str, Any]) -> None:
+        operation = target.rsplit(".", 1)[-1]
+        called.update(action for action, _ in requested(operation, body, stack.aws.region))
+
+    with stack.intercept_dynamodb(watch):
+        for count in (1, 2):
+            answer, logs = visitor.visit()
+            session = (visitor.cookie or f"={SESSION}").partition("=")[2]
+            if not is_greeting(answer, count, session):
+                return [unexpected(ordinal_visit(count), answer, logs, greeting(count, session))]
+            printed += logs
+    function = stack.function()
+    tables = f"arn:aws:dynamodb:{stack.aws.region}:{ACCOUNT_ID}:table/"
+    table = tables + stack.table().name
+
+    def allowed(resource: str) -> list[str]:
+        actions = [f"dynamodb:{action}" for action in DYNAMODB_ACTIONS]
+        return [
+            action
+            for action in actions
+            if decide(function.policies, action, resource) == PermissionResult.PERMITTED
+        ]
+
+    problems = []
+    unused = [action for action in allowed(table) if action not in called]
+    if unused:
+        calls = _listed(sorted(called)) if called else "none of them"
+        harm = [
+            words
+            for action, words in (
+                ("dynamodb:Scan", "a Scan reads every visitor's session id"),
+                ("dynamodb:DeleteItem", "a DeleteItem erases any count"),
+            )
+            if action in unused
+        ]
+        problems.append(
+            f"The function's policy still allows {_listed(unused)} on its table, where the "
+            f"handler calls only {calls}"
+            + (f": with the function's credentials, {_listed(harm)}." if harm else ".")
+        )
+    elsewhere = allowed(tables + OTHER_TABLE)
+    if elsewhere:
+        problems.append(
+            f"The function's policy allows {_listed(elsewhere)} on other tables too, such as "
+            f"{tables + OTHER_TABLE}, where only its own table ({table}) is needed."
+        )
+    problems += _operations(stack, printed)
+    return problems
+
+
+def _operations(stack: Any, printed: list[str]) -> list[str]:
+    """What running the counter in production needs, read from the running stack."""
+    function, table = stack.function(), stack.table().name
+    problems = []
+    if not any(_is_json_record(message) for message in printed):
+        problems.append(
+            "The function's logs are plain text, such as "
+            f"`{quote(printed[0].splitlines()[0]) if printed else 'START RequestId: ...'}`, "
+            "where JSON records (LoggingConfig LogFormat: JSON) can be queried field by field."
+        )
+    logs = stack.aws.client("logs")
+    groups = logs.describe_log_groups(logGroupNamePrefix=function.log_group)["logGroups"]
+    retention = [
+        g.get("retentionInDays") for g in groups if g["logGroupName"] == function.log_group
+    ]
+    if not retention or not retention[0]:
+        problems.append(
+            f"The function's log group, {function.log_group}, keeps its logs for ever (no "
+            "RetentionInDays), and every day kept is paid for."
+        )
+    if all(api.throttle_rate is None for api in stack.template.apis.values()):
+        problems.append(
+            "The API has no throttling (MethodSettings ThrottlingRateLimit and "
+            "ThrottlingBurstLimit): any flood of requests reaches the function."
+        )
+    if function.reserved_concurrency is None:
+        problems.append(
+            "The function has no reserved concurrency (ReservedConcurrentExecutions): a flood "
+            "can take every execution environment the account has."
+        )
+    deploy = _samconfig(stack.project_dir).get("deploy", {}).get("parameters", {})
+    if deploy.get("disable_rollback") is True:
+        problems.append(
+            "The project's samconfig.toml keeps a failed deploy as it is (disable_rollback = "
+            "true): its half-made resources stay in the account, where a rollback removes them."
+        )
+    backups = stack.aws.client("dynamodb").describe_continuous_backups(TableName=table)
+    recovery = backups["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})
+    if recovery.get("PointInTimeRecoveryStatus") != "ENABLED":
+        problems.append(
+            f"The table {table} has no point-in-time recovery "
+            "(PointInTimeRecoverySpecification): a bad write or a deleted item is lost for good."
+        )
+    return problems
+
+
+def _is_json_record(message: str) -> bool:
+    try:
+        return isinstance(json.loads(message), dict)
+    except ValueError:
+        return False
+
+
+def _samconfig(project: Path) -> dict[str, Any]:
+    """The `default` environment of the project's samconfig.toml ({} if none, or unreadable)."""
+    try:
+        config = tomllib.loads((project / "samconfig.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    default = config.get("default", {})
+    return default if isinstance(default, dict) else {}

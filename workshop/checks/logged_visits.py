@@ -1,0 +1,57 @@
+"""Visits of a started stack, each with the log lines it left: what a check reads of a visit."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from typing import Any
+
+from workshop.checks.story import greeting, is_greeting, ordinal_visit, unexpected
+from workshop.visitor import Answer, Visitor
+
+
+class LoggedVisitor:
+    """One visitor of a started stack, with a cookie jar; reads each visit's logs."""
+
+    def __init__(self, stack: Any):
+        self.stack = stack
+        self.url = stack.url()
+        self.browser = Visitor(self.url)
+        self.answer: Answer | None = None  # the first answer it got
+
+    @property
+    def cookie(self) -> str | None:
+        """The Cookie header it sends, or None before it was given a cookie."""
+        return self.browser.cookie
+
+    def visit(self, patience: float | None = None) -> tuple[Answer, list[str]]:
+        """(answer, the log messages that appeared since the last visit).
+
+        No answer is an Answer too, with status 0. With `patience`, a visit not answered by
+        then is given up, but its connection is left open in the background until the stack
+        answers or stops, so that the server never writes to a connection closed under it.
+        """
+        answers: list[Answer] = []
+        seen = len(self.stack.logs())
+
+        def go() -> None:
+            try:
+                answers.append(self.browser.visit())
+            except (OSError, http.client.HTTPException) as error:
+                answers.append(Answer(0, f"no answer ({error})"))
+
+        visiting = threading.Thread(target=go, daemon=True)
+        visiting.start()
+        visiting.join(patience)
+        answer = answers[0] if answers else Answer(0, f"no answer within {patience:g} seconds")
+        self.answer = self.answer or answer
+        return answer, [event.message for event in self.stack.logs()[seen:]]
+
+
+def counts_in_a_row(visitor: LoggedVisitor, visits: int, first: int = 1) -> list[str]:
+    """Visit `visits` times in a row: each must answer 200 and count one more."""
+    for count in range(first, first + visits):
+        answer, logs = visitor.visit()
+        if not is_greeting(answer, count):
+            return [unexpected(ordinal_visit(count), answer, logs, greeting(count))]
+    return []

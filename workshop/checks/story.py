@@ -1,0 +1,116 @@
+"""The story's words, and the sentences the checks build from what a visit answered and logged."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from workshop.visitor import Answer
+
+# What the original answered and logged.
+SESSION = "user_123"
+FIRST_VISIT = "Welcome! This is your first visit."
+GENERIC_500 = '{"message": "Error interacting with the database."}'
+DECIMAL_ERROR = "Error: Object of type Decimal is not JSON serializable"
+
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+PLATFORM_LINES = ("START ", "END ", "REPORT ", "INIT_START ", "INIT_REPORT ")
+LONGEST_QUOTE = 400  # characters of an answer or a log line quoted in a sentence
+
+
+def greeting(count: int, session: str = SESSION) -> dict[str, Any]:
+    """The body the story's working counter answers on visit number `count`."""
+    message = FIRST_VISIT if count == 1 else f"Welcome back! This is your {count} visit."
+    return {"message": message, "session_id": session, "visit_count": count}
+
+
+def printed_lines(messages: list[str]) -> list[str]:
+    """What the function itself logged, a line each: without Lambda's platform lines, and in
+    the JSON log format (LoggingConfig LogFormat: JSON) as `[LEVEL] message`."""
+    lines = []
+    for message in messages:
+        if message.startswith(PLATFORM_LINES):
+            continue
+        try:
+            record = json.loads(message)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            if str(record.get("type", "")).startswith("platform."):
+                continue
+            # Application records say `level`; the runtime's uncaught error says `log_level`.
+            level = record.get("level") or record.get("log_level")
+            prefix = f"[{level}] " if level else ""
+            if "errorType" in record and "message" not in record:
+                message = f"{prefix}{record['errorType']}: {record.get('errorMessage', '')}"
+            elif "message" in record:
+                message = f"{prefix}{record['message']}"
+        first = str(message).strip().splitlines()
+        if first:
+            lines.append(first[0].rstrip())
+    return lines
+
+
+def error_line(messages: list[str]) -> str | None:
+    """The line of the logs that names the error: the first one saying Error or Exception."""
+    lines = printed_lines(messages)
+    named = [line for line in lines if "error" in line.lower() or "exception" in line.lower()]
+    return (named or lines or [None])[0]
+
+
+def quote(text: str) -> str:
+    """`text` on one line, shortened to LONGEST_QUOTE characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= LONGEST_QUOTE else text[: LONGEST_QUOTE - 3] + "..."
+
+
+def sentence(text: str) -> str:
+    """`text` on one line, ending with a full stop."""
+    text = " ".join(text.split())
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def unexpected(which: str, answer: Answer, logs: list[str], expected: dict[str, Any]) -> str:
+    """The sentence for a visit that did not answer what the story's working counter answers.
+
+    `which` names the visit as it follows "The": "second visit", "first visit after a cold
+    start".
+    """
+    if answer.status == 0:
+        return f"The {which} got {answer.body}."
+    if answer.status != 200:
+        still = "still " if answer.body == GENERIC_500 else ""
+        said = f"The {which} {still}answers {answer.status} {quote(answer.body)}"
+        line = error_line(logs)
+        if line:
+            still = "still " if line == DECIMAL_ERROR else ""
+            return f"{said}, and the logs {still}say `{quote(line)}`."
+        return f"{said}, and the logs name no error."
+    return (
+        f"The {which} answers 200 {quote(answer.body)}, where the story's counter "
+        f"answers {json.dumps(expected)}."
+    )
+
+
+def count_of(answer: Answer) -> int | None:
+    """The visit_count a 200 answered, or None."""
+    body = answer.json()
+    if answer.status != 200 or not isinstance(body, dict):
+        return None
+    count = body.get("visit_count")
+    return count if type(count) is int else None
+
+
+def is_greeting(answer: Answer, count: int, session: str = SESSION) -> bool:
+    """Whether the answer is the story's greeting for visit `count` of `session`."""
+    body = answer.json()
+    return (
+        answer.status == 200
+        and body == greeting(count, session)
+        and type(body["visit_count"]) is int  # 2.0 equals 2 in Python, not on the page
+    )
+
+
+def ordinal_visit(number: int) -> str:
+    """ "second visit", or "visit number 9" past the ordinals."""
+    return f"{ORDINALS[number - 1]} visit" if number <= len(ORDINALS) else f"visit number {number}"

@@ -1,0 +1,106 @@
+"""A visitor of the counter over HTTP, as a browser is one: a GET per visit and a cookie jar.
+
+The checks, the race and the benchmark all visit through this one client, so that they see
+what a browser would: the status, the body, the headers, and the cookies the answers set.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+VISIT_TIMEOUT = 60.0  # seconds: more than API Gateway's 29 s, which answers 504 first
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one visit got back."""
+
+    status: int
+    body: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The first value of the header `name` (any case), or None."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key.lower() == wanted), None)
+
+    @property
+    def set_cookies(self) -> list[str]:
+        """Every Set-Cookie header of the answer, whole (with its attributes)."""
+        return [value for key, value in self.headers if key.lower() == "set-cookie"]
+
+    @property
+    def cookie(self) -> str | None:
+        """The `name=value` of the first Set-Cookie, if the answer set one."""
+        cookies = self.set_cookies
+        return cookies[0].split(";", 1)[0].strip() if cookies else None
+
+    @property
+    def retry_after(self) -> str | None:
+        return self.header("Retry-After")
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+def get(url: str, cookie: str | None = None, timeout: float = VISIT_TIMEOUT) -> Answer:
+    """One GET of `url`, sending `cookie` (a Cookie header's value); an error status is an answer.
+
+    A new connection each time, with nothing but the Cookie header, so that visits made at the
+    same moment from threads are truly separate requests, as separate browsers make them.
+    """
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout
+    )
+    try:
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        response = connection.getresponse()
+        body = response.read().decode("utf-8", "replace")
+    finally:
+        connection.close()
+    return Answer(response.status, body, tuple(response.getheaders()))
+
+
+class Visitor:
+    """One visitor: visits a URL and keeps the cookies the answers set, as a browser does."""
+
+    def __init__(self, url: str, cookie: str | None = None):
+        self.url = url
+        self.jar: dict[str, str] = {}
+        if cookie:
+            name, _, value = cookie.partition("=")
+            self.jar[name.strip()] = value.strip()
+
+    @property
+    def cookie(self) -> str | None:
+        """The Cookie header this visitor sends, or None when it has no cookie."""
+        return "; ".join(f"{name}={value}" for name, value in self.jar.items()) or None
+
+    def visit(self, timeout: float = VISIT_TIMEOUT) -> Answer:
+        answer = get(self.url, self.cookie, timeout)
+        for header in answer.set_cookies:
+            self._keep(header)
+        return answer
+
+    def _keep(self, header: str) -> None:
+        """Store or delete one cookie as a browser does: Max-Age=0 or an empty value deletes."""
+        pair, *attributes = [part.strip() for part in header.split(";")]
+        name, _, value = pair.partition("=")
+        ages = [a.partition("=")[2].strip() for a in attributes if a.lower().startswith("max-age")]
+        expired = any(age.lstrip("-").isdigit() and int(age) <= 0 for age in ages)
+        if expired or not value:
+            self.jar.pop(name, None)
+        else:
+            self.jar[name] = value
