@@ -142,14 +142,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         marker.write_text(json.dumps({"pid": os.getpid(), **info}), encoding="utf-8")
         print(f"Serving {project.label}, offline (like `sam local start-api`, without Docker)")
         if info["url"]:
-            # The deployed URL's path, stage first; `sam local start-api` serves it without.
-            staged = urlsplit(info["url"])
-            stage, _, plain = staged.path.lstrip("/").partition("/")
+            url = urlsplit(info["url"])  # the deployed URL's path: the stage, then the route's
+            stage, _, plain = url.path.lstrip("/").partition("/")
             print(f"  API:        {info['url']}   (stage {stage}, as in the deployed URL)")
-            print(
-                f"              {staged.scheme}://{staged.netloc}/{plain} works too, as with "
-                "`sam local start-api` (on AWS: 403)"
-            )
+            local = f"{url.scheme}://{url.netloc}/{plain}"
+            print(f"              {local} works too, as with `sam local start-api` (on AWS: 403)")
         print(
             f"  Local AWS:  {info['endpoint']}   (AWS CLI: add --endpoint-url {info['endpoint']})"
         )
