@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,33 @@ SAM_TAGS = (
     *("If", "Equals", "Not", "And", "Or", "Condition"),
 )
 NO_VALUE = object()  # what `!Ref AWS::NoValue` resolves to: the property is left out
+
+
+# The longest name each service takes: CloudFormation shortens a name it makes to fit.
+NAME_LIMITS = {FUNCTION: 64, SIMPLE_TABLE: 255, DYNAMODB_TABLE: 255, LOG_GROUP: 512}
+ROLE_NAME_LIMIT = 64
+SUFFIX_LENGTH = 12
+SUFFIX_ALPHABET = string.ascii_letters + string.digits
+
+
+def generated_name(stack_name: str, logical_id: str, limit: int) -> str:
+    """The name CloudFormation gives a resource that has no name of its own.
+
+    CloudFormation writes `<stack>-<LogicalId>-<12 random letters and digits>`, such as
+    `sam-app-HelloWorldFunction-dOcfAtYoEiGo`, and shortens the stack's name first (then the
+    logical id) when that is longer than the service allows. Here the suffix is drawn from the
+    stack's name and the logical id, not at random, so that a stack keeps its names from one
+    start to the next, as a deployed stack does from one update to the next.
+    """
+    digest = int.from_bytes(hashlib.sha256(f"{stack_name}/{logical_id}".encode()).digest(), "big")
+    suffix = ""
+    for _ in range(SUFFIX_LENGTH):
+        digest, index = divmod(digest, len(SUFFIX_ALPHABET))
+        suffix += SUFFIX_ALPHABET[index]
+    room = limit - SUFFIX_LENGTH - 2  # two hyphens
+    stack_part = stack_name[: max(room - len(logical_id), room // 2)]
+    logical_part = logical_id[: room - len(stack_part)]
+    return f"{stack_part}-{logical_part}-{suffix}"
 
 
 class _TemplateLoader(yaml.SafeLoader):
@@ -176,9 +205,7 @@ class _Resolver:
         }.get(kind)
         if explicit and props.get(explicit):
             return self.resolve(props[explicit], f"{logical_id}.{explicit}")
-        # CloudFormation names a resource "<stack>-<LogicalId>-<random>"; the harness drops the
-        # random part so that names stay the same from one run to the next.
-        return f"{self.stack_name}-{logical_id}"
+        return generated_name(self.stack_name, logical_id, NAME_LIMITS.get(kind, 255))
 
     def arn(self, logical_id: str) -> str:
         kind = self.resources[logical_id].get("Type")
@@ -509,8 +536,8 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
         memory_size=int(props.get("MemorySize", 128)),
         environment=environment,
         policies=_policy_documents(policies, resolver, f"{where}.Policies"),
-        # SAM names the role it makes "<Function>Role"; its physical name carries the stack's.
-        role_name=f"{resolver.stack_name}-{logical_id}Role",
+        # SAM makes the role as the resource "<Function>Role", which CloudFormation names.
+        role_name=generated_name(resolver.stack_name, f"{logical_id}Role", ROLE_NAME_LIMIT),
         reserved_concurrency=None if reserved in (None, NO_VALUE) else int(reserved),
         logging_config=resolver.resolve(props.get("LoggingConfig") or {}, f"{where}.LoggingConfig"),
         routes=routes,
