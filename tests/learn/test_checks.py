@@ -7,15 +7,19 @@ that does not pass.
 
 from __future__ import annotations
 
+import random
 import shutil
+import string
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from workshop import checks, learn, manifest
 from workshop.checks.counts_visits_at_once import InStep
+from workshop.checks.sessions_and_honest_errors import MIN_ENTROPY_BITS, entropy_bits
 from workshop.checks.story import DECIMAL_ERROR, GENERIC_500
 
 EXERCISES = learn.exercises()
@@ -101,3 +105,22 @@ def test_in_step_lets_calls_through_in_pairs_and_a_lone_one_after_its_patience()
     for thread in threads:
         thread.join()
     assert time.monotonic() - started < 2.5  # the second let the first go at once: no patience
+
+
+def test_entropy_tells_random_ids_from_a_clock_and_a_counter():
+    """Fixed ids (a seeded generator, not chance): what the 06 check would see of 24 sessions."""
+    draw = random.Random(6)
+    urlsafe = string.ascii_letters + string.digits + "-_"
+    tokens = ["".join(draw.choice(urlsafe) for _ in range(22)) for _ in range(24)]
+    assert entropy_bits(tokens) >= 120  # 22 characters of 6 bits: 132 at most
+    hexes = ["".join(draw.choice("0123456789abcdef") for _ in range(32)) for _ in range(24)]
+    assert entropy_bits(hexes) >= 120
+    uuids = [str(uuid.UUID(int=draw.getrandbits(128), version=4)) for _ in range(24)]
+    assert entropy_bits(uuids) >= MIN_ENTROPY_BITS
+    clock = [
+        f"{1796135867663823688 + 33_417_291 * n + draw.randrange(1000):022d}" for n in range(24)
+    ]
+    assert entropy_bits(clock) < MIN_ENTROPY_BITS
+    counter = [f"session-{n:06d}" for n in range(24)]
+    assert entropy_bits(counter) < 16
+    assert entropy_bits(["same"] * 24) == 0
