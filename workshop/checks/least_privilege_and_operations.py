@@ -127,18 +127,24 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
     retention = [
         g.get("retentionInDays") for g in groups if g["logGroupName"] == function.log_group
     ]
-    unused = [
-        f"{name} ({props['RetentionInDays']} days)"
+    kept = [
+        (name, props["RetentionInDays"])
         for name, props in stack.template.log_groups.items()
         if name != function.log_group and props.get("RetentionInDays")
     ]
-    if (not retention or not retention[0]) and unused:
+    if (not retention or not retention[0]) and kept:
+        group, days = kept[0]
+        guessed = group == f"/aws/lambda/{stack.template.stack_name}-{function.logical_id}"
         problems.append(
-            f"The stack makes the log group {unused[0]}, but the function writes to "
-            f"{function.log_group}, which Lambda makes at its first visit and keeps for ever: "
-            f"a function's name ends with CloudFormation's suffix ({function.name}), so a "
-            "group named after a guessed name stays empty. Point the function at the stack's "
-            "group: LoggingConfig LogGroup, a !Ref to it."
+            f"The stack makes the log group {group}, kept {days} days, but the function writes "
+            f"to {function.log_group}, which Lambda makes at the first visit and keeps for ever"
+            + (
+                f": the function's name ends with CloudFormation's suffix ({function.name}), so "
+                "a group named after the name without it stays empty"
+                if guessed
+                else ""
+            )
+            + ". Point the function at the stack's group: LoggingConfig LogGroup, a !Ref to it."
         )
     elif not retention or not retention[0]:
         problems.append(

@@ -61,10 +61,11 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
         answer, logs = visitor.visit()
         body = answer.json() if isinstance(answer.json(), dict) else {}
         if visitor is second and answer.status == 200 and body.get("visit_count") != 1:
-            message, session = body.get("message"), body.get("session_id")
+            session = body.get("session_id")
             return first, [
-                f'A second visitor, with no cookie, is told "{message}" (session {session}): '
-                "every visitor still counts on one session."
+                f'A second visitor, with no cookie, is told "{body.get("message")}"'
+                + (f" (session {session})" if session else "")
+                + ": every visitor still counts on one session."
             ]
         if not is_greeting(answer, 1, None):
             return first, [unexpected(which, answer, logs, greeting(1, ANY_SESSION))]
@@ -77,7 +78,7 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
     others = [LoggedVisitor(stack) for _ in range(NEW_VISITORS - 2)]
     for visitor in others:
         visitor.visit()
-    ids = [_value(visitor.cookie) for visitor in (first, second, *others)]
+    ids = [_value(visitor.answer.cookie) for visitor in (first, second, *others)]
     repeated = sorted({session for session in ids if ids.count(session) > 1})
     bits = entropy_bits(ids)
     if repeated:
@@ -95,7 +96,7 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
     problems += _cookie_attributes(first.answer.set_cookies[0])
     for visitor, which in ((first, "first"), (second, "second")):
         answer, logs = visitor.visit()
-        session = _value(visitor.cookie)
+        session = _value(visitor.answer and visitor.answer.cookie)
         body = answer.json() if isinstance(answer.json(), dict) else {}
         # The page need not show the session id; if it does, it must be the visitor's own.
         if not is_greeting(answer, 2, None) or body.get("session_id", session) != session:
@@ -131,7 +132,7 @@ def _cookie_attributes(header: str) -> list[str]:
     return [f"The session cookie is set as `{quote(header)}`: {'; '.join(missing)}."]
 
 
-def _malformed(stack: Any, visitor: LoggedVisitor) -> list[str]:
+def _malformed(visitor: LoggedVisitor) -> list[str]:
     """A cookie that is not a session id this counter makes must get 400."""
     name = (visitor.cookie or "session_id=").partition("=")[0]
     issued = _value(visitor.cookie)
@@ -233,7 +234,7 @@ def check(stack: Any) -> list[str]:
     visitor, problems = _sessions(stack)
     if visitor.answer is None or visitor.answer.status != 200:
         return problems  # a counter that does not answer at all: that comes first
-    problems += _malformed(stack, visitor)
+    problems += _malformed(visitor)
     problems += _outages(stack, visitor)
     problems += _bugs(stack, visitor)
     return problems
