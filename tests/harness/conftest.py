@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from workshop.sam_template import generated_name
+from workshop.physical_names import generated_name
 from workshop.stack import Stack
 
 PROBE_APP = Path(__file__).resolve().parent.parent / "fixtures" / "harness_app"
