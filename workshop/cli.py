@@ -150,8 +150,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(
             f"  Local AWS:  {info['endpoint']}   (AWS CLI: add --endpoint-url {info['endpoint']})"
         )
-        for logical_id, name in info["tables"].items():
-            print(f"  Table:      {name}   ({logical_id})")
+        for kind in ("functions", "roles", "tables"):
+            for logical_id, name in info[kind].items():
+                print(f"  {kind[:-1].capitalize() + ':':<11} {name}   ({logical_id})")
         for group in info["log_groups"]:
             print(f"  Logs:       {group}")
         print("Press Ctrl-C to stop.", flush=True)

@@ -345,7 +345,10 @@ class LocalAWS:
             return
         state = json.loads(path.read_text(encoding="utf-8"))
         dynamodb, logs = self.client("dynamodb"), self.client("logs")
+        existing = set(dynamodb.list_tables()["TableNames"]) if tables else set()
         for table, items in state["tables"].items() if tables else ():
+            if table not in existing:  # saved under an older name (before names had a suffix)
+                continue
             for start in range(0, len(items), 25):
                 batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
                 dynamodb.batch_write_item(RequestItems={table: batch})

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from workshop.errors import WorkshopError
+from workshop.physical_names import NAME_LIMITS, ROLE_NAME_LIMIT, generated_name
 from workshop.sam_globals import read_globals, with_globals
 
 ACCOUNT_ID = "123456789012"  # moto's default account: ARNs must agree with the local AWS
@@ -181,9 +182,7 @@ class _Resolver:
         }.get(kind)
         if explicit and props.get(explicit):
             return self.resolve(props[explicit], f"{logical_id}.{explicit}")
-        # CloudFormation names a resource "<stack>-<LogicalId>-<random>"; the harness drops the
-        # random part so that names stay the same from one run to the next.
-        return f"{self.stack_name}-{logical_id}"
+        return generated_name(self.stack_name, logical_id, NAME_LIMITS.get(kind, 255))
 
     def api_id(self, logical_id: str) -> str:
         """A REST API id as API Gateway makes them (10 characters, a-z0-9), the same each run."""
@@ -523,8 +522,8 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
         memory_size=int(props.get("MemorySize", 128)),
         environment=environment,
         policies=_policy_documents(policies, resolver, f"{where}.Policies"),
-        # SAM names the role it makes "<Function>Role"; its physical name carries the stack's.
-        role_name=f"{resolver.stack_name}-{logical_id}Role",
+        # SAM makes the role as the resource "<Function>Role", which CloudFormation names.
+        role_name=generated_name(resolver.stack_name, f"{logical_id}Role", ROLE_NAME_LIMIT),
         reserved_concurrency=None if reserved in (None, NO_VALUE) else int(reserved),
         logging_config=resolver.resolve(props.get("LoggingConfig") or {}, f"{where}.LoggingConfig"),
         routes=routes,

@@ -7,6 +7,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.harness.conftest import PROBE_FUNCTION, PROBE_TABLE
 from workshop.lambda_runtime import FunctionRuntime
 
 
@@ -102,16 +103,16 @@ def test_the_timeout_kills_the_environment(probe):
 def test_lambda_sets_its_variables(probe):
     env = body(probe.invoke({"pathParameters": {"how": "env"}}))
     fn = probe.template.functions["ProbeFunction"]
-    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "probe-ProbeFunction"
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == PROBE_FUNCTION
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
-    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/probe-ProbeFunction"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == f"/aws/lambda/{PROBE_FUNCTION}"
     assert re.fullmatch(
         r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", env["AWS_LAMBDA_LOG_STREAM_NAME"]
     )
     assert env["AWS_REGION"] == "us-east-1"
     assert env["AWS_ENDPOINT_URL"] == probe.aws.endpoint_url
     assert env["AWS_ACCESS_KEY_ID"].startswith("ASIA") and "AWS_SESSION_TOKEN" in env
-    assert env["TABLE_NAME"] == fn.environment["TABLE_NAME"] == "probe-ItemsTable"
+    assert env["TABLE_NAME"] == fn.environment["TABLE_NAME"] == PROBE_TABLE
     assert env["GREETING"] == "hello"  # from Globals
 
 
@@ -127,7 +128,7 @@ def test_logs_land_in_the_functions_group_one_stream_per_environment(probe):
         held = [pool.submit(probe.invoke, {"action": "hold", "seconds": 1.0}) for _ in range(2)]
         invocations = [future.result() for future in held]
     events = probe.logs()
-    assert {event.group for event in events} == {"/aws/lambda/probe-ProbeFunction"}
+    assert {event.group for event in events} == {f"/aws/lambda/{PROBE_FUNCTION}"}
     for inv in invocations:
         starts = [
             e for e in events if e.message == f"START RequestId: {inv.request_id} Version: $LATEST"

@@ -103,7 +103,9 @@ def test_point_in_time_recovery_is_turned_on_as_the_template_asks(variant):
         "      PointInTimeRecoverySpecification:\n        PointInTimeRecoveryEnabled: true\n"
     )
     stack = variant(lambda t: t.replace("Resources:\n", "Resources:\n" + table))
-    backups = stack.aws.client("dynamodb").describe_continuous_backups(TableName="variant-Backed")
+    backups = stack.aws.client("dynamodb").describe_continuous_backups(
+        TableName=stack.template.tables["Backed"].name
+    )
     recovery = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
     assert recovery["PointInTimeRecoveryStatus"] == "ENABLED"
 
