@@ -41,7 +41,7 @@ DECIMAL_ERROR = "Error: Object of type Decimal is not JSON serializable"
 
 VISIT_TIMEOUT = 60.0  # seconds: more than API Gateway's 29 s, which answers 504 first
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
-PLATFORM_LINES = ("START ", "END ", "REPORT ", "INIT_START ")
+PLATFORM_LINES = ("START ", "END ", "REPORT ", "INIT_START ", "INIT_REPORT ")
 LONGEST_QUOTE = 400  # characters of an answer or a log line quoted in a sentence
 
 
