@@ -9,6 +9,7 @@ is reclaimed, so module-level state lives exactly as long as it does on Lambda.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import queue
@@ -23,8 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-
+from workshop.lambda_memory import MemoryWatch
 from workshop.lambda_reports import LogEvent, PlatformLog, now_ms
 from workshop.lambda_worker import RECORD_MARK
 from workshop.sam_template import Function
@@ -34,8 +34,6 @@ __all__ = ["DEFAULT_IDLE_TIMEOUT", "FunctionRuntime", "Invocation", "LogEvent", 
 DEFAULT_IDLE_TIMEOUT = 300.0  # seconds; Lambda keeps an idle environment for minutes, not hours
 INIT_TIMEOUT = 10.0  # Lambda's limit on the init phase of an on-demand function
 INIT_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))  # inits at once
-MEMORY_POLL = 0.02  # seconds between two looks at an environment's memory
-MB = 1024 * 1024
 # What a process needs from the host to start at all; nothing else of the user's shell leaks in.
 HOST_VARIABLES = ("PATH", "SYSTEMROOT", "WINDIR", "COMSPEC", "PATHEXT", "TEMP", "TMP", "TMPDIR")
 
@@ -65,25 +63,6 @@ class Throttled(Exception):
     """The function is at its concurrency limit (Lambda's TooManyRequestsException)."""
 
 
-def _peak_rss(pid: int) -> int:
-    """The process's own peak resident memory in bytes, where the system keeps one, else 0.
-
-    Not getrusage's ru_maxrss: on Linux a child started by fork and exec keeps the harness's
-    figure there (over 100 MB); /proc's VmHWM starts afresh with the new program.
-    """
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return getattr(psutil.Process(pid).memory_info(), "peak_wset", 0)  # Windows
-    except psutil.Error:
-        return 0
-
-
 class Environment:
     """One execution environment: a worker process with its own memory and log stream.
 
@@ -107,8 +86,6 @@ class Environment:
     def start(self) -> None:
         """Start the runtime process (its init phase begins)."""
         self.started = time.monotonic()
-        self.peak_bytes = 0
-        self.out_of_memory = False
         self._records: queue.Queue[dict[str, Any]] = queue.Queue()
         self._answers: queue.Queue[bytes] = queue.Queue()
         self.process = subprocess.Popen(
@@ -123,40 +100,15 @@ class Environment:
         process = self.process
         threading.Thread(target=self._read_logs, args=(process,), daemon=True).start()
         threading.Thread(target=self._read_answers, args=(process,), daemon=True).start()
-        threading.Thread(target=self._watch_memory, args=(process,), daemon=True).start()
+        self.memory = MemoryWatch(process, self.function.memory_size)
 
-    def _watch_memory(self, process: subprocess.Popen) -> None:
-        """Kill the runtime when it outgrows MemorySize, as Lambda does.
-
-        The limit is on resident memory, which is what Lambda counts. An RLIMIT_AS would limit
-        address space instead, which CPython and its libraries reserve far beyond what they use
-        (arenas, thread stacks, mapped files): it would fail well under MemorySize, and with a
-        MemoryError the handler can catch rather than a kill. Cgroups would need root. So the
-        harness looks at the process's RSS every MEMORY_POLL seconds; a spike shorter than that
-        can pass unseen.
-        """
-        limit = self.function.memory_size * MB
-        watched = psutil.Process(process.pid)
-        while process.poll() is None:
-            try:
-                rss = watched.memory_info().rss
-            except psutil.Error:
-                return
-            self.peak_bytes = max(self.peak_bytes, rss)
-            if rss > limit:
-                self.out_of_memory = True
-                process.kill()
-                return
-            time.sleep(MEMORY_POLL)
+    @property
+    def out_of_memory(self) -> bool:
+        return self.memory.out_of_memory
 
     @property
     def max_memory_mb(self) -> int:
-        """The environment's peak memory in MB; MemorySize itself once it was killed for it."""
-        if self.out_of_memory:
-            return self.function.memory_size
-        if self.alive:
-            self.peak_bytes = max(self.peak_bytes, _peak_rss(self.process.pid))
-        return min(self.function.memory_size, round(self.peak_bytes / MB))
+        return self.memory.max_memory_mb
 
     def _read_answers(self, process: subprocess.Popen) -> None:
         answers = self._answers
@@ -205,12 +157,12 @@ class Environment:
                 return False
 
     def read_answer(self, timeout: float) -> dict[str, Any] | None:
-        """The worker's next answer, or None if it did not come in time (or the worker died)."""
+        """The worker's next answer; None if it did not come in time, {} if the worker ended."""
         try:
             line = self._answers.get(timeout=timeout)
         except queue.Empty:
             return None
-        return json.loads(line) if line else None
+        return json.loads(line) if line else {}
 
     def send(self, request: dict[str, Any]) -> None:
         self.process.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
@@ -388,11 +340,15 @@ class FunctionRuntime:
         inv.logs.extend(env.take_logs())
         if ready and ready.get("ready"):
             return True
+        if ready is None:
+            env.kill()  # still importing when the init phase's time was up
         inv.error = (ready or {}).get("error") or self._exit_error(env, inv.request_id)
         return False
 
     def _exit_error(self, env: Environment, request_id: str) -> dict[str, Any]:
         """The error Lambda reports when the runtime process ends without a word."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            env.process.wait(timeout=5)  # its answers pipe closed: it is on its way out
         env.kill()
         if env.out_of_memory:
             kind, reason = "Runtime.OutOfMemory", "signal: killed"
@@ -445,8 +401,9 @@ class FunctionRuntime:
             }
         )
         reply = env.read_answer(timeout)
-        if reply is None:
-            return self._lost(env, inv, timed_out=env.alive, elapsed=time.monotonic() - started)
+        if not reply:
+            elapsed = time.monotonic() - started
+            return self._lost(env, inv, timed_out=reply is None, elapsed=elapsed)
         env.wait_record("invocation_done", timeout=1.0)
         inv.logs.extend(env.take_logs())
         inv.duration_ms = reply["duration_ms"]
