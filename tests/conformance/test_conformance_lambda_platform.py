@@ -222,9 +222,10 @@ def test_init_failure_is_retried_in_the_invoke_phase(make_runtime):
 
 
 def test_runtime_exit_is_an_exit_error(make_runtime):
-    """cargo-lambda/cargo-lambda issue #572 (the platform's `RequestId: … Error: Runtime
-    exited …` line and `Runtime.ExitError`) and nishidemasami/contactform-api issue #29
-    (REPORT's `Status: error` and `Error Type`)."""
+    """https://repost.aws/knowledge-center/lambda-runtime-error (the error: `Runtime.ExitError`,
+    `RequestId: … Error: Runtime exited with error: exit status N`), cargo-lambda/cargo-lambda
+    issue #572 (the same in the logs, then the error type) and nishidemasami/contactform-api
+    issue #29 (REPORT's `Status: error` and `Error Type`)."""
     runtime = make_runtime("import sys\ndef handler(event, context):\n    sys.exit(3)\n")
     inv = runtime.invoke({})
     message = f"RequestId: {inv.request_id} Error: Runtime exited with error: exit status 3"
@@ -246,10 +247,11 @@ def test_max_memory_used_is_the_environments_own(make_runtime):
 
 
 def test_outgrowing_memory_size_kills_the_runtime(make_runtime):
-    """A REPORT recorded on AWS (`Max Memory Used` equal to `Memory Size`, `Status: error`,
-    `Error Type: Runtime.OutOfMemory`), e.g. in the CloudWatch excerpts quoted by
-    https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html; the
-    function holds 300 MB for longer than its 128 MB allow."""
+    """nasa-gcn/gcn.nasa.gov PR #3628 and DataBiosphere/azul issue #7730 (functions killed on
+    AWS in 2026 for their memory: `Error Type: Runtime.OutOfMemory`) and
+    aws-solutions-library-samples/cloud-intelligence-dashboards-data-collection issue #201
+    (the kill's `Runtime exited with error: signal: killed`). The function holds 300 MB, for
+    longer than the watch needs to see it, against a MemorySize of 128 MB."""
     runtime = make_runtime(
         "import time\n"
         "def handler(event, context):\n"
