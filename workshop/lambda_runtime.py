@@ -306,7 +306,11 @@ class FunctionRuntime:
         keep = False
         try:
             if env is None:
-                with INIT_SLOTS:  # the wait for a slot is not init time; see _init
+                # Lambda inits each environment on a machine of its own; here they share a
+                # laptop's cores. Started all at once, 32 of them would each take 16 times
+                # longer and outrun the init limit, so they start a few at a time (the wait
+                # for a slot is not init time).
+                with INIT_SLOTS:
                     env = Environment(self.function, self.env, self.python)
                     inv.logs.extend(self.platform.init_start(env.stream))
                     ready = self._init(env, inv)
@@ -316,8 +320,7 @@ class FunctionRuntime:
                 ready = self._init(env, inv)
             else:
                 ready = True
-            if not ready:
-                self._init_again(env, inv)
+            if not ready and not self._init_again(env, inv):
                 return inv
             keep = self._run(env, event, inv)
             return inv
@@ -327,12 +330,7 @@ class FunctionRuntime:
                 self.on_logs(self.function, inv.environment, inv.logs)
 
     def _init(self, env: Environment, inv: Invocation, phase_timeout: float = INIT_TIMEOUT):
-        """Wait for the runtime to import the handler; record its logs and Init Duration.
-
-        Lambda inits each environment on a machine of its own; here they share a laptop's
-        cores. Started all at once, 32 of them would each take 16 times longer and outrun the
-        init limit, so new environments start a few at a time (INIT_SLOTS).
-        """
+        """Wait for the runtime to import the handler; record its logs and Init Duration."""
         inv.environment = env.stream
         ready = env.read_answer(phase_timeout)
         inv.init_ms = (time.monotonic() - env.started) * 1000  # from the environment's start
@@ -359,11 +357,11 @@ class FunctionRuntime:
         message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
         return {"errorType": kind, "errorMessage": message}
 
-    def _init_again(self, env: Environment, inv: Invocation) -> None:
-        """After a failed init Lambda tries once more, in the invoke phase, then fails the call.
+    def _init_again(self, env: Environment, inv: Invocation) -> bool:
+        """After a failed init Lambda tries once more, in the invoke phase; True if it worked.
 
-        Both attempts get an INIT_REPORT; the invocation gets START, END and a REPORT with
-        `Status: error` and the init's error type.
+        If not, both attempts get an INIT_REPORT; the invocation gets START, END and a REPORT
+        with `Status: error` and the init's error type.
         """
         inv.logs.extend(self.platform.init_report(inv.init_ms, "init", inv.error["errorType"]))
         env.kill()
@@ -373,7 +371,7 @@ class FunctionRuntime:
             # It worked the second time: the invocation goes ahead (rare; a flaky init).
             inv.error = None
             inv.init_ms = (time.monotonic() - started) * 1000
-            return
+            return True
         inv.logs.extend(
             self.platform.init_report(
                 (time.monotonic() - started) * 1000, "invoke", inv.error["errorType"]
@@ -385,6 +383,7 @@ class FunctionRuntime:
         inv.max_memory_mb = env.max_memory_mb
         inv.logs.extend(self.platform.end_and_report(inv, "error", inv.error["errorType"]))
         env.kill()
+        return False
 
     def _run(self, env: Environment, event: Any, inv: Invocation) -> bool:
         """Serve one invocation in `env`; return whether the environment may be used again."""
