@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from workshop.lambda_runtime import FunctionRuntime
 from workshop.sam_template import Function
+from workshop.stack import Stack
 
 RID = r"[0-9a-f-]{36}"
 MS = r"\d+\.\d\d ms"
@@ -283,3 +286,51 @@ def test_init_duration_counts_from_the_environments_start(make_runtime):
     )
     inv = runtime.invoke({})
     assert inv.init_ms > inv.payload >= 200
+
+
+HOG_TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  HogFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Runtime: python3.11
+      MemorySize: 128
+      Timeout: 25
+      Events:
+        Hog:
+          Type: Api
+          Properties:
+            Path: /hog
+            Method: get
+"""
+
+
+def test_out_of_memory_through_api_gateway_is_a_502(tmp_path):
+    """https://docs.aws.amazon.com/apigateway/latest/developerguide/handle-errors-in-lambda-integration.html
+    (a Lambda proxy integration answers a function's failure with 502 Internal server error)."""
+    (tmp_path / "template.yaml").write_text(HOG_TEMPLATE)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text(
+        "import time\n"
+        "def handler(event, context):\n"
+        "    block = b'x' * (300 * 1024 * 1024)\n"
+        "    time.sleep(20)\n"
+    )
+    served = []
+    stack = Stack(
+        tmp_path, port=0, fresh=True, stack_name="hog", on_request=lambda *args: served.append(args)
+    ).start()
+    try:
+        request = urllib.request.Request(stack.url("/hog"))
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(request, timeout=60)
+    finally:
+        stack.stop()
+    assert answer.value.code == 502
+    assert json.loads(answer.value.read()) == {"message": "Internal server error"}
+    (_, _, inv) = served[0]
+    assert inv.error["errorType"] == "Runtime.OutOfMemory"
