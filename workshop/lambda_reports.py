@@ -26,6 +26,11 @@ RUNTIME_VERSIONS = {
 }
 SYSTEM_LEVELS = {"DEBUG": 10, "INFO": 20, "WARN": 30}
 PLATFORM_LEVEL = SYSTEM_LEVELS["INFO"]  # initStart, initReport, start and report are INFO
+# ApplicationLogLevel, and the `level` of a line as Python's logging spells it too.
+APPLICATION_LEVELS = {
+    "TRACE": 0, "DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30,
+    "ERROR": 40, "FATAL": 50, "CRITICAL": 50,
+}  # fmt: skip
 
 
 @dataclass
@@ -62,7 +67,23 @@ class PlatformLog:
         # Log-level filtering applies to the JSON format only; INFO is Lambda's default.
         level = str(config.get("SystemLogLevel", "INFO")).upper() if self.json else "DEBUG"
         self.shown = SYSTEM_LEVELS.get(level, PLATFORM_LEVEL) <= PLATFORM_LEVEL
+        app_level = str(config.get("ApplicationLogLevel", "INFO")).upper() if self.json else ""
+        self.application_level = APPLICATION_LEVELS.get(app_level, 0)
         self.version, self.version_arn = runtime_version(function.runtime, region)
+
+    def application(self, events: list[LogEvent]) -> list[LogEvent]:
+        """The function's own lines that pass ApplicationLogLevel (JSON format only): a line
+        without a `level` (a print(), say) counts as INFO."""
+        kept = []
+        for event in events:
+            try:
+                level = json.loads(event.message).get("level")
+            except (ValueError, AttributeError):
+                level = None
+            rank = APPLICATION_LEVELS.get(str(level).upper(), APPLICATION_LEVELS["INFO"])
+            if rank >= self.application_level:
+                kept.append(event)
+        return kept
 
     def _line(self, text: str, kind: str, record: dict[str, Any]) -> list[LogEvent]:
         if not self.shown:

@@ -335,7 +335,7 @@ class FunctionRuntime:
         ready = env.read_answer(phase_timeout)
         inv.init_ms = (time.monotonic() - env.started) * 1000  # from the environment's start
         env.wait_record("init_done", timeout=1.0)
-        inv.logs.extend(env.take_logs())
+        inv.logs.extend(self.platform.application(env.take_logs()))
         if ready and ready.get("ready"):
             return True
         if ready is None:
@@ -404,7 +404,7 @@ class FunctionRuntime:
             elapsed = time.monotonic() - started
             return self._lost(env, inv, timed_out=reply is None, elapsed=elapsed)
         env.wait_record("invocation_done", timeout=1.0)
-        inv.logs.extend(env.take_logs())
+        inv.logs.extend(self.platform.application(env.take_logs()))
         inv.duration_ms = reply["duration_ms"]
         inv.max_memory_mb = env.max_memory_mb
         if "error" in reply:
@@ -426,7 +426,7 @@ class FunctionRuntime:
         if timed_out:
             env.kill()
             env.wait_record("invocation_done", timeout=1.0)
-            inv.logs.extend(env.take_logs())
+            inv.logs.extend(self.platform.application(env.take_logs()))
             inv.timed_out = True
             inv.duration_ms = self.function.timeout * 1000
             inv.max_memory_mb = env.max_memory_mb
@@ -440,7 +440,7 @@ class FunctionRuntime:
             return True
         inv.error = self._exit_error(env, inv.request_id)
         env.wait_record("invocation_done", timeout=1.0)
-        inv.logs.extend(env.take_logs())
+        inv.logs.extend(self.platform.application(env.take_logs()))
         inv.duration_ms = elapsed * 1000
         inv.max_memory_mb = env.max_memory_mb
         reason = f"{inv.error['errorMessage']}\n{inv.error['errorType']}"

@@ -147,6 +147,24 @@ def test_system_log_level_filters_platform_records(make_runtime, level, shown):
     assert any(json.loads(line).get("message") == "kept" for line in lines(inv))
 
 
+def test_application_log_level_filters_the_functions_lines(make_runtime):
+    """https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+    (in the JSON format Lambda keeps the application's lines at or above ApplicationLogLevel;
+    a line without a level counts as INFO)."""
+    runtime = make_runtime(
+        "import logging\n"
+        "def handler(event, context):\n"
+        "    print('plain')\n"
+        "    logging.getLogger().info('detail')\n"
+        "    logging.getLogger().warning('kept')\n",
+        logging_config={"LogFormat": "JSON", "ApplicationLogLevel": "WARN"},
+    )
+    inv = runtime.invoke({})
+    assert "plain" not in lines(inv)
+    messages = [json.loads(line).get("message") for line in lines(inv)]
+    assert "kept" in messages and "detail" not in messages
+
+
 SLOW = (
     "import pathlib, time\n"
     "state = {'n': 0}\n"
