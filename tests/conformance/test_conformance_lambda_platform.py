@@ -261,7 +261,10 @@ def test_max_memory_used_is_the_environments_own(make_runtime):
     of MB, not the harness's own 100 MB and more; one that holds 60 MB shows them."""
     light = make_runtime(OK).invoke({})
     heavy = make_runtime(
-        "def handler(event, context):\n    block = b'x' * (60 * 1024 * 1024)\n    return 1\n"
+        "import time\n"
+        "def handler(event, context):\n"
+        "    block = b'x' * (60 * 1024 * 1024)\n"
+        "    time.sleep(0.5)  # where only a watch sees memory (macOS), long enough for it\n"
     ).invoke({})
     assert light.max_memory_mb < 50
     assert heavy.max_memory_mb >= light.max_memory_mb + 55
