@@ -56,8 +56,13 @@ def test_log_lines_are_lambdas(probe):
     inv = probe.invoke({"action": "count"})
     lines = [event.message for event in inv.logs]
     rid = inv.request_id
-    assert lines[0] == "init: module imported"
-    assert lines[1] == f"START RequestId: {rid} Version: $LATEST"
+    assert re.fullmatch(
+        r"INIT_START Runtime Version: python:3\.11\.v\d+\t"
+        r"Runtime Version ARN: arn:aws:lambda:us-east-1::runtime:[0-9a-f]{64}",
+        lines[0],
+    )
+    assert lines[1] == "init: module imported"
+    assert lines[2] == f"START RequestId: {rid} Version: $LATEST"
     assert lines[-2] == f"END RequestId: {rid}"
     assert re.fullmatch(
         rf"REPORT RequestId: {rid}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t"
@@ -88,16 +93,21 @@ def test_logging_records_carry_level_time_and_request_id(probe):
     )
 
 
-def test_the_timeout_kills_the_environment(probe):
+def test_a_timeout_is_reported_in_report_and_the_runtime_starts_again(probe):
     inv = probe.invoke({"action": "hold", "seconds": 5})
-    assert inv.timed_out and inv.error["errorType"] == "Sandbox.Timedout"
-    assert any(
-        re.fullmatch(rf"\S+Z {inv.request_id} Task timed out after 2\.00 seconds", e.message)
-        for e in inv.logs
+    assert inv.timed_out and inv.error == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {inv.request_id} Error: Task timed out after 2.00 seconds",
+    }
+    assert "Task timed out" not in inv.log_text  # since 2026, only REPORT says so
+    assert inv.logs[-2].message == f"END RequestId: {inv.request_id}"
+    assert re.fullmatch(
+        r"REPORT .*\tDuration: 2000\.00 ms\t.*\tStatus: timeout", inv.logs[-1].message
     )
-    assert inv.logs[-1].message.endswith("Status: timeout\t")
     after = probe.invoke({"action": "count"})
-    assert after.cold_start and body(after)["warm_count"] == 1
+    assert after.cold_start and body(after)["warm_count"] == 1  # module state is gone
+    assert after.environment == inv.environment  # but the sandbox, and its log stream, stay
+    assert after.logs[0].message.startswith("INIT_START ")
 
 
 def test_lambda_sets_its_variables(probe):

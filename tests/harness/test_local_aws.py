@@ -77,7 +77,7 @@ def test_what_was_stored_survives_a_restart_unless_fresh(make_stack, tmp_path):
 
     again = make_stack(state_dir=tmp_path, fresh=False)
     assert fetch_json(again.url("/behave/add"))[1] == {"hits": 3}
-    old_lines = [e.message for e in again.logs("START")]
+    old_lines = [e.message for e in again.logs('"START RequestId"')]
     assert len(old_lines) == 3  # the two earlier runs' log lines came back too, once each
     again.stop()
 

@@ -40,7 +40,9 @@ def test_json_log_format_structures_logging_records_and_platform_lines(variant):
     # At INFO, boto3's own records come too ("Found credentials ..."), as they do on Lambda.
     entries = [json.loads(line) for line in lines if line.startswith("{")]
     ours = [e for e in entries if not e.get("logger", "").startswith("botocore")]
-    start, record, report = ours
+    init_start, start, record, report = ours
+    assert init_start["type"] == "platform.initStart"
+    assert init_start["record"]["runtimeVersion"].startswith("python:3.11.")
     assert start["type"] == "platform.start" and start["record"]["requestId"] == inv.request_id
     assert {k: record[k] for k in ("level", "message", "logger", "requestId")} == {
         "level": "WARNING",

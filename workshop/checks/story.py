@@ -53,9 +53,12 @@ def printed_lines(messages: list[str]) -> list[str]:
 
 
 def error_line(messages: list[str]) -> str | None:
-    """The line of the logs that names the error: the first one saying Error or Exception."""
+    """The line of the logs that names the error: the first at level ERROR, else the first one
+    saying Error or Exception (the runtime's WARNING before an init error says "error" too)."""
     lines = printed_lines(messages)
-    named = [line for line in lines if "error" in line.lower() or "exception" in line.lower()]
+    named = [line for line in lines if line.startswith("[ERROR]")] or [
+        line for line in lines if "error" in line.lower() or "exception" in line.lower()
+    ]
     return (named or lines or [None])[0]
 
 
