@@ -3,26 +3,59 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import urlsplit
 
+from workshop.api_event import (
+    Request,
+    build_event,
+    extended_id,
+    matches_media_type,
+    trace_id,
+)
 from workshop.lambda_runtime import Invocation, Throttled
-from workshop.sam_template import ACCOUNT_ID, Api, Route
+from workshop.sam_template import Api, Route
 
 INTEGRATION_TIMEOUT = 29.0  # seconds: API Gateway gives up on a Lambda integration after this
 PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
-# The bodies API Gateway itself answers with, byte for byte.
-MISSING_TOKEN = b'{"message":"Missing Authentication Token"}'
-INTERNAL_ERROR = b'{"message": "Internal server error"}'
-TIMED_OUT = b'{"message": "Endpoint request timed out"}'
-TOO_MANY_REQUESTS = b'{"message":"Too Many Requests"}'
+
+
+@dataclass(frozen=True)
+class GatewayError:
+    """An answer API Gateway makes itself: status, body byte for byte, x-amzn-ErrorType."""
+
+    status: int
+    body: bytes
+    error_type: str | None
+
+
+MISSING_TOKEN = GatewayError(
+    403, b'{"message":"Missing Authentication Token"}', "MissingAuthenticationTokenException"
+)
+FORBIDDEN = GatewayError(403, b'{"message":"Forbidden"}', "ForbiddenException")
+INTERNAL_ERROR = GatewayError(
+    502, b'{"message": "Internal server error"}', "InternalServerErrorException"
+)
+LAMBDA_REFUSED = GatewayError(
+    500, b'{"message": "Internal server error"}', "InternalServerErrorException"
+)
+TIMED_OUT = GatewayError(504, b'{"message": "Endpoint request timed out"}', None)
+TOO_MANY_REQUESTS = GatewayError(
+    429, b'{"message":"Too Many Requests"}', "TooManyRequestsException"
+)
+
+# Response headers that API Gateway sets itself: a function's own are renamed, not sent twice.
+REMAPPED_HEADERS = {"connection", "content-length", "date", "server"}
 
 
 @dataclass
@@ -32,110 +65,90 @@ class Response:
     body: bytes
 
 
+@dataclass(frozen=True)
+class _Ids:
+    """A request's ids: requestId, extendedRequestId (x-amz-apigw-id), X-Ray trace header."""
+
+    request_id: str
+    extended: str
+    trace: str
+
+
+def _kinds(path: str) -> tuple[int, ...]:
+    """How specific each segment of a resource path is: 0 literal, 1 `{name}`, 2 `{name+}`."""
+    return tuple(
+        2 if re.fullmatch(r"\{\w+\+\}", s) else 1 if re.fullmatch(r"\{\w+\}", s) else 0
+        for s in path.strip("/").split("/")
+    )
+
+
 class _Router:
-    """Matches a method and path to a route, with `{name}` and `{proxy+}` path parameters."""
+    """Finds the resource and method of a request, the most specific resource first."""
 
     def __init__(self, routes: list[Route]):
-        self.routes = [(route, self._pattern(route.path)) for route in routes]
+        self.routes = [(route, self._pattern(route.path), _kinds(route.path)) for route in routes]
+        self.stages = {route.stage for route in routes}
 
     @staticmethod
     def _pattern(path: str) -> re.Pattern[str]:
         parts = []
         for segment in path.strip("/").split("/"):
             if re.fullmatch(r"\{\w+\+\}", segment):
-                parts.append(f"(?P<{segment[1:-2]}>.+)")
+                parts.append(f"(?P<{segment[1:-2]}>.+?)")
             elif re.fullmatch(r"\{\w+\}", segment):
                 parts.append(f"(?P<{segment[1:-1]}>[^/]+)")
             else:
                 parts.append(re.escape(segment))
+        # A trailing slash reaches the same resource, and is left out of a greedy parameter.
         return re.compile("/" + "/".join(parts) + "/?")
 
-    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        for route, pattern in self.routes:
-            found = pattern.fullmatch(path)
-            if found and route.method in (method, "ANY"):
-                return route, {k: unquote(v) for k, v in found.groupdict().items()}
-        return None
+    def split_stage(self, path: str) -> tuple[str | None, str]:
+        """(stage, the resource path) of a path; stage None when the path names none."""
+        first, _, rest = path.lstrip("/").partition("/")
+        if first in self.stages:
+            return first, "/" + rest.lstrip("/")
+        return None, "/" + path.lstrip("/")
 
+    def match(
+        self, method: str, path: str, stage: str | None
+    ) -> tuple[Route, dict[str, str]] | None:
+        """The route for `method` on `path` (encoded), and its path parameters (kept encoded).
 
-def build_event(
-    route: Route,
-    method: str,
-    raw_path: str,
-    headers: list[tuple[str, str]],
-    body: bytes,
-    path_parameters: dict[str, str],
-    source_ip: str,
-    request_id: str,
-) -> dict[str, Any]:
-    """The event a Lambda proxy integration receives, shaped as `sam local generate-event`."""
-    url = urlsplit(raw_path)
-    path = unquote(url.path)
-    single: dict[str, str] = {}
-    multi: dict[str, list[str]] = {}
-    for name, value in headers:
-        single[name] = value  # API Gateway keeps the last value in `headers`
-        multi.setdefault(name, []).append(value)
-    query = parse_qsl(url.query, keep_blank_values=True)
-    query_single = {name: value for name, value in query} or None
-    query_multi: dict[str, list[str]] = {}
-    for name, value in query:
-        query_multi.setdefault(name, []).append(value)
-    is_binary = False
-    text: str | None = None
-    if body:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            text, is_binary = base64.b64encode(body).decode("ascii"), True
-    now = time.time()
-    return {
-        "body": text,
-        "resource": route.path,
-        "path": path,
-        "httpMethod": method,
-        "isBase64Encoded": is_binary,
-        "queryStringParameters": query_single,
-        "multiValueQueryStringParameters": query_multi or None,
-        "pathParameters": path_parameters or None,
-        "stageVariables": None,
-        "headers": single,
-        "multiValueHeaders": multi,
-        "requestContext": {
-            "accountId": ACCOUNT_ID,
-            "resourceId": "local",
-            "stage": route.stage,
-            "requestId": request_id,
-            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "requestTimeEpoch": int(now * 1000),
-            "identity": {
-                "cognitoIdentityPoolId": None,
-                "accountId": None,
-                "cognitoIdentityId": None,
-                "caller": None,
-                "accessKey": None,
-                "sourceIp": source_ip,
-                "cognitoAuthenticationType": None,
-                "cognitoAuthenticationProvider": None,
-                "userArn": None,
-                "userAgent": single.get("User-Agent") or single.get("user-agent"),
-                "user": None,
-            },
-            "path": f"/{route.stage}{path}",
-            "resourcePath": route.path,
-            "httpMethod": method,
-            "apiId": "local",
-            "protocol": "HTTP/1.1",
-        },
-    }
+        Among the resources that match, a literal segment wins over `{name}`, which wins over
+        `{name+}`; on one resource, a method wins over ANY. A resource without the method lets
+        a less specific one that has it answer, as API Gateway does.
+        """
+        found = []
+        for route, pattern, kinds in self.routes:
+            if stage is not None and route.stage != stage:
+                continue
+            matched = pattern.fullmatch(path)
+            if matched and route.method in (method, "ANY"):
+                found.append(((kinds, route.method == "ANY"), route, matched.groupdict()))
+        if not found:
+            return None
+        _, route, parameters = min(found, key=lambda item: item[0])
+        return route, parameters
 
 
 class MalformedResponse(ValueError):
     """The function's answer is not a valid Lambda proxy response."""
 
 
-def proxy_response(payload: Any) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Map a Lambda proxy response to status, headers and body, as API Gateway does."""
+def _header_value(value: Any) -> str:
+    """A header value as API Gateway writes it: JSON's `true`, not Python's `True`."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def proxy_response(
+    payload: Any, binary_media_types: tuple[str, ...] = (), accept: str = ""
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Map a Lambda proxy response to status, headers and body, as API Gateway does.
+
+    A name in both `multiValueHeaders` and `headers` keeps every value, the multiple ones
+    first, under the case `multiValueHeaders` gives it. A base64 body is decoded only when the
+    API's binaryMediaTypes match the request's first Accept type.
+    """
     if not isinstance(payload, dict) or not set(payload) <= PROXY_RESPONSE_KEYS:
         raise MalformedResponse(
             "the response must be an object with only " + ", ".join(sorted(PROXY_RESPONSE_KEYS))
@@ -149,25 +162,38 @@ def proxy_response(payload: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     if body is not None and not isinstance(body, str):
         raise MalformedResponse("body must be a string (json.dumps it)")
     raw = (body or "").encode("utf-8")
-    if payload.get("isBase64Encoded") and body:
+    first_accept = accept.split(",", 1)[0]
+    if (
+        payload.get("isBase64Encoded")
+        and body
+        and matches_media_type(first_accept, binary_media_types)
+    ):
         raw = base64.b64decode(body)
-    headers: list[tuple[str, str]] = []
     multi = payload.get("multiValueHeaders") or {}
     single = payload.get("headers") or {}
     if not isinstance(multi, dict) or not isinstance(single, dict):
         raise MalformedResponse("headers and multiValueHeaders must be objects")
+    merged: dict[str, tuple[str, list[str]]] = {}  # by lower-case name: (name, values)
     for name, values in multi.items():
         if not isinstance(values, list):
             raise MalformedResponse(f"multiValueHeaders.{name} must be a list")
-        headers.extend((name, str(value)) for value in values)
-    # A name in both: multiValueHeaders win, as on API Gateway.
-    seen = {name.lower() for name in multi}
-    headers.extend((name, str(value)) for name, value in single.items() if name.lower() not in seen)
+        merged.setdefault(name.lower(), (name, []))[1].extend(map(_header_value, values))
+    for name, value in single.items():
+        merged.setdefault(name.lower(), (name, []))[1].append(_header_value(value))
+    headers = [
+        (f"x-amzn-Remapped-{name}" if name.lower() in REMAPPED_HEADERS else name, value)
+        for name, values in merged.values()
+        for value in values
+    ]
     return status, headers, raw
 
 
 class ApiGateway:
-    """Serves a template's routes on 127.0.0.1, each invoking its function through `invoke`."""
+    """Serves a template's routes on 127.0.0.1, each invoking its function through `invoke`.
+
+    A path is served with its stage, as on AWS (`/Prod/hello`), and without it, as
+    `sam local start-api` serves it (`/hello`); on AWS a path without a stage is 403 Forbidden.
+    """
 
     def __init__(
         self,
@@ -175,6 +201,7 @@ class ApiGateway:
         invoke: Callable[[str, dict[str, Any]], Invocation],
         *,
         apis: dict[str, Api] | None = None,
+        region: str = "us-east-1",
         host: str = "127.0.0.1",
         port: int = 3000,
         integration_timeout: float = INTEGRATION_TIMEOUT,
@@ -182,11 +209,13 @@ class ApiGateway:
     ):
         self.router = _Router(routes)
         self.invoke = invoke
+        self.apis = apis or {}
+        self.region = region
         self.integration_timeout = integration_timeout
         self.on_request = on_request
         self._limits = {
             api.logical_id: _TokenBucket(api.throttle_rate, api.throttle_burst)
-            for api in (apis or {}).values()
+            for api in self.apis.values()
             if api.throttle_rate is not None
         }
         gateway = self
@@ -201,13 +230,14 @@ class ApiGateway:
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                response = gateway.handle(
+                request = Request(
                     self.command,
                     self.path,
                     list(self.headers.items()),
                     body,
                     self.client_address[0],
                 )
+                response = gateway.handle(request)
                 self.send_response(response.status)
                 for name, value in response.headers:
                     self.send_header(name, value)
@@ -215,6 +245,12 @@ class ApiGateway:
                 if self.command != "HEAD":
                     self.wfile.write(response.body)
                 self.wfile.flush()
+
+            def send_response(self, code: int, message: str | None = None) -> None:
+                # BaseHTTPRequestHandler's would add `Server: BaseHTTP/...`: API Gateway sends
+                # no Server header, only a Date.
+                self.send_response_only(code, message)
+                self.send_header("Date", formatdate(usegmt=True))
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # `on_request` reports requests; the default would print to stderr
@@ -233,39 +269,65 @@ class ApiGateway:
         self.server.shutdown()
         self.server.server_close()
 
-    def handle(
-        self,
-        method: str,
-        raw_path: str,
-        headers: list[tuple[str, str]],
-        body: bytes,
-        source_ip: str,
-    ) -> Response:
-        request_id = str(uuid.uuid4())
-        path = urlsplit(raw_path).path
-        found = self.router.match(method, path)
+    def stage_path(self, path: str) -> str:
+        """`path` under its stage, as the deployed API serves it: `/hello` -> `/Prod/hello`."""
+        resource = urlsplit(path).path
+        stages = [r.stage for r, pattern, _ in self.router.routes if pattern.fullmatch(resource)]
+        return f"/{(stages or [self.router.routes[0][0].stage])[0]}{path}"
+
+    def handle(self, request: Request) -> Response:
+        ids = _Ids(str(uuid.uuid4()), extended_id(), trace_id(request.headers))
         invocation: Invocation | None = None
-        if found is None:
-            response = self._answer(
-                403, MISSING_TOKEN, request_id, error="MissingAuthenticationToken"
-            )
-        else:
-            route, parameters = found
-            bucket = self._limits.get(route.api)
-            if bucket is not None and not bucket.take():
-                response = self._answer(429, TOO_MANY_REQUESTS, request_id)
-            else:
-                event = build_event(
-                    route, method, raw_path, headers, body, parameters, source_ip, request_id
-                )
-                response, invocation = self._integrate(route, event, request_id)
+        try:
+            response, invocation = self._route(request, ids)
+        except Exception as exc:  # a fault of the harness: answered as API Gateway would
+            print(f"API Gateway: {type(exc).__name__}: {exc}", file=sys.stderr)
+            response = self._error(LAMBDA_REFUSED, ids)
         if self.on_request:
-            self.on_request(f"{method} {raw_path}", response.status, invocation)
+            self.on_request(f"{request.method} {request.raw_path}", response.status, invocation)
         return response
 
-    def _integrate(
-        self, route: Route, event: dict[str, Any], request_id: str
-    ) -> tuple[Response, Invocation | None]:
+    def _route(self, request: Request, ids: _Ids) -> tuple[Response, Invocation | None]:
+        stage, path = self.router.split_stage(urlsplit(request.raw_path).path)
+        found = self.router.match(request.method, path, stage)
+        if found is None:
+            # With a stage, the resource or method is unknown; without one, AWS knows no API.
+            return self._error(MISSING_TOKEN if stage else FORBIDDEN, ids), None
+        route, parameters = found
+        bucket = self._limits.get(route.api)
+        if bucket is not None and not bucket.take():
+            return self._error(TOO_MANY_REQUESTS, ids), None
+        api = self.apis.get(route.api)
+        event = build_event(
+            route,
+            request.method,
+            request.raw_path,
+            request.headers,
+            request.body,
+            parameters,
+            request.source_ip,
+            ids.request_id,
+            api=api,
+            region=self.region,
+            trace=ids.trace,
+            extended_request_id=ids.extended,
+        )
+        outcome = self._integrate(route, event)
+        if not isinstance(outcome, Invocation):
+            return self._error(outcome, ids), None
+        if outcome.error is not None:
+            return self._error(INTERNAL_ERROR, ids), outcome
+        accept = next((v for n, v in request.headers if n.lower() == "accept"), "")
+        try:
+            status, headers, body = proxy_response(
+                outcome.payload, api.binary_media_types if api else (), accept
+            )
+        except MalformedResponse:
+            return self._error(INTERNAL_ERROR, ids), outcome
+        headers.append(("X-Amzn-Trace-Id", ids.trace))
+        return self._answer(status, body, ids, headers), outcome
+
+    def _integrate(self, route: Route, event: dict[str, Any]) -> Invocation | GatewayError:
         outcome: list[Invocation | BaseException] = []
 
         def call() -> None:
@@ -279,37 +341,28 @@ class ApiGateway:
         worker.join(self.integration_timeout)
         if not outcome:
             # The function runs on (Lambda lets it finish); the client is told it timed out.
-            return self._answer(504, TIMED_OUT, request_id), None
+            return TIMED_OUT
         result = outcome[0]
-        if isinstance(result, Throttled):
-            # Lambda refused to run it; a proxy integration turns that into a plain 500.
-            return self._answer(500, INTERNAL_ERROR, request_id), None
         if isinstance(result, BaseException):
-            raise result
-        if result.error is not None:
-            return self._answer(502, INTERNAL_ERROR, request_id), result
-        try:
-            status, headers, body = proxy_response(result.payload)
-        except MalformedResponse:
-            return self._answer(502, INTERNAL_ERROR, request_id), result
-        return self._answer(status, body, request_id, headers), result
+            if not isinstance(result, Throttled):
+                print(f"API Gateway: the Lambda invoke failed: {result!r}", file=sys.stderr)
+            # Lambda refused or failed to run it: a proxy integration answers a plain 500.
+            return LAMBDA_REFUSED
+        return result
+
+    def _error(self, error: GatewayError, ids: _Ids) -> Response:
+        headers = [("x-amzn-ErrorType", error.error_type)] if error.error_type else []
+        return self._answer(error.status, error.body, ids, headers)
 
     @staticmethod
-    def _answer(
-        status: int,
-        body: bytes,
-        request_id: str,
-        headers: list[tuple[str, str]] | None = None,
-        error: str | None = None,
-    ) -> Response:
-        headers = list(headers or [])
-        names = {name.lower() for name, _ in headers}
-        if "content-type" not in names:
+    def _answer(status: int, body: bytes, ids: _Ids, headers: list[tuple[str, str]]) -> Response:
+        headers = list(headers)
+        if "content-type" not in {name.lower() for name, _ in headers}:
             headers.append(("Content-Type", "application/json"))
         headers.append(("Content-Length", str(len(body))))
-        headers.append(("x-amzn-RequestId", request_id))
-        if error:
-            headers.append(("x-amzn-ErrorType", error))
+        headers.append(("Connection", "keep-alive"))
+        headers.append(("x-amzn-RequestId", ids.request_id))
+        headers.append(("x-amz-apigw-id", ids.extended))
         return Response(status, headers, body)
 
 

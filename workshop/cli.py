@@ -142,12 +142,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         marker.write_text(json.dumps({"pid": os.getpid(), **info}), encoding="utf-8")
         print(f"Serving {project.label}, offline (like `sam local start-api`, without Docker)")
         if info["url"]:
-            print(f"  API:        {info['url']}")
+            url = urlsplit(info["url"])  # the deployed URL's path: the stage, then the route's
+            stage, _, plain = url.path.lstrip("/").partition("/")
+            print(f"  API:        {info['url']}   (stage {stage}, as in the deployed URL)")
+            local = f"{url.scheme}://{url.netloc}/{plain}"
+            print(f"              {local} works too, as with `sam local start-api` (on AWS: 403)")
         print(
             f"  Local AWS:  {info['endpoint']}   (AWS CLI: add --endpoint-url {info['endpoint']})"
         )
-        for logical_id, name in info["tables"].items():
-            print(f"  Table:      {name}   ({logical_id})")
+        for kind in ("functions", "roles", "tables"):
+            for logical_id, name in info[kind].items():
+                print(f"  {kind[:-1].capitalize() + ':':<11} {name}   ({logical_id})")
         for group in info["log_groups"]:
             print(f"  Logs:       {group}")
         print("Press Ctrl-C to stop.", flush=True)
@@ -298,9 +303,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_race(args: argparse.Namespace) -> int:
     from workshop.race import race
 
-    result = race(
-        args.stage, clients=args.clients, visits=args.visits, stall=args.stall, log=_print_flushed
-    )
+    options = {name: getattr(args, name) for name in ("clients", "visits", "stall")}
+    result = race(args.stage, **options, log=_print_flushed)
     print("\n".join(["", result.table(), *result.verdict()]))
     return 0
 
@@ -441,18 +445,12 @@ def parser() -> argparse.ArgumentParser:
         "race", help="many clients visit one session at once: are visits lost? (a fresh stack)"
     )
     race.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
-    race.add_argument(
-        "--clients", type=int, default=8, metavar="N", help="clients at once (default: 8)"
-    )
-    race.add_argument(
-        "--visits", type=int, default=10, metavar="K", help="visits by each client (default: 10)"
-    )
-    race.add_argument(
-        "--stall",
-        type=_seconds,
-        metavar="SECONDS",
-        help="DynamoDB answers late, each answer held up to SECONDS (a visitor per client)",
-    )
+    for flag, kind, default, metavar, text in (
+        ("--clients", int, 8, "N", "clients at once (default: 8)"),
+        ("--visits", int, 10, "K", "visits by each client (default: 10)"),
+        ("--stall", _seconds, None, "SECONDS", "DynamoDB answers up to SECONDS late"),
+    ):
+        race.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
     race.set_defaults(run=cmd_race)
 
     for name, run, text in (

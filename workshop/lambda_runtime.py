@@ -8,8 +8,9 @@ is reclaimed, so module-level state lives exactly as long as it does on Lambda.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
-import math
 import os
 import queue
 import secrets
@@ -23,8 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workshop.lambda_memory import MemoryWatch
+from workshop.lambda_reports import LogEvent, PlatformLog, now_ms
 from workshop.lambda_worker import RECORD_MARK
 from workshop.sam_template import Function
+
+__all__ = ["DEFAULT_IDLE_TIMEOUT", "FunctionRuntime", "Invocation", "LogEvent", "Throttled"]
 
 DEFAULT_IDLE_TIMEOUT = 300.0  # seconds; Lambda keeps an idle environment for minutes, not hours
 INIT_TIMEOUT = 10.0  # Lambda's limit on the init phase of an on-demand function
@@ -34,17 +39,12 @@ HOST_VARIABLES = ("PATH", "SYSTEMROOT", "WINDIR", "COMSPEC", "PATHEXT", "TEMP", 
 
 
 @dataclass
-class LogEvent:
-    timestamp: int  # milliseconds since the epoch, as CloudWatch Logs keeps it
-    message: str
-
-
-@dataclass
 class Invocation:
     """The outcome of one invocation, as the Lambda service reports it."""
 
     request_id: str
-    payload: Any = None
+    payload: Any = None  # the response, decoded from JSON where it is JSON
+    raw_payload: bytes = b""  # the response's bytes, as Invoke returns them
     error: dict[str, Any] | None = None  # errorType, errorMessage, ... when the function failed
     timed_out: bool = False
     cold_start: bool = False
@@ -63,17 +63,12 @@ class Throttled(Exception):
     """The function is at its concurrency limit (Lambda's TooManyRequestsException)."""
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _stamp(ms: float) -> str:
-    seconds = ms / 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(ms % 1000):03d}Z"
-
-
 class Environment:
-    """One execution environment: a worker process with its own memory and log stream."""
+    """One execution environment: a worker process with its own memory and log stream.
+
+    The runtime process can be restarted in the same environment (after a timeout, as Lambda
+    resets its sandbox): the log stream stays, module state does not.
+    """
 
     def __init__(self, function: Function, env: dict[str, str], python: str):
         self.function = function
@@ -81,42 +76,63 @@ class Environment:
             time.strftime("%Y/%m/%d/", time.gmtime()) + f"[$LATEST]{secrets.token_hex(16)}"
         )
         self.last_used = time.monotonic()
+        self.needs_init = False  # the runtime was stopped; the next invocation starts it again
+        self._env = {**env, "AWS_LAMBDA_LOG_STREAM_NAME": self.stream}
+        self._python = python
         self._pending: list[LogEvent] = []
+        self._lock = threading.Lock()
+        self.start()
+
+    def start(self) -> None:
+        """Start the runtime process (its init phase begins)."""
+        self.started = time.monotonic()
         self._records: queue.Queue[dict[str, Any]] = queue.Queue()
         self._answers: queue.Queue[bytes] = queue.Queue()
-        self._lock = threading.Lock()
         self.process = subprocess.Popen(
-            [python, "-u", "-m", "workshop.lambda_worker"],
-            cwd=function.code_dir,
-            env={**env, "AWS_LAMBDA_LOG_STREAM_NAME": self.stream},
+            [self._python, "-u", "-m", "workshop.lambda_worker"],
+            cwd=self.function.code_dir,
+            env=self._env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        threading.Thread(target=self._read_logs, daemon=True).start()
-        threading.Thread(target=self._read_answers, daemon=True).start()
+        self.needs_init = False
+        process = self.process
+        threading.Thread(target=self._read_logs, args=(process,), daemon=True).start()
+        threading.Thread(target=self._read_answers, args=(process,), daemon=True).start()
+        self.memory = MemoryWatch(process, self.function.memory_size)
 
-    def _read_answers(self) -> None:
-        for line in iter(self.process.stdout.readline, b""):
-            self._answers.put(line)
-        self._answers.put(b"")
-        self.process.stdout.close()
+    @property
+    def out_of_memory(self) -> bool:
+        return self.memory.out_of_memory
 
-    def _read_logs(self) -> None:
+    @property
+    def max_memory_mb(self) -> int:
+        return self.memory.max_memory_mb
+
+    def _read_answers(self, process: subprocess.Popen) -> None:
+        answers = self._answers
+        for line in iter(process.stdout.readline, b""):
+            answers.put(line)
+        answers.put(b"")
+        process.stdout.close()
+
+    def _read_logs(self, process: subprocess.Popen) -> None:
         """Turn the log pipe into events: plain lines are the handler's, marked the runtime's."""
-        for raw in iter(self.process.stderr.readline, b""):
+        records = self._records
+        for raw in iter(process.stderr.readline, b""):
             text = raw.decode("utf-8", "replace").rstrip("\r\n")
             plain, _, record = text.partition(RECORD_MARK)
             if plain:
-                self._add(LogEvent(_now_ms(), plain))
+                self._add(LogEvent(now_ms(), plain))
             if record:
                 data = json.loads(record)
                 if data["kind"] == "log":
                     self._add(LogEvent(int(data["ts"]), data["message"]))
                 else:
-                    self._records.put(data)
-        self._records.put({"kind": "exited"})
-        self.process.stderr.close()
+                    records.put(data)
+        records.put({"kind": "exited"})
+        process.stderr.close()
 
     def _add(self, event: LogEvent) -> None:
         with self._lock:
@@ -141,18 +157,19 @@ class Environment:
                 return False
 
     def read_answer(self, timeout: float) -> dict[str, Any] | None:
-        """The worker's next answer, or None if it did not come in time (or the worker died)."""
+        """The worker's next answer; None if it did not come in time, {} if the worker ended."""
         try:
             line = self._answers.get(timeout=timeout)
         except queue.Empty:
             return None
-        return json.loads(line) if line else None
+        return json.loads(line) if line else {}
 
     def send(self, request: dict[str, Any]) -> None:
         self.process.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
         self.process.stdin.flush()
 
     def kill(self) -> None:
+        """Stop the runtime process (the environment may start it again)."""
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
@@ -213,6 +230,7 @@ class FunctionRuntime:
         if self.json_logs:
             self.env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
             self.env["AWS_LAMBDA_LOG_LEVEL"] = config.get("ApplicationLogLevel", "INFO")
+        self.platform = PlatformLog(function, region)
         self._warn_on_python_mismatch()
         self._reaper = threading.Thread(target=self._reap_idle, daemon=True)
         self._reaper.start()
@@ -233,7 +251,7 @@ class FunctionRuntime:
         with self._lock:
             while self._idle:
                 env = self._idle.pop()
-                if env.alive:
+                if env.alive or env.needs_init:
                     self._busy += 1
                     return env
             limit = self.function.reserved_concurrency
@@ -284,13 +302,26 @@ class FunctionRuntime:
     def invoke(self, event: Any, request_id: str | None = None) -> Invocation:
         request_id = request_id or str(uuid.uuid4())
         env = self._acquire()
-        inv = Invocation(request_id=request_id, cold_start=env is None)
+        inv = Invocation(request_id=request_id, cold_start=env is None or env.needs_init)
         keep = False
         try:
             if env is None:
-                env = self._start_environment(inv)
-                if env is None:
-                    return inv
+                # Lambda inits each environment on a machine of its own; here they share a
+                # laptop's cores. Started all at once, 32 of them would each take 16 times
+                # longer and outrun the init limit, so they start a few at a time (the wait
+                # for a slot is not init time).
+                with INIT_SLOTS:
+                    env = Environment(self.function, self.env, self.python)
+                    inv.logs.extend(self.platform.init_start(env.stream))
+                    ready = self._init(env, inv)
+            elif env.needs_init:
+                env.start()  # the sandbox was reset: the runtime starts again, in the same stream
+                inv.logs.extend(self.platform.init_start(env.stream))
+                ready = self._init(env, inv)
+            else:
+                ready = True
+            if not ready and not self._init_again(env, inv):
+                return inv
             keep = self._run(env, event, inv)
             return inv
         finally:
@@ -298,123 +329,129 @@ class FunctionRuntime:
             if self.on_logs and inv.logs:
                 self.on_logs(self.function, inv.environment, inv.logs)
 
-    def _start_environment(self, inv: Invocation) -> Environment | None:
-        # Lambda inits each environment on a machine of its own; here they share a laptop's
-        # cores. Started all at once, 32 of them would each take 16 times longer and outrun
-        # the init limit, so they start a few at a time (the wait is not init time).
-        with INIT_SLOTS:
-            env = Environment(self.function, self.env, self.python)
-            inv.environment = env.stream
-            ready = env.read_answer(INIT_TIMEOUT)
+    def _init(self, env: Environment, inv: Invocation, phase_timeout: float = INIT_TIMEOUT):
+        """Wait for the runtime to import the handler; record its logs and Init Duration."""
+        inv.environment = env.stream
+        ready = env.read_answer(phase_timeout)
+        inv.init_ms = (time.monotonic() - env.started) * 1000  # from the environment's start
         env.wait_record("init_done", timeout=1.0)
-        inv.logs.extend(env.take_logs())
+        inv.logs.extend(self.platform.application(env.take_logs()))
         if ready and ready.get("ready"):
-            inv.init_ms = ready["init_ms"]
-            return env
-        inv.error = (ready or {}).get("error") or {
-            "errorType": "Runtime.ExitError",
-            "errorMessage": f"RequestId: {inv.request_id} Error: Runtime exited during init",
-        }
-        inv.error["requestId"] = inv.request_id
-        inv.logs.extend(self._end_lines(inv, status="error")[-1:])  # no END: it never started
+            return True
+        if ready is None:
+            env.kill()  # still importing when the init phase's time was up
+        inv.error = (ready or {}).get("error") or self._exit_error(env, inv.request_id)
+        return False
+
+    def _exit_error(self, env: Environment, request_id: str) -> dict[str, Any]:
+        """The error Lambda reports when the runtime process ends without a word."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            env.process.wait(timeout=5)  # its answers pipe closed: it is on its way out
         env.kill()
-        return None
+        if env.out_of_memory:
+            kind, reason = "Runtime.OutOfMemory", "signal: killed"
+        elif env.process.returncode < 0:
+            kind, reason = "Runtime.ExitError", "signal: killed"
+        else:
+            kind, reason = "Runtime.ExitError", f"exit status {env.process.returncode}"
+        message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
+        return {"errorType": kind, "errorMessage": message}
+
+    def _init_again(self, env: Environment, inv: Invocation) -> bool:
+        """After a failed init Lambda tries once more, in the invoke phase; True if it worked.
+
+        If not, both attempts get an INIT_REPORT; the invocation gets START, END and a REPORT
+        with `Status: error` and the init's error type.
+        """
+        inv.logs.extend(self.platform.init_report(inv.init_ms, "init", inv.error["errorType"]))
+        env.kill()
+        env.start()
+        started = time.monotonic()
+        if self._init(env, inv, phase_timeout=self.function.timeout):
+            # It worked the second time: the invocation goes ahead (rare; a flaky init).
+            inv.error = None
+            inv.init_ms = (time.monotonic() - started) * 1000
+            return True
+        inv.logs.extend(
+            self.platform.init_report(
+                (time.monotonic() - started) * 1000, "invoke", inv.error["errorType"]
+            )
+        )
+        inv.logs.extend(self.platform.start(inv.request_id))
+        inv.duration_ms = (time.monotonic() - started) * 1000
+        inv.init_ms = None  # REPORT carries no Init Duration for a failed init
+        inv.max_memory_mb = env.max_memory_mb
+        inv.logs.extend(self.platform.end_and_report(inv, "error", inv.error["errorType"]))
+        env.kill()
+        return False
 
     def _run(self, env: Environment, event: Any, inv: Invocation) -> bool:
         """Serve one invocation in `env`; return whether the environment may be used again."""
         inv.environment = env.stream
         timeout = self.function.timeout
         started = time.monotonic()
-        inv.logs.append(self._start_line(inv))
+        inv.logs.extend(self.platform.start(inv.request_id))
         env.send(
             {
                 "request_id": inv.request_id,
                 "event": event,
-                "deadline_ms": _now_ms() + timeout * 1000,
+                "deadline_ms": now_ms() + timeout * 1000,
                 "invoked_function_arn": self.function.arn,
             }
         )
         reply = env.read_answer(timeout)
-        elapsed_ms = (time.monotonic() - started) * 1000
-        if reply is None:
-            timed_out = env.alive  # still running when the time was up; else it crashed
-            env.kill()
-            env.wait_record("invocation_done", timeout=1.0)
-            inv.logs.extend(env.take_logs())
-            inv.duration_ms = timeout * 1000 if timed_out else elapsed_ms
-            if timed_out:
-                inv.timed_out = True
-                message = f"Task timed out after {timeout:.2f} seconds"
-                inv.logs.append(
-                    LogEvent(_now_ms(), f"{_stamp(_now_ms())} {inv.request_id} {message}")
-                )
-                inv.error = {"errorType": "Sandbox.Timedout", "errorMessage": message}
-            else:
-                message = (
-                    f"RequestId: {inv.request_id} Error: Runtime exited with error: "
-                    f"exit status {env.process.returncode}"
-                )
-                inv.logs.append(LogEvent(_now_ms(), message))
-                inv.error = {"errorType": "Runtime.ExitError", "errorMessage": message}
-            inv.error["requestId"] = inv.request_id
-            inv.logs.extend(self._end_lines(inv, status="timeout" if timed_out else "error"))
-            return False
+        if not reply:
+            elapsed = time.monotonic() - started
+            return self._lost(env, inv, timed_out=reply is None, elapsed=elapsed)
         env.wait_record("invocation_done", timeout=1.0)
-        inv.logs.extend(env.take_logs())
+        inv.logs.extend(self.platform.application(env.take_logs()))
         inv.duration_ms = reply["duration_ms"]
-        inv.max_memory_mb = reply["max_memory_mb"]
+        inv.max_memory_mb = env.max_memory_mb
         if "error" in reply:
-            inv.error = {**reply["error"], "requestId": inv.request_id}
+            inv.error = reply["error"]
         else:
-            inv.payload = reply["payload"]
-        inv.logs.extend(self._end_lines(inv))
+            inv.raw_payload = base64.b64decode(reply["payload"])
+            inv.payload = _decoded(inv.raw_payload)
+        inv.logs.extend(self.platform.end_and_report(inv, None, None))
         inv.logs.sort(key=lambda event: event.timestamp)  # stable: same-ms events keep order
         return True
 
-    def _platform(self, kind: str, record: dict[str, Any]) -> LogEvent:
-        """A platform log line in the JSON log format: {"time", "type", "record"}."""
-        now = _now_ms()
-        return LogEvent(now, json.dumps({"time": _stamp(now), "type": kind, "record": record}))
+    def _lost(self, env: Environment, inv: Invocation, timed_out: bool, elapsed: float) -> bool:
+        """The runtime gave no answer: the time was up, or the process died (or was killed).
 
-    def _start_line(self, inv: Invocation) -> LogEvent:
-        if self.json_logs:
-            return self._platform(
-                "platform.start", {"requestId": inv.request_id, "version": "$LATEST"}
-            )
-        return LogEvent(_now_ms(), f"START RequestId: {inv.request_id} Version: $LATEST")
-
-    def _end_lines(self, inv: Invocation, status: str | None = None) -> list[LogEvent]:
-        """END and REPORT in the text format; in the JSON format, one platform.report."""
-        billed = math.ceil(inv.duration_ms + (inv.init_ms or 0))
-        if self.json_logs:
-            metrics = {
-                "durationMs": round(inv.duration_ms, 2),
-                "billedDurationMs": billed,
-                "memorySizeMB": self.function.memory_size,
-                "maxMemoryUsedMB": inv.max_memory_mb or 0,
+        Since 2026 Lambda writes no "Task timed out" line: a timeout shows in REPORT's
+        `Status: timeout` and in the error the caller gets. Lambda then resets the sandbox: the
+        runtime starts again at the next invocation, in the same environment.
+        """
+        if timed_out:
+            env.kill()
+            env.wait_record("invocation_done", timeout=1.0)
+            inv.logs.extend(self.platform.application(env.take_logs()))
+            inv.timed_out = True
+            inv.duration_ms = self.function.timeout * 1000
+            inv.max_memory_mb = env.max_memory_mb
+            message = f"Task timed out after {self.function.timeout:.2f} seconds"
+            inv.error = {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"RequestId: {inv.request_id} Error: {message}",
             }
-            if inv.init_ms is not None:
-                metrics["initDurationMs"] = round(inv.init_ms, 2)
-            record = {
-                "requestId": inv.request_id,
-                "metrics": metrics,
-                "status": status or "success",
-            }
-            return [self._platform("platform.report", record)]
-        end = LogEvent(_now_ms(), f"END RequestId: {inv.request_id}")
-        return [end, self._report_line(inv, billed, status)]
+            inv.logs.extend(self.platform.end_and_report(inv, "timeout", None))
+            env.needs_init = True
+            return True
+        inv.error = self._exit_error(env, inv.request_id)
+        env.wait_record("invocation_done", timeout=1.0)
+        inv.logs.extend(self.platform.application(env.take_logs()))
+        inv.duration_ms = elapsed * 1000
+        inv.max_memory_mb = env.max_memory_mb
+        reason = f"{inv.error['errorMessage']}\n{inv.error['errorType']}"
+        inv.logs.append(LogEvent(now_ms(), reason))
+        inv.logs.extend(self.platform.end_and_report(inv, "error", inv.error["errorType"]))
+        return False
 
-    def _report_line(self, inv: Invocation, billed: int, status: str | None) -> LogEvent:
-        parts = [
-            f"REPORT RequestId: {inv.request_id}",
-            f"Duration: {inv.duration_ms:.2f} ms",
-            # Since August 2025 the init phase of on-demand functions is billed too.
-            f"Billed Duration: {billed} ms",
-            f"Memory Size: {self.function.memory_size} MB",
-            f"Max Memory Used: {inv.max_memory_mb or 0} MB",
-        ]
-        if inv.init_ms is not None:
-            parts.append(f"Init Duration: {inv.init_ms:.2f} ms")
-        if status:
-            parts.append(f"Status: {status}")
-        return LogEvent(_now_ms(), "\t".join(parts) + "\t")
+
+def _decoded(raw: bytes) -> Any:
+    """The response as JSON where it is JSON (bytes returned by the handler need not be)."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")

@@ -4,28 +4,71 @@ Runs as its own process (`python -m workshop.lambda_worker`), started by `lambda
 Requests come on stdin, one JSON line each; answers go back on the original stdout. Everything
 the handler prints (stdout and stderr alike) goes to the log pipe, as on Lambda; the runtime's
 own log records travel on that same pipe, framed by RECORD_MARK, so their order is kept.
+
+What the handler and the logs see is what Lambda's Python runtime (awslambdaric, its
+`bootstrap.py`, `lambda_runtime_log_utils.py`, `lambda_runtime_marshaller.py` and
+`lambda_context.py`) gives them; tests/conformance compares the two on the same inputs.
 Standard library only: it runs beside the handler's code, not the harness's.
 """
 
 from __future__ import annotations
 
+import base64
+import decimal
 import importlib
 import json
 import logging
+import math
 import os
+import secrets
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 RECORD_MARK = "\x1e"  # starts a framed record on the log pipe; never in ordinary text
-
-
-def _utc_stamp(seconds: float) -> str:
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-        + f".{int(seconds % 1 * 1000):03d}Z"
-    )
+TEXT_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
+SECONDS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # JSON logs and the uncaught error: to the second
+ERROR_INDENT = "\u00a0"  # the runtime indents a logged traceback with no-break spaces
+# What the runtime logs (at WARNING) before the error of a failed init.
+UNHANDLED_WARNING = (
+    "LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function "
+    "code. However, in rare cases, a Lambda runtime update can cause unexpected function "
+    "behavior. For functions using managed runtimes, runtime updates can be triggered by a "
+    "function change, or can be applied automatically. To determine if the runtime has been "
+    "updated, check the runtime version in the INIT_START log entry. If this error correlates "
+    "with a change in the runtime version, you may be able to mitigate this error by "
+    "temporarily rolling back to the previous runtime version. For more information, see "
+    "https://docs.aws.amazon.com/lambda/latest/dg/runtimes-update.html\r"
+)
+# LogRecord attributes that are not `extra=` fields of the caller.
+RESERVED_FIELDS = frozenset(
+    {
+        "name",
+        "msg",
+        "args",
+        "levelname",
+        "levelno",
+        "pathname",
+        "filename",
+        "module",
+        "exc_info",
+        "exc_text",
+        "stack_info",
+        "lineno",
+        "funcName",
+        "created",
+        "msecs",
+        "relativeCreated",
+        "thread",
+        "threadName",
+        "processName",
+        "process",
+        "aws_request_id",
+        "tenant_id",
+    }
+)
 
 
 def emit_record(kind: str, **fields: Any) -> None:
@@ -36,117 +79,280 @@ def emit_record(kind: str, **fields: Any) -> None:
     os.write(2, line.encode("utf-8"))
 
 
-class _RuntimeLogHandler(logging.Handler):
-    """The Python runtime's log handler: one event per record, in text or JSON format."""
+def log_to_pipe(text: str) -> None:
+    """One CloudWatch Logs event; the runtime's trailing newline is not part of the message."""
+    emit_record("log", message=text.removesuffix("\n"))
 
-    def __init__(self, log_format: str):
+
+# Logging, as the runtime sets it up.
+
+
+def level_from_env(value: str | None) -> str:
+    """AWS_LAMBDA_LOG_LEVEL as the runtime reads it: TRACE is Python's DEBUG."""
+    return {None: "", "TRACE": "DEBUG"}.get(value, value or "").upper()
+
+
+class JsonFormatter(logging.Formatter):
+    """The runtime's JSON log line: fixed keys, the exception in its own fields, then `extra=`."""
+
+    def __init__(self):
+        super().__init__(datefmt=SECONDS_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.levelno = min(50, max(0, record.levelno)) // 10 * 10
+        record.levelname = logging.getLevelName(record.levelno)
+        exc = record.exc_info
+        entry = {
+            "timestamp": self.formatTime(record, self.datefmt),
+            "level": record.levelname,
+            "message": (
+                record.msg
+                if isinstance(record.msg, dict) and not record.args
+                else record.getMessage()
+            ),
+            "logger": record.name,
+            "stackTrace": traceback.format_tb(exc[2]) if exc else None,
+            "errorType": exc[0].__name__ if exc else None,
+            "errorMessage": str(exc[1]) if exc else None,
+            "requestId": getattr(record, "aws_request_id", None),
+            "location": f"{record.pathname}:{record.funcName}:{record.lineno}" if exc else None,
+        }
+        if getattr(record, "tenant_id", None) is not None:
+            entry["tenantId"] = record.tenant_id
+        entry.update(
+            (key, value)
+            for key, value in record.__dict__.items()
+            if key not in RESERVED_FIELDS and key not in entry
+        )
+        entry = {key: value for key, value in entry.items() if value is not None}
+        return json.dumps(entry, ensure_ascii=False, default=str) + "\n"
+
+
+class RuntimeLogHandler(logging.Handler):
+    """The runtime's handler on the root logger: one log event per record."""
+
+    def __init__(self, log_format: str, sink: Callable[[str], None]):
         super().__init__()
-        self.log_format = log_format
-        self.request_id = ""
+        self.sink = sink
+        self.request_id = ""  # empty while the handler's module is imported
+        self.tenant_id = None
+        if log_format.upper() == "JSON":
+            self.setFormatter(JsonFormatter())
+        else:
+            self.setFormatter(logging.Formatter(TEXT_FORMAT, "%Y-%m-%dT%H:%M:%S"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if record.exc_info:
-            message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
-        if self.log_format == "JSON":
-            entry = {
-                "timestamp": _utc_stamp(record.created),
-                "level": record.levelname,
-                "message": message,
-                "logger": record.name,
-                "requestId": self.request_id,
-            }
-            text = json.dumps(entry)
-        else:
-            stamp = _utc_stamp(record.created)
-            text = f"[{record.levelname}]\t{stamp}\t{self.request_id}\t{message}"
-        emit_record("log", message=text)
+        record.aws_request_id = self.request_id
+        record.tenant_id = self.tenant_id
+        self.sink(self.format(record))
+
+
+def setup_logging(log_format: str, log_level: str, sink: Callable[[str], None]):
+    """Give the root logger the runtime's handler, times in UTC, and the configured level."""
+    logging.Formatter.converter = time.gmtime
+    handler = RuntimeLogHandler(log_format, sink)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    if log_level in logging.getLevelNamesMapping():
+        root.setLevel(log_level)
+    return handler
+
+
+# Errors, as the runtime reports and logs them.
+
+
+class InitError(Exception):
+    """A failure the runtime names itself (Runtime.*), with its own message and stack."""
+
+    def __init__(self, error_type: str, message: str, trace: list[str] | None = None):
+        super().__init__(message)
+        self.result = make_error(message, error_type, trace)
+
+
+def make_error(message, error_type, stack_trace, request_id=None) -> dict[str, Any]:
+    return {
+        "errorMessage": message or "",
+        "errorType": error_type or "",
+        "requestId": request_id if request_id is not None else "",
+        "stackTrace": stack_trace or [],
+    }
+
+
+def exception_result(exc: BaseException, request_id: str | None = None) -> dict[str, Any]:
+    """An exception as the runtime reports it: its type, message and the user's frames.
+
+    The runtime drops the frames of its own bootstrap that lead into the user's code, here
+    this module's; what follows (importlib's frames for an import) stays, as on Lambda.
+    """
+    frames = [
+        (frame.filename, frame.lineno, frame.name, frame.line)
+        for frame in traceback.extract_tb(exc.__traceback__)
+    ]
+    while frames and frames[0][0] == __file__:
+        frames.pop(0)
+    return make_error(str(exc), type(exc).__name__, traceback.format_list(frames), request_id)
+
+
+def error_log_text(error: dict[str, Any], log_format: str) -> str:
+    """The log event of an uncaught error: JSON to the second, or `[ERROR]` and the trace."""
+    if log_format.upper() == "JSON":
+        stamp = time.strftime(SECONDS_FORMAT, time.gmtime())
+        return json.dumps({"timestamp": stamp, "level": "ERROR", **error})
+    head = "[ERROR]"
+    if error.get("errorType"):
+        head += " " + error["errorType"]
+    if error.get("errorMessage"):
+        head += (":" if error.get("errorType") else "") + " " + error["errorMessage"]
+    lines = [head]
+    if error.get("stackTrace") is not None:
+        lines.append("Traceback (most recent call last):")
+        for element in error["stackTrace"]:
+            for line in element.splitlines() if element else [""]:
+                body = line.lstrip(" ")
+                lines.append(ERROR_INDENT * (len(line) - len(body)) + body)
+    return "\n".join(lines)
+
+
+# The handler.
+
+
+def load_handler(name: str) -> Callable[..., Any]:
+    """Import the handler's module and find the function, failing as the runtime fails."""
+    try:
+        module_name, function_name = name.rsplit(".", 1)
+    except ValueError as exc:
+        raise InitError("Runtime.MalformedHandlerName", f"Bad handler '{name}': {exc}") from None
+    if module_name.split(".")[0] in sys.builtin_module_names:
+        raise InitError(
+            "Runtime.BuiltInModuleConflict",
+            f"Cannot use built-in module {module_name} as a handler module",
+        )
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+    except ImportError as exc:
+        raise InitError(
+            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
+        ) from None
+    except SyntaxError as exc:
+        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
+        raise InitError(
+            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}", trace
+        ) from None
+    try:
+        return getattr(module, function_name)
+    except AttributeError:
+        raise InitError(
+            "Runtime.HandlerNotFound",
+            f"Handler '{function_name}' missing on module '{module_name}'",
+        ) from None
+
+
+def marshal(result: Any) -> bytes:
+    """The response body as the python3.11 runtime encodes it: bytes as they are, else JSON.
+
+    Decimals are written as the numbers they hold (simplejson's RawJSON on Lambda); the
+    standard library cannot write raw JSON, so each Decimal goes in as a marker first.
+    """
+    if isinstance(result, bytes):
+        return result
+    token = secrets.token_hex(8)
+    decimals: list[str] = []
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, decimal.Decimal):
+            if obj.is_nan():
+                return math.nan
+            decimals.append(str(obj))
+            return f"{token}{len(decimals) - 1}{token}"
+        raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
+
+    text = json.dumps(_namedtuples_as_objects(result), default=default)
+    for index, number in enumerate(decimals):
+        text = text.replace(f'"{token}{index}{token}"', number, 1)
+    return text.encode("utf-8")
+
+
+def _namedtuples_as_objects(value: Any) -> Any:
+    """simplejson, the runtime's encoder, writes a namedtuple as an object."""
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return {key: _namedtuples_as_objects(item) for key, item in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [_namedtuples_as_objects(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _namedtuples_as_objects(item) for key, item in value.items()}
+    return value
+
+
+class CognitoIdentity:
+    __slots__ = ["cognito_identity_id", "cognito_identity_pool_id"]
+
+    def __init__(self):
+        self.cognito_identity_id = None
+        self.cognito_identity_pool_id = None
+
+    def __repr__(self):
+        return (
+            f"{self.__class__.__name__}([cognito_identity_id={self.cognito_identity_id},"
+            f"cognito_identity_pool_id={self.cognito_identity_pool_id}])"
+        )
 
 
 class LambdaContext:
-    """The `context` argument, with the attributes and method Lambda's Python runtime gives."""
+    """The `context` argument, with the attributes and methods the Python runtime gives it."""
 
-    def __init__(self, request: dict[str, Any], env: dict[str, str]):
-        self.function_name = env["AWS_LAMBDA_FUNCTION_NAME"]
-        self.function_version = env["AWS_LAMBDA_FUNCTION_VERSION"]
-        self.invoked_function_arn = request["invoked_function_arn"]
-        self.memory_limit_in_mb = env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
-        self.aws_request_id = request["request_id"]
-        self.log_group_name = env["AWS_LAMBDA_LOG_GROUP_NAME"]
-        self.log_stream_name = env["AWS_LAMBDA_LOG_STREAM_NAME"]
-        self.identity = None
-        self.client_context = None
-        self._deadline_ms = request["deadline_ms"]
+    def __init__(self, request_id: str, deadline_ms: int, invoked_function_arn: str, log_sink):
+        self.aws_request_id = request_id
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.invoked_function_arn = invoked_function_arn
+        self.tenant_id = None
+        self.client_context = None  # set only for a mobile SDK's invoke
+        self.identity = CognitoIdentity()
+        self._epoch_deadline_time_in_ms = deadline_ms
+        self._log_sink = log_sink
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int(self._deadline_ms - time.time() * 1000))
+        return max(0, self._epoch_deadline_time_in_ms - int(time.time() * 1000))
+
+    def w3c(self) -> dict[str, str]:
+        return {}  # no client context carries a W3C trace context here
+
+    def log(self, msg: Any) -> None:
+        self._log_sink(str(msg))
+
+    def __repr__(self):
+        return (
+            f"{self.__class__.__name__}([aws_request_id={self.aws_request_id},"
+            f"log_group_name={self.log_group_name},log_stream_name={self.log_stream_name},"
+            f"function_name={self.function_name},memory_limit_in_mb={self.memory_limit_in_mb},"
+            f"function_version={self.function_version},"
+            f"invoked_function_arn={self.invoked_function_arn},"
+            f"client_context={self.client_context},identity={self.identity},"
+            f"tenant_id={self.tenant_id}])"
+        )
 
 
-def _error(
-    exc: BaseException,
-    error_type: str | None = None,
-    message: str | None = None,
-    request_id: str = "",
-):
-    """Lambda's error payload, logging it as the Python runtime does.
-
-    In the text log format: `[ERROR] Type: message` and the traceback. In the JSON format
-    (LoggingConfig LogFormat: JSON): one JSON object with the payload's fields, the request id
-    and a timestamp to the second.
-    """
-    error_type = error_type or type(exc).__name__
-    message = str(exc) if message is None else message
-    # Drop this module's own frames, as the real runtime hides its bootstrap.
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
-    stack = traceback.format_list(frames)
-    if os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
-        entry = {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
-            "level": "ERROR",
-            "errorMessage": message,
-            "errorType": error_type,
-            "requestId": request_id,
-            "stackTrace": stack,
-        }
-        text = json.dumps(entry)
-    else:
-        text = f"[ERROR] {error_type}: {message}"
-        if stack:
-            text += "\nTraceback (most recent call last):\n" + "".join(stack).rstrip("\n")
-    emit_record("log", message=text)
-    return {"errorMessage": message, "errorType": error_type, "stackTrace": stack}
-
-
-def _max_memory_mb() -> int:
+def invoke(handler, event, context, log_format, log_sink) -> dict[str, Any]:
+    """Run the handler once: {"payload": the body in base64} or a logged {"error": ...}."""
     try:
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024))
-    except ImportError:  # Windows
-        import ctypes
-        from ctypes import wintypes
-
-        class Counters(ctypes.Structure):
-            _fields_ = [("cb", wintypes.DWORD), ("PageFaultCount", wintypes.DWORD)] + [
-                (name, ctypes.c_size_t)
-                for name in (
-                    "PeakWorkingSetSize",
-                    "WorkingSetSize",
-                    "QuotaPeakPagedPoolUsage",
-                    "QuotaPagedPoolUsage",
-                    "QuotaPeakNonPagedPoolUsage",
-                    "QuotaNonPagedPoolUsage",
-                    "PagefileUsage",
-                    "PeakPagefileUsage",
-                )
-            ]
-
-        counters = Counters()
-        counters.cb = ctypes.sizeof(counters)
-        process = ctypes.windll.kernel32.GetCurrentProcess()
-        ctypes.windll.psapi.GetProcessMemoryInfo(process, ctypes.byref(counters), counters.cb)
-        return round(counters.PeakWorkingSetSize / (1024 * 1024))
+        result = handler(event, context)
+    except Exception as exc:
+        error = exception_result(exc, context.aws_request_id)
+    else:
+        try:
+            return {"payload": base64.b64encode(marshal(result)).decode("ascii")}
+        except Exception as exc:  # the runtime turns any failure to encode into this error
+            error = make_error(
+                f"Unable to marshal response: {exc}",
+                "Runtime.MarshalError",
+                None,
+                context.aws_request_id,
+            )
+    log_sink(error_log_text(error, log_format))
+    return {"error": error}
 
 
 # In the harness's venv but not in Lambda's Python runtime (the SAM CLI brings them): the AWS
@@ -172,49 +378,40 @@ def main() -> None:
         answers.write(json.dumps(message) + "\n")
         answers.flush()
 
-    log_handler = _RuntimeLogHandler(os.environ.get("AWS_LAMBDA_LOG_FORMAT", "Text"))
-    root = logging.getLogger()
-    root.handlers[:] = [log_handler]
-    root.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "WARNING").upper())
-
+    log_format = os.environ.get("AWS_LAMBDA_LOG_FORMAT", "Text")
+    logs = setup_logging(
+        log_format, level_from_env(os.environ.get("AWS_LAMBDA_LOG_LEVEL")), log_to_pipe
+    )
     hide_what_lambda_lacks()
-    module_name, function_name = os.environ["_HANDLER"].rsplit(".", 1)
-    started = time.perf_counter()
     try:
-        handler = getattr(importlib.import_module(module_name.replace("/", ".")), function_name)
-    except Exception as exc:  # the runtime reports any init failure the same way
-        kind = "ImportModuleError" if isinstance(exc, ImportError) else "UserCodeSyntaxError"
-        if not isinstance(exc, (ImportError, SyntaxError)):
-            kind = "HandlerNotFound" if isinstance(exc, AttributeError) else type(exc).__name__
-        error = _error(exc, f"Runtime.{kind}", f"Unable to import module '{module_name}': {exc}")
+        handler = load_handler(os.environ["_HANDLER"])
+    except InitError as exc:
+        error = exc.result
+    except Exception as exc:
+        error = exception_result(exc)
+    else:
+        error = None
+    if error is not None:
+        logging.warning(UNHANDLED_WARNING)
+        log_to_pipe(error_log_text(error, log_format))
         emit_record("init_done")
         answer({"ready": False, "error": error})
-        return
+        sys.exit(1)  # the runtime reports the init error and exits
     emit_record("init_done")
-    answer({"ready": True, "init_ms": (time.perf_counter() - started) * 1000})
+    answer({"ready": True})
 
     for line in sys.stdin:
         request = json.loads(line)
-        log_handler.request_id = request["request_id"]
-        context = LambdaContext(request, os.environ)
+        logs.request_id = request["request_id"]
+        context = LambdaContext(
+            request["request_id"],
+            request["deadline_ms"],
+            request["invoked_function_arn"],
+            log_to_pipe,
+        )
         started = time.perf_counter()
-        try:
-            result = handler(request["event"], context)
-            try:
-                reply: dict[str, Any] = {"payload": json.loads(json.dumps(result))}
-            except (TypeError, ValueError) as exc:
-                reply = {
-                    "error": _error(
-                        exc,
-                        "Runtime.MarshalError",
-                        f"Unable to marshal response: {exc}",
-                        request["request_id"],
-                    )
-                }
-        except Exception as exc:
-            reply = {"error": _error(exc, request_id=request["request_id"])}
+        reply = invoke(handler, request["event"], context, log_format, log_to_pipe)
         reply["duration_ms"] = (time.perf_counter() - started) * 1000
-        reply["max_memory_mb"] = _max_memory_mb()
         emit_record("invocation_done", request_id=request["request_id"])
         answer(reply)
 

@@ -16,22 +16,57 @@ import boto3
 from botocore.config import Config
 
 from workshop.errors import WorkshopError
+from workshop.sam_template import ACCOUNT_ID
 
 # Dummy credentials: moto accepts any, and they keep the user's real ones out of local calls.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5)
 
-OUTAGES = {
-    "throttled": (
-        400,
-        {
-            "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-            "message": "The level of configured provisioned throughput for the table was "
-            "exceeded. Consider increasing your provisioning level with the UpdateTable API.",
-        },
+# What DynamoDB answers while it throttles or fails, as real calls recorded it. Throttled, a
+# provisioned table says ProvisionedThroughputExceededException, an on-demand one (what SAM's
+# SimpleTable makes) ThrottlingException; both list why in their ThrottlingReasons.
+THROTTLED = {
+    "provisioned": (
+        "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "ThrottlingReasons",
+        "ProvisionedThroughputExceeded",
+        "The level of configured provisioned throughput for the table was exceeded. Consider "
+        "increasing your provisioning level with the UpdateTable API.",
     ),
-    "unavailable": (503, {"__type": "com.amazon.coral.service#ServiceUnavailableException"}),
+    "on-demand": (
+        "com.amazon.coral.availability#ThrottlingException",
+        "throttlingReasons",
+        "KeyRangeThroughputExceeded",
+        "Throughput exceeds the current capacity of your table or index. DynamoDB is "
+        "automatically scaling your table or index so please try again shortly. If exceptions "
+        "persist, check if you have a hot key: "
+        "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html",
+    ),
 }
+# Unavailable, DynamoDB's front end answers 503 with an HTML page, not JSON.
+UNAVAILABLE = b"<html><body><b>Http/1.1 Service Unavailable</b></body> </html>"
+OUTAGES = ("throttled", "unavailable")
+READS = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List")
+
+
+def outage_answer(
+    kind: str, action: str, request: dict[str, Any], region: str, on_demand: dict[str, bool]
+) -> tuple[int, str, bytes]:
+    """(status, Content-Type, body) of DynamoDB's answer to `action` during an outage."""
+    if kind == "unavailable":
+        return 503, "text/html", UNAVAILABLE
+    table = request.get("TableName") or next(iter(request.get("RequestItems") or {}), "")
+    error_type, key, limit, message = THROTTLED[
+        "on-demand" if on_demand.get(table, True) else "provisioned"
+    ]
+    operation = "Read" if action.startswith(READS) else "Write"
+    reason = {
+        "reason": f"Table{operation}{limit}",
+        "resource": f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{table}",
+    }
+    error = {"__type": error_type, "message": message, key: [reason]}
+    return 400, "application/x-amz-json-1.0", json.dumps(error).encode()
+
 
 # Sees a call before moto does: (X-Amz-Target, JSON body) -> an error body, or None to let it go.
 Authorizer = Callable[[str, dict[str, Any]], dict[str, Any] | None]
@@ -100,7 +135,8 @@ class _DynamoDBGate:
         self.interceptors: dict[str, list[Authorizer]] = {}  # by access key: see intercept_dynamodb
         self.writes = 0  # how many requests may have changed state (for saving snapshots)
         self.requests: Counter[str] = Counter()  # DynamoDB requests, by the caller's access key
-        self.outage: tuple[int, dict[str, Any]] | None = None  # (status, error) for every call
+        # (kind, whether each table is on-demand): every call fails, as during an outage.
+        self.outage: tuple[str, dict[str, bool]] | None = None
         self.stall: Stall | None = None  # holds each answer, once its call is applied
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
@@ -116,7 +152,16 @@ class _DynamoDBGate:
         self.requests[key] += 1
         outage = self.outage
         if outage is not None:
-            return _json_error(start_response, outage[1], outage[0])
+            request = json.loads(_read_body(environ) or b"{}")
+            status, kind, body = outage_answer(
+                outage[0], action, request, _region(environ), outage[1]
+            )
+            reason = {400: "Bad Request", 503: "Service Unavailable"}[status]
+            start_response(
+                f"{status} {reason}",
+                [("Content-Type", kind), ("Content-Length", str(len(body)))],
+            )
+            return [body]
         stall = self.stall  # a call that arrives during a stall is answered at its end
         # The watchers first, in the order they came, then the IAM check, as the call arrives.
         hooks = [*self.interceptors.get(key, ()), self.authorizers.get(key)]
@@ -155,6 +200,12 @@ def _access_key(environ: dict[str, Any]) -> str:
     if marker not in auth:
         return ""
     return auth.split(marker, 1)[1].split("/", 1)[0]
+
+
+def _region(environ: dict[str, Any]) -> str:
+    """The region a SigV4 request is signed for: `Credential=KEY/DATE/REGION/SERVICE/...`."""
+    scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split("/")
+    return scope[2] if len(scope) > 2 else "us-east-1"
 
 
 def _json_error(start_response: Callable[..., Any], error: dict[str, Any], status: int = 400):
@@ -256,12 +307,23 @@ class LocalAWS:
     def dynamodb_outage(self, kind: str = "throttled") -> Iterator[None]:
         """Make every DynamoDB call fail for a while, as DynamoDB does when it throttles or fails.
 
-        `kind` is "throttled" (400 ProvisionedThroughputExceededException, which SDKs retry)
-        or "unavailable" (503 ServiceUnavailable). Embedded AWS only.
+        `kind` is "throttled" (400: ThrottlingException for an on-demand table,
+        ProvisionedThroughputExceededException for a provisioned one; SDKs retry both) or
+        "unavailable" (503, with an HTML body). Embedded AWS only.
         """
         if self.gate is None:
             raise RuntimeError("an outage can only be simulated on the embedded AWS")
-        self.gate.outage = OUTAGES[kind]
+        if kind not in OUTAGES:
+            raise ValueError(f"no outage {kind!r}: it is one of {', '.join(OUTAGES)}")
+        dynamodb = self.client("dynamodb")
+        on_demand = {
+            name: dynamodb.describe_table(TableName=name)["Table"]
+            .get("BillingModeSummary", {})
+            .get("BillingMode")
+            == "PAY_PER_REQUEST"
+            for name in dynamodb.list_tables()["TableNames"]
+        }
+        self.gate.outage = (kind, on_demand)
         try:
             yield
         finally:
@@ -357,7 +419,10 @@ class LocalAWS:
             return
         state = json.loads(path.read_text(encoding="utf-8"))
         dynamodb, logs = self.client("dynamodb"), self.client("logs")
+        existing = set(dynamodb.list_tables()["TableNames"]) if tables else set()
         for table, items in state["tables"].items() if tables else ():
+            if table not in existing:  # saved under an older name (before names had a suffix)
+                continue
             for start in range(0, len(items), 25):
                 batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
                 dynamodb.batch_write_item(RequestItems={table: batch})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 import yaml
 
 from workshop.errors import WorkshopError
+from workshop.physical_names import NAME_LIMITS, ROLE_NAME_LIMIT, generated_name
+from workshop.sam_globals import read_globals, with_globals
 
 ACCOUNT_ID = "123456789012"  # moto's default account: ARNs must agree with the local AWS
 DEFAULT_API = "ServerlessRestApi"  # the implicit REST API that SAM creates for Api events
@@ -135,6 +138,9 @@ class Api:
     stage: str
     throttle_rate: float | None = None
     throttle_burst: int | None = None
+    api_id: str = ""  # the REST API's id, as in <api_id>.execute-api.<region>.amazonaws.com
+    endpoint_type: str = "EDGE"  # API Gateway's default: requests pass through CloudFront
+    binary_media_types: tuple[str, ...] = ()
 
 
 @dataclass
@@ -176,9 +182,14 @@ class _Resolver:
         }.get(kind)
         if explicit and props.get(explicit):
             return self.resolve(props[explicit], f"{logical_id}.{explicit}")
-        # CloudFormation names a resource "<stack>-<LogicalId>-<random>"; the harness drops the
-        # random part so that names stay the same from one run to the next.
-        return f"{self.stack_name}-{logical_id}"
+        return generated_name(self.stack_name, logical_id, NAME_LIMITS.get(kind, 255))
+
+    def api_id(self, logical_id: str) -> str:
+        """A REST API id as API Gateway makes them (10 characters, a-z0-9), the same each run."""
+        digest = hashlib.sha256(f"{self.stack_name}/{logical_id}".encode()).digest()
+        number = int.from_bytes(digest[:8], "big")
+        alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+        return "".join(alphabet[(number // 36**i) % 36] for i in range(10))
 
     def arn(self, logical_id: str) -> str:
         kind = self.resources[logical_id].get("Type")
@@ -212,7 +223,7 @@ class _Resolver:
             return str(default)
         if name in self.resources or name == DEFAULT_API:
             if name == DEFAULT_API or self.resources[name].get("Type") == SERVERLESS_API:
-                return "local"  # the REST API id: there is one API on 127.0.0.1
+                return self.api_id(name)
             return self.physical_name(name)
         raise WorkshopError(f"{self.where}: {where} refers to {name!r}, which is not defined.")
 
@@ -300,18 +311,6 @@ class _Resolver:
         )
 
 
-def _merge_globals(props: dict[str, Any], global_props: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(global_props)
-    for key, value in props.items():
-        if key == "Environment" and "Environment" in merged:
-            variables = dict(merged["Environment"].get("Variables") or {})
-            variables.update((value or {}).get("Variables") or {})
-            merged["Environment"] = {"Variables": variables}
-        else:
-            merged[key] = value
-    return merged
-
-
 def _table_create_args(kind: str, props: dict[str, Any], name: str) -> dict[str, Any]:
     if kind == SIMPLE_TABLE:
         key = props.get("PrimaryKey") or {"Name": "id", "Type": "String"}
@@ -350,20 +349,20 @@ def load(path: Path, *, stack_name: str, region: str = "us-east-1") -> Template:
     raw = parse_yaml(path)
     where = str(path)
     resolver = _Resolver(raw, stack_name, region, where)
-    global_function = (raw.get("Globals") or {}).get("Function") or {}
-    global_api = (raw.get("Globals") or {}).get("Api") or {}
+    sam_globals = read_globals(raw, where)
     functions: dict[str, Function] = {}
     tables: dict[str, Table] = {}
-    apis: dict[str, Api] = {DEFAULT_API: _api(DEFAULT_API, global_api, resolver)}
+    # The API that SAM makes for Api events without a RestApiId takes Globals.Api too.
+    implicit = with_globals(sam_globals, SERVERLESS_API, DEFAULT_API, {}, where)
+    apis: dict[str, Api] = {DEFAULT_API: _api(DEFAULT_API, implicit, resolver)}
     log_groups: dict[str, dict[str, Any]] = {}
 
     for logical_id, resource in raw["Resources"].items():
         kind = resource.get("Type")
         props = resource.get("Properties") or {}
         if kind == FUNCTION:
-            functions[logical_id] = _function(
-                logical_id, _merge_globals(props, global_function), path.parent, resolver
-            )
+            merged = with_globals(sam_globals, kind, logical_id, resource, where)
+            functions[logical_id] = _function(logical_id, merged, path.parent, resolver)
         elif kind in (SIMPLE_TABLE, DYNAMODB_TABLE):
             name = resolver.physical_name(logical_id)
             create_args = resolver.resolve(_table_create_args(kind, props, name), logical_id)
@@ -374,7 +373,8 @@ def load(path: Path, *, stack_name: str, region: str = "us-east-1") -> Template:
                 logical_id, name, resolver.arn(logical_id), create_args, pitr is True
             )
         elif kind == SERVERLESS_API:
-            apis[logical_id] = _api(logical_id, _merge_globals(props, global_api), resolver)
+            merged = with_globals(sam_globals, kind, logical_id, resource, where)
+            apis[logical_id] = _api(logical_id, merged, resolver)
         elif kind == LOG_GROUP:
             log_groups[resolver.physical_name(logical_id)] = resolver.resolve(props, logical_id)
         elif kind not in PASSIVE_TYPES:
@@ -407,7 +407,20 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
             rate = float(setting["ThrottlingRateLimit"])
         if setting.get("ThrottlingBurstLimit") is not None:
             burst = int(setting["ThrottlingBurstLimit"])
-    return Api(logical_id, str(stage), rate, burst)
+    endpoint = resolver.resolve(props.get("EndpointConfiguration") or "EDGE", logical_id)
+    if isinstance(endpoint, dict):  # SAM takes a type, or {Type: ..., VPCEndpointIds: [...]}
+        endpoint = endpoint.get("Type", "EDGE")
+    binary = resolver.resolve(props.get("BinaryMediaTypes") or [], f"{logical_id}.BinaryMediaTypes")
+    return Api(
+        logical_id,
+        str(stage),
+        rate,
+        burst,
+        api_id=resolver.api_id(logical_id),
+        endpoint_type=str(endpoint).upper(),
+        # SAM writes `~1` for `/` in BinaryMediaTypes, as in the OpenAPI extension it fills.
+        binary_media_types=tuple(str(t).replace("~1", "/") for t in binary),
+    )
 
 
 def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> list[Any]:
@@ -509,8 +522,8 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
         memory_size=int(props.get("MemorySize", 128)),
         environment=environment,
         policies=_policy_documents(policies, resolver, f"{where}.Policies"),
-        # SAM names the role it makes "<Function>Role"; its physical name carries the stack's.
-        role_name=f"{resolver.stack_name}-{logical_id}Role",
+        # SAM makes the role as the resource "<Function>Role", which CloudFormation names.
+        role_name=generated_name(resolver.stack_name, f"{logical_id}Role", ROLE_NAME_LIMIT),
         reserved_concurrency=None if reserved in (None, NO_VALUE) else int(reserved),
         logging_config=resolver.resolve(props.get("LoggingConfig") or {}, f"{where}.LoggingConfig"),
         routes=routes,

@@ -93,6 +93,7 @@ class Stack:
                     self.template.routes,
                     self.invoke_function,
                     apis=self.template.apis,
+                    region=self.aws.region,
                     port=self.port,
                     integration_timeout=self.integration_timeout,
                     on_request=self.on_request,
@@ -217,13 +218,14 @@ class Stack:
         return self.invoke_function(self.function(function).logical_id, event or {})
 
     def url(self, path: str | None = None) -> str:
-        """The local URL of `path`, by default the first route's path."""
+        """The local URL of `path` (by default the first route's), under its stage as on AWS:
+        `http://127.0.0.1:3000/Prod/hello`. The path without the stage is served too."""
         if self.api is None:
             raise WorkshopError("this template has no Api event, so nothing is served over HTTP")
         if path is None:
             plain = [r.path for r in self.template.routes if "{" not in r.path]
             path = (plain or [self.template.routes[0].path])[0]
-        return f"http://127.0.0.1:{self.api.port}{path}"
+        return f"http://127.0.0.1:{self.api.port}{self.api.stage_path(path)}"
 
     def expire_environments(self) -> int:
         """Reclaim every idle environment now, as the idle timeout would: the next call is cold."""
@@ -252,5 +254,8 @@ class Stack:
             "endpoint": self.aws.endpoint_url,
             "url": self.url() if self.api else None,
             "log_groups": self._log_groups(),
+            # The names CloudFormation would give them (with its suffix): what to look for on AWS.
+            "functions": {f.logical_id: f.name for f in self.template.functions.values()},
+            "roles": {f"{f.logical_id}Role": f.role_name for f in self.template.functions.values()},
             "tables": {t.logical_id: t.name for t in self.template.tables.values()},
         }

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from workshop.physical_names import generated_name
 from workshop.stack import Stack
 
 PROBE_APP = Path(__file__).resolve().parent.parent / "fixtures" / "harness_app"
+# The probe stack's names, as CloudFormation makes them (with its suffix).
+PROBE_FUNCTION = generated_name("probe", "ProbeFunction", 64)
+PROBE_TABLE = generated_name("probe", "ItemsTable", 255)
 
 
 def fetch(url: str, method: str = "GET", headers: dict | None = None, data: bytes | None = None):

@@ -132,4 +132,4 @@ def test_an_unknown_route_is_a_403(probe, method, path):
         probe.url(path), method=method, data=b"" if method == "POST" else None
     )
     assert (status, raw) == (403, b'{"message":"Missing Authentication Token"}')
-    assert headers["x-amzn-ErrorType"] == "MissingAuthenticationToken"
+    assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"

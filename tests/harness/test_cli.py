@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from tests.harness.conftest import PROBE_APP, fetch_json
 from workshop import manifest
 
 REPO = manifest.REPO_ROOT
+NAMED = ("Function:", "Role:", "Table:")  # the names `up` prints, one a line
 
 
 @pytest.fixture(autouse=True)
@@ -123,12 +125,26 @@ def _stop(process: subprocess.Popen) -> str:
     return rest
 
 
+def _names(lines: list[str]) -> list[tuple[str, str, str]]:
+    """(kind, name, (logical id)) of each resource name that `up` printed."""
+    printed = [line.split() for line in lines]
+    return [tuple(words) for words in printed if words and words[0] in NAMED]
+
+
 def test_up_serves_prints_its_endpoints_stops_cleanly_and_remembers(tmp_path):
     port = _free_port()
     process, lines = _start_up(str(PROBE_APP), "--port", str(port), "--fresh")
     try:
         banner = "".join(lines)
         assert f"http://127.0.0.1:{port}/counter" in banner
+        names = _names(lines)  # as CloudFormation makes them: what to look for on AWS
+        assert [(kind, logical_id) for kind, _, logical_id in names] == [
+            ("Function:", "(ProbeFunction)"),
+            ("Role:", "(ProbeFunctionRole)"),
+            ("Table:", "(ItemsTable)"),
+        ]
+        for _, name, logical_id in names:
+            assert re.fullmatch(rf"harness-app-{logical_id[1:-1]}-[A-Za-z0-9]{{12}}", name), name
         endpoint = next(x.split()[2] for x in lines if x.strip().startswith("Local AWS:"))
         assert endpoint.startswith("http://127.0.0.1:")
         assert fetch_json(f"http://127.0.0.1:{port}/behave/add")[1] == {"hits": 1}
@@ -138,8 +154,9 @@ def test_up_serves_prints_its_endpoints_stops_cleanly_and_remembers(tmp_path):
         rest = _stop(process)
     assert "Stopped." in rest and "Traceback" not in rest
 
-    process, _ = _start_up(str(PROBE_APP), "--port", str(port))
+    process, again = _start_up(str(PROBE_APP), "--port", str(port))
     try:
+        assert _names(again) == names  # a stack keeps its names from one start to the next
         assert fetch_json(f"http://127.0.0.1:{port}/behave/add")[1] == {"hits": 2}
     finally:
         _stop(process)

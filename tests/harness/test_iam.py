@@ -8,7 +8,12 @@ import shutil
 import pytest
 
 from tests.harness.conftest import PROBE_APP
+from workshop.physical_names import generated_name
 
+# The narrowed stack's names, as CloudFormation makes them.
+ROLE = generated_name("narrow", "ProbeFunctionRole", 64)
+FUNCTION = generated_name("narrow", "ProbeFunction", 64)
+TABLE = generated_name("narrow", "ItemsTable", 255)
 NARROW = """
       Policies:
         - Statement:
@@ -37,9 +42,9 @@ def test_a_call_the_policy_does_not_allow_is_refused_as_dynamodb_does(narrowed):
     assert inv.error["errorType"] == "ClientError"
     assert inv.error["errorMessage"] == (
         "An error occurred (AccessDeniedException) when calling the UpdateItem operation: "
-        "User: arn:aws:sts::123456789012:assumed-role/narrow-ProbeFunctionRole/"
-        "narrow-ProbeFunction is not authorized to perform: dynamodb:UpdateItem on resource: "
-        "arn:aws:dynamodb:us-east-1:123456789012:table/narrow-ItemsTable because no "
+        f"User: arn:aws:sts::123456789012:assumed-role/{ROLE}/"
+        f"{FUNCTION} is not authorized to perform: dynamodb:UpdateItem on resource: "
+        f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE} because no "
         "identity-based policy allows the dynamodb:UpdateItem action"
     )
     assert "AccessDeniedException" in inv.log_text  # the traceback in CloudWatch Logs says so

@@ -7,6 +7,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.harness.conftest import PROBE_FUNCTION, PROBE_TABLE
 from workshop.lambda_runtime import FunctionRuntime
 
 
@@ -55,8 +56,13 @@ def test_log_lines_are_lambdas(probe):
     inv = probe.invoke({"action": "count"})
     lines = [event.message for event in inv.logs]
     rid = inv.request_id
-    assert lines[0] == "init: module imported"
-    assert lines[1] == f"START RequestId: {rid} Version: $LATEST"
+    assert re.fullmatch(
+        r"INIT_START Runtime Version: python:3\.11\.v\d+\t"
+        r"Runtime Version ARN: arn:aws:lambda:us-east-1::runtime:[0-9a-f]{64}",
+        lines[0],
+    )
+    assert lines[1] == "init: module imported"
+    assert lines[2] == f"START RequestId: {rid} Version: $LATEST"
     assert lines[-2] == f"END RequestId: {rid}"
     assert re.fullmatch(
         rf"REPORT RequestId: {rid}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t"
@@ -87,31 +93,36 @@ def test_logging_records_carry_level_time_and_request_id(probe):
     )
 
 
-def test_the_timeout_kills_the_environment(probe):
+def test_a_timeout_is_reported_in_report_and_the_runtime_starts_again(probe):
     inv = probe.invoke({"action": "hold", "seconds": 5})
-    assert inv.timed_out and inv.error["errorType"] == "Sandbox.Timedout"
-    assert any(
-        re.fullmatch(rf"\S+Z {inv.request_id} Task timed out after 2\.00 seconds", e.message)
-        for e in inv.logs
+    assert inv.timed_out and inv.error == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {inv.request_id} Error: Task timed out after 2.00 seconds",
+    }
+    assert "Task timed out" not in inv.log_text  # since 2026, only REPORT says so
+    assert inv.logs[-2].message == f"END RequestId: {inv.request_id}"
+    assert re.fullmatch(
+        r"REPORT .*\tDuration: 2000\.00 ms\t.*\tStatus: timeout", inv.logs[-1].message
     )
-    assert inv.logs[-1].message.endswith("Status: timeout\t")
     after = probe.invoke({"action": "count"})
-    assert after.cold_start and body(after)["warm_count"] == 1
+    assert after.cold_start and body(after)["warm_count"] == 1  # module state is gone
+    assert after.environment == inv.environment  # but the sandbox, and its log stream, stay
+    assert after.logs[0].message.startswith("INIT_START ")
 
 
 def test_lambda_sets_its_variables(probe):
     env = body(probe.invoke({"pathParameters": {"how": "env"}}))
     fn = probe.template.functions["ProbeFunction"]
-    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "probe-ProbeFunction"
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == PROBE_FUNCTION
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
-    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/probe-ProbeFunction"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == f"/aws/lambda/{PROBE_FUNCTION}"
     assert re.fullmatch(
         r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", env["AWS_LAMBDA_LOG_STREAM_NAME"]
     )
     assert env["AWS_REGION"] == "us-east-1"
     assert env["AWS_ENDPOINT_URL"] == probe.aws.endpoint_url
     assert env["AWS_ACCESS_KEY_ID"].startswith("ASIA") and "AWS_SESSION_TOKEN" in env
-    assert env["TABLE_NAME"] == fn.environment["TABLE_NAME"] == "probe-ItemsTable"
+    assert env["TABLE_NAME"] == fn.environment["TABLE_NAME"] == PROBE_TABLE
     assert env["GREETING"] == "hello"  # from Globals
 
 
@@ -127,7 +138,7 @@ def test_logs_land_in_the_functions_group_one_stream_per_environment(probe):
         held = [pool.submit(probe.invoke, {"action": "hold", "seconds": 1.0}) for _ in range(2)]
         invocations = [future.result() for future in held]
     events = probe.logs()
-    assert {event.group for event in events} == {"/aws/lambda/probe-ProbeFunction"}
+    assert {event.group for event in events} == {f"/aws/lambda/{PROBE_FUNCTION}"}
     for inv in invocations:
         starts = [
             e for e in events if e.message == f"START RequestId: {inv.request_id} Version: $LATEST"

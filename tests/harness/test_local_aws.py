@@ -79,12 +79,22 @@ def test_what_was_stored_survives_a_restart_unless_fresh(make_stack, tmp_path):
 
     again = make_stack(state_dir=tmp_path, fresh=False)
     assert fetch_json(again.url("/behave/add"))[1] == {"hits": 3}
-    old_lines = [e.message for e in again.logs("START")]
+    old_lines = [e.message for e in again.logs('"START RequestId"')]
     assert len(old_lines) == 3  # the two earlier runs' log lines came back too, once each
     again.stop()
 
     fresh = make_stack(state_dir=tmp_path, fresh=True)
     assert fetch_json(fresh.url("/behave/add"))[1] == {"hits": 1}
+
+
+def test_state_saved_under_a_name_the_stack_no_longer_has_is_left_alone(make_stack, tmp_path):
+    """As stored before names had CloudFormation's suffix: the stack starts, and counts anew."""
+    item = {"pk": {"S": "shared"}, "hits": {"N": "7"}}
+    state = {"tables": {"renamed-ItemsTable": [item]}, "log_groups": {}}
+    (tmp_path / "state.json").write_text(json.dumps(state), encoding="utf-8")
+    # A stack name of its own: its table is made now, so the saved state is read.
+    stack = make_stack(state_dir=tmp_path, fresh=False, stack_name="renamed")
+    assert fetch_json(stack.url("/behave/add"))[1] == {"hits": 1}
 
 
 def test_an_endpoint_in_AWS_ENDPOINT_URL_is_used_instead_of_the_embedded_one(monkeypatch):

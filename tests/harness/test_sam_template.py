@@ -2,36 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.harness.conftest import PROBE_APP
+from tests.harness.conftest import PROBE_APP, PROBE_FUNCTION, PROBE_TABLE
 from workshop.errors import WorkshopError
-from workshop.sam_template import load
+from workshop.physical_names import generated_name
+from workshop.sam_template import DEFAULT_API, load
 
 
 def test_the_probe_template_is_read_as_sam_would_deploy_it():
     template = load(PROBE_APP / "template.yaml", stack_name="probe")
     fn = template.functions["ProbeFunction"]
     assert (fn.name, fn.handler, fn.runtime, fn.timeout, fn.memory_size) == (
-        "probe-ProbeFunction",
+        PROBE_FUNCTION,
         "app.handler",
         "python3.11",
         2.0,
         128,
     )
     assert fn.code_dir == (PROBE_APP / "src").resolve()
+    api_id = template.apis[DEFAULT_API].api_id
     assert fn.environment == {
         "GREETING": "hello",
-        "TABLE_NAME": "probe-ItemsTable",
-        "TABLE_ARN": "arn:aws:dynamodb:us-east-1:123456789012:table/probe-ItemsTable",
-        "API_URL": "https://local.execute-api.us-east-1.amazonaws.com/Prod/",
+        "TABLE_NAME": PROBE_TABLE,
+        "TABLE_ARN": f"arn:aws:dynamodb:us-east-1:123456789012:table/{PROBE_TABLE}",
+        "API_URL": f"https://{api_id}.execute-api.us-east-1.amazonaws.com/Prod/",
     }
+    # The implicit API's id looks like API Gateway's (10 of a-z0-9), and is the same each run.
+    assert re.fullmatch(r"[a-z0-9]{10}", api_id)
+    assert load(PROBE_APP / "template.yaml", stack_name="probe").apis[DEFAULT_API].api_id == api_id
     # DynamoDBCrudPolicy, expanded as SAM expands it, with the table's ARN filled in.
     (statement,) = fn.policies[0]["Statement"]
     assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Scan"} <= set(statement["Action"])
-    assert "arn:aws:dynamodb:us-east-1:123456789012:table/probe-ItemsTable" in statement["Resource"]
+    assert f"arn:aws:dynamodb:us-east-1:123456789012:table/{PROBE_TABLE}" in statement["Resource"]
     assert [(r.method, r.path, r.stage) for r in fn.routes] == [
         ("ANY", "/echo/{proxy+}", "Prod"),
         ("GET", "/counter", "Prod"),
@@ -142,3 +148,32 @@ def test_an_undefined_condition_is_named(tmp_path):
     extra = "      Environment:\n        Variables:\n          X: !If [Nowhere, a, b]\n"
     with pytest.raises(WorkshopError, match="the condition 'Nowhere', which is not in Conditions"):
         load(_write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra)), stack_name="t")
+
+
+def test_names_are_made_as_cloudformation_makes_them_and_kept_from_start_to_start():
+    """`<stack>-<LogicalId>-<12 letters and digits>`, as in `sam list` on AWS
+    (sam-app-HelloWorldFunction-dOcfAtYoEiGo, sam-app-HelloWorldFunctionRole-ojmSC0FUjVZg)."""
+    template = load(PROBE_APP / "template.yaml", stack_name="probe")
+    fn, table = template.functions["ProbeFunction"], template.tables["ItemsTable"]
+    assert re.fullmatch(r"probe-ProbeFunction-[A-Za-z0-9]{12}", fn.name)
+    assert re.fullmatch(r"probe-ProbeFunctionRole-[A-Za-z0-9]{12}", fn.role_name)
+    assert re.fullmatch(r"probe-ItemsTable-[A-Za-z0-9]{12}", table.name)
+    assert fn.log_group == f"/aws/lambda/{fn.name}"
+    again = load(PROBE_APP / "template.yaml", stack_name="probe")
+    assert (again.functions["ProbeFunction"].name, again.tables["ItemsTable"].name) == (
+        fn.name,
+        table.name,
+    )
+    other = load(PROBE_APP / "template.yaml", stack_name="probe2").functions["ProbeFunction"]
+    assert other.name[-12:] != fn.name[-12:]
+
+
+def test_a_made_name_too_long_for_the_service_is_shortened_stack_name_first():
+    """A recording: 'MyStackDev-MyNestedApplicationStack-MyLambdaFunctionName-1U44TLUZ7OR55' was
+    too long for Lambda (64), and CloudFormation named the function
+    'MyStackDev-MyNestedApplicatio-MyLambdaFunctionName-1U44TLUZ7OR55' (13-letter suffix then)."""
+    name = generated_name("MyStackDev-MyNestedApplicationStack", "MyLambdaFunctionName", 64)
+    assert len(name) == 64
+    shortened = r"MyStackDev-MyNestedApplication-MyLambdaFunctionName-[A-Za-z0-9]{12}"
+    assert re.fullmatch(shortened, name)
+    assert len(generated_name("s" * 100, "L" * 100, 64)) == 64

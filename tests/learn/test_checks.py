@@ -7,15 +7,19 @@ that does not pass.
 
 from __future__ import annotations
 
+import random
 import shutil
+import string
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from workshop import checks, learn, manifest
 from workshop.checks.counts_visits_at_once import InStep
+from workshop.checks.sessions_and_honest_errors import MIN_ENTROPY_BITS, entropy_bits
 from workshop.checks.story import DECIMAL_ERROR, GENERIC_500
 
 EXERCISES = learn.exercises()
@@ -47,12 +51,6 @@ def solution_project(exercise: learn.Exercise, tmp_path: Path) -> Path:
     learn.copy_start(exercise, project)
     shutil.copytree(exercise.solution_files, project, dirs_exist_ok=True)
     return project
-
-
-def copy_of_stage(stage: str, tmp_path: Path) -> Path:
-    copy = tmp_path / "copy"
-    shutil.copytree(manifest.find(stage).path, copy, ignore=shutil.ignore_patterns("README.md"))
-    return copy
 
 
 def test_every_exercise_names_a_registered_check_and_every_check_is_used():
@@ -95,78 +93,7 @@ def test_the_story_words_are_the_manifests():
     assert GENERIC_500 in symptom and DECIMAL_ERROR in symptom
 
 
-# Learners' mistakes: each is told in a sentence, never with a traceback.
-
-
-def test_a_count_kept_in_memory_is_caught_by_the_cold_start(tmp_path):
-    copy = copy_of_stage("03", tmp_path)
-    (copy / "src" / "app.py").write_text(
-        "import json\n"
-        "visit_count = 0\n\n\n"
-        "def lambda_handler(event, context):\n"
-        "    global visit_count\n"
-        "    visit_count += 1\n"
-        '    message = "Welcome! This is your first visit." if visit_count == 1 else (\n'
-        '        f"Welcome back! This is your {visit_count} visit."\n'
-        "    )\n"
-        '    body = {"message": message, "session_id": "user_123", "visit_count": visit_count}\n'
-        '    return {"statusCode": 200, "body": json.dumps(body)}\n',
-        encoding="utf-8",
-    )
-    assert checks.run("counts_every_visit", copy) == [
-        "After a cold start the count starts again at 1: it was kept in the function's memory, "
-        "which a new execution environment does not have, and not in the table."
-    ]
-
-
-def test_a_count_sent_as_text_is_not_a_count(tmp_path):
-    copy = copy_of_stage("02", tmp_path)
-    app = copy / "src" / "app.py"
-    code = app.read_text(encoding="utf-8")
-    app.write_text(code.replace("json.dumps(", "json.dumps(default=str, obj="), encoding="utf-8")
-    (problem,) = checks.run("counts_every_visit", copy)
-    assert problem.startswith('The second visit answers 200 {"message": "Welcome back!')
-    assert '"visit_count": "2"}, where the story\'s counter answers {' in problem
-
-
-def test_a_template_the_harness_cannot_run_is_one_sentence(tmp_path):
-    copy = copy_of_stage("02", tmp_path)
-    (copy / "template.yaml").write_text("Resources: [oops\n", encoding="utf-8")
-    (problem,) = checks.run("counts_every_visit", copy)
-    assert problem.startswith("The project does not start: ")
-    assert "template.yaml" in problem and "not valid YAML" in problem
-
-
-def test_a_cached_build_elsewhere_still_writes_into_the_synced_folder(tmp_path):
-    copy = solution_project(learn.exercise("04"), tmp_path)
-    config = copy / "samconfig.toml"
-    config.write_text(
-        config.read_text(encoding="utf-8").replace("cached = false", "cached = true"), "utf-8"
-    )
-    (problem,) = checks.run("builds_while_synced", copy)
-    assert problem.startswith("`sam build` succeeds, but it still writes into the project folder")
-    assert ": .aws-sam/cache, .aws-sam/deps. A cached build keeps" in problem
-
-
-def test_a_samconfig_that_is_not_toml_is_one_sentence(tmp_path):
-    copy = copy_of_stage("04", tmp_path)
-    with (copy / "samconfig.toml").open("a", encoding="utf-8") as config:
-        config.write("build_dir = \n")
-    (problem,) = checks.run("builds_while_synced", copy)
-    assert problem.startswith("samconfig.toml is not valid TOML (")
-    assert problem.endswith("sam build would stop on it too.")
-
-
-def test_a_policy_narrowed_too_far_shows_the_access_denied_in_the_logs(tmp_path):
-    copy = copy_of_stage("07", tmp_path)
-    template = copy / "template.yaml"
-    text = template.read_text(encoding="utf-8")
-    assert text.count("Action: dynamodb:UpdateItem") == 1
-    template.write_text(text.replace("dynamodb:UpdateItem", "dynamodb:GetItem"), "utf-8")
-    (problem,) = checks.run("least_privilege_and_operations", copy)
-    assert problem.startswith('The first visit answers 502 {"message": "Internal server error"}')
-    assert "logs say `[ERROR] ClientError: An error occurred (AccessDeniedException) " in problem
-    assert "is not authorized to perform: dynamodb:UpdateItem on resource: " in problem
+# The learners' fixes, right and wrong, are in the corpus: test_fix_corpus.py.
 
 
 def test_in_step_lets_calls_through_in_pairs_and_a_lone_one_after_its_patience():
@@ -183,3 +110,22 @@ def test_in_step_lets_calls_through_in_pairs_and_a_lone_one_after_its_patience()
     for thread in threads:
         thread.join()
     assert time.monotonic() - started < 2.5  # the second let the first go at once: no patience
+
+
+def test_entropy_tells_random_ids_from_a_clock_and_a_counter():
+    """Fixed ids (a seeded generator, not chance): what the 06 check would see of 24 sessions."""
+    draw = random.Random(6)
+    urlsafe = string.ascii_letters + string.digits + "-_"
+    tokens = ["".join(draw.choice(urlsafe) for _ in range(22)) for _ in range(24)]
+    assert entropy_bits(tokens) >= 120  # 22 characters of 6 bits: 132 at most
+    hexes = ["".join(draw.choice("0123456789abcdef") for _ in range(32)) for _ in range(24)]
+    assert entropy_bits(hexes) >= 120
+    uuids = [str(uuid.UUID(int=draw.getrandbits(128), version=4)) for _ in range(24)]
+    assert entropy_bits(uuids) >= MIN_ENTROPY_BITS
+    clock = [
+        f"{1796135867663823688 + 33_417_291 * n + draw.randrange(1000):022d}" for n in range(24)
+    ]
+    assert entropy_bits(clock) < MIN_ENTROPY_BITS
+    counter = [f"session-{n:06d}" for n in range(24)]
+    assert entropy_bits(counter) < 16
+    assert entropy_bits(["same"] * 24) == 0

@@ -1,12 +1,12 @@
-"""Each exercise's corpus of fixes: every right fix passes its check, every wrong one fails, and
-says why in the words its reviewer wrote down.
+"""The corpus of fixes: each exercise's check accepts every right fix and rejects every wrong one.
 
-`tests/fixes/<exercise id>/right/<name>/` and `tests/fixes/<exercise id>/wrong/<name>/` hold
-only the files that a fix changes from the code the exercise starts from, at their paths in
-the project (`src/app.py`, `template.yaml`). A wrong fix also holds `why.txt`, whose first line
-is a phrase that the check's failure must contain; the lines after it say why a reviewer would
-reject the fix. Each fix is copied over a fresh copy of the start (as `python run.py try` makes
-it), and the exercise's check runs on it, as `python run.py check` would.
+`tests/fixes/<stage id>/right/<name>/` and `tests/fixes/<stage id>/wrong/<name>/` hold only the
+files that a fix changes in the folder its exercise starts from, at their paths in the project
+(`src/app.py`, `template.yaml`, `samconfig.toml`). A wrong fix also holds `why.txt`: its first
+line is a phrase that the check's failure must contain (the story's words for what is still
+wrong), the rest says why a reviewer would reject the fix. Right fixes are written differently
+from the reference, so that the checks are shown to judge what a project does, not how it is
+written. The corpus lives here, under tests/, where `try` never copies it into the playground.
 """
 
 from __future__ import annotations
@@ -18,65 +18,82 @@ import pytest
 
 from workshop import checks, learn
 
-FIXES = Path(__file__).resolve().parent.parent / "fixes"
+FIXES = Path(__file__).resolve().parents[1] / "fixes"
+KINDS = ("right", "wrong")
 WHY = "why.txt"
-# At least this many fixes of each kind, for an exercise that has a corpus.
-AT_LEAST = {"right": 3, "wrong": 4}
+MIN_FIXES = {"right": 3, "wrong": 4}  # per exercise
 
 
-def fixes() -> list:
-    """(exercise, kind, folder) of every fix in the corpus, as pytest parameters."""
-    found = []
-    for exercise in learn.exercises():
-        for kind in AT_LEAST:
-            folder = FIXES / exercise.stage.id / kind
-            for fix in sorted(folder.iterdir()) if folder.is_dir() else ():
-                found.append(
-                    pytest.param(exercise, kind, fix, id=f"{exercise.stage.id}-{kind}-{fix.name}")
-                )
-    return found
+def fixes(kind: str, stage: str | None = None) -> list[Path]:
+    """The fix folders of one kind, of one stage or of every stage, in order."""
+    stages = [FIXES / stage] if stage else sorted(p for p in FIXES.iterdir() if p.is_dir())
+    return sorted(
+        p for folder in stages if (folder / kind).is_dir() for p in (folder / kind).iterdir()
+    )
 
 
-def phrase(fix: Path) -> str:
-    """The first line of a wrong fix's why.txt: what the check must say of it."""
-    return (fix / WHY).read_text(encoding="utf-8").splitlines()[0].strip()
+def params(kind: str) -> list:
+    return [pytest.param(fix, id=f"{fix.parts[-3]}-{fix.name}") for fix in fixes(kind)]
 
 
-def test_each_corpus_belongs_to_an_exercise_and_is_complete():
-    exercises = {exercise.stage.id for exercise in learn.exercises()}
-    corpora = sorted(path.name for path in FIXES.iterdir() if path.is_dir())
-    assert corpora, f"no corpus of fixes in {FIXES}"
-    for corpus in corpora:
-        assert corpus in exercises, f"tests/fixes/{corpus}: no exercise {corpus} in the manifest"
-        for kind, least in AT_LEAST.items():
-            found = sorted((FIXES / corpus / kind).iterdir())
-            assert len(found) >= least, f"tests/fixes/{corpus}/{kind}: fewer than {least} fixes"
-            for fix in found:
-                files = [path for path in fix.rglob("*") if path.is_file()]
-                assert [p for p in files if p.name != WHY], f"{fix}: changes no file"
-                if kind == "wrong":
-                    assert phrase(fix), f"{fix}/{WHY}: its first line names no phrase"
-                else:
-                    assert not (fix / WHY).exists(), f"{fix}: a right fix needs no {WHY}"
+def changed_files(fix: Path) -> list[Path]:
+    """The project files a fix holds, relative to the project (its why.txt left out)."""
+    return sorted(
+        path.relative_to(fix) for path in fix.rglob("*") if path.is_file() and path.name != WHY
+    )
 
 
-def apply(exercise: learn.Exercise, fix: Path, tmp_path: Path) -> Path:
-    """A fresh copy of the exercise's start, with the fix's files copied over it."""
+def applied(fix: Path, tmp_path: Path) -> tuple[learn.Exercise, Path]:
+    """The exercise of the fix's stage, and a copy of its start with the fix laid over it."""
+    exercise = learn.exercise(fix.parts[-3])
     project = tmp_path / exercise.stage.folder
     learn.copy_start(exercise, project)
-    for path in sorted(fix.rglob("*")):
-        if path.is_file() and path.name != WHY:
-            target = project / path.relative_to(fix)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
-    return project
+    for relative in changed_files(fix):
+        shutil.copyfile(fix / relative, project / relative)
+    return exercise, project
 
 
-@pytest.mark.parametrize(("exercise", "kind", "fix"), fixes())
-def test_a_fix_from_the_corpus(exercise, kind, fix, tmp_path):
-    problems = checks.run(exercise.check, apply(exercise, fix, tmp_path))
-    if kind == "right":
-        assert problems == [], f"a right fix of exercise {exercise.stage.id} fails its check"
+def test_every_exercise_has_its_corpus_and_every_corpus_an_exercise():
+    exercises = {exercise.stage.id for exercise in learn.exercises()}
+    assert {folder.name for folder in FIXES.iterdir() if folder.is_dir()} <= exercises
+    for stage in sorted(exercises):
+        for kind, least in MIN_FIXES.items():
+            found = [fix.name for fix in fixes(kind, stage)]
+            assert len(found) >= least, f"stage {stage} has {len(found)} {kind} fixes: {found}"
+
+
+@pytest.mark.parametrize("fix", params("right") + params("wrong"))
+def test_a_fix_holds_only_files_it_changes_and_a_wrong_one_says_why(fix):
+    exercise = learn.exercise(fix.parts[-3])
+    files = changed_files(fix)
+    assert files, f"{fix} changes nothing"
+    for relative in files:
+        start = exercise.start.path / relative
+        assert not start.is_file() or start.read_bytes() != (fix / relative).read_bytes(), (
+            f"{fix}: {relative} is the start's own"
+        )
+    why = fix / WHY
+    if fix.parts[-2] == "wrong":
+        lines = why.read_text(encoding="utf-8").splitlines()
+        assert len(lines) >= 2 and lines[0].strip() and lines[1].strip(), "a phrase, then why"
     else:
-        assert problems, f"a wrong fix of exercise {exercise.stage.id} passes its check"
-        assert phrase(fix) in " ".join(problems)
+        assert not why.exists(), "a right fix needs no why.txt"
+
+
+@pytest.mark.parametrize("fix", params("right"))
+def test_the_check_accepts_a_right_fix(fix, tmp_path):
+    exercise, project = applied(fix, tmp_path)
+    assert checks.run(exercise.check, project) == []
+
+
+@pytest.mark.parametrize("fix", params("wrong"))
+def test_the_check_rejects_a_wrong_fix_in_the_storys_words(fix, tmp_path):
+    exercise, project = applied(fix, tmp_path)
+    phrase = (fix / WHY).read_text(encoding="utf-8").splitlines()[0].strip()
+    problems = checks.run(exercise.check, project)
+    assert problems, f"{exercise.check} passes {fix.name}, a fix a reviewer would reject"
+    assert any(phrase in problem for problem in problems), (phrase, problems)
+    for problem in problems:
+        # A sentence: it starts with a capital or with a command (`sam build` ...).
+        assert (problem[:1].isupper() or problem.startswith("`")) and problem.endswith("."), problem
+        assert "Traceback" not in problem

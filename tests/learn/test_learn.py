@@ -157,7 +157,9 @@ def test_a_syntax_error_is_a_sentence_not_a_traceback(capsys, playground):
     assert "Traceback" not in out + err
     problem = out.splitlines()[2]
     assert problem.startswith('  - The first visit answers 502 {"message": "Internal server')
-    assert "the logs say `[ERROR] Runtime.UserCodeSyntaxError: Unable to import module" in problem
+    assert (
+        "the logs say `[ERROR] Runtime.UserCodeSyntaxError: Syntax error in module 'app'" in problem
+    )
 
 
 # Hints: one more each time, remembered per stage.

@@ -25,7 +25,10 @@ def _configured_build_dir(samconfig: Path) -> tuple[str | None, str | None]:
     try:
         config = tomllib.loads(samconfig.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        return None, f"samconfig.toml is not valid TOML ({error}): sam build would stop on it too."
+        return None, (
+            f"The project's samconfig.toml is not valid TOML ({error}): sam build would stop "
+            "on it too."
+        )
     default = config.get("default", {})
     for command in ("build", "global"):
         parameters = default.get(command, {}).get("parameters", {})

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from workshop.checks.logged_visits import LoggedVisitor, counts_in_a_row
-from workshop.checks.story import count_of, greeting, quote, unexpected
+from workshop.checks.story import ANY_SESSION, count_of, error_line, greeting, quote, unexpected
 from workshop.visitor import get
 
 NEEDS_STACK = True
@@ -48,34 +48,49 @@ class InStep:
 
 
 def check(stack: Any) -> list[str]:
-    """What still fails: two visits in a row, then two at the same moment, then one more."""
+    """What still fails: two visits in a row, then two at the same moment, then one more.
+
+    Any session will do: the exercise is the lost update, and a counter that also keeps a
+    session per visitor (by cookie) is visited as a browser would, with its cookie.
+    """
     visitor = LoggedVisitor(stack)
-    problems = counts_in_a_row(visitor, 2)
+    problems = counts_in_a_row(visitor, 2, session=None)
     if problems:
         return problems
+    seen = len(stack.logs())
     with stack.intercept_dynamodb(InStep()), ThreadPoolExecutor(2) as pool:
         pair = list(pool.map(lambda _: get(visitor.url, visitor.cookie), range(2)))
     for answer in pair:
         if answer.status != 200:
+            line = error_line([event.message for event in stack.logs()[seen:]])
             return [
                 f"Of two visits at the same moment, one answers {answer.status} "
-                f"{quote(answer.body)}."
+                f"{quote(answer.body)}"
+                + (f" (the logs say `{quote(line)}`)" if line else "")
+                + ": a visit that meets another must be counted too, not refused."
             ]
     closing, logs = visitor.visit()
     count = count_of(closing)
     if count is None:
-        return [unexpected("next visit", closing, logs, greeting(5))]
+        return [unexpected("next visit", closing, logs, greeting(5, ANY_SESSION))]
     counted = count - 2 - 1  # before the two: 2; the closing visit counts itself
-    if counted >= 2:
-        return []
-    told = sorted(str(count_of(answer)) for answer in pair)
-    told_text = (
-        f'both were told "This is your {told[0]} visit."'
-        if told[0] == told[1]
-        else f"they were told visits {told[0]} and {told[1]}"
-    )
-    lost = "one of them was lost" if counted == 1 else "both were lost"
-    return [
-        f"Two visits at the same moment were both answered 200 ({told_text}), but the count "
-        f"rose by only {counted}: {lost} (a lost update)."
-    ]
+    told = sorted(count_of(answer) or 0 for answer in pair)
+    if counted < 2:
+        told_text = (
+            f'both were told "This is your {told[0]} visit."'
+            if told[0] == told[1]
+            else f"they were told visits {told[0]} and {told[1]}"
+        )
+        lost = "one of them was lost" if counted == 1 else "both were lost"
+        return [
+            f"Two visits at the same moment were both answered 200 ({told_text}), but the "
+            f"count rose by only {counted}: {lost} (a lost update)."
+        ]
+    if told[0] == told[1]:
+        return [
+            "Two visits at the same moment were both counted, but both were told "
+            f'"This is your {told[0]} visit.": each visit must be told the count its own '
+            "update made. Take it from the update itself (ReturnValues), not from a read in a "
+            "call of its own."
+        ]
+    return []

@@ -6,7 +6,14 @@ import http.client
 import threading
 from typing import Any
 
-from workshop.checks.story import greeting, is_greeting, ordinal_visit, unexpected
+from workshop.checks.story import (
+    ANY_SESSION,
+    SESSION,
+    greeting,
+    is_greeting,
+    ordinal_visit,
+    unexpected,
+)
 from workshop.visitor import Answer, Visitor
 
 
@@ -48,10 +55,14 @@ class LoggedVisitor:
         return answer, [event.message for event in self.stack.logs()[seen:]]
 
 
-def counts_in_a_row(visitor: LoggedVisitor, visits: int, first: int = 1) -> list[str]:
-    """Visit `visits` times in a row: each must answer 200 and count one more."""
+def counts_in_a_row(
+    visitor: LoggedVisitor, visits: int, first: int = 1, session: str | None = SESSION
+) -> list[str]:
+    """Visit `visits` times in a row: each must answer 200 and count one more (for `session`,
+    or with None on whatever session the counter keeps for this visitor)."""
     for count in range(first, first + visits):
         answer, logs = visitor.visit()
-        if not is_greeting(answer, count):
-            return [unexpected(ordinal_visit(count), answer, logs, greeting(count))]
+        if not is_greeting(answer, count, session):
+            expected = greeting(count, session or ANY_SESSION)
+            return [unexpected(ordinal_visit(count), answer, logs, expected)]
     return []

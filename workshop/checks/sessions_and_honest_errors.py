@@ -1,100 +1,249 @@
-"""Each visitor counts on a session of their own, a malformed session id gets 400, and an outage
-of DynamoDB gets 503 with Retry-After, its cause in the logs (stage 05 -> 06)."""
+"""Each visitor counts on a session of their own, that nobody can guess; a malformed session
+cookie gets 400; an outage of DynamoDB gets 503 with Retry-After, its cause in the logs; and a
+bug fails as a bug, 502 with its traceback in the logs (stage 05 -> 06)."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any
 
 from workshop.checks.logged_visits import LoggedVisitor
 from workshop.checks.story import (
-    FIRST_VISIT,
+    ANY_SESSION,
     SESSION,
-    error_line,
     greeting,
+    is_greeting,
     printed_lines,
     quote,
     unexpected,
 )
+from workshop.iam import FunctionAuthorizer
+from workshop.local_aws import THROTTLED
 from workshop.visitor import get
 
 NEEDS_STACK = True
+# The error code an SDK reports for each outage of the local AWS: throttling says which kind of
+# table (on-demand or provisioned) was throttled; an unavailable DynamoDB answers an HTML 503,
+# which botocore reports with the code "503".
+CAUSES = {
+    "throttled": tuple(
+        THROTTLED[mode][0].rpartition("#")[2] for mode in ("on-demand", "provisioned")
+    ),
+    "unavailable": ("503",),
+}
 OUTAGE_PATIENCE = 6.0  # seconds a visit may take to answer during an outage
+NEW_VISITORS = 24  # sessions drawn to judge how guessable their ids are
+# OWASP's floor for a session id: 64 bits that an attacker cannot predict.
+MIN_ENTROPY_BITS = 64
+SAME_SITE = ("lax", "strict")
 
 
-def _session_id(visitor: LoggedVisitor) -> str:
-    return (visitor.cookie or "").partition("=")[2]
+def entropy_bits(ids: list[str]) -> float:
+    """About how many unpredictable bits the ids have, judged from the ids alone.
+
+    The alphabet is every character the ids use; a position counts when its characters vary
+    as much as random draws from that alphabet would (at least half the distinct characters
+    that `len(ids)` uniform draws give on average). A clock or a counter varies in its last
+    digits only; `secrets.token_urlsafe(16)` in all 22 characters but the last two bits.
+    """
+    alphabet = set("".join(ids))
+    if len(ids) < 2 or len(alphabet) < 2:
+        return 0.0
+    size = len(alphabet)
+    expected = size * (1 - (1 - 1 / size) ** len(ids))
+    length = min(len(session) for session in ids)
+    varied = sum(
+        1 for place in range(length) if len({session[place] for session in ids}) >= expected / 2
+    )
+    return varied * math.log2(size)
+
+
+def _value(cookie: str | None) -> str:
+    return (cookie or "").partition("=")[2]
 
 
 def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
-    """Two new visitors, two visits each: (the first visitor, what fails)."""
+    """New visitors, a visit each, and two of them twice: (the first visitor, what fails)."""
     first, second = LoggedVisitor(stack), LoggedVisitor(stack)
     for visitor, which in ((first, "first visit"), (second, "first visit of a second visitor")):
         answer, logs = visitor.visit()
         body = answer.json() if isinstance(answer.json(), dict) else {}
         if visitor is second and answer.status == 200 and body.get("visit_count") != 1:
-            message, session = body.get("message"), body.get("session_id")
+            session = body.get("session_id")
             return first, [
-                f'A second visitor, with no cookie, is told "{message}" (session {session}): '
-                "every visitor still counts on one session."
+                f'A second visitor, with no cookie, is told "{body.get("message")}"'
+                + (f" (session {session})" if session else "")
+                + ": every visitor still counts on one session."
             ]
-        if answer.status != 200 or body.get("message") != FIRST_VISIT:
-            expected = greeting(1, body.get("session_id", "<a new session id>"))
-            return first, [unexpected(which, answer, logs, expected)]
+        if not is_greeting(answer, 1, None):
+            return first, [unexpected(which, answer, logs, greeting(1, ANY_SESSION))]
     if first.cookie is None or second.cookie is None:
         return first, [
-            f"A new visitor is answered 200 {quote(answer.body)} but gets no session cookie "
-            "(no Set-Cookie header), so their next visit cannot find their session."
+            f"A new visitor is answered 200 {quote(first.answer.body)} but gets no session "
+            "cookie (no Set-Cookie header), so their next visit cannot find their session."
         ]
-    if first.cookie == second.cookie:
-        return first, [f"Two new visitors get the same session cookie, {first.cookie}."]
+    problems = []
+    others = [LoggedVisitor(stack) for _ in range(NEW_VISITORS - 2)]
+    for visitor in others:
+        visitor.visit()
+    ids = [_value(visitor.answer.cookie) for visitor in (first, second, *others)]
+    repeated = sorted({session for session in ids if ids.count(session) > 1})
+    bits = entropy_bits(ids)
+    if repeated:
+        problems.append(
+            f"Of {len(ids)} new visitors, some got the same session id ({repeated[0]}): "
+            "they share one count, and each sees the other's visits."
+        )
+    elif bits < MIN_ENTROPY_BITS:
+        problems.append(
+            f"The session ids can be guessed: {len(ids)} new visitors got ids such as "
+            f"{ids[0]} and {ids[1]}, with about {bits:.0f} bits that vary at random, where an "
+            f"id needs at least {MIN_ENTROPY_BITS} (secrets.token_urlsafe(16) has 128): from "
+            "one id, anyone can find others' sessions and count on them."
+        )
+    problems += _cookie_attributes(first.answer.set_cookies[0])
     for visitor, which in ((first, "first"), (second, "second")):
         answer, logs = visitor.visit()
-        expected = greeting(2, _session_id(visitor))
-        if not (answer.status == 200 and answer.json() == expected):
-            return first, [
+        session = _value(visitor.answer and visitor.answer.cookie)
+        body = answer.json() if isinstance(answer.json(), dict) else {}
+        # The page need not show the session id; if it does, it must be the visitor's own.
+        if not is_greeting(answer, 2, None) or body.get("session_id", session) != session:
+            expected = greeting(2, session)
+            problems.append(
                 unexpected(f"second visit of the {which} visitor", answer, logs, expected)
+            )
+            break
+    return first, problems
+
+
+def _cookie_attributes(header: str) -> list[str]:
+    """What the session cookie lacks: HttpOnly, Secure and SameSite=Lax (or Strict)."""
+    attributes = {}
+    for part in header.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        attributes[name.strip().lower()] = value.strip().lower()
+    missing = [
+        words
+        for name, words in (
+            ("httponly", "without HttpOnly, so a script injected in the page can read it"),
+            ("secure", "without Secure, so the browser sends it over plain HTTP too"),
+        )
+        if name not in attributes
+    ]
+    if attributes.get("samesite") not in SAME_SITE:
+        missing.append(
+            "without SameSite=Lax (or Strict), so other sites' pages can send it with their "
+            "requests"
+        )
+    if not missing:
+        return []
+    return [f"The session cookie is set as `{quote(header)}`: {'; '.join(missing)}."]
+
+
+def _malformed(visitor: LoggedVisitor) -> list[str]:
+    """A cookie that is not a session id this counter makes must get 400."""
+    name = (visitor.cookie or "session_id=").partition("=")[0]
+    issued = _value(visitor.cookie)
+    forged = issued[: len(issued) // 2] + "*" + issued[len(issued) // 2 + 1 :]
+    probes = [(SESSION, "the original's id")]
+    if issued:
+        probes.append((forged, "an id of this counter's with one character changed to *"))
+    for value, what in probes:
+        answer = get(visitor.url, f"{name}={value}")
+        if answer.status != 400:
+            return [
+                f"A visit whose cookie is {name}={value}, {what}, answers {answer.status} "
+                f"{quote(answer.body)}, where a malformed session id should get 400."
             ]
-    return first, []
+    return []
+
+
+def _outages(stack: Any, visitor: LoggedVisitor) -> list[str]:
+    """While DynamoDB throttles, or fails, a visit gets 503, Retry-After, and its cause logged."""
+    for kind, during in (
+        ("throttled", "While DynamoDB throttles every call"),
+        ("unavailable", "While DynamoDB answers every call with 503 Service Unavailable"),
+    ):
+        codes = CAUSES[kind]
+        with stack.aws.dynamodb_outage(kind):
+            answer, logs = visitor.visit(patience=OUTAGE_PATIENCE)
+        during += ", a visit"
+        if answer.status == 0:
+            return [
+                f"{during} still has no answer after {OUTAGE_PATIENCE:g} seconds, where it "
+                "should get 503 with a Retry-After header within a few seconds."
+            ]
+        if answer.status != 503:
+            said = _said(logs, codes)
+            return [
+                f"{during} answers {answer.status} {quote(answer.body)}{said}, where it should "
+                "get 503 with a Retry-After header: DynamoDB cannot count now, and may shortly."
+            ]
+        if not answer.retry_after:
+            return [
+                f"{during} answers 503 but without a Retry-After header: clients cannot tell "
+                "when to try again."
+            ]
+        if not any(code in line for line in logs for code in codes):
+            return [
+                f"{during} answers 503, but the logs do not name its cause ({codes[0]}): log it, "
+                "so that an outage can be told from a bug, and one outage from another."
+            ]
+    return []
+
+
+def _said(logs: list[str], names: tuple[str, ...]) -> str:
+    """` (the logs say ...)`: the line that names one of `names`, or the first one printed."""
+    lines = printed_lines(logs)
+    named = [line for line in lines if any(name in line for name in names)] or lines
+    return f" (the logs say `{quote(named[0])}`)" if named else ""
+
+
+def _bugs(stack: Any, visitor: LoggedVisitor) -> list[str]:
+    """A denied call, then a missing table: each a bug, 502 with its traceback in the logs."""
+    function = stack.function()
+    deny_all = FunctionAuthorizer(dataclasses.replace(function, policies=[]), stack.aws.region)
+    problems = []
+    for code, during in (
+        ("AccessDeniedException", "the function's calls are denied (AccessDeniedException)"),
+        ("ResourceNotFoundException", "the table is missing (ResourceNotFoundException)"),
+    ):
+        if code == "AccessDeniedException":
+            with stack.intercept_dynamodb(deny_all):
+                answer, logs = visitor.visit(patience=OUTAGE_PATIENCE)
+        else:  # last: the table is gone for good
+            stack.aws.client("dynamodb").delete_table(TableName=stack.table().name)
+            answer, logs = visitor.visit(patience=OUTAGE_PATIENCE)
+        said = f"While {during}, a visit answers {answer.status} {quote(answer.body)}"
+        if answer.status == 503:
+            problems.append(
+                f'{said}: a bug is answered as an outage, and "try again" sends visitors back '
+                "to it, since no retry mends it. Catch only what means DynamoDB cannot count now "
+                "(throttling, a 5xx, no connection); let the rest raise, so that Lambda logs "
+                "its traceback and API Gateway answers 502."
+            )
+        elif answer.status != 502:
+            problems.append(
+                f"{said}{_said(logs, (code,))}, where a bug should fail as a bug: let it raise, so "
+                "that Lambda logs its traceback and API Gateway answers 502."
+            )
+        elif not any(code in message for message in logs):
+            problems.append(
+                f"{said}, but the logs do not name {code}: let the error raise, and Lambda "
+                "logs its traceback."
+            )
+        if problems:
+            break
+    return problems
 
 
 def check(stack: Any) -> list[str]:
-    """What still fails: sessions, a malformed cookie, and an outage of DynamoDB."""
+    """What still fails: sessions, a malformed cookie, an outage of DynamoDB, and bugs."""
     visitor, problems = _sessions(stack)
     if visitor.answer is None or visitor.answer.status != 200:
         return problems  # a counter that does not answer at all: that comes first
-
-    bad = f"{visitor.cookie.partition('=')[0] if visitor.cookie else 'session_id'}={SESSION}"
-    answer = get(visitor.url, bad)
-    if answer.status != 400:
-        problems.append(
-            f"A visit whose cookie is {bad}, the original's id and not one that this counter "
-            f"makes, answers {answer.status} {quote(answer.body)}, where a malformed session "
-            "id should get 400."
-        )
-
-    with stack.aws.dynamodb_outage("throttled"):
-        answer, logs = visitor.visit(patience=OUTAGE_PATIENCE)
-    during = "While DynamoDB throttles every call, a visit"
-    if answer.status == 0:
-        problems.append(
-            f"{during} still has no answer after {OUTAGE_PATIENCE:g} seconds, where it should "
-            "get 503 with a Retry-After header within a few seconds."
-        )
-    elif answer.status != 503:
-        line = error_line(logs)
-        problems.append(
-            f"{during} answers {answer.status} {quote(answer.body)}"
-            + (f" (the logs say `{quote(line)}`)" if line else "")
-            + ", where it should get 503 with a Retry-After header."
-        )
-    elif not answer.retry_after:
-        problems.append(
-            f"{during} answers 503 but without a Retry-After header: clients cannot tell when "
-            "to try again."
-        )
-    elif not printed_lines(logs):
-        problems.append(
-            f"{during} answers 503, but the logs do not say why: log the cause, so that an "
-            "outage can be told from a bug."
-        )
+    problems += _malformed(visitor)
+    problems += _outages(stack, visitor)
+    problems += _bugs(stack, visitor)
     return problems

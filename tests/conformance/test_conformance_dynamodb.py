@@ -1,0 +1,151 @@
+"""DynamoDB's answers while it throttles or fails, as real calls recorded them.
+
+References, each case naming its own: errors quoted from real DynamoDB in public issues; the
+AWS SDK's own service model (botocore's dynamodb 2012-08-10 service-2.json: the members of
+ThrottlingException and ProvisionedThroughputExceededException); the DynamoDB Developer
+Guide, https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/
+TroubleshootingThrottling.html and .../APIReference/API_ThrottlingReason.html.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from workshop.local_aws import LocalAWS
+
+ROOT = Path(__file__).resolve().parents[2]
+ON_DEMAND_MESSAGE = (
+    "Throughput exceeds the current capacity of your table or index. DynamoDB is "
+    "automatically scaling your table or index so please try again shortly. If exceptions "
+    "persist, check if you have a hot key: "
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html"
+)
+PROVISIONED_MESSAGE = (
+    "The level of configured provisioned throughput for the table was exceeded. Consider "
+    "increasing your provisioning level with the UpdateTable API."
+)
+KEY = [{"AttributeName": "pk", "KeyType": "HASH"}]
+ATTRIBUTES = [{"AttributeName": "pk", "AttributeType": "S"}]
+
+
+@pytest.fixture(scope="module")
+def aws():
+    aws = LocalAWS().start()
+    dynamodb = aws.client("dynamodb")
+    dynamodb.create_table(
+        TableName="on-demand",
+        KeySchema=KEY,
+        AttributeDefinitions=ATTRIBUTES,
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.create_table(
+        TableName="provisioned",
+        KeySchema=KEY,
+        AttributeDefinitions=ATTRIBUTES,
+        ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1},
+    )
+    yield aws
+    aws.stop()
+
+
+def _failure(aws: LocalAWS, kind: str, call: str, table: str, attempts: int = 1) -> ClientError:
+    client = aws.client(
+        "dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": attempts})
+    )
+    arguments = {"TableName": table, "Key": {"pk": {"S": "a"}}}
+    with aws.dynamodb_outage(kind), pytest.raises(ClientError) as failed:
+        getattr(client, call)(**arguments)
+    return failed.value
+
+
+def test_an_on_demand_table_throttled_says_throttling_exception(aws):
+    """praetorian-inc/chariot-ui#684 and cowinapi/developer.cowin#151 (real DynamoDB, on-demand
+    tables): 400 ThrottlingException, "Throughput exceeds the current capacity of your table
+    or index. DynamoDB is automatically scaling ..."; the service model's ThrottlingException
+    lists why in `throttlingReasons` (reason ResourceType+OperationType+LimitType,
+    API_ThrottlingReason.html; KeyRangeThroughputExceeded applies to on-demand tables,
+    TroubleshootingThrottling.html)."""
+    error = _failure(aws, "throttled", "update_item", "on-demand")
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error.response["Error"] == {"Code": "ThrottlingException", "Message": ON_DEMAND_MESSAGE}
+    assert error.response["throttlingReasons"] == [
+        {
+            "reason": "TableWriteKeyRangeThroughputExceeded",
+            "resource": "arn:aws:dynamodb:us-east-1:123456789012:table/on-demand",
+        }
+    ]
+    read = _failure(aws, "throttled", "get_item", "on-demand")
+    assert read.response["throttlingReasons"][0]["reason"] == "TableReadKeyRangeThroughputExceeded"
+
+
+def test_a_provisioned_table_throttled_says_provisioned_throughput_exceeded(aws):
+    """benhutchins/dyngoose#668 (real DynamoDB, a provisioned table): "The level of configured
+    provisioned throughput for the table was exceeded. Consider increasing your provisioning
+    level with the UpdateTable API."; the service model's ProvisionedThroughputExceeded
+    Exception carries `ThrottlingReasons` (TableWriteProvisionedThroughputExceeded)."""
+    error = _failure(aws, "throttled", "update_item", "provisioned")
+    assert error.response["Error"] == {
+        "Code": "ProvisionedThroughputExceededException",
+        "Message": PROVISIONED_MESSAGE,
+    }
+    reasons = error.response["ThrottlingReasons"]
+    assert [reason["reason"] for reason in reasons] == ["TableWriteProvisionedThroughputExceeded"]
+
+
+def test_unavailable_is_a_503_with_an_html_body(aws):
+    """aws/aws-sdk-js#1379 (real DynamoDB, the us-east-1 outage of 2017-02-28): status 503,
+    body `<html><body><b>Http/1.1 Service Unavailable</b></body> </html>`; aws/aws-sdk-js-v3
+    #4683 and #6718 (2023, 2024): DynamoDB's 503s still come as HTML. botocore names such an
+    error by its status."""
+    request = urllib.request.Request(
+        aws.endpoint_url,
+        data=json.dumps({"TableName": "on-demand", "Key": {"pk": {"S": "a"}}}).encode(),
+        headers={"X-Amz-Target": "DynamoDB_20120810.GetItem"},
+    )
+    with aws.dynamodb_outage("unavailable"), pytest.raises(urllib.error.HTTPError) as failed:
+        urllib.request.urlopen(request, timeout=10)
+    assert failed.value.code == 503
+    assert failed.value.read() == b"<html><body><b>Http/1.1 Service Unavailable</b></body> </html>"
+    error = _failure(aws, "unavailable", "get_item", "on-demand")
+    assert error.response["Error"] == {"Code": "503", "Message": "Service Unavailable"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "table"),
+    [("throttled", "on-demand"), ("throttled", "provisioned"), ("unavailable", "on-demand")],
+)
+def test_the_sdk_retries_each_outage(aws, kind, table):
+    """https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html
+    (error retries): throttling errors and 5xx are retried by the AWS SDKs, so with two
+    attempts allowed the error reports both."""
+    error = _failure(aws, kind, "update_item", table, attempts=2)
+    assert error.response["ResponseMetadata"]["RetryAttempts"] == 1
+
+
+def _final_app(monkeypatch):
+    """The final counter's handler module (src/app.py), imported as Lambda imports it."""
+    monkeypatch.setenv("STATE_TABLE_NAME", "on-demand")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    spec = importlib.util.spec_from_file_location("final_app", ROOT / "src" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("kind", "table"),
+    [("throttled", "on-demand"), ("throttled", "provisioned"), ("unavailable", "on-demand")],
+)
+def test_the_final_counter_tells_each_outage_from_a_bug(aws, monkeypatch, kind, table):
+    """The errors above, as botocore raises them, are what src/app.py's dynamodb_failed must
+    call an outage (503 and try again), not a bug."""
+    app = _final_app(monkeypatch)
+    assert app.dynamodb_failed(_failure(aws, kind, "update_item", table))

@@ -1,0 +1,357 @@
+"""The harness's Lambda platform (workshop/lambda_runtime.py) against what Lambda writes.
+
+Each case runs a small function in a real environment of the harness and compares its log
+lines and errors with Lambda's documentation or with logs recorded on AWS (named in the
+docstring). Figures that vary (durations, memory, ids) are matched by form.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from workshop.lambda_runtime import FunctionRuntime
+from workshop.sam_template import Function
+from workshop.stack import Stack
+
+RID = r"[0-9a-f-]{36}"
+MS = r"\d+\.\d\d ms"
+
+
+@pytest.fixture
+def make_runtime(tmp_path):
+    """A function of one module, app.py, run by the harness's Lambda service."""
+    runtimes: list[FunctionRuntime] = []
+
+    def make(source: str, **config) -> FunctionRuntime:
+        code = tmp_path / f"fn{len(runtimes)}"
+        code.mkdir()
+        (code / "app.py").write_text(source)
+        function = Function(
+            logical_id="ProbeFunction",
+            name="probe-ProbeFunction",
+            arn="arn:aws:lambda:us-east-1:123456789012:function:probe-ProbeFunction",
+            code_dir=Path(code),
+            handler=config.pop("handler", "app.handler"),
+            runtime="python3.11",
+            timeout=config.pop("timeout", 3),
+            memory_size=config.pop("memory_size", 128),
+            environment={},
+            policies=[],
+            role_name="probe-role",
+            logging_config=config.pop("logging_config", {}),
+        )
+        runtime = FunctionRuntime(
+            function, aws_endpoint="http://127.0.0.1:9", region="us-east-1", credentials={}
+        )
+        runtimes.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in runtimes:
+        runtime.close()
+
+
+OK = "def handler(event, context):\n    return {'ok': True}\n"
+
+
+def lines(inv) -> list[str]:
+    return [event.message for event in inv.logs]
+
+
+def test_init_start_names_the_runtime_version_at_each_cold_start_only(make_runtime):
+    """https://docs.aws.amazon.com/lambda/latest/dg/runtime-management-identify.html
+    (INIT_START, version and ARN separated by a tab, once per environment)."""
+    runtime = make_runtime(OK)
+    cold, warm = runtime.invoke({}), runtime.invoke({})
+    assert re.fullmatch(
+        r"INIT_START Runtime Version: python:3\.11\.v\d+\t"
+        r"Runtime Version ARN: arn:aws:lambda:us-east-1::runtime:[0-9a-f]{64}",
+        lines(cold)[0],
+    )
+    assert not any(line.startswith("INIT_START") for line in lines(warm))
+
+
+def test_start_end_report_in_text(make_runtime):
+    """localstack/localstack tests/aws/services/lambda_/test_lambda.snapshot.json,
+    TestLambdaFeatures::test_invocation_with_logs[python3.10] (recorded on AWS 2025-11-24):
+    START, END and a REPORT ending in a tab."""
+    runtime = make_runtime(OK)
+    inv = runtime.invoke({})
+    rid = inv.request_id
+    assert lines(inv)[1:] == [
+        f"START RequestId: {rid} Version: $LATEST",
+        f"END RequestId: {rid}",
+        lines(inv)[-1],
+    ]
+    assert re.fullmatch(
+        rf"REPORT RequestId: {rid}\tDuration: {MS}\tBilled Duration: \d+ ms\t"
+        rf"Memory Size: 128 MB\tMax Memory Used: \d+ MB\tInit Duration: {MS}\t",
+        lines(inv)[-1],
+    )
+
+
+def test_platform_records_in_json_are_compact(make_runtime):
+    """https://docs.aws.amazon.com/lambda/latest/dg/telemetry-schema-reference.html
+    (platform.initStart, platform.start, platform.report records) and
+    https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-logformat.html
+    (system logs as JSON objects, written without spaces)."""
+    runtime = make_runtime(OK, logging_config={"LogFormat": "JSON"})
+    inv = runtime.invoke({})
+    records = [json.loads(line) for line in lines(inv)]
+    assert all(" " not in line for line in lines(inv))
+    assert [record["type"] for record in records] == [
+        "platform.initStart",
+        "platform.start",
+        "platform.report",
+    ]
+    init = records[0]["record"]
+    assert init["initializationType"] == "on-demand" and init["phase"] == "init"
+    assert init["runtimeVersion"].startswith("python:3.11.v")
+    assert init["functionName"] == "probe-ProbeFunction" and init["functionVersion"] == "$LATEST"
+    assert init["instanceId"] == inv.environment
+    assert init["instanceMaxMemory"] == 128 * 1024 * 1024
+    assert records[1]["record"] == {
+        "requestId": inv.request_id,
+        "functionArn": runtime.function.arn,
+        "version": "$LATEST",
+    }
+    report = records[2]["record"]
+    assert report["status"] == "success" and report["requestId"] == inv.request_id
+    assert set(report["metrics"]) == {
+        "durationMs",
+        "billedDurationMs",
+        "memorySizeMB",
+        "maxMemoryUsedMB",
+        "initDurationMs",
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", records[2]["time"])
+
+
+@pytest.mark.parametrize("level, shown", [("WARN", False), ("INFO", True), ("DEBUG", True)])
+def test_system_log_level_filters_platform_records(make_runtime, level, shown):
+    """https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+    (system log levels DEBUG, INFO, WARN; start and report are INFO)."""
+    runtime = make_runtime(
+        "import logging\ndef handler(event, context):\n    logging.getLogger().error('kept')\n",
+        logging_config={"LogFormat": "JSON", "SystemLogLevel": level},
+    )
+    inv = runtime.invoke({})
+    types = [json.loads(line).get("type") for line in lines(inv)]
+    assert any(kind and kind.startswith("platform.") for kind in types) is shown
+    assert any(json.loads(line).get("message") == "kept" for line in lines(inv))
+
+
+def test_application_log_level_filters_the_functions_lines(make_runtime):
+    """https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+    (in the JSON format Lambda keeps the application's lines at or above ApplicationLogLevel;
+    a line without a level counts as INFO)."""
+    runtime = make_runtime(
+        "import logging\n"
+        "def handler(event, context):\n"
+        "    print('plain')\n"
+        "    logging.getLogger().info('detail')\n"
+        "    logging.getLogger().warning('kept')\n",
+        logging_config={"LogFormat": "JSON", "ApplicationLogLevel": "WARN"},
+    )
+    inv = runtime.invoke({})
+    assert "plain" not in lines(inv)
+    messages = [json.loads(line).get("message") for line in lines(inv)]
+    assert "kept" in messages and "detail" not in messages
+
+
+SLOW = (
+    "import pathlib, time\n"
+    "state = {'n': 0}\n"
+    "def handler(event, context):\n"
+    "    state['n'] += 1\n"
+    "    if event.get('write'):\n"
+    "        pathlib.Path(event['write']).write_text('kept')\n"
+    "    if event.get('sleep'):\n"
+    "        time.sleep(event['sleep'])\n"
+    "    return {'n': state['n']}\n"
+)
+
+
+def test_timeout_is_reported_only_by_report(make_runtime):
+    """DataBiosphere/azul issue #8141 (a timeout recorded on AWS, June 2026: END, then REPORT
+    `Duration` equal to the timeout and `Status: timeout`, no "Task timed out" line) and
+    localstack/localstack tests/aws/services/lambda_/test_lambda.snapshot.json,
+    TestLambdaBehavior::test_lambda_invoke_with_timeout (the error, recorded 2025-11-25)."""
+    runtime = make_runtime(SLOW, timeout=1)
+    inv = runtime.invoke({"sleep": 30})
+    assert inv.error == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {inv.request_id} Error: Task timed out after 1.00 seconds",
+    }
+    assert not any("Task timed out" in line for line in lines(inv))
+    assert lines(inv)[-2] == f"END RequestId: {inv.request_id}"
+    assert re.fullmatch(
+        rf"REPORT RequestId: {RID}\tDuration: 1000\.00 ms\tBilled Duration: \d+ ms\t"
+        rf"Memory Size: 128 MB\tMax Memory Used: \d+ MB\tInit Duration: {MS}\tStatus: timeout",
+        lines(inv)[-1],
+    )
+
+
+def test_after_a_timeout_the_sandbox_stays_and_the_runtime_starts_again(make_runtime, tmp_path):
+    """localstack/localstack tests/aws/services/lambda_/test_lambda.snapshot.json,
+    TestLambdaBehavior::test_lambda_invoke_timed_out_environment_reuse (recorded on AWS
+    2024-04-08): after a timeout /tmp keeps its file, module state starts afresh."""
+    runtime = make_runtime(SLOW, timeout=1)
+    scratch = tmp_path / "scratch.txt"
+    assert runtime.invoke({"write": str(scratch)}).payload == {"n": 1}
+    assert runtime.invoke({}).payload == {"n": 2}
+    timed_out = runtime.invoke({"sleep": 30})
+    after = runtime.invoke({})
+    assert after.payload == {"n": 1}
+    assert after.environment == timed_out.environment and scratch.read_text() == "kept"
+
+
+def test_init_failure_is_retried_in_the_invoke_phase(make_runtime):
+    """cargo-lambda/cargo-lambda issue #572 (recorded on AWS: INIT_REPORT of the init phase,
+    the retry's INIT_REPORT of the invoke phase, then START, END, REPORT) and
+    nishidemasami/contactform-api issue #29 (REPORT with `Status: error` and `Error Type`,
+    August 2026)."""
+    runtime = make_runtime("import nope_not_installed\n")
+    inv = runtime.invoke({})
+    reports = [line for line in lines(inv) if line.startswith("INIT_REPORT")]
+    assert [re.sub(MS, "<ms>", line) for line in reports] == [
+        "INIT_REPORT Init Duration: <ms>\tPhase: init\tStatus: error\t"
+        "Error Type: Runtime.ImportModuleError",
+        "INIT_REPORT Init Duration: <ms>\tPhase: invoke\tStatus: error\t"
+        "Error Type: Runtime.ImportModuleError",
+    ]
+    tail = lines(inv)[-3:]
+    assert tail[:2] == [
+        f"START RequestId: {inv.request_id} Version: $LATEST",
+        f"END RequestId: {inv.request_id}",
+    ]
+    assert re.fullmatch(
+        rf"REPORT RequestId: {RID}\tDuration: {MS}\tBilled Duration: \d+ ms\t"
+        r"Memory Size: 128 MB\tMax Memory Used: \d+ MB\tStatus: error\t"
+        r"Error Type: Runtime\.ImportModuleError",
+        tail[2],
+    )
+    assert inv.error["errorType"] == "Runtime.ImportModuleError"
+    assert inv.error["requestId"] == ""  # the init error, posted before any request
+    assert sum(line.startswith("[ERROR] Runtime.ImportModuleError") for line in lines(inv)) == 2
+
+
+def test_runtime_exit_is_an_exit_error(make_runtime):
+    """https://repost.aws/knowledge-center/lambda-runtime-error (the error: `Runtime.ExitError`,
+    `RequestId: … Error: Runtime exited with error: exit status N`), cargo-lambda/cargo-lambda
+    issue #572 (the same in the logs, then the error type) and nishidemasami/contactform-api
+    issue #29 (REPORT's `Status: error` and `Error Type`)."""
+    runtime = make_runtime("import sys\ndef handler(event, context):\n    sys.exit(3)\n")
+    inv = runtime.invoke({})
+    message = f"RequestId: {inv.request_id} Error: Runtime exited with error: exit status 3"
+    assert inv.error == {"errorType": "Runtime.ExitError", "errorMessage": message}
+    assert f"{message}\nRuntime.ExitError" in lines(inv)
+    assert lines(inv)[-1].endswith("\tStatus: error\tError Type: Runtime.ExitError")
+
+
+def test_max_memory_used_is_the_environments_own(make_runtime):
+    """https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html (REPORT: Max Memory
+    Used, the memory the function used): a handler that returns a constant uses a few tens
+    of MB, not the harness's own 100 MB and more; one that holds 60 MB shows them."""
+    light = make_runtime(OK).invoke({})
+    heavy = make_runtime(
+        "import time\n"
+        "def handler(event, context):\n"
+        "    block = b'x' * (60 * 1024 * 1024)\n"
+        "    time.sleep(0.5)  # where only a watch sees memory (macOS), long enough for it\n"
+    ).invoke({})
+    assert light.max_memory_mb < 50
+    assert heavy.max_memory_mb >= light.max_memory_mb + 55
+
+
+def test_outgrowing_memory_size_kills_the_runtime(make_runtime):
+    """nasa-gcn/gcn.nasa.gov PR #3628 and DataBiosphere/azul issue #7730 (functions killed on
+    AWS in 2026 for their memory: `Error Type: Runtime.OutOfMemory`) and
+    aws-solutions-library-samples/cloud-intelligence-dashboards-data-collection issue #201
+    (the kill's `Runtime exited with error: signal: killed`). The function holds 300 MB, for
+    longer than the watch needs to see it, against a MemorySize of 128 MB."""
+    runtime = make_runtime(
+        "import time\n"
+        "def handler(event, context):\n"
+        "    block = b'x' * (300 * 1024 * 1024)\n"
+        "    time.sleep(20)\n",
+        timeout=25,
+    )
+    inv = runtime.invoke({})
+    assert inv.error["errorType"] == "Runtime.OutOfMemory"
+    assert inv.max_memory_mb == 128
+    assert re.fullmatch(
+        rf"REPORT RequestId: {RID}\tDuration: {MS}\tBilled Duration: \d+ ms\t"
+        rf"Memory Size: 128 MB\tMax Memory Used: 128 MB\tInit Duration: {MS}\t"
+        r"Status: error\tError Type: Runtime\.OutOfMemory",
+        lines(inv)[-1],
+    )
+
+
+def test_init_duration_counts_from_the_environments_start(make_runtime):
+    """https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html (the init
+    phase starts the runtime, then runs the function's static code): Init Duration covers
+    the module's import and more."""
+    runtime = make_runtime(
+        "import time\n"
+        "started = time.perf_counter()\n"
+        "time.sleep(0.2)\n"
+        "imported_ms = (time.perf_counter() - started) * 1000\n"
+        "def handler(event, context):\n    return imported_ms\n"
+    )
+    inv = runtime.invoke({})
+    assert inv.init_ms > inv.payload >= 200
+
+
+HOG_TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  HogFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Runtime: python3.11
+      MemorySize: 128
+      Timeout: 25
+      Events:
+        Hog:
+          Type: Api
+          Properties:
+            Path: /hog
+            Method: get
+"""
+
+
+def test_out_of_memory_through_api_gateway_is_a_502(tmp_path):
+    """https://docs.aws.amazon.com/apigateway/latest/developerguide/handle-errors-in-lambda-integration.html
+    (a Lambda proxy integration answers a function's failure with 502 Internal server error)."""
+    (tmp_path / "template.yaml").write_text(HOG_TEMPLATE)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text(
+        "import time\n"
+        "def handler(event, context):\n"
+        "    block = b'x' * (300 * 1024 * 1024)\n"
+        "    time.sleep(20)\n"
+    )
+    served = []
+    stack = Stack(
+        tmp_path, port=0, fresh=True, stack_name="hog", on_request=lambda *args: served.append(args)
+    ).start()
+    try:
+        request = urllib.request.Request(stack.url("/hog"))
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(request, timeout=60)
+    finally:
+        stack.stop()
+    assert answer.value.code == 502
+    assert json.loads(answer.value.read()) == {"message": "Internal server error"}
+    (_, _, inv) = served[0]
+    assert inv.error["errorType"] == "Runtime.OutOfMemory"
