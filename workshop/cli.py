@@ -1,4 +1,8 @@
-"""`workshop`: run the stages offline, like `sam local` and `sam logs`, without Docker or AWS."""
+"""`python run.py`: run the stages offline, like `sam local` and `sam logs`, without Docker or AWS.
+
+Users type `python run.py COMMAND` (run.py sets up the venv, then runs this module in the folder
+they stand in): every message names commands that way, and paths are read from where they are.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,16 @@ from workshop import manifest
 from workshop.errors import WorkshopError
 from workshop.lambda_runtime import DEFAULT_IDLE_TIMEOUT, Invocation
 
-DIFF_SKIP = {"README.md", "__pycache__", ".aws-sam", ".ipynb_checkpoints"}
+DIFF_SKIP = {"README.md", "__pycache__"}
+# What `final` is, for `diff`: the app at the top of the repository, not the repository.
+FINAL_FILES = ("template.yaml", "samconfig.toml", "src")
+# Local AWS for the user's own AWS CLI and boto3: moto takes any keys, and the region is the
+# harness's. Set in a terminal of the user's, they stand in for the real ones there only.
+LOCAL_KEYS = (
+    ("AWS_ACCESS_KEY_ID", "local"),
+    ("AWS_SECRET_ACCESS_KEY", "local"),
+    ("AWS_DEFAULT_REGION", "us-east-1"),
+)
 
 
 def _state_dir(project: manifest.Project) -> Path:
@@ -28,7 +41,7 @@ def _state_dir(project: manifest.Project) -> Path:
 
 
 def _running(project: manifest.Project) -> dict | None:
-    """What a live `workshop up` of this project wrote about itself, or None."""
+    """What a live `python run.py up` of this project wrote about itself, or None."""
     marker = _state_dir(project) / "running.json"
     try:
         info = json.loads(marker.read_text(encoding="utf-8"))
@@ -115,9 +128,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         detail = ""
         if inv is not None:
             detail = f" ({'cold start, ' if inv.cold_start else ''}{inv.duration_ms:.0f} ms)"
-        print(f"{time.strftime('%H:%M:%S')} {request} -> {status}{detail}", flush=True)
-        if inv is not None and args.show_logs:
-            _print_invocation(inv)
+        try:
+            print(f"{time.strftime('%H:%M:%S')} {request} -> {status}{detail}", flush=True)
+            if inv is not None and args.show_logs:
+                _print_invocation(inv)
+        except BrokenPipeError:
+            pass  # `up | head` stopped reading: the API serves on, without the lines
 
     # Stop cleanly (and save) on Ctrl-C, and on the SIGTERM a test or a supervisor sends; a
     # shell that starts us in the background may have told Python to ignore SIGINT.
@@ -143,13 +159,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"Serving {project.label}, offline (like `sam local start-api`, without Docker)")
         if info["url"]:
             print(f"  API:        {info['url']}")
-        print(
-            f"  Local AWS:  {info['endpoint']}   (AWS CLI: add --endpoint-url {info['endpoint']})"
-        )
+        print(f"  Local AWS:  {info['endpoint']}")
         for logical_id, name in info["tables"].items():
             print(f"  Table:      {name}   ({logical_id})")
         for group in info["log_groups"]:
             print(f"  Logs:       {group}")
+        for line in aws_cli_lines(info):
+            print(line)
         print("Press Ctrl-C to stop.", flush=True)
         while True:
             time.sleep(0.5)  # short sleeps: Ctrl-C is not delivered during a long wait on Windows
@@ -162,12 +178,69 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def aws_cli_lines(info: dict) -> list[str]:
+    """How to point the user's own AWS CLI or boto3 at the local AWS, as `up` prints it.
+
+    Dummy keys and the region, set the way each shell sets variables, then the endpoint on
+    the command line: set in the environment it would outlive this `up` (whose port changes)
+    and send the harness itself to a stopped endpoint (it honours AWS_ENDPOINT_URL).
+    """
+    bash = "export " + " ".join(f"{name}={value}" for name, value in LOCAL_KEYS)
+    powershell = "; ".join(f'$env:{name}="{value}"' for name, value in LOCAL_KEYS)
+    lines = [
+        "Your AWS CLI or boto3 on the local AWS (no account needed): in another terminal, first",
+        f"  bash:       {bash}",
+        f"  PowerShell: {powershell}",
+    ]
+    if info["tables"]:
+        table = next(iter(info["tables"].values()))
+        lines.append(
+            f"  then:       aws dynamodb scan --table-name {table} "
+            f"--endpoint-url {info['endpoint']}"
+        )
+    return lines
+
+
+def _last_used(project: manifest.Project) -> float:
+    """When a project last ran or saved (0 if never): which of two the user worked on last."""
+    state = _state_dir(project)
+    times = [path.stat().st_mtime for path in state.glob("*.json") if path.is_file()]
+    return max(times, default=0.0)
+
+
+def _served(args: argparse.Namespace) -> manifest.Project:
+    """The project `logs` and `invoke` read: `--from PATH`, or the stage named; but during an
+    exercise, the learner's copy when that is what `up --from` serves (or served last)."""
+    from workshop import learn
+
+    if args.source:
+        if args.stage:
+            raise WorkshopError("give a stage or --from PATH, not both")
+        return manifest.project(args.source)
+    project = manifest.project(args.stage)
+    copy = learn.served_copy(args.stage) if args.stage else None
+    if copy is None or _running(project):
+        return project
+    copy_project = manifest.project(str(copy))
+    if _running(copy_project) or _last_used(copy_project) > _last_used(project):
+        print(
+            f"(Your copy {learn.shown(copy)}, which `{learn.run_py()} up --from` serves or "
+            f"served last; for stage {args.stage}'s own, stop that and "
+            f"`{learn.run_py()} up {args.stage}`.)",
+            flush=True,
+        )
+        return copy_project
+    return project
+
+
 def cmd_invoke(args: argparse.Namespace) -> int:
     from workshop.api_gateway import build_event
     from workshop.local_aws import LocalAWS
     from workshop.stack import Stack
 
-    project = manifest.project(args.stage)
+    if not args.stage and not args.source:
+        raise WorkshopError(f"name a stage (see `{_run()} stages`) or --from PATH")
+    project = _served(args)
     running = _running(project)
     aws = LocalAWS(endpoint_url=running["endpoint"]) if running else None
     stack = Stack(
@@ -212,12 +285,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from workshop.local_aws import LocalAWS
     from workshop.sam_template import load
 
-    project = manifest.project(args.stage)
+    project = _served(args)
     template = load(project.path / "template.yaml", stack_name=project.stack_name)
     running = _running(project)
     saved = _state_dir(project) / "state.json"
     if not running and not saved.exists():
-        command = f"python run.py up {args.stage}" if args.stage else "python run.py up"
+        where = f" --from {args.source}" if args.source else f" {args.stage or ''}"
+        command = f"{_run()} up{where.rstrip()}"
         raise WorkshopError(
             f"{project.label} has no logs yet: start it with `{command}` and visit its URL"
         )
@@ -238,22 +312,48 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _files(root: Path) -> dict[str, Path]:
-    return {
-        path.relative_to(root).as_posix(): path
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and not DIFF_SKIP & set(path.relative_to(root).parts)
-    }
+def _files(project: manifest.Project) -> dict[str, Path]:
+    """The files of a project that `diff` compares: its code, template and configuration."""
+    root = project.path
+    # `final`: the app at the top of the repository, not the whole repository.
+    tops = [root / name for name in FINAL_FILES] if root == manifest.REPO_ROOT else [root]
+    found = {}
+    for top in tops:
+        paths = sorted(top.rglob("*")) if top.is_dir() else [top]
+        for path in paths:
+            parts = path.relative_to(root).parts
+            # Hidden folders (.git, .aws-sam, .venv, ...) and caches hold no lesson.
+            if path.is_file() and not any(p in DIFF_SKIP or p.startswith(".") for p in parts):
+                found[path.relative_to(root).as_posix()] = path
+    return found
+
+
+def _lines(path: Path | None) -> list[str] | None:
+    """A file's lines for diffing ([] when absent); None when it is not text."""
+    if path is None:
+        return []
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        return None
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     a, b = manifest.project(args.a), manifest.project(args.b)
-    files_a, files_b = _files(a.path), _files(b.path)
+    files_a, files_b = _files(a), _files(b)
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     changed = 0
     for name in sorted(files_a.keys() | files_b.keys()):
-        old = files_a[name].read_text(encoding="utf-8").splitlines() if name in files_a else []
-        new = files_b[name].read_text(encoding="utf-8").splitlines() if name in files_b else []
+        old, new = _lines(files_a.get(name)), _lines(files_b.get(name))
+        if old is None or new is None:
+            if (
+                files_a.get(name) is None
+                or files_b.get(name) is None
+                or (files_a[name].read_bytes() != files_b[name].read_bytes())
+            ):
+                changed += 1
+                print(f"Binary files {args.a}/{name} and {args.b}/{name} differ")
+            continue
         lines = list(
             difflib.unified_diff(old, new, f"{args.a}/{name}", f"{args.b}/{name}", lineterm="")
         )
@@ -344,14 +444,28 @@ def cmd_clean_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run() -> str:
+    from workshop import learn
+
+    return learn.run_py()
+
+
+def cmd_run_py_only(args: argparse.Namespace) -> int:
+    """`test` and `notebook` are run.py's own: they need its venv set-up, not this module."""
+    raise WorkshopError(f"type `{_run()} {args.command}`: run.py runs it")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
-        prog="workshop",
+        prog=_run(),
         description="Run the workshop's stages offline: API Gateway, Lambda, DynamoDB and "
         "CloudWatch Logs on 127.0.0.1, with no AWS account and no Docker.",
+        epilog=f"`{_run()} COMMAND --help` says more about one command.",
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    stage_help = "a stage (01, 02, ...: see `workshop stages`), `final`, or a project folder"
+    stage_help = (
+        f"a stage (01, 02, ...: see `{_run()} stages`), `final`, or a folder with a template.yaml"
+    )
 
     stages = sub.add_parser("stages", help="list the stages")
     stages.add_argument("--markdown", action="store_true", help="as the README's table")
@@ -363,7 +477,7 @@ def parser() -> argparse.ArgumentParser:
         "--from",
         dest="source",
         metavar="PATH",
-        help="serve your own copy of a stage (see `workshop try`)",
+        help=f"serve your own copy of a stage (see `{_run()} try`)",
     )
     up.add_argument("--port", type=_port, default=3000, help="HTTP port (default: 3000)")
     up.add_argument(
@@ -384,13 +498,15 @@ def parser() -> argparse.ArgumentParser:
     up.set_defaults(run=cmd_up)
 
     invoke = sub.add_parser("invoke", help="invoke a function once (like sam local invoke)")
-    invoke.add_argument("stage", help=stage_help)
+    invoke.add_argument("stage", nargs="?", help=stage_help)
+    invoke.add_argument("--from", dest="source", metavar="PATH", help="your own copy of a stage")
     invoke.add_argument("--event", metavar="FILE", help="event JSON (default: a GET of its route)")
     invoke.add_argument("--function", help="logical id of the function (default: the first)")
     invoke.set_defaults(run=cmd_invoke)
 
     logs = sub.add_parser("logs", help="a stage's CloudWatch Logs (like sam logs)")
     logs.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
+    logs.add_argument("--from", dest="source", metavar="PATH", help="your own copy of a stage")
     logs.add_argument(
         "--filter",
         metavar="TERM",
@@ -481,16 +597,26 @@ def parser() -> argparse.ArgumentParser:
     from workshop import learn  # try, hint, check, reset: fix a stage yourself
 
     learn.add_commands(sub)
+    for name, text in (
+        ("test", "run every test (pytest; what follows goes to pytest, e.g. -k decimal)"),
+        ("notebook", "open the notebooks in JupyterLab"),
+    ):
+        sub.add_parser(name, help=text, add_help=False).set_defaults(run=cmd_run_py_only)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     warnings.formatwarning = lambda message, *_: f"warning: {message}\n"
     try:
+        args = parser().parse_args(argv)
         return args.run(args)
     except WorkshopError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader stopped reading (`| head`): nothing more to say, and nowhere to say it.
+        # Python would complain again when it flushes stdout at exit: point it at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141 if os.name != "nt" else 1
