@@ -608,8 +608,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda message, *_: f"warning: {message}\n"
     try:
-        args = parser().parse_args(argv)
-        return args.run(args)
+        try:
+            args = parser().parse_args(argv)
+            return args.run(args)
+        finally:
+            sys.stdout.flush()  # now, not at exit: a closed pipe (`| head`) is caught below
     except WorkshopError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
