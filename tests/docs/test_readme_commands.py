@@ -465,3 +465,21 @@ def test_every_aws_command_is_a_sam_command_whose_options_exist(sam_help):
 def test_the_aws_command_check_names_what_is_wrong(sam_help, line, problem):
     (found,) = sam_command_problems(shlex.split(line), sam_help)
     assert problem in found
+
+
+def test_stage_04_s_symptom_quotes_what_sam_build_prints(tmp_path):
+    """The manifest's symptom (the README's table) quotes sam's own words, not Python's."""
+    symptom = " ".join(manifest.find("04").symptom.split())
+    quoted = re.findall(r'"([^"]+)"', symptom)
+    printed_here = [q for q in quoted if not q.startswith("[WinError")]  # Windows' own words
+    assert "Error: Unable to use build dir .aws-sam/build. Reason:" in printed_here
+    project = tmp_path / "04"
+    shutil.copytree(manifest.find("04").path, project, ignore=shutil.ignore_patterns(".aws-sam"))
+    held = ["--simulate-lock", "build/HelloWorldFunction/app.py"]
+    build = [sys.executable, "run.py", "build", str(project), "--no-clean"]
+    assert subprocess.run(build, cwd=REPO, capture_output=True, timeout=300).returncode == 0
+    done = subprocess.run([*build, *held], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    for words in printed_here:
+        assert words in done.stdout + done.stderr, (words, done.stdout, done.stderr)
+    assert "PermissionError" not in symptom
