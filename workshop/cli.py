@@ -117,7 +117,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     if args.stage and args.source:
         raise WorkshopError("give a stage or --from PATH, not both")
-    project = manifest.project(args.source or args.stage)
+    project = _from(args.source) if args.source else manifest.project(args.stage)
     if _running(project):
         raise WorkshopError(
             f"{project.label} is already running (see the other terminal); "
@@ -216,7 +216,7 @@ def _served(args: argparse.Namespace) -> manifest.Project:
     if args.source:
         if args.stage:
             raise WorkshopError("give a stage or --from PATH, not both")
-        return manifest.project(args.source)
+        return _from(args.source)
     project = manifest.project(args.stage)
     copy = learn.served_copy(args.stage) if args.stage else None
     if copy is None or _running(project):
@@ -231,6 +231,13 @@ def _served(args: argparse.Namespace) -> manifest.Project:
         )
         return copy_project
     return project
+
+
+def _from(path: str) -> manifest.Project:
+    """The project of `--from PATH`: a folder, never taken for a stage's name."""
+    if not Path(path).expanduser().is_dir():
+        raise WorkshopError(f"{path}: no such folder (give the folder of your copy)")
+    return manifest.project(str(Path(path).expanduser().resolve()))
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:

@@ -283,8 +283,12 @@ def test_the_aws_cli_examples_work_with_only_what_up_printed(tmp_path):
             "the AWS CLI is not set up: `python run.py test` sets it up in a venv of its own "
             "(from tools/awscli.lock); run the tests that way"
         )
-    if os.name == "nt":
-        pytest.skip("runs the line `up` prints for bash, in bash (the PowerShell line is checked)")
+    shells = [["bash", "-c"]] if os.name != "nt" and shutil.which("bash") else []
+    powershell = shutil.which("pwsh") or shutil.which("powershell")
+    if powershell:
+        shells.append([powershell, "-NoProfile", "-Command"])
+    if not shells:
+        pytest.skip("neither bash nor PowerShell is installed here")
     readme = REPO / "README.md"
     lines = fenced(readme, "console aws-local")
     assert lines, "README.md has no ```console aws-local block"
@@ -299,25 +303,27 @@ def test_the_aws_cli_examples_work_with_only_what_up_printed(tmp_path):
         # The same settings for both shells, so the line that runs here stands for both.
         assert bash_assignments(bash_line) == powershell_assignments(powershell_line)
         port = serving.line("Local AWS:").rsplit(":", 1)[1]
-        env = new_user_env(tmp_path, os.pathsep.join([str(Path(aws).parent), "/usr/bin", "/bin"]))
-        for line in [serving.line("then:"), *lines]:
-            line = line.replace("PORT", port)
-            done = subprocess.run(
-                ["bash", "-c", f"{bash_line}\n{line}"],
-                env=env,
-                cwd=tmp_path,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
-            answer = json.loads(done.stdout)
-            assert answer.get("Items") or answer.get("events"), f"{line}: found nothing\n{answer}"
-        # Without that line, the AWS CLI fails as the issue found it would.
-        done = subprocess.run(
-            ["bash", "-c", lines[0].replace("PORT", port)], env=env, capture_output=True, text=True
-        )
-        assert done.returncode != 0 and "region" in done.stderr
+        system = [str(Path(shell[0]).parent) for shell in shells] + ["/usr/bin", "/bin"]
+        env = new_user_env(tmp_path, os.pathsep.join([str(Path(aws).parent), *system]))
+        for shell in shells:
+            first = powershell_line if shell[0] == powershell else bash_line
+            for line in [serving.line("then:"), *lines]:
+                line = line.replace("PORT", port)
+                done = subprocess.run(
+                    [*shell, f"{first}\n{line}"],
+                    env=env,
+                    cwd=tmp_path,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
+                answer = json.loads(done.stdout)
+                assert answer.get("Items") or answer.get("events"), f"{line}: nothing\n{answer}"
+            # Without the line that `up` printed, the AWS CLI fails as a new user's did.
+            bare = lines[0].replace("PORT", port)
+            done = subprocess.run([*shell, bare], env=env, capture_output=True, text=True)
+            assert done.returncode != 0 and "region" in done.stderr, done.stderr
     finally:
         serving.stop()
 
@@ -483,3 +489,30 @@ def test_stage_04_s_symptom_quotes_what_sam_build_prints(tmp_path):
     for words in printed_here:
         assert words in done.stdout + done.stderr, (words, done.stdout, done.stderr)
     assert "PermissionError" not in symptom
+
+
+@pytest.mark.browser
+def test_open_it_and_refresh_counts_in_a_browser_on_the_local_url(start_stage):
+    """The Start's promise, on the final app's `Secure` cookie over http://127.0.0.1."""
+    from tests.browser.test_browser import CHROMIUM_ARGS, chromium_executable, shown_json
+
+    executable = chromium_executable()
+    from playwright import sync_api
+
+    stack = start_stage("final")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(stack.url())
+            first = shown_json(page)
+            page.reload()
+            second = shown_json(page)
+            private = browser.new_page()  # a context of its own, as a private window is
+            private.goto(stack.url())
+            other = shown_json(private)
+        finally:
+            browser.close()
+    assert (first["visit_count"], second["visit_count"]) == (1, 2)
+    assert second["session_id"] == first["session_id"]
+    assert other["visit_count"] == 1 and other["session_id"] != first["session_id"]

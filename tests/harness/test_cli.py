@@ -298,3 +298,8 @@ def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(tmp_pat
     # `--from` names it, and a stage besides it is refused.
     assert "Decimal" in run_py("logs", "--from", str(copy), cwd=REPO, env=env).stdout
     assert_one_line_error(run_py("logs", "02", "--from", str(copy), cwd=REPO, env=env), "not both")
+
+
+def test_from_takes_a_folder_never_a_stage_name():
+    assert_one_line_error(workshop("up", "--from", "nonexist"), "nonexist: no such folder")
+    assert_one_line_error(workshop("logs", "--from", "02"), "02: no such folder")
