@@ -260,7 +260,7 @@ def cmd_try(args: argparse.Namespace) -> int:
     copy_start(exercise_, copy)
     print(
         f"Your copy of {exercise_.label} is in {shown(copy)}: the code of "
-        f"stages/{exercise_.start.folder}, flaw included. Fix it there."
+        f"{shown(exercise_.start.path)}, flaw included. Fix it there."
     )
     _introduce(exercise_, copy)
     return 0
@@ -320,7 +320,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
         ) from error
     done.append(f"moved your copy to {shown(previous)} (in case you want something back)")
     copy_start(exercise_, copy)
-    done.append(f"copied stages/{exercise_.start.folder} to {shown(copy)} again")
+    done.append(f"copied {shown(exercise_.start.path)} to {shown(copy)} again")
     seen = hints_seen()
     if seen.pop(exercise_.stage.id, None):
         _save_hints_seen(seen)
