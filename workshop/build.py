@@ -340,8 +340,8 @@ def _sam_executable() -> str:
     found = shutil.which("sam", path=str(Path(sys.executable).parent)) or shutil.which("sam")
     if found is None:
         raise WorkshopError(
-            "sam (the AWS SAM CLI) is not installed here: run `pip install -e .` in the "
-            "repository (it brings aws-sam-cli), or `pip install aws-sam-cli`, then try again"
+            "sam (the AWS SAM CLI) is not installed here: `python run.py` installs it in the "
+            "workshop's .venv (run this command that way), or `pip install aws-sam-cli`"
         )
     return found
 
