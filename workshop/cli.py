@@ -469,7 +469,9 @@ def parser() -> argparse.ArgumentParser:
         "CloudWatch Logs on 127.0.0.1, with no AWS account and no Docker.",
         epilog=f"`{_run()} COMMAND --help` says more about one command.",
     )
-    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # No command at all (`python run.py`): the help, which lists them all.
+    top.set_defaults(run=lambda _args: top.print_help() or 0)
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
     stage_help = (
         f"a stage (01, 02, ...: see `{_run()} stages`), `final`, or a folder with a template.yaml"
     )

@@ -303,3 +303,8 @@ def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(tmp_pat
 def test_from_takes_a_folder_never_a_stage_name():
     assert_one_line_error(workshop("up", "--from", "nonexist"), "nonexist: no such folder")
     assert_one_line_error(workshop("logs", "--from", "02"), "02: no such folder")
+
+
+def test_no_command_at_all_shows_the_help():
+    result = workshop()
+    assert result.returncode == 0 and result.stdout.startswith("usage: python run.py ")
