@@ -7,49 +7,17 @@ they stand in): every message names commands that way, and paths are read from w
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import signal
-import socket
 import sys
 import time
 import warnings
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from workshop import manifest
+from workshop import manifest, served
 from workshop.errors import WorkshopError
 from workshop.lambda_runtime import DEFAULT_IDLE_TIMEOUT, Invocation
-
-DIFF_SKIP = {"README.md", "__pycache__"}
-# What `final` is, for `diff`: the app at the top of the repository, not the repository.
-FINAL_FILES = ("template.yaml", "samconfig.toml", "src")
-# Local AWS for the user's own AWS CLI and boto3: moto takes any keys, and the region is the
-# harness's. Set in a terminal of the user's, they stand in for the real ones there only.
-LOCAL_KEYS = (
-    ("AWS_ACCESS_KEY_ID", "local"),
-    ("AWS_SECRET_ACCESS_KEY", "local"),
-    ("AWS_DEFAULT_REGION", "us-east-1"),
-)
-
-
-def _state_dir(project: manifest.Project) -> Path:
-    """Where a project keeps what it stored between runs (WORKSHOP_STATE_DIR moves it)."""
-    root = os.environ.get("WORKSHOP_STATE_DIR") or manifest.REPO_ROOT / ".workshop"
-    return Path(root) / project.stack_name
-
-
-def _running(project: manifest.Project) -> dict | None:
-    """What a live `python run.py up` of this project wrote about itself, or None."""
-    marker = _state_dir(project) / "running.json"
-    try:
-        info = json.loads(marker.read_text(encoding="utf-8"))
-        endpoint = urlsplit(info["endpoint"])
-        with socket.create_connection((endpoint.hostname, endpoint.port), timeout=0.5):
-            return info
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def _port(text: str) -> int:
@@ -117,8 +85,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     if args.stage and args.source:
         raise WorkshopError("give a stage or --from PATH, not both")
-    project = _from(args.source) if args.source else manifest.project(args.stage)
-    if _running(project):
+    project = served.from_folder(args.source) if args.source else manifest.project(args.stage)
+    if served.running(project):
         raise WorkshopError(
             f"{project.label} is already running (see the other terminal); "
             "stop it with Ctrl-C there first"
@@ -140,7 +108,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-    state_dir = _state_dir(project)
+    state_dir = served.state_dir(project)
     stack = Stack(
         project.path,
         stack_name=project.stack_name,
@@ -164,7 +132,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"  Table:      {name}   ({logical_id})")
         for group in info["log_groups"]:
             print(f"  Logs:       {group}")
-        for line in aws_cli_lines(info):
+        for line in served.aws_cli_lines(info):
             print(line)
         print("Press Ctrl-C to stop.", flush=True)
         while True:
@@ -178,68 +146,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def aws_cli_lines(info: dict) -> list[str]:
-    """How to point the user's own AWS CLI or boto3 at the local AWS, as `up` prints it.
-
-    Dummy keys and the region, set the way each shell sets variables, then the endpoint on
-    the command line: set in the environment it would outlive this `up` (whose port changes)
-    and send the harness itself to a stopped endpoint (it honours AWS_ENDPOINT_URL).
-    """
-    bash = "export " + " ".join(f"{name}={value}" for name, value in LOCAL_KEYS)
-    powershell = "; ".join(f'$env:{name}="{value}"' for name, value in LOCAL_KEYS)
-    lines = [
-        "Your AWS CLI or boto3 on the local AWS (no account needed): in another terminal, first",
-        f"  bash:       {bash}",
-        f"  PowerShell: {powershell}",
-    ]
-    if info["tables"]:
-        table = next(iter(info["tables"].values()))
-        lines.append(
-            f"  then:       aws dynamodb scan --table-name {table} "
-            f"--endpoint-url {info['endpoint']}"
-        )
-    return lines
-
-
-def _last_used(project: manifest.Project) -> float:
-    """When a project last ran or saved (0 if never): which of two the user worked on last."""
-    state = _state_dir(project)
-    times = [path.stat().st_mtime for path in state.glob("*.json") if path.is_file()]
-    return max(times, default=0.0)
-
-
-def _served(args: argparse.Namespace) -> manifest.Project:
-    """The project `logs` and `invoke` read: `--from PATH`, or the stage named; but during an
-    exercise, the learner's copy when that is what `up --from` serves (or served last)."""
-    from workshop import learn
-
-    if args.source:
-        if args.stage:
-            raise WorkshopError("give a stage or --from PATH, not both")
-        return _from(args.source)
-    project = manifest.project(args.stage)
-    copy = learn.served_copy(args.stage) if args.stage else None
-    if copy is None or _running(project):
-        return project
-    copy_project = manifest.project(str(copy))
-    if _running(copy_project) or _last_used(copy_project) > _last_used(project):
-        print(
-            f"(Your copy {learn.shown(copy)}, which `{learn.run_py()} up --from` serves or "
-            f"served last; for stage {args.stage}'s own, stop that and "
-            f"`{learn.run_py()} up {args.stage}`.)",
-            flush=True,
-        )
-        return copy_project
-    return project
-
-
-def _from(path: str) -> manifest.Project:
-    """The project of `--from PATH`: a folder, never taken for a stage's name."""
-    if not Path(path).expanduser().is_dir():
-        raise WorkshopError(f"{path}: no such folder (give the folder of your copy)")
-    return manifest.project(str(Path(path).expanduser().resolve()))
-
-
 def cmd_invoke(args: argparse.Namespace) -> int:
     from workshop.api_gateway import build_event
     from workshop.local_aws import LocalAWS
@@ -247,13 +153,13 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
     if not args.stage and not args.source:
         raise WorkshopError(f"name a stage (see `{_run()} stages`) or --from PATH")
-    project = _served(args)
-    running = _running(project)
+    project = served.project_served(args)
+    running = served.running(project)
     aws = LocalAWS(endpoint_url=running["endpoint"]) if running else None
     stack = Stack(
         project.path,
         stack_name=project.stack_name,
-        state_dir=None if running else _state_dir(project),
+        state_dir=None if running else served.state_dir(project),
         aws=aws,
         serve_api=False,
     )
@@ -292,10 +198,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from workshop.local_aws import LocalAWS
     from workshop.sam_template import load
 
-    project = _served(args)
+    project = served.project_served(args)
     template = load(project.path / "template.yaml", stack_name=project.stack_name)
-    running = _running(project)
-    saved = _state_dir(project) / "state.json"
+    running = served.running(project)
+    saved = served.state_dir(project) / "state.json"
     if not running and not saved.exists():
         where = f" --from {args.source}" if args.source else f" {args.stage or ''}"
         command = f"{_run()} up{where.rstrip()}"
@@ -319,59 +225,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _files(project: manifest.Project) -> dict[str, Path]:
-    """The files of a project that `diff` compares: its code, template and configuration."""
-    root = project.path
-    # `final`: the app at the top of the repository, not the whole repository.
-    tops = [root / name for name in FINAL_FILES] if root == manifest.REPO_ROOT else [root]
-    found = {}
-    for top in tops:
-        paths = sorted(top.rglob("*")) if top.is_dir() else [top]
-        for path in paths:
-            parts = path.relative_to(root).parts
-            # Hidden folders (.git, .aws-sam, .venv, ...) and caches hold no lesson.
-            if path.is_file() and not any(p in DIFF_SKIP or p.startswith(".") for p in parts):
-                found[path.relative_to(root).as_posix()] = path
-    return found
-
-
-def _lines(path: Path | None) -> list[str] | None:
-    """A file's lines for diffing ([] when absent); None when it is not text."""
-    if path is None:
-        return []
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        return None
-
-
 def cmd_diff(args: argparse.Namespace) -> int:
-    a, b = manifest.project(args.a), manifest.project(args.b)
-    files_a, files_b = _files(a), _files(b)
-    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    changed = 0
-    for name in sorted(files_a.keys() | files_b.keys()):
-        old, new = _lines(files_a.get(name)), _lines(files_b.get(name))
-        if old is None or new is None:
-            if (
-                files_a.get(name) is None
-                or files_b.get(name) is None
-                or (files_a[name].read_bytes() != files_b[name].read_bytes())
-            ):
-                changed += 1
-                print(f"Binary files {args.a}/{name} and {args.b}/{name} differ")
-            continue
-        lines = list(
-            difflib.unified_diff(old, new, f"{args.a}/{name}", f"{args.b}/{name}", lineterm="")
-        )
-        changed += bool(lines)
-        for line in lines:
-            if colour and line[:1] in "+-" and line[:3] not in ("+++", "---"):
-                line = f"\x1b[{32 if line[0] == '+' else 31}m{line}\x1b[0m"
-            print(line)
-    if not changed:
-        print(f"{args.a} and {args.b} have the same code and template.")
-    return 0
+    from workshop import diff
+
+    return diff.show(args.a, args.b)
 
 
 def _simulate_lock(args: argparse.Namespace) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.conftest import PROBE_APP, fetch_json
-from workshop import cli, manifest
+from workshop import manifest, served
 
 REPO = manifest.REPO_ROOT
 
@@ -258,7 +258,9 @@ def test_messages_name_run_py_as_typed_from_where_the_user_stands(monkeypatch):
 
 def test_up_prints_the_aws_cli_lines_for_bash_and_powershell():
     info = {"endpoint": "http://127.0.0.1:4321", "tables": {"T": "stage02-T"}}
-    bash, powershell, then = (line.split(":", 1)[1].strip() for line in cli.aws_cli_lines(info)[1:])
+    bash, powershell, then = (
+        line.split(":", 1)[1].strip() for line in served.aws_cli_lines(info)[1:]
+    )
     assert bash.startswith("export ")
     exported = dict(word.split("=", 1) for word in bash.split()[1:])
     assert set(exported) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}
