@@ -89,11 +89,12 @@ def project_served(args: argparse.Namespace) -> manifest.Project:
     if copy is None or running(project):
         return project
     copy_project = manifest.project(str(copy))
-    if running(copy_project) or last_used(copy_project) > last_used(project):
+    live = running(copy_project)
+    if live or last_used(copy_project) > last_used(project):
+        how = "which `up --from` serves" if live else "which ran last (what it saved)"
         print(
-            f"(Your copy {learn.shown(copy)}, which `{learn.run_py()} up --from` serves or "
-            f"served last; for stage {args.stage}'s own, stop that and "
-            f"`{learn.run_py()} up {args.stage}`.)",
+            f"(Your copy {learn.shown(copy)}, {how}; for stage {args.stage}'s own, serve "
+            f"that: `{learn.run_py()} up {args.stage}`.)",
             flush=True,
         )
         return copy_project

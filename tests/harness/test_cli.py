@@ -289,13 +289,13 @@ def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(tmp_pat
     try:
         for expected in ("Welcome! This is your first visit.", "Error interacting"):
             invoked = run_py("invoke", "02", cwd=REPO, env=env)
-            assert invoked.stdout.startswith(f"(Your copy {copy}, which"), invoked.stdout
+            assert invoked.stdout.startswith(f"(Your copy {copy}, which `up --from` serves;")
             assert expected in invoked.stdout
     finally:
         _stop(process)
     # Stopped, it is still the copy that ran last: its saved logs, not stage 02's.
     logs = run_py("logs", "02", "--filter", "Decimal", cwd=REPO, env=env)
-    assert logs.stdout.startswith(f"(Your copy {copy}, which"), logs.stdout
+    assert logs.stdout.startswith(f"(Your copy {copy}, which ran last (what it saved);")
     assert "Object of type Decimal is not JSON serializable" in logs.stdout
     # `--from` names it, and a stage besides it is refused.
     assert "Decimal" in run_py("logs", "--from", str(copy), cwd=REPO, env=env).stdout
