@@ -290,6 +290,7 @@ def test_the_aws_cli_examples_work_with_only_what_up_printed(tmp_path):
     if not shells:
         pytest.skip("neither bash nor PowerShell is installed here")
     readme = REPO / "README.md"
+    readme_text = " ".join(readme.read_text(encoding="utf-8").split())
     lines = fenced(readme, "console aws-local")
     assert lines, "README.md has no ```console aws-local block"
     step = up_before(readme, "console aws-local")
@@ -320,6 +321,18 @@ def test_the_aws_cli_examples_work_with_only_what_up_printed(tmp_path):
                 assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
                 answer = json.loads(done.stdout)
                 assert answer.get("Items") or answer.get("events"), f"{line}: nothing\n{answer}"
+            if shell[0] != powershell:  # and boto3, as the README writes it, in Python
+                (boto3_line,) = re.findall(r"`(boto3\.resource\(.*?\)\.scan\(\))`", readme_text)
+                code = f"import boto3; print(len({boto3_line.replace('PORT', port)}['Items']))"
+                python = shlex.quote(sys.executable)
+                done = subprocess.run(
+                    [*shell, f"{first}\n{python} -c {shlex.quote(code)}"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr
             # Without the line that `up` printed, the AWS CLI fails as a new user's did.
             bare = lines[0].replace("PORT", port)
             done = subprocess.run([*shell, bare], env=env, capture_output=True, text=True)

@@ -310,3 +310,21 @@ def test_from_takes_a_folder_never_a_stage_name():
 def test_no_command_at_all_shows_the_help():
     result = workshop()
     assert result.returncode == 0 and result.stdout.startswith("usage: python run.py ")
+
+
+def test_up_dot_serves_the_folder_the_user_stands_in(tmp_path):
+    shutil.copytree(PROBE_APP, tmp_path / "app")
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "run.py"), "up", ".", "--port", "0"],
+        cwd=tmp_path / "app",
+        env={**os.environ, "WORKSHOP_STATE_DIR": str(tmp_path / "s")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    first = process.stdout.readline()
+    for line in process.stdout:
+        if line.startswith("Press Ctrl-C"):
+            break
+    _stop(process)
+    assert first.startswith(f"Serving {(tmp_path / 'app').resolve()}, offline"), first
