@@ -3,6 +3,7 @@
     python run.py up          first run: makes .venv and installs everything, then starts
     python run.py test        the test suite (pytest; extra arguments go to pytest)
     python run.py notebook    JupyterLab on notebooks/
+    python run.py --help      every command
     python run.py ARGS...     any other workshop command: the same as `python -m workshop ARGS...`
 
 (On Windows `py run.py up` works too; on macOS and Linux `python3 run.py up`.)
@@ -13,7 +14,9 @@ Every command first makes sure the virtual environment is ready:
   repository is installed into it in editable mode, so edits to workshop/ apply at once;
 - it is installed again when requirements.lock changed, and made anew when it no longer works
   (for example after the folder was moved: a venv cannot be moved).
-The command then runs with the venv's own Python, in this folder, and its exit code is ours.
+The command then runs with the venv's own Python, in the folder the user stands in (so that
+paths they give are read from there; `test` and `notebook` run in this folder), and its exit
+code is ours.
 
 WORKSHOP_VENV: where the venv lives (default: .venv beside this file). Useful when this folder
 is synced by OneDrive, Dropbox or iCloud: syncing the venv's 40,000 files (about 1 GB) is slow
@@ -35,7 +38,11 @@ The tests also run checkov on the templates. Its pins clash with the project's (
 3.3.30 pins boto3 1.35.49, packaging below 24 and networkx below 2.7, and would push
 aws-sam-cli back), so it has a lock of its own, tools/checkov.lock (the command that
 regenerates it is at its top), and a venv of its own inside the workshop's (tools/checkov/),
-set up like the main one, but only by `python run.py test`.
+set up like the main one, but only by `python run.py test`. The AWS CLI (v1, from PyPI), with
+which a test runs the README's AWS CLI examples as a user would, is kept the same way
+(tools/awscli.lock): it is a user's own tool, not the workshop's, and attendees never need it.
+`python run.py test` runs pytest on three workers (pytest-xdist) unless told otherwise
+(`-n N`, or `-p no:xdist`, which pytest's habit of turning xdist off must keep working).
 This file uses the standard library only, and its syntax must stay readable by Python 3.6+ so
 that older Pythons reach the version check below and say what is wrong.
 """
@@ -62,7 +69,12 @@ if sys.version_info < (3, 11):  # noqa: UP036  (run.py may be started by any Pyt
 REPO = Path(__file__).resolve().parent
 LOCK_FILE = "requirements.lock"
 # Tools the tests run, each from a lock of its own in a venv of its own: {name: lock file}.
-TOOL_LOCKS = {"checkov": "tools/checkov.lock"}
+TOOL_LOCKS = {"checkov": "tools/checkov.lock", "awscli": "tools/awscli.lock"}
+# pytest-xdist's options for `python run.py test`, unless the user's own arguments choose (they
+# are not in pyproject's addopts: there, `-p no:xdist` would make them an error). Three workers
+# on two cores: much of the suite waits (on timeouts, retries, subprocesses).
+XDIST_DEFAULTS = ["-n", "3", "--dist", "loadgroup"]
+XDIST_CHOICES = ("-n", "--numprocesses", "--dist", "no:xdist", "-pno:xdist")
 STAMP_FILE = ".workshop-setup.json"  # inside the venv: what it was installed from, and where
 # Bump when the install steps change, so that existing venvs are installed again.
 RECIPE = 1
@@ -90,10 +102,34 @@ def child_command(python, args):
     """The command that `python run.py ARGS...` runs, with the venv's `python`."""
     python = str(python)
     if args and args[0] == "test":
-        return [python, "-m", "pytest", *args[1:]]
+        chosen = any(
+            arg.split("=")[0] in XDIST_CHOICES or (arg.startswith("-n") and arg[2:].isalnum())
+            for arg in args
+        )
+        return [python, "-m", "pytest", *([] if chosen else XDIST_DEFAULTS), *args[1:]]
     if args and args[0] == "notebook":
         return [python, "-m", "jupyter", "lab", "notebooks", *args[1:]]
     return [python, "-m", "workshop", *args]
+
+
+def child_folder(args, here, repo=REPO):
+    """Where the command runs: where the user stands, but `test` and `notebook` in the repo."""
+    return Path(repo) if args and args[0] in ("test", "notebook") else Path(here)
+
+
+def test_arguments(args, here):
+    """`test`'s arguments with the paths given from where the user stands made absolute.
+
+    pytest runs in the repository (its configuration and test paths are there); a path such as
+    `tests/docs` or `../../tests/docs::test_x` is read from where the user typed it.
+    """
+    fixed = []
+    for arg in args:
+        path = arg.split("::")[0]
+        if path and not arg.startswith("-") and (Path(here) / path).exists():
+            arg = str(Path(os.path.abspath(Path(here) / path))) + arg[len(path) :]
+        fixed.append(arg)
+    return fixed
 
 
 def venv_dir(environ, repo=REPO):
@@ -407,11 +443,16 @@ def main(argv=None):
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         python = ensure_venv()
+        try:
+            here = os.getcwd()
+        except OSError:  # the folder the user stands in was deleted meanwhile
+            here = str(REPO)
         if args and args[0] == "test":
             venv = venv_dir(os.environ)
             for name, lock in TOOL_LOCKS.items():
                 ensure_tool(venv, name, lock)
-        return run_child(child_command(python, args), REPO)
+            args = ["test", *test_arguments(args[1:], here)]
+        return run_child(child_command(python, args), child_folder(args, here))
     except SetupError as error:
         say(f"Set-up failed: {error}")
         return 1

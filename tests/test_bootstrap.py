@@ -46,8 +46,17 @@ run = load_run()
         (["up", "02", "--port", "3000"], ["-m", "workshop", "up", "02", "--port", "3000"]),
         (["--help"], ["-m", "workshop", "--help"]),
         ([], ["-m", "workshop"]),
-        (["test"], ["-m", "pytest"]),
-        (["test", "-k", "decimal", "-x"], ["-m", "pytest", "-k", "decimal", "-x"]),
+        (["test"], ["-m", "pytest", "-n", "3", "--dist", "loadgroup"]),
+        (
+            ["test", "-k", "decimal", "-x"],
+            ["-m", "pytest", "-n", "3", "--dist", "loadgroup", "-k", "decimal", "-x"],
+        ),
+        # The user's own choice of workers, or none (pytest's `-p no:xdist`), is left alone.
+        (["test", "-p", "no:xdist"], ["-m", "pytest", "-p", "no:xdist"]),
+        (["test", "-pno:xdist"], ["-m", "pytest", "-pno:xdist"]),
+        (["test", "-n", "2"], ["-m", "pytest", "-n", "2"]),
+        (["test", "-n2"], ["-m", "pytest", "-n2"]),
+        (["test", "--numprocesses=auto"], ["-m", "pytest", "--numprocesses=auto"]),
         (["notebook"], ["-m", "jupyter", "lab", "notebooks"]),
         (["notebook", "--no-browser"], ["-m", "jupyter", "lab", "notebooks", "--no-browser"]),
         # Only the first word routes: a workshop command may take "test" as an argument.
@@ -73,7 +82,7 @@ def test_venv_dir_defaults_to_dot_venv_in_the_repo(tmp_path):
 
 def test_a_tool_s_venv_lives_inside_the_workshop_s(tmp_path):
     assert run.tool_venv_dir(tmp_path / ".venv", "checkov") == tmp_path / ".venv/tools/checkov"
-    assert run.TOOL_LOCKS == {"checkov": "tools/checkov.lock"}
+    assert run.TOOL_LOCKS == {"checkov": "tools/checkov.lock", "awscli": "tools/awscli.lock"}
 
 
 def test_venv_dir_follows_workshop_venv(tmp_path, monkeypatch):
@@ -282,12 +291,47 @@ def test_main_runs_the_routed_command_with_the_venv_python(monkeypatch, tmp_path
     monkeypatch.setattr(run, "ensure_venv", lambda: Path("/v/bin/python"))
     monkeypatch.setattr(run, "ensure_tool", lambda *args: tools.append(args))
     monkeypatch.setattr(run, "run_child", lambda command, cwd: ran.append((command, cwd)) or 5)
-    assert run.main(["test", "-q"]) == 5
-    assert ran == [([str(Path("/v/bin/python")), "-m", "pytest", "-q"], run.REPO)]
-    # Only the tests need checkov: `test` sets up its venv, `up` does not wait for it.
-    assert tools == [(tmp_path / "v", "checkov", "tools/checkov.lock")]
-    assert run.main(["up"]) == 5
-    assert len(tools) == 1
+    monkeypatch.chdir(tmp_path)  # where the user stands: not the repository
+    assert run.main(["test", "-q", "-p", "no:xdist"]) == 5
+    assert ran == [([str(Path("/v/bin/python")), "-m", "pytest", "-q", "-p", "no:xdist"], run.REPO)]
+    # Only the tests need checkov and the AWS CLI: `test` sets up their venvs, `up` does not.
+    assert tools == [
+        (tmp_path / "v", "checkov", "tools/checkov.lock"),
+        (tmp_path / "v", "awscli", "tools/awscli.lock"),
+    ]
+    # Every other command runs where the user stands, so their paths are read from there.
+    assert run.main(["up", "."]) == 5
+    assert ran[-1] == ([str(Path("/v/bin/python")), "-m", "workshop", "up", "."], tmp_path)
+    assert len(tools) == 2
+
+
+def test_test_paths_are_read_from_where_the_user_stands(tmp_path):
+    (tmp_path / "tests" / "docs").mkdir(parents=True)
+    (tmp_path / "tests" / "docs" / "test_x.py").write_text("", encoding="utf-8")
+    here = tmp_path / "tests"
+    fixed = run.test_arguments(["docs/test_x.py::test_a", "-k", "decimal", "-x", "missing"], here)
+    assert fixed == [
+        str(tmp_path / "tests" / "docs" / "test_x.py") + "::test_a",
+        "-k",
+        "decimal",
+        "-x",
+        "missing",  # not a path here: pytest says what it makes of it
+    ]
+    assert run.child_folder(["test"], here) == run.REPO
+    assert run.child_folder(["notebook"], here) == run.REPO
+    assert run.child_folder(["check", "02"], here) == here
+
+
+def test_pytest_runs_without_xdist_as_the_habit_asks():
+    """`-p no:xdist` must not meet xdist's options in pyproject's addopts (an error there)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:xdist", "--co", "-q", "tests/test_lint.py"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_main_reports_set_up_failures_and_ctrl_c_without_traceback(monkeypatch, capsys):

@@ -255,7 +255,7 @@ class ApiGateway:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # `on_request` reports requests; the default would print to stderr
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server = _Server((host, port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread: threading.Thread | None = None
@@ -364,6 +364,16 @@ class ApiGateway:
         headers.append(("x-amzn-RequestId", ids.request_id))
         headers.append(("x-amz-apigw-id", ids.extended))
         return Response(status, headers, body)
+
+
+class _Server(ThreadingHTTPServer):
+    """The HTTP server, quiet when a visitor hangs up before its answer is written."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser that cancels, or a script stopped with Ctrl-C, closes its connection: that
+        # is the visitor's business, not an error to print a traceback for.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _TokenBucket:

@@ -340,8 +340,8 @@ def sam_executable() -> str:
     found = shutil.which("sam", path=str(Path(sys.executable).parent)) or shutil.which("sam")
     if found is None:
         raise WorkshopError(
-            "sam (the AWS SAM CLI) is not installed here: run `pip install -e .` in the "
-            "repository (it brings aws-sam-cli), or `pip install aws-sam-cli`, then try again"
+            "sam (the AWS SAM CLI) is not installed here: `python run.py` installs it in the "
+            "workshop's .venv (run this command that way), or `pip install aws-sam-cli`"
         )
     return found
 
@@ -445,9 +445,17 @@ def build(
         command += ["--build-dir", str(build_dir)]
         if not _inside(build_dir, project_dir.resolve() / BUILD_FOLDER):
             # A cached build keeps `.aws-sam/deps` in the project whatever --build-dir says:
-            # building elsewhere must not write into the synced folder at all.
+            # building elsewhere must not write into the synced folder at all. Said aloud, so
+            # that whoever copies the command to `sam build` copies this too.
             command.append("--no-cached")
+            if log:
+                log(
+                    "Adding --no-cached: a cached build writes .aws-sam/cache and .aws-sam/deps "
+                    "into the project whatever --build-dir says (samconfig.toml: cached = false)."
+                )
     command += list(extra_args)
+    if log:
+        log("Running: " + " ".join(["sam", *command[1:]]))
     with _lock_from_environment(project_dir), sam_environment() as env:
         owned = project_dir.resolve() / BUILD_FOLDER
         if clean_first and (build_dir is None or _inside(_absolute(build_dir), owned)):

@@ -1,42 +1,24 @@
-"""`workshop`: run the stages offline, like `sam local` and `sam logs`, without Docker or AWS."""
+"""`python run.py`: run the stages offline, like `sam local` and `sam logs`, without Docker or AWS.
+
+Users type `python run.py COMMAND` (run.py sets up the venv, then runs this module in the folder
+they stand in): every message names commands that way, and paths are read from where they are.
+"""
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import signal
-import socket
 import sys
 import time
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from workshop import manifest
+from workshop import manifest, served
 from workshop.errors import WorkshopError
 from workshop.lambda_runtime import DEFAULT_IDLE_TIMEOUT, Invocation
-
-DIFF_SKIP = {"README.md", "__pycache__", ".aws-sam", ".ipynb_checkpoints"}
-
-
-def _state_dir(project: manifest.Project) -> Path:
-    """Where a project keeps what it stored between runs (WORKSHOP_STATE_DIR moves it)."""
-    root = os.environ.get("WORKSHOP_STATE_DIR") or manifest.REPO_ROOT / ".workshop"
-    return Path(root) / project.stack_name
-
-
-def _running(project: manifest.Project) -> dict | None:
-    """What a live `workshop up` of this project wrote about itself, or None."""
-    marker = _state_dir(project) / "running.json"
-    try:
-        info = json.loads(marker.read_text(encoding="utf-8"))
-        endpoint = urlsplit(info["endpoint"])
-        with socket.create_connection((endpoint.hostname, endpoint.port), timeout=0.5):
-            return info
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def _port(text: str) -> int:
@@ -104,8 +86,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     if args.stage and args.source:
         raise WorkshopError("give a stage or --from PATH, not both")
-    project = manifest.project(args.source or args.stage)
-    if _running(project):
+    project = served.from_folder(args.source) if args.source else manifest.project(args.stage)
+    if served.running(project):
         raise WorkshopError(
             f"{project.label} is already running (see the other terminal); "
             "stop it with Ctrl-C there first"
@@ -115,16 +97,19 @@ def cmd_up(args: argparse.Namespace) -> int:
         detail = ""
         if inv is not None:
             detail = f" ({'cold start, ' if inv.cold_start else ''}{inv.duration_ms:.0f} ms)"
-        print(f"{time.strftime('%H:%M:%S')} {request} -> {status}{detail}", flush=True)
-        if inv is not None and args.show_logs:
-            _print_invocation(inv)
+        try:
+            print(f"{time.strftime('%H:%M:%S')} {request} -> {status}{detail}", flush=True)
+            if inv is not None and args.show_logs:
+                _print_invocation(inv)
+        except BrokenPipeError:
+            pass  # `up | head` stopped reading: the API serves on, without the lines
 
     # Stop cleanly (and save) on Ctrl-C, and on the SIGTERM a test or a supervisor sends; a
     # shell that starts us in the background may have told Python to ignore SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-    state_dir = _state_dir(project)
+    state_dir = served.state_dir(project)
     stack = Stack(
         project.path,
         stack_name=project.stack_name,
@@ -147,14 +132,14 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"  API:        {info['url']}   (stage {stage}, as in the deployed URL)")
             local = f"{url.scheme}://{url.netloc}/{plain}"
             print(f"              {local} works too, as with `sam local start-api` (on AWS: 403)")
-        print(
-            f"  Local AWS:  {info['endpoint']}   (AWS CLI: add --endpoint-url {info['endpoint']})"
-        )
+        print(f"  Local AWS:  {info['endpoint']}")
         for kind in ("functions", "roles", "tables"):
             for logical_id, name in info[kind].items():
                 print(f"  {kind[:-1].capitalize() + ':':<11} {name}   ({logical_id})")
         for group in info["log_groups"]:
             print(f"  Logs:       {group}")
+        for line in served.aws_cli_lines(info):
+            print(line)
         print("Press Ctrl-C to stop.", flush=True)
         while True:
             time.sleep(0.5)  # short sleeps: Ctrl-C is not delivered during a long wait on Windows
@@ -172,13 +157,15 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     from workshop.local_aws import LocalAWS
     from workshop.stack import Stack
 
-    project = manifest.project(args.stage)
-    running = _running(project)
+    if not args.stage and not args.source:
+        raise WorkshopError(f"name a stage (see `{_run()} stages`) or --from PATH")
+    project = served.project_served(args)
+    running = served.running(project)
     aws = LocalAWS(endpoint_url=running["endpoint"]) if running else None
     stack = Stack(
         project.path,
         stack_name=project.stack_name,
-        state_dir=None if running else _state_dir(project),
+        state_dir=None if running else served.state_dir(project),
         aws=aws,
         serve_api=False,
     )
@@ -217,12 +204,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from workshop.local_aws import LocalAWS
     from workshop.sam_template import load
 
-    project = manifest.project(args.stage)
+    project = served.project_served(args)
     template = load(project.path / "template.yaml", stack_name=project.stack_name)
-    running = _running(project)
-    saved = _state_dir(project) / "state.json"
+    running = served.running(project)
+    saved = served.state_dir(project) / "state.json"
     if not running and not saved.exists():
-        command = f"python run.py up {args.stage}" if args.stage else "python run.py up"
+        where = f" --from {args.source}" if args.source else f" {args.stage or ''}"
+        command = f"{_run()} up{where.rstrip()}"
         raise WorkshopError(
             f"{project.label} has no logs yet: start it with `{command}` and visit its URL"
         )
@@ -243,33 +231,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _files(root: Path) -> dict[str, Path]:
-    return {
-        path.relative_to(root).as_posix(): path
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and not DIFF_SKIP & set(path.relative_to(root).parts)
-    }
-
-
 def cmd_diff(args: argparse.Namespace) -> int:
-    a, b = manifest.project(args.a), manifest.project(args.b)
-    files_a, files_b = _files(a.path), _files(b.path)
-    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    changed = 0
-    for name in sorted(files_a.keys() | files_b.keys()):
-        old = files_a[name].read_text(encoding="utf-8").splitlines() if name in files_a else []
-        new = files_b[name].read_text(encoding="utf-8").splitlines() if name in files_b else []
-        lines = list(
-            difflib.unified_diff(old, new, f"{args.a}/{name}", f"{args.b}/{name}", lineterm="")
-        )
-        changed += bool(lines)
-        for line in lines:
-            if colour and line[:1] in "+-" and line[:3] not in ("+++", "---"):
-                line = f"\x1b[{32 if line[0] == '+' else 31}m{line}\x1b[0m"
-            print(line)
-    if not changed:
-        print(f"{args.a} and {args.b} have the same code and template.")
-    return 0
+    from workshop import diff
+
+    return diff.show(args.a, args.b)
 
 
 def _simulate_lock(args: argparse.Namespace) -> None:
@@ -345,14 +310,30 @@ def cmd_clean_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run() -> str:
+    from workshop import learn
+
+    return learn.run_py()
+
+
+def cmd_run_py_only(args: argparse.Namespace) -> int:
+    """`test` and `notebook` are run.py's own: they need its venv set-up, not this module."""
+    raise WorkshopError(f"type `{_run()} {args.command}`: run.py runs it")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
-        prog="workshop",
+        prog=_run(),
         description="Run the workshop's stages offline: API Gateway, Lambda, DynamoDB and "
         "CloudWatch Logs on 127.0.0.1, with no AWS account and no Docker.",
+        epilog=f"`{_run()} COMMAND --help` says more about one command.",
     )
-    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    stage_help = "a stage (01, 02, ...: see `workshop stages`), `final`, or a project folder"
+    # No command at all (`python run.py`): the help, which lists them all.
+    top.set_defaults(run=lambda _args: top.print_help() or 0)
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    stage_help = (
+        f"a stage (01, 02, ...: see `{_run()} stages`), `final`, or a folder with a template.yaml"
+    )
 
     stages = sub.add_parser("stages", help="list the stages")
     stages.add_argument("--markdown", action="store_true", help="as the README's table")
@@ -364,7 +345,7 @@ def parser() -> argparse.ArgumentParser:
         "--from",
         dest="source",
         metavar="PATH",
-        help="serve your own copy of a stage (see `workshop try`)",
+        help=f"serve your own copy of a stage (see `{_run()} try`)",
     )
     up.add_argument("--port", type=_port, default=3000, help="HTTP port (default: 3000)")
     up.add_argument(
@@ -385,13 +366,15 @@ def parser() -> argparse.ArgumentParser:
     up.set_defaults(run=cmd_up)
 
     invoke = sub.add_parser("invoke", help="invoke a function once (like sam local invoke)")
-    invoke.add_argument("stage", help=stage_help)
+    invoke.add_argument("stage", nargs="?", help=stage_help)
+    invoke.add_argument("--from", dest="source", metavar="PATH", help="your own copy of a stage")
     invoke.add_argument("--event", metavar="FILE", help="event JSON (default: a GET of its route)")
     invoke.add_argument("--function", help="logical id of the function (default: the first)")
     invoke.set_defaults(run=cmd_invoke)
 
     logs = sub.add_parser("logs", help="a stage's CloudWatch Logs (like sam logs)")
     logs.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
+    logs.add_argument("--from", dest="source", metavar="PATH", help="your own copy of a stage")
     logs.add_argument(
         "--filter",
         metavar="TERM",
@@ -482,16 +465,29 @@ def parser() -> argparse.ArgumentParser:
     from workshop import learn  # try, hint, check, reset: fix a stage yourself
 
     learn.add_commands(sub)
+    for name, text in (
+        ("test", "run every test (pytest; what follows goes to pytest, e.g. -k decimal)"),
+        ("notebook", "open the notebooks in JupyterLab"),
+    ):
+        sub.add_parser(name, help=text, add_help=False).set_defaults(run=cmd_run_py_only)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     warnings.formatwarning = lambda message, *_: f"warning: {message}\n"
     try:
-        return args.run(args)
+        try:
+            args = parser().parse_args(argv)
+            return args.run(args)
+        finally:
+            sys.stdout.flush()  # now, not at exit: a closed pipe (`| head`) is caught below
     except WorkshopError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader stopped reading (`| head`): nothing more to say, and nowhere to say it.
+        # Python would complain again when it flushes stdout at exit: point it at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141 if os.name != "nt" else 1

@@ -1,4 +1,4 @@
-"""Fix it yourself, the way rustlings teaches: `workshop try`, `hint`, `check` and `reset`.
+"""Fix it yourself, the way rustlings teaches: `python run.py try`, `hint`, `check`, `reset`.
 
 An exercise is a stage whose lesson is a fix: its manifest entry names a story check
 (`check`, a module of workshop/checks/). `try` copies the code that shows the flaw (the
@@ -21,11 +21,9 @@ import json
 import os
 import re
 import shutil
-import signal
 import stat
 import sys
 import textwrap
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +36,12 @@ PREVIOUS = ".previous"
 # Not copied into the playground: the story's README belongs to the stage, not to the code
 # (and a beyond stage's broken folder has another stage's story), nor what builds leave.
 NOT_COPIED = ("README.md", ".aws-sam", "__pycache__", "*.pyc", ".ipynb_checkpoints")
-NOT_WATCHED = {".aws-sam", "__pycache__", ".ipynb_checkpoints", ".git"}
-POLL_SECONDS = 1.0
-RUN = "python run.py"
+
+
+def run_py() -> str:
+    """How the user types the workshop's command from where they stand: `python run.py` in the
+    repository, `python ../../run.py` in a folder of it, the full path elsewhere."""
+    return f"python {shown(manifest.REPO_ROOT / 'run.py')}"
 
 
 # ------------------------------------------------------------------ the exercises -------------
@@ -71,7 +72,7 @@ class Exercise:
         """Where to see the reference solution: a `diff` to type, or the changed files."""
         stage = self.solution_stage
         if stage:
-            return f"`{RUN} diff {self.start.id} {stage.id}`"
+            return f"`{run_py()} diff {self.start.id} {stage.id}`"
         changed = sorted(
             path.relative_to(manifest.REPO_ROOT).as_posix()
             for path in self.solution_files.rglob("*")
@@ -124,7 +125,7 @@ def exercise(name: str) -> Exercise:
         first = all_exercises[0].stage.id if all_exercises else "02"
     raise WorkshopError(
         f"stage {stage.id} is not an exercise: {why}. The exercises are {ids}: "
-        f"start with `{RUN} try {first}`"
+        f"start with `{run_py()} try {first}`"
     )
 
 
@@ -152,15 +153,30 @@ def copy_of(exercise_: Exercise) -> Path:
 
 
 def shown(path: Path) -> str:
-    """A path as the learner should type it: from the repository when inside it (where run.py
-    runs commands), with forward slashes, which PowerShell and bash both take; quoted if it
-    has a space."""
+    """A path as the learner should type it where they stand: relative to the current folder
+    when both are in the repository (or the path is below it), else in full; with forward
+    slashes, which PowerShell and bash both take; quoted if it has a space."""
     path = Path(path).resolve()  # as REPO_ROOT is: links and (on Windows) case resolved
-    try:
-        text = path.relative_to(manifest.REPO_ROOT).as_posix()
-    except ValueError:
-        text = str(path)
+    here = Path.cwd().resolve()
+    text = str(path)
+    if _within(path, here) or (
+        _within(path, manifest.REPO_ROOT) and _within(here, manifest.REPO_ROOT)
+    ):
+        text = Path(os.path.relpath(path, here)).as_posix()
     return f'"{text}"' if re.search(r"\s", text) else text
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def served_copy(name: str) -> Path | None:
+    """The learner's copy of stage `name`'s exercise, if `name` is one and the copy exists."""
+    try:
+        copy = copy_of(exercise(name))
+    except WorkshopError:
+        return None
+    return copy if (copy / "template.yaml").is_file() else None
 
 
 def copy_start(exercise_: Exercise, destination: Path) -> None:
@@ -183,7 +199,7 @@ def remove_tree(path: Path) -> None:
     except OSError as error:
         raise WorkshopError(
             f"cannot delete {shown(path)} ({error.strerror}: {error.filename}): close the "
-            "programs that use it (an editor, a `workshop up --from` of it), then try again"
+            f"programs that use it (an editor, a `{run_py()} up --from` of it), then try again"
         ) from error
 
 
@@ -224,7 +240,8 @@ def _wrap(text: str, indent: str = "") -> str:
 
 def cmd_try(args: argparse.Namespace) -> int:
     if not args.stage:
-        print(f"The exercises (make your copy of one with `{RUN} try {exercises()[0].stage.id}`):")
+        first = exercises()[0].stage.id
+        print(f"The exercises (make your copy of one with `{run_py()} try {first}`):")
         for candidate in exercises():
             print(f"  {candidate.stage.id}  {candidate.stage.title}: {candidate.goal}")
         return 0
@@ -233,13 +250,13 @@ def cmd_try(args: argparse.Namespace) -> int:
     if copy.exists():
         raise WorkshopError(
             f"{shown(copy)} exists already, with your work in it: check it with "
-            f"`{RUN} check {exercise_.stage.id}`, or start over with "
-            f"`{RUN} reset {exercise_.stage.id}`"
+            f"`{run_py()} check {exercise_.stage.id}`, or start over with "
+            f"`{run_py()} reset {exercise_.stage.id}`"
         )
     copy_start(exercise_, copy)
     print(
         f"Your copy of {exercise_.label} is in {shown(copy)}: the code of "
-        f"stages/{exercise_.start.folder}, flaw included. Fix it there."
+        f"{shown(exercise_.start.path)}, flaw included. Fix it there."
     )
     _introduce(exercise_, copy)
     return 0
@@ -255,18 +272,18 @@ def _introduce(exercise_: Exercise, copy: Path) -> None:
     from workshop import checks
 
     if checks.get(exercise_.check).needs_stack:
-        try_it = f"{RUN} up --from {shown(copy)} --fresh"
+        try_it = f"{run_py()} up --from {shown(copy)} --fresh"
         what = "serve your copy, then visit its URL"
     else:  # the build: sam build as the copy configures it, while "OneDrive" holds a file
         held = "build/HelloWorldFunction/app.py"
-        try_it = f"{RUN} build {shown(copy)} --no-clean --simulate-lock {held}"
+        try_it = f"{run_py()} build {shown(copy)} --no-clean --simulate-lock {held}"
         what = "sam build your copy while a built file is held (twice)"
     commands = [
-        (f"{RUN} check {ident}", "what still fails, in the story's words"),
-        (f"{RUN} check {ident} --watch", "the same, again each time you save a file"),
-        (f"{RUN} hint {ident}", "one hint at a time, when you are stuck"),
+        (f"{run_py()} check {ident}", "what still fails, in the story's words"),
+        (f"{run_py()} check {ident} --watch", "the same, again each time you save a file"),
+        (f"{run_py()} hint {ident}", "one hint at a time, when you are stuck"),
         (try_it, what),
-        (f"{RUN} reset {ident}", "start over from a fresh copy"),
+        (f"{run_py()} reset {ident}", "start over from a fresh copy"),
     ]
     width = max(len(what) for _, what in commands) + 1
     for command, what in commands:  # the commands last: they may be long, with their paths
@@ -276,28 +293,36 @@ def _introduce(exercise_: Exercise, copy: Path) -> None:
 def cmd_reset(args: argparse.Namespace) -> int:
     exercise_ = exercise(args.stage)
     copy = copy_of(exercise_)
+    if not copy.exists():
+        copy_start(exercise_, copy)
+        print(
+            f"You had not started {exercise_.label} yet, so there was nothing to reset: "
+            f"your copy is in {shown(copy)} now, as `{run_py()} try {exercise_.stage.id}` "
+            "would have made it."
+        )
+        print(f"Next: fix it there, then `{run_py()} check {exercise_.stage.id}`.")
+        return 0
     done = []
-    if copy.exists():
-        previous = playground() / PREVIOUS / copy.name
-        if previous.exists():
-            remove_tree(previous)
-        previous.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(copy, previous)
-        except OSError as error:
-            raise WorkshopError(
-                f"cannot move {shown(copy)} ({error.strerror}): close the programs that use it "
-                "(an editor, a `workshop up --from` of it), then try again"
-            ) from error
-        done.append(f"moved your copy to {shown(previous)} (in case you want something back)")
+    previous = playground() / PREVIOUS / copy.name
+    if previous.exists():
+        remove_tree(previous)
+    previous.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(copy, previous)
+    except OSError as error:
+        raise WorkshopError(
+            f"cannot move {shown(copy)} ({error.strerror}): close the programs that use it "
+            f"(an editor, a `{run_py()} up --from` of it), then try again"
+        ) from error
+    done.append(f"moved your copy to {shown(previous)} (in case you want something back)")
     copy_start(exercise_, copy)
-    done.append(f"copied stages/{exercise_.start.folder} to {shown(copy)} again")
+    done.append(f"copied {shown(exercise_.start.path)} to {shown(copy)} again")
     seen = hints_seen()
     if seen.pop(exercise_.stage.id, None):
         _save_hints_seen(seen)
         done.append("set its hints back to the first")
     print(f"Reset {exercise_.label}: " + "; ".join(done) + ".")
-    print(f"Next: fix it there, then `{RUN} check {exercise_.stage.id}`.")
+    print(f"Next: fix it there, then `{run_py()} check {exercise_.stage.id}`.")
     return 0
 
 
@@ -311,39 +336,58 @@ def cmd_hint(args: argparse.Namespace) -> int:
         for number in range(1, total + 1):
             _print_hint(stage, number)
         seen[stage.id] = total
+    elif seen.get(stage.id, 0) >= total:
+        print(
+            f"There are no more hints for stage {stage.id}: you have seen all {total} "
+            f"(`{run_py()} hint {stage.id} --all` shows them again)."
+        )
+        solution = _solution_of(stage.id)
+        if solution:
+            print(f"The reference solution, once you have tried: {solution}")
+        return 0
     else:
-        number = min(seen.get(stage.id, 0) + 1, total)
+        number = seen.get(stage.id, 0) + 1
         _print_hint(stage, number)
         seen[stage.id] = number
     _save_hints_seen(seen)
     if seen[stage.id] < total:
-        print(f"Another one, stronger: `{RUN} hint {stage.id}`.")
+        print(f"Another one, stronger: `{run_py()} hint {stage.id}`.")
         return 0
-    try:
-        exercise_ = exercise(stage.id)
-    except WorkshopError:
+    solution = _solution_of(stage.id)
+    if solution is None:
         print(f"That was the last hint for stage {stage.id}.")
         return 0
-    print(
-        f"That was the last hint. Once you have tried, the reference solution is: "
-        f"{exercise_.reference()}"
-    )
+    print(f"That was the last hint. Once you have tried, the reference solution is: {solution}")
     return 0
+
+
+def _solution_of(stage_id: str) -> str | None:
+    """Where the reference solution of a stage's exercise is, or None for a stage to watch."""
+    try:
+        return exercise(stage_id).reference()
+    except WorkshopError:
+        return None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     exercise_ = exercise(args.stage)
     copy = Path(os.path.abspath(args.path)) if args.path else copy_of(exercise_)
-    again = f"{RUN} check {exercise_.stage.id}" + (f" --path {shown(copy)}" if args.path else "")
+    again = f"{run_py()} check {exercise_.stage.id}" + (
+        f" --path {shown(copy)}" if args.path else ""
+    )
     if not copy.is_dir():
         if args.path:
             raise WorkshopError(f"{args.path}: no such folder")
         raise WorkshopError(
             f"there is no copy of {exercise_.label} yet in {shown(copy)}: make one with "
-            f"`{RUN} try {exercise_.stage.id}`"
+            f"`{run_py()} try {exercise_.stage.id}`"
         )
     if args.watch:
-        return _watch(exercise_, copy, again)
+        from workshop import watch
+
+        return watch.watch(
+            copy, shown(copy), lambda: _check_once(exercise_, copy, again, watching=True)
+        )
     return _check_once(exercise_, copy, again)
 
 
@@ -358,7 +402,7 @@ def _check_once(exercise_: Exercise, copy: Path, again: str, watching: bool = Fa
             print(f"  - {problem}")
         then = "save, and it is checked again" if watching else f"check again: `{again}`"
         print(
-            f"Fix it in {shown(copy)}, then {then} (stuck? `{RUN} hint {exercise_.stage.id}`)",
+            f"Fix it in {shown(copy)}, then {then} (stuck? `{run_py()} hint {exercise_.stage.id}`)",
             flush=True,
         )
         return 1
@@ -368,85 +412,16 @@ def _check_once(exercise_: Exercise, copy: Path, again: str, watching: bool = Fa
     if following:
         print(
             f"Next: stage {following.stage.id}, {following.stage.title}: "
-            f"`{RUN} try {following.stage.id}`",
+            f"`{run_py()} try {following.stage.id}`",
             flush=True,
         )
     else:
         print(
             f"That was the last exercise. The final counter is at the top of the repository: "
-            f"`{RUN} up`.",
+            f"`{run_py()} up`.",
             flush=True,
         )
     return 0
-
-
-def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    """(modification time, size) of every file under `folder`, but build output and caches."""
-    found = {}
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = [name for name in dirs if name not in NOT_WATCHED]
-        for name in files:
-            path = Path(root, name)
-            try:
-                info = path.stat()
-            except OSError:  # deleted meanwhile (an editor's swap file)
-                continue
-            found[path.relative_to(folder).as_posix()] = (info.st_mtime_ns, info.st_size)
-    return found
-
-
-def _changes(old: dict[str, tuple[int, int]], new: dict[str, tuple[int, int]]) -> list[str]:
-    return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
-
-
-def _watch(exercise_: Exercise, copy: Path, again: str) -> int:
-    # Stop cleanly on Ctrl-C, and on the SIGTERM (or, on Windows, Ctrl-Break) that a test or a
-    # supervisor sends; a shell that starts us in the background may have told Python to
-    # ignore SIGINT.
-    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.default_int_handler)
-    print(
-        f"Watching {shown(copy)}: the check runs again each time you save a file there. "
-        "Ctrl-C stops.",
-        flush=True,
-    )
-    code = 1
-    try:
-        while True:
-            before = _snapshot(copy)
-            try:
-                code = _check_once(exercise_, copy, again, watching=True)
-            except WorkshopError as error:
-                print(f"error: {error}", flush=True)
-            print("Waiting for you to save a file... (Ctrl-C stops)", flush=True)
-            changed = _wait_for_change(copy, before)
-            shown_names = ", ".join(changed[:3]) + (", ..." if len(changed) > 3 else "")
-            print(f"\n{time.strftime('%H:%M:%S')} {shown_names} changed: checking again.")
-    except KeyboardInterrupt:
-        print("\nStopped watching.", flush=True)
-        return code
-
-
-def _wait_for_change(folder: Path, before: dict[str, tuple[int, int]]) -> list[str]:
-    """Poll until a file under `folder` changes; then wait for the saving to settle."""
-    while True:
-        _sleep(POLL_SECONDS)
-        now = _snapshot(folder)
-        if _changes(before, now):
-            break
-    while True:  # editors save in steps (a temporary file, then a rename): let them finish
-        _sleep(0.3)
-        settled = _snapshot(folder)
-        if settled == now:
-            return _changes(before, settled)
-        now = settled
-
-
-def _sleep(seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        time.sleep(min(left, 0.25))  # short sleeps: Windows delivers Ctrl-C between them
 
 
 # ------------------------------------------------------------------ wiring --------------------
@@ -463,7 +438,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     attempt.set_defaults(run=cmd_try)
 
     hint = sub.add_parser("hint", help="the stage's next hint (one more each time)")
-    hint.add_argument("stage", help="a stage (01, 02, ...: see `workshop stages`)")
+    hint.add_argument("stage", help=f"a stage (01, 02, ...: see `{run_py()} stages`)")
     hint.add_argument("--all", action="store_true", help="every hint of the stage at once")
     hint.set_defaults(run=cmd_hint)
 

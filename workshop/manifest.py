@@ -72,7 +72,8 @@ def find(name: str) -> Stage:
             return stage
     choices = ", ".join(stage.id for stage in stages())
     raise WorkshopError(
-        f"no stage {name!r}: choose one of {choices}, or {FINAL!r} (see `workshop stages`)"
+        f"no stage {name!r}: choose one of {choices}, or {FINAL!r} "
+        "(see `python run.py stages`; or give a folder that holds a template.yaml, such as `.`)"
     )
 
 
@@ -85,18 +86,31 @@ class Project:
     label: str
 
 
+def _final() -> Project:
+    return Project(REPO_ROOT, FINAL_STACK, "the final app")
+
+
+def _stage_project(stage: Stage) -> Project:
+    return Project(stage.path, stage.stack_name, f"stage {stage.id} ({stage.title})")
+
+
 def project(name: str | None) -> Project:
     """Resolve a stage name, `final` (the default) or a path to a SAM project folder."""
     if name is None or name.lower() == FINAL:
-        return Project(REPO_ROOT, FINAL_STACK, "the final app")
+        return _final()
     if not re.fullmatch(r"[\w.-]+", name) or (Path(name) / "template.yaml").is_file():
         path = Path(name).expanduser().resolve()
         if not (path / "template.yaml").is_file():
             raise WorkshopError(
-                f"{name}: no template.yaml there; give a stage (`workshop stages`) "
+                f"{name}: no template.yaml there; give a stage (`python run.py stages`) "
                 "or a folder that holds a SAM template.yaml"
             )
+        # A stage's folder, or the repository, given as a path is that stage, or the final app.
+        if path == REPO_ROOT:
+            return _final()
+        for stage in stages():
+            if path == stage.path:
+                return _stage_project(stage)
         slug = re.sub(r"[^A-Za-z0-9-]+", "-", path.name).strip("-") or "app"
         return Project(path, slug if slug[0].isalpha() else f"app-{slug}", str(path))
-    stage = find(name)
-    return Project(stage.path, stage.stack_name, f"stage {stage.id} ({stage.title})")
+    return _stage_project(find(name))

@@ -102,7 +102,7 @@ class Stack:
             self.stop()
             if exc.errno in (48, 98, 10048):  # EADDRINUSE on macOS, Linux, Windows
                 raise WorkshopError(
-                    f"port {self.port} is in use (another `workshop up`, or another program); "
+                    f"port {self.port} is in use (another `python run.py up`, or another program); "
                     f"stop it, or pick another port: --port {self.port + 1}"
                 ) from None
             raise

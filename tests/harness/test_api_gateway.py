@@ -133,3 +133,19 @@ def test_an_unknown_route_is_a_403(probe, method, path):
     )
     assert (status, raw) == (403, b'{"message":"Missing Authentication Token"}')
     assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+
+
+def test_a_visitor_who_hangs_up_is_no_error_to_print(probe, capsys):
+    """A closed connection is the visitor's business; any other failure is still reported."""
+    server = probe.api.server
+    for error in (BrokenPipeError(), ConnectionResetError()):
+        try:
+            raise error
+        except ConnectionError:
+            server.handle_error(None, ("127.0.0.1", 1))
+        assert capsys.readouterr().err == ""
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        server.handle_error(None, ("127.0.0.1", 1))
+    assert "ValueError: a bug" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.conftest import PROBE_APP, fetch_json
-from workshop import manifest
+from workshop import manifest, served
 
 REPO = manifest.REPO_ROOT
 NAMED = ("Function:", "Role:", "Table:")  # the names `up` prints, one a line
@@ -52,7 +53,7 @@ def test_stages_lists_the_manifest():
 
 
 def test_a_wrong_stage_says_which_exist():
-    assert_one_line_error(workshop("invoke", "99"), "no stage '99'", "01", "workshop stages")
+    assert_one_line_error(workshop("invoke", "99"), "no stage '99'", "01", "python run.py stages")
 
 
 def test_a_folder_without_a_template_is_refused(tmp_path):
@@ -162,3 +163,185 @@ def test_up_serves_prints_its_endpoints_stops_cleanly_and_remembers(tmp_path):
         _stop(process)
     saved = workshop("logs", str(PROBE_APP), "--filter", "START")
     assert "is not running" in saved.stdout and saved.stdout.count("START RequestId:") == 2
+
+
+# The newcomer's path: what a curious attendee types beyond the README.
+
+
+def run_py(*args: str, cwd: Path, env: dict[str, str] | None = None):
+    """`python run.py ARGS` as a user types it, from `cwd` (run.py found from there)."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "run.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def test_help_lists_every_command_in_the_words_users_type():
+    result = workshop("--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: python run.py ")
+    listed = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("    ")}
+    assert {"up", "invoke", "logs", "try", "hint", "check", "reset", "test", "notebook"} <= listed
+    # run.py runs `test` and `notebook` itself; the module says so, in one line.
+    assert_one_line_error(workshop("test"), "type `python run.py test`")
+
+
+def test_diff_final_is_the_app_at_the_top_not_the_repository():
+    result = workshop("diff", "04", "final")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    names = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("+++ ")}
+    assert names and all(
+        name.split("/", 1)[1] in ("template.yaml", "samconfig.toml")
+        or name.startswith("final/src/")
+        for name in names
+    ), names
+    last = manifest.stages()[-1].id
+    assert workshop("diff", last, "final").stdout == (
+        f"{last} and final have the same code and template.\n"
+    )
+
+
+def test_diff_says_binary_files_differ_without_decoding_them(tmp_path):
+    for name, data in (("a", b"\x89PNG\r\n\xff"), ("b", b"\x89PNG\r\n\xfe")):
+        shutil.copytree(PROBE_APP, tmp_path / name)
+        (tmp_path / name / "logo.png").write_bytes(data)
+    result = workshop("diff", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert result.returncode == 0, result.stderr
+    assert f"Binary files {tmp_path / 'a'}/logo.png and {tmp_path / 'b'}/logo.png differ" in (
+        result.stdout
+    )
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a pipe whose reader is gone: POSIX")
+@pytest.mark.parametrize("args", [("diff", "01", "final"), ("stages",), ("--help",)])
+def test_a_reader_that_stops_reading_gets_no_traceback(args):
+    """`python run.py diff ... | head`: the pipe closes while the command still writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `head` has read its lines and gone
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "workshop", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    # As a command killed by SIGPIPE ends; argparse's own help ignores a closed pipe.
+    assert done.returncode == (0 if args == ("--help",) else 141)
+
+
+def test_paths_are_read_from_where_the_user_stands(tmp_path):
+    copy = tmp_path / "my copy"
+    shutil.copytree(manifest.find("03").path, copy)  # stage 02's exercise, fixed
+    checked = run_py("check", "02", "--path", ".", cwd=copy)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Checking . against stage 02" in checked.stdout and "Fixed!" in checked.stdout
+
+    shutil.copy(PROBE_APP / "events" / "count.json", tmp_path / "my-event.json")
+    shutil.copytree(PROBE_APP, tmp_path / "app")
+    invoked = run_py(
+        "invoke", "app", "--event", "my-event.json", cwd=tmp_path, env={"WORKSHOP_STATE_DIR": "s"}
+    )
+    assert invoked.returncode == 0, invoked.stdout + invoked.stderr
+    assert '"statusCode": 200' in invoked.stdout
+
+
+def test_a_stage_s_folder_given_as_a_path_is_that_stage():
+    stages = REPO / "stages"
+    assert manifest.project(str(stages / "02-decimal-bug")) == manifest.project("02")
+    assert manifest.project(str(REPO)) == manifest.project("final")
+    result = run_py("diff", "02", "02-decimal-bug", cwd=stages)
+    assert result.stdout == "02 and 02-decimal-bug have the same code and template.\n"
+
+
+def test_messages_name_run_py_as_typed_from_where_the_user_stands(monkeypatch):
+    from workshop import learn
+
+    assert learn.run_py() == "python run.py"
+    monkeypatch.chdir(REPO / "stages")
+    assert learn.run_py() == "python ../run.py"
+    assert_one_line_error(
+        run_py("hint", "99", cwd=REPO / "stages"), "no stage '99'", "python run.py stages"
+    )
+
+
+def test_up_prints_the_aws_cli_lines_for_bash_and_powershell():
+    info = {"endpoint": "http://127.0.0.1:4321", "tables": {"T": "stage02-T"}}
+    bash, powershell, then = (
+        line.split(":", 1)[1].strip() for line in served.aws_cli_lines(info)[1:]
+    )
+    assert bash.startswith("export ")
+    exported = dict(word.split("=", 1) for word in bash.split()[1:])
+    assert set(exported) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}
+    assert powershell == "; ".join(f'$env:{k}="{v}"' for k, v in exported.items())
+    # The endpoint stays on the command line: in the environment, the harness itself would
+    # take it for an endpoint of the user's (AWS_ENDPOINT_URL) after this `up` has stopped.
+    assert "AWS_ENDPOINT_URL" not in bash
+    assert then == ("aws dynamodb scan --table-name stage02-T --endpoint-url http://127.0.0.1:4321")
+
+
+def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(tmp_path):
+    env = {"WORKSHOP_PLAYGROUND": str(tmp_path / "pg"), "WORKSHOP_STATE_DIR": str(tmp_path / "s")}
+    assert run_py("try", "02", cwd=REPO, env=env).returncode == 0
+    copy = tmp_path / "pg" / "02-decimal-bug"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workshop", "up", "--from", str(copy), "--port", "0", "--fresh"],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    for line in process.stdout:
+        if line.startswith("Press Ctrl-C"):
+            break
+    try:
+        for expected in ("Welcome! This is your first visit.", "Error interacting"):
+            invoked = run_py("invoke", "02", cwd=REPO, env=env)
+            assert invoked.stdout.startswith(f"(Your copy {copy}, which `up --from` serves;")
+            assert expected in invoked.stdout
+    finally:
+        _stop(process)
+    # Stopped, it is still the copy that ran last: its saved logs, not stage 02's.
+    logs = run_py("logs", "02", "--filter", "Decimal", cwd=REPO, env=env)
+    assert logs.stdout.startswith(f"(Your copy {copy}, which ran last (what it saved);")
+    assert "Object of type Decimal is not JSON serializable" in logs.stdout
+    # `--from` names it, and a stage besides it is refused.
+    assert "Decimal" in run_py("logs", "--from", str(copy), cwd=REPO, env=env).stdout
+    assert_one_line_error(run_py("logs", "02", "--from", str(copy), cwd=REPO, env=env), "not both")
+
+
+def test_from_takes_a_folder_never_a_stage_name():
+    assert_one_line_error(workshop("up", "--from", "nonexist"), "nonexist: no such folder")
+    assert_one_line_error(workshop("logs", "--from", "02"), "02: no such folder")
+
+
+def test_no_command_at_all_shows_the_help():
+    result = workshop()
+    assert result.returncode == 0 and result.stdout.startswith("usage: python run.py ")
+
+
+def test_up_dot_serves_the_folder_the_user_stands_in(tmp_path):
+    shutil.copytree(PROBE_APP, tmp_path / "app")
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "run.py"), "up", ".", "--port", "0"],
+        cwd=tmp_path / "app",
+        env={**os.environ, "WORKSHOP_STATE_DIR": str(tmp_path / "s")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    first = process.stdout.readline()
+    for line in process.stdout:
+        if line.startswith("Press Ctrl-C"):
+            break
+    _stop(process)
+    assert first.startswith(f"Serving {(tmp_path / 'app').resolve()}, offline"), first

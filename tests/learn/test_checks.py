@@ -27,7 +27,7 @@ IDS = [exercise.stage.id for exercise in EXERCISES]
 # Words of the story that each check must say on the code the exercise starts from.
 STORY_WORDS = {
     "counts_every_visit": [f"The second visit still answers 500 {GENERIC_500}", DECIMAL_ERROR],
-    "builds_while_synced": ["stops with a PermissionError", "Permission denied"],
+    "builds_while_synced": ["is refused the files it must replace", "Permission denied"],
     "counts_visits_at_once": ["both answered 200", "(a lost update)"],
     "sessions_and_honest_errors": ["every visitor still counts on one session", "400", "503"],
     "least_privilege_and_operations": [

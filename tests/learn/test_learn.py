@@ -181,8 +181,13 @@ def test_hints_come_one_at_a_time(capsys, playground):
         "That was the last hint. Once you have tried, the reference solution is: "
         "`python run.py diff 02 03`"
     )
-    # Asked again, the last one stays; another stage starts from its first.
-    assert workshop(capsys, "hint", "02")[1].startswith(f"Hint {len(hints)} of {len(hints)}")
+    # Asked again, it says there are no more (and where the solution is); another stage
+    # starts from its first.
+    assert workshop(capsys, "hint", "02")[1].splitlines() == [
+        f"There are no more hints for stage 02: you have seen all {len(hints)} "
+        "(`python run.py hint 02 --all` shows them again).",
+        "The reference solution, once you have tried: `python run.py diff 02 03`",
+    ]
     assert workshop(capsys, "hint", "05")[1].startswith("Hint 1 of ")
     assert json.loads((playground / ".hints.json").read_text()) == {"02": len(hints), "05": 1}
 
@@ -236,13 +241,15 @@ def test_try_twice_keeps_the_work(capsys, playground):
     assert app.read_text(encoding="utf-8") == "# my work\n"
 
 
-def test_reset_without_a_copy_makes_one(capsys, playground):
+def test_reset_of_an_exercise_never_started_says_so(capsys, playground):
     code, out, _ = workshop(capsys, "reset", "04")
     assert code == 0
     assert out.splitlines()[0] == (
-        f"Reset stage 04 (The locked .aws-sam): copied stages/04-locked-build to "
-        f"{playground / '04-locked-build'} again."
+        "You had not started stage 04 (The locked .aws-sam) yet, so there was nothing to reset: "
+        f"your copy is in {playground / '04-locked-build'} now, as `python run.py try 04` would "
+        "have made it."
     )
+    assert not (playground / ".previous").exists()
     assert files_under(playground / "04-locked-build") == sam_files(manifest.find("04"))
 
 

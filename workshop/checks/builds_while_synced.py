@@ -106,7 +106,7 @@ def check(folder: Path) -> list[str]:
 
         first = _sam_build(sandbox, build_dir)
         if first.returncode != 0:
-            return [f"`sam build` fails even with nothing held: sam said `{_sam_error(first)}`"]
+            return [f"`sam build` fails even with nothing held: sam said `{_sam_error(first)}`."]
         built = [path for path in sandbox.rglob("*") if path not in sources]
         with contextlib.ExitStack() as holds:
             for path in built:
@@ -115,8 +115,9 @@ def check(folder: Path) -> list[str]:
         written = _written(sandbox, sources)
     if second.returncode != 0:
         return [
-            "The second `sam build` in a row stops with a PermissionError: OneDrive holds what "
-            f"the first build wrote in {SYNCED_WORDS}, and sam said `{_sam_error(second)}`. "
+            "The second `sam build` in a row is refused the files it must replace: OneDrive "
+            f"holds what the first build wrote in {SYNCED_WORDS}, and sam said "
+            f"`{_sam_error(second)}`. "
             "Deleting .aws-sam mends one build, not the next."
         ]
     if written:

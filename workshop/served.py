@@ -1,0 +1,108 @@
+"""Which project a command reads, and what a running `python run.py up` tells the others.
+
+`up` writes `running.json` in the project's state folder; `invoke` and `logs` read the project
+that is served: the stage named, or during an exercise the learner's copy when that is what
+`up --from` serves (or served last). `up` also prints how to point the user's own AWS CLI at
+its local AWS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from workshop import manifest
+from workshop.errors import WorkshopError
+
+# Local AWS for the user's own AWS CLI and boto3: moto takes any keys, and the region is the
+# harness's. Set in a terminal of the user's, they stand in for the real ones there only.
+LOCAL_KEYS = (
+    ("AWS_ACCESS_KEY_ID", "local"),
+    ("AWS_SECRET_ACCESS_KEY", "local"),
+    ("AWS_DEFAULT_REGION", "us-east-1"),
+)
+
+
+def state_dir(project: manifest.Project) -> Path:
+    """Where a project keeps what it stored between runs (WORKSHOP_STATE_DIR moves it)."""
+    root = os.environ.get("WORKSHOP_STATE_DIR") or manifest.REPO_ROOT / ".workshop"
+    return Path(root) / project.stack_name
+
+
+def running(project: manifest.Project) -> dict | None:
+    """What a live `python run.py up` of this project wrote about itself, or None."""
+    marker = state_dir(project) / "running.json"
+    try:
+        info = json.loads(marker.read_text(encoding="utf-8"))
+        endpoint = urlsplit(info["endpoint"])
+        with socket.create_connection((endpoint.hostname, endpoint.port), timeout=0.5):
+            return info
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def aws_cli_lines(info: dict) -> list[str]:
+    """How to point the user's own AWS CLI or boto3 at the local AWS, as `up` prints it.
+
+    Dummy keys and the region, set the way each shell sets variables, then the endpoint on
+    the command line: set in the environment it would outlive this `up` (whose port changes)
+    and send the harness itself to a stopped endpoint (it honours AWS_ENDPOINT_URL).
+    """
+    bash = "export " + " ".join(f"{name}={value}" for name, value in LOCAL_KEYS)
+    powershell = "; ".join(f'$env:{name}="{value}"' for name, value in LOCAL_KEYS)
+    lines = [
+        "Your AWS CLI or boto3 on the local AWS (no account needed): in another terminal, first",
+        f"  bash:       {bash}",
+        f"  PowerShell: {powershell}",
+    ]
+    if info["tables"]:
+        table = next(iter(info["tables"].values()))
+        lines.append(
+            f"  then:       aws dynamodb scan --table-name {table} "
+            f"--endpoint-url {info['endpoint']}"
+        )
+    return lines
+
+
+def last_used(project: manifest.Project) -> float:
+    """When a project last ran or saved (0 if never): which of two the user worked on last."""
+    state = state_dir(project)
+    times = [path.stat().st_mtime for path in state.glob("*.json") if path.is_file()]
+    return max(times, default=0.0)
+
+
+def project_served(args: argparse.Namespace) -> manifest.Project:
+    """The project `logs` and `invoke` read: `--from PATH`, or the stage named; but during an
+    exercise, the learner's copy when that is what `up --from` serves (or served last)."""
+    from workshop import learn
+
+    if args.source:
+        if args.stage:
+            raise WorkshopError("give a stage or --from PATH, not both")
+        return from_folder(args.source)
+    project = manifest.project(args.stage)
+    copy = learn.served_copy(args.stage) if args.stage else None
+    if copy is None or running(project):
+        return project
+    copy_project = manifest.project(str(copy))
+    live = running(copy_project)
+    if live or last_used(copy_project) > last_used(project):
+        how = "which `up --from` serves" if live else "which ran last (what it saved)"
+        print(
+            f"(Your copy {learn.shown(copy)}, {how}; for stage {args.stage}'s own, serve "
+            f"that: `{learn.run_py()} up {args.stage}`.)",
+            flush=True,
+        )
+        return copy_project
+    return project
+
+
+def from_folder(path: str) -> manifest.Project:
+    """The project of `--from PATH`: a folder, never taken for a stage's name."""
+    if not Path(path).expanduser().is_dir():
+        raise WorkshopError(f"{path}: no such folder (give the folder of your copy)")
+    return manifest.project(str(Path(path).expanduser().resolve()))
