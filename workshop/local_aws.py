@@ -6,16 +6,19 @@ import contextlib
 import io
 import json
 import os
+import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
+import botocore.session
 from botocore.config import Config
 
-from workshop.errors import WorkshopError
+from workshop.errors import MachineError, WorkshopError
 from workshop.sam_template import ACCOUNT_ID
 
 # Dummy credentials: moto accepts any, and they keep the user's real ones out of local calls.
@@ -226,8 +229,27 @@ _SESSIONS: list[boto3.session.Session] = []
 
 def _session() -> boto3.session.Session:
     if not _SESSIONS:
-        _SESSIONS.append(boto3.session.Session())
+        _SESSIONS.append(isolated_session())
     return _SESSIONS[0]
+
+
+def isolated_session() -> boto3.session.Session:
+    return boto3.session.Session(botocore_session=isolated_core())
+
+
+def isolated_core() -> botocore.session.Session:
+    """A botocore session that reads nothing of the user's AWS setup: it is not the local AWS's.
+
+    botocore looks each setting up in the environment (AWS_PROFILE, ...), then in the config
+    files: a missing profile, or a broken ~/.aws/config, would stop every local call. Its
+    `session_vars` replace those look-ups, here with none and no files: each setting is its
+    default, or what the clients are given (keys, region)."""
+    no_files = ("config_file", "credentials_file")
+    lookups = {
+        name: (None, None, None if name in no_files else default, convert)
+        for name, (_, _, default, convert) in botocore.session.Session.SESSION_VARIABLES.items()
+    }
+    return botocore.session.Session(session_vars=lookups)
 
 
 class LocalAWS:
@@ -236,6 +258,7 @@ class LocalAWS:
     def __init__(self, region: str = "us-east-1", endpoint_url: str | None = None):
         self.region = region
         self.external_endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        self._named_by_user = not endpoint_url and self.external_endpoint is not None
         self.endpoint_url = self.external_endpoint or ""
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -248,10 +271,18 @@ class LocalAWS:
 
     def start(self) -> LocalAWS:
         if not self.embedded:
+            if self._named_by_user:
+                self._reach()
             return self
         # Imported here: moto's server pulls in Flask, which an external endpoint never needs.
+        from moto.core import base_backend
+        from moto.core import utils as moto_utils
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import WSGIRequestHandler, make_server
+
+        # moto makes sessions of its own (to list regions and services): isolated as ours are.
+        base_backend.Session = isolated_session
+        moto_utils.Session = isolated_core
 
         class QuietHandler(WSGIRequestHandler):
             def log_request(self, *args: Any) -> None:
@@ -267,6 +298,29 @@ class LocalAWS:
         self._thread = threading.Thread(target=serve, args=(0.05,), daemon=True)
         self._thread.start()
         return self
+
+    def _reach(self) -> None:
+        """Make sure something answers at the user's AWS_ENDPOINT_URL, or say how to mend it."""
+        url = self.endpoint_url
+        try:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("give it as http://HOST:PORT")
+            address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        except ValueError as exc:
+            why = f"not a URL: {exc}"
+        else:
+            try:
+                with socket.create_connection(address, timeout=5):
+                    return
+            except OSError as exc:
+                why = exc.strerror or type(exc).__name__
+        raise MachineError(
+            f"nothing answers at AWS_ENDPOINT_URL={url} ({why}): start what it names "
+            "(LocalStack, DynamoDB Local, ...), or unset AWS_ENDPOINT_URL to use the workshop's "
+            "own local AWS (bash: `unset AWS_ENDPOINT_URL`; PowerShell: "
+            "`Remove-Item Env:AWS_ENDPOINT_URL`)"
+        )
 
     def stop(self) -> None:
         if self._server is not None:

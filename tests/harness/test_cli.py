@@ -345,3 +345,57 @@ def test_up_dot_serves_the_folder_the_user_stands_in(tmp_path):
             break
     _stop(process)
     assert first.startswith(f"Serving {(tmp_path / 'app').resolve()}, offline"), first
+
+
+# The user's own AWS setup: neither a stopped endpoint nor a profile may end in a traceback.
+
+
+@pytest.fixture
+def silent_endpoint(monkeypatch) -> str:
+    """An AWS_ENDPOINT_URL where nothing answers: a port held by a socket that never listens."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        yield url
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("up", "02", "--port", "0"),
+        ("invoke", "02"),
+        ("logs", "02"),
+        ("race", "05", "--visits", "1", "--clients", "1"),
+        ("bench", "--warm-visits", "2", "--race-visits", "1", "--clients", "1"),
+    ],
+    ids=lambda command: command[0],
+)
+def test_an_endpoint_where_nothing_answers_says_so_and_how_to_mend_it(
+    command, silent_endpoint, state_dir
+):
+    if command[0] == "logs":  # logs reads what the stage saved when it stopped: give it some
+        saved = state_dir / manifest.project("02").stack_name / "state.json"
+        saved.parent.mkdir(parents=True)
+        saved.write_text('{"tables": {}, "log_groups": {}}', encoding="utf-8")
+    assert_one_line_error(
+        workshop(*command),
+        f"nothing answers at AWS_ENDPOINT_URL={silent_endpoint} (",
+        "bash: `unset AWS_ENDPOINT_URL`",
+        "PowerShell: `Remove-Item Env:AWS_ENDPOINT_URL`",
+    )
+
+
+def test_the_users_aws_profile_and_config_are_not_read(tmp_path, monkeypatch):
+    broken = tmp_path / "config"
+    broken.write_text("[profile broken\nregion =", encoding="utf-8")
+    for name, value in {
+        "AWS_PROFILE": "nonexistent",
+        "AWS_DEFAULT_PROFILE": "nonexistent",
+        "AWS_CONFIG_FILE": str(broken),
+        "AWS_SHARED_CREDENTIALS_FILE": str(broken),
+    }.items():
+        monkeypatch.setenv(name, value)
+    result = workshop("invoke", "07")
+    assert result.returncode == 0, result.stderr
+    assert '\\"visit_count\\": 1' in result.stdout

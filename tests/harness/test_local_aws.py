@@ -14,6 +14,7 @@ from botocore.config import Config
 from moto.dynamodb.models.dynamo_type import DynamoType
 
 from tests.harness.conftest import fetch_json
+from workshop import local_aws
 from workshop.local_aws import LocalAWS
 
 CLIENTS, VISITS = 32, 5
@@ -163,3 +164,30 @@ def test_a_stall_can_hold_some_operations_and_end_by_itself(bare_aws):
         assert stall.held == 1 and stall.ended
         dynamodb.put_item(TableName="stalled", Item=key)  # after its end: answered at once
         assert stall.held == 1
+
+
+SETTINGS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+
+
+@pytest.mark.parametrize("setting", [*SETTINGS, "HOME"])
+def test_the_local_clients_read_nothing_of_the_users_aws_setup(setting, tmp_path, monkeypatch):
+    """A profile that does not exist, or a broken config file, is not the local AWS's concern."""
+    broken = "[profile broken\nregion ="
+    for name in ("config", "credentials"):
+        (tmp_path / ".aws").mkdir(exist_ok=True)
+        (tmp_path / ".aws" / name).write_text(broken, encoding="utf-8")
+    value = {
+        "AWS_PROFILE": "nonexistent",
+        "AWS_DEFAULT_PROFILE": "nonexistent",
+        "AWS_CONFIG_FILE": str(tmp_path / ".aws" / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / ".aws" / "credentials"),
+        "HOME": str(tmp_path),  # ~/.aws/config, broken
+    }[setting]
+    monkeypatch.setenv(setting, value)
+    monkeypatch.setattr(local_aws, "_SESSIONS", [])  # a session made now, with that setting
+    aws = LocalAWS().start()
+    try:
+        assert aws.client("dynamodb").list_tables()["TableNames"] == []
+        assert aws.resource("dynamodb").meta.client.list_tables()["TableNames"] == []
+    finally:
+        aws.stop()

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -321,3 +322,14 @@ def test_watch_checks_again_when_a_file_is_saved(playground):
     assert lines[-1] == "Stopped watching.\n", "".join(lines)
     assert "Traceback" not in "".join(lines)
     assert process.returncode == 0  # the last check passed
+
+
+def test_check_does_not_blame_the_code_for_an_endpoint_where_nothing_answers(capsys, monkeypatch):
+    workshop(capsys, "try", "02")
+    with socket.socket() as held:  # bound, never listening: nothing answers there
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        line = error_of(capsys, "check", "02")
+    assert line.startswith(f"error: nothing answers at AWS_ENDPOINT_URL={url} (")
+    assert "unset AWS_ENDPOINT_URL" in line

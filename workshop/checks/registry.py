@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from workshop.checks.story import sentence
-from workshop.errors import WorkshopError
+from workshop.errors import MachineError, WorkshopError
 
 PACKAGE = "workshop.checks"
 
@@ -75,6 +75,8 @@ def started(folder: Path) -> Iterator[tuple[Any, str | None]]:
 
     try:
         stack = Stack.for_project(str(Path(folder).resolve()), port=0, fresh=True).start()
+    except MachineError:
+        raise  # the machine's to mend (say, a stopped AWS_ENDPOINT_URL), not the learner's code
     except WorkshopError as error:
         yield None, sentence(f"The project does not start: {error}")
         return
