@@ -31,6 +31,7 @@ RECORD_MARK = "\x1e"  # starts a framed record on the log pipe; never in ordinar
 TEXT_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
 SECONDS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # JSON logs and the uncaught error: to the second
 ERROR_INDENT = "\u00a0"  # the runtime indents a logged traceback with no-break spaces
+TASK_ROOT_ON_LAMBDA = "/var/task"  # where Lambda puts the code: the folder its tracebacks name
 # What the runtime logs (at WARNING) before the error of a failed init.
 UNHANDLED_WARNING = (
     "LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function "
@@ -84,6 +85,52 @@ def log_to_pipe(text: str) -> None:
     emit_record("log", message=text.removesuffix("\n"))
 
 
+# Tracebacks, naming the function's files where Lambda has them.
+
+
+def as_on_lambda(path: str) -> str:
+    """A file of the function's code as Lambda names it (/var/task/app.py); others as they are.
+
+    Here the code runs from its own folder, which LAMBDA_TASK_ROOT names; on Lambda that is
+    /var/task. Only absolute paths: importlib's frames are "<frozen ...>"."""
+    root = os.environ.get("LAMBDA_TASK_ROOT")
+    if not root or not path or not os.path.isabs(path):
+        return path
+    root, full = os.path.realpath(root), os.path.realpath(path)
+    if not full.startswith(root.rstrip(os.sep) + os.sep):
+        return path
+    return TASK_ROOT_ON_LAMBDA + "/" + full[len(root.rstrip(os.sep)) + 1 :].replace(os.sep, "/")
+
+
+def lambda_stack(tb: Any) -> traceback.StackSummary:
+    """A traceback's frames (as traceback.extract_tb), the function's files as on Lambda."""
+    stack = traceback.extract_tb(tb)  # the source lines are read now, from the real files
+    for frame in stack:
+        frame.filename = as_on_lambda(frame.filename)
+    return stack
+
+
+class TextFormatter(logging.Formatter):
+    """The runtime's text log line; a logged exception's traceback names files as on Lambda."""
+
+    def formatException(self, ei: Any) -> str:
+        exception = traceback.TracebackException(*ei, compact=True)
+        pending, seen = [exception], set()
+        while pending:  # the exception, and those chained to it (cause, context, group)
+            current = pending.pop()
+            if id(current) in seen:
+                continue
+            seen.add(id(current))
+            for frame in current.stack:
+                frame.filename = as_on_lambda(frame.filename)
+            if getattr(current, "filename", None):  # a SyntaxError's file
+                current.filename = as_on_lambda(current.filename)
+            group = getattr(current, "exceptions", None) or ()
+            chained = (current.__cause__, current.__context__, *group)
+            pending.extend(other for other in chained if other is not None)
+        return "".join(exception.format()).removesuffix("\n")
+
+
 # Logging, as the runtime sets it up.
 
 
@@ -111,11 +158,15 @@ class JsonFormatter(logging.Formatter):
                 else record.getMessage()
             ),
             "logger": record.name,
-            "stackTrace": traceback.format_tb(exc[2]) if exc else None,
+            "stackTrace": lambda_stack(exc[2]).format() if exc else None,
             "errorType": exc[0].__name__ if exc else None,
             "errorMessage": str(exc[1]) if exc else None,
             "requestId": getattr(record, "aws_request_id", None),
-            "location": f"{record.pathname}:{record.funcName}:{record.lineno}" if exc else None,
+            "location": (
+                f"{as_on_lambda(record.pathname)}:{record.funcName}:{record.lineno}"
+                if exc
+                else None
+            ),
         }
         if getattr(record, "tenant_id", None) is not None:
             entry["tenantId"] = record.tenant_id
@@ -139,7 +190,7 @@ class RuntimeLogHandler(logging.Handler):
         if log_format.upper() == "JSON":
             self.setFormatter(JsonFormatter())
         else:
-            self.setFormatter(logging.Formatter(TEXT_FORMAT, "%Y-%m-%dT%H:%M:%S"))
+            self.setFormatter(TextFormatter(TEXT_FORMAT, "%Y-%m-%dT%H:%M:%S"))
 
     def emit(self, record: logging.LogRecord) -> None:
         record.aws_request_id = self.request_id
@@ -186,7 +237,7 @@ def exception_result(exc: BaseException, request_id: str | None = None) -> dict[
     """
     frames = [
         (frame.filename, frame.lineno, frame.name, frame.line)
-        for frame in traceback.extract_tb(exc.__traceback__)
+        for frame in lambda_stack(exc.__traceback__)
     ]
     while frames and frames[0][0] == __file__:
         frames.pop(0)
@@ -234,7 +285,7 @@ def load_handler(name: str) -> Callable[..., Any]:
             "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
         ) from None
     except SyntaxError as exc:
-        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
+        trace = [f'  File "{as_on_lambda(exc.filename)}" Line {exc.lineno}\n    {exc.text}']
         raise InitError(
             "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}", trace
         ) from None

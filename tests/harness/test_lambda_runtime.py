@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import re
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.harness.conftest import PROBE_FUNCTION, PROBE_TABLE
+from tests.harness.conftest import PROBE_APP, PROBE_FUNCTION, PROBE_TABLE
+from workshop import lambda_worker
 from workshop.lambda_runtime import FunctionRuntime
 
 
@@ -151,3 +155,36 @@ def test_logs_land_in_the_functions_group_one_stream_per_environment(probe):
 def test_the_handler_sees_the_packages_of_lambdas_runtime_not_the_harness_venv(probe):
     env = body(probe.invoke({"pathParameters": {"how": "imports"}}))
     assert env == {"boto3": True, "awscrt": False, "OpenSSL": False}
+
+
+def test_a_traceback_names_the_code_where_lambda_has_it(probe):
+    """Lambda runs the code from /var/task (its LAMBDA_TASK_ROOT): its tracebacks say so."""
+    inv = probe.invoke({"pathParameters": {"how": "crash"}})
+    here = str((PROBE_APP / "src").resolve())
+    assert inv.error["stackTrace"][-1].startswith('  File "/var/task/app.py", line ')
+    error_line = next(e.message for e in inv.logs if e.message.startswith("[ERROR]"))
+    assert 'File "/var/task/app.py", line ' in error_line
+    assert here not in error_line and not [f for f in inv.error["stackTrace"] if here in f]
+
+
+def test_a_logged_exception_names_the_code_where_lambda_has_it(tmp_path, monkeypatch):
+    """`logger.exception(...)` in the function's code, as a text log line and as JSON."""
+    code = tmp_path / "lib" / "deep.py"
+    code.parent.mkdir()
+    code.write_text("def fail():\n    raise KeyError('visits')\n", encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("deep", code)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
+    try:
+        module.fail()
+    except KeyError:
+        info = sys.exc_info()
+    record = logging.LogRecord("app", logging.ERROR, str(code), 2, "no", None, info, "fail")
+    record.aws_request_id = "r"
+    text = lambda_worker.TextFormatter(lambda_worker.TEXT_FORMAT).format(record)
+    assert 'File "/var/task/lib/deep.py", line 2, in fail\n' in text
+    entry = json.loads(lambda_worker.JsonFormatter().format(record))
+    assert entry["stackTrace"][-1].startswith('  File "/var/task/lib/deep.py", line 2, in fail\n')
+    assert entry["location"] == "/var/task/lib/deep.py:fail:2"
+    assert str(tmp_path) not in text + json.dumps(entry)
