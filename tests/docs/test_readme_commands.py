@@ -529,3 +529,29 @@ def test_open_it_and_refresh_counts_in_a_browser_on_the_local_url(start_stage):
     assert (first["visit_count"], second["visit_count"]) == (1, 2)
     assert second["session_id"] == first["session_id"]
     assert other["visit_count"] == 1 and other["session_id"] != first["session_id"]
+
+
+def test_the_venv_the_deploy_section_activates_is_where_run_py_put_it():
+    """With WORKSHOP_VENV (Troubleshooting: OneDrive), the venv, and its SAM CLI, are there."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    deploy = readme.split("## Deploy it to your own AWS account", 1)[1].split("\n## ", 1)[0]
+    powershell = re.findall(r"in PowerShell\s+`([^`]*Activate\.ps1[^`]*)`", deploy)
+    bash = re.findall(r"in bash\s+`(source [^`]*activate[^`]*)`", deploy)
+    assert len(powershell) == len(bash) == 2, (powershell, bash)
+    # The second of each is the moved venv's: where run.py puts it, Scripts\ on Windows.
+    venv = run.venv_dir({"WORKSHOP_VENV": "C:/moved"})
+    scripts = run.venv_python(venv, windows=True).parent.relative_to(venv)
+    assert powershell[1] == f'& "$env:WORKSHOP_VENV\\{scripts}\\Activate.ps1"'
+    if os.name == "nt" or not shutil.which("bash"):
+        return  # the bash line is run below only where bash is
+    here = Path(sys.prefix)  # the venv these tests run in: its activate script finds its sam
+    done = subprocess.run(
+        ["bash", "-c", f"{bash[1]} && command -v sam"],
+        env={"PATH": "/usr/bin:/bin", "WORKSHOP_VENV": str(here)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    moved = run.venv_dir({"WORKSHOP_VENV": str(here)})
+    assert Path(done.stdout.strip()) == run.venv_python(moved).parent / "sam"
