@@ -379,3 +379,27 @@ def test_notebook_runs_and_shows_its_lesson(path: Path):
             assert run.error(cell.id), f"cell {cell.id} is tagged {RAISES} but raised nothing"
     if path.name in CHECKS:  # else test_every_notebook_is_checked fails
         CHECKS[path.name](run)
+
+
+def markdown_of(path: Path) -> str:
+    return "\n".join(
+        "".join(cell["source"])
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]
+        if cell["cell_type"] == "markdown"
+    )
+
+
+def test_the_notebooks_give_hints_by_the_command_not_the_manifest():
+    """`python run.py hint NN` gives one hint at a time; stages.toml shows every one at once."""
+    for path in NOTEBOOKS:
+        assert "stages.toml" not in markdown_of(path), path.name
+    assert "`python run.py hint 02`" in markdown_of(NOTEBOOKS_DIR / "02-decimal-bug.ipynb")
+
+
+def test_notebook_04_says_the_lock_is_pretend_everywhere_and_why():
+    """On Windows, the system stage 04 is about, programs do hold files: only Linux and macOS
+    cannot, and the workshop pretends on every system alike."""
+    text = " ".join(markdown_of(NOTEBOOKS_DIR / "04-locked-build.ipynb").split())
+    assert "Nothing on this machine can hold" not in text
+    assert "on Linux and macOS nothing holds a file that way" in text
+    assert "the workshop pretends, on every system alike" in text
