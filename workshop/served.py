@@ -48,24 +48,26 @@ def running(project: manifest.Project) -> dict | None:
 def aws_cli_lines(info: dict) -> list[str]:
     """How to point the user's own AWS CLI or boto3 at the local AWS, as `up` prints it.
 
-    Dummy keys and the region, set the way each shell sets variables, then the endpoint on
-    the command line: set in the environment it would outlive this `up` (whose port changes)
-    and send the harness itself to a stopped endpoint (it honours AWS_ENDPOINT_URL).
+    Dummy keys and the region, set the way each shell sets variables, then a command with the
+    endpoint on its command line: set in the environment it would outlive this `up` (whose port
+    changes) and send the harness itself to a stopped endpoint (it honours AWS_ENDPOINT_URL).
+    The command reads the first table, or without one (stage 01) the first function's logs.
     """
+    endpoint = f"--endpoint-url {info['endpoint']}"
+    if info.get("tables"):
+        command = f"aws dynamodb scan --table-name {next(iter(info['tables'].values()))}"
+    elif info.get("log_groups"):
+        command = f"aws logs filter-log-events --log-group-name {info['log_groups'][0]}"
+    else:
+        return []  # nothing of the project's to look at
     bash = "export " + " ".join(f"{name}={value}" for name, value in LOCAL_KEYS)
     powershell = "; ".join(f'$env:{name}="{value}"' for name, value in LOCAL_KEYS)
-    lines = [
+    return [
         "Your AWS CLI or boto3 on the local AWS (no account needed): in another terminal, first",
         f"  bash:       {bash}",
         f"  PowerShell: {powershell}",
+        f"  then:       {command} {endpoint}",
     ]
-    if info["tables"]:
-        table = next(iter(info["tables"].values()))
-        lines.append(
-            f"  then:       aws dynamodb scan --table-name {table} "
-            f"--endpoint-url {info['endpoint']}"
-        )
-    return lines
 
 
 def last_used(project: manifest.Project) -> float:

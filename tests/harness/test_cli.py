@@ -288,6 +288,26 @@ def test_up_prints_the_aws_cli_lines_for_bash_and_powershell():
     assert then == ("aws dynamodb scan --table-name stage02-T --endpoint-url http://127.0.0.1:4321")
 
 
+def test_up_ends_its_aws_cli_lines_with_a_command_for_every_stage(make_stack):
+    """Stage 01 has no table: its `then:` line reads the function's logs."""
+    for stage in ("01", "02"):
+        project = manifest.project(stage)
+        stack = make_stack(project.path, stack_name=project.stack_name)
+        info = stack.describe()
+        *_, then = served.aws_cli_lines(info)
+        label, command = then.split(":", 1)
+        assert label == "  then" and command.strip().endswith(f"--endpoint-url {info['endpoint']}")
+        if info["tables"]:
+            assert command.split()[:3] == ["aws", "dynamodb", "scan"]
+            continue
+        words = command.split()
+        assert words[:3] == ["aws", "logs", "filter-log-events"]
+        group = words[words.index("--log-group-name") + 1]
+        fetch_json(stack.url())  # a visit: Lambda makes the group at the first, as on AWS
+        stack.flush_logs()
+        assert stack.aws.client("logs").filter_log_events(logGroupName=group)["events"]
+
+
 def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(tmp_path):
     env = {"WORKSHOP_PLAYGROUND": str(tmp_path / "pg"), "WORKSHOP_STATE_DIR": str(tmp_path / "s")}
     assert run_py("try", "02", cwd=REPO, env=env).returncode == 0
