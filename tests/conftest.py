@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workshop.stack import Stack
+from workshop.local.stack import Stack
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The harness's Lambda platform (workshop/lambda_runtime.py) against what Lambda writes.
+"""The harness's Lambda platform (workshop/local/lambda_runtime.py) against what Lambda writes.
 
 Each case runs a small function in a real environment of the harness and compares its log
 lines and errors with Lambda's documentation or with logs recorded on AWS (named in the
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from workshop.lambda_runtime import FunctionRuntime
-from workshop.sam_template import Function
-from workshop.stack import Stack
+from workshop.local.lambda_runtime import FunctionRuntime
+from workshop.local.sam_template import Function
+from workshop.local.stack import Stack
 
 RID = r"[0-9a-f-]{36}"
 MS = r"\d+\.\d\d ms"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from workshop.physical_names import generated_name
-from workshop.stack import Stack
+from workshop.local.physical_names import generated_name
+from workshop.local.stack import Stack
 
 PROBE_APP = Path(__file__).resolve().parent.parent / "fixtures" / "harness_app"
 # The probe stack's names, as CloudFormation makes them (with its suffix).

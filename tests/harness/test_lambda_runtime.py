@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.harness.conftest import PROBE_FUNCTION, PROBE_TABLE
-from workshop.lambda_runtime import FunctionRuntime
+from workshop.local.lambda_runtime import FunctionRuntime
 
 
 def body(invocation) -> dict:

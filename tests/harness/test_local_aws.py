@@ -14,7 +14,7 @@ from botocore.config import Config
 from moto.dynamodb.models.dynamo_type import DynamoType
 
 from tests.harness.conftest import fetch_json
-from workshop.local_aws import LocalAWS
+from workshop.local.local_aws import LocalAWS
 
 CLIENTS, VISITS = 32, 5
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from workshop import checks, cli, learn, manifest
-from workshop.checks.story import DECIMAL_ERROR, GENERIC_500
+from workshop import cli, learn, manifest
+from workshop.learn import checks
+from workshop.learn.checks.story import DECIMAL_ERROR, GENERIC_500
 
 REPO = manifest.REPO_ROOT
 EXERCISES = learn.exercises()

@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 
 from workshop import cli, manifest
-from workshop.iam import function_credentials
-from workshop.race import race
-from workshop.sam_template import load
-from workshop.stack import Stack
+from workshop.local.iam import function_credentials
+from workshop.local.sam_template import load
+from workshop.local.stack import Stack
+from workshop.measure.race import race
 
 SESSION = "user_123"
 FIRST_VISIT = "Welcome! This is your first visit."
@@ -63,7 +63,7 @@ def dynamodb_calls(stack, before: Callable[[str], None] | None = None) -> Iterat
     """The DynamoDB operations the stack's function calls while inside, in order.
 
     The local AWS checks every call signed with the function's credentials against its IAM
-    policies before it serves the call (workshop.iam). Wrapping that check sees exactly the
+    policies before it serves the call (workshop.local.iam). Wrapping that check sees exactly the
     calls the handler makes, and nothing else's (the tests' own reads are signed otherwise);
     `before(operation)` runs first and may hold the call back, to force an interleaving.
     """

@@ -1,7 +1,7 @@
 """Stage 07's lesson, on the final app that keeps it: least privilege, and the settings that
 running it needs.
 
-The local AWS enforces the function's own IAM policy on its DynamoDB calls (workshop.iam), so
+The local AWS enforces the function's own IAM policy on its DynamoDB calls (workshop.local.iam), so
 a policy narrowed too far fails here as it would on AWS. Each operations setting is checked by
 what it does: the logs' format, the log group's retention, the API's 429, Lambda's throttle,
 the table's backups. The limits are production values; where a test needs to reach one, it
@@ -35,9 +35,10 @@ from tests.stages.test_beyond import (
     new_session,
     visit,
 )
-from workshop import api_gateway, manifest
-from workshop.iam import function_credentials
-from workshop.sam_template import ACCOUNT_ID, load, parse_yaml
+from workshop import manifest
+from workshop.local import api_gateway
+from workshop.local.iam import function_credentials
+from workshop.local.sam_template import ACCOUNT_ID, load, parse_yaml
 
 FINAL = manifest.FINAL
 REGION = "us-east-1"

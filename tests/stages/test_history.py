@@ -2,7 +2,7 @@
 
 The exact answers and log lines that `stages/stages.toml` quotes in a symptom are checked
 against what the running stage really printed, so the manifest cannot drift from the code.
-Where an exercise's story check (workshop/checks/, named in the manifest) covers the same
+Where an exercise's story check (workshop/learn/checks/, named in the manifest) covers the same
 ground, it is the check that drives the stage here, and the sentences it answers are the ones
 a learner reads from `workshop check`.
 """
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from workshop import checks, learn, manifest
-from workshop.checks.story import DECIMAL_ERROR, FIRST_VISIT, GENERIC_500, SESSION, greeting
+from workshop import learn, manifest
+from workshop.learn import checks
+from workshop.learn.checks.story import DECIMAL_ERROR, FIRST_VISIT, GENERIC_500, SESSION, greeting
 from workshop.visitor import get
 
 INT_FIX = "visit_count = int(visit_count)"

@@ -21,7 +21,7 @@ from importlib import resources
 import pytest
 
 from workshop import manifest
-from workshop.sam_template import load
+from workshop.local.sam_template import load
 
 LIFECYCLE_DATA = "LmbdRuntimeLifecycle.json"
 # What cfn-lint reports from each date of a runtime's lifecycle on (the rules' own ids).

@@ -20,7 +20,7 @@ import pytest
 
 from tests.templates.test_runtime_lifecycle import lifecycle_findings, runtimes
 from workshop import manifest
-from workshop.sam_template import load
+from workshop.local.sam_template import load
 
 PROJECTS = [stage.id for stage in manifest.stages()] + [manifest.FINAL]
 

@@ -1,6 +1,6 @@
 """The Lambda service, locally: a pool of execution environments per function, and their logs.
 
-Each environment is its own process running `workshop.lambda_worker`: it imports the handler
+Each environment is its own process running `workshop.local.lambda_worker`: it imports the handler
 once (the cold start), then serves one invocation at a time while warm. A request that finds
 every environment busy gets a new one; an environment idle for longer than the idle timeout
 is reclaimed, so module-level state lives exactly as long as it does on Lambda.
@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workshop.lambda_memory import MemoryWatch
-from workshop.lambda_reports import LogEvent, PlatformLog, now_ms
-from workshop.lambda_worker import RECORD_MARK
-from workshop.sam_template import Function
+from workshop.local.lambda_memory import MemoryWatch
+from workshop.local.lambda_reports import LogEvent, PlatformLog, now_ms
+from workshop.local.lambda_worker import RECORD_MARK
+from workshop.local.sam_template import Function
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "FunctionRuntime", "Invocation", "LogEvent", "Throttled"]
 
@@ -89,7 +89,7 @@ class Environment:
         self._records: queue.Queue[dict[str, Any]] = queue.Queue()
         self._answers: queue.Queue[bytes] = queue.Queue()
         self.process = subprocess.Popen(
-            [self._python, "-u", "-m", "workshop.lambda_worker"],
+            [self._python, "-u", "-m", "workshop.local.lambda_worker"],
             cwd=self.function.code_dir,
             env=self._env,
             stdin=subprocess.PIPE,
@@ -202,12 +202,12 @@ class FunctionRuntime:
         self._busy = 0
         self._lock = threading.Lock()
         self._closed = False
-        package_root = str(Path(__file__).resolve().parent.parent)
+        package_root = str(Path(__file__).resolve().parents[2])  # the folder holding `workshop`
         host = {name: os.environ[name] for name in HOST_VARIABLES if name in os.environ}
         self.env = {
             **host,
             **function.environment,
-            "PYTHONPATH": package_root,  # for workshop.lambda_worker only; the code dir comes first
+            "PYTHONPATH": package_root,  # for the worker only; the code dir comes first
             "PYTHONIOENCODING": "utf-8",
             "PYTHONDONTWRITEBYTECODE": "1",  # Lambda's code folder is read-only: no __pycache__
             "LANG": "en_US.UTF-8",

@@ -13,9 +13,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from workshop.checks.logged_visits import LoggedVisitor
-from workshop.checks.story import count_of, greeting, ordinal_visit, quote, unexpected
 from workshop.errors import WorkshopError
+from workshop.learn.checks.logged_visits import LoggedVisitor
+from workshop.learn.checks.story import count_of, greeting, ordinal_visit, quote, unexpected
 from workshop.visitor import Answer
 
 NEEDS_STACK = True

@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 
 from workshop.errors import WorkshopError
-from workshop.physical_names import NAME_LIMITS, ROLE_NAME_LIMIT, generated_name
-from workshop.sam_globals import read_globals, with_globals
+from workshop.local.physical_names import NAME_LIMITS, ROLE_NAME_LIMIT, generated_name
+from workshop.local.sam_globals import read_globals, with_globals
 
 ACCOUNT_ID = "123456789012"  # moto's default account: ARNs must agree with the local AWS
 DEFAULT_API = "ServerlessRestApi"  # the implicit REST API that SAM creates for Api events

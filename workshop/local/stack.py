@@ -8,13 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workshop import sam_template
-from workshop.api_gateway import INTEGRATION_TIMEOUT, ApiGateway
-from workshop.cloudwatch_logs import LogShipper, StoredEvent, filter_events
 from workshop.errors import WorkshopError
-from workshop.iam import FunctionAuthorizer, function_credentials
-from workshop.lambda_runtime import DEFAULT_IDLE_TIMEOUT, FunctionRuntime, Invocation
-from workshop.local_aws import LocalAWS, ensure_log_group
+from workshop.local import sam_template
+from workshop.local.api_gateway import INTEGRATION_TIMEOUT, ApiGateway
+from workshop.local.cloudwatch_logs import LogShipper, StoredEvent, filter_events
+from workshop.local.iam import FunctionAuthorizer, function_credentials
+from workshop.local.lambda_runtime import DEFAULT_IDLE_TIMEOUT, FunctionRuntime, Invocation
+from workshop.local.local_aws import LocalAWS, ensure_log_group
 
 SAVE_INTERVAL = 1.0  # seconds between snapshots of changed state while running
 

@@ -16,15 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from workshop.api_event import (
+from workshop.local.api_event import (
     Request,
     build_event,
     extended_id,
     matches_media_type,
     trace_id,
 )
-from workshop.lambda_runtime import Invocation, Throttled
-from workshop.sam_template import Api, Route
+from workshop.local.lambda_runtime import Invocation, Throttled
+from workshop.local.sam_template import Api, Route
 
 INTEGRATION_TIMEOUT = 29.0  # seconds: API Gateway gives up on a Lambda integration after this
 PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}

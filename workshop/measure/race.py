@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from workshop.errors import WorkshopError
-from workshop.stack import Stack
+from workshop.local.stack import Stack
 from workshop.visitor import Answer, Visitor
 
 DEFAULT_CLIENTS = 8

@@ -1,7 +1,7 @@
 """Fix it yourself, the way rustlings teaches: `python run.py try`, `hint`, `check`, `reset`.
 
 An exercise is a stage whose lesson is a fix: its manifest entry names a story check
-(`check`, a module of workshop/checks/). `try` copies the code that shows the flaw (the
+(`check`, a module of workshop/learn/checks/). `try` copies the code that shows the flaw (the
 stage's own folder, or for a "beyond" stage the folder of the stage it names as `broken`) into
 a git-ignored playground, `playground/<stage folder>/`; the learner edits it there; `check`
 runs the story check on it and says what still fails, in the story's words, or that it is
@@ -53,7 +53,7 @@ class Exercise:
 
     stage: manifest.Stage  # the stage the learner names (`try 05`): its title, goal and hints
     start: manifest.Stage  # whose folder is copied: the stage itself, or its `broken` stage
-    check: str  # the name of its check: a module of workshop/checks/
+    check: str  # the name of its check: a module of workshop/learn/checks/
     goal: str  # what holds once it is fixed
     solution: str  # a stage id ("03"), or a folder of the changed files, from the repository
 
@@ -269,7 +269,7 @@ def _introduce(exercise_: Exercise, copy: Path) -> None:
         print(_wrap(f"{label}: " + " ".join(text.split())))
     print()
     print("Next, type one of these:")
-    from workshop import checks
+    from workshop.learn import checks
 
     if checks.get(exercise_.check).needs_stack:
         try_it = f"{run_py()} up --from {shown(copy)} --fresh"
@@ -383,7 +383,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"`{run_py()} try {exercise_.stage.id}`"
         )
     if args.watch:
-        from workshop import watch
+        from workshop.learn import watch
 
         return watch.watch(
             copy, shown(copy), lambda: _check_once(exercise_, copy, again, watching=True)
@@ -392,7 +392,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _check_once(exercise_: Exercise, copy: Path, again: str, watching: bool = False) -> int:
-    from workshop import checks
+    from workshop.learn import checks
 
     print(f"Checking {shown(copy)} against {exercise_.label}...", flush=True)
     problems = checks.run(exercise_.check, copy)

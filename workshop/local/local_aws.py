@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 
 from workshop.errors import WorkshopError
-from workshop.sam_template import ACCOUNT_ID
+from workshop.local.sam_template import ACCOUNT_ID
 
 # Dummy credentials: moto accepts any, and they keep the user's real ones out of local calls.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
