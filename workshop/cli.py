@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from workshop import manifest, served
 from workshop.errors import WorkshopError
-from workshop.local.lambda_runtime import DEFAULT_IDLE_TIMEOUT, Invocation
+from workshop.local.lambda_runtime import DEFAULT_IDLE_TIMEOUT
+from workshop.types import Invocation
 
 
 def _port(text: str) -> int:

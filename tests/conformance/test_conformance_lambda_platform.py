@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from workshop.local.lambda_runtime import FunctionRuntime
-from workshop.local.sam_template import Function
 from workshop.local.stack import Stack
+from workshop.types import Function
 
 RID = r"[0-9a-f-]{36}"
 MS = r"\d+\.\d\d ms"

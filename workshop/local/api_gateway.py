@@ -23,8 +23,8 @@ from workshop.local.api_event import (
     matches_media_type,
     trace_id,
 )
-from workshop.local.lambda_runtime import Invocation, Throttled
-from workshop.local.sam_template import Api, Route
+from workshop.local.lambda_runtime import Throttled
+from workshop.types import Api, Invocation, Route
 
 INTEGRATION_TIMEOUT = 29.0  # seconds: API Gateway gives up on a Lambda integration after this
 PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}

@@ -20,14 +20,13 @@ import threading
 import time
 import uuid
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from workshop.local.lambda_memory import MemoryWatch
-from workshop.local.lambda_reports import LogEvent, PlatformLog, now_ms
+from workshop.local.lambda_reports import PlatformLog, now_ms
 from workshop.local.lambda_worker import RECORD_MARK
-from workshop.local.sam_template import Function
+from workshop.types import Function, Invocation, LogEvent
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "FunctionRuntime", "Invocation", "LogEvent", "Throttled"]
 
@@ -36,27 +35,6 @@ INIT_TIMEOUT = 10.0  # Lambda's limit on the init phase of an on-demand function
 INIT_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))  # inits at once
 # What a process needs from the host to start at all; nothing else of the user's shell leaks in.
 HOST_VARIABLES = ("PATH", "SYSTEMROOT", "WINDIR", "COMSPEC", "PATHEXT", "TEMP", "TMP", "TMPDIR")
-
-
-@dataclass
-class Invocation:
-    """The outcome of one invocation, as the Lambda service reports it."""
-
-    request_id: str
-    payload: Any = None  # the response, decoded from JSON where it is JSON
-    raw_payload: bytes = b""  # the response's bytes, as Invoke returns them
-    error: dict[str, Any] | None = None  # errorType, errorMessage, ... when the function failed
-    timed_out: bool = False
-    cold_start: bool = False
-    duration_ms: float = 0.0
-    init_ms: float | None = None
-    max_memory_mb: int | None = None
-    environment: str = ""  # the log stream of the environment that served it
-    logs: list[LogEvent] = field(default_factory=list)
-
-    @property
-    def log_text(self) -> str:
-        return "\n".join(event.message for event in self.logs)
 
 
 class Throttled(Exception):

@@ -13,8 +13,9 @@ from workshop.local import sam_template
 from workshop.local.api_gateway import INTEGRATION_TIMEOUT, ApiGateway
 from workshop.local.cloudwatch_logs import LogShipper, StoredEvent, filter_events
 from workshop.local.iam import FunctionAuthorizer, function_credentials
-from workshop.local.lambda_runtime import DEFAULT_IDLE_TIMEOUT, FunctionRuntime, Invocation
+from workshop.local.lambda_runtime import DEFAULT_IDLE_TIMEOUT, FunctionRuntime
 from workshop.local.local_aws import LocalAWS, ensure_log_group
+from workshop.types import Function, Invocation
 
 SAVE_INTERVAL = 1.0  # seconds between snapshots of changed state while running
 
@@ -190,7 +191,7 @@ class Stack:
 
     # What tests, notebooks and the CLI use.
 
-    def function(self, logical_id: str | None = None) -> sam_template.Function:
+    def function(self, logical_id: str | None = None) -> Function:
         functions = self.template.functions
         if logical_id is None:
             return next(iter(functions.values()))

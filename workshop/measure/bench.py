@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from workshop.local.iam import function_credentials
-from workshop.local.lambda_runtime import Invocation
 from workshop.local.local_aws import LocalAWS
 from workshop.local.stack import Stack
 from workshop.manifest import project
 from workshop.measure.race import race
+from workshop.types import Invocation
 from workshop.visitor import Visitor
 
 RACE_CLIENTS = (1, 8, 32)
