@@ -33,7 +33,7 @@ class Invocation:
     duration_ms: float = 0.0
     init_ms: float | None = None
     max_memory_mb: int | None = None
-    environment: str = ""  # the log stream of the environment that served it
+    log_stream: str = ""  # the log stream of the execution environment that served it
     logs: list[LogEvent] = field(default_factory=list)
 
     @property

@@ -74,9 +74,9 @@ def test_a_cold_start_forgets_the_count_only_in_memory(start_stage, stage, after
 def test_01_environments_running_at_once_count_separately(start_stage):
     stack = start_stage("01")
     first = [stack.invoke() for _ in range(3)]
-    warm_env = first[0].environment
+    warm_env = first[0].log_stream
     assert [inv.cold_start for inv in first] == [True, False, False]
-    assert {inv.environment for inv in first} == {warm_env}
+    assert {inv.log_stream for inv in first} == {warm_env}
 
     # A burst of simultaneous requests: one takes the warm environment, and every request that
     # finds it busy gets a new one, as Lambda does. All of them stay alive (no idle timeout
@@ -94,7 +94,7 @@ def test_01_environments_running_at_once_count_separately(start_stage):
     counts: dict[str, list[int]] = defaultdict(list)
     for inv in invocations:
         assert inv.error is None, inv.error
-        counts[inv.environment].append(json.loads(inv.payload["body"])["visit_count"])
+        counts[inv.log_stream].append(json.loads(inv.payload["body"])["visit_count"])
     new_envs = set(counts) - {warm_env}
     assert new_envs, "the burst should have needed more than the one warm environment"
     assert sum(inv.cold_start for inv in invocations) == len(new_envs)
