@@ -111,9 +111,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     state_dir = served.state_dir(project)
-    stack = Stack(
-        project.path,
-        stack_name=project.stack_name,
+    stack = Stack.for_project(
+        project,
         port=args.port,
         idle_timeout=args.idle_timeout,
         state_dir=state_dir,
@@ -163,9 +162,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     project = served.project_served(args)
     running = served.running(project)
     aws = LocalAWS(endpoint_url=running["endpoint"]) if running else None
-    stack = Stack(
-        project.path,
-        stack_name=project.stack_name,
+    stack = Stack.for_project(
+        project,
         state_dir=None if running else served.state_dir(project),
         aws=aws,
         serve_api=False,

@@ -62,27 +62,22 @@ def count_of(url: str, cookie: str | None = None) -> int:
 def dynamodb_calls(stack, before: Callable[[str], None] | None = None) -> Iterator[list[str]]:
     """The DynamoDB operations the stack's function calls while inside, in order.
 
-    The local AWS checks every call signed with the function's credentials against its IAM
-    policies before it serves the call (workshop.local.iam). Wrapping that check sees exactly the
-    calls the handler makes, and nothing else's (the tests' own reads are signed otherwise);
-    `before(operation)` runs first and may hold the call back, to force an interleaving.
+    The local AWS shows a hook each call signed with the function's credentials before its IAM
+    check (`LocalAWS.intercept_dynamodb`): it sees exactly the calls the handler makes, and
+    nothing else's (the tests' own reads are signed otherwise); `before(operation)` runs first
+    and may hold the call back, to force an interleaving.
     """
     key = function_credentials(stack.function())["AWS_ACCESS_KEY_ID"]
-    check = stack.aws.gate.authorizers[key]
     calls: list[str] = []
 
-    def watch(target: str, body: dict) -> dict | None:
+    def watch(target: str, _body: dict) -> None:
         operation = target.rsplit(".", 1)[-1]
         calls.append(operation)
         if before is not None:
             before(operation)
-        return check(target, body)
 
-    stack.aws.authorize(key, watch)
-    try:
+    with stack.aws.intercept_dynamodb(key, watch):
         yield calls
-    finally:
-        stack.aws.authorize(key, check)
 
 
 # The manifest: what a beyond stage says about itself.

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workshop import manifest
 from workshop.errors import WorkshopError
 from workshop.local import sam_template
 from workshop.local.api_gateway import INTEGRATION_TIMEOUT, ApiGateway
@@ -59,11 +60,10 @@ class Stack:
         self._stopping = threading.Event()
 
     @classmethod
-    def for_project(cls, name: str | None = None, **options: Any) -> Stack:
-        """A stack for a stage (`"02"`), `"final"` (the default) or a project folder."""
-        from workshop.manifest import project
-
-        found = project(name)
+    def for_project(cls, project: manifest.Project | str | None = None, **options: Any) -> Stack:
+        """A stack for a project of the manifest, or for the one it finds by name: a stage
+        (`"02"`), `"final"` (the default) or a project folder."""
+        found = project if isinstance(project, manifest.Project) else manifest.project(project)
         return cls(found.path, stack_name=found.stack_name, **options)
 
     # Life cycle.

@@ -206,9 +206,8 @@ class _App:
     def __init__(self, name: str, label: str, aws: LocalAWS):
         found = project(name)
         self.invocations: list[Invocation] = []
-        self.stack = Stack(
-            found.path,
-            stack_name=found.stack_name,
+        self.stack = Stack.for_project(
+            found,
             port=0,
             fresh=True,
             aws=aws,

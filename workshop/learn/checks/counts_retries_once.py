@@ -46,7 +46,7 @@ def _held_visit(stack: Any, visitor: LoggedVisitor, retry_in_time: bool) -> tupl
     With `retry_in_time`, the stall ends when a second write arrives; else only when the visit
     has been answered.
     """
-    if stack.aws.gate is None:
+    if not stack.aws.embedded:
         raise WorkshopError("this check needs the embedded local AWS (unset AWS_ENDPOINT_URL)")
     answers: list[tuple[Answer, list[str]]] = []
     visiting = threading.Thread(
