@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.harness.conftest import PROBE_APP
+from tests.helpers import PROBE_APP
 from workshop.local.physical_names import generated_name
 
 # The narrowed stack's names, as CloudFormation makes them.

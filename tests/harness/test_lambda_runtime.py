@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.harness.conftest import PROBE_FUNCTION, PROBE_TABLE
+from tests.helpers import PROBE_FUNCTION, PROBE_TABLE, wait_until
 from workshop.local.lambda_runtime import FunctionRuntime
 
 
@@ -26,9 +25,7 @@ def test_a_cold_start_after_the_idle_timeout_forgets_module_state(make_stack):
     first = stack.invoke({"action": "count"})
     assert body(stack.invoke({"action": "count"}))["warm_count"] == 2
     runtime = stack.runtimes["ProbeFunction"]
-    deadline = time.monotonic() + 10
-    while runtime.warm_environments and time.monotonic() < deadline:
-        time.sleep(0.05)  # the reaper runs on its own; wait for it, whatever the machine's speed
+    wait_until(lambda: not runtime.warm_environments, 10)  # the reaper runs on its own
     again = stack.invoke({"action": "count"})
     assert again.cold_start and body(again)["warm_count"] == 1
     assert again.log_stream != first.log_stream

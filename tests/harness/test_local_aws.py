@@ -12,7 +12,7 @@ import pytest
 from botocore.config import Config
 from moto.dynamodb.models.dynamo_type import DynamoType
 
-from tests.harness.conftest import fetch_json
+from tests.helpers import fetch_json
 from workshop.local.local_aws import LocalAWS
 
 CLIENTS, VISITS = 32, 5

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.conftest import PROBE_APP, PROBE_FUNCTION, PROBE_TABLE
+from tests.helpers import PROBE_APP, PROBE_FUNCTION, PROBE_TABLE
 from workshop.errors import WorkshopError
 from workshop.local.physical_names import generated_name
 from workshop.local.sam_template import DEFAULT_API, load

@@ -17,10 +17,10 @@ import sys
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
+from tests.helpers import project_files
 from workshop import learn, manifest
 from workshop.learn import checks
 from workshop.learn.checks.story import DECIMAL_ERROR, FIRST_VISIT, GENERIC_500, SESSION, greeting
@@ -151,17 +151,8 @@ def test_03_counts_every_visit_without_an_error(start_stage):
 # The fix is one line, and `workshop diff` shows exactly that line.
 
 
-def files_of(project_dir: Path) -> dict[str, Path]:
-    """The files that make a SAM project run: template.yaml and src/, without __pycache__."""
-    found = {"template.yaml": project_dir / "template.yaml"}
-    for path in sorted((project_dir / "src").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            found[path.relative_to(project_dir).as_posix()] = path
-    return found
-
-
 def test_03_differs_from_02_by_the_int_line_alone():
-    broken, fixed = files_of(manifest.find("02").path), files_of(manifest.find("03").path)
+    broken, fixed = project_files(manifest.find("02").path), project_files(manifest.find("03").path)
     assert broken.keys() == fixed.keys()
     differing = [n for n in broken if not filecmp.cmp(broken[n], fixed[n], shallow=False)]
     assert differing == ["src/app.py"]

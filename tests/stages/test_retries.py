@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from tests.stages.test_beyond import (
+from tests.helpers import (
     UNAVAILABLE,
     changed_files,
     count_of,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class Stack:
         on_request: Callable[[str, int, Invocation | None], None] | None = None,
         python: str | None = None,
         serve_api: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.project_dir = Path(project_dir).resolve()
         self.aws = aws or LocalAWS()
@@ -53,6 +55,7 @@ class Stack:
         self.on_request = on_request
         self.python = python
         self.serve_api = serve_api
+        self.clock = clock  # API Gateway's throttle reads it
         self.runtimes: dict[str, FunctionRuntime] = {}
         self.api: ApiGateway | None = None
         self._shipper: LogShipper | None = None
@@ -98,6 +101,7 @@ class Stack:
                     port=self.port,
                     integration_timeout=self.integration_timeout,
                     on_request=self.on_request,
+                    clock=self.clock,
                 ).start()
         except OSError as exc:
             self.stop()
