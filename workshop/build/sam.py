@@ -26,24 +26,27 @@ ON_WINDOWS = os.name == "nt"
 _TEMPLATE_NAMES = ("template.yaml", "template.yml")
 
 
+class _TolerantLoader(yaml.SafeLoader):
+    """Reads every short tag (!Ref, !Sub, !FindInMap, ...) as a plain value: the build needs
+    only the runtimes, and refusing a template that sam accepts is not its business (the
+    harness's template reader knows only the tags it resolves)."""
+
+
+def _plain(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> object:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)
+
+
+_TolerantLoader.add_multi_constructor("!", _plain)
+
+
 def template_runtimes(template: Path) -> set[str]:
     """The `pythonX.Y` runtimes of the template's functions, Globals included."""
-    # Tolerant of every tag, not only those the harness's template reader resolves: this only
-    # needs the runtimes, and refusing a template sam accepts is not ours to do.
-
-    class TolerantLoader(yaml.SafeLoader):
-        """Reads CloudFormation's short tags (!Ref, !Sub, !FindInMap, ...) as plain values."""
-
-    def plain(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> object:
-        if isinstance(node, yaml.MappingNode):
-            return loader.construct_mapping(node, deep=True)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node, deep=True)
-        return loader.construct_scalar(node)
-
-    TolerantLoader.add_multi_constructor("!", plain)
     try:
-        doc = yaml.load(template.read_text(encoding="utf-8"), Loader=TolerantLoader) or {}
+        doc = yaml.load(template.read_text(encoding="utf-8"), Loader=_TolerantLoader) or {}
     except yaml.YAMLError as error:
         raise WorkshopError(f"{template} is not valid YAML: {error}") from error
     default = ((doc.get("Globals") or {}).get("Function") or {}).get("Runtime")
