@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.conftest import PROBE_APP, fetch_json
+from tests.helpers import PROBE_APP, fetch_json
 from workshop import manifest, served
 
 REPO = manifest.REPO_ROOT

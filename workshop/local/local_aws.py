@@ -6,20 +6,18 @@ import contextlib
 import io
 import json
 import os
-import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
-import botocore.session
 from botocore.config import Config
 
-from workshop.errors import MachineError, WorkshopError
-from workshop.sam_template import ACCOUNT_ID
+from workshop.errors import WorkshopError
+from workshop.local.sam_template import ACCOUNT_ID
+from workshop.local.user_aws import isolate_moto, isolated_session, reach
 
 # Dummy credentials: moto accepts any, and they keep the user's real ones out of local calls.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -233,25 +231,6 @@ def _session() -> boto3.session.Session:
     return _SESSIONS[0]
 
 
-def isolated_session() -> boto3.session.Session:
-    return boto3.session.Session(botocore_session=isolated_core())
-
-
-def isolated_core() -> botocore.session.Session:
-    """A botocore session that reads nothing of the user's AWS setup: it is not the local AWS's.
-
-    botocore looks each setting up in the environment (AWS_PROFILE, ...), then in the config
-    files: a missing profile, or a broken ~/.aws/config, would stop every local call. Its
-    `session_vars` replace those look-ups, here with none and no files: each setting is its
-    default, or what the clients are given (keys, region)."""
-    no_files = ("config_file", "credentials_file")
-    lookups = {
-        name: (None, None, None if name in no_files else default, convert)
-        for name, (_, _, default, convert) in botocore.session.Session.SESSION_VARIABLES.items()
-    }
-    return botocore.session.Session(session_vars=lookups)
-
-
 class LocalAWS:
     """Starts the embedded AWS (or adopts an external endpoint) and hands out clients for it."""
 
@@ -262,7 +241,7 @@ class LocalAWS:
         self.endpoint_url = self.external_endpoint or ""
         self._server: Any = None
         self._thread: threading.Thread | None = None
-        self.gate: _DynamoDBGate | None = None
+        self._gate: _DynamoDBGate | None = None
         self._clients: dict[tuple[str, str], Any] = {}
 
     @property
@@ -272,25 +251,21 @@ class LocalAWS:
     def start(self) -> LocalAWS:
         if not self.embedded:
             if self._named_by_user:
-                self._reach()
+                reach(self.endpoint_url)
             return self
         # Imported here: moto's server pulls in Flask, which an external endpoint never needs.
-        from moto.core import base_backend
-        from moto.core import utils as moto_utils
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import WSGIRequestHandler, make_server
 
-        # moto makes sessions of its own (to list regions and services): isolated as ours are.
-        base_backend.Session = isolated_session
-        moto_utils.Session = isolated_core
+        isolate_moto()  # its own sessions read nothing of the user's AWS setup, as ours do
 
         class QuietHandler(WSGIRequestHandler):
             def log_request(self, *args: Any) -> None:
                 pass  # one line per AWS call would drown what the attendee came to see
 
-        self.gate = _DynamoDBGate(DomainDispatcherApplication(create_backend_app))
+        self._gate = _DynamoDBGate(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
-            "127.0.0.1", 0, self.gate, threaded=True, request_handler=QuietHandler
+            "127.0.0.1", 0, self._gate, threaded=True, request_handler=QuietHandler
         )
         host, port = self._server.server_address[:2]
         self.endpoint_url = f"http://{host}:{port}"
@@ -298,29 +273,6 @@ class LocalAWS:
         self._thread = threading.Thread(target=serve, args=(0.05,), daemon=True)
         self._thread.start()
         return self
-
-    def _reach(self) -> None:
-        """Make sure something answers at the user's AWS_ENDPOINT_URL, or say how to mend it."""
-        url = self.endpoint_url
-        try:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("give it as http://HOST:PORT")
-            address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-        except ValueError as exc:
-            why = f"not a URL: {exc}"
-        else:
-            try:
-                with socket.create_connection(address, timeout=5):
-                    return
-            except OSError as exc:
-                why = exc.strerror or type(exc).__name__
-        raise MachineError(
-            f"nothing answers at AWS_ENDPOINT_URL={url} ({why}): start what it names "
-            "(LocalStack, DynamoDB Local, ...), or unset AWS_ENDPOINT_URL to use the workshop's "
-            "own local AWS (bash: `unset AWS_ENDPOINT_URL`; PowerShell: "
-            "`Remove-Item Env:AWS_ENDPOINT_URL`)"
-        )
 
     def stop(self) -> None:
         if self._server is not None:
@@ -333,29 +285,41 @@ class LocalAWS:
 
         Only the embedded AWS is checked: a real endpoint applies its own IAM.
         """
-        if self.gate is None:
+        if self._gate is None:
             return
         if authorizer is None:
-            self.gate.authorizers.pop(access_key, None)
+            self._gate.authorizers.pop(access_key, None)
         else:
-            self.gate.authorizers[access_key] = authorizer
+            self._gate.authorizers[access_key] = authorizer
 
     @contextlib.contextmanager
     def intercept_dynamodb(self, access_key: str, hook: Authorizer) -> Iterator[None]:
         """Show `hook` each DynamoDB call signed with `access_key` while inside, before its IAM
         check: it may watch the call, hold it (by blocking), or refuse it (by returning an
         error body). Embedded AWS only."""
-        if self.gate is None:
+        if self._gate is None:
             raise WorkshopError(
                 "watching a function's DynamoDB calls needs the embedded local AWS: "
                 "unset AWS_ENDPOINT_URL"
             )
-        hooks = self.gate.interceptors.setdefault(access_key, [])
+        hooks = self._gate.interceptors.setdefault(access_key, [])
         hooks.append(hook)
         try:
             yield
         finally:
             hooks.remove(hook)
+
+    @contextlib.contextmanager
+    def unserialised(self) -> Iterator[None]:
+        """Serve DynamoDB calls at once while inside, as moto does on its own: updates may be
+        lost, which is why they are otherwise serialised. Embedded AWS only."""
+        if self._gate is None:
+            raise RuntimeError("only the embedded AWS serialises DynamoDB calls")
+        serialising, self._gate.lock = self._gate.lock, contextlib.nullcontext()
+        try:
+            yield
+        finally:
+            self._gate.lock = serialising
 
     @contextlib.contextmanager
     def dynamodb_outage(self, kind: str = "throttled") -> Iterator[None]:
@@ -365,7 +329,7 @@ class LocalAWS:
         ProvisionedThroughputExceededException for a provisioned one; SDKs retry both) or
         "unavailable" (503, with an HTML body). Embedded AWS only.
         """
-        if self.gate is None:
+        if self._gate is None:
             raise RuntimeError("an outage can only be simulated on the embedded AWS")
         if kind not in OUTAGES:
             raise ValueError(f"no outage {kind!r}: it is one of {', '.join(OUTAGES)}")
@@ -377,11 +341,11 @@ class LocalAWS:
             == "PAY_PER_REQUEST"
             for name in dynamodb.list_tables()["TableNames"]
         }
-        self.gate.outage = (kind, on_demand)
+        self._gate.outage = (kind, on_demand)
         try:
             yield
         finally:
-            self.gate.outage = None
+            self._gate.outage = None
 
     @contextlib.contextmanager
     def dynamodb_stall(
@@ -394,23 +358,23 @@ class LocalAWS:
         ends that long after the first answer it holds; in any case, at the end of the block.
         With `operations`, only the answers to those are held. Embedded AWS only.
         """
-        if self.gate is None:
+        if self._gate is None:
             raise RuntimeError("a stall can only be simulated on the embedded AWS")
         stall = Stall(seconds, operations)
-        self.gate.stall = stall
+        self._gate.stall = stall
         try:
             yield stall
         finally:
-            self.gate.stall = None
+            self._gate.stall = None
             stall.end()
 
     def dynamodb_requests(self, access_key: str) -> int:
         """How many DynamoDB requests were signed with `access_key` (embedded AWS only)."""
-        return self.gate.requests[access_key] if self.gate else 0
+        return self._gate.requests[access_key] if self._gate else 0
 
     @property
     def writes(self) -> int:
-        return self.gate.writes if self.gate else 0
+        return self._gate.writes if self._gate else 0
 
     def client(self, service: str, **overrides: Any):
         """A client for the local AWS; the plain ones are made once and shared (thread-safe)."""
