@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from workshop import manifest
+from workshop.measure.bench import AppFigures, BenchResult, ratio_verdict
 
 
 def test_the_command_prints_the_table_and_writes_the_exact_figures(tmp_path):
@@ -72,3 +73,41 @@ def test_bad_settings_are_refused_with_a_clear_message():
         timeout=60,
     )
     assert run.returncode == 2 and "give numbers like 1,8,32" in run.stderr
+
+
+def test_a_timing_target_is_met_not_met_or_within_noise():
+    """A timing's verdict is "met" or "NOT met" only when the samples can tell."""
+    steady = [10.0, 10.5, 11.0, 10.2, 10.8, 10.4]
+    assert ratio_verdict([x / 2 for x in steady], steady, 0.7) == "met"
+    assert ratio_verdict(steady, steady, 0.7) == "NOT met"
+    # A median ratio of 0.7 exactly, from visits that spread from 3 to 11 ms: no telling.
+    assert ratio_verdict([3.0, 4.0, 5.0, 9.0, 10.0, 11.0], [10.0] * 6, 0.7) == "within noise"
+
+
+def test_the_table_says_within_noise_where_a_timing_cannot_tell():
+    def app(label: str, warm: list[float], slower: float = 1.0) -> AppFigures:
+        return AppFigures(
+            label,
+            round_trips_per_visit=1,
+            sent={8: 8},
+            lost={8: 0},
+            warm_ms=warm,
+            init_ms=[300.0 * slower, 310.0 * slower, 305.0 * slower],
+            first_visit_ms=[400.0, 410.0, 405.0],
+        )
+
+    result = BenchResult(
+        app("original", [10.0] * 6),
+        app("final", [3.0, 4.0, 5.0, 9.0, 10.0, 11.0], slower=2.0),
+        machine="a laptop",
+        settings={"race_visits": 1, "stall": 4.0},
+    )
+    table = result.table()
+    warm = r"^warm visit p50 \(ms\) .* final/original <= 0\.7 \(within noise\)$"
+    assert re.search(warm, table, re.M), table
+    assert re.search(r"^cold start: init .* final/original <= 1\.0 \(NOT met\)$", table, re.M)
+    assert result.to_json()["targets"]["warm_ratio"] == {
+        "target": "final/original <= 0.7",
+        "met": False,
+        "verdict": "within noise",
+    }

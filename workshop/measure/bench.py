@@ -39,6 +39,30 @@ TARGETS = {
     "warm_ratio": "final/original <= 0.7",
     "cold_ratio": "final/original <= 1.0",
 }
+RATIO_LIMITS = {"warm_ratio": 0.7, "cold_ratio": 1.0}
+
+
+def median_interval(samples: list[float]) -> tuple[float, float]:
+    """Where the median of such samples lies, 95% of the time: median +- 1.57 IQR / sqrt(n),
+    the notch of a box plot (McGill, Tukey and Larsen, 1978), within the samples' range."""
+    if len(samples) < 2:
+        return samples[0], samples[0]
+    first, _, third = statistics.quantiles(samples, n=4, method="inclusive")
+    notch = 1.57 * (third - first) / len(samples) ** 0.5
+    middle = statistics.median(samples)
+    return max(middle - notch, min(samples)), min(middle + notch, max(samples))
+
+
+def ratio_verdict(final: list[float], original: list[float], limit: float) -> str:
+    """Whether final/original <= limit: "met" or "NOT met" when the medians' intervals agree,
+    "within noise" when the limit lies between what they allow."""
+    final_low, final_high = median_interval(final)
+    original_low, original_high = median_interval(original)
+    if original_low > 0 and final_high / original_low <= limit:
+        return "met"
+    if final_low / original_high > limit:
+        return "NOT met"
+    return "within noise"
 
 
 @dataclass
@@ -80,22 +104,31 @@ class BenchResult:
         final, original = self.final.first_visit_ms, self.original.first_visit_ms
         return statistics.median(final) / statistics.median(original)
 
-    def targets_met(self) -> dict[str, bool]:
-        return {
-            "round_trips": self.final.round_trips_per_visit == 1,
-            "lost": not any(self.final.lost.values()),
-            "counted_twice": self.final.counted_twice == 0,
-            "warm_ratio": self.warm_ratio <= 0.7,
-            "cold_ratio": self.init_ratio <= 1.0 and self.first_visit_ratio <= 1.0,
+    def verdicts(self) -> dict[str, str]:
+        """Each target's verdict: the exact ones "met" or "NOT met"; the timings may also be
+        "within noise", when the samples cannot tell (see ratio_verdict)."""
+        o, f = self.original, self.final
+        exact = {
+            "round_trips": f.round_trips_per_visit == 1,
+            "lost": not any(f.lost.values()),
+            "counted_twice": f.counted_twice == 0,
         }
+        verdicts = {key: "met" if met else "NOT met" for key, met in exact.items()}
+        verdicts["warm_ratio"] = ratio_verdict(f.warm_ms, o.warm_ms, RATIO_LIMITS["warm_ratio"])
+        cold = {
+            ratio_verdict(f.init_ms, o.init_ms, RATIO_LIMITS["cold_ratio"]),
+            ratio_verdict(f.first_visit_ms, o.first_visit_ms, RATIO_LIMITS["cold_ratio"]),
+        }
+        verdicts["cold_ratio"] = next(v for v in ("NOT met", "within noise", "met") if v in cold)
+        return verdicts
 
     def table(self) -> str:
         o, f = self.original, self.final
         rows = [("", o.label, f.label, "final/original", "target")]
-        met = self.targets_met()
+        verdicts = self.verdicts()
 
         def mark(key: str) -> str:
-            return f"{TARGETS[key]} ({'met' if met[key] else 'NOT met'})"
+            return f"{TARGETS[key]} ({verdicts[key]})"
 
         rows.append(
             (
@@ -187,7 +220,8 @@ class BenchResult:
                 "first_visit": self.first_visit_ratio,
             },
             "targets": {
-                key: {"target": TARGETS[key], "met": met} for key, met in self.targets_met().items()
+                key: {"target": TARGETS[key], "met": verdict == "met", "verdict": verdict}
+                for key, verdict in self.verdicts().items()
             },
         }
 
