@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from workshop import cli, learn, manifest
+from workshop.errors import MachineError
 from workshop.learn import checks
 from workshop.learn.checks.story import DECIMAL_ERROR, GENERIC_500
 
@@ -335,3 +336,19 @@ def test_check_does_not_blame_the_code_for_an_endpoint_where_nothing_answers(cap
         line = error_of(capsys, "check", "02")
     assert line.startswith(f"error: nothing answers at AWS_ENDPOINT_URL={url} (")
     assert "unset AWS_ENDPOINT_URL" in line
+
+
+def test_watch_stops_on_the_machines_problem_rather_than_wait_for_a_save(tmp_path, monkeypatch):
+    """Saving a file of the copy cannot start an endpoint: --watch says so and ends."""
+    from workshop.learn import watch
+
+    def stopped_endpoint() -> int:
+        raise MachineError("nothing answers at AWS_ENDPOINT_URL=http://127.0.0.1:9")
+
+    def ctrl_c(*_):  # were it to wait for a save, Ctrl-C would end it (exit code 1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(watch.signal, "signal", lambda *_: None)  # pytest's handlers stay
+    monkeypatch.setattr(watch, "_wait_for_change", ctrl_c)
+    with pytest.raises(MachineError):
+        watch.watch(tmp_path, "your copy", stopped_endpoint)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from workshop.errors import WorkshopError
+from workshop.errors import MachineError, WorkshopError
 
 NOT_WATCHED = {".aws-sam", "__pycache__", ".ipynb_checkpoints", ".git"}
 POLL_SECONDS = 1.0
@@ -51,6 +51,8 @@ def watch(copy: Path, label: str, check: Callable[[], int]) -> int:
             before = _snapshot(copy)
             try:
                 code = check()
+            except MachineError:
+                raise  # the machine's to mend: saving a file of the copy would not
             except WorkshopError as error:
                 print(f"error: {error}", flush=True)
             print("Waiting for you to save a file... (Ctrl-C stops)", flush=True)
