@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from workshop import manifest, served, user_files
 from workshop.errors import WorkshopError
-from workshop.lambda_runtime import DEFAULT_IDLE_TIMEOUT, Invocation
+from workshop.local.lambda_runtime import DEFAULT_IDLE_TIMEOUT
+from workshop.types import Invocation
 
 
 def _port(text: str) -> int:
@@ -84,7 +85,7 @@ def cmd_stages(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from workshop.stack import Stack
+    from workshop.local.stack import Stack
 
     if args.stage and args.source:
         raise WorkshopError("give a stage or --from PATH, not both")
@@ -112,9 +113,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     state_dir = served.state_dir(project)
-    stack = Stack(
-        project.path,
-        stack_name=project.stack_name,
+    stack = Stack.for_project(
+        project,
         port=args.port,
         idle_timeout=args.idle_timeout,
         state_dir=state_dir,
@@ -155,18 +155,17 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    from workshop.api_gateway import build_event
-    from workshop.local_aws import LocalAWS
-    from workshop.stack import Stack
+    from workshop.local.api_gateway import build_event
+    from workshop.local.local_aws import LocalAWS
+    from workshop.local.stack import Stack
 
     if not args.stage and not args.source:
         raise WorkshopError(f"name a stage (see `{_run()} stages`) or --from PATH")
     project = served.project_served(args)
     running = served.running(project)
     aws = LocalAWS(endpoint_url=running["endpoint"]) if running else None
-    stack = Stack(
-        project.path,
-        stack_name=project.stack_name,
+    stack = Stack.for_project(
+        project,
         state_dir=None if running else served.state_dir(project),
         aws=aws,
         serve_api=False,
@@ -201,9 +200,9 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from workshop.cloudwatch_logs import filter_events, format_event
-    from workshop.local_aws import LocalAWS
-    from workshop.sam_template import load
+    from workshop.local.cloudwatch_logs import filter_events, format_event
+    from workshop.local.local_aws import LocalAWS
+    from workshop.local.sam_template import load
 
     project = served.project_served(args)
     template = load(project.path / "template.yaml", stack_name=project.stack_name)
@@ -268,7 +267,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_race(args: argparse.Namespace) -> int:
-    from workshop.race import race
+    from workshop.measure.race import race
 
     options = {name: getattr(args, name) for name in ("clients", "visits", "stall")}
     result = race(args.stage, **options, log=_print_flushed)
@@ -281,7 +280,7 @@ def _print_flushed(line: str) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from workshop import bench
+    from workshop.measure import bench
 
     if args.json:
         bench.prepare_json(args.json)

@@ -27,7 +27,7 @@ class Stage:
     kind: str = "history"
     hints: tuple[str, ...] = field(default_factory=tuple)
     broken: str | None = None  # a "beyond" stage: the stage whose code shows the flaw it fixes
-    check: str | None = None  # its story check: a module of workshop/checks/ (an exercise)
+    check: str | None = None  # its story check: a module of workshop/learn/checks/ (an exercise)
     goal: str = ""  # what the learner's copy must do to pass that check
     solution: str | None = None  # a history exercise's fix: a stage id or a folder
 

@@ -6,10 +6,9 @@ test never downloads a browser, and is skipped, saying why, where none is found.
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
+
+from tests.helpers import CHROMIUM_ARGS, chromium_executable, shown_json
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed: `pip install -e .` brings it"
@@ -17,33 +16,7 @@ sync_api = pytest.importorskip(
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser")
-# No sandbox (tests may run as root), and none of the calls home a fresh profile makes.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def chromium_executable() -> str:
-    for name in CHROMIUM_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.skip(
-        f"no Chromium on PATH (looked for {', '.join(CHROMIUM_NAMES)}): install one, "
-        "e.g. `apt-get install chromium`, to run the browser test"
-    )
-
-
-def shown_json(page) -> dict:
-    """The JSON body as the browser shows it: Chromium puts a JSON answer in a <pre>."""
-    return json.loads(page.locator("pre").first.inner_text())
 
 
 def test_03_counts_one_more_visit_on_each_reload(start_stage, tmp_path):

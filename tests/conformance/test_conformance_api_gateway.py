@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from workshop.api_gateway import ApiGateway
-from workshop.sam_template import Route
-from workshop.stack import Stack
+from workshop.local.api_gateway import ApiGateway
+from workshop.local.stack import Stack
+from workshop.types import Route
 
 APP = Path(__file__).resolve().parent.parent / "fixtures" / "apigw_app"
 LS = "localstack tests/aws/services/apigateway/"

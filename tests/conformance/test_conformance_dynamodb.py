@@ -19,7 +19,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from workshop.local_aws import LocalAWS
+from workshop.local.local_aws import LocalAWS
 
 ROOT = Path(__file__).resolve().parents[2]
 ON_DEMAND_MESSAGE = (

@@ -1,4 +1,4 @@
-"""The harness's Lambda platform (workshop/lambda_runtime.py) against what Lambda writes.
+"""The harness's Lambda platform (workshop/local/lambda_runtime.py) against what Lambda writes.
 
 Each case runs a small function in a real environment of the harness and compares its log
 lines and errors with Lambda's documentation or with logs recorded on AWS (named in the
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from workshop.lambda_runtime import FunctionRuntime
-from workshop.sam_template import Function
-from workshop.stack import Stack
+from workshop.local.lambda_runtime import FunctionRuntime
+from workshop.local.stack import Stack
+from workshop.types import Function
 
 RID = r"[0-9a-f-]{36}"
 MS = r"\d+\.\d\d ms"
@@ -114,7 +114,7 @@ def test_platform_records_in_json_are_compact(make_runtime):
     assert init["initializationType"] == "on-demand" and init["phase"] == "init"
     assert init["runtimeVersion"].startswith("python:3.11.v")
     assert init["functionName"] == "probe-ProbeFunction" and init["functionVersion"] == "$LATEST"
-    assert init["instanceId"] == inv.environment
+    assert init["instanceId"] == inv.log_stream
     assert init["instanceMaxMemory"] == 128 * 1024 * 1024
     assert records[1]["record"] == {
         "requestId": inv.request_id,
@@ -209,7 +209,7 @@ def test_after_a_timeout_the_sandbox_stays_and_the_runtime_starts_again(make_run
     timed_out = runtime.invoke({"sleep": 30})
     after = runtime.invoke({})
     assert after.payload == {"n": 1}
-    assert after.environment == timed_out.environment and scratch.read_text() == "kept"
+    assert after.log_stream == timed_out.log_stream and scratch.read_text() == "kept"
 
 
 def test_init_failure_is_retried_in_the_invoke_phase(make_runtime):

@@ -1,4 +1,4 @@
-"""The harness's Lambda runtime (workshop/lambda_worker.py) against Lambda's own: awslambdaric.
+"""The harness's Lambda runtime (workshop/local/lambda_worker.py) against awslambdaric.
 
 Each case runs the same input through awslambdaric 4.x (PyPI, the runtime interface client
 that Lambda's python3.11 runtime is built on) and through the harness, and compares what a
@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from workshop import lambda_worker
+from workshop.local import lambda_worker
 
 REQUEST_ID = "8f1c2a6e-0b7d-4e59-9c3a-5d2f1e0a7b64"
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:probe-ProbeFunction"

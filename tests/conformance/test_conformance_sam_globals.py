@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from workshop.errors import WorkshopError
-from workshop.sam_template import DEFAULT_API, load
+from workshop.local.sam_template import DEFAULT_API, load
 
 
 def _translated(template: dict, monkeypatch) -> dict:

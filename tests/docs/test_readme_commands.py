@@ -43,6 +43,7 @@ from pathlib import Path
 import pytest
 
 import run
+from tests.helpers import CHROMIUM_ARGS, chromium_executable, shown_json
 from workshop import manifest
 
 REPO = manifest.REPO_ROOT
@@ -507,8 +508,6 @@ def test_stage_04_s_symptom_quotes_what_sam_build_prints(tmp_path):
 @pytest.mark.browser
 def test_open_it_and_refresh_counts_in_a_browser_on_the_local_url(start_stage):
     """The Start's promise, on the final app's `Secure` cookie over http://127.0.0.1."""
-    from tests.browser.test_browser import CHROMIUM_ARGS, chromium_executable, shown_json
-
     executable = chromium_executable()
     from playwright import sync_api
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.conftest import fetch, fetch_json
+from tests.helpers import fetch, fetch_json
 
 
 def _sam() -> str | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from workshop import build as b
+from workshop.build import sam as build_sam
 from workshop.errors import WorkshopError
 
 HERE_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -395,7 +396,7 @@ def test_build_says_which_python_sam_needs(project, tmp_path, monkeypatch):
 
 def test_on_windows_the_message_explains_the_py_launcher(project, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(fake_python(tmp_path / "bin", HERE_RUNTIME).parent))
-    monkeypatch.setattr(b, "_ON_WINDOWS", True)
+    monkeypatch.setattr(build_sam, "ON_WINDOWS", True)
     version = HERE_RUNTIME.removeprefix("python")
     with pytest.raises(WorkshopError, match=f"`py -{version} -m venv .venv`"):
         b.build(project, sam=write_fake_sam(tmp_path))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.conftest import PROBE_APP, fetch_json
+from tests.helpers import PROBE_APP, fetch_json
 from workshop import cli, manifest, served
 
 REPO = manifest.REPO_ROOT

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from tests.harness.conftest import PROBE_APP
-from workshop.physical_names import generated_name
+from tests.helpers import PROBE_APP
+from workshop.local.physical_names import generated_name
 
 # The narrowed stack's names, as CloudFormation makes them.
 ROLE = generated_name("narrow", "ProbeFunctionRole", 64)

@@ -3,7 +3,6 @@ DynamoDB can be made slow."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -13,8 +12,8 @@ import pytest
 from botocore.config import Config
 from moto.dynamodb.models.dynamo_type import DynamoType
 
-from tests.harness.conftest import fetch_json
-from workshop.local_aws import LocalAWS
+from tests.helpers import fetch_json
+from workshop.local.local_aws import LocalAWS
 
 CLIENTS, VISITS = 32, 5
 
@@ -60,8 +59,8 @@ def test_32_concurrent_clients_lose_no_atomic_add(make_stack, wide_race_window):
 
 def test_without_the_serialising_gate_moto_loses_atomic_adds(make_stack, wide_race_window):
     stack = make_stack()
-    stack.aws.gate.lock = contextlib.nullcontext()  # what moto does on its own
-    assert _concurrent_adds(stack) < CLIENTS * VISITS
+    with stack.aws.unserialised():  # as moto serves them on its own
+        assert _concurrent_adds(stack) < CLIENTS * VISITS
 
 
 def test_concurrent_functions_lose_no_atomic_add_either(probe):

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.harness.conftest import PROBE_APP, fetch_json
+from tests.helpers import PROBE_APP, fetch_json
 
 
 @pytest.fixture

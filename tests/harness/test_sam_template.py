@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.conftest import PROBE_APP, PROBE_FUNCTION, PROBE_TABLE
+from tests.helpers import PROBE_APP, PROBE_FUNCTION, PROBE_TABLE
 from workshop.errors import WorkshopError
-from workshop.physical_names import generated_name
-from workshop.sam_template import DEFAULT_API, load
+from workshop.local.physical_names import generated_name
+from workshop.local.sam_template import DEFAULT_API, load
 
 
 def test_the_probe_template_is_read_as_sam_would_deploy_it():

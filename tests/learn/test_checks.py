@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from workshop import checks, learn, manifest
-from workshop.checks.counts_visits_at_once import InStep
-from workshop.checks.sessions_and_honest_errors import MIN_ENTROPY_BITS, entropy_bits
-from workshop.checks.story import DECIMAL_ERROR, GENERIC_500
+from workshop import learn, manifest
+from workshop.learn import checks
+from workshop.learn.checks.counts_visits_at_once import InStep
+from workshop.learn.checks.sessions_and_honest_errors import MIN_ENTROPY_BITS, entropy_bits
+from workshop.learn.checks.story import DECIMAL_ERROR, GENERIC_500
 
 EXERCISES = learn.exercises()
 IDS = [exercise.stage.id for exercise in EXERCISES]

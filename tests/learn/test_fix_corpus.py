@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from workshop import checks, learn
+from workshop import learn
+from workshop.learn import checks
 
 FIXES = Path(__file__).resolve().parents[1] / "fixes"
 KINDS = ("right", "wrong")

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from workshop import checks, cli, learn, manifest
-from workshop.checks.story import DECIMAL_ERROR, GENERIC_500
+from workshop import cli, learn, manifest
+from workshop.learn import checks
+from workshop.learn.checks.story import DECIMAL_ERROR, GENERIC_500
 
 REPO = manifest.REPO_ROOT
 EXERCISES = learn.exercises()
@@ -318,6 +319,7 @@ def test_watch_checks_again_when_a_file_is_saved(playground):
         process.send_signal(signal.CTRL_BREAK_EVENT if os.name == "nt" else signal.SIGINT)
         process.wait(timeout=30)
         reader.join(timeout=5)
+        process.stdout.close()  # read to its end by now; left open, it is a ResourceWarning
     assert lines[-1] == "Stopped watching.\n", "".join(lines)
     assert "Traceback" not in "".join(lines)
     assert process.returncode == 0  # the last check passed

@@ -7,82 +7,38 @@ stage, and no flaw on the fixed one (and on the final app, which is the last sta
 
 from __future__ import annotations
 
-import contextlib
-import filecmp
-import importlib.util
 import json
 import re
 import shutil
 import threading
 import time
 import tomllib
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import (
+    BAD_GATEWAY,
+    FIRST_VISIT,
+    SESSION,
+    UNAVAILABLE,
+    changed_files,
+    count_of,
+    dynamodb_calls,
+    new_session,
+    stage_module,
+    visit,
+    wait_until,
+)
 from workshop import cli, manifest
-from workshop.iam import function_credentials
-from workshop.race import race
-from workshop.sam_template import load
-from workshop.stack import Stack
+from workshop.local.sam_template import load
+from workshop.local.stack import Stack
+from workshop.measure.race import race
 
-SESSION = "user_123"
-FIRST_VISIT = "Welcome! This is your first visit."
 ATOMIC_UPDATE = 'UpdateExpression="ADD visit_count :one"'
 GENERIC_500 = {"message": "Error interacting with the database."}  # the original's catch-all
-UNAVAILABLE = {"message": "The visit counter is unavailable; try again shortly."}
-BAD_GATEWAY = {"message": "Internal server error"}  # API Gateway's, when the function fails
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{22}")
-COOKIE = re.compile(
-    r"session_id=([A-Za-z0-9_-]{22}); Max-Age=31536000; Path=/; HttpOnly; Secure; SameSite=Lax"
-)
-
-
-def visit(url: str, cookie: str | None = None) -> tuple[int, dict, dict]:
-    """(status, headers, JSON body) of one GET, sending `cookie` as the Cookie header."""
-    request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read())
-
-
-def count_of(url: str, cookie: str | None = None) -> int:
-    status, _, body = visit(url, cookie)
-    assert status == 200, body
-    return body["visit_count"]
-
-
-@contextlib.contextmanager
-def dynamodb_calls(stack, before: Callable[[str], None] | None = None) -> Iterator[list[str]]:
-    """The DynamoDB operations the stack's function calls while inside, in order.
-
-    The local AWS checks every call signed with the function's credentials against its IAM
-    policies before it serves the call (workshop.iam). Wrapping that check sees exactly the
-    calls the handler makes, and nothing else's (the tests' own reads are signed otherwise);
-    `before(operation)` runs first and may hold the call back, to force an interleaving.
-    """
-    key = function_credentials(stack.function())["AWS_ACCESS_KEY_ID"]
-    check = stack.aws.gate.authorizers[key]
-    calls: list[str] = []
-
-    def watch(target: str, body: dict) -> dict | None:
-        operation = target.rsplit(".", 1)[-1]
-        calls.append(operation)
-        if before is not None:
-            before(operation)
-        return check(target, body)
-
-    stack.aws.authorize(key, watch)
-    try:
-        yield calls
-    finally:
-        stack.aws.authorize(key, check)
 
 
 # The manifest: what a beyond stage says about itself.
@@ -104,24 +60,6 @@ def test_each_beyond_stage_names_the_stage_that_shows_its_flaw():
     for entry in entries:
         if entry.get("kind") != "beyond":
             assert "broken" not in entry, entry["id"]
-
-
-def project_files(stage: str) -> dict[str, Path]:
-    """What sam reads of a stage: template.yaml, samconfig.toml and src/ (no __pycache__)."""
-    root = manifest.find(stage).path
-    paths = [root / "template.yaml", root / "samconfig.toml", *sorted((root / "src").rglob("*"))]
-    return {
-        path.relative_to(root).as_posix(): path
-        for path in paths
-        if path.is_file() and "__pycache__" not in path.parts
-    }
-
-
-def changed_files(a: str, b: str) -> list[str]:
-    """The files that differ from stage `a` to stage `b`, which must have the same files."""
-    old, new = project_files(a), project_files(b)
-    assert old.keys() == new.keys()
-    return [name for name in new if not filecmp.cmp(old[name], new[name], shallow=False)]
 
 
 # 05: lost updates.
@@ -247,17 +185,6 @@ def test_workshop_race_refuses_a_stage_that_answers_no_count(capsys):
 # 06: sessions and honest errors.
 
 
-def stage_module(stage: str, monkeypatch):
-    """A stage's app.py, imported here as the runtime would (nothing is called at import)."""
-    monkeypatch.setenv("STATE_TABLE_NAME", "not-used")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    path = manifest.find(stage).path / "src" / "app.py"
-    spec = importlib.util.spec_from_file_location(f"stage{stage}_app", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_06_differs_from_05_in_the_handler_alone():
     assert changed_files("05", "06") == ["src/app.py"]
     new = (manifest.find("06").path / "src" / "app.py").read_text(encoding="utf-8")
@@ -277,16 +204,6 @@ def test_06_client_answers_within_the_function_timeout(monkeypatch):
     worst = attempts * (config.connect_timeout + config.read_timeout) + backoff
     function = load(manifest.find("06").path / "template.yaml", stack_name="check").functions
     assert worst < function["HelloWorldFunction"].timeout
-
-
-def new_session(url: str) -> tuple[str, dict]:
-    """Visit without a cookie; return the `session_id=...` cookie to send back, and the body."""
-    status, headers, body = visit(url)
-    assert status == 200, body
-    found = COOKIE.fullmatch(headers["Set-Cookie"])
-    assert found, headers["Set-Cookie"]
-    assert body == {"message": FIRST_VISIT, "session_id": found[1], "visit_count": 1}
-    return f"session_id={found[1]}", body
 
 
 @pytest.mark.parametrize(
@@ -463,22 +380,16 @@ def test_06_an_outage_answers_503_and_loses_no_acknowledged_visit(start_stage, k
         while not stop.is_set():
             answers.append(visit(url, cookie))
 
-    def wait_until(condition: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + 30
-        while not condition():
-            assert time.monotonic() < deadline, "timed out"
-            time.sleep(0.02)
-
     def answered(status: int) -> int:
         return sum(answer[0] == status for answer in list(answers))
 
     with ThreadPoolExecutor(4) as pool:
         clients = [pool.submit(keep_visiting) for _ in range(4)]
-        wait_until(lambda: answered(200) >= 8)
+        wait_until(lambda: answered(200) >= 8, 30)
         with stack.aws.dynamodb_outage(kind):
-            wait_until(lambda: answered(503) >= 2)
+            wait_until(lambda: answered(503) >= 2, 30)
         after_outage = answered(200)
-        wait_until(lambda: answered(200) >= after_outage + 8)
+        wait_until(lambda: answered(200) >= after_outage + 8, 30)
         stop.set()
         for client in clients:
             client.result()

@@ -1,7 +1,7 @@
 """Stage 07's lesson, on the final app that keeps it: least privilege, and the settings that
 running it needs.
 
-The local AWS enforces the function's own IAM policy on its DynamoDB calls (workshop.iam), so
+The local AWS enforces the function's own IAM policy on its DynamoDB calls (workshop.local.iam), so
 a policy narrowed too far fails here as it would on AWS. Each operations setting is checked by
 what it does: the logs' format, the log group's retention, the API's 429, Lambda's throttle,
 the table's backups. The limits are production values; where a test needs to reach one, it
@@ -18,26 +18,24 @@ import os
 import re
 import shutil
 import threading
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.stages.test_beyond import (
+from tests.helpers import (
     BAD_GATEWAY,
+    as_the_function,
     changed_files,
     dynamodb_calls,
     new_session,
     visit,
 )
-from workshop import api_gateway, manifest
-from workshop.iam import function_credentials
-from workshop.sam_template import ACCOUNT_ID, load, parse_yaml
+from workshop import manifest
+from workshop.local.sam_template import ACCOUNT_ID, load, parse_yaml
 
 FINAL = manifest.FINAL
 REGION = "us-east-1"
@@ -67,19 +65,6 @@ def denied(stack, action: str) -> str:
         f"User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/{function.role_name}/{function.name} "
         f"is not authorized to perform: dynamodb:{action} on resource: {table.arn} "
         f"because no identity-based policy allows the dynamodb:{action} action"
-    )
-
-
-def as_the_function(stack):
-    """A DynamoDB client signed with the function's own credentials, as its code would be."""
-    credentials = function_credentials(stack.function())
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=stack.aws.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=credentials["AWS_SESSION_TOKEN"],
     )
 
 
@@ -263,26 +248,24 @@ def test_the_log_group_is_the_stack_s_and_keeps_30_days(start_stage):
 
 
 class StoppedClock:
-    """The time module as the API's throttle sees it, its monotonic clock stopped at 0."""
+    """A monotonic clock stopped at 0, moved by hand."""
 
     def __init__(self):
         self.now = 0.0
 
-    def monotonic(self) -> float:
+    def __call__(self) -> float:
         return self.now
-
-    def __getattr__(self, name: str):
-        return getattr(time, name)
 
 
 def test_api_throttling_answers_429_beyond_the_burst_and_refills_at_its_rate(
-    start_stage, monkeypatch
+    start_stage,
 ):
     """With the clock stopped, the bucket holds the burst and nothing more, until time moves."""
     clock = StoppedClock()
-    monkeypatch.setattr(api_gateway, "time", clock)
     served: list = []
-    stack = start_stage(FINAL, on_request=lambda _, status, inv: served.append((status, inv)))
+    stack = start_stage(
+        FINAL, clock=clock, on_request=lambda _, status, inv: served.append((status, inv))
+    )
     url = stack.url()
     cookie, _ = new_session(url)
 

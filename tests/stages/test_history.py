@@ -2,7 +2,7 @@
 
 The exact answers and log lines that `stages/stages.toml` quotes in a symptom are checked
 against what the running stage really printed, so the manifest cannot drift from the code.
-Where an exercise's story check (workshop/checks/, named in the manifest) covers the same
+Where an exercise's story check (workshop/learn/checks/, named in the manifest) covers the same
 ground, it is the check that drives the stage here, and the sentences it answers are the ones
 a learner reads from `workshop check`.
 """
@@ -17,12 +17,13 @@ import sys
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from workshop import checks, learn, manifest
-from workshop.checks.story import DECIMAL_ERROR, FIRST_VISIT, GENERIC_500, SESSION, greeting
+from tests.helpers import project_files
+from workshop import learn, manifest
+from workshop.learn import checks
+from workshop.learn.checks.story import DECIMAL_ERROR, FIRST_VISIT, GENERIC_500, SESSION, greeting
 from workshop.visitor import get
 
 INT_FIX = "visit_count = int(visit_count)"
@@ -73,9 +74,9 @@ def test_a_cold_start_forgets_the_count_only_in_memory(start_stage, stage, after
 def test_01_environments_running_at_once_count_separately(start_stage):
     stack = start_stage("01")
     first = [stack.invoke() for _ in range(3)]
-    warm_env = first[0].environment
+    warm_env = first[0].log_stream
     assert [inv.cold_start for inv in first] == [True, False, False]
-    assert {inv.environment for inv in first} == {warm_env}
+    assert {inv.log_stream for inv in first} == {warm_env}
 
     # A burst of simultaneous requests: one takes the warm environment, and every request that
     # finds it busy gets a new one, as Lambda does. All of them stay alive (no idle timeout
@@ -93,7 +94,7 @@ def test_01_environments_running_at_once_count_separately(start_stage):
     counts: dict[str, list[int]] = defaultdict(list)
     for inv in invocations:
         assert inv.error is None, inv.error
-        counts[inv.environment].append(json.loads(inv.payload["body"])["visit_count"])
+        counts[inv.log_stream].append(json.loads(inv.payload["body"])["visit_count"])
     new_envs = set(counts) - {warm_env}
     assert new_envs, "the burst should have needed more than the one warm environment"
     assert sum(inv.cold_start for inv in invocations) == len(new_envs)
@@ -150,17 +151,8 @@ def test_03_counts_every_visit_without_an_error(start_stage):
 # The fix is one line, and `workshop diff` shows exactly that line.
 
 
-def files_of(project_dir: Path) -> dict[str, Path]:
-    """The files that make a SAM project run: template.yaml and src/, without __pycache__."""
-    found = {"template.yaml": project_dir / "template.yaml"}
-    for path in sorted((project_dir / "src").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            found[path.relative_to(project_dir).as_posix()] = path
-    return found
-
-
 def test_03_differs_from_02_by_the_int_line_alone():
-    broken, fixed = files_of(manifest.find("02").path), files_of(manifest.find("03").path)
+    broken, fixed = project_files(manifest.find("02").path), project_files(manifest.find("03").path)
     assert broken.keys() == fixed.keys()
     differing = [n for n in broken if not filecmp.cmp(broken[n], fixed[n], shallow=False)]
     assert differing == ["src/app.py"]

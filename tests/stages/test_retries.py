@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from tests.stages.test_beyond import (
+from tests.helpers import (
     UNAVAILABLE,
     changed_files,
     count_of,
@@ -25,7 +25,7 @@ from tests.stages.test_beyond import (
     visit,
 )
 from workshop import cli, manifest
-from workshop.race import RaceResult, Tally, race
+from workshop.measure.race import RaceResult, Tally, race
 
 PATIENCE = 30  # seconds to wait for what a schedule needs; far more than it takes
 

@@ -30,7 +30,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 from workshop import manifest
-from workshop.sam_template import parse_yaml
+from workshop.local.sam_template import parse_yaml
 
 REPO = manifest.REPO_ROOT
 # Checks that stage 07 made pass: they fail on stage 06, which has neither setting.

@@ -14,39 +14,12 @@ between that day and today, which is the same comparison.
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
-from importlib import resources
 
 import pytest
 
+from tests.helpers import FROM, LIFECYCLE_DATA, lifecycle, lifecycle_findings, runtimes
 from workshop import manifest
-from workshop.sam_template import load
-
-LIFECYCLE_DATA = "LmbdRuntimeLifecycle.json"
-# What cfn-lint reports from each date of a runtime's lifecycle on (the rules' own ids).
-FROM = {"deprecated": "W2531", "create-block": "E2531", "update-block": "E2533"}
-
-
-def lifecycle() -> dict[str, dict[str, str]]:
-    """cfn-lint's data: for each runtime, its deprecated, create-block and update-block dates."""
-    data = resources.files("cfnlint.data.AdditionalSpecs").joinpath(LIFECYCLE_DATA)
-    return json.loads(data.read_text(encoding="utf-8"))
-
-
-def runtimes(name: str) -> set[str]:
-    """The runtimes of a project's functions."""
-    template = load(manifest.project(name).path / "template.yaml", stack_name="check")
-    return {function.runtime for function in template.functions.values()}
-
-
-def lifecycle_findings(runtime: str, day: date) -> set[str]:
-    """The rule cfn-lint reports for a function on `runtime` on `day`: none while supported."""
-    dates = lifecycle().get(runtime)
-    if dates is None:
-        return set()
-    reached = [FROM[key] for key in FROM if date.fromisoformat(dates[key]) <= day]
-    return set(reached[-1:])  # the latest stage reached: each rule stops where the next starts
 
 
 def lint_as_on(template: str, day: date, monkeypatch) -> list:

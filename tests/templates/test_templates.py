@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.templates.test_runtime_lifecycle import lifecycle_findings, runtimes
+from tests.helpers import lifecycle_findings, project_files, runtimes
 from workshop import manifest
-from workshop.sam_template import load
+from workshop.local.sam_template import load
 
 PROJECTS = [stage.id for stage in manifest.stages()] + [manifest.FINAL]
 
@@ -118,13 +118,8 @@ def test_sam_build_passes_and_packages_the_handler(sam_runs, name):
 
 
 def sam_project_files(root: Path) -> dict[str, bytes]:
-    """template.yaml, samconfig.toml and src/, without __pycache__: what sam reads to build."""
-    paths = [root / "template.yaml", root / "samconfig.toml", *sorted((root / "src").rglob("*"))]
-    return {
-        path.relative_to(root).as_posix(): path.read_bytes()
-        for path in paths
-        if path.is_file() and "__pycache__" not in path.parts
-    }
+    """What sam reads to build, and what each file holds."""
+    return {name: path.read_bytes() for name, path in project_files(root).items()}
 
 
 def test_the_final_app_is_the_last_stage():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,9 @@ import yaml
 
 from workshop import user_files
 from workshop.errors import WorkshopError
-from workshop.physical_names import NAME_LIMITS, ROLE_NAME_LIMIT, generated_name
-from workshop.sam_globals import read_globals, with_globals
+from workshop.local.physical_names import NAME_LIMITS, ROLE_NAME_LIMIT, generated_name
+from workshop.local.sam_globals import read_globals, with_globals
+from workshop.types import Api, Function, Route, Table, Template
 
 ACCOUNT_ID = "123456789012"  # moto's default account: ARNs must agree with the local AWS
 DEFAULT_API = "ServerlessRestApi"  # the implicit REST API that SAM creates for Api events
@@ -79,87 +79,6 @@ def parse_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
         raise WorkshopError(f"{path}: a SAM template needs a Resources section.")
     return data
-
-
-@dataclass(frozen=True)
-class Route:
-    """One API Gateway method that invokes a function (an `Api` event)."""
-
-    api: str
-    stage: str
-    path: str
-    method: str  # upper case, or ANY
-    function: str
-
-
-@dataclass
-class Function:
-    """An `AWS::Serverless::Function`, with Globals applied and intrinsics resolved."""
-
-    logical_id: str
-    name: str
-    arn: str
-    code_dir: Path
-    handler: str
-    runtime: str
-    timeout: float
-    memory_size: int
-    environment: dict[str, str]
-    policies: list[Any]  # IAM policy documents, resolved
-    role_name: str
-    reserved_concurrency: int | None = None
-    logging_config: dict[str, Any] = field(default_factory=dict)
-    routes: list[Route] = field(default_factory=list)
-
-    @property
-    def log_group(self) -> str:
-        return self.logging_config.get("LogGroup") or f"/aws/lambda/{self.name}"
-
-    @property
-    def python_version(self) -> tuple[int, int]:
-        major, minor = self.runtime.removeprefix("python").split(".")
-        return int(major), int(minor)
-
-
-@dataclass
-class Table:
-    """A DynamoDB table the template creates, as CreateTable arguments."""
-
-    logical_id: str
-    name: str
-    arn: str
-    create_args: dict[str, Any]
-    point_in_time_recovery: bool = False
-
-
-@dataclass
-class Api:
-    """A REST API: the implicit `ServerlessRestApi`, or an `AWS::Serverless::Api`."""
-
-    logical_id: str
-    stage: str
-    throttle_rate: float | None = None
-    throttle_burst: int | None = None
-    api_id: str = ""  # the REST API's id, as in <api_id>.execute-api.<region>.amazonaws.com
-    endpoint_type: str = "EDGE"  # API Gateway's default: requests pass through CloudFront
-    binary_media_types: tuple[str, ...] = ()
-
-
-@dataclass
-class Template:
-    """What the harness needs from a SAM template."""
-
-    path: Path
-    stack_name: str
-    region: str
-    functions: dict[str, Function]
-    tables: dict[str, Table]
-    apis: dict[str, Api]
-    log_groups: dict[str, dict[str, Any]]
-
-    @property
-    def routes(self) -> list[Route]:
-        return [route for fn in self.functions.values() for route in fn.routes]
 
 
 class _Resolver:

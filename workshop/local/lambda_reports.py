@@ -13,8 +13,9 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import dataclass
 from typing import Any
+
+from workshop.types import LogEvent
 
 # The runtime version a python3.11 function ran on in us-east-1 (recorded January 2026); the
 # ARN's hash names the version's image, so other runtimes get a stand-in of the same shape.
@@ -31,12 +32,6 @@ APPLICATION_LEVELS = {
     "TRACE": 0, "DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30,
     "ERROR": 40, "FATAL": 50, "CRITICAL": 50,
 }  # fmt: skip
-
-
-@dataclass
-class LogEvent:
-    timestamp: int  # milliseconds since the epoch, as CloudWatch Logs keeps it
-    message: str
 
 
 def now_ms() -> int:

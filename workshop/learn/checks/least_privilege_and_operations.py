@@ -11,8 +11,8 @@ from typing import Any
 
 from moto.iam.access_control import PermissionResult
 
-from workshop.checks.logged_visits import LoggedVisitor
-from workshop.checks.story import (
+from workshop.learn.checks.logged_visits import LoggedVisitor
+from workshop.learn.checks.story import (
     ANY_SESSION,
     greeting,
     is_greeting,
@@ -20,8 +20,8 @@ from workshop.checks.story import (
     quote,
     unexpected,
 )
-from workshop.iam import decide, requested
-from workshop.sam_template import ACCOUNT_ID
+from workshop.local.iam import decide, requested
+from workshop.local.sam_template import ACCOUNT_ID
 
 NEEDS_STACK = True
 # What a function might be allowed to do to a table: the data calls, and the table itself.

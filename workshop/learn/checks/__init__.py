@@ -18,6 +18,6 @@ story's words and the sentences built from them), `logged_visits` (visits of a s
 with the logs each left).
 """
 
-from workshop.checks.registry import Check, get, names, run
+from workshop.learn.checks.registry import Check, get, names, run
 
 __all__ = ["Check", "get", "names", "run"]

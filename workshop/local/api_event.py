@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from workshop.sam_template import ACCOUNT_ID, Api, Route
+from workshop.local.sam_template import ACCOUNT_ID
+from workshop.types import Api, Route
 
 # Request headers API Gateway never passes to an integration, proxy or not.
 DROPPED_HEADERS = {

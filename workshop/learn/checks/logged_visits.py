@@ -6,7 +6,7 @@ import http.client
 import threading
 from typing import Any
 
-from workshop.checks.story import (
+from workshop.learn.checks.story import (
     ANY_SESSION,
     SESSION,
     greeting,

@@ -16,15 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from workshop.api_event import (
+from workshop.local.api_event import (
     Request,
     build_event,
     extended_id,
     matches_media_type,
     trace_id,
 )
-from workshop.lambda_runtime import Invocation, Throttled
-from workshop.sam_template import Api, Route
+from workshop.local.lambda_runtime import Throttled
+from workshop.types import Api, Invocation, Route
 
 INTEGRATION_TIMEOUT = 29.0  # seconds: API Gateway gives up on a Lambda integration after this
 PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
@@ -206,6 +206,7 @@ class ApiGateway:
         port: int = 3000,
         integration_timeout: float = INTEGRATION_TIMEOUT,
         on_request: Callable[[str, int, Invocation | None], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.router = _Router(routes)
         self.invoke = invoke
@@ -214,7 +215,7 @@ class ApiGateway:
         self.integration_timeout = integration_timeout
         self.on_request = on_request
         self._limits = {
-            api.logical_id: _TokenBucket(api.throttle_rate, api.throttle_burst)
+            api.logical_id: _TokenBucket(api.throttle_rate, api.throttle_burst, clock)
             for api in self.apis.values()
             if api.throttle_rate is not None
         }
@@ -379,16 +380,17 @@ class _Server(ThreadingHTTPServer):
 class _TokenBucket:
     """API Gateway's throttle: `rate` requests a second on average, bursts up to `burst`."""
 
-    def __init__(self, rate: float, burst: int | None):
+    def __init__(self, rate: float, burst: int | None, clock: Callable[[], float]):
         self.rate = rate
+        self.clock = clock  # seconds, monotonic
         self.capacity = float(burst if burst is not None else max(1, int(rate)))
         self.tokens = self.capacity
-        self.updated = time.monotonic()
+        self.updated = clock()
         self.lock = threading.Lock()
 
     def take(self) -> bool:
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
             if self.tokens >= 1:

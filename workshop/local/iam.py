@@ -13,7 +13,8 @@ from typing import Any
 
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
-from workshop.sam_template import ACCOUNT_ID, Function
+from workshop.local.sam_template import ACCOUNT_ID
+from workshop.types import Function
 
 # Items in a transaction are authorised as the single-item actions they stand for.
 TRANSACT_ACTIONS = {

@@ -1,6 +1,6 @@
 """One Lambda execution environment: imports the handler once, then serves invocations in turn.
 
-Runs as its own process (`python -m workshop.lambda_worker`), started by `lambda_runtime`.
+Runs as its own process (`python -m workshop.local.lambda_worker`), started by `lambda_runtime`.
 Requests come on stdin, one JSON line each; answers go back on the original stdout. Everything
 the handler prints (stdout and stderr alike) goes to the log pipe, as on Lambda; the runtime's
 own log records travel on that same pipe, framed by RECORD_MARK, so their order is kept.

@@ -40,8 +40,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from workshop.errors import WorkshopError
-from workshop.sam_template import Template, load
-from workshop.stack import Stack
+from workshop.local.sam_template import load
+from workshop.local.stack import Stack
+from workshop.types import Template
 from workshop.visitor import Answer, Visitor
 
 DEFAULT_CLIENTS = 8
@@ -230,7 +231,7 @@ def race(
     template = load(found.path / "template.yaml", stack_name=found.stack_name)
     _needs_a_table(template, found.label)
     say(f"Starting {found.label} on a free port, from nothing...")
-    with Stack(found.path, stack_name=found.stack_name, port=0, fresh=True) as stack:
+    with Stack.for_project(found, port=0, fresh=True) as stack:
         return _race(stack, found.label, clients, visits, stall, say)
 
 
@@ -252,7 +253,7 @@ def _race(
             say(f"Opening visit: count {before[0]} (no cookie: the stage has one session for all)")
         cookies = [opening.cookie]
     else:
-        if stack.aws.gate is None:
+        if not stack.aws.embedded:
             raise WorkshopError("--stall needs the embedded local AWS: unset AWS_ENDPOINT_URL")
         openings = [Visitor(url).visit()]
         if openings[0].cookie is None:

@@ -8,8 +8,8 @@ import dataclasses
 import math
 from typing import Any
 
-from workshop.checks.logged_visits import LoggedVisitor
-from workshop.checks.story import (
+from workshop.learn.checks.logged_visits import LoggedVisitor
+from workshop.learn.checks.story import (
     ANY_SESSION,
     SESSION,
     greeting,
@@ -18,8 +18,8 @@ from workshop.checks.story import (
     quote,
     unexpected,
 )
-from workshop.iam import FunctionAuthorizer
-from workshop.local_aws import THROTTLED
+from workshop.local.iam import FunctionAuthorizer
+from workshop.local.local_aws import THROTTLED
 from workshop.visitor import get
 
 NEEDS_STACK = True

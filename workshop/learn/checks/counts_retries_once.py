@@ -13,9 +13,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from workshop.checks.logged_visits import LoggedVisitor
-from workshop.checks.story import count_of, greeting, ordinal_visit, quote, unexpected
 from workshop.errors import WorkshopError
+from workshop.learn.checks.logged_visits import LoggedVisitor
+from workshop.learn.checks.story import count_of, greeting, ordinal_visit, quote, unexpected
 from workshop.visitor import Answer
 
 NEEDS_STACK = True
@@ -46,7 +46,7 @@ def _held_visit(stack: Any, visitor: LoggedVisitor, retry_in_time: bool) -> tupl
     With `retry_in_time`, the stall ends when a second write arrives; else only when the visit
     has been answered.
     """
-    if stack.aws.gate is None:
+    if not stack.aws.embedded:
         raise WorkshopError("this check needs the embedded local AWS (unset AWS_ENDPOINT_URL)")
     answers: list[tuple[Answer, list[str]]] = []
     visiting = threading.Thread(

@@ -5,17 +5,20 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workshop import sam_template
-from workshop.api_gateway import INTEGRATION_TIMEOUT, ApiGateway
-from workshop.cloudwatch_logs import LogShipper, StoredEvent, filter_events
+from workshop import manifest
 from workshop.errors import WorkshopError
-from workshop.iam import FunctionAuthorizer, function_credentials
-from workshop.lambda_runtime import DEFAULT_IDLE_TIMEOUT, FunctionRuntime, Invocation
-from workshop.local_aws import LocalAWS, ensure_log_group
+from workshop.local import sam_template
+from workshop.local.api_gateway import INTEGRATION_TIMEOUT, ApiGateway
+from workshop.local.cloudwatch_logs import LogShipper, StoredEvent, filter_events
+from workshop.local.iam import FunctionAuthorizer, function_credentials
+from workshop.local.lambda_runtime import DEFAULT_IDLE_TIMEOUT, FunctionRuntime
+from workshop.local.local_aws import LocalAWS, ensure_log_group
+from workshop.types import Function, Invocation
 
 SAVE_INTERVAL = 1.0  # seconds between snapshots of changed state while running
 
@@ -46,6 +49,7 @@ class Stack:
         on_request: Callable[[str, int, Invocation | None], None] | None = None,
         python: str | None = None,
         serve_api: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.project_dir = Path(project_dir).resolve()
         self.aws = aws or LocalAWS()
@@ -61,6 +65,7 @@ class Stack:
         self.on_request = on_request
         self.python = python
         self.serve_api = serve_api
+        self.clock = clock  # API Gateway's throttle reads it
         self.runtimes: dict[str, FunctionRuntime] = {}
         self.api: ApiGateway | None = None
         self._shipper: LogShipper | None = None
@@ -68,11 +73,10 @@ class Stack:
         self._stopping = threading.Event()
 
     @classmethod
-    def for_project(cls, name: str | None = None, **options: Any) -> Stack:
-        """A stack for a stage (`"02"`), `"final"` (the default) or a project folder."""
-        from workshop.manifest import project
-
-        found = project(name)
+    def for_project(cls, project: manifest.Project | str | None = None, **options: Any) -> Stack:
+        """A stack for a project of the manifest, or for the one it finds by name: a stage
+        (`"02"`), `"final"` (the default) or a project folder."""
+        found = project if isinstance(project, manifest.Project) else manifest.project(project)
         return cls(found.path, stack_name=found.stack_name, **options)
 
     # Life cycle.
@@ -107,6 +111,7 @@ class Stack:
                     port=self.port,
                     integration_timeout=self.integration_timeout,
                     on_request=self.on_request,
+                    clock=self.clock,
                 ).start()
         except OSError as exc:
             self.stop()
@@ -201,7 +206,7 @@ class Stack:
 
     # What tests, notebooks and the CLI use.
 
-    def function(self, logical_id: str | None = None) -> sam_template.Function:
+    def function(self, logical_id: str | None = None) -> Function:
         functions = self.template.functions
         if logical_id is None:
             return next(iter(functions.values()))

@@ -7,9 +7,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from workshop.lambda_runtime import LogEvent
-from workshop.local_aws import ensure_log_group, ensure_log_stream
-from workshop.sam_template import Function
+from workshop.local.local_aws import ensure_log_group, ensure_log_stream
+from workshop.types import Function, LogEvent
 
 
 @dataclass(frozen=True)

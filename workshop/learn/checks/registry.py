@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workshop.checks.story import sentence
 from workshop.errors import WorkshopError
+from workshop.learn.checks.story import sentence
 
-PACKAGE = "workshop.checks"
+PACKAGE = "workshop.learn.checks"
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Check:
     def __call__(self, project: Any) -> list[str]:
         """Run on a project folder (started here from nothing) or, for a stack check, on a
         started Stack as it is (the stage tests pass their own)."""
-        from workshop.stack import Stack
+        from workshop.local.stack import Stack
 
         if isinstance(project, Stack):
             return self.function(project if self.needs_stack else project.project_dir)
@@ -59,7 +59,9 @@ def get(name: str) -> Check:
     """The check called `name`; a WorkshopError that lists the checks when there is none."""
     found = _load(name) if name in _module_names() else None
     if found is None:
-        raise WorkshopError(f"no check {name!r} in workshop/checks/ (it has {', '.join(names())})")
+        raise WorkshopError(
+            f"no check {name!r} in workshop/learn/checks/ (it has {', '.join(names())})"
+        )
     return found
 
 
@@ -71,7 +73,7 @@ def run(name: str, project: Any) -> list[str]:
 @contextlib.contextmanager
 def started(folder: Path) -> Iterator[tuple[Any, str | None]]:
     """(stack, None) for the project started from nothing, or (None, why it would not start)."""
-    from workshop.stack import Stack
+    from workshop.local.stack import Stack
 
     try:
         stack = Stack.for_project(str(Path(folder).resolve()), port=0, fresh=True).start()

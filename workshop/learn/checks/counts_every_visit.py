@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from workshop.checks.logged_visits import LoggedVisitor, counts_in_a_row
-from workshop.checks.story import greeting, is_greeting, unexpected
+from workshop.learn.checks.logged_visits import LoggedVisitor, counts_in_a_row
+from workshop.learn.checks.story import greeting, is_greeting, unexpected
 
 NEEDS_STACK = True
 

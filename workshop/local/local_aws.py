@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 
 from workshop.errors import WorkshopError
-from workshop.sam_template import ACCOUNT_ID
+from workshop.local.sam_template import ACCOUNT_ID
 
 # Dummy credentials: moto accepts any, and they keep the user's real ones out of local calls.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -239,7 +239,7 @@ class LocalAWS:
         self.endpoint_url = self.external_endpoint or ""
         self._server: Any = None
         self._thread: threading.Thread | None = None
-        self.gate: _DynamoDBGate | None = None
+        self._gate: _DynamoDBGate | None = None
         self._clients: dict[tuple[str, str], Any] = {}
 
     @property
@@ -257,9 +257,9 @@ class LocalAWS:
             def log_request(self, *args: Any) -> None:
                 pass  # one line per AWS call would drown what the attendee came to see
 
-        self.gate = _DynamoDBGate(DomainDispatcherApplication(create_backend_app))
+        self._gate = _DynamoDBGate(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
-            "127.0.0.1", 0, self.gate, threaded=True, request_handler=QuietHandler
+            "127.0.0.1", 0, self._gate, threaded=True, request_handler=QuietHandler
         )
         host, port = self._server.server_address[:2]
         self.endpoint_url = f"http://{host}:{port}"
@@ -279,29 +279,41 @@ class LocalAWS:
 
         Only the embedded AWS is checked: a real endpoint applies its own IAM.
         """
-        if self.gate is None:
+        if self._gate is None:
             return
         if authorizer is None:
-            self.gate.authorizers.pop(access_key, None)
+            self._gate.authorizers.pop(access_key, None)
         else:
-            self.gate.authorizers[access_key] = authorizer
+            self._gate.authorizers[access_key] = authorizer
 
     @contextlib.contextmanager
     def intercept_dynamodb(self, access_key: str, hook: Authorizer) -> Iterator[None]:
         """Show `hook` each DynamoDB call signed with `access_key` while inside, before its IAM
         check: it may watch the call, hold it (by blocking), or refuse it (by returning an
         error body). Embedded AWS only."""
-        if self.gate is None:
+        if self._gate is None:
             raise WorkshopError(
                 "watching a function's DynamoDB calls needs the embedded local AWS: "
                 "unset AWS_ENDPOINT_URL"
             )
-        hooks = self.gate.interceptors.setdefault(access_key, [])
+        hooks = self._gate.interceptors.setdefault(access_key, [])
         hooks.append(hook)
         try:
             yield
         finally:
             hooks.remove(hook)
+
+    @contextlib.contextmanager
+    def unserialised(self) -> Iterator[None]:
+        """Serve DynamoDB calls at once while inside, as moto does on its own: updates may be
+        lost, which is why they are otherwise serialised. Embedded AWS only."""
+        if self._gate is None:
+            raise RuntimeError("only the embedded AWS serialises DynamoDB calls")
+        serialising, self._gate.lock = self._gate.lock, contextlib.nullcontext()
+        try:
+            yield
+        finally:
+            self._gate.lock = serialising
 
     @contextlib.contextmanager
     def dynamodb_outage(self, kind: str = "throttled") -> Iterator[None]:
@@ -311,7 +323,7 @@ class LocalAWS:
         ProvisionedThroughputExceededException for a provisioned one; SDKs retry both) or
         "unavailable" (503, with an HTML body). Embedded AWS only.
         """
-        if self.gate is None:
+        if self._gate is None:
             raise RuntimeError("an outage can only be simulated on the embedded AWS")
         if kind not in OUTAGES:
             raise ValueError(f"no outage {kind!r}: it is one of {', '.join(OUTAGES)}")
@@ -323,11 +335,11 @@ class LocalAWS:
             == "PAY_PER_REQUEST"
             for name in dynamodb.list_tables()["TableNames"]
         }
-        self.gate.outage = (kind, on_demand)
+        self._gate.outage = (kind, on_demand)
         try:
             yield
         finally:
-            self.gate.outage = None
+            self._gate.outage = None
 
     @contextlib.contextmanager
     def dynamodb_stall(
@@ -340,23 +352,23 @@ class LocalAWS:
         ends that long after the first answer it holds; in any case, at the end of the block.
         With `operations`, only the answers to those are held. Embedded AWS only.
         """
-        if self.gate is None:
+        if self._gate is None:
             raise RuntimeError("a stall can only be simulated on the embedded AWS")
         stall = Stall(seconds, operations)
-        self.gate.stall = stall
+        self._gate.stall = stall
         try:
             yield stall
         finally:
-            self.gate.stall = None
+            self._gate.stall = None
             stall.end()
 
     def dynamodb_requests(self, access_key: str) -> int:
         """How many DynamoDB requests were signed with `access_key` (embedded AWS only)."""
-        return self.gate.requests[access_key] if self.gate else 0
+        return self._gate.requests[access_key] if self._gate else 0
 
     @property
     def writes(self) -> int:
-        return self.gate.writes if self.gate else 0
+        return self._gate.writes if self._gate else 0
 
     def client(self, service: str, **overrides: Any):
         """A client for the local AWS; the plain ones are made once and shared (thread-safe)."""

@@ -6,8 +6,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from workshop.checks.logged_visits import LoggedVisitor, counts_in_a_row
-from workshop.checks.story import ANY_SESSION, count_of, error_line, greeting, quote, unexpected
+from workshop.learn.checks.logged_visits import LoggedVisitor, counts_in_a_row
+from workshop.learn.checks.story import (
+    ANY_SESSION,
+    count_of,
+    error_line,
+    greeting,
+    quote,
+    unexpected,
+)
 from workshop.visitor import get
 
 NEEDS_STACK = True

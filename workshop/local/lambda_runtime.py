@@ -1,6 +1,6 @@
 """The Lambda service, locally: a pool of execution environments per function, and their logs.
 
-Each environment is its own process running `workshop.lambda_worker`: it imports the handler
+Each environment is its own process running `workshop.local.lambda_worker`: it imports the handler
 once (the cold start), then serves one invocation at a time while warm. A request that finds
 every environment busy gets a new one; an environment idle for longer than the idle timeout
 is reclaimed, so module-level state lives exactly as long as it does on Lambda.
@@ -20,14 +20,13 @@ import threading
 import time
 import uuid
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workshop.lambda_memory import MemoryWatch
-from workshop.lambda_reports import LogEvent, PlatformLog, now_ms
-from workshop.lambda_worker import RECORD_MARK
-from workshop.sam_template import Function
+from workshop.local.lambda_memory import MemoryWatch
+from workshop.local.lambda_reports import PlatformLog, now_ms
+from workshop.local.lambda_worker import RECORD_MARK
+from workshop.types import Function, Invocation, LogEvent
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "FunctionRuntime", "Invocation", "LogEvent", "Throttled"]
 
@@ -38,46 +37,25 @@ INIT_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))  # inits at
 HOST_VARIABLES = ("PATH", "SYSTEMROOT", "WINDIR", "COMSPEC", "PATHEXT", "TEMP", "TMP", "TMPDIR")
 
 
-@dataclass
-class Invocation:
-    """The outcome of one invocation, as the Lambda service reports it."""
-
-    request_id: str
-    payload: Any = None  # the response, decoded from JSON where it is JSON
-    raw_payload: bytes = b""  # the response's bytes, as Invoke returns them
-    error: dict[str, Any] | None = None  # errorType, errorMessage, ... when the function failed
-    timed_out: bool = False
-    cold_start: bool = False
-    duration_ms: float = 0.0
-    init_ms: float | None = None
-    max_memory_mb: int | None = None
-    environment: str = ""  # the log stream of the environment that served it
-    logs: list[LogEvent] = field(default_factory=list)
-
-    @property
-    def log_text(self) -> str:
-        return "\n".join(event.message for event in self.logs)
-
-
 class Throttled(Exception):
     """The function is at its concurrency limit (Lambda's TooManyRequestsException)."""
 
 
-class Environment:
+class ExecutionEnvironment:
     """One execution environment: a worker process with its own memory and log stream.
 
     The runtime process can be restarted in the same environment (after a timeout, as Lambda
     resets its sandbox): the log stream stays, module state does not.
     """
 
-    def __init__(self, function: Function, env: dict[str, str], python: str):
+    def __init__(self, function: Function, variables: dict[str, str], python: str):
         self.function = function
         self.stream = (
             time.strftime("%Y/%m/%d/", time.gmtime()) + f"[$LATEST]{secrets.token_hex(16)}"
         )
         self.last_used = time.monotonic()
         self.needs_init = False  # the runtime was stopped; the next invocation starts it again
-        self._env = {**env, "AWS_LAMBDA_LOG_STREAM_NAME": self.stream}
+        self._variables = {**variables, "AWS_LAMBDA_LOG_STREAM_NAME": self.stream}
         self._python = python
         self._pending: list[LogEvent] = []
         self._lock = threading.Lock()
@@ -89,9 +67,9 @@ class Environment:
         self._records: queue.Queue[dict[str, Any]] = queue.Queue()
         self._answers: queue.Queue[bytes] = queue.Queue()
         self.process = subprocess.Popen(
-            [self._python, "-u", "-m", "workshop.lambda_worker"],
+            [self._python, "-u", "-m", "workshop.local.lambda_worker"],
             cwd=self.function.code_dir,
-            env=self._env,
+            env=self._variables,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -197,17 +175,19 @@ class FunctionRuntime:
         self.function = function
         self.idle_timeout = idle_timeout
         self.python = python
-        self.on_logs = on_logs  # called with (environment stream, [LogEvent]) after each phase
-        self._idle: list[Environment] = []  # the most recently used last: it is reused first
+        self.on_logs = on_logs  # called with (log stream, [LogEvent]) after each phase
+        self._idle: list[
+            ExecutionEnvironment
+        ] = []  # the most recently used last: it is reused first
         self._busy = 0
         self._lock = threading.Lock()
         self._closed = False
-        package_root = str(Path(__file__).resolve().parent.parent)
+        package_root = str(Path(__file__).resolve().parents[2])  # the folder holding `workshop`
         host = {name: os.environ[name] for name in HOST_VARIABLES if name in os.environ}
-        self.env = {
+        self.variables = {
             **host,
             **function.environment,
-            "PYTHONPATH": package_root,  # for workshop.lambda_worker only; the code dir comes first
+            "PYTHONPATH": package_root,  # for the worker only; the code dir comes first
             "PYTHONIOENCODING": "utf-8",
             "PYTHONDONTWRITEBYTECODE": "1",  # Lambda's code folder is read-only: no __pycache__
             "LANG": "en_US.UTF-8",
@@ -228,8 +208,8 @@ class FunctionRuntime:
         config = function.logging_config
         self.json_logs = config.get("LogFormat") == "JSON"
         if self.json_logs:
-            self.env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
-            self.env["AWS_LAMBDA_LOG_LEVEL"] = config.get("ApplicationLogLevel", "INFO")
+            self.variables["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+            self.variables["AWS_LAMBDA_LOG_LEVEL"] = config.get("ApplicationLogLevel", "INFO")
         self.platform = PlatformLog(function, region)
         self._warn_on_python_mismatch()
         self._reaper = threading.Thread(target=self._reap_idle, daemon=True)
@@ -247,13 +227,13 @@ class FunctionRuntime:
 
     # The pool.
 
-    def _acquire(self) -> Environment | None:
+    def _acquire(self) -> ExecutionEnvironment | None:
         with self._lock:
             while self._idle:
-                env = self._idle.pop()
-                if env.alive or env.needs_init:
+                environment = self._idle.pop()
+                if environment.alive or environment.needs_init:
                     self._busy += 1
-                    return env
+                    return environment
             limit = self.function.reserved_concurrency
             if limit is not None and self._busy >= limit:
                 raise Throttled(
@@ -263,15 +243,15 @@ class FunctionRuntime:
             self._busy += 1
             return None
 
-    def _release(self, env: Environment | None, keep: bool) -> None:
+    def _release(self, environment: ExecutionEnvironment | None, keep: bool) -> None:
         with self._lock:
             self._busy -= 1
-            if env is not None and keep and not self._closed:
-                env.last_used = time.monotonic()
-                self._idle.append(env)
+            if environment is not None and keep and not self._closed:
+                environment.last_used = time.monotonic()
+                self._idle.append(environment)
                 return
-        if env is not None:
-            env.kill()
+        if environment is not None:
+            environment.kill()
 
     def _reap_idle(self) -> None:
         while not self._closed:
@@ -282,10 +262,10 @@ class FunctionRuntime:
         """Reclaim the environments idle for longer than `older_than` seconds; return how many."""
         cutoff = time.monotonic() - older_than
         with self._lock:
-            stale = [env for env in self._idle if env.last_used <= cutoff]
-            self._idle = [env for env in self._idle if env.last_used > cutoff]
-        for env in stale:
-            env.kill()
+            stale = [idle for idle in self._idle if idle.last_used <= cutoff]
+            self._idle = [idle for idle in self._idle if idle.last_used > cutoff]
+        for environment in stale:
+            environment.kill()
         return len(stale)
 
     @property
@@ -301,73 +281,82 @@ class FunctionRuntime:
 
     def invoke(self, event: Any, request_id: str | None = None) -> Invocation:
         request_id = request_id or str(uuid.uuid4())
-        env = self._acquire()
-        inv = Invocation(request_id=request_id, cold_start=env is None or env.needs_init)
+        environment = self._acquire()
+        inv = Invocation(
+            request_id=request_id, cold_start=environment is None or environment.needs_init
+        )
         keep = False
         try:
-            if env is None:
+            if environment is None:
                 # Lambda inits each environment on a machine of its own; here they share a
                 # laptop's cores. Started all at once, 32 of them would each take 16 times
                 # longer and outrun the init limit, so they start a few at a time (the wait
                 # for a slot is not init time).
                 with INIT_SLOTS:
-                    env = Environment(self.function, self.env, self.python)
-                    inv.logs.extend(self.platform.init_start(env.stream))
-                    ready = self._init(env, inv)
-            elif env.needs_init:
-                env.start()  # the sandbox was reset: the runtime starts again, in the same stream
-                inv.logs.extend(self.platform.init_start(env.stream))
-                ready = self._init(env, inv)
+                    environment = ExecutionEnvironment(self.function, self.variables, self.python)
+                    inv.logs.extend(self.platform.init_start(environment.stream))
+                    ready = self._init(environment, inv)
+            elif environment.needs_init:
+                environment.start()  # a reset sandbox: the runtime restarts, in the same stream
+                inv.logs.extend(self.platform.init_start(environment.stream))
+                ready = self._init(environment, inv)
             else:
                 ready = True
-            if not ready and not self._init_again(env, inv):
+            if not ready and not self._init_again(environment, inv):
                 return inv
-            keep = self._run(env, event, inv)
+            keep = self._run(environment, event, inv)
             return inv
         finally:
-            self._release(env, keep)
+            self._release(environment, keep)
             if self.on_logs and inv.logs:
-                self.on_logs(self.function, inv.environment, inv.logs)
+                self.on_logs(self.function, inv.log_stream, inv.logs)
 
-    def _init(self, env: Environment, inv: Invocation, phase_timeout: float = INIT_TIMEOUT):
+    def _init(
+        self,
+        environment: ExecutionEnvironment,
+        inv: Invocation,
+        phase_timeout: float = INIT_TIMEOUT,
+    ):
         """Wait for the runtime to import the handler; record its logs and Init Duration."""
-        inv.environment = env.stream
-        ready = env.read_answer(phase_timeout)
-        inv.init_ms = (time.monotonic() - env.started) * 1000  # from the environment's start
-        env.wait_record("init_done", timeout=1.0)
-        inv.logs.extend(self.platform.application(env.take_logs()))
+        inv.log_stream = environment.stream
+        ready = environment.read_answer(phase_timeout)
+        inv.init_ms = (
+            time.monotonic() - environment.started
+        ) * 1000  # from the environment's start
+        environment.wait_record("init_done", timeout=1.0)
+        inv.logs.extend(self.platform.application(environment.take_logs()))
         if ready and ready.get("ready"):
             return True
         if ready is None:
-            env.kill()  # still importing when the init phase's time was up
-        inv.error = (ready or {}).get("error") or self._exit_error(env, inv.request_id)
+            environment.kill()  # still importing when the init phase's time was up
+        inv.error = (ready or {}).get("error") or self._exit_error(environment, inv.request_id)
         return False
 
-    def _exit_error(self, env: Environment, request_id: str) -> dict[str, Any]:
+    def _exit_error(self, environment: ExecutionEnvironment, request_id: str) -> dict[str, Any]:
         """The error Lambda reports when the runtime process ends without a word."""
         with contextlib.suppress(subprocess.TimeoutExpired):
-            env.process.wait(timeout=5)  # its answers pipe closed: it is on its way out
-        env.kill()
-        if env.out_of_memory:
+            environment.process.wait(timeout=5)  # its answers pipe closed: it is on its way out
+        environment.kill()
+        if environment.out_of_memory:
             kind, reason = "Runtime.OutOfMemory", "signal: killed"
-        elif env.process.returncode < 0:
+        elif environment.process.returncode < 0:
             kind, reason = "Runtime.ExitError", "signal: killed"
         else:
-            kind, reason = "Runtime.ExitError", f"exit status {env.process.returncode}"
+            kind, reason = "Runtime.ExitError", f"exit status {environment.process.returncode}"
         message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
         return {"errorType": kind, "errorMessage": message}
 
-    def _init_again(self, env: Environment, inv: Invocation) -> bool:
+    def _init_again(self, environment: ExecutionEnvironment, inv: Invocation) -> bool:
         """After a failed init Lambda tries once more, in the invoke phase; True if it worked.
 
         If not, both attempts get an INIT_REPORT; the invocation gets START, END and a REPORT
         with `Status: error` and the init's error type.
         """
         inv.logs.extend(self.platform.init_report(inv.init_ms, "init", inv.error["errorType"]))
-        env.kill()
-        env.start()
+        environment.kill()
+        environment.start()
         started = time.monotonic()
-        if self._init(env, inv, phase_timeout=self.function.timeout):
+        if self._init(environment, inv, phase_timeout=self.function.timeout):
             # It worked the second time: the invocation goes ahead (rare; a flaky init).
             inv.error = None
             inv.init_ms = (time.monotonic() - started) * 1000
@@ -380,18 +369,18 @@ class FunctionRuntime:
         inv.logs.extend(self.platform.start(inv.request_id))
         inv.duration_ms = (time.monotonic() - started) * 1000
         inv.init_ms = None  # REPORT carries no Init Duration for a failed init
-        inv.max_memory_mb = env.max_memory_mb
+        inv.max_memory_mb = environment.max_memory_mb
         inv.logs.extend(self.platform.end_and_report(inv, "error", inv.error["errorType"]))
-        env.kill()
+        environment.kill()
         return False
 
-    def _run(self, env: Environment, event: Any, inv: Invocation) -> bool:
-        """Serve one invocation in `env`; return whether the environment may be used again."""
-        inv.environment = env.stream
+    def _run(self, environment: ExecutionEnvironment, event: Any, inv: Invocation) -> bool:
+        """Serve one invocation in `environment`; return whether it may be used again."""
+        inv.log_stream = environment.stream
         timeout = self.function.timeout
         started = time.monotonic()
         inv.logs.extend(self.platform.start(inv.request_id))
-        env.send(
+        environment.send(
             {
                 "request_id": inv.request_id,
                 "event": event,
@@ -399,14 +388,14 @@ class FunctionRuntime:
                 "invoked_function_arn": self.function.arn,
             }
         )
-        reply = env.read_answer(timeout)
+        reply = environment.read_answer(timeout)
         if not reply:
             elapsed = time.monotonic() - started
-            return self._lost(env, inv, timed_out=reply is None, elapsed=elapsed)
-        env.wait_record("invocation_done", timeout=1.0)
-        inv.logs.extend(self.platform.application(env.take_logs()))
+            return self._lost(environment, inv, timed_out=reply is None, elapsed=elapsed)
+        environment.wait_record("invocation_done", timeout=1.0)
+        inv.logs.extend(self.platform.application(environment.take_logs()))
         inv.duration_ms = reply["duration_ms"]
-        inv.max_memory_mb = env.max_memory_mb
+        inv.max_memory_mb = environment.max_memory_mb
         if "error" in reply:
             inv.error = reply["error"]
         else:
@@ -416,7 +405,9 @@ class FunctionRuntime:
         inv.logs.sort(key=lambda event: event.timestamp)  # stable: same-ms events keep order
         return True
 
-    def _lost(self, env: Environment, inv: Invocation, timed_out: bool, elapsed: float) -> bool:
+    def _lost(
+        self, environment: ExecutionEnvironment, inv: Invocation, timed_out: bool, elapsed: float
+    ) -> bool:
         """The runtime gave no answer: the time was up, or the process died (or was killed).
 
         Since 2026 Lambda writes no "Task timed out" line: a timeout shows in REPORT's
@@ -424,25 +415,25 @@ class FunctionRuntime:
         runtime starts again at the next invocation, in the same environment.
         """
         if timed_out:
-            env.kill()
-            env.wait_record("invocation_done", timeout=1.0)
-            inv.logs.extend(self.platform.application(env.take_logs()))
+            environment.kill()
+            environment.wait_record("invocation_done", timeout=1.0)
+            inv.logs.extend(self.platform.application(environment.take_logs()))
             inv.timed_out = True
             inv.duration_ms = self.function.timeout * 1000
-            inv.max_memory_mb = env.max_memory_mb
+            inv.max_memory_mb = environment.max_memory_mb
             message = f"Task timed out after {self.function.timeout:.2f} seconds"
             inv.error = {
                 "errorType": "Sandbox.Timedout",
                 "errorMessage": f"RequestId: {inv.request_id} Error: {message}",
             }
             inv.logs.extend(self.platform.end_and_report(inv, "timeout", None))
-            env.needs_init = True
+            environment.needs_init = True
             return True
-        inv.error = self._exit_error(env, inv.request_id)
-        env.wait_record("invocation_done", timeout=1.0)
-        inv.logs.extend(self.platform.application(env.take_logs()))
+        inv.error = self._exit_error(environment, inv.request_id)
+        environment.wait_record("invocation_done", timeout=1.0)
+        inv.logs.extend(self.platform.application(environment.take_logs()))
         inv.duration_ms = elapsed * 1000
-        inv.max_memory_mb = env.max_memory_mb
+        inv.max_memory_mb = environment.max_memory_mb
         reason = f"{inv.error['errorMessage']}\n{inv.error['errorType']}"
         inv.logs.append(LogEvent(now_ms(), reason))
         inv.logs.extend(self.platform.end_and_report(inv, "error", inv.error["errorType"]))

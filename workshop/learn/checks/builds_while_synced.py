@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 from workshop import build
-from workshop.checks.story import quote
+from workshop.learn.checks.story import quote
 
 NEEDS_STACK = False
 BUILD_SKIP = shutil.ignore_patterns(".aws-sam", "__pycache__", "*.pyc", ".ipynb_checkpoints")

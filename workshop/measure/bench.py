@@ -3,7 +3,7 @@
 Both run in one process against one local AWS, so they meet the same machine at the same time.
 Round trips are counted at the local AWS, one per DynamoDB request that each function's own
 credentials signed (retries included); lost updates come from races over HTTP
-(`workshop.race`), and so do the visits counted twice, from a race of 8 visitors while the
+(`workshop.measure.race`), and so do the visits counted twice, from a race of 8 visitors while the
 local AWS stalls DynamoDB (each answer held after its update is applied, longer than the
 final app's read timeout); latencies are measured at the client, through the API, warm visits
 of the two apps interleaved so that neither gets the quieter moments; cold starts come from
@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from workshop.errors import WorkshopError
-from workshop.iam import function_credentials
-from workshop.lambda_runtime import Invocation
-from workshop.local_aws import LocalAWS
+from workshop.local.iam import function_credentials
+from workshop.local.local_aws import LocalAWS
+from workshop.local.stack import Stack
 from workshop.manifest import project
-from workshop.race import plural, race
-from workshop.stack import Stack
+from workshop.measure.race import plural, race
+from workshop.types import Invocation
 from workshop.visitor import Visitor
 
 RACE_CLIENTS = (1, 8, 32)
@@ -208,9 +208,8 @@ class _App:
     def __init__(self, name: str, label: str, aws: LocalAWS):
         found = project(name)
         self.invocations: list[Invocation] = []
-        self.stack = Stack(
-            found.path,
-            stack_name=found.stack_name,
+        self.stack = Stack.for_project(
+            found,
             port=0,
             fresh=True,
             aws=aws,

@@ -1,0 +1,229 @@
+"""What the tests share: visits, waiting with a deadline, the files of a SAM project, acting as
+the function, and the probe app of the harness tests.
+
+Fixtures live in the conftest files (tests/conftest.py for the whole suite); plain helpers live
+here, imported by name, so that no test module imports another or a conftest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import filecmp
+import importlib.util
+import json
+import re
+import shutil
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+import boto3
+import pytest
+
+from workshop import manifest
+from workshop.local.iam import function_credentials
+from workshop.local.physical_names import generated_name
+from workshop.local.sam_template import load
+
+PROBE_APP = Path(__file__).resolve().parent / "fixtures" / "harness_app"
+
+
+# The probe stack's names, as CloudFormation makes them (with its suffix).
+PROBE_FUNCTION = generated_name("probe", "ProbeFunction", 64)
+
+
+PROBE_TABLE = generated_name("probe", "ItemsTable", 255)
+
+
+def fetch(url: str, method: str = "GET", headers: dict | None = None, data: bytes | None = None):
+    """(status, headers, body) of an HTTP request; error statuses are answers, not exceptions."""
+    request = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def fetch_json(url: str, **options):
+    status, _, body = fetch(url, **options)
+    return status, json.loads(body)
+
+
+SESSION = "user_123"
+
+
+FIRST_VISIT = "Welcome! This is your first visit."
+
+
+UNAVAILABLE = {"message": "The visit counter is unavailable; try again shortly."}
+
+
+BAD_GATEWAY = {"message": "Internal server error"}  # API Gateway's, when the function fails
+
+
+COOKIE = re.compile(
+    r"session_id=([A-Za-z0-9_-]{22}); Max-Age=31536000; Path=/; HttpOnly; Secure; SameSite=Lax"
+)
+
+
+def visit(url: str, cookie: str | None = None) -> tuple[int, dict, dict]:
+    """(status, headers, JSON body) of one GET, sending `cookie` as the Cookie header."""
+    request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+def count_of(url: str, cookie: str | None = None) -> int:
+    status, _, body = visit(url, cookie)
+    assert status == 200, body
+    return body["visit_count"]
+
+
+@contextlib.contextmanager
+def dynamodb_calls(stack, before: Callable[[str], None] | None = None) -> Iterator[list[str]]:
+    """The DynamoDB operations the stack's function calls while inside, in order.
+
+    The local AWS shows a hook each call signed with the function's credentials before its IAM
+    check (`LocalAWS.intercept_dynamodb`): it sees exactly the calls the handler makes, and
+    nothing else's (the tests' own reads are signed otherwise); `before(operation)` runs first
+    and may hold the call back, to force an interleaving.
+    """
+    key = function_credentials(stack.function())["AWS_ACCESS_KEY_ID"]
+    calls: list[str] = []
+
+    def watch(target: str, _body: dict) -> None:
+        operation = target.rsplit(".", 1)[-1]
+        calls.append(operation)
+        if before is not None:
+            before(operation)
+
+    with stack.aws.intercept_dynamodb(key, watch):
+        yield calls
+
+
+def project_files(root: Path) -> dict[str, Path]:
+    """What sam reads of a project: template.yaml, samconfig.toml and src/ (no __pycache__)."""
+    paths = [root / "template.yaml", root / "samconfig.toml", *sorted((root / "src").rglob("*"))]
+    return {
+        path.relative_to(root).as_posix(): path
+        for path in paths
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def changed_files(a: str, b: str) -> list[str]:
+    """The files that differ from stage `a` to stage `b`, which must have the same files."""
+    old, new = project_files(manifest.find(a).path), project_files(manifest.find(b).path)
+    assert old.keys() == new.keys()
+    return [name for name in new if not filecmp.cmp(old[name], new[name], shallow=False)]
+
+
+def stage_module(stage: str, monkeypatch):
+    """A stage's app.py, imported here as the runtime would (nothing is called at import)."""
+    monkeypatch.setenv("STATE_TABLE_NAME", "not-used")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    path = manifest.find(stage).path / "src" / "app.py"
+    spec = importlib.util.spec_from_file_location(f"stage{stage}_app", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def new_session(url: str) -> tuple[str, dict]:
+    """Visit without a cookie; return the `session_id=...` cookie to send back, and the body."""
+    status, headers, body = visit(url)
+    assert status == 200, body
+    found = COOKIE.fullmatch(headers["Set-Cookie"])
+    assert found, headers["Set-Cookie"]
+    assert body == {"message": FIRST_VISIT, "session_id": found[1], "visit_count": 1}
+    return f"session_id={found[1]}", body
+
+
+def as_the_function(stack):
+    """A DynamoDB client signed with the function's own credentials, as its code would be."""
+    credentials = function_credentials(stack.function())
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=stack.aws.endpoint_url,
+        region_name=stack.aws.region,
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
+    )
+
+
+LIFECYCLE_DATA = "LmbdRuntimeLifecycle.json"
+
+
+# What cfn-lint reports from each date of a runtime's lifecycle on (the rules' own ids).
+FROM = {"deprecated": "W2531", "create-block": "E2531", "update-block": "E2533"}
+
+
+def lifecycle() -> dict[str, dict[str, str]]:
+    """cfn-lint's data: for each runtime, its deprecated, create-block and update-block dates."""
+    data = resources.files("cfnlint.data.AdditionalSpecs").joinpath(LIFECYCLE_DATA)
+    return json.loads(data.read_text(encoding="utf-8"))
+
+
+def runtimes(name: str) -> set[str]:
+    """The runtimes of a project's functions."""
+    template = load(manifest.project(name).path / "template.yaml", stack_name="check")
+    return {function.runtime for function in template.functions.values()}
+
+
+def lifecycle_findings(runtime: str, day: date) -> set[str]:
+    """The rule cfn-lint reports for a function on `runtime` on `day`: none while supported."""
+    dates = lifecycle().get(runtime)
+    if dates is None:
+        return set()
+    reached = [FROM[key] for key in FROM if date.fromisoformat(dates[key]) <= day]
+    return set(reached[-1:])  # the latest stage reached: each rule stops where the next starts
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+
+
+# No sandbox (tests may run as root), and none of the calls home a fresh profile makes.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_executable() -> str:
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip(
+        f"no Chromium on PATH (looked for {', '.join(CHROMIUM_NAMES)}): install one, "
+        "e.g. `apt-get install chromium`, to run the browser test"
+    )
+
+
+def shown_json(page) -> dict:
+    """The JSON body as the browser shows it: Chromium puts a JSON answer in a <pre>."""
+    return json.loads(page.locator("pre").first.inner_text())
+
+
+def wait_until(
+    condition: Callable[[], object], timeout: float, what: Callable[[], str] = str
+) -> None:
+    """Wait for `condition()` to hold, however fast the machine is; fail after `timeout` seconds,
+    saying `what()`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what() or "timed out"
+        time.sleep(0.02)

@@ -1,0 +1,238 @@
+"""The learner's commands: `try`, `hint`, `check` and `reset`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from workshop import manifest
+from workshop.errors import WorkshopError
+from workshop.learn import course
+from workshop.learn.course import Exercise, copy_of, copy_start
+from workshop.learn.hints import hints_seen, print_hint, save_hints_seen, wrap
+from workshop.learn.playground import PREVIOUS, playground, remove_tree, run_py, shown
+
+
+def cmd_try(args: argparse.Namespace) -> int:
+    if not args.stage:
+        first = course.exercises()[0].stage.id
+        print(f"The exercises (make your copy of one with `{run_py()} try {first}`):")
+        for candidate in course.exercises():
+            print(f"  {candidate.stage.id}  {candidate.stage.title}: {candidate.goal}")
+        return 0
+    exercise = course.exercise(args.stage)
+    copy = copy_of(exercise)
+    if copy.exists():
+        raise WorkshopError(
+            f"{shown(copy)} exists already, with your work in it: check it with "
+            f"`{run_py()} check {exercise.stage.id}`, or start over with "
+            f"`{run_py()} reset {exercise.stage.id}`"
+        )
+    copy_start(exercise, copy)
+    print(
+        f"Your copy of {exercise.label} is in {shown(copy)}: the code of "
+        f"{shown(exercise.start.path)}, flaw included. Fix it there."
+    )
+    _introduce(exercise, copy)
+    return 0
+
+
+def _introduce(exercise: Exercise, copy: Path) -> None:
+    ident = exercise.stage.id
+    print()
+    for label, text in (("What happened", exercise.stage.story), ("Your goal", exercise.goal)):
+        print(wrap(f"{label}: " + " ".join(text.split())))
+    print()
+    print("Next, type one of these:")
+    from workshop.learn import checks
+
+    if checks.get(exercise.check).needs_stack:
+        try_it = f"{run_py()} up --from {shown(copy)} --fresh"
+        what = "serve your copy, then visit its URL"
+    else:  # the build: sam build as the copy configures it, while "OneDrive" holds a file
+        held = "build/HelloWorldFunction/app.py"
+        try_it = f"{run_py()} build {shown(copy)} --no-clean --simulate-lock {held}"
+        what = "sam build your copy while a built file is held (twice)"
+    commands = [
+        (f"{run_py()} check {ident}", "what still fails, in the story's words"),
+        (f"{run_py()} check {ident} --watch", "the same, again each time you save a file"),
+        (f"{run_py()} hint {ident}", "one hint at a time, when you are stuck"),
+        (try_it, what),
+        (f"{run_py()} reset {ident}", "start over from a fresh copy"),
+    ]
+    width = max(len(what) for _, what in commands) + 1
+    for command, what in commands:  # the commands last: they may be long, with their paths
+        print(f"  {what + ':':<{width}}  {command}")
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    exercise = course.exercise(args.stage)
+    copy = copy_of(exercise)
+    if not copy.exists():
+        copy_start(exercise, copy)
+        print(
+            f"You had not started {exercise.label} yet, so there was nothing to reset: "
+            f"your copy is in {shown(copy)} now, as `{run_py()} try {exercise.stage.id}` "
+            "would have made it."
+        )
+        print(f"Next: fix it there, then `{run_py()} check {exercise.stage.id}`.")
+        return 0
+    done = []
+    previous = playground() / PREVIOUS / copy.name
+    if previous.exists():
+        remove_tree(previous)
+    previous.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(copy, previous)
+    except OSError as error:
+        raise WorkshopError(
+            f"cannot move {shown(copy)} ({error.strerror}): close the programs that use it "
+            f"(an editor, a `{run_py()} up --from` of it), then try again"
+        ) from error
+    done.append(f"moved your copy to {shown(previous)} (in case you want something back)")
+    copy_start(exercise, copy)
+    done.append(f"copied {shown(exercise.start.path)} to {shown(copy)} again")
+    seen = hints_seen()
+    if seen.pop(exercise.stage.id, None):
+        save_hints_seen(seen)
+        done.append("set its hints back to the first")
+    print(f"Reset {exercise.label}: " + "; ".join(done) + ".")
+    print(f"Next: fix it there, then `{run_py()} check {exercise.stage.id}`.")
+    return 0
+
+
+def cmd_hint(args: argparse.Namespace) -> int:
+    stage = manifest.find(args.stage)
+    if not stage.hints:
+        raise WorkshopError(f"stage {stage.id} has no hints")
+    seen = hints_seen()
+    total = len(stage.hints)
+    if args.all:
+        for number in range(1, total + 1):
+            print_hint(stage, number)
+        seen[stage.id] = total
+    elif seen.get(stage.id, 0) >= total:
+        print(
+            f"There are no more hints for stage {stage.id}: you have seen all {total} "
+            f"(`{run_py()} hint {stage.id} --all` shows them again)."
+        )
+        solution = _solution_of(stage.id)
+        if solution:
+            print(f"The reference solution, once you have tried: {solution}")
+        return 0
+    else:
+        number = seen.get(stage.id, 0) + 1
+        print_hint(stage, number)
+        seen[stage.id] = number
+    save_hints_seen(seen)
+    if seen[stage.id] < total:
+        print(f"Another one, stronger: `{run_py()} hint {stage.id}`.")
+        return 0
+    solution = _solution_of(stage.id)
+    if solution is None:
+        print(f"That was the last hint for stage {stage.id}.")
+        return 0
+    print(f"That was the last hint. Once you have tried, the reference solution is: {solution}")
+    return 0
+
+
+def _solution_of(stage_id: str) -> str | None:
+    """Where the reference solution of a stage's exercise is, or None for a stage to watch."""
+    try:
+        return course.exercise(stage_id).reference()
+    except WorkshopError:
+        return None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    exercise = course.exercise(args.stage)
+    copy = Path(os.path.abspath(args.path)) if args.path else copy_of(exercise)
+    again = f"{run_py()} check {exercise.stage.id}" + (
+        f" --path {shown(copy)}" if args.path else ""
+    )
+    if not copy.is_dir():
+        if args.path:
+            raise WorkshopError(f"{args.path}: no such folder")
+        raise WorkshopError(
+            f"there is no copy of {exercise.label} yet in {shown(copy)}: make one with "
+            f"`{run_py()} try {exercise.stage.id}`"
+        )
+    if args.watch:
+        from workshop.learn import watch
+
+        return watch.watch(
+            copy, shown(copy), lambda: _check_once(exercise, copy, again, watching=True)
+        )
+    return _check_once(exercise, copy, again)
+
+
+def _check_once(exercise: Exercise, copy: Path, again: str, watching: bool = False) -> int:
+    from workshop.learn import checks
+
+    print(f"Checking {shown(copy)} against {exercise.label}...", flush=True)
+    problems = checks.run(exercise.check, copy)
+    if problems:
+        print("Not yet. What still fails:")
+        for problem in problems:
+            print(f"  - {problem}")
+        then = "save, and it is checked again" if watching else f"check again: `{again}`"
+        print(
+            f"Fix it in {shown(copy)}, then {then} (stuck? `{run_py()} hint {exercise.stage.id}`)",
+            flush=True,
+        )
+        return 1
+    print(f"Fixed! {exercise.goal}")
+    print(f"The reference solution, to compare with yours: {exercise.reference()}")
+    following = course.next_exercise(exercise)
+    if following:
+        print(
+            f"Next: stage {following.stage.id}, {following.stage.title}: "
+            f"`{run_py()} try {following.stage.id}`",
+            flush=True,
+        )
+    else:
+        print(
+            f"That was the last exercise. The final counter is at the top of the repository: "
+            f"`{run_py()} up`.",
+            flush=True,
+        )
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add `try`, `hint`, `check` and `reset` to the `workshop` command's subparsers."""
+    exercise_help = "an exercise: a stage whose lesson is a fix (02, 04, 05, ...)"
+
+    attempt = sub.add_parser(
+        "try", help="copy a stage's broken code into playground/, to fix it yourself"
+    )
+    attempt.add_argument("stage", nargs="?", help=exercise_help + " (none: list them)")
+    attempt.set_defaults(run=cmd_try)
+
+    hint = sub.add_parser("hint", help="the stage's next hint (one more each time)")
+    hint.add_argument("stage", help=f"a stage (01, 02, ...: see `{run_py()} stages`)")
+    hint.add_argument("--all", action="store_true", help="every hint of the stage at once")
+    hint.set_defaults(run=cmd_hint)
+
+    check = sub.add_parser(
+        "check", help="run the stage's story check on your copy: what still fails, or Fixed!"
+    )
+    check.add_argument("stage", help=exercise_help)
+    check.add_argument(
+        "--path",
+        metavar="PATH",
+        help="check this folder instead of your copy in playground/",
+    )
+    check.add_argument(
+        "--watch",
+        action="store_true",
+        help="check again each time a file of the copy is saved (Ctrl-C stops)",
+    )
+    check.set_defaults(run=cmd_check)
+
+    reset = sub.add_parser(
+        "reset", help="start an exercise over: a fresh copy (the old one kept in .previous/)"
+    )
+    reset.add_argument("stage", help=exercise_help)
+    reset.set_defaults(run=cmd_reset)

@@ -1,0 +1,125 @@
+"""The exercises: the stages whose lesson is a fix, the learner's copy of each, its solution."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from workshop import manifest
+from workshop.errors import WorkshopError
+from workshop.learn.playground import playground, run_py
+
+# Not copied into the playground: the story's README belongs to the stage, not to the code
+# (and a beyond stage's broken folder has another stage's story), nor what builds leave.
+NOT_COPIED = ("README.md", ".aws-sam", "__pycache__", "*.pyc", ".ipynb_checkpoints")
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A stage whose fix the learner makes: where it starts, how it is checked, its solution."""
+
+    stage: manifest.Stage  # the stage the learner names (`try 05`): its title, goal and hints
+    start: manifest.Stage  # whose folder is copied: the stage itself, or its `broken` stage
+    check: str  # the name of its check: a module of workshop/learn/checks/
+    goal: str  # what holds once it is fixed
+    solution: str  # a stage id ("03"), or a folder of the changed files, from the repository
+
+    @property
+    def solution_stage(self) -> manifest.Stage | None:
+        """The stage folder that holds the fix, when a stage does."""
+        return None if "/" in self.solution else manifest.find(self.solution)
+
+    @property
+    def solution_files(self) -> Path:
+        """The files of the fix: the solution stage's folder, or the folder of changed files."""
+        stage = self.solution_stage
+        return stage.path if stage else manifest.REPO_ROOT / self.solution
+
+    def reference(self) -> str:
+        """Where to see the reference solution: a `diff` to type, or the changed files."""
+        stage = self.solution_stage
+        if stage:
+            return f"`{run_py()} diff {self.start.id} {stage.id}`"
+        changed = sorted(
+            path.relative_to(manifest.REPO_ROOT).as_posix()
+            for path in self.solution_files.rglob("*")
+            if path.is_file()
+        )
+        return ", ".join(changed)
+
+    @property
+    def label(self) -> str:
+        return f"stage {self.stage.id} ({self.stage.title})"
+
+
+def exercises() -> list[Exercise]:
+    """Every stage that has a check, in the manifest's order."""
+    found = []
+    for stage in manifest.stages():
+        if stage.check is None:
+            continue
+        solution = stage.solution or (stage.id if stage.broken else None)
+        if solution is None:
+            raise WorkshopError(
+                f"{manifest.MANIFEST.name}: stage {stage.id} has a check but no solution"
+            )
+        found.append(
+            Exercise(
+                stage=stage,
+                start=manifest.find(stage.broken) if stage.broken else stage,
+                check=stage.check,
+                goal=" ".join(stage.goal.split()),
+                solution=solution,
+            )
+        )
+    return found
+
+
+def exercise(name: str) -> Exercise:
+    """The exercise of stage `name`; a WorkshopError that says which stages have one."""
+    stage = manifest.find(name)
+    all_exercises = exercises()
+    for candidate in all_exercises:
+        if candidate.stage.id == stage.id:
+            return candidate
+    ids = ", ".join(candidate.stage.id for candidate in all_exercises)
+    solved = [e for e in all_exercises if e.solution == stage.id and e.stage.id != stage.id]
+    if solved:
+        why = f"it is the fix of stage {solved[0].stage.id}'s exercise"
+        first = solved[0].stage.id
+    else:
+        why = "its lesson is one to watch, not a fix to make"
+        first = all_exercises[0].stage.id if all_exercises else "02"
+    raise WorkshopError(
+        f"stage {stage.id} is not an exercise: {why}. The exercises are {ids}: "
+        f"start with `{run_py()} try {first}`"
+    )
+
+
+def next_exercise(current: Exercise) -> Exercise | None:
+    """The exercise after `current` in the manifest's order, or None after the last."""
+    following = iter(exercises())
+    for candidate in following:
+        if candidate.stage.id == current.stage.id:
+            return next(following, None)
+    return None
+
+
+def copy_of(exercise: Exercise) -> Path:
+    return playground() / exercise.stage.folder
+
+
+def served_copy(name: str) -> Path | None:
+    """The learner's copy of stage `name`'s exercise, if `name` is one and the copy exists."""
+    try:
+        copy = copy_of(exercise(name))
+    except WorkshopError:
+        return None
+    return copy if (copy / "template.yaml").is_file() else None
+
+
+def copy_start(exercise: Exercise, destination: Path) -> None:
+    """Copy the code that shows the flaw into `destination` (which must not exist)."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(exercise.start.path, destination, ignore=shutil.ignore_patterns(*NOT_COPIED))

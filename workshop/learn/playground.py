@@ -1,0 +1,65 @@
+"""The learner's playground, and paths as the learner types them where they stand."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+from workshop import manifest
+from workshop.errors import WorkshopError
+
+PLAYGROUND_ENV = "WORKSHOP_PLAYGROUND"
+PREVIOUS = ".previous"
+
+
+def run_py() -> str:
+    """How the user types the workshop's command from where they stand: `python run.py` in the
+    repository, `python ../../run.py` in a folder of it, the full path elsewhere."""
+    return f"python {shown(manifest.REPO_ROOT / 'run.py')}"
+
+
+def playground() -> Path:
+    """Where the learners' copies live: WORKSHOP_PLAYGROUND, or playground/ in the repository."""
+    custom = os.environ.get(PLAYGROUND_ENV, "").strip()
+    root = Path(custom).expanduser() if custom else manifest.REPO_ROOT / "playground"
+    return Path(os.path.abspath(root))
+
+
+def shown(path: Path) -> str:
+    """A path as the learner should type it where they stand: relative to the current folder
+    when both are in the repository (or the path is below it), else in full; with forward
+    slashes, which PowerShell and bash both take; quoted if it has a space."""
+    path = Path(path).resolve()  # as REPO_ROOT is: links and (on Windows) case resolved
+    here = Path.cwd().resolve()
+    text = str(path)
+    if _within(path, here) or (
+        _within(path, manifest.REPO_ROOT) and _within(here, manifest.REPO_ROOT)
+    ):
+        text = Path(os.path.relpath(path, here)).as_posix()
+    return f'"{text}"' if re.search(r"\s", text) else text
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _make_writable_and_retry(function, path, _excinfo) -> None:
+    os.chmod(path, stat.S_IWRITE)  # Windows refuses to delete a read-only file
+    function(path)
+
+
+def remove_tree(path: Path) -> None:
+    try:
+        if sys.version_info >= (3, 12):
+            shutil.rmtree(path, onexc=_make_writable_and_retry)
+        else:
+            shutil.rmtree(path, onerror=_make_writable_and_retry)
+    except OSError as error:
+        raise WorkshopError(
+            f"cannot delete {shown(path)} ({error.strerror}: {error.filename}): close the "
+            f"programs that use it (an editor, a `{run_py()} up --from` of it), then try again"
+        ) from error

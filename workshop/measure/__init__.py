@@ -1,0 +1,1 @@
+"""Measurements of a running stack: `bench` (throughput and latency) and `race` (lost updates)."""

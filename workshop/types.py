@@ -1,0 +1,122 @@
+"""The data the parts of the local AWS hand each other: what a template declares, what a call did.
+
+`local.sam_template` makes the template's types, `local.lambda_runtime` the outcome of a call
+(`Invocation`, with its `LogEvent`s); API Gateway, IAM, CloudWatch Logs, the stack, the CLI
+and the measurements read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class LogEvent:
+    """One line of a log stream."""
+
+    timestamp: int  # milliseconds since the epoch, as CloudWatch Logs keeps it
+    message: str
+
+
+@dataclass
+class Invocation:
+    """The outcome of one invocation, as the Lambda service reports it."""
+
+    request_id: str
+    payload: Any = None  # the response, decoded from JSON where it is JSON
+    raw_payload: bytes = b""  # the response's bytes, as Invoke returns them
+    error: dict[str, Any] | None = None  # errorType, errorMessage, ... when the function failed
+    timed_out: bool = False
+    cold_start: bool = False
+    duration_ms: float = 0.0
+    init_ms: float | None = None
+    max_memory_mb: int | None = None
+    log_stream: str = ""  # the log stream of the execution environment that served it
+    logs: list[LogEvent] = field(default_factory=list)
+
+    @property
+    def log_text(self) -> str:
+        return "\n".join(event.message for event in self.logs)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One API Gateway method that invokes a function (an `Api` event)."""
+
+    api: str
+    stage: str
+    path: str
+    method: str  # upper case, or ANY
+    function: str
+
+
+@dataclass
+class Function:
+    """An `AWS::Serverless::Function`, with Globals applied and intrinsics resolved."""
+
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    runtime: str
+    timeout: float
+    memory_size: int
+    environment: dict[str, str]
+    policies: list[Any]  # IAM policy documents, resolved
+    role_name: str
+    reserved_concurrency: int | None = None
+    logging_config: dict[str, Any] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+
+    @property
+    def log_group(self) -> str:
+        return self.logging_config.get("LogGroup") or f"/aws/lambda/{self.name}"
+
+    @property
+    def python_version(self) -> tuple[int, int]:
+        major, minor = self.runtime.removeprefix("python").split(".")
+        return int(major), int(minor)
+
+
+@dataclass
+class Table:
+    """A DynamoDB table the template creates, as CreateTable arguments."""
+
+    logical_id: str
+    name: str
+    arn: str
+    create_args: dict[str, Any]
+    point_in_time_recovery: bool = False
+
+
+@dataclass
+class Api:
+    """A REST API: the implicit `ServerlessRestApi`, or an `AWS::Serverless::Api`."""
+
+    logical_id: str
+    stage: str
+    throttle_rate: float | None = None
+    throttle_burst: int | None = None
+    api_id: str = ""  # the REST API's id, as in <api_id>.execute-api.<region>.amazonaws.com
+    endpoint_type: str = "EDGE"  # API Gateway's default: requests pass through CloudFront
+    binary_media_types: tuple[str, ...] = ()
+
+
+@dataclass
+class Template:
+    """What the harness needs from a SAM template."""
+
+    path: Path
+    stack_name: str
+    region: str
+    functions: dict[str, Function]
+    tables: dict[str, Table]
+    apis: dict[str, Api]
+    log_groups: dict[str, dict[str, Any]]
+
+    @property
+    def routes(self) -> list[Route]:
+        return [route for fn in self.functions.values() for route in fn.routes]
