@@ -237,21 +237,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return diff.show(args.a, args.b)
 
 
-def _simulate_lock(args: argparse.Namespace) -> None:
-    """Pass --simulate-lock on as the variable workshop.build reads (and its sam child)."""
-    from workshop import build
-
-    if args.simulate_lock:
-        os.environ[build.LOCK_ENV] = args.simulate_lock
-
-
 def cmd_clean(args: argparse.Namespace) -> int:
     from workshop import build
 
-    _simulate_lock(args)
-
     project = manifest.project(args.stage)
-    removed = build.clean(project.path, args.build_dir, log=print)
+    removed = build.clean(project.path, args.build_dir, log=print, simulate_lock=args.simulate_lock)
     build_dir = args.build_dir or project.path / ".aws-sam"
     print(f"Removed {removed}" if removed else f"Nothing to clean: there is no {build_dir}.")
     return 0
@@ -260,10 +250,14 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from workshop import build
 
-    _simulate_lock(args)
-
     project = manifest.project(args.stage)
-    return build.build(project.path, args.build_dir, clean_first=args.clean, log=print)
+    return build.build(
+        project.path,
+        args.build_dir,
+        clean_first=args.clean,
+        log=print,
+        simulate_lock=args.simulate_lock,
+    )
 
 
 def cmd_race(args: argparse.Namespace) -> int:
@@ -451,9 +445,10 @@ def parser() -> argparse.ArgumentParser:
         )
         command.add_argument(
             "--simulate-lock",
-            metavar="PATH[:SECONDS]",
-            help="pretend another program (OneDrive) holds this file in .aws-sam, for SECONDS "
-            "or for ever: reproduces stage 04 on any machine",
+            metavar="PATH[:SECONDS|:forever]",
+            help="pretend another program (OneDrive) holds this file in .aws-sam, e.g. "
+            "build/HelloWorldFunction/app.py: with :SECONDS it lets go after that many "
+            "seconds, with :forever (the default) never; reproduces stage 04 on any machine",
         )
         command.set_defaults(run=run)
         if name == "build":
