@@ -500,3 +500,10 @@ def test_build_says_running_sam_only_once_the_clean_is_done(project, tmp_path):
         b.build(project, sam=sam, simulate_lock="build/HelloWorldFunction/app.py", log=said.append)
     assert said and all("is held; trying again" in line for line in said), said
     assert not (tmp_path / "report.json").exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_a_template_saved_by_a_windows_tool_is_read_by_its_byte_order_mark(project, encoding):
+    template = project / "template.yaml"
+    template.write_bytes(template.read_text(encoding="utf-8").encode(encoding))
+    assert b.template_runtimes(template) == {HERE_RUNTIME}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from workshop import user_files
 from workshop.build.clean import (
     BUILD_FOLDER,
     absolute,
@@ -46,7 +47,8 @@ _TolerantLoader.add_multi_constructor("!", _plain)
 def template_runtimes(template: Path) -> set[str]:
     """The `pythonX.Y` runtimes of the template's functions, Globals included."""
     try:
-        doc = yaml.load(template.read_text(encoding="utf-8"), Loader=_TolerantLoader) or {}
+        text = user_files.read_text(template, "a SAM template")
+        doc = yaml.load(text, Loader=_TolerantLoader) or {}
     except yaml.YAMLError as error:
         raise WorkshopError(f"{template} is not valid YAML: {error}") from error
     default = ((doc.get("Globals") or {}).get("Function") or {}).get("Runtime")
