@@ -93,3 +93,15 @@ def test_a_json_file_that_cannot_be_written_is_refused_before_the_run(tmp_path):
         assert run.returncode == 2 and run.stdout == "", run.stdout
         assert run.stderr.startswith(f"error: --json {where}") and says in run.stderr, run.stderr
         assert "Traceback" not in run.stderr
+
+
+def test_a_project_without_a_table_is_refused_before_the_run():
+    run = subprocess.run(
+        [sys.executable, "-m", "workshop", "bench", "--original", "01"],
+        capture_output=True,
+        text=True,
+        cwd=manifest.REPO_ROOT,
+        timeout=60,
+    )
+    assert run.returncode == 2 and run.stdout == "", run.stdout
+    assert run.stderr.startswith("error: stage 01") and "no table" in run.stderr, run.stderr

@@ -26,7 +26,7 @@ from workshop.local.iam import function_credentials
 from workshop.local.local_aws import LocalAWS
 from workshop.local.stack import Stack
 from workshop.manifest import project
-from workshop.measure.race import plural, race
+from workshop.measure.race import plural, race, raceable
 from workshop.types import Invocation
 from workshop.visitor import Visitor
 
@@ -244,6 +244,8 @@ def bench(
 ) -> BenchResult:
     """Measure `original` and `final` side by side; `log` gets progress lines."""
     say = log or (lambda line: None)
+    for name in (original, final):  # refused now, not after minutes of warm visits
+        raceable(name)
     aws = LocalAWS().start()
     apps: list[_App] = []
     try:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from workshop.errors import WorkshopError
 from workshop.local.sam_template import load
 from workshop.local.stack import Stack
+from workshop.manifest import Project, project
 from workshop.types import Template
 from workshop.visitor import Answer, Visitor
 
@@ -199,6 +200,13 @@ def _needs_a_table(template: Template, label: str) -> None:
         )
 
 
+def raceable(target: str) -> Project:
+    """The project `target` names, once its counter is known to be kept in a table."""
+    found = project(target)
+    _needs_a_table(load(found.path / "template.yaml", stack_name=found.stack_name), found.label)
+    return found
+
+
 def race(
     target: str | Stack = "final",
     *,
@@ -225,11 +233,7 @@ def race(
     if isinstance(target, Stack):
         _needs_a_table(target.template, str(target.project_dir))
         return _race(target, str(target.project_dir), clients, visits, stall, say)
-    from workshop.manifest import project
-
-    found = project(target)
-    template = load(found.path / "template.yaml", stack_name=found.stack_name)
-    _needs_a_table(template, found.label)
+    found = raceable(target)
     say(f"Starting {found.label} on a free port, from nothing...")
     with Stack.for_project(found, port=0, fresh=True) as stack:
         return _race(stack, found.label, clients, visits, stall, say)
