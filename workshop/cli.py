@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from workshop import manifest, served
+from workshop import manifest, served, user_files
 from workshop.errors import WorkshopError
 from workshop.local.lambda_runtime import DEFAULT_IDLE_TIMEOUT
 from workshop.types import Invocation
@@ -27,8 +27,10 @@ def _port(text: str) -> int:
         port = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (try 3000)") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port: use 1024-65535 (try 3000)")
+    if not (port == 0 or 1024 <= port <= 65535):  # below 1024: the system's, and root's
+        raise argparse.ArgumentTypeError(
+            f"{port} is not a port for this: use 1024-65535, or 0 for any free one (try 3000)"
+        )
     return port
 
 
@@ -170,12 +172,11 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     )
     fn = stack.function(args.function)
     if args.event:
+        text = user_files.read_text(Path(args.event), "an event file (JSON)")
         try:
-            event = json.loads(Path(args.event).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise WorkshopError(f"{args.event}: no such event file") from None
+            event = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise WorkshopError(f"{args.event}: not valid JSON ({exc})") from None
+            raise WorkshopError(f"{args.event}: not valid JSON ({exc}); fix the file") from None
     elif fn.routes:
         route = fn.routes[0]
         # The event API Gateway would send for a browser's visit to the route.
@@ -236,32 +237,27 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return diff.show(args.a, args.b)
 
 
-def _simulate_lock(args: argparse.Namespace) -> None:
-    """Pass --simulate-lock on as the variable workshop.build reads (and its sam child)."""
-    from workshop import build
-
-    if args.simulate_lock:
-        os.environ[build.LOCK_ENV] = args.simulate_lock
-
-
 def cmd_clean(args: argparse.Namespace) -> int:
     from workshop import build
 
-    _simulate_lock(args)
-
     project = manifest.project(args.stage)
-    removed = build.clean(project.path, args.build_dir, log=print)
-    print(f"Removed {removed}" if removed else "Nothing to clean: there is no .aws-sam here.")
+    removed = build.clean(project.path, args.build_dir, log=print, simulate_lock=args.simulate_lock)
+    build_dir = args.build_dir or project.path / ".aws-sam"
+    print(f"Removed {removed}" if removed else f"Nothing to clean: there is no {build_dir}.")
     return 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     from workshop import build
 
-    _simulate_lock(args)
-
     project = manifest.project(args.stage)
-    return build.build(project.path, args.build_dir, clean_first=args.clean, log=print)
+    return build.build(
+        project.path,
+        args.build_dir,
+        clean_first=args.clean,
+        log=print,
+        simulate_lock=args.simulate_lock,
+    )
 
 
 def cmd_race(args: argparse.Namespace) -> int:
@@ -280,6 +276,8 @@ def _print_flushed(line: str) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from workshop.measure import bench
 
+    if args.json:
+        bench.prepare_json(args.json)
     result = bench.bench(
         args.original,
         args.final,
@@ -301,8 +299,6 @@ def cmd_clean_notebooks(args: argparse.Namespace) -> int:
 
     paths = args.paths or sorted(notebooks.NOTEBOOKS_DIR.glob("*.ipynb"))
     for path in paths:
-        if not path.is_file():
-            raise WorkshopError(f"{path}: no such notebook")
         if notebooks.clean(path):
             print(f"Cleaned {path.name}")
     print(f"{len(paths)} notebook{'s' if len(paths) != 1 else ''} clean.")
@@ -449,9 +445,10 @@ def parser() -> argparse.ArgumentParser:
         )
         command.add_argument(
             "--simulate-lock",
-            metavar="PATH[:SECONDS]",
-            help="pretend another program (OneDrive) holds this file in .aws-sam, for SECONDS "
-            "or for ever: reproduces stage 04 on any machine",
+            metavar="PATH[:SECONDS|:forever]",
+            help="pretend another program (OneDrive) holds this file in .aws-sam, e.g. "
+            "build/HelloWorldFunction/app.py: with :SECONDS it lets go after that many "
+            "seconds, with :forever (the default) never; reproduces stage 04 on any machine",
         )
         command.set_defaults(run=run)
         if name == "build":

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from workshop import user_files
+from workshop.errors import WorkshopError
 from workshop.manifest import REPO_ROOT
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -37,8 +39,11 @@ def problems(nb: dict[str, Any]) -> list[str]:
 
 def clean(path: Path) -> bool:
     """Clean the notebook at `path` in place; return whether anything changed."""
-    text = path.read_text(encoding="utf-8")
-    nb = json.loads(text)
+    text = user_files.read_text(path, "a notebook")
+    try:
+        nb = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WorkshopError(f"{path}: not a notebook ({exc}); give a .ipynb file") from None
     nb["metadata"] = {k: v for k, v in nb.get("metadata", {}).items() if k in NOTEBOOK_METADATA}
     for cell in nb.get("cells", []):
         cell["metadata"] = {k: v for k, v in cell.get("metadata", {}).items() if k in CELL_METADATA}

@@ -12,7 +12,7 @@ from workshop.measure.bench import AppFigures, BenchResult, ratio_verdict
 
 
 def test_the_command_prints_the_table_and_writes_the_exact_figures(tmp_path):
-    out = tmp_path / "bench.json"
+    out = tmp_path / "not-yet" / "bench.json"  # --json makes its folder, before the run
     run = subprocess.run(
         [
             sys.executable,
@@ -35,6 +35,8 @@ def test_the_command_prints_the_table_and_writes_the_exact_figures(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "Warm visits: 3 each" in run.stdout  # progress, while it runs
+    assert "Race: 1 client x 1 visit on final app..." in run.stdout  # one of each, not "1 clients"
+    assert re.search(r"^lost updates, 1 client x 1 visit ", run.stdout, re.M)
     assert "DynamoDB round trips per visit          2" in run.stdout
     figures = json.loads(out.read_text(encoding="utf-8"))
     original, final = figures["original"], figures["final"]
@@ -111,3 +113,34 @@ def test_the_table_says_within_noise_where_a_timing_cannot_tell():
         "met": False,
         "verdict": "within noise",
     }
+
+
+def test_a_json_file_that_cannot_be_written_is_refused_before_the_run(tmp_path):
+    """Not a traceback after minutes of measuring: an error at once, and nothing run."""
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    for where, says in (
+        (tmp_path / "a-file" / "x.json", "cannot make the folder"),
+        (tmp_path, "is a folder"),
+    ):
+        run = subprocess.run(
+            [sys.executable, "-m", "workshop", "bench", "--json", str(where)],
+            capture_output=True,
+            text=True,
+            cwd=manifest.REPO_ROOT,
+            timeout=60,
+        )
+        assert run.returncode == 2 and run.stdout == "", run.stdout
+        assert run.stderr.startswith(f"error: --json {where}") and says in run.stderr, run.stderr
+        assert "Traceback" not in run.stderr
+
+
+def test_a_project_without_a_table_is_refused_before_the_run():
+    run = subprocess.run(
+        [sys.executable, "-m", "workshop", "bench", "--original", "01"],
+        capture_output=True,
+        text=True,
+        cwd=manifest.REPO_ROOT,
+        timeout=60,
+    )
+    assert run.returncode == 2 and run.stdout == "", run.stdout
+    assert run.stderr.startswith("error: stage 01") and "no table" in run.stderr, run.stderr

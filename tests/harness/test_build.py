@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -439,3 +440,70 @@ def test_real_sam_build_fails_on_a_held_file_and_clean_mends_it(project, capfd):
     with b.simulated_lock(built, seconds=0.5):
         assert b.build(project) == 0
     assert "Build Succeeded" in capfd.readouterr().out
+
+
+def test_a_lock_that_held_nothing_says_what_the_build_wrote(project, tmp_path):
+    """A typo in --simulate-lock: the build succeeds, and says the lock held nothing."""
+    sam = write_fake_sam(tmp_path)
+    typo = "build/HelloWorldFunctions/app.py"
+    with pytest.warns(UserWarning) as warned:
+        assert b.build(project, sam=sam, clean_first=False, simulate_lock=typo) == 0
+    (message,) = [str(w.message) for w in warned]
+    assert message.startswith(f"--simulate-lock {typo} held nothing: there is no ")
+    assert "HelloWorldFunction/" in message  # what .aws-sam/build holds instead
+
+
+def test_a_lock_that_held_its_file_says_nothing_more(project, tmp_path, recwarn):
+    sam = write_fake_sam(tmp_path)
+    held = "build/HelloWorldFunction/app.py"
+    b.build(project, sam=sam, clean_first=False, simulate_lock=held)
+    assert "simulated" in run_report(tmp_path)["unlink"]  # sam was refused
+    assert not [w for w in recwarn if "held nothing" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("build/HelloWorldFunction/app.py:abc", "':abc' is not a time"),
+        ("build/HelloWorldFunction/app.py:0", "':0' is not a time"),
+        ("../template.yaml", "give a path relative to .aws-sam"),
+    ],
+)
+def test_a_malformed_lock_option_is_refused_before_anything_runs(project, tmp_path, spec, says):
+    run = subprocess.run(
+        [sys.executable, "-m", "workshop", "build", str(project), "--simulate-lock", spec],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert run.returncode == 2 and run.stdout == "", run.stdout  # no "Running: sam build"
+    (line,) = run.stderr.splitlines()
+    assert line.startswith(f"error: --simulate-lock {spec}: {says}"), line
+    assert b.LOCK_ENV not in line and ":SECONDS" in line and ":forever" in line
+    assert held_file(project).is_file()
+
+
+def test_the_lock_option_is_documented_in_help():
+    run = subprocess.run(
+        [sys.executable, "-m", "workshop", "build", "--help"], capture_output=True, text=True
+    )
+    assert "PATH[:SECONDS|:forever]" in " ".join(run.stdout.split())
+
+
+def test_build_says_running_sam_only_once_the_clean_is_done(project, tmp_path):
+    """A file held for good: the clean's tries are said (over 8 s), and sam never runs, nor is
+    said to."""
+    sam = write_fake_sam(tmp_path)
+    said: list[str] = []
+    with pytest.raises(WorkshopError, match="Cannot delete"):
+        b.build(project, sam=sam, simulate_lock="build/HelloWorldFunction/app.py", log=said.append)
+    assert said and all("is held; trying again" in line for line in said), said
+    assert not (tmp_path / "report.json").exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_a_template_saved_by_a_windows_tool_is_read_by_its_byte_order_mark(project, encoding):
+    template = project / "template.yaml"
+    template.write_bytes(template.read_text(encoding="utf-8").encode(encoding))
+    assert b.template_runtimes(template) == {HERE_RUNTIME}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import PROBE_APP, fetch_json
-from workshop import manifest, served
+from workshop import cli, manifest, served
 
 REPO = manifest.REPO_ROOT
 NAMED = ("Function:", "Role:", "Table:")  # the names `up` prints, one a line
@@ -78,7 +79,7 @@ def test_a_port_in_use_is_one_line_with_what_to_do(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         result = workshop("up", str(PROBE_APP), "--port", str(port))
-    assert_one_line_error(result, f"port {port} is in use", f"--port {port + 1}")
+    assert_one_line_error(result, f"port {port} is in use", "pick another port: --port ")
 
 
 def test_invoke_prints_the_log_lines_and_the_response():
@@ -419,3 +420,102 @@ def test_the_users_aws_profile_and_config_are_not_read(tmp_path, monkeypatch):
     result = workshop("invoke", "07")
     assert result.returncode == 0, result.stderr
     assert '\\"visit_count\\": 1' in result.stdout
+
+
+def _event_in(tmp_path: Path, encoding: str) -> Path:
+    """The probe's event, saved as a Windows tool saves it (`utf-16`: with its BOM, FF FE)."""
+    event = tmp_path / f"event-{encoding}.json"
+    text = (PROBE_APP / "events" / "count.json").read_text(encoding="utf-8")
+    event.write_bytes(text.encode(encoding))
+    return event
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16-le", "utf-16"])
+def test_an_event_file_is_read_by_its_byte_order_mark(tmp_path, encoding):
+    event = _event_in(tmp_path, encoding)
+    if encoding == "utf-16-le":  # PowerShell 5.1's `>` and Out-File: UTF-16 LE with a BOM
+        event.write_bytes(b"\xff\xfe" + event.read_bytes())
+    result = workshop("invoke", str(PROBE_APP), "--event", str(event))
+    assert result.returncode == 0, result.stderr
+    assert '"statusCode": 200' in result.stdout
+
+
+def test_a_template_saved_as_utf_16_is_read(tmp_path):
+    copy = shutil.copytree(PROBE_APP, tmp_path / "app")
+    template = copy / "template.yaml"
+    template.write_bytes(template.read_text(encoding="utf-8").encode("utf-16"))
+    result = workshop("invoke", str(copy), "--event", str(copy / "events" / "count.json"))
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_event_file_the_user_got_wrong_is_one_line_naming_it(tmp_path):
+    not_text = tmp_path / "latin-1.json"
+    not_text.write_bytes('{"name": "Zoë"}'.encode("latin-1"))
+    for event, says in (
+        (tmp_path, "is a folder, not an event file"),
+        (tmp_path / "missing.json", "no such file"),
+        (not_text, "not UTF-8 text"),
+    ):
+        result = workshop("invoke", str(PROBE_APP), "--event", str(event))
+        assert_one_line_error(result, f"error: {event}", says)
+
+
+def test_an_unreadable_event_file_is_named(tmp_path, monkeypatch, capsys):
+    """As a file that another user owns (chmod would not stop root, who runs the tests here)."""
+    event = _event_in(tmp_path, "utf-8")
+    read_bytes = Path.read_bytes
+
+    def refuse(path: Path) -> bytes:
+        if path == event:
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert cli.main(["invoke", str(PROBE_APP), "--event", str(event)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {event}: permission denied") and "Traceback" not in error
+
+
+def test_a_port_below_1024_is_refused_as_the_system_s():
+    result = workshop("up", "01", "--port", "80")
+    assert result.returncode == 2 and "use 1024-65535" in result.stderr, result.stderr
+
+
+def test_a_port_in_use_suggests_one_that_is_free():
+    with socket.socket() as busy, socket.socket() as next_one:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with contextlib.suppress(OSError):  # if someone else holds it: the same case
+            next_one.bind(("127.0.0.1", port + 1))  # the port after it is taken too
+        result = workshop("up", str(PROBE_APP), "--port", str(port))
+        suggested = int(re.search(r"--port (\d+)", result.stderr).group(1))
+        assert suggested not in (port, port + 1), result.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", suggested))  # it was free
+
+
+def test_clean_with_nothing_to_clean_says_which_folder(tmp_path):
+    copy = shutil.copytree(PROBE_APP, tmp_path / "app")
+    result = workshop("clean", str(copy))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"Nothing to clean: there is no {copy / '.aws-sam'}."
+
+
+def test_a_race_is_refused_on_a_stage_without_a_table():
+    """Stage 01 counts in each environment's memory: no visit is lost to a race there."""
+    result = workshop("race", "01", "--visits", "2")
+    assert_one_line_error(result, "stage 01", "no table", "memory", "stage 03 on")
+    assert result.stdout == ""  # refused before a stack was started
+
+
+def test_a_race_ends_with_its_table_and_a_sentence_as_stage_05_s_readme_says():
+    result = workshop("race", "05", "--clients", "1", "--visits", "1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "Racing 1 client x 1 visit, all at once, on one session..." in lines
+    assert lines[-3].split() == ["clients", "visits", "each", "sent", "counted", "lost"]
+    assert lines[-2].split() == ["1", "1", "1", "1", "0"]
+    assert lines[-1] == "Every visit answered 200 was counted."
+    readme = (manifest.find("05").path / "README.md").read_text(encoding="utf-8")
+    assert "the table at the end, and the sentence under it" in " ".join(readme.split())

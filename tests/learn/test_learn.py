@@ -107,7 +107,8 @@ def test_try_check_fix_check_reset(capsys, playground):
 
     code, out, _ = workshop(capsys, "reset", "02")
     assert code == 0
-    previous = playground / ".previous" / "02-decimal-bug"
+    (previous,) = (playground / ".previous").iterdir()  # 02-decimal-bug-<date>-<time>
+    assert previous.name.startswith("02-decimal-bug-")
     assert out.splitlines() == [
         f"Reset stage 02 (The Decimal bug): moved your copy to {previous} (in case you want "
         f"something back); copied stages/02-decimal-bug to {copy} again.",
@@ -352,3 +353,33 @@ def test_watch_stops_on_the_machines_problem_rather_than_wait_for_a_save(tmp_pat
     monkeypatch.setattr(watch, "_wait_for_change", ctrl_c)
     with pytest.raises(MachineError):
         watch.watch(tmp_path, "your copy", stopped_endpoint)
+
+
+def test_every_reset_keeps_its_own_copy_and_says_which(capsys, playground):
+    workshop(capsys, "try", "02")
+    copy = playground / "02-decimal-bug"
+    kept = []
+    for attempt in ("first", "second"):  # two resets within a second keep two copies too
+        (copy / "notes.txt").write_text(attempt, encoding="utf-8")
+        code, out, _ = workshop(capsys, "reset", "02")
+        assert code == 0
+        kept.append(Path(out.split("moved your copy to ", 1)[1].split(" (in case", 1)[0]))
+    assert kept[0] != kept[1]
+    assert sorted(kept) == sorted((playground / ".previous").iterdir())
+    assert [(k / "notes.txt").read_text(encoding="utf-8") for k in kept] == ["first", "second"]
+
+
+def test_check_path_without_a_template_is_a_usage_error(capsys, playground):
+    workshop(capsys, "try", "02")
+    src = playground / "02-decimal-bug" / "src"
+    line = error_of(capsys, "check", "02", "--path", str(src))
+    assert f"{src}: no template.yaml there" in line and "--path" in line
+    assert f"--path {playground / '02-decimal-bug'}" in line  # the folder above holds one
+
+
+def test_check_path_in_a_stage_s_own_folder_is_warned_of(capsys):
+    stage = manifest.find("02").path
+    with pytest.warns(UserWarning, match="a stage's own folder") as warned:
+        code, out, _ = workshop(capsys, "check", "05", "--path", str(stage))
+    assert code == 1 and "Fix it in" in out
+    assert "python run.py try 05" in str(warned[0].message)

@@ -25,7 +25,7 @@ from tests.helpers import (
     visit,
 )
 from workshop import cli, manifest
-from workshop.measure.race import race
+from workshop.measure.race import RaceResult, Tally, race
 
 PATIENCE = 30  # seconds to wait for what a schedule needs; far more than it takes
 
@@ -118,6 +118,10 @@ def test_8_visitors_through_a_stall(start_stage, stage, stall):
         assert visitor.lost == 0  # nothing acknowledged is lost (counted >= answered 200)
         if stage == "08":
             assert visitor.counted <= visitor.acknowledged + visitor.unavailable
+    if result.unavailable:  # what the verdict says of the 503s is what this race measured
+        beyond = sum(max(0, v.counted - v.acknowledged) for v in result.visitors)
+        (said,) = [line for line in result.verdict() if "answered 503" in line]
+        assert (f"rose by {beyond} more" in said) if beyond else ("None of them" in said), said
     if stage == "07":
         # The first held answer is held `stall` seconds, more than the read timeout: the SDK
         # retries that visit's update, and 07's ADD counts it again.
@@ -135,8 +139,9 @@ def test_workshop_race_with_a_stall_tells_what_was_counted_twice(capsys):
     )
     numbers = [int(n) for n in lines[header + 1].split()]
     assert numbers[:3] == [2, 3, 6] and numbers[4] == 0 and numbers[6] >= 1
+    twice = "1 visit was" if numbers[6] == 1 else f"{numbers[6]} visits were"
     assert lines[header + 2] == (
-        f"{numbers[6]} visits were answered once but counted twice: DynamoDB applied an "
+        f"{twice} answered once but counted twice: DynamoDB applied an "
         "update whose answer came after the SDK's read timeout, and the SDK's retry counted "
         "it again."
     )
@@ -146,3 +151,25 @@ def test_a_stalled_race_on_a_stage_with_one_session_tallies_it_as_one_visitor(st
     result = race(start_stage("05"), clients=2, visits=2, stall=1)
     (session,) = result.visitors
     assert sum(session.statuses.values()) == 4
+
+
+def _stalled(*visitors: Tally) -> RaceResult:
+    sent = sum(sum(visitor.statuses.values()) for visitor in visitors)
+    counted = sum(visitor.counted for visitor in visitors)
+    return RaceResult(1, sent, sent, counted, 0, stall=12, visitors=visitors)
+
+
+@pytest.mark.parametrize(
+    ("counted", "says"),
+    [
+        pytest.param(4, "The counts rose by 2 more than the visits answered 200", id="07-twice"),
+        pytest.param(3, "The counts rose by 1 more than the visits answered 200", id="08-once"),
+        pytest.param(2, "None of them was counted.", id="not-at-all"),
+    ],
+)
+def test_the_503_sentence_says_what_the_race_measured(counted, says):
+    """Stage 07 may count a 503 visit twice, stage 08 once at most: the sentence holds for both."""
+    result = _stalled(Tally({200: 2, 503: 1}, counted))
+    (said,) = [line for line in result.verdict() if "answered 503" in line]
+    assert said.startswith("1 visit was answered 503: DynamoDB did not answer within the SDK's")
+    assert says in said and "count once" not in said

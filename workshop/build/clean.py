@@ -6,8 +6,10 @@ deletion done carefully: it deletes only the project's own `.aws-sam`, never fol
 of it, clears read-only attributes, retries with backoff while another program holds a file,
 and when it still cannot, names the file and says what to do.
 
-`WORKSHOP_SIMULATE_LOCK=<path inside .aws-sam>[:<seconds>|:forever]` (default: forever) holds
-that file (`lock.simulated_lock`) from the moment `clean` or `build` starts.
+`--simulate-lock <path inside .aws-sam>[:<seconds>|:forever]` (default: forever), or the same
+in WORKSHOP_SIMULATE_LOCK, holds that file (`lock.simulated_lock`) from the moment `clean` or
+`build` starts; a hold that refused nothing by the end is warned of, with what `.aws-sam` holds
+instead (a typo would otherwise pass for a build that OneDrive did not disturb).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from workshop.build.lock import raise_if_held, simulated_lock
@@ -26,6 +29,10 @@ from workshop.errors import WorkshopError
 
 BUILD_FOLDER = ".aws-sam"
 LOCK_ENV = "WORKSHOP_SIMULATE_LOCK"
+LOCK_SYNTAX = (
+    "give a path relative to .aws-sam, then :SECONDS to let go after that many seconds or "
+    ":forever (the default), e.g. build/HelloWorldFunction/app.py:5"
+)
 REMEDIES = (
     "pause OneDrive sync and try again, move the repository out of OneDrive, "
     "or build elsewhere with --build-dir pointing outside the synced folder"
@@ -35,22 +42,70 @@ ATTEMPTS = 6
 DELAY = 0.25  # seconds before the second try; it doubles each time: 6 tries span 7.75 s
 
 
-def lock_from_environment(project_dir: Path) -> AbstractContextManager[object]:
-    """The `simulated_lock` that WORKSHOP_SIMULATE_LOCK asks for, or a no-op when it is unset."""
-    spec = os.environ.get(LOCK_ENV, "").strip()
-    if not spec:
-        return nullcontext()
-    relative, _, duration = spec.rpartition(":")
-    if not relative or not re.fullmatch(r"forever|\d+(\.\d+)?", duration):
-        relative, duration = spec, "forever"
-    held = Path(relative)
-    if held.is_absolute() or ".." in held.parts or held.drive:
+def parse_lock(spec: str, given: str = "--simulate-lock") -> tuple[Path, float | None]:
+    """`PATH[:SECONDS|:forever]` as (the path inside .aws-sam, seconds or None: for ever).
+
+    given: how the user gave it, for the message: the option, or `WORKSHOP_SIMULATE_LOCK=`.
+    """
+    relative, colon, duration = spec.partition(":")
+    if colon and not re.fullmatch(r"forever|\d+(\.\d+)?", duration) or duration == "0":
         raise WorkshopError(
-            f"{LOCK_ENV}={spec!r}: give a path relative to {BUILD_FOLDER}, such as "
-            f"build/HelloWorldFunction/app.py:forever (or :5 to release it after 5 seconds)"
+            f"{_said(given, spec)}: ':{duration}' is not a time to hold it: {LOCK_SYNTAX}"
         )
-    seconds = None if duration == "forever" else float(duration)
-    return simulated_lock(project_dir / BUILD_FOLDER / held, seconds)
+    held = Path(relative)
+    if not relative or held.is_absolute() or ".." in held.parts or held.drive:
+        raise WorkshopError(f"{_said(given, spec)}: {LOCK_SYNTAX}")
+    return held, None if duration in ("", "forever") else float(duration)
+
+
+@contextmanager
+def lock_asked(project_dir: Path, spec: str | None) -> Iterator[None]:
+    """Hold what --simulate-lock (else WORKSHOP_SIMULATE_LOCK) asks for; say if it held nothing."""
+    given = "--simulate-lock"
+    if not spec:
+        spec, given = os.environ.get(LOCK_ENV, "").strip(), f"{LOCK_ENV}="
+    if not spec:
+        yield
+        return
+    held, seconds = parse_lock(spec, given)
+    root = project_dir / BUILD_FOLDER
+    before = _contents_near(root / held, root)
+    with simulated_lock(root / held, seconds) as lock:
+        yield
+    if lock.refused:
+        return
+    if (root / held).exists():
+        state = "nothing deleted or replaced it while it was held"
+    else:
+        state = f"there is no {BUILD_FOLDER}/{held.as_posix()}"
+        now = _contents_near(root / held, root)
+        if now or before:
+            there, listing = now or before
+            holds = f"{_relative(there, project_dir)} {'holds' if now else 'held'}"
+            state += f" ({holds}: {', '.join(listing) or 'nothing'})"
+        else:
+            state += f", nor any {BUILD_FOLDER}: build first"
+    warnings.warn(f"{_said(given, spec)} held nothing: {state}", stacklevel=3)
+
+
+def _said(given: str, spec: str) -> str:
+    """The lock as the user gave it: `--simulate-lock PATH` or `WORKSHOP_SIMULATE_LOCK=PATH`."""
+    return f"{given}{'' if given.endswith('=') else ' '}{spec}"
+
+
+def _contents_near(path: Path, root: Path) -> tuple[Path, list[str]] | None:
+    """The nearest folder holding `path`, up to `root`, and what is in it (folders with a /)."""
+    for folder in path.parents:
+        if folder.is_dir():
+            names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+            return folder, names[:10] + (["..."] if len(names) > 10 else [])
+        if folder == root:
+            return None
+    return None
+
+
+def _relative(path: Path, project_dir: Path) -> str:
+    return path.relative_to(project_dir).as_posix() if is_inside(path, project_dir) else str(path)
 
 
 def is_link(path: Path) -> bool:
@@ -198,13 +253,15 @@ def clean(
     delay: float = DELAY,
     remove: Callable[[Path], None] = remove_entry,
     log: Callable[[str], None] | None = None,
+    simulate_lock: str | None = None,
 ) -> Path | None:
     """Delete the project's `.aws-sam` (or `build_dir` inside it); return what went, or None.
 
     A relative `build_dir` is taken from the current directory, as on any command line.
     While a file is held it tries `attempts` times, waiting `delay`, then twice as long each time.
+    simulate_lock: `PATH[:SECONDS|:forever]` in .aws-sam to hold (None: WORKSHOP_SIMULATE_LOCK's).
     """
-    with lock_from_environment(project_dir):
+    with lock_asked(project_dir, simulate_lock):
         return delete_build_folder(
             project_dir, build_dir, attempts=attempts, delay=delay, remove=remove, log=log
         )

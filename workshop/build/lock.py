@@ -29,11 +29,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-# How the parent hands its held files to the sam process: JSON [[absolute path, until], ...].
+# How the parent hands its held files to the sam process: JSON [[absolute path, until], ...];
+# and where sam tells it which of them it refused to delete or replace, one path a line.
 HELD_FILES_ENV = "WORKSHOP_HELD_FILES"
+REFUSED_ENV = "WORKSHOP_HELD_REFUSED"
 SIMULATED_HOLD = (
     "Permission denied (simulated: another process holds this file, as OneDrive does while it "
     "syncs)"
@@ -46,6 +48,7 @@ class SimulatedLock:
 
     path: Path
     until: float
+    refused: list[str] = field(default_factory=list, compare=False)  # what it refused so far
 
     def holds(self, path: str | bytes | os.PathLike, dir_fd: int | None = None) -> bool:
         """True while held, if `path` (relative to `dir_fd` when given) is the held file."""
@@ -64,8 +67,14 @@ _locks: list[SimulatedLock] = []
 
 def raise_if_held(path: str | bytes | os.PathLike, dir_fd: int | None = None) -> None:
     """A PermissionError, as Windows gives one, when a simulated lock holds `path`."""
-    if any(lock.holds(path, dir_fd) for lock in _locks):
-        raise PermissionError(errno.EACCES, SIMULATED_HOLD, os.fsdecode(path))
+    for lock in _locks:
+        if lock.holds(path, dir_fd):
+            lock.refused.append(os.fsdecode(path))
+            report = os.environ.get(REFUSED_ENV)  # set in sam: tell the parent
+            if report:
+                with open(report, "a", encoding="utf-8") as refused:
+                    refused.write(f"{lock.path}\n")
+            raise PermissionError(errno.EACCES, SIMULATED_HOLD, os.fsdecode(path))
 
 
 @contextmanager
@@ -99,7 +108,13 @@ def sam_environment() -> Iterator[dict[str, str]]:
         )
         env[HELD_FILES_ENV] = json.dumps([[str(lock.path), lock.until] for lock in _locks])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [shim, env.get("PYTHONPATH")]))
+        report = Path(shim, "refused.txt")
+        env[REFUSED_ENV] = str(report)
         yield env
+        refused = report.read_text(encoding="utf-8").splitlines() if report.exists() else []
+        for lock in _locks:
+            if str(lock.path) in refused:
+                lock.refused.append("in sam")
 
 
 def hold_files_in_this_process() -> None:

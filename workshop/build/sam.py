@@ -12,12 +12,13 @@ from pathlib import Path
 
 import yaml
 
+from workshop import user_files
 from workshop.build.clean import (
     BUILD_FOLDER,
     absolute,
     delete_build_folder,
     is_inside,
-    lock_from_environment,
+    lock_asked,
 )
 from workshop.build.lock import sam_environment
 from workshop.errors import WorkshopError
@@ -46,7 +47,8 @@ _TolerantLoader.add_multi_constructor("!", _plain)
 def template_runtimes(template: Path) -> set[str]:
     """The `pythonX.Y` runtimes of the template's functions, Globals included."""
     try:
-        doc = yaml.load(template.read_text(encoding="utf-8"), Loader=_TolerantLoader) or {}
+        text = user_files.read_text(template, "a SAM template")
+        doc = yaml.load(text, Loader=_TolerantLoader) or {}
     except yaml.YAMLError as error:
         raise WorkshopError(f"{template} is not valid YAML: {error}") from error
     default = ((doc.get("Globals") or {}).get("Function") or {}).get("Runtime")
@@ -129,6 +131,7 @@ def build(
     extra_args: Sequence[str] = (),
     clean_first: bool = True,
     log: Callable[[str], None] | None = None,
+    simulate_lock: str | None = None,
 ) -> int:
     """Clean, then run `sam build` in `project_dir`; return sam's exit code.
 
@@ -136,10 +139,28 @@ def build(
     elsewhere is not cleaned (sam empties it itself) and the project's `.aws-sam`, where the
     sync holds files, is left alone: that is the point of building elsewhere.
     `clean_first=False` runs `sam build` as the story's author did, to see it fail.
+    simulate_lock: as for `clean`. What runs is said once the clean is done, just before it runs.
     """
+    with lock_asked(project_dir, simulate_lock):  # first: a malformed lock is refused at once
+        return _build(project_dir, build_dir, sam, extra_args, clean_first, log or _quiet)
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def _build(
+    project_dir: Path,
+    build_dir: Path | None,
+    sam: str | os.PathLike[str] | None,
+    extra_args: Sequence[str],
+    clean_first: bool,
+    log: Callable[[str], None],
+) -> int:
     executable = str(sam) if sam is not None else sam_executable()
     check_python(project_dir, extra_args)
     command = [executable, "build"]
+    say_no_cached = False
     if build_dir is not None:
         build_dir = Path(os.path.abspath(build_dir))
         command += ["--build-dir", str(build_dir)]
@@ -148,16 +169,16 @@ def build(
             # building elsewhere must not write into the synced folder at all. Said aloud, so
             # that whoever copies the command to `sam build` copies this too.
             command.append("--no-cached")
-            if log:
-                log(
-                    "Adding --no-cached: a cached build writes .aws-sam/cache and .aws-sam/deps "
-                    "into the project whatever --build-dir says (samconfig.toml: cached = false)."
-                )
+            say_no_cached = True
     command += list(extra_args)
-    if log:
-        log("Running: " + " ".join(["sam", *command[1:]]))
-    with lock_from_environment(project_dir), sam_environment() as env:
+    with sam_environment() as env:
         owned = project_dir.resolve() / BUILD_FOLDER
         if clean_first and (build_dir is None or is_inside(absolute(build_dir), owned)):
             delete_build_folder(project_dir, build_dir, log=log)
+        if say_no_cached:
+            log(
+                "Adding --no-cached: a cached build writes .aws-sam/cache and .aws-sam/deps "
+                "into the project whatever --build-dir says (samconfig.toml: cached = false)."
+            )
+        log("Running: " + " ".join(["sam", *command[1:]]))
         return subprocess.run(command, cwd=project_dir, env=env).returncode

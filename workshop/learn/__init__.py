@@ -11,7 +11,7 @@ under `solutions/`.
 
 WORKSHOP_PLAYGROUND moves the playground (the tests use a temporary one). Hint progress is
 kept in `<playground>/.hints.json`; `reset` keeps the copy it replaces in
-`<playground>/.previous/`, one per exercise.
+`<playground>/.previous/`, each named by the exercise and the time (none replaced).
 """
 
 from workshop.learn.commands import add_commands

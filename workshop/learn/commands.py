@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import warnings
 from pathlib import Path
 
 from workshop import manifest
@@ -11,7 +12,7 @@ from workshop.errors import WorkshopError
 from workshop.learn import course
 from workshop.learn.course import Exercise, copy_of, copy_start
 from workshop.learn.hints import hints_seen, print_hint, save_hints_seen, wrap
-from workshop.learn.playground import PREVIOUS, playground, remove_tree, run_py, shown
+from workshop.learn.playground import kept_copy_for, run_py, shown
 
 
 def cmd_try(args: argparse.Namespace) -> int:
@@ -79,9 +80,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
         print(f"Next: fix it there, then `{run_py()} check {exercise.stage.id}`.")
         return 0
     done = []
-    previous = playground() / PREVIOUS / copy.name
-    if previous.exists():
-        remove_tree(previous)
+    previous = kept_copy_for(copy)
     previous.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(copy, previous)
@@ -151,9 +150,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     again = f"{run_py()} check {exercise.stage.id}" + (
         f" --path {shown(copy)}" if args.path else ""
     )
-    if not copy.is_dir():
-        if args.path:
-            raise WorkshopError(f"{args.path}: no such folder")
+    if args.path:
+        _check_path(copy, exercise.stage.id)
+    elif not copy.is_dir():
         raise WorkshopError(
             f"there is no copy of {exercise.label} yet in {shown(copy)}: make one with "
             f"`{run_py()} try {exercise.stage.id}`"
@@ -165,6 +164,26 @@ def cmd_check(args: argparse.Namespace) -> int:
             copy, shown(copy), lambda: _check_once(exercise, copy, again, watching=True)
         )
     return _check_once(exercise, copy, again)
+
+
+def _check_path(path: Path, stage_id: str) -> None:
+    """A --path must be a SAM project; one in a stage's own folder is the stage, not a copy."""
+    if not path.is_dir():
+        raise WorkshopError(f"--path {shown(path)}: no such folder")
+    if not (path / "template.yaml").is_file():
+        above = next((p for p in path.parents if (p / "template.yaml").is_file()), None)
+        mend = f"did you mean `--path {shown(above)}`?" if above else "give the project's folder"
+        raise WorkshopError(
+            f"--path {shown(path)}: no template.yaml there: --path takes the folder of a SAM "
+            f"project (the one with template.yaml); {mend}"
+        )
+    if path.resolve().is_relative_to((manifest.REPO_ROOT / "stages").resolve()):
+        warnings.warn(
+            f"--path {shown(path)} checks a stage's own folder, which the workshop keeps as it "
+            f"is: to fix it yourself, make a copy with `{run_py()} try {stage_id}`, then "
+            f"`{run_py()} check {stage_id}`",
+            stacklevel=2,
+        )
 
 
 def _check_once(exercise: Exercise, copy: Path, again: str, watching: bool = False) -> int:

@@ -7,6 +7,7 @@ import re
 import shutil
 import stat
 import sys
+import time
 from pathlib import Path
 
 from workshop import manifest
@@ -45,6 +46,17 @@ def shown(path: Path) -> str:
 
 def _within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
+
+
+def kept_copy_for(copy: Path) -> Path:
+    """A new folder in .previous/ for `copy`, named by the time: every earlier one is kept."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    kept = playground() / PREVIOUS / f"{copy.name}-{stamp}"
+    number = 2
+    while kept.exists():  # two resets within a second
+        kept = kept.with_name(f"{copy.name}-{stamp}-{number}")
+        number += 1
+    return kept
 
 
 def _make_writable_and_retry(function, path, _excinfo) -> None:

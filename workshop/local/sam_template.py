@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from workshop import user_files
 from workshop.errors import WorkshopError
 from workshop.local.physical_names import NAME_LIMITS, ROLE_NAME_LIMIT, generated_name
 from workshop.local.sam_globals import read_globals, with_globals
@@ -68,10 +69,11 @@ for _tag in SAM_TAGS:
 
 def parse_yaml(path: Path) -> dict[str, Any]:
     """The template as plain data, or a WorkshopError that names the file."""
+    if not path.exists():
+        raise WorkshopError(f"{path}: no such template; is this a SAM project folder?")
+    text = user_files.read_text(path, "a SAM template")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_TemplateLoader)  # noqa: S506
-    except FileNotFoundError:
-        raise WorkshopError(f"{path}: no such template; is this a SAM project folder?") from None
+        data = yaml.load(text, Loader=_TemplateLoader)  # noqa: S506
     except yaml.YAMLError as exc:
         raise WorkshopError(f"{path}: not valid YAML ({exc}); fix the template.") from None
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,15 @@ from workshop.local.local_aws import LocalAWS, ensure_log_group
 from workshop.types import Function, Invocation
 
 SAVE_INTERVAL = 1.0  # seconds between snapshots of changed state while running
+
+
+def _free_port_after(port: int) -> int:
+    """The first port after `port` that is free now, to suggest; 0 (any free one) if none near."""
+    for candidate in range(port + 1, min(port + 100, 65536)):
+        with contextlib.suppress(OSError), socket.socket() as probe:
+            probe.bind(("127.0.0.1", candidate))
+            return candidate
+    return 0
 
 
 class Stack:
@@ -106,9 +116,10 @@ class Stack:
         except OSError as exc:
             self.stop()
             if exc.errno in (48, 98, 10048):  # EADDRINUSE on macOS, Linux, Windows
+                free = _free_port_after(self.port)
                 raise WorkshopError(
                     f"port {self.port} is in use (another `python run.py up`, or another program); "
-                    f"stop it, or pick another port: --port {self.port + 1}"
+                    f"stop it, or pick another port: --port {free}"
                 ) from None
             raise
         except BaseException:

@@ -21,11 +21,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from workshop.errors import WorkshopError
 from workshop.local.iam import function_credentials
 from workshop.local.local_aws import LocalAWS
 from workshop.local.stack import Stack
 from workshop.manifest import project
-from workshop.measure.race import race
+from workshop.measure.race import plural, race, raceable
 from workshop.types import Invocation
 from workshop.visitor import Visitor
 
@@ -142,7 +143,8 @@ class BenchResult:
         for clients in o.lost:
             rows.append(
                 (
-                    f"lost updates, {clients} clients x {self.settings['race_visits']} visits",
+                    f"lost updates, {plural(clients, 'client')} x "
+                    f"{plural(self.settings['race_visits'], 'visit')}",
                     f"{o.lost[clients]} of {o.sent[clients]}",
                     f"{f.lost[clients]} of {f.sent[clients]}",
                     "",
@@ -276,6 +278,8 @@ def bench(
 ) -> BenchResult:
     """Measure `original` and `final` side by side; `log` gets progress lines."""
     say = log or (lambda line: None)
+    for name in (original, final):  # refused now, not after minutes of warm visits
+        raceable(name)
     aws = LocalAWS().start()
     apps: list[_App] = []
     try:
@@ -301,13 +305,13 @@ def bench(
                 app.figures.init_ms.append(cold.init_ms or 0.0)
         for clients in race_clients:
             for app in apps:
-                say(f"Race: {clients} clients x {race_visits} visits on {app.figures.label}...")
+                who = f"{plural(clients, 'client')} x {plural(race_visits, 'visit')}"
+                say(f"Race: {who} on {app.figures.label}...")
                 result = race(app.stack, clients=clients, visits=race_visits)
                 app.figures.sent[clients], app.figures.lost[clients] = result.sent, result.lost
         for app in apps:  # one at a time: the stall holds every answer of the local AWS
-            say(
-                f"Stall: {STALL_VISITORS} visitors x {race_visits} visits on {app.figures.label}..."
-            )
+            who = f"{plural(STALL_VISITORS, 'visitor')} x {plural(race_visits, 'visit')}"
+            say(f"Stall: {who} on {app.figures.label}...")
             result = race(app.stack, clients=STALL_VISITORS, visits=race_visits, stall=stall)
             app.figures.stall_sent, app.figures.counted_twice = result.sent, result.counted_twice
         for app in apps:
@@ -325,5 +329,24 @@ def bench(
     return BenchResult(apps[0].figures, apps[1].figures, machine(), settings)
 
 
+def prepare_json(path: Path) -> None:
+    """Make sure `--json FILE` is writable before a run of minutes: its folder made if need be."""
+    if path.is_dir():
+        example = path / "bench.json"
+        raise WorkshopError(f"--json {path} is a folder: give a file in it, e.g. {example}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkshopError(
+            f"--json {path}: cannot make the folder {path.parent} ({exc.strerror or exc}); "
+            "give a file in a folder you can write"
+        ) from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise WorkshopError(f"--json {path}: permission denied; give a file you can write")
+
+
 def write_json(result: BenchResult, path: Path) -> None:
-    path.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+    try:
+        path.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise WorkshopError(f"--json {path}: cannot write it ({exc.strerror or exc})") from None

@@ -21,8 +21,9 @@ stage with one session for all is tallied as one visitor), while DynamoDB answer
 quarter of the visits are answered, the local AWS holds each answer for up to `stall` seconds
 after applying the call (LocalAWS.dynamodb_stall). Each visitor's opening and closing visits
 tell how much their own count went up, and so how many of their visits were counted twice:
-more counted than their visits answered 200 or 503 (a 503 may have counted once: DynamoDB may
-have applied the update it gave up on).
+more counted than their visits answered 200 or 503. A visit answered 503 may have counted too
+(DynamoDB may have applied the update the SDK gave up on): the verdict says how far the counts
+rose past the visits answered 200, as measured.
 
 Each execution environment is a process that imports boto3 (about half a second of CPU),
 and a race starts up to `clients` of them: keep `clients` modest on a small machine.
@@ -39,13 +40,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from workshop.errors import WorkshopError
+from workshop.local.sam_template import load
 from workshop.local.stack import Stack
+from workshop.manifest import Project, project
+from workshop.types import Template
 from workshop.visitor import Answer, Visitor
 
 DEFAULT_CLIENTS = 8
 DEFAULT_VISITS = 10
 MAX_CLIENTS = 128  # each client can start an execution environment: a process of its own
 MAX_STALL = 25.0  # seconds: a stall must end before API Gateway's 29 s do
+FIRST_RACE_STAGE = "03"  # the first stage that keeps its count in a table and answers it
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 visit`, `2 visits`: a count with its noun."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _were(count: int, noun: str = "visit") -> str:
+    return f"{plural(count, noun)} {'was' if count == 1 else 'were'}"
 
 
 @dataclass(frozen=True)
@@ -129,10 +143,10 @@ class RaceResult:
         """What the race shows, in sentences."""
         lines = []
         if self.lost:
-            lines.append(f"{self.lost} visits were answered 200 but never counted: lost updates.")
+            lines.append(f"{_were(self.lost)} answered 200 but never counted: lost updates.")
         if self.counted_twice:
             lines.append(
-                f"{self.counted_twice} visits were answered once but counted twice: DynamoDB "
+                f"{_were(self.counted_twice)} answered once but counted twice: DynamoDB "
                 "applied an update whose answer came after the SDK's read timeout, and the "
                 "SDK's retry counted it again."
             )
@@ -141,9 +155,16 @@ class RaceResult:
             if self.stall:
                 lines.append("No visit was counted twice, although DynamoDB answered late.")
         if self.unavailable:
+            # Measured, not promised: how far the counts rose past the visits answered 200 (on
+            # stage 07 a 503 visit may count twice, on stage 08 at most once).
+            beyond = sum(max(0, v.counted - v.acknowledged) for v in self.visitors)
             lines.append(
-                f"{self.unavailable} visits were answered 503: DynamoDB did not answer within the "
-                "SDK's retries, though it may have applied the update (each may count once)."
+                f"{_were(self.unavailable)} answered 503: DynamoDB did not answer within the "
+                f"SDK's retries. The counts rose by {beyond} more than the visits answered 200: "
+                "updates DynamoDB applied, though it answered too late."
+                if beyond
+                else f"{_were(self.unavailable)} answered 503: DynamoDB did not answer within the "
+                "SDK's retries. None of them was counted."
             )
         other = {status: n for status, n in self.statuses.items() if status not in (200, 503)}
         if other:
@@ -164,6 +185,26 @@ def _count_of(answer: Answer, label: str, which: str) -> int:
             "a race needs a counter that answers 200 with its visit_count (stage 03 on)"
         )
     return count
+
+
+def _needs_a_table(template: Template, label: str) -> None:
+    """Refuse a race that could only mislead: a count that no table keeps cannot be raced."""
+    if not template.tables:
+        from workshop.learn import run_py
+
+        raise WorkshopError(
+            f"{label} has no table: it keeps its count in each execution environment's memory, "
+            "so visits that reach different environments never meet, and none is lost to a race. "
+            f"A race is for a counter kept in a DynamoDB table: stage {FIRST_RACE_STAGE} on "
+            f"(`{run_py()} race 04`)"
+        )
+
+
+def raceable(target: str) -> Project:
+    """The project `target` names, once its counter is known to be kept in a table."""
+    found = project(target)
+    _needs_a_table(load(found.path / "template.yaml", stack_name=found.stack_name), found.label)
+    return found
 
 
 def race(
@@ -190,10 +231,9 @@ def race(
         raise WorkshopError(f"--stall must be more than 0 and at most {MAX_STALL:g}, not {stall:g}")
     say = log or (lambda line: None)
     if isinstance(target, Stack):
+        _needs_a_table(target.template, str(target.project_dir))
         return _race(target, str(target.project_dir), clients, visits, stall, say)
-    from workshop.manifest import project
-
-    found = project(target)
+    found = raceable(target)
     say(f"Starting {found.label} on a free port, from nothing...")
     with Stack.for_project(found, port=0, fresh=True) as stack:
         return _race(stack, found.label, clients, visits, stall, say)
@@ -267,9 +307,7 @@ def _race(
             held = stalled.held
             say(f"DynamoDB answers again, after holding {held} answers")
 
-    who = (
-        f"{clients} client{'s' if clients > 1 else ''} x {visits} visit{'s' if visits > 1 else ''}"
-    )
+    who = f"{plural(clients, 'client')} x {plural(visits, 'visit')}"
     say(f"Racing {who}, all at once, on {'one session' if sessions == 1 else 'their sessions'}...")
     threads = [threading.Thread(target=run_client, args=(i,), daemon=True) for i in range(clients)]
     if stall is not None:

@@ -1,0 +1,47 @@
+"""Reading a file the user named or wrote: any mistake is a WorkshopError that names the file.
+
+Windows tools write text with a byte order mark: Windows PowerShell 5.1's `>` and `Out-File`
+write UTF-16, its `Set-Content -Encoding UTF8` and older Notepad write UTF-8 with a BOM. They
+are read by their BOM, as the AWS CLI reads a `file://` argument; anything else must be UTF-8.
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+from workshop.errors import WorkshopError
+
+# Longest first: a UTF-32 LE mark starts with UTF-16 LE's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+SAVE_AS_UTF8 = "save it as UTF-8 (in PowerShell: `Set-Content -Encoding utf8`)"
+
+
+def read_text(path: Path, what: str) -> str:
+    """The text of the user's file at `path`, `what` it is (e.g. "event file") for messages."""
+    if path.is_dir():
+        raise WorkshopError(f"{path} is a folder, not {what}: give the path of a file")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise WorkshopError(f"{path}: no such file; give the path of {what}") from None
+    except PermissionError:
+        raise WorkshopError(
+            f"{path}: permission denied; let yourself read it, or copy it somewhere you can"
+        ) from None
+    except OSError as exc:
+        raise WorkshopError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise WorkshopError(
+            f"{path}: not {encoding.upper().removesuffix('-SIG')} text (byte "
+            f"{data[exc.start]:#04x} at position {exc.start}); {SAVE_AS_UTF8}"
+        ) from None
