@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import stat
-import sys
 import time
 from pathlib import Path
 
 from workshop import manifest
-from workshop.errors import WorkshopError
 
 PLAYGROUND_ENV = "WORKSHOP_PLAYGROUND"
 PREVIOUS = ".previous"
@@ -57,21 +53,3 @@ def kept_copy_for(copy: Path) -> Path:
         kept = kept.with_name(f"{copy.name}-{stamp}-{number}")
         number += 1
     return kept
-
-
-def _make_writable_and_retry(function, path, _excinfo) -> None:
-    os.chmod(path, stat.S_IWRITE)  # Windows refuses to delete a read-only file
-    function(path)
-
-
-def remove_tree(path: Path) -> None:
-    try:
-        if sys.version_info >= (3, 12):
-            shutil.rmtree(path, onexc=_make_writable_and_retry)
-        else:
-            shutil.rmtree(path, onerror=_make_writable_and_retry)
-    except OSError as error:
-        raise WorkshopError(
-            f"cannot delete {shown(path)} ({error.strerror}: {error.filename}): close the "
-            f"programs that use it (an editor, a `{run_py()} up --from` of it), then try again"
-        ) from error
