@@ -38,6 +38,22 @@ def workshop(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def here(capsys, *args: str) -> subprocess.CompletedProcess:
+    """One command run by `cli.main` in this process, as `python -m workshop` runs it: for what
+    happens inside a command (reading its files, its one-line errors), without the cost of a
+    new Python that imports the harness. The subprocess tests keep what only a process shows
+    (its exit on Ctrl-C or a closed pipe, run.py, the user's AWS setup read at start)."""
+    handlers = {name: signal.getsignal(name) for name in (signal.SIGINT, signal.SIGTERM)}
+    capsys.readouterr()
+    try:
+        code = cli.main(list(args))
+    finally:
+        for name, handler in handlers.items():  # `up` takes Ctrl-C and SIGTERM over
+            signal.signal(name, handler)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
     assert result.returncode == 2, result
     assert "Traceback" not in result.stderr
@@ -53,17 +69,18 @@ def test_stages_lists_the_manifest():
     assert ids == [stage.id for stage in manifest.stages()] + ["final"]
 
 
-def test_a_wrong_stage_says_which_exist():
-    assert_one_line_error(workshop("invoke", "99"), "no stage '99'", "01", "python run.py stages")
+def test_a_wrong_stage_says_which_exist(capsys):
+    result = here(capsys, "invoke", "99")
+    assert_one_line_error(result, "no stage '99'", "01", "python run.py stages")
 
 
-def test_a_folder_without_a_template_is_refused(tmp_path):
-    assert_one_line_error(workshop("up", str(tmp_path)), "no template.yaml")
+def test_a_folder_without_a_template_is_refused(tmp_path, capsys):
+    assert_one_line_error(here(capsys, "up", str(tmp_path)), "no template.yaml")
 
 
-def test_a_broken_template_is_named(tmp_path):
+def test_a_broken_template_is_named(tmp_path, capsys):
     (tmp_path / "template.yaml").write_text("Resources:\n  X:\n    Type: AWS::EC2::Instance\n")
-    assert_one_line_error(workshop("invoke", str(tmp_path)), "AWS::EC2::Instance")
+    assert_one_line_error(here(capsys, "invoke", str(tmp_path)), "AWS::EC2::Instance")
 
 
 @pytest.mark.parametrize("port", ["http", "70000"])
@@ -73,29 +90,21 @@ def test_a_bad_port_is_explained(port):
     assert "try 3000" in result.stderr
 
 
-def test_a_port_in_use_is_one_line_with_what_to_do(tmp_path):
+def test_a_port_in_use_is_one_line_with_what_to_do(capsys):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = workshop("up", str(PROBE_APP), "--port", str(port))
+        result = here(capsys, "up", str(PROBE_APP), "--port", str(port))
     assert_one_line_error(result, f"port {port} is in use", "pick another port: --port ")
 
 
-def test_invoke_prints_the_log_lines_and_the_response():
-    result = workshop("invoke", str(PROBE_APP), "--event", str(PROBE_APP / "events" / "count.json"))
+def test_invoke_prints_the_log_lines_and_the_response(capsys):
+    event = PROBE_APP / "events" / "count.json"
+    result = here(capsys, "invoke", str(PROBE_APP), "--event", str(event))
     assert result.returncode == 0, result.stderr
     assert "START RequestId:" in result.stdout and "REPORT RequestId:" in result.stdout
     assert '"statusCode": 200' in result.stdout
-
-
-def test_diff_shows_the_lesson_between_two_stages():
-    out = workshop("diff", "02", "03").stdout
-    assert "+            visit_count = int(visit_count)" in out
-    assert [line for line in out.splitlines() if line.startswith(("+++", "---"))] == [
-        "--- 02/src/app.py",
-        "+++ 03/src/app.py",
-    ]
 
 
 def _free_port() -> int:
@@ -133,7 +142,7 @@ def _names(lines: list[str]) -> list[tuple[str, str, str]]:
     return [tuple(words) for words in printed if words and words[0] in NAMED]
 
 
-def test_up_serves_prints_its_endpoints_stops_cleanly_and_remembers(tmp_path):
+def test_up_serves_prints_its_endpoints_stops_cleanly_and_remembers(capsys):
     port = _free_port()
     process, lines = _start_up(str(PROBE_APP), "--port", str(port), "--fresh")
     try:
@@ -150,7 +159,7 @@ def test_up_serves_prints_its_endpoints_stops_cleanly_and_remembers(tmp_path):
         endpoint = next(x.split()[2] for x in lines if x.strip().startswith("Local AWS:"))
         assert endpoint.startswith("http://127.0.0.1:")
         assert fetch_json(f"http://127.0.0.1:{port}/behave/add")[1] == {"hits": 1}
-        logs = workshop("logs", str(PROBE_APP), "--filter", "START")
+        logs = here(capsys, "logs", str(PROBE_APP), "--filter", "START")
         assert logs.stdout.count("START RequestId:") == 1, logs
     finally:
         rest = _stop(process)
@@ -162,7 +171,7 @@ def test_up_serves_prints_its_endpoints_stops_cleanly_and_remembers(tmp_path):
         assert fetch_json(f"http://127.0.0.1:{port}/behave/add")[1] == {"hits": 2}
     finally:
         _stop(process)
-    saved = workshop("logs", str(PROBE_APP), "--filter", "START")
+    saved = here(capsys, "logs", str(PROBE_APP), "--filter", "START")
     assert "is not running" in saved.stdout and saved.stdout.count("START RequestId:") == 2
 
 
@@ -309,9 +318,15 @@ def test_up_ends_its_aws_cli_lines_with_a_command_for_every_stage(make_stack):
         assert stack.aws.client("logs").filter_log_events(logGroupName=group)["events"]
 
 
-def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(tmp_path):
+def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(
+    tmp_path, monkeypatch, capsys
+):
+    """`up` runs in a process of its own, as in the user's other terminal; the commands that
+    find what it serves run here."""
     env = {"WORKSHOP_PLAYGROUND": str(tmp_path / "pg"), "WORKSHOP_STATE_DIR": str(tmp_path / "s")}
-    assert run_py("try", "02", cwd=REPO, env=env).returncode == 0
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert here(capsys, "try", "02").returncode == 0
     copy = tmp_path / "pg" / "02-decimal-bug"
     process = subprocess.Popen(
         [sys.executable, "-m", "workshop", "up", "--from", str(copy), "--port", "0", "--fresh"],
@@ -326,23 +341,23 @@ def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(tmp_pat
             break
     try:
         for expected in ("Welcome! This is your first visit.", "Error interacting"):
-            invoked = run_py("invoke", "02", cwd=REPO, env=env)
+            invoked = here(capsys, "invoke", "02")
             assert invoked.stdout.startswith(f"(Your copy {copy}, which `up --from` serves;")
             assert expected in invoked.stdout
     finally:
         _stop(process)
     # Stopped, it is still the copy that ran last: its saved logs, not stage 02's.
-    logs = run_py("logs", "02", "--filter", "Decimal", cwd=REPO, env=env)
+    logs = here(capsys, "logs", "02", "--filter", "Decimal")
     assert logs.stdout.startswith(f"(Your copy {copy}, which ran last (what it saved);")
     assert "Object of type Decimal is not JSON serializable" in logs.stdout
     # `--from` names it, and a stage besides it is refused.
-    assert "Decimal" in run_py("logs", "--from", str(copy), cwd=REPO, env=env).stdout
-    assert_one_line_error(run_py("logs", "02", "--from", str(copy), cwd=REPO, env=env), "not both")
+    assert "Decimal" in here(capsys, "logs", "--from", str(copy)).stdout
+    assert_one_line_error(here(capsys, "logs", "02", "--from", str(copy)), "not both")
 
 
-def test_from_takes_a_folder_never_a_stage_name():
-    assert_one_line_error(workshop("up", "--from", "nonexist"), "nonexist: no such folder")
-    assert_one_line_error(workshop("logs", "--from", "02"), "02: no such folder")
+def test_from_takes_a_folder_never_a_stage_name(capsys):
+    assert_one_line_error(here(capsys, "up", "--from", "nonexist"), "nonexist: no such folder")
+    assert_one_line_error(here(capsys, "logs", "--from", "02"), "02: no such folder")
 
 
 def test_no_command_at_all_shows_the_help():
@@ -393,14 +408,14 @@ def silent_endpoint(monkeypatch) -> str:
     ids=lambda command: command[0],
 )
 def test_an_endpoint_where_nothing_answers_says_so_and_how_to_mend_it(
-    command, silent_endpoint, state_dir
+    command, silent_endpoint, state_dir, capsys
 ):
     if command[0] == "logs":  # logs reads what the stage saved when it stopped: give it some
         saved = state_dir / manifest.project("02").stack_name / "state.json"
         saved.parent.mkdir(parents=True)
         saved.write_text('{"tables": {}, "log_groups": {}}', encoding="utf-8")
     assert_one_line_error(
-        workshop(*command),
+        here(capsys, *command),
         f"nothing answers at AWS_ENDPOINT_URL={silent_endpoint} (",
         "bash: `unset AWS_ENDPOINT_URL`",
         "PowerShell: `Remove-Item Env:AWS_ENDPOINT_URL`",
@@ -431,24 +446,24 @@ def _event_in(tmp_path: Path, encoding: str) -> Path:
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16-le", "utf-16"])
-def test_an_event_file_is_read_by_its_byte_order_mark(tmp_path, encoding):
+def test_an_event_file_is_read_by_its_byte_order_mark(tmp_path, encoding, capsys):
     event = _event_in(tmp_path, encoding)
     if encoding == "utf-16-le":  # PowerShell 5.1's `>` and Out-File: UTF-16 LE with a BOM
         event.write_bytes(b"\xff\xfe" + event.read_bytes())
-    result = workshop("invoke", str(PROBE_APP), "--event", str(event))
+    result = here(capsys, "invoke", str(PROBE_APP), "--event", str(event))
     assert result.returncode == 0, result.stderr
     assert '"statusCode": 200' in result.stdout
 
 
-def test_a_template_saved_as_utf_16_is_read(tmp_path):
+def test_a_template_saved_as_utf_16_is_read(tmp_path, capsys):
     copy = shutil.copytree(PROBE_APP, tmp_path / "app")
     template = copy / "template.yaml"
     template.write_bytes(template.read_text(encoding="utf-8").encode("utf-16"))
-    result = workshop("invoke", str(copy), "--event", str(copy / "events" / "count.json"))
+    result = here(capsys, "invoke", str(copy), "--event", str(copy / "events" / "count.json"))
     assert result.returncode == 0, result.stderr
 
 
-def test_an_event_file_the_user_got_wrong_is_one_line_naming_it(tmp_path):
+def test_an_event_file_the_user_got_wrong_is_one_line_naming_it(tmp_path, capsys):
     not_text = tmp_path / "latin-1.json"
     not_text.write_bytes('{"name": "Zoë"}'.encode("latin-1"))
     for event, says in (
@@ -456,7 +471,7 @@ def test_an_event_file_the_user_got_wrong_is_one_line_naming_it(tmp_path):
         (tmp_path / "missing.json", "no such file"),
         (not_text, "not UTF-8 text"),
     ):
-        result = workshop("invoke", str(PROBE_APP), "--event", str(event))
+        result = here(capsys, "invoke", str(PROBE_APP), "--event", str(event))
         assert_one_line_error(result, f"error: {event}", says)
 
 
@@ -481,14 +496,14 @@ def test_a_port_below_1024_is_refused_as_the_system_s():
     assert result.returncode == 2 and "use 1024-65535" in result.stderr, result.stderr
 
 
-def test_a_port_in_use_suggests_one_that_is_free():
+def test_a_port_in_use_suggests_one_that_is_free(capsys):
     with socket.socket() as busy, socket.socket() as next_one:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         with contextlib.suppress(OSError):  # if someone else holds it: the same case
             next_one.bind(("127.0.0.1", port + 1))  # the port after it is taken too
-        result = workshop("up", str(PROBE_APP), "--port", str(port))
+        result = here(capsys, "up", str(PROBE_APP), "--port", str(port))
         suggested = int(re.search(r"--port (\d+)", result.stderr).group(1))
         assert suggested not in (port, port + 1), result.stderr
     with socket.socket() as probe:
@@ -502,15 +517,15 @@ def test_clean_with_nothing_to_clean_says_which_folder(tmp_path):
     assert result.stdout.strip() == f"Nothing to clean: there is no {copy / '.aws-sam'}."
 
 
-def test_a_race_is_refused_on_a_stage_without_a_table():
+def test_a_race_is_refused_on_a_stage_without_a_table(capsys):
     """Stage 01 counts in each environment's memory: no visit is lost to a race there."""
-    result = workshop("race", "01", "--visits", "2")
+    result = here(capsys, "race", "01", "--visits", "2")
     assert_one_line_error(result, "stage 01", "no table", "memory", "stage 03 on")
     assert result.stdout == ""  # refused before a stack was started
 
 
-def test_a_race_ends_with_its_table_and_a_sentence_as_stage_05_s_readme_says():
-    result = workshop("race", "05", "--clients", "1", "--visits", "1")
+def test_a_race_ends_with_its_table_and_a_sentence_as_stage_05_s_readme_says(capsys):
+    result = here(capsys, "race", "05", "--clients", "1", "--visits", "1")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "Racing 1 client x 1 visit, all at once, on one session..." in lines
