@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from workshop import learn, manifest
+from workshop import learn
 from workshop.learn import checks
 from workshop.learn.checks.counts_visits_at_once import InStep
 from workshop.learn.checks.sessions_and_honest_errors import MIN_ENTROPY_BITS, entropy_bits
-from workshop.learn.checks.story import DECIMAL_ERROR, GENERIC_500
 
 EXERCISES = learn.exercises()
 IDS = [exercise.stage.id for exercise in EXERCISES]
@@ -99,12 +98,6 @@ def test_the_check_fails_on_the_code_the_exercise_starts_from(exercise):
 @pytest.mark.parametrize("exercise", JUDGED, ids=JUDGED_IDS)
 def test_the_check_passes_on_the_solution(exercise, tmp_path):
     assert checks.run(exercise.check, solution_project(exercise, tmp_path)) == []
-
-
-def test_the_story_words_are_the_manifests():
-    """What the 02 check quotes is what the manifest's symptom quotes."""
-    symptom = manifest.find("02").symptom
-    assert GENERIC_500 in symptom and DECIMAL_ERROR in symptom
 
 
 # The learners' fixes, right and wrong, are in the corpus: test_fix_corpus.py.
