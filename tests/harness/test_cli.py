@@ -171,7 +171,9 @@ def test_up_serves_prints_its_endpoints_stops_cleanly_and_remembers(capsys):
         assert fetch_json(f"http://127.0.0.1:{port}/behave/add")[1] == {"hits": 2}
     finally:
         _stop(process)
-    saved = here(capsys, "logs", str(PROBE_APP), "--filter", "START")
+    # In a process of its own, as the user runs it: a stopped stack's logs are its saved ones,
+    # brought back into a fresh local AWS (this process's keeps other tests' events).
+    saved = workshop("logs", str(PROBE_APP), "--filter", "START")
     assert "is not running" in saved.stdout and saved.stdout.count("START RequestId:") == 2
 
 
@@ -322,7 +324,7 @@ def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(
     tmp_path, monkeypatch, capsys
 ):
     """`up` runs in a process of its own, as in the user's other terminal; the commands that
-    find what it serves run here."""
+    find what it serves run here, and those that read what it saved in processes of theirs."""
     env = {"WORKSHOP_PLAYGROUND": str(tmp_path / "pg"), "WORKSHOP_STATE_DIR": str(tmp_path / "s")}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -346,12 +348,13 @@ def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(
             assert expected in invoked.stdout
     finally:
         _stop(process)
-    # Stopped, it is still the copy that ran last: its saved logs, not stage 02's.
-    logs = here(capsys, "logs", "02", "--filter", "Decimal")
+    # Stopped, it is still the copy that ran last: its saved logs, not stage 02's (read in a
+    # process of its own, whose local AWS holds only what the copy saved).
+    logs = run_py("logs", "02", "--filter", "Decimal", cwd=REPO, env=env)
     assert logs.stdout.startswith(f"(Your copy {copy}, which ran last (what it saved);")
     assert "Object of type Decimal is not JSON serializable" in logs.stdout
     # `--from` names it, and a stage besides it is refused.
-    assert "Decimal" in here(capsys, "logs", "--from", str(copy)).stdout
+    assert "Decimal" in run_py("logs", "--from", str(copy), cwd=REPO, env=env).stdout
     assert_one_line_error(here(capsys, "logs", "02", "--from", str(copy)), "not both")
 
 
