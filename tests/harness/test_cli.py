@@ -252,10 +252,15 @@ def test_a_reader_that_stops_reading_gets_no_traceback(args):
 
 def test_paths_are_read_from_where_the_user_stands(tmp_path):
     copy = tmp_path / "my copy"
-    shutil.copytree(manifest.find("03").path, copy)  # stage 02's exercise, fixed
+    copy.mkdir()
+    # A template only this copy has, that the harness refuses at once: the check's verdict on
+    # it shows which folder `.` was (the check itself is judged in tests/learn and tests/stages).
+    (copy / "template.yaml").write_text("Resources:\n  X:\n    Type: AWS::EC2::Instance\n")
     checked = run_py("check", "02", "--path", ".", cwd=copy)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "Checking . against stage 02" in checked.stdout and "Fixed!" in checked.stdout
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "Checking . against stage 02" in checked.stdout
+    assert "The project does not start" in checked.stdout, checked.stdout
+    assert "AWS::EC2::Instance" in checked.stdout, checked.stdout
 
     shutil.copy(PROBE_APP / "events" / "count.json", tmp_path / "my-event.json")
     shutil.copytree(PROBE_APP, tmp_path / "app")
