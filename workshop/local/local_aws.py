@@ -139,15 +139,19 @@ class _DynamoDBGate:
         # (kind, whether each table is on-demand): every call fails, as during an outage.
         self.outage: tuple[str, dict[str, bool]] | None = None
         self.stall: Stall | None = None  # holds each answer, once its call is applied
+        self.logs_flushes: list[Callable[[], None]] = []  # see LocalAWS.before_logs_read
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target.startswith(("DynamoDB_", "Logs_")):
             return self.app(environ, start_response)
         action = target.rsplit(".", 1)[-1]
-        if not action.startswith(("Get", "Describe", "List", "Scan", "Query", "Filter")):
+        read = action.startswith(("Get", "Describe", "List", "Scan", "Query", "Filter"))
+        if not read:
             self.writes += 1
         if not target.startswith("DynamoDB_"):
+            for flush in list(self.logs_flushes) if read else ():
+                flush()  # the log events handed over by now are stored before they are read
             return self.app(environ, start_response)
         key = _access_key(environ)
         self.requests[key] += 1
@@ -367,6 +371,16 @@ class LocalAWS:
         finally:
             self._gate.stall = None
             stall.end()
+
+    def before_logs_read(self, flush: Callable[[], None]) -> Callable[[], None]:
+        """Call `flush` before each read of CloudWatch Logs is answered, whoever reads (this
+        process or another); return what stops it. Embedded AWS only: a log shipper batches
+        its events, and no reader may see fewer than were handed over before it asked."""
+        if self._gate is None:
+            return lambda: None
+        flushes = self._gate.logs_flushes
+        flushes.append(flush)
+        return lambda: flushes.remove(flush)
 
     def dynamodb_requests(self, access_key: str) -> int:
         """How many DynamoDB requests were signed with `access_key` (embedded AWS only)."""
