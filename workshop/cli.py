@@ -284,7 +284,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         warm_visits=args.warm_visits,
         race_visits=args.race_visits,
         race_clients=args.clients,
-        log=lambda line: print(line, flush=True),
+        cold_starts=args.cold_starts,
+        log=_print_flushed,
     )
     print()
     print(result.table())
@@ -383,9 +384,16 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--warm-visits",
         type=_at_least(2),
-        default=150,
+        default=200,
         metavar="N",
-        help="warm visits to each app, for the latencies (default: 150)",
+        help="warm visits to each app, for the latencies (default: 200)",
+    )
+    bench.add_argument(
+        "--cold-starts",
+        type=_at_least(2),
+        default=12,
+        metavar="C",
+        help="cold starts of each app, among the warm visits (default: 12)",
     )
     bench.add_argument(
         "--race-visits",

@@ -253,6 +253,9 @@ def check_benchmark(run: Executed) -> None:
     assert re.search(r"DynamoDB round trips per visit +2 +1 ", table), table
     assert re.search(r"lost updates, 32 clients x 3 visits +\d+ of 96 +0 of 96", table), table
     assert re.search(r"counted twice, 8 visitors, 4 s stall +0 of 24 +0 of 24 ", table), table
+    # The stack's overhead beside the round trip, both measured in the run, and plotted.
+    assert re.search(r"^stack overhead per warm visit, p50 \(ms\) +[\d.]+ +[\d.]+ ", table, re.M)
+    assert re.search(r"^DynamoDB round trip, p50 \(ms\) +[\d.]+ +[\d.]+ ", table, re.M), table
     assert "Measured on " in table and "CPUs" in run.text("machine")
     (figure,) = [o for o in run.cells["plot"].outputs if o.output_type == "display_data"]
     assert "image/png" in figure.data

@@ -8,7 +8,8 @@ import time
 
 import psutil
 
-MEMORY_POLL = 0.02  # seconds between two looks at an environment's memory
+MEMORY_POLL = 0.02  # seconds between two looks at a running environment's memory
+FROZEN_CHECK = 1.0  # seconds between two looks, while frozen, at whether the process still runs
 MB = 1024 * 1024
 
 
@@ -39,7 +40,9 @@ class MemoryWatch:
     (arenas, thread stacks, mapped files): it would fail well under MemorySize, and with a
     MemoryError the handler can catch rather than a kill. Cgroups would need root. So the
     harness looks at the process's RSS every MEMORY_POLL seconds; a spike shorter than that
-    can pass unseen.
+    can pass unseen. It looks only while the environment runs (its init, an invocation):
+    between invocations Lambda freezes an environment, so its memory cannot grow, and fifty
+    looks a second at each idle environment would only take the CPU from those that run.
     """
 
     def __init__(self, process: subprocess.Popen, limit_mb: int):
@@ -47,12 +50,23 @@ class MemoryWatch:
         self.limit_mb = limit_mb
         self.peak_bytes = 0
         self.out_of_memory = False
+        self._running = threading.Event()
+        self._running.set()  # the init phase runs from the process's start
         threading.Thread(target=self._watch, daemon=True).start()
+
+    def running(self, running: bool) -> None:
+        """Watch from now on (an invocation starts), or not (it ended: the environment freezes)."""
+        if running:
+            self._running.set()
+        else:
+            self._running.clear()
 
     def _watch(self) -> None:
         try:
             watched = psutil.Process(self.process.pid)
             while self.process.poll() is None:
+                if not self._running.wait(FROZEN_CHECK):
+                    continue
                 rss = watched.memory_info().rss
                 self.peak_bytes = max(self.peak_bytes, rss)
                 if rss > self.limit_mb * MB:

@@ -326,6 +326,7 @@ class FunctionRuntime:
         environment.wait_record("init_done", timeout=1.0)
         inv.logs.extend(self.platform.application(environment.take_logs()))
         if ready and ready.get("ready"):
+            environment.memory.running(False)  # the init is over: frozen until invoked
             return True
         if ready is None:
             environment.kill()  # still importing when the init phase's time was up
@@ -380,6 +381,7 @@ class FunctionRuntime:
         timeout = self.function.timeout
         started = time.monotonic()
         inv.logs.extend(self.platform.start(inv.request_id))
+        environment.memory.running(True)
         environment.send(
             {
                 "request_id": inv.request_id,
@@ -389,6 +391,7 @@ class FunctionRuntime:
             }
         )
         reply = environment.read_answer(timeout)
+        environment.memory.running(False)
         if not reply:
             elapsed = time.monotonic() - started
             return self._lost(environment, inv, timed_out=reply is None, elapsed=elapsed)

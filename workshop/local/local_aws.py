@@ -129,8 +129,8 @@ class _DynamoDBGate:
     DynamoDB never does. Serialising every DynamoDB request gives moto the same guarantee.
     """
 
-    def __init__(self, app: Callable[..., Any]):
-        self.app = app
+    def __init__(self, app: Any):
+        self.app = app  # moto's DomainDispatcherApplication
         self.lock = threading.Lock()
         self.authorizers: dict[str, Authorizer] = {}  # by access key; other keys are not checked
         self.interceptors: dict[str, list[Authorizer]] = {}  # by access key: see intercept_dynamodb
@@ -139,16 +139,31 @@ class _DynamoDBGate:
         # (kind, whether each table is on-demand): every call fails, as during an outage.
         self.outage: tuple[str, dict[str, bool]] | None = None
         self.stall: Stall | None = None  # holds each answer, once its call is applied
+        self.logs_flushes: list[Callable[[], None]] = []  # see LocalAWS.before_logs_read
+        self._apps: dict[str, Callable[..., Any]] = {}  # moto's app, by X-Amz-Target's API
+
+    def _dispatch(self, target: str, environ: dict[str, Any], start_response: Callable[..., Any]):
+        """Hand the request to moto's app for its API. moto's dispatcher looks for that app in
+        every request's headers, which took a tenth of a DynamoDB call's time; for one API it
+        always finds the same app, so it is looked for once."""
+        api = target.split(".", 1)[0]
+        app = self._apps.get(api)
+        if app is None:
+            app = self._apps[api] = self.app.get_application(environ)
+        return app(environ, start_response)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target.startswith(("DynamoDB_", "Logs_")):
             return self.app(environ, start_response)
         action = target.rsplit(".", 1)[-1]
-        if not action.startswith(("Get", "Describe", "List", "Scan", "Query", "Filter")):
+        read = action.startswith(("Get", "Describe", "List", "Scan", "Query", "Filter"))
+        if not read:
             self.writes += 1
         if not target.startswith("DynamoDB_"):
-            return self.app(environ, start_response)
+            for flush in list(self.logs_flushes) if read else ():
+                flush()  # the log events handed over by now are stored before they are read
+            return self._dispatch(target, environ, start_response)
         key = _access_key(environ)
         self.requests[key] += 1
         outage = self.outage
@@ -176,7 +191,7 @@ class _DynamoDBGate:
         with self.lock:
             # The response is produced inside the lock, so the whole request is serialised.
             captured: list[Any] = []
-            result = self.app(environ, lambda *args: captured.append(args))
+            result = self._dispatch(target, environ, lambda *args: captured.append(args))
             try:
                 payload = b"".join(result)
             finally:
@@ -367,6 +382,16 @@ class LocalAWS:
         finally:
             self._gate.stall = None
             stall.end()
+
+    def before_logs_read(self, flush: Callable[[], None]) -> Callable[[], None]:
+        """Call `flush` before each read of CloudWatch Logs is answered, whoever reads (this
+        process or another); return what stops it. Embedded AWS only: a log shipper batches
+        its events, and no reader may see fewer than were handed over before it asked."""
+        if self._gate is None:
+            return lambda: None
+        flushes = self._gate.logs_flushes
+        flushes.append(flush)
+        return lambda: flushes.remove(flush)
 
     def dynamodb_requests(self, access_key: str) -> int:
         """How many DynamoDB requests were signed with `access_key` (embedded AWS only)."""

@@ -69,6 +69,7 @@ class Stack:
         self.runtimes: dict[str, FunctionRuntime] = {}
         self.api: ApiGateway | None = None
         self._shipper: LogShipper | None = None
+        self._unhook_logs: Callable[[], None] = lambda: None
         self._saver: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -87,6 +88,7 @@ class Stack:
         try:
             self._deploy()
             self._shipper = LogShipper(self.aws.client("logs"))
+            self._unhook_logs = self.aws.before_logs_read(self._shipper.flush)
             for fn in self.template.functions.values():
                 options = {"python": self.python} if self.python else {}
                 credentials = function_credentials(fn)
@@ -139,7 +141,7 @@ class Stack:
             runtime.close()
             self.aws.authorize(function_credentials(runtime.function)["AWS_ACCESS_KEY_ID"], None)
         if self._shipper:
-            self._shipper.flush()
+            self._unhook_logs()
             self._shipper.close()
             self._shipper = None
         if self._saver:

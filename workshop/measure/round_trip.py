@@ -1,0 +1,102 @@
+"""One DynamoDB request at a time, timed as a function sees it: from a process of its own.
+
+The benchmark's yardstick for the local stack's overhead. `RoundTrips` starts this module as
+Lambda starts an execution environment: a Python process of its own, with boto3, the local
+AWS's endpoint and credentials in its environment, and what Lambda's runtime lacks hidden.
+Each line it reads names a request and a table (`update_item visits-table`); it makes that
+request, as the apps make theirs (boto3's Table resource, on an item of its own), and answers
+the milliseconds the call took, from the first byte of Python to the parsed answer.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+PROBE_KEY = "bench-round-trip"  # the item it reads and writes: no visitor's session
+PROBE_CREDENTIALS = {  # its own, so that the apps' round trips are still counted exactly
+    "AWS_ACCESS_KEY_ID": "ASIABENCHROUNDTRIP",
+    "AWS_SECRET_ACCESS_KEY": "bench-round-trip-secret",
+    "AWS_SESSION_TOKEN": "local-session-bench-round-trip",
+}
+OPERATIONS = ("get_item", "put_item", "update_item")
+
+
+class RoundTrips:
+    """The probe process, started beside the apps' environments; close it when done."""
+
+    def __init__(self, endpoint_url: str, region: str, python: str = sys.executable):
+        package_root = str(Path(__file__).resolve().parents[2])
+        host = {name: os.environ[name] for name in ("PATH", "SYSTEMROOT") if name in os.environ}
+        self.process = subprocess.Popen(
+            [python, "-u", "-m", "workshop.measure.round_trip"],
+            cwd=package_root,
+            env={
+                **host,
+                **PROBE_CREDENTIALS,
+                "AWS_ENDPOINT_URL": endpoint_url,
+                "AWS_REGION": region,
+                "AWS_DEFAULT_REGION": region,
+                "PYTHONPATH": package_root,
+            },
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def time(self, operation: str, table: str) -> float:
+        """Milliseconds that one `operation` on `table` took, as the probe saw it."""
+        self.process.stdin.write(f"{operation} {table}\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"the round-trip probe ended (exit status {self.process.wait()})")
+        return float(answer)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def request(table: Any, operation: str) -> None:
+    """One request of `operation`, shaped as the apps send it."""
+    if operation == "get_item":  # the original's read
+        table.get_item(Key={"session_id": PROBE_KEY})
+    elif operation == "put_item":  # and its write
+        table.put_item(Item={"session_id": PROBE_KEY, "visit_count": 1})
+    else:  # the final app's one atomic, idempotent update
+        table.update_item(
+            Key={"session_id": PROBE_KEY},
+            UpdateExpression="ADD visit_count :one SET counted_request = :request",
+            ConditionExpression=(
+                "attribute_not_exists(counted_request) OR counted_request <> :request"
+            ),
+            ExpressionAttributeValues={":one": 1, ":request": str(uuid.uuid4())},
+            ReturnValues="UPDATED_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+
+
+def main() -> None:
+    from workshop.local.lambda_worker import hide_what_lambda_lacks
+
+    hide_what_lambda_lacks()
+    import boto3
+
+    dynamodb = boto3.resource("dynamodb")
+    tables: dict[str, Any] = {}
+    for line in sys.stdin:
+        operation, name = line.split()
+        table = tables.get(name) or tables.setdefault(name, dynamodb.Table(name))
+        started = time.perf_counter()
+        request(table, operation)
+        print((time.perf_counter() - started) * 1000, flush=True)
+
+
+if __name__ == "__main__":
+    main()
