@@ -9,6 +9,7 @@ its local AWS.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -81,10 +82,11 @@ def seconds_since_start() -> float:
     ticks: psutil adds a boot time that it keeps to the whole second.
     """
     if sys.platform.startswith("linux"):
-        with open("/proc/self/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()  # after the command's name
-        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
-        return time.clock_gettime(time.CLOCK_BOOTTIME) - started
+        with contextlib.suppress(OSError, ValueError, IndexError):  # no /proc: as elsewhere
+            with open("/proc/self/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()  # after the command's name
+            started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+            return time.clock_gettime(time.CLOCK_BOOTTIME) - started
     import psutil  # imported here: every other command starts without it
 
     return time.time() - psutil.Process().create_time()
