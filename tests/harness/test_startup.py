@@ -14,6 +14,7 @@ import time
 
 from workshop import manifest
 
+IMPORTED = time.monotonic()  # this process started earlier
 # Modules a command that only reads the manifest or parses its arguments never needs.
 HEAVY = ("boto3", "moto", "psutil", "jsonschema", "workshop.local.lambda_runtime")
 
@@ -64,3 +65,11 @@ def test_seconds_since_start_counts_from_the_process_s_own_start():
     # The child started after `before` and measured before it ended; the kernel keeps a
     # process's start in ticks (1/100 s), which may put it up to one tick earlier.
     assert 0 < seconds <= outer + 0.02
+
+
+def test_seconds_since_start_asks_psutil_where_there_is_no_proc(monkeypatch):
+    from workshop import served
+
+    monkeypatch.setattr(served.sys, "platform", "darwin")
+    seconds = served.seconds_since_start()
+    assert seconds > time.monotonic() - IMPORTED
