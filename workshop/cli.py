@@ -18,8 +18,7 @@ from urllib.parse import urlsplit
 
 from workshop import manifest, served, user_files
 from workshop.errors import WorkshopError
-from workshop.local.lambda_runtime import DEFAULT_IDLE_TIMEOUT
-from workshop.types import Invocation
+from workshop.types import DEFAULT_IDLE_TIMEOUT, Invocation
 
 
 def _port(text: str) -> int:
@@ -99,7 +98,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     def report(request: str, status: int, inv: Invocation | None) -> None:
         detail = ""
         if inv is not None:
-            detail = f" ({'cold start, ' if inv.cold_start else ''}{inv.duration_ms:.0f} ms)"
+            detail = f"{inv.duration_ms:.0f} ms"
+            if inv.cold_start:  # its init, as the REPORT's Init Duration (none if it failed)
+                init = f"init {inv.init_ms:.0f} ms, then " if inv.init_ms is not None else ""
+                detail = f"cold start: {init}{detail}"
+            detail = f" ({detail})"
         try:
             print(f"{time.strftime('%H:%M:%S')} {request} -> {status}{detail}", flush=True)
             if inv is not None and args.show_logs:
@@ -122,6 +125,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         on_request=report,
     )
     stack.start()
+    ready = served.seconds_since_start()
     marker = state_dir / "running.json"
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +146,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"  Logs:       {group}")
         for line in served.aws_cli_lines(info):
             print(line)
+        # The harness's own start; the first request then starts the function's first
+        # environment, and its line shows what that cold start took.
+        print(f"Ready {ready:.2f} s after the command started.")
         print("Press Ctrl-C to stop.", flush=True)
         while True:
             time.sleep(0.5)  # short sleeps: Ctrl-C is not delivered during a long wait on Windows

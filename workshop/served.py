@@ -9,9 +9,12 @@ its local AWS.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
+import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -68,6 +71,25 @@ def aws_cli_lines(info: dict) -> list[str]:
         f"  PowerShell: {powershell}",
         f"  then:       {command} {endpoint}",
     ]
+
+
+def seconds_since_start() -> float:
+    """How long ago this process started: for `up`, since the user ran `python run.py up`.
+
+    On macOS and Linux run.py becomes the command (exec), so its start counts too; on Windows
+    it starts the command as a child, and the figure leaves out run.py's own fraction of a
+    second. On Linux the start is read from /proc against the boot clock, both in the kernel's
+    ticks: psutil adds a boot time that it keeps to the whole second.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, ValueError, IndexError):  # no /proc: as elsewhere
+            with open("/proc/self/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()  # after the command's name
+            started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+            return time.clock_gettime(time.CLOCK_BOOTTIME) - started
+    import psutil  # imported here: every other command starts without it
+
+    return time.time() - psutil.Process().create_time()
 
 
 def last_used(project: manifest.Project) -> float:

@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Seconds an environment may stay idle before it is reclaimed (`local.lambda_runtime` applies
+# it, the CLI offers it): Lambda keeps an idle environment for minutes, not hours. Here rather
+# than there so that the CLI reads it without importing the runtime (and psutil) on every start.
+DEFAULT_IDLE_TIMEOUT = 300.0
+
 
 @dataclass
 class LogEvent:

@@ -158,12 +158,17 @@ def test_up_serves_prints_its_endpoints_stops_cleanly_and_remembers(capsys):
             assert re.fullmatch(rf"harness-app-{logical_id[1:-1]}-[A-Za-z0-9]{{12}}", name), name
         endpoint = next(x.split()[2] for x in lines if x.strip().startswith("Local AWS:"))
         assert endpoint.startswith("http://127.0.0.1:")
+        # When it is ready, since the command started: a figure users can read off.
+        assert re.fullmatch(r"Ready \d+\.\d\d s after the command started\.\n", lines[-2])
         assert fetch_json(f"http://127.0.0.1:{port}/behave/add")[1] == {"hits": 1}
         logs = here(capsys, "logs", str(PROBE_APP), "--filter", "START")
         assert logs.stdout.count("START RequestId:") == 1, logs
     finally:
         rest = _stop(process)
     assert "Stopped." in rest and "Traceback" not in rest
+    # The first visit is a cold start, and says what its init took.
+    visits = [line for line in rest.splitlines() if " -> 200 (" in line]
+    assert re.search(r"GET /behave/add -> 200 \(cold start: init \d+ ms, then \d+ ms\)$", visits[0])
 
     process, again = _start_up(str(PROBE_APP), "--port", str(port))
     try:

@@ -26,11 +26,10 @@ from typing import Any
 from workshop.local.lambda_memory import MemoryWatch
 from workshop.local.lambda_reports import PlatformLog, now_ms
 from workshop.local.lambda_worker import RECORD_MARK
-from workshop.types import Function, Invocation, LogEvent
+from workshop.types import DEFAULT_IDLE_TIMEOUT, Function, Invocation, LogEvent
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "FunctionRuntime", "Invocation", "LogEvent", "Throttled"]
 
-DEFAULT_IDLE_TIMEOUT = 300.0  # seconds; Lambda keeps an idle environment for minutes, not hours
 INIT_TIMEOUT = 10.0  # Lambda's limit on the init phase of an on-demand function
 INIT_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))  # inits at once
 # What a process needs from the host to start at all; nothing else of the user's shell leaks in.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -344,10 +345,25 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
     )
 
 
+def _policy_templates() -> dict[str, Any]:
+    """SAM's policy templates by name, read from the file samtranslator ships, as SAM reads it.
+
+    Not through its PolicyTemplatesProcessor: that validates the file against its JSON schema
+    first, and importing jsonschema (with its format checkers) takes over a second, on every
+    start of a stack whose function uses a policy template (stages 02 to 06).
+    """
+    # Imported here: samtranslator is only needed by templates that use its templates.
+    from samtranslator.policy_template_processor.template import Template
+    from samtranslator.policy_templates_data import POLICY_TEMPLATES_FILE
+
+    data = json.loads(POLICY_TEMPLATES_FILE.read_text(encoding="utf-8"))
+    return {name: Template.from_dict(name, value) for name, value in data["Templates"].items()}
+
+
 def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> list[Any]:
     """The function's policies as IAM documents: SAM policy templates expanded as SAM does."""
     documents: list[Any] = []
-    processor = None
+    templates = None
     for index, policy in enumerate(policies):
         here = f"{where}[{index}]"
         if isinstance(policy, str):
@@ -360,20 +376,15 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
             continue
         if not isinstance(policy, dict) or len(policy) != 1:
             raise resolver.unsupported(here, "a policy that is not a template, name or document")
-        if processor is None:
-            # Imported here: samtranslator is only needed by templates that use its templates.
-            from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
-
-            processor = PolicyTemplatesProcessor(
-                PolicyTemplatesProcessor.get_default_policy_templates_json()
-            )
+        if templates is None:
+            templates = _policy_templates()
         ((name, parameters),) = policy.items()
-        if not processor.has(name):
+        if name not in templates:
             raise resolver.unsupported(
                 here, f"the policy {name!r}, which is not a SAM policy template"
             )
         parameters = resolver.resolve(parameters or {}, here)
-        documents.append(resolver.resolve(processor.convert(name, parameters), here))
+        documents.append(resolver.resolve(templates[name].to_statement(parameters), here))
     return documents
 
 

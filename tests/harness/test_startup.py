@@ -1,0 +1,75 @@
+"""What each start of a command or a stack leaves out, and how `up` tells when it is ready.
+
+Every `python run.py ...` starts a fresh Python, and the tests start hundreds: what a command
+imports without needing it is paid on each start. Each check runs in a fresh interpreter, as a
+command does, since this one has imported everything already.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from workshop import manifest
+
+IMPORTED = time.monotonic()  # this process started earlier
+# Modules a command that only reads the manifest or parses its arguments never needs.
+HEAVY = ("boto3", "moto", "psutil", "jsonschema", "workshop.local.lambda_runtime")
+
+
+def imported_after(code: str) -> list[str]:
+    """Which of HEAVY a fresh interpreter has imported once it has run `code`."""
+    check = (
+        f"{code}\nimport json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=manifest.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_the_cli_starts_without_aws_the_runtime_or_psutil():
+    assert imported_after("import workshop.cli; workshop.cli.parser()") == []
+
+
+def test_listing_the_stages_imports_nothing_heavy():
+    assert imported_after("from workshop import cli; cli.main(['stages'])") == []
+
+
+def test_a_template_with_a_sam_policy_template_is_read_without_jsonschema():
+    # Stage 02's DynamoDBCrudPolicy is expanded from SAM's own file of policy templates, not
+    # through a validation of that whole file (jsonschema alone took over a second to import).
+    code = (
+        "from workshop import manifest\n"
+        "from workshop.local import sam_template\n"
+        "stage = manifest.project('02')\n"
+        "fn = sam_template.load(stage.path / 'template.yaml', stack_name='s')"
+        ".functions['HelloWorldFunction']\n"
+        "assert 'dynamodb:UpdateItem' in fn.policies[0]['Statement'][0]['Action']"
+    )
+    assert "jsonschema" not in imported_after(code)
+
+
+def test_seconds_since_start_counts_from_the_process_s_own_start():
+    code = "from workshop import served; print(served.seconds_since_start())"
+    before = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    outer = time.monotonic() - before
+    seconds = float(done.stdout)
+    # The child started after `before` and measured before it ended; the kernel keeps a
+    # process's start in ticks (1/100 s), which may put it up to one tick earlier.
+    assert 0 < seconds <= outer + 0.02
+
+
+def test_seconds_since_start_asks_psutil_where_there_is_no_proc(monkeypatch):
+    from workshop import served
+
+    monkeypatch.setattr(served.sys, "platform", "darwin")
+    seconds = served.seconds_since_start()
+    assert seconds > time.monotonic() - IMPORTED
