@@ -378,11 +378,11 @@ def set_up(venv, action, digest, installed):
         say(f"Updating {venv} to match requirements.lock...")
     attendee_part, attendee_count, test_count = split_lock()
     if installed == EVERYTHING:  # pip keeps what is there already, at its locked version
-        count = test_count if action == ADD else attendee_count + test_count
-        say(f"Installing the locked packages, what only the tests use too ({count})...")
+        which = f"the {test_count} that only the tests use" if action == ADD else "all of them"
+        say(f"Installing the locked packages: {which}...")
         install_lock(venv, REPO / LOCK_FILE)
     else:
-        say(f"Installing the locked packages ({attendee_count})...")
+        say(f"Installing the locked packages: the {attendee_count} that the workshop uses...")
         subset = Path(venv) / "requirements-attendee.txt"
         subset.write_text(attendee_part, encoding="utf-8")
         install_lock(venv, subset, f"{LOCK_FILE} (the part that the workshop uses)")

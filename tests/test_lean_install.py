@@ -412,3 +412,29 @@ def test_a_repository_copy_without_its_pyproject_gets_a_message(monkeypatch, tmp
     (tmp_path / "pyproject.toml").write_text("[project\n", encoding="utf-8")
     with pytest.raises(run.SetupError, match="full copy of the repository"):
         run.split_lock()
+
+
+def test_a_failed_install_says_so_without_traceback_and_the_next_run_finishes_it(
+    monkeypatch, tmp_path, capsys
+):
+    venv = tmp_path / "venv"
+    fake = FakeSetUp(monkeypatch, venv)
+    monkeypatch.setenv("WORKSHOP_VENV", str(venv))
+    monkeypatch.setattr(run, "run_child", lambda command, cwd: 0)
+    monkeypatch.setattr(run, "say", print)  # what the user reads
+    run.ensure_venv({"WORKSHOP_VENV": str(venv)}, wanted=run.ATTENDEE)  # `up` went well
+
+    def pip_fails(venv, lock, name=None):  # as pip does without a network
+        raise run.SetupError(f"Installing {name or lock.name} failed (exit code 1); see above.")
+
+    monkeypatch.setattr(run, "install_lock", pip_fails)
+    assert run.main(["test"]) == 1
+    out = capsys.readouterr().out
+    assert "Set-up failed: Installing requirements.lock failed (exit code 1)" in out
+    assert "Traceback" not in out
+    # The stamp still says what the venv holds: the next `test` adds the tests' part again.
+    assert run.read_stamp(venv)["installed"] == run.ATTENDEE
+    monkeypatch.setattr(run, "install_lock", fake.install_lock)
+    monkeypatch.setattr(run, "ensure_tool", lambda *args: None)
+    assert run.main(["test"]) == 0
+    assert run.read_stamp(venv)["installed"] == run.EVERYTHING
