@@ -21,7 +21,7 @@ paths they give are read from there; `test` and `notebook` run in this folder), 
 code is ours.
 
 WORKSHOP_VENV: where the venv lives (default: .venv beside this file). Useful when this folder
-is synced by OneDrive, Dropbox or iCloud: syncing the venv's tens of thousands of files is slow
+is synced by OneDrive, Dropbox or iCloud: syncing the venv's 40,000 files (787 MB) is slow
 and can lock them. For example, in PowerShell:  $env:WORKSHOP_VENV = "$HOME\\workshop-venv"
 (or, for every new terminal: setx WORKSHOP_VENV "$HOME\\workshop-venv"), and in bash or zsh:
 export WORKSHOP_VENV=~/workshop-venv. Use the same setting in every terminal (or none), and
@@ -29,14 +29,14 @@ point it only at a folder that is missing, empty, or an earlier venv of this wor
 that no longer works is deleted and made anew (other folders are refused, never deleted).
 
 For maintainers: how requirements.lock is made, and split between attendees and the tests, is
-told in tools/lock_parts.py. The tests also run checkov on the templates. Its pins clash with
-the project's (checkov 3.3.30 pins boto3 1.35.49, packaging below 24 and networkx below 2.7,
-and would push aws-sam-cli back), so it has a lock of its own, tools/checkov.lock (the command
-that regenerates it is at its top), and a venv of its own inside the workshop's
-(tools/checkov/), set up like the main one, but only by `python run.py test`. The AWS CLI (v1,
-from PyPI), with which a test runs the README's AWS CLI examples as a user would, is kept the
-same way (tools/awscli.lock): it is a user's own tool, not the workshop's, and attendees never
-need it.
+told in tools/lock_parts.py.
+The tests also run checkov on the templates. Its pins clash with the project's (checkov
+3.3.30 pins boto3 1.35.49, packaging below 24 and networkx below 2.7, and would push
+aws-sam-cli back), so it has a lock of its own, tools/checkov.lock (the command that
+regenerates it is at its top), and a venv of its own inside the workshop's (tools/checkov/),
+set up like the main one, but only by `python run.py test`. The AWS CLI (v1, from PyPI), with
+which a test runs the README's AWS CLI examples as a user would, is kept the same way
+(tools/awscli.lock): it is a user's own tool, not the workshop's, and attendees never need it.
 `python run.py test` runs pytest on three workers (pytest-xdist) unless told otherwise
 (`-n N`, or `-p no:xdist`, which pytest's habit of turning xdist off must keep working).
 This file uses the standard library only, and its syntax must stay readable by Python 3.6+ so
