@@ -1,6 +1,6 @@
 """Set up and run the workshop with one command: nothing to activate, nothing else to install.
 
-    python run.py up          first run: makes .venv and installs everything, then starts
+    python run.py up          first run: makes .venv and installs what it uses, then starts
     python run.py test        the test suite (pytest; extra arguments go to pytest)
     python run.py notebook    JupyterLab on notebooks/
     python run.py --help      every command
@@ -10,30 +10,26 @@
 
 Every command first makes sure the virtual environment is ready:
 - it is created with the Python that runs this file (3.11 or newer) when it is missing;
-- the packages are installed from requirements.lock, with their hashes checked, and this
-  repository is installed into it in editable mode, so edits to workshop/ apply at once;
-- it is installed again when requirements.lock changed, and made anew when it no longer works
-  (for example after the folder was moved: a venv cannot be moved).
+- the packages that attendees use are installed from requirements.lock, with their hashes
+  checked, and this repository is installed into it in editable mode, so edits to workshop/
+  apply at once; `test` adds, once, the rest of the same lock: what only the tests use
+  (pyproject.toml's `test` extra, and what it needs: tools/lock_parts.py tells them apart);
+- it is installed again when requirements.lock changed (what it held, it keeps), and made anew
+  when it no longer works (for example after the folder was moved: a venv cannot be moved).
 The command then runs with the venv's own Python, in the folder the user stands in (so that
 paths they give are read from there; `test` and `notebook` run in this folder), and its exit
 code is ours.
 
 WORKSHOP_VENV: where the venv lives (default: .venv beside this file). Useful when this folder
-is synced by OneDrive, Dropbox or iCloud: syncing the venv's 40,000 files (about 1 GB) is slow
+is synced by OneDrive, Dropbox or iCloud: syncing the venv's 40,000 files (787 MB) is slow
 and can lock them. For example, in PowerShell:  $env:WORKSHOP_VENV = "$HOME\\workshop-venv"
 (or, for every new terminal: setx WORKSHOP_VENV "$HOME\\workshop-venv"), and in bash or zsh:
 export WORKSHOP_VENV=~/workshop-venv. Use the same setting in every terminal (or none), and
 point it only at a folder that is missing, empty, or an earlier venv of this workshop: a venv
 that no longer works is deleted and made anew (other folders are refused, never deleted).
 
-For maintainers: requirements.lock is universal (every OS, Python 3.11 to 3.13, one version of
-each package) and hash-pinned; the command that regenerates it is at its top. Besides
-pyproject.toml's dependencies, it is given: pip, installed first (older pips, such as the
-23.2 that comes with Python 3.11.7 and 3.12.1, reject the lock's extras in hash-checking mode);
-setuptools (the editable install runs without build isolation; venvs of 3.12+ have none);
-and caps on three packages whose newer releases have no wheels for Intel Macs
-(argon2-cffi-bindings, cryptography, lazy-object-proxy). No wheels exist for Windows on ARM
-(awscrt): there, attendees install the x64 Python from python.org.
+For maintainers: how requirements.lock is made, and split between attendees and the tests, is
+told in tools/lock_parts.py.
 The tests also run checkov on the templates. Its pins clash with the project's (checkov
 3.3.30 pins boto3 1.35.49, packaging below 24 and networkx below 2.7, and would push
 aws-sam-cli back), so it has a lock of its own, tools/checkov.lock (the command that
@@ -49,6 +45,7 @@ that older Pythons reach the version check below and say what is wrong.
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -78,9 +75,12 @@ XDIST_DEFAULTS = ["-n", "3", "--dist", "loadgroup"]
 XDIST_CHOICES = ("-n", "--numprocesses", "--dist", "no:xdist", "-pno:xdist")
 STAMP_FILE = ".workshop-setup.json"  # inside the venv: what it was installed from, and where
 # Bump when the install steps change, so that existing venvs are installed again.
-RECIPE = 1
+RECIPE = 2
+# What a venv holds (its stamp says which): the lock's attendee part, or all of it (`test`).
+ATTENDEE, EVERYTHING = "attendee", "everything"
 
-READY, CREATE, RECREATE, INSTALL = "ready", "create", "recreate", "install"
+# ADD: install the rest of the lock (what only the tests use) beside what is there.
+READY, CREATE, RECREATE, INSTALL, ADD = "ready", "create", "recreate", "install", "add"
 
 # Runs inside the venv (with -I: no current folder, no PYTHON* variables) to see whether it works.
 # find_spec locates the workshop package without importing (running) it. `base` (the Python the
@@ -185,21 +185,24 @@ def lock_entry(lock_text, name):
     return None
 
 
-def make_stamp(digest, venv, repo):
+def make_stamp(digest, venv, repo, installed=EVERYTHING):
     return {
         "lock_sha256": digest,
         "venv": norm_path(venv),
         "repo": norm_path(repo),
         "recipe": RECIPE,
+        "installed": installed,
     }
 
 
-def decide(venv_exists, probe, stamp, digest, venv, repo, editable=True):
-    """What the venv needs: READY, CREATE, RECREATE (delete and make anew) or INSTALL (again).
+def decide(venv_exists, probe, stamp, digest, venv, repo, editable=True, wanted=EVERYTHING):
+    """What the venv needs: READY, CREATE, RECREATE (delete and make anew), INSTALL (again), or
+    ADD (the lock's part that only the tests use).
 
     probe: what PROBE printed in the venv, or None when its Python is missing or fails to run;
     stamp: the venv's stamp file as a dict, or None when it has none;
-    editable: whether the venv holds this repository's workshop package (a tool's does not).
+    editable: whether the venv holds this repository's workshop package (a tool's does not);
+    wanted: what the command needs, ATTENDEE or EVERYTHING (what the venv has beyond it stays).
     """
     if not venv_exists:
         return CREATE
@@ -211,11 +214,19 @@ def decide(venv_exists, probe, stamp, digest, venv, repo, editable=True):
         return RECREATE  # moved or copied: its scripts and editable install point to the old place
     if stamp.get("lock_sha256") != digest or stamp.get("recipe") != RECIPE:
         return INSTALL
-    if not editable:
-        return READY
-    if not probe.get("workshop") or not is_within(probe["workshop"], Path(repo) / "workshop"):
+    if editable and (
+        not probe.get("workshop") or not is_within(probe["workshop"], Path(repo) / "workshop")
+    ):
         return INSTALL
+    if wanted == EVERYTHING and stamp.get("installed") != EVERYTHING:
+        return ADD
     return READY
+
+
+def to_install(action, stamp, wanted):
+    """What set_up installs: what the command needs, or all the lock if the venv held it all."""
+    held = stamp.get("installed") if action == INSTALL and stamp else None
+    return EVERYTHING if EVERYTHING in (wanted, held) else ATTENDEE
 
 
 def exit_code(returncode):
@@ -372,7 +383,7 @@ def create_venv(venv):
         ) from error
 
 
-def install_lock(venv, lock):
+def install_lock(venv, lock, name=None):
     """Install a hash-pinned lock into the venv: its own pip first, then every package."""
     pip_install = [venv_python(venv), "-m", "pip", "install", "-q"]
     pip_entry = lock_entry(Path(lock).read_text(encoding="utf-8"), "pip")
@@ -382,10 +393,24 @@ def install_lock(venv, lock):
         run_quietly(
             [*pip_install, "--require-hashes", "--no-deps", "-r", bootstrap], "Updating pip"
         )
-    run_quietly([*pip_install, "--require-hashes", "-r", lock], f"Installing {Path(lock).name}")
+    run_quietly([*pip_install, "--require-hashes", "-r", lock], f"Installing {name or lock.name}")
 
 
-def set_up(venv, action, digest):
+def split_lock():
+    """(the lock's attendee part as a requirements file, its size, the tests' part's size)."""
+    try:
+        spec = importlib.util.spec_from_file_location("lock_parts", REPO / "tools/lock_parts.py")
+        parts = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(parts)
+        return parts.split_lock(REPO / LOCK_FILE, REPO / "pyproject.toml")
+    except (OSError, ValueError, KeyError) as error:  # tomllib's errors are ValueErrors
+        raise SetupError(
+            f"cannot tell which packages to install ({error!r}) from {LOCK_FILE}, "
+            "pyproject.toml and tools/lock_parts.py: is this a full copy of the repository?"
+        ) from error
+
+
+def set_up(venv, action, digest, installed):
     python = venv_python(venv)
     if action == RECREATE:
         say(f"The venv in {venv} no longer fits this folder or does not work: making it anew...")
@@ -396,23 +421,31 @@ def set_up(venv, action, digest):
         if hint:
             say(hint)
         create_venv(venv)
-    else:
+    elif action == INSTALL:
         say(f"Updating {venv} to match requirements.lock...")
-    pip_install = [python, "-m", "pip", "install", "-q"]
-    say("Installing the locked packages (about 190)...")
-    install_lock(venv, REPO / LOCK_FILE)
-    say("Installing the workshop itself (editable)...")
-    run_quietly(
-        [*pip_install, "--no-deps", "--no-build-isolation", "-e", REPO],
-        "Installing the workshop",
-        capture=True,  # setuptools' warnings about pyproject.toml are not for attendees
-    )
-    write_stamp(venv, make_stamp(digest, venv, REPO))
+    attendee_part, attendee_count, test_count = split_lock()
+    if installed == EVERYTHING:  # pip keeps what is there already, at its locked version
+        which = f"the {test_count} that only the tests use" if action == ADD else "all of them"
+        say(f"Installing the locked packages: {which}...")
+        install_lock(venv, REPO / LOCK_FILE)
+    else:
+        say(f"Installing the locked packages: the {attendee_count} that the workshop uses...")
+        subset = Path(venv) / "requirements-attendee.txt"
+        subset.write_text(attendee_part, encoding="utf-8")
+        install_lock(venv, subset, f"{LOCK_FILE} (the part that the workshop uses)")
+    if action != ADD:
+        say("Installing the workshop itself (editable)...")
+        run_quietly(
+            [python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", REPO],
+            "Installing the workshop",
+            capture=True,  # setuptools' warnings about pyproject.toml are not for attendees
+        )
+    write_stamp(venv, make_stamp(digest, venv, REPO, installed))
     say("Ready.")
 
 
-def ensure_venv(environ=os.environ):
-    """Make the venv ready if it is not; return its Python."""
+def ensure_venv(environ=os.environ, wanted=ATTENDEE):
+    """Make the venv ready for a command that needs `wanted` if it is not; return its Python."""
     venv = venv_dir(environ)
     python = venv_python(venv)
     try:
@@ -423,9 +456,10 @@ def ensure_venv(environ=os.environ):
         ) from error
     exists = venv.is_dir() and any(venv.iterdir())
     probe = probe_venv(python) if exists else None
-    action = decide(exists, probe, read_stamp(venv) if exists else None, digest, venv, REPO)
+    stamp = read_stamp(venv) if exists else None
+    action = decide(exists, probe, stamp, digest, venv, REPO, wanted=wanted)
     if action != READY:
-        set_up(venv, action, digest)
+        set_up(venv, action, digest, to_install(action, stamp, wanted))
     return python
 
 
@@ -489,7 +523,7 @@ def run_child(command, cwd, replace=None):
 def main(argv=None):
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        python = ensure_venv()
+        python = ensure_venv(wanted=EVERYTHING if args[:1] == ["test"] else ATTENDEE)
         try:
             here = os.getcwd()
         except OSError:  # the folder the user stands in was deleted meanwhile

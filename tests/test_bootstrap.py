@@ -286,9 +286,11 @@ def test_sigint_reaches_the_command_and_its_exit_code_comes_back(tmp_path, to_gr
 
 
 def test_main_runs_the_routed_command_with_the_venv_python(monkeypatch, tmp_path):
-    ran, tools = [], []
+    ran, tools, sets = [], [], []
     monkeypatch.setenv("WORKSHOP_VENV", str(tmp_path / "v"))
-    monkeypatch.setattr(run, "ensure_venv", lambda: Path("/v/bin/python"))
+    monkeypatch.setattr(
+        run, "ensure_venv", lambda wanted: sets.append(wanted) or Path("/v/bin/python")
+    )
     monkeypatch.setattr(run, "ensure_tool", lambda *args: tools.append(args))
     monkeypatch.setattr(run, "run_child", lambda command, cwd: ran.append((command, cwd)) or 5)
     monkeypatch.chdir(tmp_path)  # where the user stands: not the repository
@@ -303,6 +305,8 @@ def test_main_runs_the_routed_command_with_the_venv_python(monkeypatch, tmp_path
     assert run.main(["up", "."]) == 5
     assert ran[-1] == ([str(Path("/v/bin/python")), "-m", "workshop", "up", "."], tmp_path)
     assert len(tools) == 2
+    # The tests' part of the lock too for `test`; the attendees' part for every other command.
+    assert sets == [run.EVERYTHING, run.ATTENDEE]
 
 
 def test_test_paths_are_read_from_where_the_user_stands(tmp_path):
@@ -335,14 +339,14 @@ def test_pytest_runs_without_xdist_as_the_habit_asks():
 
 
 def test_main_reports_set_up_failures_and_ctrl_c_without_traceback(monkeypatch, capsys):
-    def failing():
+    def failing(wanted):
         raise run.SetupError("no network")
 
     monkeypatch.setattr(run, "ensure_venv", failing)
     assert run.main(["up"]) == 1
     assert "Set-up failed: no network" in capsys.readouterr().out
 
-    def interrupted():
+    def interrupted(wanted):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(run, "ensure_venv", interrupted)
@@ -356,10 +360,10 @@ def test_ensure_venv_sets_up_only_when_needed(monkeypatch, tmp_path):
     venv.mkdir()
     monkeypatch.setattr(run, "probe_venv", lambda python: {"version": [3, 11]})
     calls = []
-    monkeypatch.setattr(run, "set_up", lambda venv, action, digest: calls.append(action))
-    monkeypatch.setattr(run, "decide", lambda *args: run.INSTALL)
+    monkeypatch.setattr(run, "set_up", lambda venv, action, digest, wanted: calls.append(action))
+    monkeypatch.setattr(run, "decide", lambda *args, **kwargs: run.INSTALL)
     assert run.ensure_venv({"WORKSHOP_VENV": str(venv)}) == run.venv_python(venv)
-    monkeypatch.setattr(run, "decide", lambda *args: run.READY)
+    monkeypatch.setattr(run, "decide", lambda *args, **kwargs: run.READY)
     run.ensure_venv({"WORKSHOP_VENV": str(venv)})
     assert calls == [run.INSTALL]
 
@@ -481,7 +485,7 @@ def test_lock_pins_every_project_dependency_within_its_range():
     """Fails when pyproject.toml's dependencies changed and the lock was not regenerated."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     pins = lock_pins()
-    for text in project["dependencies"]:
+    for text in project["dependencies"] + project["optional-dependencies"]["test"]:
         requirement = Requirement(text)
         name = canonicalize_name(requirement.name)
         assert name in pins, f"{name} is in pyproject.toml but not in requirements.lock"

@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import CHROMIUM_ARGS, chromium_executable, shown_json
 
 sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed: `pip install -e .` brings it"
+    "playwright.sync_api", reason="playwright is not installed: `python run.py test` brings it"
 )
 
 pytestmark = pytest.mark.browser
