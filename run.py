@@ -43,7 +43,6 @@ This file uses the standard library only, and its syntax must stay readable by P
 that older Pythons reach the version check below and say what is wrong.
 """
 
-import contextlib
 import hashlib
 import importlib.util
 import json
@@ -83,16 +82,13 @@ ATTENDEE, EVERYTHING = "attendee", "everything"
 READY, CREATE, RECREATE, INSTALL, ADD = "ready", "create", "recreate", "install", "add"
 
 # Runs inside the venv (with -I: no current folder, no PYTHON* variables) to see whether it works.
-# find_spec locates the workshop package without importing (running) it. `base` (the Python the
-# venv was made from) and `purelib` (its packages folder) are what the answer rests on.
+# find_spec locates the workshop package without importing (running) it.
 PROBE = (
-    "import importlib.util, json, sys, sysconfig\n"
+    "import importlib.util, json, sys\n"
     "spec = importlib.util.find_spec('workshop')\n"
     "print(json.dumps({'prefix': sys.prefix, 'version': list(sys.version_info[:2]),"
-    " 'workshop': spec.origin if spec else None, 'base': sys._base_executable,"
-    " 'purelib': sysconfig.get_paths()['purelib']}))\n"
+    " 'workshop': spec.origin if spec else None}))\n"
 )
-PROBE_FILE = ".workshop-probe.json"  # inside the venv: PROBE's last answer, and what it rests on
 
 
 class SetupError(Exception):
@@ -266,47 +262,10 @@ def write_stamp(venv, stamp):
     (Path(venv) / STAMP_FILE).write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
 
 
-def probe_key(python, probe):
-    """What a probe's answer rests on: the venv's Python, the Python it was made from, its
-    packages folder and its pyvenv.cfg, each by time and size; None if one is missing.
-
-    Installing or removing a package changes the folder's time; replacing or removing the base
-    Python changes or removes it.
-    """
-    paths = [
-        python,
-        probe.get("base"),
-        probe.get("purelib"),
-        Path(python).parents[1] / "pyvenv.cfg",
-    ]
-    try:
-        stats = [os.stat(str(path)) for path in paths]
-    except (OSError, TypeError, ValueError):
-        return None
-    return [str(python)] + [[stat.st_mtime_ns, stat.st_size] for stat in stats]
-
-
-def kept_probe(python):
-    """The probe's answer kept in the venv, if what it rests on is unchanged; else None."""
-    try:
-        kept = json.loads((Path(python).parents[1] / PROBE_FILE).read_text(encoding="utf-8"))
-        key = probe_key(python, kept["probe"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # none kept yet, or unreadable
-    return kept["probe"] if key is not None and key == kept["key"] else None
-
-
 def probe_venv(python):
-    """Run PROBE in the venv; None when its Python is missing or broken.
-
-    Its answer is kept in the venv and given again, with no Python started (a few hundredths of
-    a second on every command), while what it rests on (probe_key) is unchanged.
-    """
+    """Run PROBE in the venv; None when its Python is missing or broken."""
     if not Path(python).is_file():
         return None
-    kept = kept_probe(python)
-    if kept is not None:
-        return kept
     try:
         done = subprocess.run(
             [str(python), "-I", "-c", PROBE],
@@ -315,15 +274,9 @@ def probe_venv(python):
             timeout=120,
             cwd=str(Path(python).parent),
         )
-        probe = json.loads(done.stdout) if done.returncode == 0 else None
+        return json.loads(done.stdout) if done.returncode == 0 else None
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
-    key = probe_key(python, probe) if isinstance(probe, dict) else None
-    if key is not None:
-        with contextlib.suppress(OSError):  # a read-only venv is probed every time
-            kept_file = Path(python).parents[1] / PROBE_FILE
-            kept_file.write_text(json.dumps({"key": key, "probe": probe}), encoding="utf-8")
-    return probe
 
 
 def _make_writable_and_retry(function, path, _excinfo):
