@@ -58,7 +58,10 @@ def once_per_session(tmp_path_factory) -> Callable[[str, Callable[[], Any]], Any
         result = root / f"once-{name}.pickle"
         try:
             os.close(os.open(root / f"once-{name}.claimed", os.O_CREAT | os.O_EXCL))
+            first = True
         except FileExistsError:
+            first = False
+        if not first:
             deadline = time.monotonic() + timeout
             while not result.exists():
                 if time.monotonic() > deadline:

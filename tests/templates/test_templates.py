@@ -1,11 +1,11 @@
 """Every stage, and the final app, is a SAM project that `sam validate --lint` and `sam build` pass.
 
-sam runs once for each distinct input (a thread each) and builds into a temporary folder, so
-nothing is written in the repository. `sam validate` reads template.yaml and samconfig.toml
-(never src/), `sam build` all of the project's files: projects whose files sam reads are
-byte-identical (the final app and the last stage, stages that change only src/) get the one
-run of those bytes, which is the run each of them would get. The runs happen once in the
-whole session, whichever xdist worker gets to them first, not once per worker.
+sam runs once for each distinct input (as many at once as there are cores) and builds into a
+temporary folder, so nothing is written in the repository. `sam validate` reads template.yaml
+and samconfig.toml (never src/), `sam build` all of the project's files: projects whose files
+sam reads are byte-identical (the final app and the last stage, stages that change only src/)
+get the one run of those bytes, which is the run each of them would get. The runs happen once
+in the whole session, whichever xdist worker gets to them first, not once per worker.
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ def run_sam_once_per_input(sam: str, folder: Path) -> dict[str, tuple]:
         name: {key: data for key, data in files.items() if key in VALIDATE_READS}
         for name, files in builds.items()
     }
-    with ThreadPoolExecutor(len(PROJECTS)) as pool:
+    # As many at once as there are cores: more would only share them, and each sam's timeout
+    # counts from its own start.
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
         validated = {
             first: pool.submit(validate_with, sam, validates[first], folder / f"validate-{first}")
             for first in distinct(validates)
