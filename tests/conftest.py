@@ -41,7 +41,7 @@ def start_stage():
 
 
 @pytest.fixture(scope="session")
-def once_per_session(tmp_path_factory) -> Callable[[str, Callable[[], Any]], Any]:
+def once_per_session(request, tmp_path_factory) -> Callable[[str, Callable[[], Any]], Any]:
     """`once_per_session(name, compute)`: compute() in whichever xdist worker asks first, and
     its (pickled) result for every worker that asks after it, as pytest-xdist's guide does it.
 
@@ -50,8 +50,9 @@ def once_per_session(tmp_path_factory) -> Callable[[str, Callable[[], Any]], Any
     first worker claims the name by creating a file (atomic on every system); the others wait
     for the result file, which the first writes whether compute() returned or raised.
     """
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    # Each worker's basetemp is a folder of the session's own: its parent is shared.
+    # Each worker's basetemp is a folder of the session's own: its parent is shared. Asked of
+    # the config, not of PYTEST_XDIST_WORKER, which a pytest started by a test inherits.
+    worker = hasattr(request.config, "workerinput")
     root = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
 
     def once(name: str, compute: Callable[[], Any], timeout: float = 1200) -> Any:
