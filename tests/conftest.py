@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,3 +38,49 @@ def start_stage():
     yield start
     for stack in reversed(started):
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def once_per_session(request, tmp_path_factory) -> Callable[[str, Callable[[], Any]], Any]:
+    """`once_per_session(name, compute)`: compute() in whichever xdist worker asks first, and
+    its (pickled) result for every worker that asks after it, as pytest-xdist's guide does it.
+
+    Not an `xdist_group`: with pytest 9.2, pytest-xdist 3.8's `--dist loadgroup` groups
+    nothing (pytest-dev/pytest-xdist#1386), so a module fixture runs once per worker. The
+    first worker claims the name by creating a file (atomic on every system); the others wait
+    for the result file, which the first writes whether compute() returned or raised.
+    """
+    # Each worker's basetemp is a folder of the session's own: its parent is shared. Asked of
+    # the config, not of PYTEST_XDIST_WORKER, which a pytest started by a test inherits.
+    worker = hasattr(request.config, "workerinput")
+    root = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
+
+    def once(name: str, compute: Callable[[], Any], timeout: float = 1200) -> Any:
+        result = root / f"once-{name}.pickle"
+        try:
+            os.close(os.open(root / f"once-{name}.claimed", os.O_CREAT | os.O_EXCL))
+            first = True
+        except FileExistsError:
+            first = False
+        if not first:
+            deadline = time.monotonic() + timeout
+            while not result.exists():
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the worker computing {name!r} wrote no result in {timeout} s")
+                time.sleep(0.2)
+            ok, value = pickle.loads(result.read_bytes())
+            if not ok:
+                pytest.fail(f"computing {name!r} failed in another worker:\n{value}")
+            return value
+        try:
+            outcome = (True, compute())
+        except BaseException as error:
+            outcome = (False, f"{type(error).__name__}: {error}")
+            raise
+        finally:
+            partial = result.with_suffix(".partial")
+            partial.write_bytes(pickle.dumps(outcome))
+            partial.replace(result)  # whole, or not there at all
+        return outcome[1]
+
+    return once

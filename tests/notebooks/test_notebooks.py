@@ -175,8 +175,12 @@ def check_04(run: Executed) -> None:
 
 def check_05(run: Executed) -> None:
     assert '+            UpdateExpression="ADD visit_count :one",' in run.text("diff-04-05")
+    # How many visits a real race loses is chance; that stage 04 loses one, and 05 none, when
+    # two visits read before either writes is proved without chance by its owner,
+    # tests/stages/test_beyond.py::test_two_visits_that_read_before_either_writes. Here: the
+    # race ran, and its table adds up.
     sent, counted, lost = map(int, run.text("race-04").splitlines()[1].split()[2:5])
-    assert sent == counted + lost == 80 and lost > 0, "stage 04 loses visits in a race"
+    assert sent == counted + lost == 80, "every visit of the race is counted or lost"
     assert run.text("no-errors-04") == "[]\n", "and logs nothing about them"
     assert run.result("interleaving") == "42"
 
@@ -187,7 +191,6 @@ def check_05(run: Executed) -> None:
     lost_04, lost_05 = lost_by_clients("measure-04"), lost_by_clients("measure-05")
     assert sorted(lost_04) == sorted(lost_05) == [1, 2, 4, 8, 16]
     assert lost_04[1] == 0, "one client alone loses nothing"
-    assert lost_04[16] > 0
     assert set(lost_05.values()) == {0}, "the atomic ADD loses nothing"
     assert run.result("add-by-hand") == "Decimal('1')"
     for cell_id in ("plot-04", "plot-both"):
@@ -202,9 +205,12 @@ def check_06(run: Executed) -> None:
     assert "'session_id': 'user_123', 'visit_count': 2}" in second, "two visitors, one count"
     assert run.text("bug-05") == "500 {'message': 'Error interacting with the database.'}\n"
     assert run.result("bug-05-logs") == "[\"Error: 'visits'\"]"
-    assert re.fullmatch(
-        r"502 \{'message': 'Internal server error'\} after 1\d\.\d s\n", run.text("outage-05")
-    ), "stage 05 holds the visit through the whole Timeout"
+    # Held through the whole Timeout (10 s): a lower bound, never an upper one, which a busy
+    # machine could pass (the owner: test_beyond's test_05_holds_a_visit_..._until_the_timeout).
+    held = re.fullmatch(
+        r"502 \{'message': 'Internal server error'\} after (\d+\.\d) s\n", run.text("outage-05")
+    )
+    assert held and float(held[1]) >= 10, "stage 05 holds the visit through the whole Timeout"
     outage_05_logs = run.text("outage-05-logs")
     assert re.search(r"^REPORT RequestId: .*\tStatus: timeout$", outage_05_logs, re.M)
     assert "Task timed out" not in outage_05_logs, "no such line since 2026"

@@ -8,9 +8,9 @@ table, the role and the API's stage. The translation is samtranslator's, offline
 SAM passes each resource's Metadata to the resources it makes (`passthrough_metadata`), so the
 template's suppressions (`Metadata: checkov: skip: [{id, comment}]`) reach them.
 
-checkov runs once, in its own venv (its pins clash with the project's): `python run.py test`
-sets it up from tools/checkov.lock. It runs offline: no download of Prisma Cloud's guidelines,
-no check for a newer checkov.
+checkov runs once in the session (not once per xdist worker), in its own venv (its pins clash
+with the project's): `python run.py test` sets it up from tools/checkov.lock. It runs offline:
+no download of Prisma Cloud's guidelines, no check for a newer checkov.
 """
 
 from __future__ import annotations
@@ -92,16 +92,8 @@ def results(report: dict, file: str, kind: str) -> set[tuple[str, str]]:
     }
 
 
-@pytest.fixture(scope="module")
-def checkov(tmp_path_factory) -> tuple[dict, dict]:
+def run_checkov(python: Path, folder: Path) -> tuple[dict, dict]:
     """checkov's report on the final template, as SAM and as CloudFormation, and on stage 06."""
-    python = checkov_python()
-    if python is None:
-        pytest.skip(
-            "checkov is not set up: `python run.py test` sets it up in a venv of its own "
-            "(from tools/checkov.lock); run the tests that way"
-        )
-    folder = tmp_path_factory.mktemp("checkov")
     final = REPO / "template.yaml"
     translated = translate(final)
     unsuppressed = copy.deepcopy(translated)
@@ -129,6 +121,20 @@ def checkov(tmp_path_factory) -> tuple[dict, dict]:
     except ValueError:
         pytest.fail(f"checkov printed no report (exit {done.returncode}):\n{done.stderr}")
     return report, {"origins": origins(final, translated)}
+
+
+@pytest.fixture(scope="module")
+def checkov(tmp_path_factory, once_per_session) -> tuple[dict, dict]:
+    """checkov's report, made once in the session whichever xdist worker asks first."""
+    python = checkov_python()
+    if python is None:
+        pytest.skip(
+            "checkov is not set up: `python run.py test` sets it up in a venv of its own "
+            "(from tools/checkov.lock); run the tests that way"
+        )
+    return once_per_session(
+        "checkov", lambda: run_checkov(python, tmp_path_factory.mktemp("checkov"))
+    )
 
 
 def test_checkov_finds_no_failed_check_on_the_final_template(checkov):

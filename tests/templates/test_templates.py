@@ -1,7 +1,11 @@
 """Every stage, and the final app, is a SAM project that `sam validate --lint` and `sam build` pass.
 
-sam runs on every project at once (a thread each) and builds into a temporary folder, so
-nothing is written in the repository.
+sam runs once for each distinct input (as many at once as there are cores) and builds into a
+temporary folder, so nothing is written in the repository. `sam validate` reads template.yaml
+and samconfig.toml (never src/), `sam build` all of the project's files: projects whose files
+sam reads are byte-identical (the final app and the last stage, stages that change only src/)
+get the one run of those bytes, which is the run each of them would get. The runs happen once
+in the whole session, whichever xdist worker gets to them first, not once per worker.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from workshop import manifest
 from workshop.local.sam_template import load
 
 PROJECTS = [stage.id for stage in manifest.stages()] + [manifest.FINAL]
+# What `sam validate --lint` reads of a project (its template, and samconfig.toml's defaults).
+VALIDATE_READS = ("template.yaml", "samconfig.toml")
 
 
 def sam_executable() -> str | None:
@@ -38,47 +44,87 @@ class SamRun:
     build: subprocess.CompletedProcess
 
 
-def run_sam(sam: str, project: manifest.Project, scratch: Path) -> SamRun:
-    env = dict(os.environ, SAM_CLI_TELEMETRY="0")
-    # A copy of what sam reads, so that nothing here writes in the repository, and nothing a
-    # test running beside this one writes there (a README's `build 04`) can confuse it.
-    copy = scratch / "project"
-    for name, data in sam_project_files(project.path).items():
+def sam_in(sam: str, files: dict[str, bytes], folder: Path, *args: str):
+    """Run `sam ARGS` in a copy of `files` made in `folder`; fail if sam writes in the copy.
+
+    A copy, so that nothing here writes in the repository, and nothing a test running beside
+    this one writes there (a README's `build 04`) can confuse it.
+    """
+    copy = folder / "project"
+    for name, data in files.items():
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         (copy / name).write_bytes(data)
+    done = subprocess.run(
+        [sam, *args],
+        cwd=copy,
+        env=dict(os.environ, SAM_CLI_TELEMETRY="0"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert not (copy / ".aws-sam").exists(), f"sam wrote in the project folder: sam {args}"
+    return done
 
-    def sam_in_project(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sam, *args],
-            cwd=copy,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
 
-    validate = sam_in_project("validate", "--lint")
-    # sam writes build.toml beside the build dir, so each project gets a scratch folder.
+def validate_with(sam: str, files: dict[str, bytes], folder: Path):
+    return sam_in(sam, files, folder, "validate", "--lint")
+
+
+def build_with(sam: str, files: dict[str, bytes], folder: Path):
+    # sam writes build.toml beside the build dir, so each build gets a scratch folder.
     # --no-cached: a cached build (`cached = true` in samconfig.toml) keeps dependencies in
     # the project's .aws-sam/deps, and no option moves that folder out of the repository.
-    build_dir = scratch / "build"
-    build = sam_in_project("build", "--no-cached", "--build-dir", str(build_dir))
-    assert not (copy / ".aws-sam").exists(), f"sam wrote in the project folder of {project.label}"
-    return SamRun(project, build_dir, validate, build)
+    build_dir = folder / "build"
+    return build_dir, sam_in(
+        sam, files, folder, "build", "--no-cached", "--build-dir", str(build_dir)
+    )
+
+
+def distinct(inputs: dict[str, dict[str, bytes]]) -> dict[str, list[str]]:
+    """{the first project of each distinct input: every project with that same input}."""
+    groups: dict[tuple, list[str]] = {}
+    for name, files in inputs.items():
+        groups.setdefault(tuple(sorted(files.items())), []).append(name)
+    return {names[0]: names for names in groups.values()}
+
+
+def run_sam_once_per_input(sam: str, folder: Path) -> dict[str, tuple]:
+    """{project: (build dir, validate, build)}, sam run once for each distinct input."""
+    builds = {name: sam_project_files(manifest.project(name).path) for name in PROJECTS}
+    validates = {
+        name: {key: data for key, data in files.items() if key in VALIDATE_READS}
+        for name, files in builds.items()
+    }
+    # As many at once as there are cores: more would only share them, and each sam's timeout
+    # counts from its own start.
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        validated = {
+            first: pool.submit(validate_with, sam, validates[first], folder / f"validate-{first}")
+            for first in distinct(validates)
+        }
+        built = {
+            first: pool.submit(build_with, sam, builds[first], folder / f"build-{first}")
+            for first in distinct(builds)
+        }
+        validate_of = {
+            n: validated[f].result() for f, ns in distinct(validates).items() for n in ns
+        }
+        build_of = {n: built[f].result() for f, ns in distinct(builds).items() for n in ns}
+    return {name: (*build_of[name], validate_of[name]) for name in PROJECTS}
 
 
 @pytest.fixture(scope="module")
-def sam_runs(tmp_path_factory) -> dict[str, SamRun]:
+def sam_runs(tmp_path_factory, once_per_session) -> dict[str, SamRun]:
     sam = sam_executable()
     if sam is None:
         pytest.skip("sam (the AWS SAM CLI) is not installed: `pip install -e .` brings it")
-    projects = {name: manifest.project(name) for name in PROJECTS}
-    with ThreadPoolExecutor(len(projects)) as pool:
-        futures = {
-            name: pool.submit(run_sam, sam, project, tmp_path_factory.mktemp(f"sam-{name}"))
-            for name, project in projects.items()
-        }
-        return {name: future.result() for name, future in futures.items()}
+    runs = once_per_session(
+        "sam-runs", lambda: run_sam_once_per_input(sam, tmp_path_factory.mktemp("sam"))
+    )
+    return {
+        name: SamRun(manifest.project(name), build_dir, validate, build)
+        for name, (build_dir, build, validate) in runs.items()
+    }
 
 
 def output(run: subprocess.CompletedProcess) -> str:

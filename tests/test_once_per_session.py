@@ -1,0 +1,28 @@
+"""tests/conftest.py's once_per_session: one computation in the session, its result for all."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_the_first_asker_computes_and_a_later_one_reads_the_result(once_per_session):
+    calls = []
+
+    def compute() -> dict:
+        calls.append(1)
+        return {"runs": [1, 2]}
+
+    assert once_per_session("test-once", compute) == {"runs": [1, 2]}
+    # The second asker takes the path another xdist worker takes: the pickled result.
+    assert once_per_session("test-once", compute) == {"runs": [1, 2]}
+    assert calls == [1]
+
+
+def test_a_failure_is_raised_once_and_told_to_every_later_asker(once_per_session):
+    def fails() -> None:
+        raise ValueError("sam is not there")
+
+    with pytest.raises(ValueError, match="sam is not there"):
+        once_per_session("test-once-fails", fails)
+    with pytest.raises(pytest.fail.Exception, match="ValueError: sam is not there"):
+        once_per_session("test-once-fails", fails)
