@@ -46,10 +46,10 @@ run = load_run()
         (["up", "02", "--port", "3000"], ["-m", "workshop", "up", "02", "--port", "3000"]),
         (["--help"], ["-m", "workshop", "--help"]),
         ([], ["-m", "workshop"]),
-        (["test"], ["-m", "pytest", "-n", "3", "--dist", "loadgroup"]),
+        (["test"], ["-m", "pytest", "-n", "4", "--dist", "worksteal"]),
         (
             ["test", "-k", "decimal", "-x"],
-            ["-m", "pytest", "-n", "3", "--dist", "loadgroup", "-k", "decimal", "-x"],
+            ["-m", "pytest", "-n", "4", "--dist", "worksteal", "-k", "decimal", "-x"],
         ),
         # The user's own choice of workers, or none (pytest's `-p no:xdist`), is left alone.
         (["test", "-p", "no:xdist"], ["-m", "pytest", "-p", "no:xdist"]),
