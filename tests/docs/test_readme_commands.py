@@ -24,6 +24,7 @@ and every option exist, as `sam <subcommand> --help` lists them.
 from __future__ import annotations
 
 import http.cookiejar
+import importlib.util
 import itertools
 import json
 import os
@@ -36,7 +37,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -398,21 +398,42 @@ def aws_commands(readme: Path) -> list[list[str]]:
     return [shlex.split(line) for block in blocks for line in block.splitlines() if line.strip()]
 
 
+# Prints, as JSON, what `sam PATH --help` prints for each path read from stdin: the `sam`
+# command's own click group (samcli.cli.main:cli, what the `sam` script runs), all in one
+# Python, as each `sam` started anew imports for a second or more.
+HELP_SCRIPT = """
+import json, sys
+from click.testing import CliRunner
+from samcli.cli.main import cli
+runner = CliRunner()
+answers = []
+for path in json.loads(sys.stdin.read()):
+    result = runner.invoke(cli, [*path, "--help"], prog_name="sam")
+    answers.append([result.exit_code, result.output, repr(result.exception or "")])
+print(json.dumps(answers))
+"""
+
+
 class SamHelp:
     """What `sam ... --help` prints for each command path, asked once each."""
 
-    def __init__(self, sam: str):
-        self.sam = sam
+    def __init__(self):
         self.seen: dict[tuple[str, ...], subprocess.CompletedProcess] = {}
 
-    def _run(self, path: tuple[str, ...]) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [self.sam, *path, "--help"],
+    def ask(self, paths: list[tuple[str, ...]]) -> None:
+        """Ask for the help of each path, all in one Python."""
+        done = subprocess.run(
+            [sys.executable, "-c", HELP_SCRIPT],
+            input=json.dumps(paths),
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=300,
             env=dict(os.environ, SAM_CLI_TELEMETRY="0"),
         )
+        assert done.returncode == 0, f"sam's help could not be asked for: {done.stderr}"
+        for path, (code, out, error) in zip(paths, json.loads(done.stdout), strict=True):
+            command = ["sam", *path, "--help"]
+            self.seen[path] = subprocess.CompletedProcess(command, code, out, error)
 
     def prefetch(self, commands: list[list[str]]) -> None:
         """Ask, at once, for the help of every path that the commands may walk through."""
@@ -420,12 +441,11 @@ class SamHelp:
         for words in commands:
             leading = list(itertools.takewhile(lambda word: not word.startswith("-"), words[1:]))
             paths.update(tuple(leading[:n]) for n in range(len(leading) + 1))
-        with ThreadPoolExecutor(4) as pool:
-            self.seen.update(zip(paths, pool.map(self._run, paths), strict=True))
+        self.ask(sorted(paths))
 
     def __call__(self, path: tuple[str, ...]) -> str:
         if path not in self.seen:
-            self.seen[path] = self._run(path)
+            self.ask([path])
         done = self.seen[path]
         assert done.returncode == 0, f"sam {' '.join(path)} --help: {done.stderr}"
         return done.stdout
@@ -465,19 +485,18 @@ WRONG_LINES = [
 @pytest.fixture(scope="module")
 def sam_help(once_per_session) -> SamHelp:
     """sam's help for every path the READMEs' and WRONG_LINES' commands walk through, asked
-    once in the session (each `sam --help` is a Python start of a few seconds)."""
-    sam = shutil.which("sam", path=str(Path(sys.executable).parent)) or shutil.which("sam")
-    if sam is None:
-        pytest.skip("sam (the AWS SAM CLI) is not installed: `pip install -e .` brings it")
+    once in the session."""
+    if importlib.util.find_spec("samcli") is None:
+        pytest.skip("the AWS SAM CLI is not installed: `python run.py test` installs it")
     commands = [words for readme in READMES for words in aws_commands(readme)]
     commands += [shlex.split(line) for line, _ in WRONG_LINES if line.startswith("sam ")]
 
     def prefetched() -> dict:
-        ahead = SamHelp(sam)
+        ahead = SamHelp()
         ahead.prefetch(commands)
         return ahead.seen
 
-    found = SamHelp(sam)
+    found = SamHelp()
     found.seen.update(once_per_session("sam-help", prefetched))
     return found
 
