@@ -221,15 +221,20 @@ def test_run_child_waits_through_ctrl_c_and_reports_it(monkeypatch):
         return started[-1]
 
     monkeypatch.setattr(run.subprocess, "Popen", popen)
+    # Ctrl-C's usual handler first: a suite started in the background inherits SIGINT ignored.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code = run.run_child(["py", "-m", "workshop", "up"], REPO, replace=False)
+        restored = signal.getsignal(signal.SIGINT)
     except KeyboardInterrupt:  # caught here: pytest would take it as the user's own Ctrl-C
         pytest.fail("Ctrl-C escaped run_child instead of waiting for the child")
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     assert code == 130
     assert started[0].waits == 2
     assert started[0].cwd == str(REPO)
     assert started[0].sigint_while_waiting == signal.SIG_IGN
-    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # restored afterwards
+    assert restored is signal.default_int_handler  # restored afterwards
 
 
 def test_run_child_becomes_the_command_where_it_can(monkeypatch, tmp_path):
