@@ -73,3 +73,22 @@ def test_seconds_since_start_asks_psutil_where_there_is_no_proc(monkeypatch):
     monkeypatch.setattr(served.sys, "platform", "darwin")
     seconds = served.seconds_since_start()
     assert seconds > time.monotonic() - IMPORTED
+
+
+def test_the_first_answer_tool_times_up_and_reads_its_cold_start_line():
+    """tools/first_answer.py (the README names it) measures a stage, and finds the init that
+    `up` prints on its cold-start line: a change to that line would leave it a "-"."""
+    done = subprocess.run(
+        [sys.executable, "tools/first_answer.py", "01", "--runs", "1"],
+        cwd=manifest.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    header, row = done.stdout.splitlines()
+    assert header.split()[:3] == ["stage", "first", "answer"]
+    stage, seconds, cpu, init, runs = row.split()
+    assert (stage, runs) == ("01", "1")
+    assert float(seconds) > 0 and float(init) >= 0  # numbers, not "-"
+    assert cpu == "-" or float(cpu) >= 0
