@@ -122,6 +122,13 @@ def test_a_stretch_of_the_run_on_the_other_side_of_a_target_makes_it_within_nois
     assert ratio_verdict([5.0] * 30 + [9.0] * 10, [10.0] * 30 + [18.0] * 10, 0.6) == "met"
 
 
+def test_samples_too_few_to_split_for_one_app_are_compared_whole_for_both():
+    """The original makes two round trips a round: with 5 rounds, 10 of its samples and 5 of
+    the final app's, only one of them enough for quarters (`bench --warm-visits 5`)."""
+    assert ratio_verdict([1.0] * 5, [2.0] * 10, 1.0) == "met"
+    assert ratio_verdict([2.0] * 5, [1.0] * 10, 1.0) == "NOT met"
+
+
 def figures(label: str, warm: list[float], duration: list[float], trips: list[float]):
     return AppFigures(
         label,

@@ -76,11 +76,13 @@ def median_interval(samples: list[float]) -> tuple[float, float]:
     return max(middle - notch, min(samples)), min(middle + notch, max(samples))
 
 
-def quarters(samples: list[float]) -> list[list[float]]:
+def quarters(samples: list[float], split: bool | None = None) -> list[list[float]]:
     """The samples in four stretches of the run, in the order they were taken (all of them as
-    one, when too few to split)."""
+    one when not `split`: by default, when fewer than 8)."""
     n = len(samples)
-    return [samples[i * n // 4 : (i + 1) * n // 4] for i in range(4)] if n >= 8 else [samples]
+    if split is None:
+        split = n >= 8
+    return [samples[i * n // 4 : (i + 1) * n // 4] for i in range(4)] if split else [samples]
 
 
 def _verdict(low: float, high: float, limit: float) -> str:
@@ -96,9 +98,10 @@ def ratio_verdict(final: list[float], original: list[float], limit: float) -> st
     when the limit lies inside that range."""
     final_low, final_high = median_interval(final)
     original_low, original_high = median_interval(original)
+    split = min(len(final), len(original)) >= 8  # both in quarters, or both whole
     ratios = [
         statistics.median(f) / statistics.median(o)
-        for f, o in zip(quarters(final), quarters(original), strict=True)
+        for f, o in zip(quarters(final, split), quarters(original, split), strict=True)
     ]
     high = final_high / original_low if original_low > 0 else float("inf")
     return _verdict(min(final_low / original_high, *ratios), max(high, *ratios), limit)
