@@ -96,15 +96,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
 
     def report(request: str, status: int, inv: Invocation | None) -> None:
-        detail = ""
-        if inv is not None:
-            detail = f"{inv.duration_ms:.0f} ms"
-            if inv.cold_start:  # its init, as the REPORT's Init Duration (none if it failed)
-                init = f"init {inv.init_ms:.0f} ms, then " if inv.init_ms is not None else ""
-                detail = f"cold start: {init}{detail}"
-            detail = f" ({detail})"
         try:
-            print(f"{time.strftime('%H:%M:%S')} {request} -> {status}{detail}", flush=True)
+            print(served.request_line(request, status, inv), flush=True)
             if inv is not None and args.show_logs:
                 _print_invocation(inv)
         except BrokenPipeError:

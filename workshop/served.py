@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from workshop import manifest
 from workshop.errors import WorkshopError
+from workshop.types import Invocation
 
 # Local AWS for the user's own AWS CLI and boto3: moto takes any keys, and the region is the
 # harness's. Set in a terminal of the user's, they stand in for the real ones there only.
@@ -71,6 +72,18 @@ def aws_cli_lines(info: dict) -> list[str]:
         f"  PowerShell: {powershell}",
         f"  then:       {command} {endpoint}",
     ]
+
+
+def request_line(request: str, status: int, inv: Invocation | None) -> str:
+    """`up`'s line for one request: its time, status and, if invoked, how long it took."""
+    detail = ""
+    if inv is not None:
+        detail = f"{inv.duration_ms:.0f} ms"
+        if inv.cold_start:  # its init, as the REPORT's Init Duration (none if it failed)
+            init = f"init {inv.init_ms:.0f} ms, then " if inv.init_ms is not None else ""
+            detail = f"cold start: {init}{detail}"
+        detail = f" ({detail})"
+    return f"{time.strftime('%H:%M:%S')} {request} -> {status}{detail}"
 
 
 def seconds_since_start() -> float:
