@@ -412,6 +412,10 @@ def test_a_repository_copy_without_its_pyproject_gets_a_message(monkeypatch, tmp
     (tmp_path / "pyproject.toml").write_text("[project\n", encoding="utf-8")
     with pytest.raises(run.SetupError, match="full copy of the repository"):
         run.split_lock()
+    bad = '[project]\ndependencies = [">=1"]\n'  # a requirement that names no package
+    (tmp_path / "pyproject.toml").write_text(bad, encoding="utf-8")
+    with pytest.raises(run.SetupError, match="names no package"):
+        run.split_lock()
 
 
 def test_a_failed_install_says_so_without_traceback_and_the_next_run_finishes_it(

@@ -48,8 +48,15 @@ def parse_lock(lock_text):
 
 
 def requirement_names(requirements):
-    """The package names of requirement strings such as `moto[server]>=5.1; python_version..`."""
-    return {canonical_name(re.match(r"\s*[A-Za-z0-9._-]+", text).group()) for text in requirements}
+    """The package names of requirement strings such as `moto[server]>=5.1; python_version..`;
+    ValueError for one that names none."""
+    names = set()
+    for text in requirements:
+        found = re.match(r"\s*[A-Za-z0-9._-]+", text)
+        if not found:
+            raise ValueError(f"a requirement that names no package: {text!r}")
+        names.add(canonical_name(found.group()))
+    return names
 
 
 def attendee_packages(packages, project, needs, test_needs):
