@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
@@ -55,11 +56,23 @@ class MemoryWatch:
         threading.Thread(target=self._watch, daemon=True).start()
 
     def running(self, running: bool) -> None:
-        """Watch from now on (an invocation starts), or not (it ended: the environment freezes)."""
+        """Watch from now on (an invocation starts), or not (it ended: the environment freezes,
+        after one last look, so that memory taken since the previous look is seen now)."""
         if running:
             self._running.set()
-        else:
-            self._running.clear()
+            return
+        self._running.clear()
+        with contextlib.suppress(psutil.Error):  # the process has ended
+            self._look(psutil.Process(self.process.pid))
+
+    def _look(self, watched: psutil.Process) -> bool:
+        """Look at the process's memory once; kill it if over the limit (then True)."""
+        rss = watched.memory_info().rss
+        self.peak_bytes = max(self.peak_bytes, rss)
+        if rss > self.limit_mb * MB:
+            self.out_of_memory = True
+            self.process.kill()
+        return self.out_of_memory
 
     def _watch(self) -> None:
         try:
@@ -67,11 +80,7 @@ class MemoryWatch:
             while self.process.poll() is None:
                 if not self._running.wait(FROZEN_CHECK):
                     continue
-                rss = watched.memory_info().rss
-                self.peak_bytes = max(self.peak_bytes, rss)
-                if rss > self.limit_mb * MB:
-                    self.out_of_memory = True
-                    self.process.kill()
+                if self._look(watched):
                     return
                 time.sleep(MEMORY_POLL)
         except psutil.Error:
