@@ -89,7 +89,7 @@ def distinct(inputs: dict[str, dict[str, bytes]]) -> dict[str, list[str]]:
 
 
 def run_sam_once_per_input(sam: str, folder: Path) -> dict[str, tuple]:
-    """{project: (build dir, validate, build)}, sam run once for each distinct input."""
+    """{project: (build dir, build, validate)}, sam run once for each distinct input."""
     builds = {name: sam_project_files(manifest.project(name).path) for name in PROJECTS}
     validates = {
         name: {key: data for key, data in files.items() if key in VALIDATE_READS}
