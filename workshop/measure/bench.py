@@ -13,7 +13,9 @@ Timings, each warm round taking one sample of each, so that no figure gets the q
   invocation's Duration (REPORT's, the time inside the handler): API Gateway's adapter, the
   invocation (the event to the environment's process and its answer back), START/END/REPORT
   and handing the log lines to the shipper, which stores them in batches, off the visit's path,
-  as Lambda does. The handler's own DynamoDB requests are inside the Duration, so outside it.
+  as Lambda does. The handler's own DynamoDB requests are inside the Duration, so outside it;
+  the client's own HTTP work (urllib's, in the bench's process) is inside it, as it is in
+  every visit's time: an upper bound of what the stack adds.
 - round trip: one DynamoDB request of an app, as a function sees it: the app's own requests
   (the original's GetItem and PutItem, the final app's conditional UpdateItem) on its own table,
   made by a process of its own with boto3 (`workshop.measure.round_trip`), as a function's
