@@ -7,8 +7,18 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from workshop import manifest
-from workshop.measure.bench import AppFigures, BenchResult, limit_verdict, ratio_verdict
+from workshop.measure.bench import (
+    PROBED,
+    AppFigures,
+    BenchResult,
+    limit_verdict,
+    ratio_verdict,
+)
+from workshop.measure.round_trip import PROBE_CREDENTIALS, RoundTrips
+from workshop.visitor import Visitor
 
 
 def test_the_command_prints_the_table_and_writes_the_exact_figures(tmp_path):
@@ -225,3 +235,35 @@ def test_a_project_without_a_table_is_refused_before_the_run():
     )
     assert run.returncode == 2 and run.stdout == "", run.stdout
     assert run.stderr.startswith("error: stage 01") and "no table" in run.stderr, run.stderr
+
+
+def shape(body: dict) -> dict:
+    """What a DynamoDB request asks, less the values that name an item or a visit."""
+    asked = {key: value for key, value in body.items() if key not in ("TableName", "Key", "Item")}
+    values = asked.pop("ExpressionAttributeValues", {})
+    return {**asked, "values": {name: set(value) for name, value in values.items()}}
+
+
+@pytest.mark.parametrize("name", ["03", "final"])
+def test_the_round_trip_probe_sends_the_requests_the_app_sends(start_stage, name):
+    """The probe's requests are written out in round_trip.py: the same actions, expressions and
+    options as the app's own (the item's key and the values aside), or its figure times
+    something else."""
+    stack = start_stage(name)
+    sent: list[tuple[str, dict]] = []
+
+    def watch(target: str, body: dict) -> None:
+        sent.append((target.rsplit(".", 1)[-1], shape(body)))
+
+    with stack.intercept_dynamodb(watch):
+        Visitor(stack.url()).visit()
+    apps, sent[:] = list(sent), []
+    table = next(iter(stack.template.tables.values())).name
+    probe = RoundTrips(stack.aws.endpoint_url, stack.aws.region)
+    try:
+        with stack.aws.intercept_dynamodb(PROBE_CREDENTIALS["AWS_ACCESS_KEY_ID"], watch):
+            for action, _ in apps:
+                probe.time(PROBED[action], table)
+    finally:
+        probe.close()
+    assert apps and sent == apps

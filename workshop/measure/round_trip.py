@@ -59,8 +59,9 @@ class RoundTrips:
         return float(answer)
 
     def close(self) -> None:
-        self.process.stdin.close()
+        self.process.stdin.close()  # its end of input: the probe ends
         self.process.wait()
+        self.process.stdout.close()
 
 
 def request(table: Any, operation: str) -> None:
