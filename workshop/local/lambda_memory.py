@@ -41,9 +41,11 @@ class MemoryWatch:
     (arenas, thread stacks, mapped files): it would fail well under MemorySize, and with a
     MemoryError the handler can catch rather than a kill. Cgroups would need root. So the
     harness looks at the process's RSS every MEMORY_POLL seconds; a spike shorter than that
-    can pass unseen. It looks only while the environment runs (its init, an invocation):
-    between invocations Lambda freezes an environment, so its memory cannot grow, and fifty
-    looks a second at each idle environment would only take the CPU from those that run.
+    can pass unseen. It looks only while the environment runs (its init, an invocation), and
+    once as each ends: Lambda freezes an environment between invocations, and fifty looks a
+    second at each idle one would take the CPU from those that run. The local process is not
+    frozen, so memory that a handler's own thread takes between invocations is seen at the
+    next one's first look.
     """
 
     def __init__(self, process: subprocess.Popen, limit_mb: int):
