@@ -167,20 +167,6 @@ def is_within(path, folder):
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def lock_entry(lock_text, name):
-    """One package's entry in the lock (its pin, markers and hashes) as one line, or None."""
-    lines = iter(lock_text.splitlines())
-    for line in lines:
-        if line.split("==")[0].split("[")[0].strip().lower() != name:
-            continue
-        parts = [line.rstrip(" \\")]
-        while line.rstrip().endswith("\\"):
-            line = next(lines, "")
-            parts.append(line.strip().rstrip(" \\"))
-        return " ".join(part for part in parts if part)
-    return None
-
-
 def make_stamp(digest, venv, repo, installed=EVERYTHING):
     return {
         "lock_sha256": digest,
@@ -339,7 +325,8 @@ def create_venv(venv):
 def install_lock(venv, lock, name=None):
     """Install a hash-pinned lock into the venv: its own pip first, then every package."""
     pip_install = [venv_python(venv), "-m", "pip", "install", "-q"]
-    pip_entry = lock_entry(Path(lock).read_text(encoding="utf-8"), "pip")
+    text = Path(lock).read_text(encoding="utf-8")
+    pip_entry = lock_parts().parse_lock(text).get("pip", (None,))[0]
     if pip_entry:  # the locked pip first: older ones mishandle the lock (extras in hash mode)
         bootstrap = Path(venv) / "pip-from-lock.txt"
         bootstrap.write_text(pip_entry + "\n", encoding="utf-8")
@@ -349,12 +336,24 @@ def install_lock(venv, lock, name=None):
     run_quietly([*pip_install, "--require-hashes", "-r", lock], f"Installing {name or lock.name}")
 
 
-def split_lock():
-    """(the lock's attendee part as a requirements file, its size, the tests' part's size)."""
+def lock_parts():
+    """tools/lock_parts.py, which reads the locks: loaded by its path (it is no package)."""
     try:
         spec = importlib.util.spec_from_file_location("lock_parts", REPO / "tools/lock_parts.py")
         parts = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(parts)
+    except OSError as error:
+        raise SetupError(
+            f"cannot read tools/lock_parts.py ({error.strerror or error}): is this a full copy "
+            "of the repository?"
+        ) from error
+    return parts
+
+
+def split_lock():
+    """(the lock's attendee part as a requirements file, its size, the tests' part's size)."""
+    parts = lock_parts()
+    try:
         return parts.split_lock(REPO / LOCK_FILE, REPO / "pyproject.toml")
     except (OSError, ValueError, KeyError) as error:  # tomllib's errors are ValueErrors
         raise SetupError(

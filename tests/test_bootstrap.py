@@ -102,20 +102,6 @@ def test_lock_digest_changes_with_content_not_line_ends():
     assert run.lock_digest(unix) != run.lock_digest(unix.replace(b"1.0", b"1.1"))
 
 
-def test_lock_entry_joins_a_package_s_lines():
-    text = (
-        "# header\n"
-        "pip==26.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via x\n"
-        "pipx==1.0 \\\n    --hash=sha256:cc\n"
-        "pywin32==312 ; sys_platform == 'win32' \\\n    --hash=sha256:dd\n"
-    )
-    assert run.lock_entry(text, "pip") == "pip==26.0 --hash=sha256:aa --hash=sha256:bb"
-    assert (
-        run.lock_entry(text, "pywin32") == "pywin32==312 ; sys_platform == 'win32' --hash=sha256:dd"
-    )
-    assert run.lock_entry(text, "setuptools") is None
-
-
 # ---------------------------------------------------------------- staleness ------------------
 
 
