@@ -78,8 +78,12 @@ def once_per_session(request, tmp_path_factory) -> Callable[[str, Callable[[], A
             outcome = (False, f"{type(error).__name__}: {error}")
             raise
         finally:
+            try:
+                data = pickle.dumps(outcome)
+            except Exception as error:  # or the others would wait for it in vain
+                data = pickle.dumps((False, f"its result cannot be pickled: {error!r}"))
             partial = result.with_suffix(".partial")
-            partial.write_bytes(pickle.dumps(outcome))
+            partial.write_bytes(data)
             partial.replace(result)  # whole, or not there at all
         return outcome[1]
 

@@ -26,3 +26,12 @@ def test_a_failure_is_raised_once_and_told_to_every_later_asker(once_per_session
         once_per_session("test-once-fails", fails)
     with pytest.raises(pytest.fail.Exception, match="ValueError: sam is not there"):
         once_per_session("test-once-fails", fails)
+
+
+def test_a_result_that_cannot_be_pickled_is_told_to_every_later_asker(once_per_session):
+    def unpicklable():
+        return lambda: None
+
+    assert callable(once_per_session("test-once-unpicklable", unpicklable))
+    with pytest.raises(pytest.fail.Exception, match="cannot be pickled"):
+        once_per_session("test-once-unpicklable", unpicklable)
