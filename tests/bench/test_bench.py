@@ -237,6 +237,18 @@ def test_a_project_without_a_table_is_refused_before_the_run():
     assert run.stderr.startswith("error: stage 01") and "no table" in run.stderr, run.stderr
 
 
+def test_more_cold_starts_than_warm_visits_are_refused_before_the_run():
+    run = subprocess.run(
+        [sys.executable, "-m", "workshop", "bench", "--warm-visits", "5"],
+        capture_output=True,
+        text=True,
+        cwd=manifest.REPO_ROOT,
+        timeout=60,
+    )
+    assert run.returncode == 2 and run.stdout == "", run.stdout
+    assert "--cold-starts 12 is more than --warm-visits 5" in run.stderr, run.stderr
+
+
 def shape(body: dict) -> dict:
     """What a DynamoDB request asks, less the values that name an item or a visit."""
     asked = {key: value for key, value in body.items() if key not in ("TableName", "Key", "Item")}

@@ -541,7 +541,7 @@ def test_a_race_ends_with_its_table_and_a_sentence_as_stage_05_s_readme_says(cap
     result = here(capsys, "race", "05", "--clients", "1", "--visits", "1")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "Racing 1 client x 1 visit, all at once, on one session..." in lines
+    assert "Racing 1 client x 1 visit, one after another, on one session..." in lines
     assert lines[-3].split() == ["clients", "visits", "each", "sent", "counted", "lost"]
     assert lines[-2].split() == ["1", "1", "1", "1", "0"]
     assert lines[-1] == "Every visit answered 200 was counted."

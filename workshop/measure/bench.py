@@ -403,6 +403,11 @@ def bench(
     say = log or (lambda line: None)
     for name in (original, final):  # refused now, not after minutes of warm visits
         raceable(name)
+    if cold_starts > warm_visits:
+        raise WorkshopError(
+            f"--cold-starts {cold_starts} is more than --warm-visits {warm_visits}: the cold "
+            f"starts are spread among the warm visits; give at least {cold_starts} warm visits"
+        )
     aws = LocalAWS().start()
     apps: list[_App] = []
     probe: RoundTrips | None = None

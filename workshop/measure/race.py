@@ -308,7 +308,8 @@ def _race(
             say(f"DynamoDB answers again, after holding {held} answers")
 
     who = f"{plural(clients, 'client')} x {plural(visits, 'visit')}"
-    say(f"Racing {who}, all at once, on {'one session' if sessions == 1 else 'their sessions'}...")
+    when = "all at once" if clients > 1 else "one after another"
+    say(f"Racing {who}, {when}, on {'one session' if sessions == 1 else 'their sessions'}...")
     threads = [threading.Thread(target=run_client, args=(i,), daemon=True) for i in range(clients)]
     if stall is not None:
         threads.append(threading.Thread(target=stall_dynamodb, daemon=True))
