@@ -416,7 +416,7 @@ def silent_endpoint(monkeypatch) -> str:
         ("invoke", "02"),
         ("logs", "02"),
         ("race", "05", "--visits", "1", "--clients", "1"),
-        ("bench", "--warm-visits", "2", "--race-visits", "1", "--clients", "1"),
+        ("bench", "--warm-visits", "2", "--cold-starts", "2", "--race-visits", "1", "--clients=1"),
     ],
     ids=lambda command: command[0],
 )
