@@ -9,6 +9,12 @@ hash-checking mode); setuptools (the editable install runs without build isolati
 Macs (argon2-cffi-bindings, cryptography, lazy-object-proxy). No wheels exist for Windows on
 ARM (awscrt): there, attendees install the x64 Python from python.org.
 
+jsonschema stays below 4.25: from 4.25 its `format-nongpl` extra (which Jupyter asks for) adds
+rfc3987-syntax, which jsonschema imports whenever it is imported, and which builds its Earley
+parsers then: 0.8 s of CPU added to every `sam` command (half of a `sam build` here) and to
+every Jupyter start (python-jsonschema/jsonschema#1428). Nothing here validates the `iri`
+formats it checks.
+
 One lock, two parts. Every command installs the attendees' part: what the project's own
 dependencies (and pip) reach through the lock's `# via` annotations. `python run.py test` adds
 the rest, what only the `test` extra brings (the browser driver, ruff, pytest-xdist, Lambda's
