@@ -12,13 +12,14 @@ import filecmp
 import importlib.util
 import json
 import re
+import shlex
 import shutil
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
-from importlib import resources
 from pathlib import Path
 
 import boto3
@@ -169,7 +170,9 @@ FROM = {"deprecated": "W2531", "create-block": "E2531", "update-block": "E2533"}
 
 def lifecycle() -> dict[str, dict[str, str]]:
     """cfn-lint's data: for each runtime, its deprecated, create-block and update-block dates."""
-    data = resources.files("cfnlint.data.AdditionalSpecs").joinpath(LIFECYCLE_DATA)
+    # Found, not imported: importing cfnlint takes half a second, in every worker that collects.
+    (package,) = importlib.util.find_spec("cfnlint").submodule_search_locations
+    data = Path(package, "data", "AdditionalSpecs", LIFECYCLE_DATA)
     return json.loads(data.read_text(encoding="utf-8"))
 
 
@@ -227,3 +230,44 @@ def wait_until(
     while not condition():
         assert time.monotonic() < deadline, what() or "timed out"
         time.sleep(0.02)
+
+
+# The commands a README tells its reader to type: its ```console blocks.
+
+
+@dataclass
+class Command:
+    """One line of a ```console block: what follows `python run.py`, and what its comment says."""
+
+    args: list[str]
+    must_fail: bool = False
+    shows: str | None = None  # text it must print
+    visits: int = 0  # for `up`: how many times the reader opens its URL
+
+    @classmethod
+    def parse(cls, line: str) -> Command:
+        command, _, comment = line.partition("#")
+        comment = comment.strip()
+        words = shlex.split(command)
+        assert words[:2] == ["python", "run.py"], f"{line!r} is not `python run.py`"
+        return cls(
+            args=words[2:],
+            must_fail=comment.startswith("fails"),
+            shows=comment.removeprefix("shows ") if comment.startswith("shows ") else None,
+            visits=(2 if "refresh" in comment else 1) if "open its URL" in comment else 0,
+        )
+
+
+def console_commands(readme: Path) -> list[Command]:
+    """Each command of the README's ```console blocks, in order."""
+    return console_commands_in(readme.read_text(encoding="utf-8"))
+
+
+def console_commands_in(text: str) -> list[Command]:
+    blocks = re.findall(r"```console\n(.*?)```", text, re.DOTALL)
+    return [
+        Command.parse(line)
+        for block in blocks
+        for line in block.splitlines()
+        if line.partition("#")[0].strip()
+    ]
