@@ -1,7 +1,8 @@
 """Every command a README tells a user to type is run here, so the docs cannot rot.
 
-A README's commands are the lines of its ```console blocks, run in order, from the repository
-root, each as typed (`python run.py ...`, with this test's Python as `python`). A command whose
+A README's commands are the lines of its ```console blocks (README.md's `bench` aside: its
+owner, tests/bench, runs it and checks its figures), run in order, from the repository root,
+each as typed (`python run.py ...`, with this test's Python as `python`). A command whose
 line ends in a `# fails ...` comment must fail; every other one must succeed, and one that ends
 in `# shows TEXT` must print TEXT. `up` serves until stopped, as in a terminal of its own: it
 is started (on a free port, in case the reader's own `up` holds 3000) and left serving while
@@ -43,7 +44,14 @@ from pathlib import Path
 import pytest
 
 import run
-from tests.helpers import CHROMIUM_ARGS, chromium_executable, shown_json
+from tests.helpers import (
+    CHROMIUM_ARGS,
+    Command,
+    chromium_executable,
+    console_commands,
+    console_commands_in,
+    shown_json,
+)
 from workshop import manifest
 
 REPO = manifest.REPO_ROOT
@@ -54,46 +62,10 @@ READMES = [
 ]
 # `test` is the command running this test; `notebook` opens JupyterLab for a person.
 NOT_RUN_HERE = {"test", "notebook"}
+# Run, and their figures checked, by their one owner: tests/bench/test_bench.py.
+OWNED_ELSEWHERE = {(REPO / "README.md", "bench")}
 TABLE = re.compile(r"<!-- stages:start[^>]*-->\n(.*?)<!-- stages:end -->", re.DOTALL)
 AWS_BLOCK = re.compile(r"```console aws\n(.*?)```", re.DOTALL)
-
-
-@dataclass
-class Command:
-    """One line of a ```console block: what follows `python run.py`, and what its comment says."""
-
-    args: list[str]
-    must_fail: bool = False
-    shows: str | None = None  # text it must print
-    visits: int = 0  # for `up`: how many times the reader opens its URL
-
-    @classmethod
-    def parse(cls, line: str) -> Command:
-        command, _, comment = line.partition("#")
-        comment = comment.strip()
-        words = shlex.split(command)
-        assert words[:2] == ["python", "run.py"], f"{line!r} is not `python run.py`"
-        return cls(
-            args=words[2:],
-            must_fail=comment.startswith("fails"),
-            shows=comment.removeprefix("shows ") if comment.startswith("shows ") else None,
-            visits=(2 if "refresh" in comment else 1) if "open its URL" in comment else 0,
-        )
-
-
-def console_commands(readme: Path) -> list[Command]:
-    """Each command of the README's ```console blocks, in order."""
-    return console_commands_in(readme.read_text(encoding="utf-8"))
-
-
-def console_commands_in(text: str) -> list[Command]:
-    blocks = re.findall(r"```console\n(.*?)```", text, re.DOTALL)
-    return [
-        Command.parse(line)
-        for block in blocks
-        for line in block.splitlines()
-        if line.partition("#")[0].strip()
-    ]
 
 
 def test_a_command_s_comment_says_what_to_expect():
@@ -200,6 +172,7 @@ def readme_env(tmp_path: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_command_in_the_readme_runs(readme, tmp_path):
     env = readme_env(tmp_path)
@@ -207,7 +180,9 @@ def test_every_command_in_the_readme_runs(readme, tmp_path):
     ran = 0
     try:
         for step in console_commands(readme):
-            if step.args and step.args[0] in NOT_RUN_HERE:
+            if step.args[:1] and (
+                step.args[0] in NOT_RUN_HERE or (readme, step.args[0]) in OWNED_ELSEWHERE
+            ):
                 continue
             command = [sys.executable, "run.py", *step.args]
             if step.args and step.args[0] == "up":
