@@ -37,7 +37,7 @@ regenerates it is at its top), and a venv of its own inside the workshop's (tool
 set up like the main one, but only by `python run.py test`. The AWS CLI (v1, from PyPI), with
 which a test runs the README's AWS CLI examples as a user would, is kept the same way
 (tools/awscli.lock): it is a user's own tool, not the workshop's, and attendees never need it.
-`python run.py test` runs pytest on four workers (pytest-xdist) unless told otherwise
+`python run.py test` runs pytest on six workers (pytest-xdist) unless told otherwise
 (`-n N`, or `-p no:xdist`, which pytest's habit of turning xdist off must keep working).
 This file uses the standard library only, and its syntax must stay readable by Python 3.6+ so
 that older Pythons reach the version check below and say what is wrong.
@@ -68,10 +68,11 @@ LOCK_FILE = "requirements.lock"
 # Tools the tests run, each from a lock of its own in a venv of its own: {name: lock file}.
 TOOL_LOCKS = {"checkov": "tools/checkov.lock", "awscli": "tools/awscli.lock"}
 # pytest-xdist's options for `python run.py test`, unless the user's own arguments choose (they
-# are not in pyproject's addopts: there, `-p no:xdist` would make them an error). Four workers on
-# two cores, as much of the suite waits (timeouts, subprocesses); worksteal, as durations vary.
-XDIST_DEFAULTS = ["-n", "4", "--dist", "worksteal"]
-XDIST_CHOICES = ("-n", "--numprocesses", "--dist", "no:xdist", "-pno:xdist")
+# are not in pyproject's addopts: there, `-p no:xdist` would make them an error). Six workers on
+# two cores, as much of the suite waits (timeouts, stalls, subprocesses); one test at a time to
+# whichever worker is free, slow ones first (tests/conftest.py), so that all finish together.
+XDIST_DEFAULTS = ["-n", "6", "--dist", "load", "--maxschedchunk", "1"]
+XDIST_CHOICES = ("-n", "--numprocesses", "--dist", "--maxschedchunk", "no:xdist", "-pno:xdist")
 STAMP_FILE = ".workshop-setup.json"  # inside the venv: what it was installed from, and where
 # Bump when the install steps change, so that existing venvs are installed again.
 RECIPE = 2

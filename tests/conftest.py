@@ -14,6 +14,12 @@ import pytest
 from workshop.local.stack import Stack
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `slow` first, in their order, then the rest in theirs: handed out first, the
+    long ones are spread over the workers, and the short ones fill in at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def start_stage():
     """Start a stage (`"02"`), `"final"` or a project folder on a free port, from nothing; stop

@@ -39,6 +39,9 @@ run = load_run()
 # ---------------------------------------------------------------- routing ----------------------
 
 
+XDIST = ["-n", "6", "--dist", "load", "--maxschedchunk", "1"]
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -46,17 +49,15 @@ run = load_run()
         (["up", "02", "--port", "3000"], ["-m", "workshop", "up", "02", "--port", "3000"]),
         (["--help"], ["-m", "workshop", "--help"]),
         ([], ["-m", "workshop"]),
-        (["test"], ["-m", "pytest", "-n", "4", "--dist", "worksteal"]),
-        (
-            ["test", "-k", "decimal", "-x"],
-            ["-m", "pytest", "-n", "4", "--dist", "worksteal", "-k", "decimal", "-x"],
-        ),
+        (["test"], ["-m", "pytest", *XDIST]),
+        (["test", "-k", "decimal", "-x"], ["-m", "pytest", *XDIST, "-k", "decimal", "-x"]),
         # The user's own choice of workers, or none (pytest's `-p no:xdist`), is left alone.
         (["test", "-p", "no:xdist"], ["-m", "pytest", "-p", "no:xdist"]),
         (["test", "-pno:xdist"], ["-m", "pytest", "-pno:xdist"]),
         (["test", "-n", "2"], ["-m", "pytest", "-n", "2"]),
         (["test", "-n2"], ["-m", "pytest", "-n2"]),
         (["test", "--numprocesses=auto"], ["-m", "pytest", "--numprocesses=auto"]),
+        (["test", "--dist", "loadfile"], ["-m", "pytest", "--dist", "loadfile"]),
         (["notebook"], ["-m", "jupyter", "lab", "notebooks"]),
         (["notebook", "--no-browser"], ["-m", "jupyter", "lab", "notebooks", "--no-browser"]),
         # Only the first word routes: a workshop command may take "test" as an argument.

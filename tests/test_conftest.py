@@ -1,8 +1,33 @@
-"""tests/conftest.py's once_per_session: one computation in the session, its result for all."""
+"""tests/conftest.py: once_per_session (one computation in the session, its result for all),
+and the order in which the workers are handed the tests (slow ones first)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
+
+from tests.conftest import pytest_collection_modifyitems
+
+
+@dataclass
+class Item:
+    name: str
+    slow: bool
+
+    def get_closest_marker(self, name: str) -> object | None:
+        return object() if name == "slow" and self.slow else None
+
+
+def test_slow_tests_come_first_each_part_in_its_own_order():
+    items = [Item("a", False), Item("b", True), Item("c", False), Item("d", True), Item("e", False)]
+    pytest_collection_modifyitems(items)
+    assert [item.name for item in items] == ["b", "d", "a", "c", "e"]
+
+
+def test_this_session_hands_out_its_slow_tests_first(request):
+    slow = [item.get_closest_marker("slow") is not None for item in request.session.items]
+    assert slow == sorted(slow, reverse=True)
 
 
 def test_the_first_asker_computes_and_a_later_one_reads_the_result(once_per_session):

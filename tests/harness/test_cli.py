@@ -330,6 +330,7 @@ def test_up_ends_its_aws_cli_lines_with_a_command_for_every_stage(make_stack):
         assert stack.aws.client("logs").filter_log_events(logGroupName=group)["events"]
 
 
+@pytest.mark.slow
 def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(
     tmp_path, monkeypatch, capsys
 ):

@@ -33,8 +33,19 @@ def fixes(kind: str, stage: str | None = None) -> list[Path]:
     )
 
 
+# Exercises whose check takes seconds: 04's runs two real `sam build`s, 08's waits out stalls.
+SLOW_CHECKS = {"04", "08"}
+
+
 def params(kind: str) -> list:
-    return [pytest.param(fix, id=f"{fix.parts[-3]}-{fix.name}") for fix in fixes(kind)]
+    return [
+        pytest.param(
+            fix,
+            id=f"{fix.parts[-3]}-{fix.name}",
+            marks=[pytest.mark.slow] if fix.parts[-3] in SLOW_CHECKS else [],
+        )
+        for fix in fixes(kind)
+    ]
 
 
 def changed_files(fix: Path) -> list[Path]:

@@ -379,6 +379,7 @@ def test_every_notebook_is_checked():
     assert not unchecked, f"add the key outputs of {unchecked} to CHECKS in {__file__}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
 def test_notebook_runs_and_shows_its_lesson(path: Path):
     run = execute(path)

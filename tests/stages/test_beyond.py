@@ -166,6 +166,7 @@ def test_a_race_on_one_session_with_an_atomic_update_counts_all(start_stage):
     assert (result.counted, result.lost) == (80, 0)
 
 
+@pytest.mark.slow
 def test_the_final_app_counts_32_clients_at_once_exactly(start_stage):
     stack = start_stage(manifest.FINAL)
     # Ramp up first, as traffic does. On a cold stack every one of 32 clients at once starts an
@@ -359,6 +360,7 @@ def test_06_a_missing_table_is_a_bug_not_an_outage(start_stage):
     assert "Traceback" in error
 
 
+@pytest.mark.slow
 def test_05_holds_a_visit_through_an_outage_until_the_timeout(start_stage):
     stack = start_stage("05")
     count_of(stack.url())  # a warm environment: the time below is the outage's alone

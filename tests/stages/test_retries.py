@@ -80,6 +80,7 @@ def held_visit(stack, cookie: str) -> tuple[int, dict, list[str]]:
 # owners of both schedules (tests/learn/test_checks.py leaves exercise 08 to them).
 
 
+@pytest.mark.slow
 def test_07_counts_an_update_answered_later_than_the_read_timeout_twice(start_stage):
     """Visits 1 and 2; visit 3's update is applied and its answer held until the SDK retries
     it; then DynamoDB answers: 07's ADD has counted visit 3 twice, as the check says."""
@@ -99,6 +100,7 @@ def test_07_counts_an_update_answered_later_than_the_read_timeout_twice(start_st
     )
 
 
+@pytest.mark.slow
 def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_stage):
     """The check's whole schedule on 08: visit 3 held until the SDK's retry (200, counted
     once), visit 5 held until it is answered (503, and DynamoDB applied it once)."""
@@ -116,6 +118,7 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     assert json.loads(served[5][1].payload["body"])["visit_count"] == 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("stage", "counted"), [pytest.param("07", 2, id="07-twice")])
 def test_no_answer_within_the_sdk_s_retries(start_stage, stage, counted):
     """Both attempts are applied and held past the read timeout: the visitor gets 503."""
@@ -129,6 +132,7 @@ def test_no_answer_within_the_sdk_s_retries(start_stage, stage, counted):
     assert count_of(stack.url(), cookie) == 1 + counted + 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stall", [4, 9], ids=["4s-within-the-retries", "9s-beyond-them"])
 @pytest.mark.parametrize("stage", ["07", "08"])
 def test_8_visitors_through_a_stall(start_stage, stage, stall):
@@ -154,6 +158,7 @@ def test_8_visitors_through_a_stall(start_stage, stage, stall):
         assert result.counted_twice == 0
 
 
+@pytest.mark.slow
 def test_workshop_race_with_a_stall_tells_what_was_counted_twice(capsys):
     assert cli.main(["race", "07", "--clients", "2", "--visits", "3", "--stall", "4"]) == 0
     lines = capsys.readouterr().out.splitlines()
