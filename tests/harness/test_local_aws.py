@@ -3,10 +3,12 @@ DynamoDB can be made slow."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import pytest
 from botocore.config import Config
@@ -129,6 +131,38 @@ def bare_aws():
     yield aws
     dynamodb.delete_table(TableName="stalled")
     aws.stop()
+
+
+def test_one_connection_carries_call_after_call_as_aws_s_endpoints_do(bare_aws):
+    """Keep-alive, which werkzeug's server never does: no `Connection: close` after an answer,
+    unless the server failed (moto raises on an action it does not know, and answers 500)."""
+    signed = {
+        "Content-Type": "application/x-amz-json-1.0",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261201/us-east-1/dynamodb/"
+        "aws4_request, SignedHeaders=host, Signature=0",
+    }
+    connection = http.client.HTTPConnection(urlsplit(bare_aws.endpoint_url).netloc, timeout=30)
+    answers, sockets = [], []
+    try:
+        for target, body in [
+            ("ListTables", {}),
+            ("DescribeTable", {"TableName": "stalled", "padding": "x" * 70_000}),
+            ("ListTables", {"Limit": 1}),
+            ("NoSuchAction", {}),
+            ("DescribeTable", {"TableName": "stalled"}),
+        ]:
+            headers = {**signed, "X-Amz-Target": f"DynamoDB_20120810.{target}"}
+            connection.request("POST", "/", json.dumps(body), headers)
+            sockets.append(connection.sock)
+            answer = connection.getresponse()
+            answers.append((answer.status, answer.getheader("Connection"), answer.read()))
+    finally:
+        connection.close()
+    assert [status for status, _, _ in answers] == [200, 200, 200, 500, 200]
+    assert [connection for _, connection, _ in answers] == [None, None, None, "close", None]
+    # The first four calls went on one socket; after the `close`, the client opened another.
+    assert len(set(map(id, sockets[:4]))) == 1 and sockets[4] is not sockets[3]
+    assert json.loads(answers[1][2])["Table"]["TableName"] == "stalled"
 
 
 def test_a_stall_applies_each_call_at_once_and_answers_it_at_its_end(bare_aws):
