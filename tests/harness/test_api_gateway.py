@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -149,3 +151,16 @@ def test_a_visitor_who_hangs_up_is_no_error_to_print(probe, capsys):
     except ValueError:
         server.handle_error(None, ("127.0.0.1", 1))
     assert "ValueError: a bug" in capsys.readouterr().err
+
+
+def test_a_kept_alive_connection_is_not_served_on_once_the_api_stops(probe):
+    """A browser keeps its connection open between visits; a stopped API must not answer on it."""
+    connection = http.client.HTTPConnection(urlsplit(probe.url()).netloc, timeout=30)
+    path = urlsplit(probe.url("/nowhere")).path
+    connection.request("GET", path)
+    assert connection.getresponse().read() == b'{"message":"Missing Authentication Token"}'
+    probe.api.stop()
+    connection.request("GET", path)  # on the same connection: the server has closed it
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        connection.getresponse()
+    connection.close()

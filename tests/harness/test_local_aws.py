@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
 from moto.dynamodb.models.dynamo_type import DynamoType
 
 from tests.helpers import fetch_json
@@ -133,36 +134,56 @@ def bare_aws():
     aws.stop()
 
 
+SIGNED = {
+    "Content-Type": "application/x-amz-json-1.0",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261201/us-east-1/dynamodb/"
+    "aws4_request, SignedHeaders=host, Signature=0",
+}
+
+
 def test_one_connection_carries_call_after_call_as_aws_s_endpoints_do(bare_aws):
-    """Keep-alive, which werkzeug's server never does: no `Connection: close` after an answer,
-    unless the server failed (moto raises on an action it does not know, and answers 500)."""
-    signed = {
-        "Content-Type": "application/x-amz-json-1.0",
-        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261201/us-east-1/dynamodb/"
-        "aws4_request, SignedHeaders=host, Signature=0",
-    }
+    """Keep-alive, which werkzeug's own server never does: no `Connection: close` after an
+    answer, a failure's 500 included, and the connection's next request read from its start."""
+
+    def fails(target: str, body: dict) -> None:
+        if body.get("fail"):
+            raise RuntimeError("a fault of the harness")
+
     connection = http.client.HTTPConnection(urlsplit(bare_aws.endpoint_url).netloc, timeout=30)
     answers, sockets = [], []
-    try:
+    with bare_aws.intercept_dynamodb("testing", fails):
         for target, body in [
             ("ListTables", {}),
-            ("DescribeTable", {"TableName": "stalled", "padding": "x" * 70_000}),
-            ("ListTables", {"Limit": 1}),
-            ("NoSuchAction", {}),
+            ("DescribeTable", {"TableName": "stalled", "fail": True}),
             ("DescribeTable", {"TableName": "stalled"}),
         ]:
-            headers = {**signed, "X-Amz-Target": f"DynamoDB_20120810.{target}"}
+            headers = {**SIGNED, "X-Amz-Target": f"DynamoDB_20120810.{target}"}
             connection.request("POST", "/", json.dumps(body), headers)
             sockets.append(connection.sock)
             answer = connection.getresponse()
             answers.append((answer.status, answer.getheader("Connection"), answer.read()))
+    connection.close()
+    assert [(status, connection) for status, connection, _ in answers] == [
+        (200, None),
+        (500, None),
+        (200, None),
+    ]
+    assert sockets[0] is sockets[1] is sockets[2]
+    assert json.loads(answers[2][2])["Table"]["TableName"] == "stalled"
+
+
+def test_the_sdk_reuses_its_connection_and_stop_ends_it():
+    aws = LocalAWS().start()
+    try:
+        dynamodb = aws.client("dynamodb")
+        for _ in range(20):
+            dynamodb.list_tables()
+        # Its handlers keep the set of the server's open connections (keep_alive.py).
+        assert len(aws._server.connections) == 1  # twenty calls, one connection
     finally:
-        connection.close()
-    assert [status for status, _, _ in answers] == [200, 200, 200, 500, 200]
-    assert [connection for _, connection, _ in answers] == [None, None, None, "close", None]
-    # The first four calls went on one socket; after the `close`, the client opened another.
-    assert len(set(map(id, sockets[:4]))) == 1 and sockets[4] is not sockets[3]
-    assert json.loads(answers[1][2])["Table"]["TableName"] == "stalled"
+        aws.stop()
+    with pytest.raises(EndpointConnectionError):  # not served on by the stopped server
+        dynamodb.list_tables()
 
 
 def test_a_stall_applies_each_call_at_once_and_answers_it_at_its_end(bare_aws):

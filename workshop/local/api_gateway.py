@@ -23,6 +23,7 @@ from workshop.local.api_event import (
     matches_media_type,
     trace_id,
 )
+from workshop.local.keep_alive import ClosedOnStop, close_all
 from workshop.local.lambda_runtime import Throttled
 from workshop.types import Api, Invocation, Route
 
@@ -221,7 +222,7 @@ class ApiGateway:
         }
         gateway = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(ClosedOnStop, BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def handle_one_request(self) -> None:
@@ -269,6 +270,7 @@ class ApiGateway:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        close_all(self.server)  # a browser's kept-alive connection is not served on
 
     def stage_path(self, path: str) -> str:
         """`path` under its stage, as the deployed API serves it: `/hello` -> `/Prod/hello`."""

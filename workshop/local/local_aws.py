@@ -7,7 +7,6 @@ import io
 import json
 import os
 import threading
-import traceback
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import boto3
 from botocore.config import Config
 
 from workshop.errors import WorkshopError
+from workshop.local.keep_alive import close_all, wsgi_handler
 from workshop.local.sam_template import ACCOUNT_ID
 from workshop.local.user_aws import isolate_moto, isolated_session, reach
 
@@ -121,68 +121,6 @@ class Stall:
         if first and self.seconds is not None and not self._ended.wait(self.seconds):
             self.end()  # the first answer has been held `seconds`: the stall is over
         self._ended.wait()
-
-
-def _request_handler() -> type:
-    """werkzeug's request handler, quiet, and keeping each connection open between requests, as
-    AWS's endpoints do. werkzeug's own closes every connection after its answer: each SDK call
-    then paid for a new connection and a new thread, 0.6 ms of a 2.6 ms GetItem here."""
-    # Imported here, as moto's server is: an external endpoint never needs them.
-    from werkzeug.exceptions import InternalServerError
-    from werkzeug.serving import WSGIRequestHandler
-
-    class KeepAlive(WSGIRequestHandler):
-        # The headers and the body go in two writes: without this the body would wait for the
-        # client's delayed acknowledgement of the headers (40 ms).
-        disable_nagle_algorithm = True
-
-        def log_request(self, *args: Any) -> None:
-            pass  # one line per AWS call would drown what the attendee came to see
-
-        def run_wsgi(self) -> None:
-            length = self.headers.get("Content-Length")
-            if length is None or "Transfer-Encoding" in self.headers:
-                super().run_wsgi()  # werkzeug's way, which closes the connection after it
-                return
-            # Read whole before the app runs: whatever it leaves unread would otherwise be
-            # taken for the next request on this connection.
-            body = self.rfile.read(int(length))
-            environ = self.make_environ()
-            environ["wsgi.input"] = io.BytesIO(body)
-            environ["wsgi.input_terminated"] = True
-            answer: list[Any] = []
-
-            def start_response(status: str, headers: list, exc_info: Any = None) -> Callable:
-                answer[:] = [status, headers]
-                return lambda data: None  # the app's legacy write(): unused by moto
-
-            try:
-                chunks = self.server.app(environ, start_response)
-            except Exception:
-                self.close_connection = True
-                self.server.log("error", "Error on request:\n%s", traceback.format_exc())
-                chunks = InternalServerError()(environ, start_response)
-            try:
-                data = b"".join(chunks)
-            finally:
-                getattr(chunks, "close", lambda: None)()
-            status, headers = answer
-            code, _, reason = status.partition(" ")
-            try:
-                self.send_response(int(code), reason)
-                for name, value in headers:
-                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                if self.close_connection:  # after an error: the client must know to reconnect
-                    self.send_header("Connection", "close")
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-            except ConnectionError:  # the client gave up waiting (a stalled answer): its loss
-                self.close_connection = True
-
-    return KeepAlive
 
 
 class _DynamoDBGate:
@@ -338,7 +276,7 @@ class LocalAWS:
         isolate_moto()  # its own sessions read nothing of the user's AWS setup, as ours do
         self._gate = _DynamoDBGate(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
-            "127.0.0.1", 0, self._gate, threaded=True, request_handler=_request_handler()
+            "127.0.0.1", 0, self._gate, threaded=True, request_handler=wsgi_handler()
         )
         host, port = self._server.server_address[:2]
         self.endpoint_url = f"http://{host}:{port}"
@@ -351,6 +289,7 @@ class LocalAWS:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            close_all(self._server)
             self._server = None
 
     def authorize(self, access_key: str, authorizer: Authorizer | None) -> None:
