@@ -67,12 +67,11 @@ REPO = Path(__file__).resolve().parent
 LOCK_FILE = "requirements.lock"
 # Tools the tests run, each from a lock of its own in a venv of its own: {name: lock file}.
 TOOL_LOCKS = {"checkov": "tools/checkov.lock", "awscli": "tools/awscli.lock"}
-# pytest-xdist's options for `python run.py test`, unless the user's own arguments choose (they
-# are not in pyproject's addopts: there, `-p no:xdist` would make them an error). Six workers on
-# two cores, as much of the suite waits (timeouts, stalls, subprocesses); one test at a time to
-# whichever worker is free, slow ones first (tests/conftest.py), so that all finish together.
-XDIST_DEFAULTS = ["-n", "6", "--dist", "load", "--maxschedchunk", "1"]
-XDIST_CHOICES = ("-n", "--numprocesses", "--dist", "--maxschedchunk", "no:xdist", "-pno:xdist")
+# pytest-xdist's options for `python run.py test`, each unless the user names it (they are not in
+# pyproject's addopts: there, `-p no:xdist` would make them an error). Six workers on two cores,
+# as much of the suite waits (timeouts, stalls, subprocesses); tests handed out in small batches
+# (a worker holds two), slow ones first (tests/conftest.py), so that all finish together.
+XDIST_DEFAULTS = {"-n": "6", "--dist": "load", "--maxschedchunk": "1"}
 STAMP_FILE = ".workshop-setup.json"  # inside the venv: what it was installed from, and where
 # Bump when the install steps change, so that existing venvs are installed again.
 RECIPE = 2
@@ -103,11 +102,10 @@ def child_command(python, args):
     """The command that `python run.py ARGS...` runs, with the venv's `python`."""
     python = str(python)
     if args and args[0] == "test":
-        chosen = any(
-            arg.split("=")[0] in XDIST_CHOICES or (arg.startswith("-n") and arg[2:].isalnum())
-            for arg in args
-        )
-        return [python, "-m", "pytest", *([] if chosen else XDIST_DEFAULTS), *args[1:]]
+        named = {"-n" if a.startswith(("-n", "--nump")) else a.split("=")[0] for a in args}
+        off = {"no:xdist", "-pno:xdist"} & named  # then any xdist option would be an error
+        extra = [w for o, v in XDIST_DEFAULTS.items() if not off and o not in named for w in (o, v)]
+        return [python, "-m", "pytest", *extra, *args[1:]]
     if args and args[0] == "notebook":
         return [python, "-m", "jupyter", "lab", "notebooks", *args[1:]]
     return [python, "-m", "workshop", *args]

@@ -51,13 +51,18 @@ XDIST = ["-n", "6", "--dist", "load", "--maxschedchunk", "1"]
         ([], ["-m", "workshop"]),
         (["test"], ["-m", "pytest", *XDIST]),
         (["test", "-k", "decimal", "-x"], ["-m", "pytest", *XDIST, "-k", "decimal", "-x"]),
-        # The user's own choice of workers, or none (pytest's `-p no:xdist`), is left alone.
+        # The user's own choice of each is kept, and the defaults of the others added; none
+        # at all with xdist off (pytest's `-p no:xdist`), where its options would be errors.
         (["test", "-p", "no:xdist"], ["-m", "pytest", "-p", "no:xdist"]),
         (["test", "-pno:xdist"], ["-m", "pytest", "-pno:xdist"]),
-        (["test", "-n", "2"], ["-m", "pytest", "-n", "2"]),
-        (["test", "-n2"], ["-m", "pytest", "-n2"]),
-        (["test", "--numprocesses=auto"], ["-m", "pytest", "--numprocesses=auto"]),
-        (["test", "--dist", "loadfile"], ["-m", "pytest", "--dist", "loadfile"]),
+        (["test", "-n", "2"], ["-m", "pytest", *XDIST[2:], "-n", "2"]),
+        (["test", "-n2"], ["-m", "pytest", *XDIST[2:], "-n2"]),
+        (["test", "--numprocesses=auto"], ["-m", "pytest", *XDIST[2:], "--numprocesses=auto"]),
+        (
+            ["test", "--dist", "loadfile"],
+            ["-m", "pytest", "-n", "6", "--maxschedchunk", "1", "--dist", "loadfile"],
+        ),
+        (["test", "--maxschedchunk=4"], ["-m", "pytest", *XDIST[:4], "--maxschedchunk=4"]),
         (["notebook"], ["-m", "jupyter", "lab", "notebooks"]),
         (["notebook", "--no-browser"], ["-m", "jupyter", "lab", "notebooks", "--no-browser"]),
         # Only the first word routes: a workshop command may take "test" as an argument.
