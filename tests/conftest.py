@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite (plain helpers are in tests/helpers.py)."""
+"""Fixtures shared by the whole suite, and the order the workers get the tests in (plain helpers
+are in tests/helpers.py)."""
 
 from __future__ import annotations
 

@@ -27,6 +27,8 @@ def test_slow_tests_come_first_each_part_in_its_own_order():
 
 def test_this_session_hands_out_its_slow_tests_first(request):
     slow = [item.get_closest_marker("slow") is not None for item in request.session.items]
+    if not any(slow):
+        pytest.skip("no test marked slow is among those this run selected")
     assert slow == sorted(slow, reverse=True)
 
 

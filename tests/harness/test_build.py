@@ -424,6 +424,7 @@ def real_sam() -> str | None:
     return shutil.which("sam", path=str(Path(sys.executable).parent)) or shutil.which("sam")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(real_sam() is None, reason="the AWS SAM CLI is not installed here")
 @pytest.mark.skipif(
     b.python_for_runtime(HERE_RUNTIME) is None, reason=f"no {HERE_RUNTIME} on PATH for sam"

@@ -142,6 +142,7 @@ def _names(lines: list[str]) -> list[tuple[str, str, str]]:
     return [tuple(words) for words in printed if words and words[0] in NAMED]
 
 
+@pytest.mark.slow
 def test_up_serves_prints_its_endpoints_stops_cleanly_and_remembers(capsys):
     port = _free_port()
     process, lines = _start_up(str(PROBE_APP), "--port", str(port), "--fresh")

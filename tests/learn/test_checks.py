@@ -81,6 +81,7 @@ def test_every_exercise_names_a_registered_check_and_every_check_is_used():
                 assert (exercise.start.path / relative).is_file(), relative
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exercise", JUDGED, ids=JUDGED_IDS)
 def test_the_check_fails_on_the_code_the_exercise_starts_from(exercise):
     problems = checks.run(exercise.check, exercise.start.path)
@@ -93,6 +94,7 @@ def test_the_check_fails_on_the_code_the_exercise_starts_from(exercise):
         assert "Traceback" not in problem
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exercise", JUDGED, ids=JUDGED_IDS)
 def test_the_check_passes_on_the_solution(exercise, tmp_path):
     assert checks.run(exercise.check, solution_project(exercise, tmp_path)) == []

@@ -280,6 +280,7 @@ def test_the_playground_is_git_ignored():
 # --watch: the check runs again when a file is saved, and Ctrl-C stops it cleanly.
 
 
+@pytest.mark.slow
 def test_watch_checks_again_when_a_file_is_saved(playground):
     assert cli.main(["try", "02"]) == 0
     copy = playground / "02-decimal-bug"

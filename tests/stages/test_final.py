@@ -257,6 +257,7 @@ class StoppedClock:
         return self.now
 
 
+@pytest.mark.slow
 def test_api_throttling_answers_429_beyond_the_burst_and_refills_at_its_rate(
     start_stage,
 ):
