@@ -12,8 +12,10 @@ ARM (awscrt): there, attendees install the x64 Python from python.org.
 jsonschema stays below 4.25: from 4.25 its `format-nongpl` extra (which Jupyter asks for) adds
 rfc3987-syntax, which jsonschema imports whenever it is imported, and which builds its Earley
 parsers then: 0.8 s of CPU added to every `sam` command (half of a `sam build` here) and to
-every Jupyter start (python-jsonschema/jsonschema#1428). Nothing here validates the `iri`
-formats it checks.
+every Jupyter start (python-jsonschema/jsonschema#1428 and #1392). Nothing here validates the
+`iri` formats it checks. The cap holds back what needs the newer jsonschema: openapi-spec-
+validator 0.8 (which moto uses), openapi-schema-validator, jsonschema-path, pathable. Lift it
+once a jsonschema release imports rfc3987-syntax only when an `iri` is checked (4.26.0 does not).
 
 One lock, two parts. Every command installs the attendees' part: what the project's own
 dependencies (and pip) reach through the lock's `# via` annotations. `python run.py test` adds
