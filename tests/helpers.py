@@ -232,7 +232,13 @@ def wait_until(
         time.sleep(0.02)
 
 
-# The commands a README tells its reader to type: its ```console blocks.
+# The READMEs, and the commands each tells its reader to type: its ```console blocks.
+
+READMES = [
+    manifest.REPO_ROOT / "README.md",
+    manifest.REPO_ROOT / "notebooks" / "README.md",
+    *(stage.path / "README.md" for stage in manifest.stages()),
+]
 
 
 @dataclass
