@@ -14,6 +14,9 @@ import json
 import re
 import shlex
 import shutil
+import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +28,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from workshop import manifest
+from workshop import cli, manifest
 from workshop.local.iam import function_credentials
 from workshop.local.physical_names import generated_name
 from workshop.local.sam_template import load
@@ -277,3 +280,41 @@ def console_commands_in(text: str) -> list[Command]:
         for line in block.splitlines()
         if line.partition("#")[0].strip()
     ]
+
+
+# The `workshop` command as the CLI tests run it.
+
+
+def workshop(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "workshop", *args],
+        capture_output=True,
+        text=True,
+        cwd=manifest.REPO_ROOT,
+        timeout=120,
+    )
+
+
+def here(capsys, *args: str) -> subprocess.CompletedProcess:
+    """One command run by `cli.main` in this process, as `python -m workshop` runs it: for what
+    happens inside a command (reading its files, its one-line errors), without the cost of a
+    new Python that imports the harness. The subprocess tests keep what only a process shows
+    (its exit on Ctrl-C or a closed pipe, run.py, the user's AWS setup read at start)."""
+    handlers = {name: signal.getsignal(name) for name in (signal.SIGINT, signal.SIGTERM)}
+    capsys.readouterr()
+    try:
+        code = cli.main(list(args))
+    finally:
+        for name, handler in handlers.items():  # `up` takes Ctrl-C and SIGTERM over
+            signal.signal(name, handler)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]

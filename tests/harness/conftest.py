@@ -24,3 +24,10 @@ def make_stack(start_stage):
 @pytest.fixture
 def probe(make_stack) -> Stack:
     return make_stack()
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path, monkeypatch) -> Path:
+    """Keep what the commands store out of the repository's .workshop folder."""
+    monkeypatch.setenv("WORKSHOP_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "state"

@@ -1,0 +1,141 @@
+"""The `workshop` command given what users get wrong: their own AWS setup, an event file, a
+port. Each ends in one line that says what is wrong and how to mend it, never a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import PROBE_APP, assert_one_line_error, here, workshop
+from workshop import cli, manifest
+
+# The user's own AWS setup: neither a stopped endpoint nor a profile may end in a traceback.
+
+
+@pytest.fixture
+def silent_endpoint(monkeypatch) -> str:
+    """An AWS_ENDPOINT_URL where nothing answers: a port held by a socket that never listens."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        yield url
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("up", "02", "--port", "0"),
+        ("invoke", "02"),
+        ("logs", "02"),
+        ("race", "05", "--visits", "1", "--clients", "1"),
+        ("bench", "--warm-visits", "2", "--cold-starts", "2", "--race-visits", "1", "--clients=1"),
+    ],
+    ids=lambda command: command[0],
+)
+def test_an_endpoint_where_nothing_answers_says_so_and_how_to_mend_it(
+    command, silent_endpoint, state_dir, capsys
+):
+    if command[0] == "logs":  # logs reads what the stage saved when it stopped: give it some
+        saved = state_dir / manifest.project("02").stack_name / "state.json"
+        saved.parent.mkdir(parents=True)
+        saved.write_text('{"tables": {}, "log_groups": {}}', encoding="utf-8")
+    assert_one_line_error(
+        here(capsys, *command),
+        f"nothing answers at AWS_ENDPOINT_URL={silent_endpoint} (",
+        "bash: `unset AWS_ENDPOINT_URL`",
+        "PowerShell: `Remove-Item Env:AWS_ENDPOINT_URL`",
+    )
+
+
+def test_the_users_aws_profile_and_config_are_not_read(tmp_path, monkeypatch):
+    broken = tmp_path / "config"
+    broken.write_text("[profile broken\nregion =", encoding="utf-8")
+    for name, value in {
+        "AWS_PROFILE": "nonexistent",
+        "AWS_DEFAULT_PROFILE": "nonexistent",
+        "AWS_CONFIG_FILE": str(broken),
+        "AWS_SHARED_CREDENTIALS_FILE": str(broken),
+    }.items():
+        monkeypatch.setenv(name, value)
+    result = workshop("invoke", "07")
+    assert result.returncode == 0, result.stderr
+    assert '\\"visit_count\\": 1' in result.stdout
+
+
+def _event_in(tmp_path: Path, encoding: str) -> Path:
+    """The probe's event, saved as a Windows tool saves it (`utf-16`: with its BOM, FF FE)."""
+    event = tmp_path / f"event-{encoding}.json"
+    text = (PROBE_APP / "events" / "count.json").read_text(encoding="utf-8")
+    event.write_bytes(text.encode(encoding))
+    return event
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16-le", "utf-16"])
+def test_an_event_file_is_read_by_its_byte_order_mark(tmp_path, encoding, capsys):
+    event = _event_in(tmp_path, encoding)
+    if encoding == "utf-16-le":  # PowerShell 5.1's `>` and Out-File: UTF-16 LE with a BOM
+        event.write_bytes(b"\xff\xfe" + event.read_bytes())
+    result = here(capsys, "invoke", str(PROBE_APP), "--event", str(event))
+    assert result.returncode == 0, result.stderr
+    assert '"statusCode": 200' in result.stdout
+
+
+def test_a_template_saved_as_utf_16_is_read(tmp_path, capsys):
+    copy = shutil.copytree(PROBE_APP, tmp_path / "app")
+    template = copy / "template.yaml"
+    template.write_bytes(template.read_text(encoding="utf-8").encode("utf-16"))
+    result = here(capsys, "invoke", str(copy), "--event", str(copy / "events" / "count.json"))
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_event_file_the_user_got_wrong_is_one_line_naming_it(tmp_path, capsys):
+    not_text = tmp_path / "latin-1.json"
+    not_text.write_bytes('{"name": "Zoë"}'.encode("latin-1"))
+    for event, says in (
+        (tmp_path, "is a folder, not an event file"),
+        (tmp_path / "missing.json", "no such file"),
+        (not_text, "not UTF-8 text"),
+    ):
+        result = here(capsys, "invoke", str(PROBE_APP), "--event", str(event))
+        assert_one_line_error(result, f"error: {event}", says)
+
+
+def test_an_unreadable_event_file_is_named(tmp_path, monkeypatch, capsys):
+    """As a file that another user owns (chmod would not stop root, who runs the tests here)."""
+    event = _event_in(tmp_path, "utf-8")
+    read_bytes = Path.read_bytes
+
+    def refuse(path: Path) -> bytes:
+        if path == event:
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert cli.main(["invoke", str(PROBE_APP), "--event", str(event)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {event}: permission denied") and "Traceback" not in error
+
+
+def test_a_port_below_1024_is_refused_as_the_system_s():
+    result = workshop("up", "01", "--port", "80")
+    assert result.returncode == 2 and "use 1024-65535" in result.stderr, result.stderr
+
+
+def test_a_port_in_use_suggests_one_that_is_free(capsys):
+    with socket.socket() as busy, socket.socket() as next_one:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with contextlib.suppress(OSError):  # if someone else holds it: the same case
+            next_one.bind(("127.0.0.1", port + 1))  # the port after it is taken too
+        result = here(capsys, "up", str(PROBE_APP), "--port", str(port))
+        suggested = int(re.search(r"--port (\d+)", result.stderr).group(1))
+        assert suggested not in (port, port + 1), result.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", suggested))  # it was free
