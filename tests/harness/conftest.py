@@ -1,4 +1,5 @@
-"""Fixtures for the harness tests: a probe app that exercises each part of the harness."""
+"""Fixtures for the harness tests: a probe app that exercises each part of the harness, and a
+state folder of their own for every test, out of the repository."""
 
 from __future__ import annotations
 
