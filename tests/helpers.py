@@ -318,3 +318,13 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     for fragment in fragments:
         assert fragment in lines[0]
+
+
+# A built SAM project (tests/harness/conftest.py `project`): the runtime of this Python, and the
+# file that a simulated OneDrive holds.
+
+HERE_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def held_file(project: Path) -> Path:
+    return project / ".aws-sam" / "build" / "HelloWorldFunction" / "app.py"

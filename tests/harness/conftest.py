@@ -1,13 +1,15 @@
-"""Fixtures for the harness tests: a probe app that exercises each part of the harness, and a
-state folder of their own for every test, out of the repository."""
+"""Fixtures for the harness tests: a probe app that exercises each part of the harness, a built
+SAM project for the build's tests, and a state folder of its own for every test, out of the
+repository."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import PROBE_APP
+from tests.helpers import HERE_RUNTIME, PROBE_APP
 from workshop.local.stack import Stack
 
 
@@ -32,3 +34,31 @@ def state_dir(tmp_path, monkeypatch) -> Path:
     """Keep what the commands store out of the repository's .workshop folder."""
     monkeypatch.setenv("WORKSHOP_STATE_DIR", str(tmp_path / "state"))
     return tmp_path / "state"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A SAM project with a built `.aws-sam`, as after one `sam build`."""
+    root = tmp_path / "project"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "app.py").write_text("def lambda_handler(event, context):\n    return {}\n")
+    (root / "template.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            Transform: AWS::Serverless-2016-10-31
+            Resources:
+              HelloWorldFunction:
+                Type: AWS::Serverless::Function
+                Properties:
+                  CodeUri: src/
+                  Handler: app.lambda_handler
+                  Runtime: {HERE_RUNTIME}
+            """
+        )
+    )
+    built = root / ".aws-sam" / "build" / "HelloWorldFunction"
+    built.mkdir(parents=True)
+    (built / "app.py").write_text("built\n")
+    (root / ".aws-sam" / "cache").mkdir()
+    (root / ".aws-sam" / "build.toml").write_text("")
+    return root
