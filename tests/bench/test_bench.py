@@ -93,17 +93,6 @@ def test_the_readme_s_bench_prints_the_table_and_writes_the_exact_figures(tmp_pa
     assert "CPUs" in figures["machine"]
 
 
-def test_bad_settings_are_refused_with_a_clear_message():
-    run = subprocess.run(
-        [sys.executable, "-m", "workshop", "bench", "--clients", "1,x"],
-        capture_output=True,
-        text=True,
-        cwd=manifest.REPO_ROOT,
-        timeout=60,
-    )
-    assert run.returncode == 2 and "give numbers like 1,8,32" in run.stderr
-
-
 def test_a_timing_target_is_met_not_met_or_within_noise():
     """A timing's verdict is "met" or "NOT met" only when the samples can tell."""
     steady = [10.0, 10.5, 11.0, 10.2, 10.8, 10.4]
@@ -205,47 +194,43 @@ def test_the_table_says_within_noise_where_a_timing_cannot_tell():
     }
 
 
-def test_a_json_file_that_cannot_be_written_is_refused_before_the_run(tmp_path):
+def refused(*args: str) -> str:
+    """`workshop bench ARGS`, which must stop at once: its error (argparse's, with the usage, or
+    the workshop's one line), nothing on stdout."""
+    run = subprocess.run(
+        [sys.executable, "-m", "workshop", "bench", *args],
+        capture_output=True,
+        text=True,
+        cwd=manifest.REPO_ROOT,
+        timeout=60,
+    )
+    assert run.returncode == 2 and run.stdout == "", run.stdout
+    assert "error: " in run.stderr and "Traceback" not in run.stderr, run.stderr
+    return run.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--clients", "1,x"], "give numbers like 1,8,32"),
+        (["--original", "01"], "has no table"),
+        (["--warm-visits", "5"], "--cold-starts 12 is more than --warm-visits 5"),
+    ],
+    ids=["clients", "no-table", "cold-starts"],
+)
+def test_bad_settings_are_refused_before_the_run(args, says):
     """Not a traceback after minutes of measuring: an error at once, and nothing run."""
+    assert says in refused(*args)
+
+
+def test_a_json_file_that_cannot_be_written_is_refused_before_the_run(tmp_path):
     (tmp_path / "a-file").write_text("", encoding="utf-8")
     for where, says in (
         (tmp_path / "a-file" / "x.json", "cannot make the folder"),
         (tmp_path, "is a folder"),
     ):
-        run = subprocess.run(
-            [sys.executable, "-m", "workshop", "bench", "--json", str(where)],
-            capture_output=True,
-            text=True,
-            cwd=manifest.REPO_ROOT,
-            timeout=60,
-        )
-        assert run.returncode == 2 and run.stdout == "", run.stdout
-        assert run.stderr.startswith(f"error: --json {where}") and says in run.stderr, run.stderr
-        assert "Traceback" not in run.stderr
-
-
-def test_a_project_without_a_table_is_refused_before_the_run():
-    run = subprocess.run(
-        [sys.executable, "-m", "workshop", "bench", "--original", "01"],
-        capture_output=True,
-        text=True,
-        cwd=manifest.REPO_ROOT,
-        timeout=60,
-    )
-    assert run.returncode == 2 and run.stdout == "", run.stdout
-    assert run.stderr.startswith("error: stage 01") and "no table" in run.stderr, run.stderr
-
-
-def test_more_cold_starts_than_warm_visits_are_refused_before_the_run():
-    run = subprocess.run(
-        [sys.executable, "-m", "workshop", "bench", "--warm-visits", "5"],
-        capture_output=True,
-        text=True,
-        cwd=manifest.REPO_ROOT,
-        timeout=60,
-    )
-    assert run.returncode == 2 and run.stdout == "", run.stdout
-    assert "--cold-starts 12 is more than --warm-visits 5" in run.stderr, run.stderr
+        error = refused("--json", str(where))
+        assert error.startswith(f"error: --json {where}") and says in error, error
 
 
 def shape(body: dict) -> dict:
