@@ -31,8 +31,11 @@ class RoundTrips:
     """The probe process, started beside the apps' environments; close it when done."""
 
     def __init__(self, endpoint_url: str, region: str, python: str = sys.executable):
+        # Imported here, not at the top: the probe process itself never needs the runtime.
+        from workshop.local.lambda_runtime import HOST_VARIABLES
+
         package_root = str(Path(__file__).resolve().parents[2])
-        host = {name: os.environ[name] for name in ("PATH", "SYSTEMROOT") if name in os.environ}
+        host = {name: os.environ[name] for name in HOST_VARIABLES if name in os.environ}
         self.process = subprocess.Popen(
             [python, "-u", "-m", "workshop.measure.round_trip"],
             cwd=package_root,
@@ -93,7 +96,9 @@ def main() -> None:
     tables: dict[str, Any] = {}
     for line in sys.stdin:
         operation, name = line.split()
-        table = tables.get(name) or tables.setdefault(name, dynamodb.Table(name))
+        if name not in tables:
+            tables[name] = dynamodb.Table(name)
+        table = tables[name]
         started = time.perf_counter()
         request(table, operation)
         print((time.perf_counter() - started) * 1000, flush=True)
