@@ -360,9 +360,7 @@ class _App:
         with self.stack.intercept_dynamodb(watch):
             self.visitor = Visitor(self.stack.url())
             self.visitor.visit()
-        self.operations = [
-            PROBED[a.rsplit(".", 1)[-1]] for a in actions if a.endswith(tuple(PROBED))
-        ]
+        self.operations = [PROBED[action] for action in actions if action in PROBED]
         if not self.operations:
             raise WorkshopError(f"{label} makes no GetItem, PutItem or UpdateItem to time")
 
@@ -426,14 +424,16 @@ def bench(
             f"their DynamoDB requests; {plural(cold_starts, 'cold start')} of each among them..."
         )
         before = [aws.dynamodb_requests(app.key) for app in apps]
-        # Where the cold rounds go: spread evenly over the warm ones.
-        cold_after = Counter((i + 1) * warm_visits // (cold_starts + 1) for i in range(cold_starts))
+        # After which warm rounds the cold starts go: spread evenly over them.
+        cold_after = Counter(
+            max(1, (i + 1) * warm_visits // (cold_starts + 1)) for i in range(cold_starts)
+        )
         for round_ in range(1, warm_visits + 1):
             for app in apps:
                 app.warm_visit()
                 for operation in app.operations:
                     app.figures.round_trip_ms.append(probe.time(operation, app.table))
-            for _ in range(cold_after[round_] + (round_ == 1) * cold_after[0]):
+            for _ in range(cold_after[round_]):
                 cold = len(apps[0].figures.init_ms)
                 for app in apps if cold % 2 == 0 else apps[::-1]:  # each goes first in turn
                     app.cold_visit()
