@@ -21,7 +21,7 @@ paths they give are read from there; `test` and `notebook` run in this folder), 
 code is ours.
 
 WORKSHOP_VENV: where the venv lives (default: .venv beside this file). Useful when this folder
-is synced by OneDrive, Dropbox or iCloud: syncing the venv's 40,000 files (786 MB) is slow
+is synced by OneDrive, Dropbox or iCloud: syncing the venv's 40,000 files (785 MB) is slow
 and can lock them. For example, in PowerShell:  $env:WORKSHOP_VENV = "$HOME\\workshop-venv"
 (or, for every new terminal: setx WORKSHOP_VENV "$HOME\\workshop-venv"), and in bash or zsh:
 export WORKSHOP_VENV=~/workshop-venv. Use the same setting in every terminal (or none), and
