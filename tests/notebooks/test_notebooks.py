@@ -355,7 +355,10 @@ def check_08(run: Executed) -> None:
         "stage 08: answered 503; the 503 visit added 1 to the count",
     ]
     races = run.text("races")
-    assert re.search(r"^\d+ visits were answered once but counted twice: ", races, re.M), races
+    # How many of 07's updates the stall caught in flight varies: one or more (none would read
+    # "No visit was counted twice", which only 08's race may say).
+    twice = r"^(1 visit was|\d+ visits were) answered once but counted twice: "
+    assert re.search(twice, races, re.M), races
     assert races.count("No visit was counted twice, although DynamoDB answered late.") == 1
 
 
