@@ -17,10 +17,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -111,6 +113,29 @@ def dynamodb_calls(stack, before: Callable[[str], None] | None = None) -> Iterat
 
     with stack.aws.intercept_dynamodb(key, watch):
         yield calls
+
+
+def invoke_at_once(stack, events: list) -> list:
+    """Invoke the stack's one function with every event at the same time; the invocations.
+
+    Each invocation holds the environment it got until all of them have one, so they are truly
+    in flight together: left to the scheduler, a warm invocation of a few milliseconds may end
+    before the next one starts, and reuse would hide the concurrency a test is about.
+    """
+    (runtime,) = stack.runtimes.values()
+    all_in_flight = threading.Barrier(len(events), timeout=60)
+    run = runtime._run
+
+    def run_when_all_in_flight(*args):
+        all_in_flight.wait()
+        return run(*args)
+
+    runtime._run = run_when_all_in_flight  # on this instance only, until the burst is over
+    try:
+        with ThreadPoolExecutor(len(events)) as pool:
+            return list(pool.map(stack.invoke, events))
+    finally:
+        del runtime._run
 
 
 def project_files(root: Path) -> dict[str, Path]:

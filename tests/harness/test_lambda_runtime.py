@@ -7,9 +7,8 @@ import json
 import logging
 import re
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
-from tests.helpers import PROBE_APP, PROBE_FUNCTION, PROBE_TABLE, wait_until
+from tests.helpers import PROBE_APP, PROBE_FUNCTION, PROBE_TABLE, invoke_at_once, wait_until
 from workshop.local import lambda_worker
 from workshop.local.lambda_runtime import FunctionRuntime
 
@@ -36,9 +35,7 @@ def test_a_cold_start_after_the_idle_timeout_forgets_module_state(make_stack):
 
 
 def test_concurrent_requests_get_separate_environments(probe):
-    with ThreadPoolExecutor(2) as pool:
-        held = [pool.submit(probe.invoke, {"action": "hold", "seconds": 1.0}) for _ in range(2)]
-        results = [body(future.result()) for future in held]
+    results = [body(inv) for inv in invoke_at_once(probe, [{"action": "count"}] * 2)]
     assert results[0]["stream"] != results[1]["stream"]
     assert [result["warm_count"] for result in results] == [1, 1]
 
@@ -135,9 +132,7 @@ def test_the_runtime_warns_when_python_differs_from_the_template(probe, recwarn)
 
 
 def test_logs_land_in_the_functions_group_one_stream_per_environment(probe):
-    with ThreadPoolExecutor(2) as pool:
-        held = [pool.submit(probe.invoke, {"action": "hold", "seconds": 1.0}) for _ in range(2)]
-        invocations = [future.result() for future in held]
+    invocations = invoke_at_once(probe, [{"action": "count"}] * 2)
     events = probe.logs()
     assert {event.group for event in events} == {f"/aws/lambda/{PROBE_FUNCTION}"}
     for inv in invocations:
