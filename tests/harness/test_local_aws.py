@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from botocore.config import Config
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from moto.dynamodb.models.dynamo_type import DynamoType
 
 from tests.helpers import fetch_json
@@ -170,6 +170,98 @@ def test_one_connection_carries_call_after_call_as_aws_s_endpoints_do(bare_aws):
     ]
     assert sockets[0] is sockets[1] is sockets[2]
     assert json.loads(answers[2][2])["Table"]["TableName"] == "stalled"
+
+
+NULL_AT = "Value null at '{}' failed to satisfy constraint: Member must not be null"
+
+
+@pytest.mark.parametrize(
+    ("target", "body", "kind", "error"),
+    [
+        pytest.param(
+            "DynamoDB_20120810.GetItems",
+            b"{}",
+            "1.0",
+            {
+                "__type": "com.amazon.coral.service#UnknownOperationException",
+                "message": "Unknown operation exception",
+            },
+            id="no-such-operation",
+        ),
+        pytest.param(
+            "Logs_20140328.PutLogEvent",
+            b"{}",
+            "1.1",
+            {
+                "__type": "com.amazon.coral.service#UnknownOperationException",
+                "message": "Unknown operation exception",
+            },
+            id="no-such-logs-operation",
+        ),
+        pytest.param(
+            "DynamoDB_20120810.GetItem",
+            b'{"TableName": "stalled",',
+            "1.0",
+            {"__type": "com.amazon.coral.service#SerializationException"},
+            id="not-json",
+        ),
+        pytest.param(
+            "DynamoDB_20120810.GetItem",
+            b'["stalled"]',
+            "1.0",
+            {"__type": "com.amazon.coral.service#SerializationException"},
+            id="not-an-object",
+        ),
+        pytest.param(
+            "DynamoDB_20120810.GetItem",
+            b'{"TableName": "stalled"}',
+            "1.0",
+            {
+                "__type": "com.amazon.coral.validate#ValidationException",
+                "message": f"1 validation error detected: {NULL_AT.format('key')}",
+            },
+            id="a-required-parameter-left-out",
+        ),
+        pytest.param(
+            "Logs_20140328.PutLogEvents",
+            b'{"logEvents": []}',
+            "1.1",
+            {
+                "__type": "com.amazon.coral.validate#ValidationException",
+                "message": "2 validation errors detected: "
+                f"{NULL_AT.format('logGroupName')}; {NULL_AT.format('logStreamName')}",
+            },
+            id="logs-parameters-left-out",
+        ),
+    ],
+)
+def test_a_request_the_service_cannot_read_is_refused_as_aws_refuses_it(
+    bare_aws, target, body, kind, error
+):
+    """A 400 with the service's JSON error, before moto sees it (moto would answer 500)."""
+    connection = http.client.HTTPConnection(urlsplit(bare_aws.endpoint_url).netloc, timeout=30)
+    connection.request("POST", "/", body, {**SIGNED, "X-Amz-Target": target})
+    answer = connection.getresponse()
+    assert (answer.status, answer.getheader("Content-Type")) == (
+        400,
+        f"application/x-amz-json-{kind}",
+    )
+    assert json.loads(answer.read()) == error
+    connection.close()
+
+
+def test_an_operation_moto_does_not_emulate_says_so_at_once_without_retries(bare_aws):
+    """A 501 that names the operation: the SDK does not retry it, as it would a 500."""
+    dynamodb = bare_aws.client("dynamodb")
+    with pytest.raises(ClientError) as refused:
+        dynamodb.describe_contributor_insights(TableName="stalled")
+    assert refused.value.response["Error"] == {
+        "Code": "NotImplemented",
+        "Message": "DescribeContributorInsights is a real DynamoDB operation, but the workshop's "
+        "local AWS does not emulate it: try it against AWS itself.",
+    }
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert refused.value.response["ResponseMetadata"]["RetryAttempts"] == 0
 
 
 def test_the_sdk_reuses_its_connection_and_stop_ends_it():

@@ -9,6 +9,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import boto3
 from botocore.config import Config
 
 from workshop.errors import WorkshopError
+from workshop.local.json_protocol import Refused, parameters
 from workshop.local.keep_alive import close_all, wsgi_handler
 from workshop.local.sam_template import ACCOUNT_ID
 from workshop.local.user_aws import isolate_moto, isolated_session, reach
@@ -158,6 +160,11 @@ class _DynamoDBGate:
         if not target.startswith(("DynamoDB_", "Logs_")):
             return self.app(environ, start_response)
         action = target.rsplit(".", 1)[-1]
+        try:
+            request = parameters(target, _read_body(environ))
+        except Refused as refused:
+            json_version = "1.0" if target.startswith("DynamoDB_") else "1.1"
+            return _json_error(start_response, refused.error, refused.status, json_version)
         read = action.startswith(("Get", "Describe", "List", "Scan", "Query", "Filter"))
         if not read:
             self.writes += 1
@@ -169,13 +176,11 @@ class _DynamoDBGate:
         self.requests[key] += 1
         outage = self.outage
         if outage is not None:
-            request = json.loads(_read_body(environ) or b"{}")
             status, kind, body = outage_answer(
                 outage[0], action, request, _region(environ), outage[1]
             )
-            reason = {400: "Bad Request", 503: "Service Unavailable"}[status]
             start_response(
-                f"{status} {reason}",
+                f"{status} {HTTPStatus(status).phrase}",
                 [("Content-Type", kind), ("Content-Length", str(len(body)))],
             )
             return [body]
@@ -183,12 +188,10 @@ class _DynamoDBGate:
         # The watchers first, in the order they came, then the IAM check, as the call arrives.
         hooks = [*self.interceptors.get(key, ()), self.authorizers.get(key)]
         hooks = [hook for hook in hooks if hook is not None]
-        if hooks:
-            body = json.loads(_read_body(environ) or b"{}")
-            for hook in hooks:
-                refused = hook(target, body)
-                if refused is not None:
-                    return _json_error(start_response, refused)
+        for hook in hooks:
+            refusal = hook(target, request)
+            if refusal is not None:
+                return _json_error(start_response, refusal)
         with self.lock:
             # The response is produced inside the lock, so the whole request is serialised.
             captured: list[Any] = []
@@ -225,12 +228,19 @@ def _region(environ: dict[str, Any]) -> str:
     return scope[2] if len(scope) > 2 else "us-east-1"
 
 
-def _json_error(start_response: Callable[..., Any], error: dict[str, Any], status: int = 400):
+def _json_error(
+    start_response: Callable[..., Any],
+    error: dict[str, Any],
+    status: int = 400,
+    json_version: str = "1.0",
+):
     body = json.dumps(error).encode()
-    reason = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}
     start_response(
-        f"{status} {reason.get(status, 'Error')}",
-        [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))],
+        f"{status} {HTTPStatus(status).phrase}",
+        [
+            ("Content-Type", f"application/x-amz-json-{json_version}"),
+            ("Content-Length", str(len(body))),
+        ],
     )
     return [body]
 
