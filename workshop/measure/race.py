@@ -330,7 +330,10 @@ def _race(
     if stall is None:
         after = _count_of(Visitor(url, cookies[0]).visit(), label, "closing")
         counted = after - before[0] - 1
-        say(f"Closing visit: count {after}; the race took {seconds:.1f} s")
+        say(
+            f"Closing visit: count {after}, so the race counted {after} - {before[0]} - 1 "
+            f"(this visit) = {counted}; it took {seconds:.1f} s"
+        )
         return RaceResult(clients, visits, sent, counted, answered[200] - counted, failed, seconds)
     tallies = []
     for index in range(sessions):
