@@ -8,9 +8,13 @@ import logging
 import re
 import sys
 
+import pytest
+
 from tests.helpers import PROBE_APP, PROBE_FUNCTION, PROBE_TABLE, invoke_at_once, wait_until
 from workshop.local import lambda_worker
+from workshop.local.cloudwatch_logs import put_batches
 from workshop.local.lambda_runtime import FunctionRuntime
+from workshop.types import LogEvent
 
 
 def body(invocation) -> dict:
@@ -180,3 +184,20 @@ def test_a_logged_exception_names_the_code_where_lambda_has_it(tmp_path, monkeyp
     assert entry["stackTrace"][-1].startswith('  File "/var/task/lib/deep.py", line 2, in fail\n')
     assert entry["location"] == "/var/task/lib/deep.py:fail:2"
     assert str(tmp_path) not in text + json.dumps(entry)
+
+
+@pytest.mark.parametrize(
+    ("messages", "calls"),
+    [
+        pytest.param(["x"] * 10_001, [10_000, 1], id="10,000-events-a-call"),
+        # Two of these fill a call exactly: 2 x (524,262 + 26) bytes = 1,048,576.
+        pytest.param(["x" * 524_262] * 3, [2, 1], id="1-MB-a-call"),
+        pytest.param(["é" * 262_131] * 3, [2, 1], id="bytes-of-utf-8-not-characters"),
+        pytest.param(["x" * 524_263, "x" * 524_262], [1, 1], id="one-byte-over"),
+    ],
+)
+def test_logs_are_shipped_within_put_log_events_limits(messages, calls):
+    events = [LogEvent(timestamp=index, message=m) for index, m in enumerate(messages)]
+    batches = list(put_batches(events))
+    assert [len(batch) for batch in batches] == calls
+    assert [event for batch in batches for event in batch] == events

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,11 @@ from workshop.local.local_aws import ensure_log_group, ensure_log_stream
 from workshop.types import Function, LogEvent
 
 SHIP_WINDOW = 0.5  # seconds: the events handed over within it go in one call per stream
-MAX_EVENTS = 10_000  # PutLogEvents' limit on events per call
+# PutLogEvents' limits on one call: 10,000 events, and 1,048,576 bytes, counted as the UTF-8 of
+# every message plus 26 bytes for each event.
+MAX_EVENTS = 10_000
+MAX_BYTES = 1_048_576
+EVENT_OVERHEAD = 26
 
 
 @dataclass(frozen=True)
@@ -86,17 +91,13 @@ class LogShipper:
             if (group, stream) not in self._known:
                 ensure_log_stream(self.logs, group, stream)
                 self._known.add((group, stream))
-            # PutLogEvents takes at most 10,000 events, in chronological order (stable: events
-            # of one millisecond keep theirs).
-            ordered = sorted(events, key=lambda event: event.timestamp)
-            for start in range(0, len(ordered), MAX_EVENTS):
+            # In chronological order, as PutLogEvents wants them (stable: events of one
+            # millisecond keep theirs).
+            for batch in put_batches(sorted(events, key=lambda event: event.timestamp)):
                 self.logs.put_log_events(
                     logGroupName=group,
                     logStreamName=stream,
-                    logEvents=[
-                        {"timestamp": e.timestamp, "message": e.message}
-                        for e in ordered[start : start + MAX_EVENTS]
-                    ],
+                    logEvents=[{"timestamp": e.timestamp, "message": e.message} for e in batch],
                 )
 
     def flush(self) -> None:
@@ -116,6 +117,21 @@ class LogShipper:
             self._closed = True
             self._changed.notify_all()
         self._thread.join()
+
+
+def put_batches(events: list[LogEvent]) -> Iterator[list[LogEvent]]:
+    """`events`, in their order, cut into as few PutLogEvents calls as its limits allow."""
+    batch: list[LogEvent] = []
+    size = 0
+    for event in events:
+        weight = len(event.message.encode("utf-8")) + EVENT_OVERHEAD
+        if batch and (len(batch) == MAX_EVENTS or size + weight > MAX_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(event)
+        size += weight
+    if batch:
+        yield batch
 
 
 def filter_events(logs_client: Any, group: str, pattern: str | None = None) -> list[StoredEvent]:
