@@ -227,7 +227,7 @@ NULL_AT = "Value null at '{}' failed to satisfy constraint: Member must not be n
             b'{"logEvents": []}',
             "1.1",
             {
-                "__type": "com.amazon.coral.validate#ValidationException",
+                "__type": "InvalidParameterException",
                 "message": "2 validation errors detected: "
                 f"{NULL_AT.format('logGroupName')}; {NULL_AT.format('logStreamName')}",
             },

@@ -19,15 +19,28 @@ from botocore.model import ServiceModel
 
 __all__ = ["Refused", "parameters"]
 
-# X-Amz-Target's prefix: (the service's name in botocore's models, in words, moto's handler).
-# moto's modules are imported at the first call, as moto itself does: not when `up` starts.
+# X-Amz-Target's prefix: (the service's name in botocore's models, in words, moto's handler,
+# the error type of a parameter left out). moto's modules are imported at the first call, as
+# moto itself does: not when `up` starts.
 SERVICES = {
-    "DynamoDB_20120810": ("dynamodb", "DynamoDB", "moto.dynamodb.responses:DynamoHandler"),
-    "Logs_20140328": ("logs", "CloudWatch Logs", "moto.logs.responses:LogsResponse"),
+    "DynamoDB_20120810": (
+        "dynamodb",
+        "DynamoDB",
+        "moto.dynamodb.responses:DynamoHandler",
+        "com.amazon.coral.validate#ValidationException",
+    ),
+    "Logs_20140328": (
+        "logs",
+        "CloudWatch Logs",
+        "moto.logs.responses:LogsResponse",
+        "InvalidParameterException",
+    ),
 }
-# What DynamoDB answers, as recorded from real calls in public issues: an unknown operation
+# What the services answer, as recorded from real calls in public issues: an unknown operation
 # (boto/boto3#1542), a body that is not JSON (amazon-archives/aws-sdk-unity#54), a required
-# parameter left out (Netflix-Skunkworks/iep-apps#527). CloudWatch Logs has the same front end.
+# parameter left out (Netflix-Skunkworks/iep-apps#527; for CloudWatch Logs,
+# amazon-archives/cloudwatch-logs-centralize-logs#5). The first two were recorded from
+# DynamoDB only: CloudWatch Logs is assumed to answer them alike, as its errors share the form.
 UNKNOWN_OPERATION = {
     "__type": "com.amazon.coral.service#UnknownOperationException",
     "message": "Unknown operation exception",
@@ -49,7 +62,7 @@ def _operations(prefix: str) -> dict[str, tuple[tuple[str, ...], bool]]:
     """Each operation of the service: (its required parameters, whether moto emulates it)."""
     from moto.core.utils import camelcase_to_underscores, method_names_from_class
 
-    name, _, handler = SERVICES[prefix]
+    name, _, handler, _ = SERVICES[prefix]
     module, _, handler_class = handler.partition(":")
     model = ServiceModel(create_loader().load_service_model(name, "service-2"), name)
     emulated = set(method_names_from_class(getattr(importlib.import_module(module), handler_class)))
@@ -86,7 +99,7 @@ def parameters(target: str, body: bytes) -> dict[str, Any]:
         raise Refused(
             400,
             {
-                "__type": "com.amazon.coral.validate#ValidationException",
+                "__type": SERVICES[prefix][3],
                 "message": f"{count}: {'; '.join(clauses)}",
             },
         )
