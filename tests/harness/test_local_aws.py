@@ -90,6 +90,20 @@ def test_what_was_stored_survives_a_restart_unless_fresh(make_stack, tmp_path):
     assert fetch_json(fresh.url("/behave/add"))[1] == {"hits": 1}
 
 
+def test_a_table_deleted_while_the_stack_ran_is_not_saved_and_the_logs_are(make_stack, tmp_path):
+    stack = make_stack(state_dir=tmp_path)
+    assert fetch_json(stack.url("/behave/add"))[1] == {"hits": 1}
+    stack.table().delete()  # as `aws dynamodb delete-table` would, while `up` serves
+    assert fetch_json(stack.url("/behave/add"))[0] == 502  # the function fails without it
+    stack.stop()  # saves what is left, without a word about the table
+
+    saved = json.loads((tmp_path / "state.json").read_text(encoding="utf-8"))
+    assert saved["tables"] == {}
+    (streams,) = saved["log_groups"].values()
+    starts = [e for events in streams.values() for e in events if e["message"].startswith("START")]
+    assert len(starts) == 2  # both visits, the 502 included
+
+
 def test_state_saved_under_a_name_the_stack_no_longer_has_is_left_alone(make_stack, tmp_path):
     """As stored before names had CloudFormation's suffix: the stack starts, and counts anew."""
     item = {"pk": {"S": "shared"}, "hits": {"N": "7"}}

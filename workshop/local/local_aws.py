@@ -439,8 +439,11 @@ class LocalAWS:
         state: dict[str, Any] = {"tables": {}, "log_groups": {}}
         for table in tables:
             items = []
-            for page in dynamodb.get_paginator("scan").paginate(TableName=table):
-                items.extend(page["Items"])
+            try:
+                for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+                    items.extend(page["Items"])
+            except dynamodb.exceptions.ResourceNotFoundException:
+                continue  # deleted while it ran (with the AWS CLI, say): nothing of it to keep
             state["tables"][table] = items
         for group in log_groups:
             streams: dict[str, list[dict[str, Any]]] = {}
