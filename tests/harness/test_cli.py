@@ -47,13 +47,18 @@ def test_a_bad_port_is_explained(port):
     assert "try 3000" in result.stderr
 
 
-def test_a_port_in_use_is_one_line_with_what_to_do(capsys):
+@pytest.mark.parametrize("fresh", [(), ("--fresh",)], ids=["kept", "fresh"])
+def test_a_port_in_use_is_one_line_with_what_to_do_and_forgets_nothing(capsys, fresh):
+    stored = served.state_dir(manifest.project(str(PROBE_APP))) / "state.json"
+    stored.parent.mkdir(parents=True)
+    stored.write_text('{"tables": {}, "log_groups": {}}', encoding="utf-8")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = here(capsys, "up", str(PROBE_APP), "--port", str(port))
+        result = here(capsys, "up", str(PROBE_APP), "--port", str(port), *fresh)
     assert_one_line_error(result, f"port {port} is in use", "pick another port: --port ")
+    assert stored.read_text(encoding="utf-8") == '{"tables": {}, "log_groups": {}}'
 
 
 def test_invoke_prints_the_log_lines_and_the_response(capsys):

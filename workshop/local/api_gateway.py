@@ -268,7 +268,8 @@ class ApiGateway:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self._thread is not None:  # shutdown() waits for a serve_forever that has begun
+            self.server.shutdown()
         self.server.server_close()
         close_all(self.server)  # a browser's kept-alive connection is not served on
 

@@ -86,6 +86,18 @@ class Stack:
         if self._owns_aws:
             self.aws.start()
         try:
+            if self.serve_api and self.template.routes:
+                # Its port first: a port in use stops the start before anything is changed.
+                self.api = ApiGateway(
+                    self.template.routes,
+                    self.invoke_function,
+                    apis=self.template.apis,
+                    region=self.aws.region,
+                    port=self.port,
+                    integration_timeout=self.integration_timeout,
+                    on_request=self.on_request,
+                    clock=self.clock,
+                )
             self._deploy()
             self._shipper = LogShipper(self.aws.client("logs"))
             self._unhook_logs = self.aws.before_logs_read(self._shipper.flush)
@@ -104,17 +116,8 @@ class Stack:
                     on_logs=self._shipper,
                     **options,
                 )
-            if self.serve_api and self.template.routes:
-                self.api = ApiGateway(
-                    self.template.routes,
-                    self.invoke_function,
-                    apis=self.template.apis,
-                    region=self.aws.region,
-                    port=self.port,
-                    integration_timeout=self.integration_timeout,
-                    on_request=self.on_request,
-                    clock=self.clock,
-                ).start()
+            if self.api:
+                self.api.start()
         except OSError as exc:
             self.stop()
             if exc.errno in (48, 98, 10048):  # EADDRINUSE on macOS, Linux, Windows
