@@ -248,6 +248,10 @@ def test_sigint_reaches_the_command_and_its_exit_code_comes_back(tmp_path, to_gr
         "got = []\n"
         "signal.signal(signal.SIGINT, lambda *_: got.append(1))\n"
         "print('ready', flush=True)\n"
+        # However late the signal comes: then a second's wait for another, were one sent.
+        "deadline = time.monotonic() + 20\n"
+        "while not got and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
         "time.sleep(1)\n"
         "sys.exit(10 + len(got))\n"
     )

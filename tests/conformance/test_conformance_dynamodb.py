@@ -38,6 +38,9 @@ ATTRIBUTES = [{"AttributeName": "pk", "AttributeType": "S"}]
 
 @pytest.fixture(scope="module")
 def aws():
+    """The embedded AWS with two tables, deleted again at the end: moto keeps one state for
+    the whole process, and a worker that runs this module's tests apart (another module's in
+    between) sets this fixture up again."""
     aws = LocalAWS().start()
     dynamodb = aws.client("dynamodb")
     dynamodb.create_table(
@@ -53,6 +56,8 @@ def aws():
         ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1},
     )
     yield aws
+    for table in ("on-demand", "provisioned"):
+        dynamodb.delete_table(TableName=table)
     aws.stop()
 
 

@@ -28,7 +28,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -72,12 +71,6 @@ def test_the_readme_stage_table_is_the_manifests():
     found = TABLE.search((REPO / "README.md").read_text(encoding="utf-8"))
     assert found, "README.md lost its <!-- stages:start --> ... <!-- stages:end --> markers"
     assert found.group(1) == manifest.markdown_table(), "run: python run.py stages --markdown"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class LoopbackIsSecure(http.cookiejar.DefaultCookiePolicy):
@@ -179,8 +172,9 @@ def test_every_command_in_the_readme_runs(readme, tmp_path):
                 if serving:
                     serving.stop()
                     serving = None
-                # On a free port rather than 3000, where the reader's own `up` may be serving.
-                serving = serve([*command, "--port", str(_free_port())], env, step.visits)
+                # On a port the system picks rather than 3000, where the reader's own `up` may
+                # be serving (one found free beforehand may be taken by then).
+                serving = serve([*command, "--port", "0"], env, step.visits)
             else:
                 result = subprocess.run(
                     command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300
@@ -261,7 +255,7 @@ def test_the_aws_cli_examples_work_with_only_what_up_printed(tmp_path):
     assert lines, "README.md has no ```console aws-local block"
     step = up_before(readme, "console aws-local")
     serving = serve(
-        [sys.executable, "run.py", *step.args, "--port", str(_free_port())],
+        [sys.executable, "run.py", *step.args, "--port", "0"],
         readme_env(tmp_path),
         step.visits,
     )
@@ -312,9 +306,9 @@ def test_curl_keeps_the_cookie_on_the_local_url(tmp_path):
         pytest.skip("needs curl and bash (on Windows, the PowerShell example is run instead)")
     lines = [line for line in fenced(REPO / "README.md", "bash") if "127.0.0.1" in line]
     assert len(lines) == 2, lines
-    port = _free_port()
-    serving = serve([sys.executable, "run.py", "up", "--port", str(port)], readme_env(tmp_path), 0)
+    serving = serve([sys.executable, "run.py", "up", "--port", "0"], readme_env(tmp_path), 0)
     try:
+        port = urllib.request.urlparse(serving.url).port
         counts = []
         for line in lines:
             line = line.replace("127.0.0.1:3000", f"127.0.0.1:{port}")
@@ -336,9 +330,9 @@ def test_powershell_keeps_the_cookie_on_the_local_url(tmp_path):
     script_lines = fenced(REPO / "README.md", "powershell")
     start = script_lines.index(lines[0])
     script = script_lines[start : start + 4]
-    port = _free_port()
-    serving = serve([sys.executable, "run.py", "up", "--port", str(port)], readme_env(tmp_path), 0)
+    serving = serve([sys.executable, "run.py", "up", "--port", "0"], readme_env(tmp_path), 0)
     try:
+        port = urllib.request.urlparse(serving.url).port
         program = "\n".join(script).replace("127.0.0.1:3000", f"127.0.0.1:{port}")
         program += "\n(Invoke-RestMethod $url -Headers @{ Cookie = $cookie }).visit_count"
         done = subprocess.run(

@@ -2,10 +2,12 @@
 test_build_sam.py."""
 
 import errno
+import importlib
 import os
 import shutil
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -110,14 +112,30 @@ def test_links_inside_aws_sam_are_unlinked_not_followed(project: Path, tmp_path:
 # A file that another process holds, as OneDrive does while it syncs.
 
 
-def test_clean_retries_until_a_held_file_is_released(project: Path):
+@pytest.fixture
+def stopped_clock(monkeypatch):
+    """The clock of the lock and of clean's waits, stopped: only clean's waits move it.
+
+    A lock that lets go after some seconds then lets go at the same try however slow the
+    machine, and clean waits for nothing.
+    """
+    now = [0.0]
+
+    def wait(seconds: float) -> None:
+        now[0] += seconds
+
+    clock = SimpleNamespace(time=lambda: now[0], sleep=wait)
+    for module in ("workshop.build.lock", "workshop.build.clean"):
+        monkeypatch.setattr(importlib.import_module(module), "time", clock)
+
+
+def test_clean_retries_until_a_held_file_is_released(project: Path, stopped_clock):
     waits = []
     with b.simulated_lock(held_file(project), seconds=0.3):
         assert b.clean(project, attempts=6, delay=0.05, log=waits.append)
     assert not (project / ".aws-sam").exists()
-    assert waits, "the file was held at first: clean must have waited"
-    assert "trying again in 0.05 s" in waits[0]
-    assert "trying again in 0.1 s" in waits[1]  # the wait doubles
+    # Held at 0, 0.05 and 0.15 s; let go by the fourth try, at 0.35 s. The wait doubles.
+    assert [wait.partition("trying again in ")[2] for wait in waits] == ["0.05 s", "0.1 s", "0.2 s"]
 
 
 def test_a_file_held_for_good_is_named_with_the_three_remedies(project: Path):
@@ -150,11 +168,13 @@ def test_the_environment_variable_holds_a_file_for_good(project, monkeypatch):
     assert held_file(project).is_file()
 
 
-def test_the_environment_variable_can_release_after_some_seconds(project, monkeypatch):
+def test_the_environment_variable_can_release_after_some_seconds(
+    project, monkeypatch, stopped_clock
+):
     monkeypatch.setenv(b.LOCK_ENV, "build/HelloWorldFunction/app.py:0.2")
     waits = []
     b.clean(project, attempts=6, delay=0.05, log=waits.append)
-    assert waits
+    assert len(waits) == 3  # held at 0, 0.05 and 0.15 s; let go by 0.35 s
     assert not (project / ".aws-sam").exists()
 
 
@@ -178,13 +198,15 @@ def test_read_only_files_are_made_writable_then_deleted(project: Path):
     assert not (project / ".aws-sam").exists()
 
 
-def test_a_held_link_is_waited_for_not_made_writable(project: Path, tmp_path: Path):
+def test_a_held_link_is_waited_for_not_made_writable(project: Path, tmp_path: Path, stopped_clock):
     outside = tmp_path / "read-only.txt"
     outside.write_text("keep")
     outside.chmod(0o444)
     link = project / ".aws-sam" / "link"
     link.symlink_to(outside)
+    waits = []
     with b.simulated_lock(link, seconds=0.2):
-        b.clean(project, delay=0.05)
+        b.clean(project, delay=0.05, log=waits.append)
+    assert len(waits) == 3  # held at 0, 0.05 and 0.15 s
     assert not os.path.lexists(link)
     assert stat.S_IMODE(outside.stat().st_mode) == 0o444, "chmod followed the link out"

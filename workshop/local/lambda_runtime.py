@@ -32,6 +32,10 @@ __all__ = ["DEFAULT_IDLE_TIMEOUT", "FunctionRuntime", "Invocation", "LogEvent", 
 
 INIT_TIMEOUT = 10.0  # Lambda's limit on the init phase of an on-demand function
 INIT_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))  # inits at once
+# How long a phase's end record may lag its answer: the runtime writes it first, but a thread
+# of the harness reads it from the log pipe, and a busy machine may keep that thread waiting.
+# It never waits this long for a runtime that is gone: its log pipe ends, and says so.
+RECORD_PATIENCE = 30.0
 # What a process needs from the host to start at all; nothing else of the user's shell leaks in.
 HOST_VARIABLES = ("PATH", "SYSTEMROOT", "WINDIR", "COMSPEC", "PATHEXT", "TEMP", "TMP", "TMPDIR")
 
@@ -227,6 +231,9 @@ class FunctionRuntime:
     # The pool.
 
     def _acquire(self) -> ExecutionEnvironment | None:
+        # Idle past the timeout, an environment is gone, whether the reaper has been by or not:
+        # on a busy machine its thread may come late, and a warm start must not come instead.
+        self.expire(older_than=self.idle_timeout)
         with self._lock:
             while self._idle:
                 environment = self._idle.pop()
@@ -322,13 +329,13 @@ class FunctionRuntime:
         inv.init_ms = (
             time.monotonic() - environment.started
         ) * 1000  # from the environment's start
-        environment.wait_record("init_done", timeout=1.0)
+        if ready is None:
+            environment.kill()  # still importing when the init phase's time was up
+        environment.wait_record("init_done", timeout=RECORD_PATIENCE)
         inv.logs.extend(self.platform.application(environment.take_logs()))
         if ready and ready.get("ready"):
             environment.memory.running(False)  # the init is over: frozen until invoked
             return True
-        if ready is None:
-            environment.kill()  # still importing when the init phase's time was up
         inv.error = (ready or {}).get("error") or self._exit_error(environment, inv.request_id)
         return False
 
@@ -394,7 +401,7 @@ class FunctionRuntime:
         if not reply:
             elapsed = time.monotonic() - started
             return self._lost(environment, inv, timed_out=reply is None, elapsed=elapsed)
-        environment.wait_record("invocation_done", timeout=1.0)
+        environment.wait_record("invocation_done", timeout=RECORD_PATIENCE)
         inv.logs.extend(self.platform.application(environment.take_logs()))
         inv.duration_ms = reply["duration_ms"]
         inv.max_memory_mb = environment.max_memory_mb
@@ -418,7 +425,7 @@ class FunctionRuntime:
         """
         if timed_out:
             environment.kill()
-            environment.wait_record("invocation_done", timeout=1.0)
+            environment.wait_record("invocation_done", timeout=RECORD_PATIENCE)
             inv.logs.extend(self.platform.application(environment.take_logs()))
             inv.timed_out = True
             inv.duration_ms = self.function.timeout * 1000
@@ -432,7 +439,7 @@ class FunctionRuntime:
             environment.needs_init = True
             return True
         inv.error = self._exit_error(environment, inv.request_id)
-        environment.wait_record("invocation_done", timeout=1.0)
+        environment.wait_record("invocation_done", timeout=RECORD_PATIENCE)
         inv.logs.extend(self.platform.application(environment.take_logs()))
         inv.duration_ms = elapsed * 1000
         inv.max_memory_mb = environment.max_memory_mb

@@ -31,6 +31,7 @@ and a race starts up to `clients` of them: keep `clients` modest on a small mach
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import threading
@@ -40,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from workshop.errors import WorkshopError
+from workshop.local.local_aws import Stall
 from workshop.local.sam_template import load
 from workshop.local.stack import Stack
 from workshop.manifest import Project, project
@@ -276,10 +278,12 @@ def _race(
     milestones = {sent * quarter // 4 for quarter in (1, 2, 3, 4)}
     start = threading.Barrier(clients + 1)
     quarter, finished = threading.Event(), threading.Event()
+    stalling = contextlib.ExitStack()  # the stall, once a client begins it: its thread ends it
+    stalled: Stall | None = None
     held = 0
 
     def run_client(index: int) -> None:
-        nonlocal done
+        nonlocal done, stalled
         client = Visitor(url, cookies[index % sessions])
         start.wait()
         for _ in range(visits):
@@ -292,20 +296,24 @@ def _race(
                 done += 1
                 if done in milestones:
                     say(f"  {done}/{sent} visits answered")
-                if done >= sent // 4:
+                if done >= sent // 4 and not quarter.is_set():
+                    if stall is not None:
+                        # Begun here, before this client's next visit: the visits after the
+                        # first quarter meet it, however the threads are scheduled.
+                        stalled = stalling.enter_context(stack.aws.dynamodb_stall(stall))
                     quarter.set()
 
     def stall_dynamodb() -> None:
         nonlocal held
         quarter.wait()
-        if finished.is_set():
+        if stalled is None:  # woken at the race's end: no client got as far as a quarter
             return
-        with stack.aws.dynamodb_stall(stall) as stalled:
+        with stalling:
             say(f"DynamoDB stalls: each answer held up to {stall:g} s after its update is applied")
             while not stalled.wait(0.1) and not finished.is_set():
                 pass
-            held = stalled.held
-            say(f"DynamoDB answers again, after holding {held} answers")
+        held = stalled.held
+        say(f"DynamoDB answers again, after holding {held} answers")
 
     who = f"{plural(clients, 'client')} x {plural(visits, 'visit')}"
     when = "all at once" if clients > 1 else "one after another"
