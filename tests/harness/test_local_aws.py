@@ -15,6 +15,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.responses import DynamoHandler
 
 from tests.helpers import fetch_json
 from workshop.local import local_aws
@@ -294,6 +295,24 @@ def test_an_operation_moto_does_not_emulate_says_so_at_once_without_retries(bare
         "local AWS does not emulate it: try it against AWS itself.",
     }
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert refused.value.response["ResponseMetadata"]["RetryAttempts"] == 0
+
+
+def test_a_call_moto_fails_on_says_what_failed_at_once_without_retries(bare_aws, monkeypatch):
+    """moto's own failure (a fault injected here) is a 501 that names it, not an HTML 500 that
+    the SDK would retry nine times, with a traceback each, in the terminal of `up`."""
+
+    def fails(self):
+        raise KeyError("TableArn")  # as moto 5.2.5's ListExports does without one
+
+    monkeypatch.setattr(DynamoHandler, "list_tables", fails)
+    with pytest.raises(ClientError) as refused:
+        bare_aws.client("dynamodb").list_tables()
+    assert refused.value.response["Error"] == {
+        "Code": "NotImplemented",
+        "Message": "The workshop's local AWS failed on this ListTables call (KeyError: "
+        "'TableArn'): it does not emulate DynamoDB that far. Try it against AWS itself.",
+    }
     assert refused.value.response["ResponseMetadata"]["RetryAttempts"] == 0
 
 

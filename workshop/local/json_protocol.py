@@ -12,12 +12,14 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from botocore.loaders import create_loader
 from botocore.model import ServiceModel
 
-__all__ = ["Refused", "parameters"]
+__all__ = ["Refused", "emulator_failed", "json_error", "parameters"]
 
 # X-Amz-Target's prefix: (the service's name in botocore's models, in words, moto's handler,
 # the error type of a parameter left out). moto's modules are imported at the first call, as
@@ -114,3 +116,36 @@ def parameters(target: str, body: bytes) -> dict[str, Any]:
             },
         )
     return request
+
+
+def emulator_failed(target: str, error: Exception) -> Refused:
+    """A 501 for a call that moto failed on: said in one answer, not retried as a 500 would be."""
+    prefix, _, operation = target.partition(".")
+    service = SERVICES[prefix][1]
+    return Refused(
+        501,
+        {
+            "__type": "NotImplemented",
+            "message": f"The workshop's local AWS failed on this {operation} call "
+            f"({type(error).__name__}: {error}): it does not emulate {service} that far. "
+            "Try it against AWS itself.",
+        },
+    )
+
+
+def json_error(
+    start_response: Callable[..., Any],
+    error: dict[str, Any],
+    status: int = 400,
+    json_version: str = "1.0",
+) -> list[bytes]:
+    """Answer a WSGI request with the JSON `error`, as the services send theirs."""
+    body = json.dumps(error).encode()
+    start_response(
+        f"{status} {HTTPStatus(status).phrase}",
+        [
+            ("Content-Type", f"application/x-amz-json-{json_version}"),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    return [body]

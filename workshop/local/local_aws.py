@@ -17,7 +17,7 @@ import boto3
 from botocore.config import Config
 
 from workshop.errors import WorkshopError
-from workshop.local.json_protocol import Refused, parameters
+from workshop.local.json_protocol import Refused, emulator_failed, json_error, parameters
 from workshop.local.keep_alive import close_all, wsgi_handler
 from workshop.local.sam_template import ACCOUNT_ID
 from workshop.local.user_aws import isolate_moto, isolated_session, reach
@@ -153,18 +153,24 @@ class _DynamoDBGate:
         app = self._apps.get(api)
         if app is None:
             app = self._apps[api] = self.app.get_application(environ)
-        return app(environ, start_response)
+        try:
+            return app(environ, start_response)
+        except Exception as exc:  # moto failed on a call the service would take
+            raise emulator_failed(target, exc) from exc
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target.startswith(("DynamoDB_", "Logs_")):
             return self.app(environ, start_response)
-        action = target.rsplit(".", 1)[-1]
         try:
-            request = parameters(target, _read_body(environ))
+            return self._serve(target, environ, start_response)
         except Refused as refused:
             json_version = "1.0" if target.startswith("DynamoDB_") else "1.1"
-            return _json_error(start_response, refused.error, refused.status, json_version)
+            return json_error(start_response, refused.error, refused.status, json_version)
+
+    def _serve(self, target: str, environ: dict[str, Any], start_response: Callable[..., Any]):
+        action = target.rsplit(".", 1)[-1]
+        request = parameters(target, _read_body(environ))
         read = action.startswith(("Get", "Describe", "List", "Scan", "Query", "Filter"))
         if not read:
             self.writes += 1
@@ -191,7 +197,7 @@ class _DynamoDBGate:
         for hook in hooks:
             refusal = hook(target, request)
             if refusal is not None:
-                return _json_error(start_response, refusal)
+                return json_error(start_response, refusal)
         with self.lock:
             # The response is produced inside the lock, so the whole request is serialised.
             captured: list[Any] = []
@@ -226,23 +232,6 @@ def _region(environ: dict[str, Any]) -> str:
     """The region a SigV4 request is signed for: `Credential=KEY/DATE/REGION/SERVICE/...`."""
     scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split("/")
     return scope[2] if len(scope) > 2 else "us-east-1"
-
-
-def _json_error(
-    start_response: Callable[..., Any],
-    error: dict[str, Any],
-    status: int = 400,
-    json_version: str = "1.0",
-):
-    body = json.dumps(error).encode()
-    start_response(
-        f"{status} {HTTPStatus(status).phrase}",
-        [
-            ("Content-Type", f"application/x-amz-json-{json_version}"),
-            ("Content-Length", str(len(body))),
-        ],
-    )
-    return [body]
 
 
 # One boto3 session for every local client: a new session loads the service models again,
