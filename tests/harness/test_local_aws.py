@@ -18,6 +18,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.responses import DynamoHandler
 
 from tests.helpers import fetch_json
+from workshop.errors import WorkshopError
 from workshop.local import local_aws
 from workshop.local.local_aws import LocalAWS
 
@@ -314,6 +315,29 @@ def test_a_call_moto_fails_on_says_what_failed_at_once_without_retries(bare_aws,
         "'TableArn'): it does not emulate DynamoDB that far. Try it against AWS itself.",
     }
     assert refused.value.response["ResponseMetadata"]["RetryAttempts"] == 0
+
+
+@pytest.mark.parametrize(
+    "pattern", ['{ $.level = "WARNING" }', "?START ?END", "START -END", "500", '"a" "b"']
+)
+def test_a_filter_pattern_moto_would_take_for_match_all_is_refused(probe, pattern):
+    """moto evaluates plain terms and one quoted phrase; it answers any other pattern with every
+    event. A 501 says so instead, to the AWS CLI and to `python run.py logs --filter` alike."""
+    probe.invoke({"action": "count"})
+    with pytest.raises(ClientError) as refused:
+        probe.aws.client("logs").filter_log_events(
+            logGroupName=probe.function().log_group, filterPattern=pattern
+        )
+    assert refused.value.response["Error"]["Code"] == "NotImplemented"
+    assert (
+        "plain terms (Decimal, or Error Decimal for lines with both) and by one quoted "
+        f"phrase only; {pattern} is neither" in refused.value.response["Error"]["Message"]
+    )
+    with pytest.raises(WorkshopError, match="filters by plain terms"):
+        probe.logs(pattern)
+    # What it evaluates, it evaluates: terms together, and a quoted phrase.
+    assert len(probe.logs("START RequestId")) == 1
+    assert len(probe.logs('"START RequestId"')) == 1 and probe.logs("START nothing") == []
 
 
 def test_the_sdk_reuses_its_connection_and_stop_ends_it():

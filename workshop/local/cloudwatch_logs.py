@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from workshop.errors import WorkshopError
 from workshop.local.local_aws import ensure_log_group, ensure_log_stream
 from workshop.types import Function, LogEvent
 
@@ -148,6 +151,10 @@ def filter_events(logs_client: Any, group: str, pattern: str | None = None) -> l
             )
     except logs_client.exceptions.ResourceNotFoundException:
         return []
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "NotImplemented":
+            raise
+        raise WorkshopError(error.response["Error"]["Message"]) from None  # a pattern, say
     return sorted(events, key=lambda event: event.timestamp)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -48,6 +49,13 @@ UNKNOWN_OPERATION = {
     "message": "Unknown operation exception",
 }
 NOT_JSON = {"__type": "com.amazon.coral.service#SerializationException"}
+
+# The filter patterns moto evaluates as CloudWatch Logs does: terms that must all be in the
+# message, the first beginning with a letter, and one quoted phrase. It takes any other pattern
+# (a JSON or space-delimited one, ?OR, -NOT, a number) for one that matches every event: those
+# are refused, rather than answered with every event.
+PLAIN_TERMS = re.compile(r"[A-Za-z][^\s\"?{}\[\]]*( [^\s\"?\-{}\[\]][^\s\"{}\[\]]*)*")
+QUOTED_PHRASE = re.compile(r'"[^"]*"')
 
 
 class Refused(Exception):
@@ -103,6 +111,17 @@ def parameters(target: str, body: bytes) -> dict[str, Any]:
             {
                 "__type": SERVICES[prefix][3],
                 "message": f"{count}: {'; '.join(clauses)}",
+            },
+        )
+    pattern = (request.get("filterPattern") or "") if operation == "FilterLogEvents" else ""
+    if pattern and not (PLAIN_TERMS.fullmatch(pattern) or QUOTED_PHRASE.fullmatch(pattern)):
+        raise Refused(
+            501,
+            {
+                "__type": "NotImplemented",
+                "message": f"The workshop's local CloudWatch Logs filters by plain terms "
+                "(Decimal, or Error Decimal for lines with both) and by one quoted phrase only; "
+                f"{pattern} is neither. Try it against AWS itself.",
             },
         )
     if not emulated:
