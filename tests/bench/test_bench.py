@@ -130,7 +130,7 @@ def test_samples_too_few_to_split_for_one_app_are_compared_whole_for_both():
 def figures(label: str, warm: list[float], duration: list[float], trips: list[float]):
     return AppFigures(
         label,
-        round_trips_per_visit=1,
+        round_trips_per_visit=2 if label == "original" else 1,
         sent={1: 1, 8: 8},
         lost={1: 0, 8: 0},
         warm_ms=warm,
@@ -167,7 +167,7 @@ def test_the_table_says_within_noise_where_a_timing_cannot_tell():
     def app(label: str, warm: list[float], slower: float = 1.0) -> AppFigures:
         return AppFigures(
             label,
-            round_trips_per_visit=1,
+            round_trips_per_visit=2 if label == "original" else 1,
             sent={8: 8},
             lost={8: 0},
             warm_ms=warm,
@@ -192,6 +192,20 @@ def test_the_table_says_within_noise_where_a_timing_cannot_tell():
         "met": False,
         "verdict": "within noise",
     }
+
+
+def test_apps_that_make_as_many_round_trips_have_no_ratio_target():
+    """`bench --original 07 --final 08`: one UpdateItem each, so no 0.6 to meet or miss."""
+    original = figures("07", [5.0] * 6, [4.0] * 6, [2.0] * 6)
+    final = figures("08", [5.5] * 6, [4.5] * 6, [2.2] * 6)
+    result = BenchResult(original, final, "a laptop", {"race_visits": 1, "stall": 4.0})
+    assert "warm_ratio" not in result.verdicts()
+    assert "warm_ratio" not in result.to_json()["targets"]
+    row = (
+        r"^warm visit p50 \(ms\) +5\.0 +5\.5 +1\.10 +no ratio target: not two round trips "
+        r"against one; final <= 6 ms \(met\)$"
+    )
+    assert re.search(row, result.table(), re.M), result.table()
 
 
 def refused(*args: str) -> str:
