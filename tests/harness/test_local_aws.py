@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
@@ -338,6 +339,37 @@ def test_a_filter_pattern_moto_would_take_for_match_all_is_refused(probe, patter
     # What it evaluates, it evaluates: terms together, and a quoted phrase.
     assert len(probe.logs("START RequestId")) == 1
     assert len(probe.logs('"START RequestId"')) == 1 and probe.logs("START nothing") == []
+
+
+@pytest.mark.parametrize(
+    ("service", "call"),
+    [
+        pytest.param("lambda", "list_functions", id="rest-json"),
+        pytest.param("iam", "list_roles", id="query"),
+        pytest.param("s3", "list_buckets", id="rest-xml"),
+    ],
+)
+def test_a_service_it_does_not_stand_in_for_says_so_in_its_own_protocol(service, call):
+    """Not moto's empty account, which would say there is no function while `up` runs one."""
+    aws = LocalAWS().start()
+    try:
+        client = boto3.client(
+            service,
+            endpoint_url=aws.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        with pytest.raises(ClientError) as refused:
+            getattr(client, call)()
+    finally:
+        aws.stop()
+    assert refused.value.response["Error"]["Code"] == "NotImplemented"
+    assert refused.value.response["Error"]["Message"].startswith(
+        "The workshop's local AWS stands in for DynamoDB and CloudWatch Logs only, not for "
+        f"{service}: the functions, their roles and the API that `python run.py up` serves"
+    )
+    assert refused.value.response["ResponseMetadata"]["RetryAttempts"] == 0
 
 
 def test_the_sdk_reuses_its_connection_and_stop_ends_it():

@@ -19,6 +19,7 @@ from botocore.config import Config
 from workshop.errors import WorkshopError
 from workshop.local.json_protocol import Refused, emulator_failed, json_error, parameters
 from workshop.local.keep_alive import close_all, wsgi_handler
+from workshop.local.not_emulated import refusal
 from workshop.local.sam_template import ACCOUNT_ID
 from workshop.local.user_aws import isolate_moto, isolated_session, reach
 
@@ -161,7 +162,7 @@ class _DynamoDBGate:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target.startswith(("DynamoDB_", "Logs_")):
-            return self.app(environ, start_response)
+            return refusal(environ, start_response)  # a service it does not stand in for
         try:
             return self._serve(target, environ, start_response)
         except Refused as refused:

@@ -1,0 +1,71 @@
+"""A call to the local AWS for a service it does not stand in for: one clear refusal.
+
+The local AWS serves DynamoDB and CloudWatch Logs. moto would answer other services too, from
+empty accounts of its own: `aws lambda list-functions` would say there is no function while
+`python run.py up` runs one. The refusal is written in the service's own protocol, so the AWS
+CLI and the SDKs show it as an AWS error, and as a 501 they do not retry it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from html import escape
+from typing import Any
+
+from botocore.exceptions import DataNotFoundError
+from botocore.loaders import create_loader
+
+__all__ = ["refusal"]
+
+MESSAGE = (
+    "The workshop's local AWS stands in for DynamoDB and CloudWatch Logs only, not for "
+    "{service}: the functions, their roles and the API that `python run.py up` serves live in "
+    "the workshop itself (`python run.py invoke` calls a function). Try {service} against AWS "
+    "itself."
+)
+
+
+def _service(environ: dict[str, Any]) -> str:
+    """The service a SigV4 request is signed for (`Credential=KEY/DATE/REGION/SERVICE/...`)."""
+    scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split("/")
+    return scope[3] if len(scope) > 4 else ""
+
+
+@functools.cache
+def _protocol(service: str) -> str:
+    """The service's wire protocol, from botocore's model of it ("json" if it has none)."""
+    try:
+        model = create_loader().load_service_model(service, "service-2")
+    except (DataNotFoundError, ValueError):
+        return "json"
+    return model["metadata"]["protocol"]
+
+
+def refusal(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """Answer the request with a 501 NotImplemented that names its service."""
+    service = _service(environ)
+    message = MESSAGE.format(service=service or "this service")
+    protocol = _protocol(service) if service else "json"
+    if protocol in ("query", "ec2"):
+        kind = "text/xml"
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type><Code>NotImplemented</Code>"
+            f"<Message>{escape(message)}</Message></Error></ErrorResponse>"
+        )
+    elif protocol == "rest-xml":
+        kind = "application/xml"
+        body = f"<Error><Code>NotImplemented</Code><Message>{escape(message)}</Message></Error>"
+    else:
+        kind = "application/json"
+        body = json.dumps({"__type": "NotImplemented", "message": message})
+    data = body.encode()
+    start_response(
+        "501 Not Implemented",
+        [
+            ("Content-Type", kind),
+            ("Content-Length", str(len(data))),
+            ("x-amzn-ErrorType", "NotImplemented"),
+        ],
+    )
+    return [data]
