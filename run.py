@@ -107,7 +107,9 @@ def child_command(python, args):
         extra = [w for o, v in XDIST_DEFAULTS.items() if not off and o not in named for w in (o, v)]
         return [python, "-m", "pytest", *extra, *args[1:]]
     if args and args[0] == "notebook":
-        return [python, "-m", "jupyter", "lab", "notebooks", *args[1:]]
+        # As root (a container's usual user) Jupyter refuses to start without being told.
+        root = ["--allow-root"] if getattr(os, "geteuid", lambda: 1)() == 0 else []
+        return [python, "-m", "jupyter", "lab", "notebooks", *root, *args[1:]]
     return [python, "-m", "workshop", *args]
 
 

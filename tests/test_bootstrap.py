@@ -64,8 +64,16 @@ XDIST = ["-n", "6", "--dist", "load", "--maxschedchunk", "1"]
         (["invoke", "test"], ["-m", "workshop", "invoke", "test"]),
     ],
 )
-def test_child_command_routes_by_first_word(args, expected):
+def test_child_command_routes_by_first_word(args, expected, monkeypatch):
+    monkeypatch.setattr(run.os, "geteuid", lambda: 1000, raising=False)  # not root
     assert run.child_command("/v/bin/python", args) == ["/v/bin/python", *expected]
+
+
+def test_jupyter_is_allowed_to_run_as_root_as_in_a_container(monkeypatch):
+    monkeypatch.setattr(run.os, "geteuid", lambda: 0, raising=False)
+    assert run.child_command("/v/bin/python", ["notebook", "--no-browser"]) == [
+        *("/v/bin/python", "-m", "jupyter", "lab", "notebooks", "--allow-root", "--no-browser")
+    ]
 
 
 # ---------------------------------------------------------------- where the venv is ------------

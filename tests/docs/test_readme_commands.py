@@ -28,8 +28,10 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -46,11 +48,12 @@ from tests.helpers import (
     console_commands,
     console_commands_in,
     shown_json,
+    wait_until,
 )
 from workshop import manifest
 
 REPO = manifest.REPO_ROOT
-# `test` is the command running this test; `notebook` opens JupyterLab for a person.
+# `test` is the command running this test; `notebook` is run by its own test, below.
 NOT_RUN_HERE = {"test", "notebook"}
 # Run, and their figures checked, by their one owner: tests/bench/test_bench.py.
 OWNED_ELSEWHERE = {(REPO / "README.md", "bench")}
@@ -389,3 +392,48 @@ def test_open_it_and_refresh_counts_in_a_browser_on_the_local_url(start_stage):
     assert (first["visit_count"], second["visit_count"]) == (1, 2)
     assert second["session_id"] == first["session_id"]
     assert other["visit_count"] == 1 and other["session_id"] != first["session_id"]
+
+
+@pytest.mark.slow
+def test_the_readme_s_notebook_command_serves_the_notebooks_in_jupyterlab(tmp_path):
+    """README.md's `python run.py notebook`, as typed (as root too, as in a container): it
+    serves the notebooks folder until stopped. The browser it would open is a no-op here."""
+    assert "`python run.py notebook`" in (REPO / "README.md").read_text(encoding="utf-8")
+    env = {**os.environ, "BROWSER": "true", "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "notebook"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    watchdog = threading.Timer(300, process.kill)  # a bound on a hang, not a measure
+    watchdog.start()
+    printed: list[str] = []
+    try:
+        for line in process.stdout:
+            printed.append(line)
+            found = re.search(r"(http://(?:localhost|127\.0\.0\.1):\d+/)lab\?token=(\w+)", line)
+            if found:
+                break
+        else:
+            raise AssertionError("JupyterLab stopped before serving:\n" + "".join(printed))
+        base, token = found.groups()
+        # Jupyter prints its URL a moment before it listens there: a person is never that quick.
+        wait_until(lambda: _listening(urllib.request.urlparse(base)), 60, lambda: base)
+        with urllib.request.urlopen(f"{base}api/contents?token={token}", timeout=60) as answer:
+            listed = {item["name"] for item in json.load(answer)["content"]}
+        assert {path.name for path in (REPO / "notebooks").glob("*.ipynb")} <= listed
+    finally:
+        watchdog.cancel()
+        process.terminate()  # Jupyter shuts down cleanly on SIGTERM
+        process.communicate(timeout=60)
+
+
+def _listening(url) -> bool:
+    try:
+        socket.create_connection((url.hostname, url.port), timeout=5).close()
+    except OSError:
+        return False
+    return True
