@@ -81,8 +81,9 @@ def check(stack: Any) -> list[str]:
     after, problem = _visit(visitor, 4)
     if after is not None and after > 4:
         return [
-            f"The third visit, {LATE}, is counted twice: it answers 200 {quote(answer.body)}, "
-            f"and the next visit answers {after}, where the story's counter answers 4: the "
+            f"The third visit, {LATE}, is counted twice: it answers 200 {quote(answer.body)}"
+            + ("" if count_of(answer) == 3 else ", where the story's counter answers 3")
+            + f", and the next visit answers {after}, where the story's counter answers 4: the "
             "retried update counted the visit again."
         ]
     if count_of(answer) != 3:
