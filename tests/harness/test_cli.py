@@ -35,6 +35,22 @@ def test_a_folder_without_a_template_is_refused(tmp_path, capsys):
     assert_one_line_error(here(capsys, "up", str(tmp_path)), "no template.yaml")
 
 
+def test_a_name_that_is_a_folder_or_a_path_gets_the_path_s_message(tmp_path, monkeypatch, capsys):
+    """`up src` in a project: the folder is there, without a template; never `no stage 'src'`."""
+    shutil.copytree(PROBE_APP, tmp_path / "app")
+    (tmp_path / "app" / "src").mkdir(exist_ok=True)
+    monkeypatch.chdir(tmp_path / "app")
+    assert_one_line_error(
+        here(capsys, "up", "src"),
+        "error: src: no template.yaml there (the folder above, `.`, holds one); give a stage",
+    )
+    assert_one_line_error(here(capsys, "invoke", "nonexistent/path"), "path: no such folder")
+    assert_one_line_error(
+        here(capsys, "up", "template.yaml"), "template.yaml is a file: give the folder that holds"
+    )
+    assert_one_line_error(here(capsys, "up", "nonexistent"), "no stage 'nonexistent': choose one")
+
+
 def test_a_broken_template_is_named(tmp_path, capsys):
     (tmp_path / "template.yaml").write_text("Resources:\n  X:\n    Type: AWS::EC2::Instance\n")
     assert_one_line_error(here(capsys, "invoke", str(tmp_path)), "AWS::EC2::Instance")
@@ -249,7 +265,7 @@ def test_messages_name_run_py_as_typed_from_where_the_user_stands(monkeypatch):
     monkeypatch.chdir(REPO / "stages")
     assert learn.run_py() == "python ../run.py"
     assert_one_line_error(
-        run_py("hint", "99", cwd=REPO / "stages"), "no stage '99'", "python run.py stages"
+        run_py("hint", "99", cwd=REPO / "stages"), "no stage '99'", "python ../run.py stages"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -215,7 +216,27 @@ def test_all_hints_at_once(capsys):
 
 
 def test_unknown_stage(capsys):
-    assert "no stage '99'" in error_of(capsys, "try", "99")
+    assert error_of(capsys, "try", "99") == (
+        f"error: no exercise '99': the exercises are {', '.join(IDS)} (`python run.py try` lists "
+        "them)"
+    )
+
+
+@pytest.mark.parametrize("name", ["final", "9"])
+@pytest.mark.parametrize("command", ["try", "check", "reset", "hint"])
+def test_a_name_a_command_does_not_take_offers_exactly_what_it_takes(capsys, command, name):
+    """Neither `final` nor a folder, which `up` takes: the exercises, or the stages with hints."""
+    line = error_of(capsys, command, name)
+    offered = re.search(r" are ([\d, ]+) \(", line).group(1).split(", ")
+    hinted = [stage.id for stage in manifest.stages() if stage.hints]
+    assert offered == (hinted if command == "hint" else IDS), line
+    assert "'final'," not in line and "or 'final'" not in line and "folder" not in line
+    if name == "final":
+        assert "'final' is the finished app" in line
+    for taken in offered:  # each one offered is taken: the command goes on, or starts
+        code, out, err = workshop(capsys, command, taken)
+        assert "no exercise" not in err and "not an exercise" not in err, err
+        assert code == 0 or "there is no copy" in err, out + err
 
 
 def test_a_stage_that_is_no_exercise_names_the_one_to_try(capsys):

@@ -102,9 +102,15 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 
 def cmd_hint(args: argparse.Namespace) -> int:
-    stage = manifest.find(args.stage)
-    if not stage.hints:
-        raise WorkshopError(f"stage {stage.id} has no hints")
+    stage = manifest.lookup(args.stage)
+    if stage is None or not stage.hints:
+        hinted = [candidate for candidate in manifest.stages() if candidate.hints]
+        what = f"stage {stage.id} has no hints" if stage else f"no stage {args.stage!r}"
+        if args.stage.strip().lower() == manifest.FINAL:
+            what = f"{manifest.FINAL!r} is the finished app, which has no hints"
+        raise WorkshopError(
+            f"{what}: the stages with hints are {manifest.ids(hinted)} (see `{run_py()} stages`)"
+        )
     seen = hints_seen()
     total = len(stage.hints)
     if args.all:
