@@ -86,9 +86,7 @@ def cmd_stages(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from workshop.local.stack import Stack
 
-    if args.stage and args.source:
-        raise WorkshopError("give a stage or --from PATH, not both")
-    project = served.from_folder(args.source) if args.source else manifest.project(args.stage)
+    project = served.from_folder(args) if args.source else manifest.project(args.stage)
     if served.running(project):
         raise WorkshopError(
             f"{project.label} is already running (see the other terminal); "

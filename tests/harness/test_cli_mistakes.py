@@ -139,3 +139,38 @@ def test_a_port_in_use_suggests_one_that_is_free(capsys):
         assert suggested not in (port, port + 1), result.stderr
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", suggested))  # it was free
+
+
+# A stage and --from together: the README's words invite it. They must name one project.
+
+
+@pytest.fixture
+def copies(tmp_path, monkeypatch, state_dir, capsys) -> dict[str, Path]:
+    """The learner's copies of exercises 02 and 05, in a playground of the test's own."""
+    monkeypatch.setenv("WORKSHOP_PLAYGROUND", str(tmp_path / "pg"))
+    for stage in ("02", "05"):
+        assert here(capsys, "try", stage).returncode == 0
+    return {"02": tmp_path / "pg" / "02-decimal-bug", "05": tmp_path / "pg" / "05-lost-updates"}
+
+
+@pytest.mark.parametrize("command", ["logs", "invoke", "up"])
+def test_a_stage_and_a_from_that_name_two_projects_say_which_to_drop(command, copies, capsys):
+    assert_one_line_error(
+        here(capsys, command, "05", "--from", str(copies["02"])),
+        f"error: 05 and --from {copies['02']} name two different projects (your copy of stage "
+        f"05 is {copies['05']}): say which one you mean, "
+        f"`python run.py {command} --from {copies['02']}` for that folder, or "
+        f"`python run.py {command} 05` for stage 05 (",
+    )
+
+
+def test_a_stage_and_a_from_that_agree_are_taken(copies, capsys):
+    """Its copy, or its own folder: `logs` goes on to read it (it has saved no logs yet)."""
+    for stage, folder, label in (
+        ("05", copies["05"], str(copies["05"])),
+        ("05", manifest.find("05").path, "stage 05 (Lost updates)"),
+    ):
+        assert_one_line_error(
+            here(capsys, "logs", stage, "--from", str(folder)),
+            f"error: {label} has no logs yet: start it with `python run.py up --from {folder}`",
+        )

@@ -391,17 +391,19 @@ def test_every_reset_keeps_its_own_copy_and_says_which(capsys, playground):
     assert [(k / "notes.txt").read_text(encoding="utf-8") for k in kept] == ["first", "second"]
 
 
-def test_check_path_without_a_template_is_a_usage_error(capsys, playground):
+@pytest.mark.parametrize("option", ["--from", "--path"])  # --from as `up --from` takes it
+def test_check_path_without_a_template_is_a_usage_error(capsys, playground, option):
     workshop(capsys, "try", "02")
     src = playground / "02-decimal-bug" / "src"
-    line = error_of(capsys, "check", "02", "--path", str(src))
-    assert f"{src}: no template.yaml there" in line and "--path" in line
-    assert f"--path {playground / '02-decimal-bug'}" in line  # the folder above holds one
+    line = error_of(capsys, "check", "02", option, str(src))
+    assert line.startswith(f"error: {option} {src}: no template.yaml there: {option} takes")
+    assert f"`{option} {playground / '02-decimal-bug'}`?" in line  # the folder above holds one
 
 
 def test_check_path_in_a_stage_s_own_folder_is_warned_of(capsys):
     stage = manifest.find("02").path
     with pytest.warns(UserWarning, match="a stage's own folder") as warned:
-        code, out, _ = workshop(capsys, "check", "05", "--path", str(stage))
+        code, out, _ = workshop(capsys, "check", "05", "--from", str(stage))
     assert code == 1 and "Fix it in" in out
+    assert f"check again: `python run.py check 05 --from {learn.shown(stage)}`" in out
     assert "python run.py try 05" in str(warned[0].message)
