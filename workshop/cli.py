@@ -16,54 +16,9 @@ import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from workshop import manifest, served, user_files
+from workshop import manifest, served, usage, user_files
 from workshop.errors import WorkshopError
 from workshop.types import DEFAULT_IDLE_TIMEOUT, Invocation
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (try 3000)") from None
-    if not (port == 0 or 1024 <= port <= 65535):  # below 1024: the system's, and root's
-        raise argparse.ArgumentTypeError(
-            f"{port} is not a port for this: use 1024-65535, or 0 for any free one (try 3000)"
-        )
-    return port
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
-    return value
-
-
-def _at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {minimum} or more")
-        return value
-
-    return parse
-
-
-def _client_counts(text: str) -> tuple[int, ...]:
-    try:
-        counts = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give numbers like 1,8,32") from None
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError("each count of clients must be 1 or more")
-    return counts
 
 
 def _print_invocation(inv: Invocation) -> None:
@@ -341,10 +296,10 @@ def parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help=f"serve your own copy of a stage (see `{_run()} try`)",
     )
-    up.add_argument("--port", type=_port, default=3000, help="HTTP port (default: 3000)")
+    up.add_argument("--port", type=usage.port, default=3000, help="HTTP port (default: 3000)")
     up.add_argument(
         "--idle-timeout",
-        type=_seconds,
+        type=usage.seconds,
         default=DEFAULT_IDLE_TIMEOUT,
         metavar="SECONDS",
         help=f"reclaim an environment idle this long: a cold start follows "
@@ -381,28 +336,28 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--final", default="final", help="the final app (default: final)")
     bench.add_argument(
         "--warm-visits",
-        type=_at_least(2),
+        type=usage.at_least(2),
         default=200,
         metavar="N",
         help="warm visits to each app, for the latencies (default: 200)",
     )
     bench.add_argument(
         "--cold-starts",
-        type=_at_least(2),
+        type=usage.at_least(2),
         default=12,
         metavar="C",
         help="cold starts of each app, among the warm visits (default: 12)",
     )
     bench.add_argument(
         "--race-visits",
-        type=_at_least(1),
+        type=usage.at_least(1),
         default=3,
         metavar="K",
         help="visits by each client in each race (default: 3)",
     )
     bench.add_argument(
         "--clients",
-        type=_client_counts,
+        type=usage.client_counts,
         default=(1, 8, 32),
         metavar="T,T,...",
         help="concurrent clients in each race (default: 1,8,32)",
@@ -432,7 +387,7 @@ def parser() -> argparse.ArgumentParser:
     for flag, kind, default, metavar, text in (
         ("--clients", int, 8, "N", "clients at once (default: 8)"),
         ("--visits", int, 10, "K", "visits by each client (default: 10)"),
-        ("--stall", _seconds, None, "SECONDS", "DynamoDB answers up to SECONDS late"),
+        ("--stall", usage.seconds, None, "SECONDS", "DynamoDB answers up to SECONDS late"),
     ):
         race.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
     race.set_defaults(run=cmd_race)
@@ -479,7 +434,13 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda message, *_: f"warning: {message}\n"
     try:
         try:
-            args = parser().parse_args(argv)
+            top = parser()
+            args, extras = top.parse_known_args(argv)
+            mistake = usage.unquoted_phrase(sys.argv[1:] if argv is None else argv, args, extras)
+            if mistake:
+                raise WorkshopError(mistake)
+            if extras:  # as parse_args says it
+                top.error(f"unrecognized arguments: {' '.join(extras)}")
             return args.run(args)
         finally:
             sys.stdout.flush()  # now, not at exit: a closed pipe (`| head`) is caught below

@@ -338,6 +338,9 @@ def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(
     logs = run_py("logs", "02", "--filter", "Decimal", cwd=REPO, env=env)
     assert logs.stdout.startswith(f"(Your copy {copy}, which ran last (what it saved);")
     assert "Object of type Decimal is not JSON serializable" in logs.stdout
+    # A phrase, quoted as the message for an unquoted one says: the events with all its words.
+    phrase = run_py("logs", "02", "--filter", "Decimal serializable", cwd=REPO, env=env)
+    assert "Object of type Decimal is not JSON serializable" in phrase.stdout
     # `--from` names it, alone or with the stage it is a copy of.
     assert "Decimal" in run_py("logs", "--from", str(copy), cwd=REPO, env=env).stdout
     assert "Decimal" in run_py("logs", "02", "--from", str(copy), cwd=REPO, env=env).stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
 import shutil
 import socket
 from pathlib import Path
@@ -174,3 +175,47 @@ def test_a_stage_and_a_from_that_agree_are_taken(copies, capsys):
             here(capsys, "logs", stage, "--from", str(folder)),
             f"error: {label} has no logs yet: start it with `python run.py up --from {folder}`",
         )
+
+
+# A phrase to filter logs by, typed without quotes: the shell splits it into words.
+
+
+@pytest.mark.parametrize(
+    ("typed", "phrase", "command"),
+    [
+        (
+            ["02", "--filter", "Decimal", "serializable"],
+            "Decimal serializable",
+            'python run.py logs 02 --filter "Decimal serializable"',
+        ),
+        (  # no stage: argparse took the second word for one
+            ["--filter", "Decimal", "JSON", "serializable"],
+            "Decimal JSON serializable",
+            'python run.py logs --filter "Decimal JSON serializable"',
+        ),
+        (
+            ["--filter=Decimal", "serializable", "--from", "."],
+            "Decimal serializable",
+            'python run.py logs --from . --filter "Decimal serializable"',
+        ),
+        (  # a $ that a shell would expand within double quotes: single ones keep it
+            ["final", "--filter", "cost", "$5"],
+            "cost $5",
+            "python run.py logs final --filter 'cost $5'",
+        ),
+    ],
+)
+def test_an_unquoted_phrase_says_to_quote_it_with_the_command_to_type(
+    typed, phrase, command, capsys
+):
+    result = here(capsys, "logs", *typed)
+    assert_one_line_error(result, "--filter takes one word, or a phrase in quotes: ")
+    assert result.stderr.strip().endswith(f"type `{command}`")
+    # One argument, as bash reads it (PowerShell reads these quotes the same way).
+    words = shlex.split(command)
+    assert words[words.index("--filter") + 1] == phrase
+
+
+def test_a_stage_after_the_filter_is_still_a_stage(state_dir, capsys):
+    """`logs --filter START 02`: a word, then the stage; not a phrase."""
+    assert_one_line_error(here(capsys, "logs", "--filter", "START", "02"), "has no logs yet")
