@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from workshop import manifest, served, usage, user_files
+from workshop import interrupt, manifest, served, usage, user_files
 from workshop.errors import WorkshopError
 from workshop.types import DEFAULT_IDLE_TIMEOUT, Invocation
 
@@ -56,11 +56,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         except BrokenPipeError:
             pass  # `up | head` stopped reading: the API serves on, without the lines
 
-    # Stop cleanly (and save) on Ctrl-C, and on the SIGTERM a test or a supervisor sends; a
-    # shell that starts us in the background may have told Python to ignore SIGINT.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    interrupt.stop_on_ctrl_c()  # and save what it stored
     state_dir = served.state_dir(project)
     stack = Stack.for_project(
         project,
@@ -214,10 +210,20 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_race(args: argparse.Namespace) -> int:
-    from workshop.measure.race import race
-
     options = {name: getattr(args, name) for name in ("clients", "visits", "stall")}
-    result = race(args.stage, **options, log=_print_flushed)
+    stopping = threading.Event()  # once Ctrl-C comes, the clients' threads print no more
+
+    def log(line: str) -> None:
+        if not stopping.is_set():
+            _print_flushed(line)
+
+    interrupt.stop_on_ctrl_c(first=stopping.set)
+    try:
+        from workshop.measure.race import race  # within: Ctrl-C may come while it is imported
+
+        result = race(args.stage, **options, log=log)
+    except KeyboardInterrupt:
+        return interrupt.stopped("race", f"what `{_run()} up` stored is as it was")
     print("\n".join(["", result.table(), *result.verdict()]))
     return 0
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from workshop import cli, learn, manifest
+from tests.helpers import here
+from workshop import cli, interrupt, learn, manifest
 from workshop.errors import MachineError
 from workshop.learn import checks
 from workshop.learn.checks.story import DECIMAL_ERROR, GENERIC_500
@@ -40,10 +41,10 @@ def playground(tmp_path, monkeypatch) -> Path:
 
 
 def workshop(capsys, *args: str) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of one `workshop` command, run here."""
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+    """(exit code, stdout, stderr) of one `workshop` command, run here (as `here` runs it: the
+    signal handlers that `check` takes over are given back)."""
+    result = here(capsys, *args)
+    return result.returncode, result.stdout, result.stderr
 
 
 def error_of(capsys, *args: str) -> str:
@@ -371,7 +372,7 @@ def test_watch_stops_on_the_machines_problem_rather_than_wait_for_a_save(tmp_pat
     def ctrl_c(*_):  # were it to wait for a save, Ctrl-C would end it (exit code 1)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(watch.signal, "signal", lambda *_: None)  # pytest's handlers stay
+    monkeypatch.setattr(interrupt, "stop_on_ctrl_c", lambda: None)  # pytest's handlers stay
     monkeypatch.setattr(watch, "_wait_for_change", ctrl_c)
     with pytest.raises(MachineError):
         watch.watch(tmp_path, "your copy", stopped_endpoint)

@@ -7,7 +7,7 @@ import os
 import warnings
 from pathlib import Path
 
-from workshop import manifest
+from workshop import interrupt, manifest
 from workshop.errors import WorkshopError
 from workshop.learn import course
 from workshop.learn.course import Exercise, copy_of, copy_start
@@ -170,7 +170,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         return watch.watch(
             copy, shown(copy), lambda: _check_once(exercise, copy, again, watching=True)
         )
-    return _check_once(exercise, copy, again)
+    interrupt.stop_on_ctrl_c()
+    try:
+        return _check_once(exercise, copy, again)
+    except KeyboardInterrupt:  # a check only reads the copy
+        from workshop.learn import checks
+
+        built = None if checks.get(exercise.check).needs_stack else "built a temporary copy"
+        return interrupt.stopped("check", f"{shown(copy)} is as you left it", built)
 
 
 def _check_path(path: Path, stage_id: str, option: str) -> None:
