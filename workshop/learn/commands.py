@@ -176,7 +176,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # a check only reads the copy
         from workshop.learn import checks
 
-        built = None if checks.get(exercise.check).needs_stack else "built a temporary copy"
+        built = (
+            None
+            if checks.get(exercise.check).needs_stack
+            else "ran sam build on a temporary copy, now gone"
+        )
         return interrupt.stopped("check", f"{shown(copy)} is as you left it", built)
 
 
