@@ -209,7 +209,12 @@ def _stopped_by_ctrl_c(args: list[str], visits: Path, state: Path) -> list[str]:
             time.sleep(0.1)
     finally:
         process.send_signal(signal.CTRL_BREAK_EVENT if os.name == "nt" else signal.SIGINT)
-        out, _ = process.communicate(timeout=60)
+        try:
+            out, _ = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()  # not left running: it would fail a later test (a ResourceWarning)
+            out, _ = process.communicate()
+            raise AssertionError(f"still running 60 s after Ctrl-C:\n{out}") from None
     assert process.returncode == 130, out
     assert "Traceback" not in out
     return out.splitlines()
