@@ -9,61 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from workshop import manifest, served, user_files
+from workshop import interrupt, manifest, served, usage, user_files
 from workshop.errors import WorkshopError
 from workshop.types import DEFAULT_IDLE_TIMEOUT, Invocation
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (try 3000)") from None
-    if not (port == 0 or 1024 <= port <= 65535):  # below 1024: the system's, and root's
-        raise argparse.ArgumentTypeError(
-            f"{port} is not a port for this: use 1024-65535, or 0 for any free one (try 3000)"
-        )
-    return port
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
-    return value
-
-
-def _at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {minimum} or more")
-        return value
-
-    return parse
-
-
-def _client_counts(text: str) -> tuple[int, ...]:
-    try:
-        counts = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give numbers like 1,8,32") from None
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError("each count of clients must be 1 or more")
-    return counts
 
 
 def _print_invocation(inv: Invocation) -> None:
@@ -86,9 +41,7 @@ def cmd_stages(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from workshop.local.stack import Stack
 
-    if args.stage and args.source:
-        raise WorkshopError("give a stage or --from PATH, not both")
-    project = served.from_folder(args.source) if args.source else manifest.project(args.stage)
+    project = served.from_folder(args) if args.source else manifest.project(args.stage)
     if served.running(project):
         raise WorkshopError(
             f"{project.label} is already running (see the other terminal); "
@@ -103,11 +56,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         except BrokenPipeError:
             pass  # `up | head` stopped reading: the API serves on, without the lines
 
-    # Stop cleanly (and save) on Ctrl-C, and on the SIGTERM a test or a supervisor sends; a
-    # shell that starts us in the background may have told Python to ignore SIGINT.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    interrupt.stop_on_ctrl_c()  # and save what it stored
     state_dir = served.state_dir(project)
     stack = Stack.for_project(
         project,
@@ -261,10 +210,20 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_race(args: argparse.Namespace) -> int:
-    from workshop.measure.race import race
-
     options = {name: getattr(args, name) for name in ("clients", "visits", "stall")}
-    result = race(args.stage, **options, log=_print_flushed)
+    stopping = threading.Event()  # once Ctrl-C comes, the clients' threads print no more
+
+    def log(line: str) -> None:
+        if not stopping.is_set():
+            _print_flushed(line)
+
+    interrupt.stop_on_ctrl_c(first=stopping.set)
+    try:
+        from workshop.measure.race import race  # within: Ctrl-C may come while it is imported
+
+        result = race(args.stage, **options, log=log)
+    except KeyboardInterrupt:
+        return interrupt.stopped("race", f"what `{_run()} up` stored is as it was")
     print("\n".join(["", result.table(), *result.verdict()]))
     return 0
 
@@ -343,10 +302,10 @@ def parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help=f"serve your own copy of a stage (see `{_run()} try`)",
     )
-    up.add_argument("--port", type=_port, default=3000, help="HTTP port (default: 3000)")
+    up.add_argument("--port", type=usage.port, default=3000, help="HTTP port (default: 3000)")
     up.add_argument(
         "--idle-timeout",
-        type=_seconds,
+        type=usage.seconds,
         default=DEFAULT_IDLE_TIMEOUT,
         metavar="SECONDS",
         help=f"reclaim an environment idle this long: a cold start follows "
@@ -383,28 +342,28 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--final", default="final", help="the final app (default: final)")
     bench.add_argument(
         "--warm-visits",
-        type=_at_least(2),
+        type=usage.at_least(2),
         default=200,
         metavar="N",
         help="warm visits to each app, for the latencies (default: 200)",
     )
     bench.add_argument(
         "--cold-starts",
-        type=_at_least(2),
+        type=usage.at_least(2),
         default=12,
         metavar="C",
         help="cold starts of each app, among the warm visits (default: 12)",
     )
     bench.add_argument(
         "--race-visits",
-        type=_at_least(1),
+        type=usage.at_least(1),
         default=3,
         metavar="K",
         help="visits by each client in each race (default: 3)",
     )
     bench.add_argument(
         "--clients",
-        type=_client_counts,
+        type=usage.client_counts,
         default=(1, 8, 32),
         metavar="T,T,...",
         help="concurrent clients in each race (default: 1,8,32)",
@@ -434,7 +393,7 @@ def parser() -> argparse.ArgumentParser:
     for flag, kind, default, metavar, text in (
         ("--clients", int, 8, "N", "clients at once (default: 8)"),
         ("--visits", int, 10, "K", "visits by each client (default: 10)"),
-        ("--stall", _seconds, None, "SECONDS", "DynamoDB answers up to SECONDS late"),
+        ("--stall", usage.seconds, None, "SECONDS", "DynamoDB answers up to SECONDS late"),
     ):
         race.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
     race.set_defaults(run=cmd_race)
@@ -481,7 +440,13 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda message, *_: f"warning: {message}\n"
     try:
         try:
-            args = parser().parse_args(argv)
+            top = parser()
+            args, extras = top.parse_known_args(argv)
+            mistake = usage.unquoted_phrase(sys.argv[1:] if argv is None else argv, args, extras)
+            if mistake:
+                raise WorkshopError(mistake)
+            if extras:  # as parse_args says it
+                top.error(f"unrecognized arguments: {' '.join(extras)}")
             return args.run(args)
         finally:
             sys.stdout.flush()  # now, not at exit: a closed pipe (`| head`) is caught below

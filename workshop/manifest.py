@@ -62,7 +62,7 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-def find(name: str) -> Stage:
+def lookup(name: str) -> Stage | None:
     """A stage by id (`02`, `2`), folder (`02-decimal-bug`) or folder without its number."""
     wanted = name.strip().strip("/\\").lower()
     wanted = wanted.removeprefix("stages/").removeprefix("stages\\")
@@ -70,11 +70,20 @@ def find(name: str) -> Stage:
         number = stage.id.lstrip("0")
         if wanted in (stage.id, number, stage.folder, stage.folder.split("-", 1)[1]):
             return stage
-    choices = ", ".join(stage.id for stage in stages())
-    raise WorkshopError(
-        f"no stage {name!r}: choose one of {choices}, or {FINAL!r} "
-        "(see `python run.py stages`; or give a folder that holds a template.yaml, such as `.`)"
-    )
+    return None
+
+
+def find(name: str) -> Stage:
+    """The stage `name` names (as `lookup` reads it); a WorkshopError that lists the stages."""
+    stage = lookup(name)
+    if stage is None:
+        raise WorkshopError(f"no stage {name!r}: the stages are {ids(stages())}")
+    return stage
+
+
+def ids(some: list[Stage]) -> str:
+    """Stage ids as a message lists them: `01, 02, 03`."""
+    return ", ".join(stage.id for stage in some)
 
 
 @dataclass(frozen=True)
@@ -98,19 +107,45 @@ def project(name: str | None) -> Project:
     """Resolve a stage name, `final` (the default) or a path to a SAM project folder."""
     if name is None or name.lower() == FINAL:
         return _final()
-    if not re.fullmatch(r"[\w.-]+", name) or (Path(name) / "template.yaml").is_file():
-        path = Path(name).expanduser().resolve()
-        if not (path / "template.yaml").is_file():
+    path = Path(name).expanduser()
+    if (path / "template.yaml").is_file():
+        return _folder_project(path.resolve())
+    stage = lookup(name)
+    if stage is not None:
+        return _stage_project(stage)
+    from workshop.learn import run_py, shown  # its messages say what to type where one stands
+
+    # A name that is a folder, or could only be a path, is read as one: say what is missing.
+    if path.exists() or not re.fullmatch(r"[\w.-]+", name):
+        stages_too = f"a stage (see `{run_py()} stages`)"
+        if path.is_file():
             raise WorkshopError(
-                f"{name}: no template.yaml there; give a stage (`python run.py stages`) "
-                "or a folder that holds a SAM template.yaml"
+                f"{name} is a file: give the folder that holds it "
+                f"(`{shown(path.resolve().parent)}`), or {stages_too}"
             )
-        # A stage's folder, or the repository, given as a path is that stage, or the final app.
-        if path == REPO_ROOT:
-            return _final()
-        for stage in stages():
-            if path == stage.path:
-                return _stage_project(stage)
-        slug = re.sub(r"[^A-Za-z0-9-]+", "-", path.name).strip("-") or "app"
-        return Project(path, slug if slug[0].isalpha() else f"app-{slug}", str(path))
-    return _stage_project(find(name))
+        if not path.is_dir():
+            raise WorkshopError(
+                f"{name}: no such folder; give {stages_too} or a folder that holds a SAM "
+                "template.yaml"
+            )
+        above = next((p for p in path.resolve().parents if (p / "template.yaml").is_file()), None)
+        held = f" (the folder above, `{shown(above)}`, holds one)" if above else ""
+        raise WorkshopError(
+            f"{name}: no template.yaml there{held}; give {stages_too} or the folder of a SAM "
+            "project, the one that holds its template.yaml"
+        )
+    raise WorkshopError(
+        f"no stage {name!r}: choose one of {ids(stages())}, or {FINAL!r} (see "
+        f"`{run_py()} stages`), or a folder that holds a template.yaml, such as `.`"
+    )
+
+
+def _folder_project(path: Path) -> Project:
+    """A folder's project: a stage's folder, or the repository, is that stage, or the final app."""
+    if path == REPO_ROOT:
+        return _final()
+    for stage in stages():
+        if path == stage.path:
+            return _stage_project(stage)
+    slug = re.sub(r"[^A-Za-z0-9-]+", "-", path.name).strip("-") or "app"
+    return Project(path, slug if slug[0].isalpha() else f"app-{slug}", str(path))

@@ -118,9 +118,7 @@ def project_served(args: argparse.Namespace) -> manifest.Project:
     from workshop import learn
 
     if args.source:
-        if args.stage:
-            raise WorkshopError("give a stage or --from PATH, not both")
-        return from_folder(args.source)
+        return from_folder(args)
     project = manifest.project(args.stage)
     copy = learn.served_copy(args.stage) if args.stage else None
     if copy is None or running(project):
@@ -138,8 +136,27 @@ def project_served(args: argparse.Namespace) -> manifest.Project:
     return project
 
 
-def from_folder(path: str) -> manifest.Project:
-    """The project of `--from PATH`: a folder, never taken for a stage's name."""
-    if not Path(path).expanduser().is_dir():
-        raise WorkshopError(f"{path}: no such folder (give the folder of your copy)")
-    return manifest.project(str(Path(path).expanduser().resolve()))
+def from_folder(args: argparse.Namespace) -> manifest.Project:
+    """The project of `--from PATH`: a folder, never taken for a stage's name. A stage named
+    as well must agree with it: the folder is the stage's own, or the learner's copy of it."""
+    path = Path(args.source).expanduser()
+    if not path.is_dir():
+        raise WorkshopError(f"{args.source}: no such folder (give the folder of your copy)")
+    project = manifest.project(str(path.resolve()))
+    if args.stage is None:
+        return project
+    from workshop import learn
+
+    stage = manifest.project(args.stage)
+    copy = learn.served_copy(args.stage)
+    if project.path in (stage.path, copy and copy.resolve()):
+        return project
+    run = f"{learn.run_py()} {args.command}"
+    theirs = ""
+    if copy is not None:  # the stage has an exercise, and the learner a copy of it
+        theirs = f" (your copy of stage {manifest.find(args.stage).id} is {learn.shown(copy)})"
+    raise WorkshopError(
+        f"{args.stage} and --from {args.source} name two different projects{theirs}: say "
+        f"which one you mean, `{run} --from {args.source}` for that folder, or "
+        f"`{run} {args.stage}` for {stage.label}"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
 import shutil
 import socket
 from pathlib import Path
@@ -139,3 +140,82 @@ def test_a_port_in_use_suggests_one_that_is_free(capsys):
         assert suggested not in (port, port + 1), result.stderr
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", suggested))  # it was free
+
+
+# A stage and --from together: the README's words invite it. They must name one project.
+
+
+@pytest.fixture
+def copies(tmp_path, monkeypatch, state_dir, capsys) -> dict[str, Path]:
+    """The learner's copies of exercises 02 and 05, in a playground of the test's own."""
+    monkeypatch.setenv("WORKSHOP_PLAYGROUND", str(tmp_path / "pg"))
+    for stage in ("02", "05"):
+        assert here(capsys, "try", stage).returncode == 0
+    return {"02": tmp_path / "pg" / "02-decimal-bug", "05": tmp_path / "pg" / "05-lost-updates"}
+
+
+@pytest.mark.parametrize("command", ["logs", "invoke", "up"])
+def test_a_stage_and_a_from_that_name_two_projects_say_which_to_drop(command, copies, capsys):
+    assert_one_line_error(
+        here(capsys, command, "05", "--from", str(copies["02"])),
+        f"error: 05 and --from {copies['02']} name two different projects (your copy of stage "
+        f"05 is {copies['05']}): say which one you mean, "
+        f"`python run.py {command} --from {copies['02']}` for that folder, or "
+        f"`python run.py {command} 05` for stage 05 (",
+    )
+
+
+def test_a_stage_and_a_from_that_agree_are_taken(copies, capsys):
+    """Its copy, or its own folder: `logs` goes on to read it (it has saved no logs yet)."""
+    for stage, folder, label in (
+        ("05", copies["05"], str(copies["05"])),
+        ("05", manifest.find("05").path, "stage 05 (Lost updates)"),
+    ):
+        assert_one_line_error(
+            here(capsys, "logs", stage, "--from", str(folder)),
+            f"error: {label} has no logs yet: start it with `python run.py up --from {folder}`",
+        )
+
+
+# A phrase to filter logs by, typed without quotes: the shell splits it into words.
+
+
+@pytest.mark.parametrize(
+    ("typed", "phrase", "command"),
+    [
+        (
+            ["02", "--filter", "Decimal", "serializable"],
+            "Decimal serializable",
+            'python run.py logs 02 --filter "Decimal serializable"',
+        ),
+        (  # no stage: argparse took the second word for one
+            ["--filter", "Decimal", "JSON", "serializable"],
+            "Decimal JSON serializable",
+            'python run.py logs --filter "Decimal JSON serializable"',
+        ),
+        (
+            ["--filter=Decimal", "serializable", "--from", "."],
+            "Decimal serializable",
+            'python run.py logs --from . --filter "Decimal serializable"',
+        ),
+        (  # a $ that a shell would expand within double quotes: single ones keep it
+            ["final", "--filter", "cost", "$5"],
+            "cost $5",
+            "python run.py logs final --filter 'cost $5'",
+        ),
+    ],
+)
+def test_an_unquoted_phrase_says_to_quote_it_with_the_command_to_type(
+    typed, phrase, command, capsys
+):
+    result = here(capsys, "logs", *typed)
+    assert_one_line_error(result, "--filter takes one word, or a phrase in quotes: ")
+    assert result.stderr.strip().endswith(f"type `{command}`")
+    # One argument, as bash reads it (PowerShell reads these quotes the same way).
+    words = shlex.split(command)
+    assert words[words.index("--filter") + 1] == phrase
+
+
+def test_a_stage_after_the_filter_is_still_a_stage(state_dir, capsys):
+    """`logs --filter START 02`: a word, then the stage; not a phrase."""
+    assert_one_line_error(here(capsys, "logs", "--filter", "START", "02"), "has no logs yet")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from workshop import cli, learn, manifest
+from tests.helpers import here
+from workshop import cli, interrupt, learn, manifest
 from workshop.errors import MachineError
 from workshop.learn import checks
 from workshop.learn.checks.story import DECIMAL_ERROR, GENERIC_500
@@ -39,10 +41,10 @@ def playground(tmp_path, monkeypatch) -> Path:
 
 
 def workshop(capsys, *args: str) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of one `workshop` command, run here."""
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+    """(exit code, stdout, stderr) of one `workshop` command, run here (as `here` runs it: the
+    signal handlers that `check` takes over are given back)."""
+    result = here(capsys, *args)
+    return result.returncode, result.stdout, result.stderr
 
 
 def error_of(capsys, *args: str) -> str:
@@ -215,7 +217,27 @@ def test_all_hints_at_once(capsys):
 
 
 def test_unknown_stage(capsys):
-    assert "no stage '99'" in error_of(capsys, "try", "99")
+    assert error_of(capsys, "try", "99") == (
+        f"error: no exercise '99': the exercises are {', '.join(IDS)} (`python run.py try` lists "
+        "them)"
+    )
+
+
+@pytest.mark.parametrize("name", ["final", "9"])
+@pytest.mark.parametrize("command", ["try", "check", "reset", "hint"])
+def test_a_name_a_command_does_not_take_offers_exactly_what_it_takes(capsys, command, name):
+    """Neither `final` nor a folder, which `up` takes: the exercises, or the stages with hints."""
+    line = error_of(capsys, command, name)
+    offered = re.search(r" are ([\d, ]+) \(", line).group(1).split(", ")
+    hinted = [stage.id for stage in manifest.stages() if stage.hints]
+    assert offered == (hinted if command == "hint" else IDS), line
+    assert "'final'," not in line and "or 'final'" not in line and "folder" not in line
+    if name == "final":
+        assert "'final' is the finished app" in line
+    for taken in offered:  # each one offered is taken: the command goes on, or starts
+        code, out, err = workshop(capsys, command, taken)
+        assert "no exercise" not in err and "not an exercise" not in err, err
+        assert code == 0 or "there is no copy" in err, out + err
 
 
 def test_a_stage_that_is_no_exercise_names_the_one_to_try(capsys):
@@ -350,7 +372,7 @@ def test_watch_stops_on_the_machines_problem_rather_than_wait_for_a_save(tmp_pat
     def ctrl_c(*_):  # were it to wait for a save, Ctrl-C would end it (exit code 1)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(watch.signal, "signal", lambda *_: None)  # pytest's handlers stay
+    monkeypatch.setattr(interrupt, "stop_on_ctrl_c", lambda: None)  # pytest's handlers stay
     monkeypatch.setattr(watch, "_wait_for_change", ctrl_c)
     with pytest.raises(MachineError):
         watch.watch(tmp_path, "your copy", stopped_endpoint)
@@ -370,17 +392,19 @@ def test_every_reset_keeps_its_own_copy_and_says_which(capsys, playground):
     assert [(k / "notes.txt").read_text(encoding="utf-8") for k in kept] == ["first", "second"]
 
 
-def test_check_path_without_a_template_is_a_usage_error(capsys, playground):
+@pytest.mark.parametrize("option", ["--from", "--path"])  # --from as `up --from` takes it
+def test_check_path_without_a_template_is_a_usage_error(capsys, playground, option):
     workshop(capsys, "try", "02")
     src = playground / "02-decimal-bug" / "src"
-    line = error_of(capsys, "check", "02", "--path", str(src))
-    assert f"{src}: no template.yaml there" in line and "--path" in line
-    assert f"--path {playground / '02-decimal-bug'}" in line  # the folder above holds one
+    line = error_of(capsys, "check", "02", option, str(src))
+    assert line.startswith(f"error: {option} {src}: no template.yaml there: {option} takes")
+    assert f"`{option} {playground / '02-decimal-bug'}`?" in line  # the folder above holds one
 
 
 def test_check_path_in_a_stage_s_own_folder_is_warned_of(capsys):
     stage = manifest.find("02").path
     with pytest.warns(UserWarning, match="a stage's own folder") as warned:
-        code, out, _ = workshop(capsys, "check", "05", "--path", str(stage))
+        code, out, _ = workshop(capsys, "check", "05", "--from", str(stage))
     assert code == 1 and "Fix it in" in out
+    assert f"check again: `python run.py check 05 --from {learn.shown(stage)}`" in out
     assert "python run.py try 05" in str(warned[0].message)

@@ -7,7 +7,7 @@ import os
 import warnings
 from pathlib import Path
 
-from workshop import manifest
+from workshop import interrupt, manifest
 from workshop.errors import WorkshopError
 from workshop.learn import course
 from workshop.learn.course import Exercise, copy_of, copy_start
@@ -102,9 +102,15 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 
 def cmd_hint(args: argparse.Namespace) -> int:
-    stage = manifest.find(args.stage)
-    if not stage.hints:
-        raise WorkshopError(f"stage {stage.id} has no hints")
+    stage = manifest.lookup(args.stage)
+    if stage is None or not stage.hints:
+        hinted = [candidate for candidate in manifest.stages() if candidate.hints]
+        what = f"stage {stage.id} has no hints" if stage else f"no stage {args.stage!r}"
+        if args.stage.strip().lower() == manifest.FINAL:
+            what = f"{manifest.FINAL!r} is the finished app, which has no hints"
+        raise WorkshopError(
+            f"{what}: the stages with hints are {manifest.ids(hinted)} (see `{run_py()} stages`)"
+        )
     seen = hints_seen()
     total = len(stage.hints)
     if args.all:
@@ -147,11 +153,12 @@ def _solution_of(stage_id: str) -> str | None:
 def cmd_check(args: argparse.Namespace) -> int:
     exercise = course.exercise(args.stage)
     copy = Path(os.path.abspath(args.path)) if args.path else copy_of(exercise)
+    option = getattr(args, "path_option", None) or "--from"
     again = f"{run_py()} check {exercise.stage.id}" + (
-        f" --path {shown(copy)}" if args.path else ""
+        f" {option} {shown(copy)}" if args.path else ""
     )
     if args.path:
-        _check_path(copy, exercise.stage.id)
+        _check_path(copy, exercise.stage.id, option)
     elif not copy.is_dir():
         raise WorkshopError(
             f"there is no copy of {exercise.label} yet in {shown(copy)}: make one with "
@@ -163,23 +170,34 @@ def cmd_check(args: argparse.Namespace) -> int:
         return watch.watch(
             copy, shown(copy), lambda: _check_once(exercise, copy, again, watching=True)
         )
-    return _check_once(exercise, copy, again)
+    interrupt.stop_on_ctrl_c()
+    try:
+        return _check_once(exercise, copy, again)
+    except KeyboardInterrupt:  # a check only reads the copy
+        from workshop.learn import checks
+
+        built = (
+            None
+            if checks.get(exercise.check).needs_stack
+            else "ran sam build on a temporary copy, now gone"
+        )
+        return interrupt.stopped("check", f"{shown(copy)} is as you left it", built)
 
 
-def _check_path(path: Path, stage_id: str) -> None:
-    """A --path must be a SAM project; one in a stage's own folder is the stage, not a copy."""
+def _check_path(path: Path, stage_id: str, option: str) -> None:
+    """A --from PATH must be a SAM project; one in a stage's own folder is the stage, not a copy."""
     if not path.is_dir():
-        raise WorkshopError(f"--path {shown(path)}: no such folder")
+        raise WorkshopError(f"{option} {shown(path)}: no such folder")
     if not (path / "template.yaml").is_file():
         above = next((p for p in path.parents if (p / "template.yaml").is_file()), None)
-        mend = f"did you mean `--path {shown(above)}`?" if above else "give the project's folder"
+        mend = f"did you mean `{option} {shown(above)}`?" if above else "give the project's folder"
         raise WorkshopError(
-            f"--path {shown(path)}: no template.yaml there: --path takes the folder of a SAM "
+            f"{option} {shown(path)}: no template.yaml there: {option} takes the folder of a SAM "
             f"project (the one with template.yaml); {mend}"
         )
     if path.resolve().is_relative_to((manifest.REPO_ROOT / "stages").resolve()):
         warnings.warn(
-            f"--path {shown(path)} checks a stage's own folder, which the workshop keeps as it "
+            f"{option} {shown(path)} checks a stage's own folder, which the workshop keeps as it "
             f"is: to fix it yourself, make a copy with `{run_py()} try {stage_id}`, then "
             f"`{run_py()} check {stage_id}`",
             stacklevel=2,
@@ -219,6 +237,15 @@ def _check_once(exercise: Exercise, copy: Path, again: str, watching: bool = Fal
     return 0
 
 
+class _Folder(argparse.Action):
+    """A folder option that remembers how the user spelled it (`--from` or `--path`), so that
+    the messages about it say the same."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.path_option = option_string
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add `try`, `hint`, `check` and `reset` to the `workshop` command's subparsers."""
     exercise_help = "an exercise: a stage whose lesson is a fix (02, 04, 05, ...)"
@@ -239,9 +266,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     check.add_argument("stage", help=exercise_help)
     check.add_argument(
+        "--from",
         "--path",
+        dest="path",
         metavar="PATH",
-        help="check this folder instead of your copy in playground/",
+        action=_Folder,
+        help="check this folder instead of your copy in playground/ (as `up --from PATH` "
+        "serves it; --path is the same)",
     )
     check.add_argument(
         "--watch",

@@ -78,12 +78,20 @@ def exercises() -> list[Exercise]:
 
 def exercise(name: str) -> Exercise:
     """The exercise of stage `name`; a WorkshopError that says which stages have one."""
-    stage = manifest.find(name)
+    stage = manifest.lookup(name)
     all_exercises = exercises()
     for candidate in all_exercises:
-        if candidate.stage.id == stage.id:
+        if stage is not None and candidate.stage.id == stage.id:
             return candidate
-    ids = ", ".join(candidate.stage.id for candidate in all_exercises)
+    ids = manifest.ids([candidate.stage for candidate in all_exercises])
+    if stage is None:
+        what = (
+            f"{manifest.FINAL!r} is the finished app, not an exercise (serve it with "
+            f"`{run_py()} up`)"
+            if name.strip().lower() == manifest.FINAL
+            else f"no exercise {name!r}"
+        )
+        raise WorkshopError(f"{what}: the exercises are {ids} (`{run_py()} try` lists them)")
     solved = [e for e in all_exercises if e.solution == stage.id and e.stage.id != stage.id]
     if solved:
         why = f"it is the fix of stage {solved[0].stage.id}'s exercise"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from workshop import interrupt
 from workshop.errors import MachineError, WorkshopError
 
 NOT_WATCHED = {".aws-sam", "__pycache__", ".ipynb_checkpoints", ".git"}
@@ -35,12 +35,7 @@ def _changes(old: dict[str, tuple[int, int]], new: dict[str, tuple[int, int]]) -
 
 def watch(copy: Path, label: str, check: Callable[[], int]) -> int:
     """Run `check` (its exit code), then again after each save under `copy`, until Ctrl-C."""
-    # Stop cleanly on Ctrl-C, and on the SIGTERM (or, on Windows, Ctrl-Break) that a test or a
-    # supervisor sends; a shell that starts us in the background may have told Python to
-    # ignore SIGINT.
-    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.default_int_handler)
+    interrupt.stop_on_ctrl_c()
     print(
         f"Watching {label}: the check runs again each time you save a file there. Ctrl-C stops.",
         flush=True,

@@ -1,0 +1,41 @@
+"""Ctrl-C in a long command: it stops cleanly, says so in one line, and exits with 130."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from types import FrameType
+
+INTERRUPTED = 130  # the exit code shells give a command that Ctrl-C (SIGINT) ended
+
+
+def stop_on_ctrl_c(first: Callable[[], None] | None = None) -> None:
+    """Make Ctrl-C, and the SIGTERM (or, on Windows, Ctrl-Break) that a test or a supervisor
+    sends, a KeyboardInterrupt, so the command stops cleanly; a shell that starts us in the
+    background may have told Python to ignore SIGINT. `first` runs as the signal comes: say,
+    to silence threads that would print on while the command stops."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if first is not None:
+            first()
+        signal.default_int_handler(signum, frame)
+
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), handler)
+
+
+def stopped(what: str, kept: str, ran: str | None = None) -> int:
+    """Say that Ctrl-C stopped `what`, what it ran on (by default a fresh stack of its own),
+    and what of the user's is as it was (`kept`); the exit code to end with."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    # The embedded local AWS goes with the process; an endpoint of the user's keeps what it got.
+    ran = ran or (
+        f"ran on tables of its own at AWS_ENDPOINT_URL={endpoint}, which keeps them"
+        if endpoint
+        else "ran on a fresh stack of its own, now gone"
+    )
+    # On a new line: the terminal has just echoed ^C where the cursor was.
+    print(f"\nStopped the {what}: it {ran}; {kept}.", flush=True)
+    return INTERRUPTED

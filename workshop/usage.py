@@ -1,0 +1,114 @@
+"""The CLI's arguments as users get them wrong: each mistake says what to type instead.
+
+The types of its options (a port, seconds, counts), and a mistake that argparse cannot explain:
+it sees `logs 02 --filter Decimal serializable` as a filter of one word and an argument left
+over, and prints the top-level usage; the user meant a phrase, which the shell splits unless
+it is quoted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+
+from workshop import manifest
+from workshop.errors import WorkshopError
+
+
+def port(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (try 3000)") from None
+    if not (number == 0 or 1024 <= number <= 65535):  # below 1024: the system's, and root's
+        raise argparse.ArgumentTypeError(
+            f"{number} is not a port for this: use 1024-65535, or 0 for any free one (try 3000)"
+        )
+    return number
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
+def at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more")
+        return value
+
+    return parse
+
+
+def client_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give numbers like 1,8,32") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("each count of clients must be 1 or more")
+    return counts
+
+
+# Characters that a double-quoted argument does not keep as they are: bash expands $, `, \ and
+# (typed at its prompt) !, and PowerShell $ and `. Within single quotes both keep them all.
+NOT_KEPT_IN_DOUBLE_QUOTES = set('$`\\!"')
+
+
+def quoted(text: str) -> str:
+    """`text` as one argument that bash and PowerShell both pass on as it is."""
+    if NOT_KEPT_IN_DOUBLE_QUOTES & set(text) and "'" not in text:
+        return f"'{text}'"
+    return f'"{text}"'
+
+
+def unquoted_phrase(argv: list[str], args: argparse.Namespace, extras: list[str]) -> str | None:
+    """The message for `logs ... --filter WORD WORD...`: a phrase the shell split, or None."""
+    if getattr(args, "command", None) != "logs" or args.filter is None:
+        return None
+    at = next((i for i, word in enumerate(argv) if word.split("=", 1)[0] == "--filter"), None)
+    if at is None:
+        return None
+    rest = argv[at + (1 if "=" in argv[at] else 2) :]
+    words = list(itertools.takewhile(lambda word: not word.startswith("-"), rest))
+    stage = args.stage
+    if stage is not None and words[:1] == [stage]:  # the word after the filter's was the stage
+        if _names_a_project(stage):
+            words = words[1:]
+        else:
+            stage = None  # it is the phrase's second word
+    if not words:
+        return None
+    phrase = " ".join([args.filter, *words])
+    from workshop.learn import run_py
+
+    where = [_word(stage)] if stage else []
+    if args.source:
+        where += ["--from", _word(args.source)]
+    command = " ".join([run_py(), "logs", *where, "--filter", quoted(phrase)])
+    return (
+        f"--filter takes one word, or a phrase in quotes: {len(words) + 1} words followed it, "
+        f"unquoted; to find the events that hold them all, type `{command}`"
+    )
+
+
+def _word(text: str) -> str:
+    return quoted(text) if any(char.isspace() for char in text) else text
+
+
+def _names_a_project(name: str) -> bool:
+    try:
+        manifest.project(name)
+    except WorkshopError:
+        return False
+    return True
