@@ -333,7 +333,7 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument(
         "--filter",
         metavar="TERM",
-        help='a CloudWatch Logs filter pattern: a word, or a "quoted phrase"',
+        help='a CloudWatch Logs filter pattern: a word, or "words in quotes" (all of them)',
     )
     logs.set_defaults(run=cmd_logs)
 
