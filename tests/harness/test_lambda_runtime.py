@@ -7,6 +7,8 @@ import json
 import logging
 import re
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -44,6 +46,32 @@ def test_concurrent_requests_get_separate_environments(probe):
     results = [body(inv) for inv in invoke_at_once(probe, [{"action": "count"}] * 2)]
     assert results[0]["stream"] != results[1]["stream"]
     assert [result["warm_count"] for result in results] == [1, 1]
+
+
+def test_closing_the_runtime_ends_a_busy_environment_too(probe):
+    """As a stack stops (Ctrl-C on `up`) mid-invocation: no worker outlives it as an orphan."""
+    runtime = probe.runtimes["ProbeFunction"]
+    taken, release = threading.Event(), threading.Event()
+    run = runtime._run
+
+    def run_when_released(*args):
+        taken.set()
+        release.wait(60)
+        return run(*args)
+
+    runtime._run = run_when_released  # on this instance only: its environment stays busy
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            held = pool.submit(probe.invoke, {"action": "count"})
+            assert taken.wait(60)
+            (environment,) = runtime._in_use
+            runtime.close()
+            assert not environment.alive
+            release.set()
+            assert "Runtime exited" in held.result(timeout=60).error["errorMessage"]
+    finally:
+        release.set()
+        del runtime._run
 
 
 def test_init_runs_once_per_environment_and_is_reported(probe):

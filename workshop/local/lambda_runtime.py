@@ -34,8 +34,10 @@ INIT_TIMEOUT = 10.0  # Lambda's limit on the init phase of an on-demand function
 INIT_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))  # inits at once
 # How long a phase's end record may lag its answer: the runtime writes it first, but a thread
 # of the harness reads it from the log pipe, and a busy machine may keep that thread waiting.
-# It never waits this long for a runtime that is gone: its log pipe ends, and says so.
 RECORD_PATIENCE = 30.0
+# A runtime that is gone (killed, or ended) writes no end record: its log pipe ends, unless a
+# process the handler started holds it open, so what it had written is read by then, or lost.
+GONE_PATIENCE = 1.0
 # What a process needs from the host to start at all; nothing else of the user's shell leaks in.
 HOST_VARIABLES = ("PATH", "SYSTEMROOT", "WINDIR", "COMSPEC", "PATHEXT", "TEMP", "TMP", "TMPDIR")
 
@@ -146,8 +148,10 @@ class ExecutionEnvironment:
         return json.loads(line) if line else {}
 
     def send(self, request: dict[str, Any]) -> None:
-        self.process.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
-        self.process.stdin.flush()
+        """Hand the runtime its next request; one that is gone gets none, and answers {}."""
+        with contextlib.suppress(OSError, ValueError):  # ValueError: its stdin is closed
+            self.process.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
+            self.process.stdin.flush()
 
     def kill(self) -> None:
         """Stop the runtime process (the environment may start it again)."""
@@ -183,6 +187,7 @@ class FunctionRuntime:
             ExecutionEnvironment
         ] = []  # the most recently used last: it is reused first
         self._busy = 0
+        self._in_use: set[ExecutionEnvironment] = set()  # busy, with their processes
         self._lock = threading.Lock()
         self._closed = False
         package_root = str(Path(__file__).resolve().parents[2])  # the folder holding `workshop`
@@ -239,6 +244,7 @@ class FunctionRuntime:
                 environment = self._idle.pop()
                 if environment.alive or environment.needs_init:
                     self._busy += 1
+                    self._in_use.add(environment)
                     return environment
             limit = self.function.reserved_concurrency
             if limit is not None and self._busy >= limit:
@@ -252,6 +258,7 @@ class FunctionRuntime:
     def _release(self, environment: ExecutionEnvironment | None, keep: bool) -> None:
         with self._lock:
             self._busy -= 1
+            self._in_use.discard(environment)
             if environment is not None and keep and not self._closed:
                 environment.last_used = time.monotonic()
                 self._idle.append(environment)
@@ -280,8 +287,13 @@ class FunctionRuntime:
             return len(self._idle) + self._busy
 
     def close(self) -> None:
+        """Reclaim every environment, busy ones too, as Lambda does: no worker outlives it."""
         self._closed = True
         self.expire()
+        with self._lock:
+            busy = list(self._in_use)
+        for environment in busy:
+            environment.kill()  # its invocation then ends as one whose runtime exited
 
     # Invocations.
 
@@ -300,6 +312,8 @@ class FunctionRuntime:
                 # for a slot is not init time).
                 with INIT_SLOTS:
                     environment = ExecutionEnvironment(self.function, self.variables, self.python)
+                    with self._lock:
+                        self._in_use.add(environment)
                     inv.logs.extend(self.platform.init_start(environment.stream))
                     ready = self._init(environment, inv)
             elif environment.needs_init:
@@ -331,7 +345,7 @@ class FunctionRuntime:
         ) * 1000  # from the environment's start
         if ready is None:
             environment.kill()  # still importing when the init phase's time was up
-        environment.wait_record("init_done", timeout=RECORD_PATIENCE)
+        environment.wait_record("init_done", timeout=RECORD_PATIENCE if ready else GONE_PATIENCE)
         inv.logs.extend(self.platform.application(environment.take_logs()))
         if ready and ready.get("ready"):
             environment.memory.running(False)  # the init is over: frozen until invoked
@@ -425,7 +439,7 @@ class FunctionRuntime:
         """
         if timed_out:
             environment.kill()
-            environment.wait_record("invocation_done", timeout=RECORD_PATIENCE)
+            environment.wait_record("invocation_done", timeout=GONE_PATIENCE)
             inv.logs.extend(self.platform.application(environment.take_logs()))
             inv.timed_out = True
             inv.duration_ms = self.function.timeout * 1000
@@ -439,7 +453,7 @@ class FunctionRuntime:
             environment.needs_init = True
             return True
         inv.error = self._exit_error(environment, inv.request_id)
-        environment.wait_record("invocation_done", timeout=RECORD_PATIENCE)
+        environment.wait_record("invocation_done", timeout=GONE_PATIENCE)
         inv.logs.extend(self.platform.application(environment.take_logs()))
         inv.duration_ms = elapsed * 1000
         inv.max_memory_mb = environment.max_memory_mb
