@@ -223,7 +223,9 @@ def cmd_race(args: argparse.Namespace) -> int:
 
         result = race(args.stage, **options, log=log)
     except KeyboardInterrupt:
-        return interrupt.stopped("race", f"what `{_run()} up` stored is as it was")
+        # `up`'s own store, that is: at an endpoint of the user's, the race shared its tables.
+        kept = None if os.environ.get("AWS_ENDPOINT_URL") else f"what `{_run()} up` stored"
+        return interrupt.stopped("race", kept and f"{kept} is as it was")
     print("\n".join(["", result.table(), *result.verdict()]))
     return 0
 

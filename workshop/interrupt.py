@@ -26,16 +26,18 @@ def stop_on_ctrl_c(first: Callable[[], None] | None = None) -> None:
             signal.signal(getattr(signal, name), handler)
 
 
-def stopped(what: str, kept: str, ran: str | None = None) -> int:
+def stopped(what: str, kept: str | None, ran: str | None = None) -> int:
     """Say that Ctrl-C stopped `what`, what it ran on (by default a fresh stack of its own),
-    and what of the user's is as it was (`kept`); the exit code to end with."""
+    and what of the user's is as it was (`kept`, if anything); the exit code to end with."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    # The embedded local AWS goes with the process; an endpoint of the user's keeps what it got.
+    # The embedded local AWS goes with the process. At an endpoint of the user's, the fresh
+    # stack emptied the tables that an `up` of the same project also uses: said, not hidden.
     ran = ran or (
-        f"ran on tables of its own at AWS_ENDPOINT_URL={endpoint}, which keeps them"
+        f"ran on its tables at AWS_ENDPOINT_URL={endpoint}, which it emptied as it began (an "
+        "`up` of the same project uses them too)"
         if endpoint
         else "ran on a fresh stack of its own, now gone"
     )
     # On a new line: the terminal has just echoed ^C where the cursor was.
-    print(f"\nStopped the {what}: it {ran}; {kept}.", flush=True)
+    print(f"\nStopped the {what}: it {ran}" + (f"; {kept}." if kept else "."), flush=True)
     return INTERRUPTED
