@@ -325,12 +325,14 @@ def here(capsys, *args: str) -> subprocess.CompletedProcess:
     happens inside a command (reading its files, its one-line errors), without the cost of a
     new Python that imports the harness. The subprocess tests keep what only a process shows
     (its exit on Ctrl-C or a closed pipe, run.py, the user's AWS setup read at start)."""
-    handlers = {name: signal.getsignal(name) for name in (signal.SIGINT, signal.SIGTERM)}
+    names = ("SIGINT", "SIGTERM", "SIGBREAK")  # SIGBREAK: Ctrl-Break, on Windows only
+    caught = [getattr(signal, name) for name in names if hasattr(signal, name)]
+    handlers = {name: signal.getsignal(name) for name in caught}
     capsys.readouterr()
     try:
         code = cli.main(list(args))
     finally:
-        for name, handler in handlers.items():  # `up` takes Ctrl-C and SIGTERM over
+        for name, handler in handlers.items():  # `up`, `race`, `check` take Ctrl-C over
             signal.signal(name, handler)
     out, err = capsys.readouterr()
     return subprocess.CompletedProcess(args, code, out, err)

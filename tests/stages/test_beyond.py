@@ -26,12 +26,13 @@ from tests.helpers import (
     changed_files,
     count_of,
     dynamodb_calls,
+    here,
     new_session,
     stage_module,
     visit,
     wait_until,
 )
-from workshop import cli, manifest
+from workshop import manifest
 from workshop.local.sam_template import load
 from workshop.local.stack import Stack
 from workshop.measure.race import race
@@ -180,8 +181,9 @@ def test_the_final_app_counts_32_clients_at_once_exactly(start_stage):
 
 
 def test_workshop_race_prints_sent_counted_lost(capsys):
-    assert cli.main(["race", "05", "--clients", "2", "--visits", "3"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    run = here(capsys, "race", "05", "--clients", "2", "--visits", "3")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
     assert lines[0].startswith("Starting stage 05 (Lost updates)")
     assert "Racing 2 clients x 3 visits, all at once, on one session..." in lines
     assert lines[-3:] == [
@@ -193,8 +195,9 @@ def test_workshop_race_prints_sent_counted_lost(capsys):
 
 def test_workshop_race_refuses_a_stage_that_answers_no_count(capsys):
     # From its second visit on, stage 02 answers the generic 500 (the Decimal bug).
-    assert cli.main(["race", "02", "--clients", "1", "--visits", "1"]) == 2
-    error = capsys.readouterr().err
+    run = here(capsys, "race", "02", "--clients", "1", "--visits", "1")
+    assert run.returncode == 2
+    error = run.stderr
     assert "the closing visit to stage 02 (The Decimal bug) answered 500" in error
 
 

@@ -23,11 +23,12 @@ from tests.helpers import (
     changed_files,
     count_of,
     dynamodb_calls,
+    here,
     new_session,
     stage_module,
     visit,
 )
-from workshop import cli, learn, manifest
+from workshop import learn, manifest
 from workshop.learn import checks
 from workshop.measure.race import RaceResult, Tally, race
 
@@ -160,8 +161,9 @@ def test_8_visitors_through_a_stall(start_stage, stage, stall):
 
 @pytest.mark.slow
 def test_workshop_race_with_a_stall_tells_what_was_counted_twice(capsys):
-    assert cli.main(["race", "07", "--clients", "2", "--visits", "3", "--stall", "4"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    run = here(capsys, "race", "07", "--clients", "2", "--visits", "3", "--stall", "4")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
     assert "Racing 2 clients x 3 visits, all at once, on their sessions..." in lines
     header = lines.index(
         "clients  visits each  sent  counted  lost  answered 503  counted twice  failed"
