@@ -140,12 +140,20 @@ def from_folder(args: argparse.Namespace) -> manifest.Project:
     """The project of `--from PATH`: a folder, never taken for a stage's name. A stage named
     as well must agree with it: the folder is the stage's own, or the learner's copy of it."""
     path = Path(args.source).expanduser()
+    from workshop import learn
+
     if not path.is_dir():
-        raise WorkshopError(f"{args.source}: no such folder (give the folder of your copy)")
+        raise WorkshopError(f"--from {args.source}: no such folder (give the folder of your copy)")
+    if not (path / "template.yaml").is_file():
+        above = next((p for p in path.resolve().parents if (p / "template.yaml").is_file()), None)
+        held = f" (the folder above, `{learn.shown(above)}`, holds one)" if above else ""
+        raise WorkshopError(
+            f"--from {args.source}: no template.yaml there{held}; give the folder of your copy, "
+            "the one that holds its template.yaml"
+        )
     project = manifest.project(str(path.resolve()))
     if args.stage is None:
         return project
-    from workshop import learn
 
     stage = manifest.project(args.stage)
     copy = learn.served_copy(args.stage)

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -156,97 +155,6 @@ def test_up_serves_prints_its_endpoints_stops_cleanly_and_remembers(capsys):
     # brought back into a fresh local AWS (this process's keeps other tests' events).
     saved = workshop("logs", str(PROBE_APP), "--filter", "START")
     assert "is not running" in saved.stdout and saved.stdout.count("START RequestId:") == 2
-
-
-# Ctrl-C in a long command: one line that says what it stopped and what is as it was.
-
-HOLD = """
-# Added by the test: each visit after the first is held (until Lambda's timeout, 900 s).
-_VISITS = pathlib.Path({visits!r})
-_answer = lambda_handler
-
-
-def lambda_handler(event, context):
-    with _VISITS.open("a", encoding="utf-8") as visits:
-        visits.write("visit\\n")
-    if len(_VISITS.read_text(encoding="utf-8").splitlines()) > 1:
-        threading.Event().wait(900)
-    return _answer(event, context)
-"""
-
-
-@pytest.fixture
-def held_app(tmp_path) -> tuple[Path, Path]:
-    """(a copy of stage 03 whose function holds every visit after the first, the file where it
-    notes each visit): a race or a check of it is under way until Ctrl-C stops it."""
-    copy = shutil.copytree(
-        manifest.find("03").path, tmp_path / "held", ignore=shutil.ignore_patterns(".aws-sam")
-    )
-    template = copy / "template.yaml"
-    template.write_text(re.sub(r"Timeout: \d+", "Timeout: 900", template.read_text()))
-    app = copy / "src" / "app.py"
-    code = "import pathlib\nimport threading\n" + app.read_text(encoding="utf-8")
-    app.write_text(code + HOLD.format(visits=str(tmp_path / "visits.txt")), encoding="utf-8")
-    return copy, tmp_path / "visits.txt"
-
-
-def _stopped_by_ctrl_c(args: list[str], visits: Path, state: Path) -> list[str]:
-    """The output of a command sent Ctrl-C once its function holds a visit; it exits with 130."""
-    env = {key: value for key, value in os.environ.items() if key != "AWS_ENDPOINT_URL"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "workshop", *args],
-        cwd=REPO,
-        env={**env, "WORKSHOP_STATE_DIR": str(state)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not visits.is_file() or len(visits.read_text(encoding="utf-8").split()) < 2:
-            assert process.poll() is None, process.stdout.read()
-            assert time.monotonic() < deadline, "no visit was held"
-            time.sleep(0.1)
-    finally:
-        process.send_signal(signal.CTRL_BREAK_EVENT if os.name == "nt" else signal.SIGINT)
-        try:
-            out, _ = process.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()  # not left running: it would fail a later test (a ResourceWarning)
-            out, _ = process.communicate()
-            raise AssertionError(f"still running 60 s after Ctrl-C:\n{out}") from None
-    assert process.returncode == 130, out
-    assert "Traceback" not in out
-    return out.splitlines()
-
-
-@pytest.mark.slow
-def test_ctrl_c_stops_a_race_in_one_line_and_up_s_state_is_untouched(held_app, tmp_path):
-    copy, visits = held_app
-    state = tmp_path / "state"
-    lines = _stopped_by_ctrl_c(["race", str(copy), "--clients", "2"], visits, state)
-    assert lines[-3].startswith("Racing 2 clients x 10 visits"), lines  # no progress after
-    assert lines[-2:] == [
-        "",
-        "Stopped the race: it ran on a fresh stack of its own, now gone; what `python run.py "
-        "up` stored is as it was.",
-    ]
-    assert not state.exists()  # the race stored nothing where `up` keeps what it stores
-
-
-@pytest.mark.slow
-def test_ctrl_c_stops_a_check_in_one_line_and_the_copy_is_as_it_was(held_app, tmp_path):
-    copy, visits = held_app
-    before = {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()}
-    lines = _stopped_by_ctrl_c(["check", "02", "--from", str(copy)], visits, tmp_path / "state")
-    assert lines == [
-        f"Checking {copy} against stage 02 (The Decimal bug)...",
-        "",
-        f"Stopped the check: it ran on a fresh stack of its own, now gone; {copy} is as you "
-        "left it.",
-    ]
-    assert {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()} == before
 
 
 # The newcomer's path: what a curious attendee types beyond the README.
@@ -439,9 +347,16 @@ def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(
     assert "Decimal" in run_py("logs", "02", "--from", str(copy), cwd=REPO, env=env).stdout
 
 
-def test_from_takes_a_folder_never_a_stage_name(capsys):
+def test_from_takes_a_folder_never_a_stage_name(capsys, tmp_path, monkeypatch):
     assert_one_line_error(here(capsys, "up", "--from", "nonexist"), "nonexist: no such folder")
     assert_one_line_error(here(capsys, "logs", "--from", "02"), "02: no such folder")
+    shutil.copytree(PROBE_APP, tmp_path / "app")
+    monkeypatch.chdir(tmp_path / "app")
+    assert_one_line_error(
+        here(capsys, "up", "02", "--from", "src"),
+        "error: --from src: no template.yaml there (the folder above, `.`, holds one); give the "
+        "folder of your copy",
+    )
 
 
 def test_no_command_at_all_shows_the_help():
