@@ -99,7 +99,7 @@ def parameters(target: str, body: bytes) -> dict[str, Any]:
     required, emulated = known
     missing = [name for name in required if request.get(name) is None]
     if missing:
-        # One clause per missing member, named in lowerCamelCase.
+        # One clause per missing member, named as the API's wire names are (lowerCamelCase).
         clauses = [
             f"Value null at '{name[0].lower()}{name[1:]}' failed to satisfy constraint: "
             "Member must not be null"
@@ -119,9 +119,10 @@ def parameters(target: str, body: bytes) -> dict[str, Any]:
             501,
             {
                 "__type": "NotImplemented",
-                "message": f"The workshop's local CloudWatch Logs filters by plain terms "
+                "message": "The workshop's local CloudWatch Logs filters by plain terms "
                 "(Decimal, or Error Decimal for lines with both) and by one quoted phrase only; "
-                f"{pattern} is neither. Try it against AWS itself.",
+                f"{pattern} is neither. Give words that begin with a letter, or the phrase in "
+                "double quotes within the pattern, or try this pattern against AWS itself.",
             },
         )
     if not emulated:

@@ -162,7 +162,7 @@ class _DynamoDBGate:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target.startswith(("DynamoDB_", "Logs_")):
-            return refusal(environ, start_response)  # a service it does not stand in for
+            return refusal(environ, start_response)  # rather than moto's empty account for it
         try:
             return self._serve(target, environ, start_response)
         except Refused as refused:
@@ -196,9 +196,9 @@ class _DynamoDBGate:
         hooks = [*self.interceptors.get(key, ()), self.authorizers.get(key)]
         hooks = [hook for hook in hooks if hook is not None]
         for hook in hooks:
-            refusal = hook(target, request)
-            if refusal is not None:
-                return json_error(start_response, refusal)
+            denied = hook(target, request)
+            if denied is not None:
+                return json_error(start_response, denied)
         with self.lock:
             # The response is produced inside the lock, so the whole request is serialised.
             captured: list[Any] = []
