@@ -87,6 +87,8 @@ def unquoted_phrase(argv: list[str], args: argparse.Namespace, extras: list[str]
             words = words[1:]
         else:
             stage = None  # it is the phrase's second word
+    if stage is None and len(words) > 1 and _names_a_project(words[-1]):
+        stage, words = words[-1], words[:-1]  # `--filter A B 02`: the stage typed last
     if not words:
         return None
     phrase = " ".join([args.filter, *words])

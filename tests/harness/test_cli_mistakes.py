@@ -198,6 +198,11 @@ def test_a_stage_and_a_from_that_agree_are_taken(copies, capsys):
             "Decimal serializable",
             'python run.py logs --from . --filter "Decimal serializable"',
         ),
+        (  # the stage typed after the phrase: still the stage, not a word of it
+            ["--filter", "Decimal", "serializable", "02"],
+            "Decimal serializable",
+            'python run.py logs 02 --filter "Decimal serializable"',
+        ),
         (  # a $ that a shell would expand within double quotes: single ones keep it
             ["final", "--filter", "cost", "$5"],
             "cost $5",
