@@ -128,7 +128,7 @@ def project(name: str | None) -> Project:
                 f"{name}: no such folder; give {stages_too} or a folder that holds a SAM "
                 "template.yaml"
             )
-        above = next((p for p in path.resolve().parents if (p / "template.yaml").is_file()), None)
+        above = template_above(path)
         held = f" (the folder above, `{shown(above)}`, holds one)" if above else ""
         raise WorkshopError(
             f"{name}: no template.yaml there{held}; give {stages_too} or the folder of a SAM "
@@ -138,6 +138,11 @@ def project(name: str | None) -> Project:
         f"no stage {name!r}: choose one of {ids(stages())}, or {FINAL!r} (see "
         f"`{run_py()} stages`), or a folder that holds a template.yaml, such as `.`"
     )
+
+
+def template_above(path: Path) -> Path | None:
+    """The nearest folder above `path` that holds a template.yaml: the project it is inside."""
+    return next((p for p in path.resolve().parents if (p / "template.yaml").is_file()), None)
 
 
 def _folder_project(path: Path) -> Project:

@@ -145,7 +145,7 @@ def from_folder(args: argparse.Namespace) -> manifest.Project:
     if not path.is_dir():
         raise WorkshopError(f"--from {args.source}: no such folder (give the folder of your copy)")
     if not (path / "template.yaml").is_file():
-        above = next((p for p in path.resolve().parents if (p / "template.yaml").is_file()), None)
+        above = manifest.template_above(path)
         held = f" (the folder above, `{learn.shown(above)}`, holds one)" if above else ""
         raise WorkshopError(
             f"--from {args.source}: no template.yaml there{held}; give the folder of your copy, "

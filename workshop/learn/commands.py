@@ -189,7 +189,7 @@ def _check_path(path: Path, stage_id: str, option: str) -> None:
     if not path.is_dir():
         raise WorkshopError(f"{option} {shown(path)}: no such folder")
     if not (path / "template.yaml").is_file():
-        above = next((p for p in path.parents if (p / "template.yaml").is_file()), None)
+        above = manifest.template_above(path)
         mend = f"did you mean `{option} {shown(above)}`?" if above else "give the project's folder"
         raise WorkshopError(
             f"{option} {shown(path)}: no template.yaml there: {option} takes the folder of a SAM "

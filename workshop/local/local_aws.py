@@ -162,7 +162,8 @@ class _DynamoDBGate:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target.startswith(("DynamoDB_", "Logs_")):
-            return refusal(environ, start_response)  # rather than moto's empty account for it
+            scope = _scope(environ)  # rather than moto's empty account for that service:
+            return refusal(scope[3] if len(scope) > 3 else "", start_response)
         try:
             return self._serve(target, environ, start_response)
         except Refused as refused:
@@ -221,17 +222,20 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     return body
 
 
-def _access_key(environ: dict[str, Any]) -> str:
+def _scope(environ: dict[str, Any]) -> list[str]:
+    """A SigV4 request's `Credential=KEY/DATE/REGION/SERVICE/aws4_request`, split; [] unsigned."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
-    marker = "Credential="
-    if marker not in auth:
-        return ""
-    return auth.split(marker, 1)[1].split("/", 1)[0]
+    return (
+        auth.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in auth else []
+    )
+
+
+def _access_key(environ: dict[str, Any]) -> str:
+    return (_scope(environ) or [""])[0]
 
 
 def _region(environ: dict[str, Any]) -> str:
-    """The region a SigV4 request is signed for: `Credential=KEY/DATE/REGION/SERVICE/...`."""
-    scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split("/")
+    scope = _scope(environ)
     return scope[2] if len(scope) > 2 else "us-east-1"
 
 

@@ -26,12 +26,6 @@ MESSAGE = (
 )
 
 
-def _service(environ: dict[str, Any]) -> str:
-    """The service a SigV4 request is signed for (`Credential=KEY/DATE/REGION/SERVICE/...`)."""
-    scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split("/")
-    return scope[3] if len(scope) > 4 else ""
-
-
 @functools.cache
 def _protocol(service: str) -> str:
     """The service's wire protocol, from botocore's model of it ("json" if it has none)."""
@@ -42,9 +36,8 @@ def _protocol(service: str) -> str:
     return model["metadata"]["protocol"]
 
 
-def refusal(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    """Answer the request with a 501 NotImplemented that names its service."""
-    service = _service(environ)
+def refusal(service: str, start_response: Any) -> list[bytes]:
+    """Answer a request for `service` (as SigV4 signs it; "" unsigned) with a 501 that names it."""
     message = MESSAGE.format(service=service or "this service")
     protocol = _protocol(service) if service else "json"
     if protocol in ("query", "ec2"):
