@@ -115,6 +115,41 @@ def dynamodb_calls(stack, before: Callable[[str], None] | None = None) -> Iterat
         yield calls
 
 
+@contextlib.contextmanager
+def before_each_run(runtime, hook: Callable[[], None]) -> Iterator[None]:
+    """Call `hook` as each invocation of `runtime` is about to run in the environment it got,
+    which stays busy meanwhile: how a test holds invocations in flight, with no sleep."""
+    run = runtime._run
+
+    def hooked(*args):
+        hook()
+        return run(*args)
+
+    runtime._run = hooked  # on this instance only, until the end
+    try:
+        yield
+    finally:
+        del runtime._run
+
+
+@contextlib.contextmanager
+def first_run_held(runtime) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """(taken, release): the first invocation holds its environment from `taken` on, until the
+    test sets `release` (or leaves the block)."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        if not taken.is_set():
+            taken.set()
+            release.wait(60)
+
+    try:
+        with before_each_run(runtime, hold):
+            yield taken, release
+    finally:
+        release.set()
+
+
 def invoke_at_once(stack, events: list) -> list:
     """Invoke the stack's one function with every event at the same time; the invocations.
 
@@ -124,18 +159,8 @@ def invoke_at_once(stack, events: list) -> list:
     """
     (runtime,) = stack.runtimes.values()
     all_in_flight = threading.Barrier(len(events), timeout=60)
-    run = runtime._run
-
-    def run_when_all_in_flight(*args):
-        all_in_flight.wait()
-        return run(*args)
-
-    runtime._run = run_when_all_in_flight  # on this instance only, until the burst is over
-    try:
-        with ThreadPoolExecutor(len(events)) as pool:
-            return list(pool.map(stack.invoke, events))
-    finally:
-        del runtime._run
+    with before_each_run(runtime, all_in_flight.wait), ThreadPoolExecutor(len(events)) as pool:
+        return list(pool.map(stack.invoke, events))
 
 
 def project_files(root: Path) -> dict[str, Path]:

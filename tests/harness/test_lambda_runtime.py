@@ -7,12 +7,18 @@ import json
 import logging
 import re
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import PROBE_APP, PROBE_FUNCTION, PROBE_TABLE, invoke_at_once, wait_until
+from tests.helpers import (
+    PROBE_APP,
+    PROBE_FUNCTION,
+    PROBE_TABLE,
+    first_run_held,
+    invoke_at_once,
+    wait_until,
+)
 from workshop.local import lambda_worker
 from workshop.local.cloudwatch_logs import put_batches
 from workshop.local.lambda_runtime import FunctionRuntime
@@ -51,27 +57,14 @@ def test_concurrent_requests_get_separate_environments(probe):
 def test_closing_the_runtime_ends_a_busy_environment_too(probe):
     """As a stack stops (Ctrl-C on `up`) mid-invocation: no worker outlives it as an orphan."""
     runtime = probe.runtimes["ProbeFunction"]
-    taken, release = threading.Event(), threading.Event()
-    run = runtime._run
-
-    def run_when_released(*args):
-        taken.set()
-        release.wait(60)
-        return run(*args)
-
-    runtime._run = run_when_released  # on this instance only: its environment stays busy
-    try:
-        with ThreadPoolExecutor(1) as pool:
-            held = pool.submit(probe.invoke, {"action": "count"})
-            assert taken.wait(60)
-            (environment,) = runtime._in_use
-            runtime.close()
-            assert not environment.alive
-            release.set()
-            assert "Runtime exited" in held.result(timeout=60).error["errorMessage"]
-    finally:
+    with ThreadPoolExecutor(1) as pool, first_run_held(runtime) as (taken, release):
+        held = pool.submit(probe.invoke, {"action": "count"})
+        assert taken.wait(60)
+        (environment,) = runtime._in_use  # busy: taken, and held before it runs
+        runtime.close()
+        assert not environment.alive
         release.set()
-        del runtime._run
+        assert "Runtime exited" in held.result(timeout=60).error["errorMessage"]
 
 
 def test_init_runs_once_per_environment_and_is_reported(probe):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import PROBE_APP, fetch_json
+from tests.helpers import PROBE_APP, fetch_json, first_run_held
 
 
 @pytest.fixture
@@ -58,29 +57,16 @@ def test_json_log_format_structures_logging_records_and_platform_lines(variant):
 
 def test_reserved_concurrency_throttles_the_rest_as_a_500(variant):
     stack = variant(lambda t: _function_property(t, "      ReservedConcurrentExecutions: 1\n"))
-    runtime = stack.runtimes["ProbeFunction"]
-    taken, release = threading.Event(), threading.Event()
-    run = runtime._run
-
-    def run_first_when_released(*args):
-        if not taken.is_set():  # the first invocation holds its environment until released
-            taken.set()
-            release.wait(60)
-        return run(*args)
-
     # Held by the test, not by a sleep in the handler: however slow the machine, the one
     # allowed environment stays taken until both requests have been answered.
-    runtime._run = run_first_when_released  # on this instance only, until the end
-    try:
-        with ThreadPoolExecutor(1) as pool:
-            held = pool.submit(stack.invoke, {"action": "count"})
-            assert taken.wait(60), "the first invocation should have taken the environment"
-            statuses = [fetch_json(stack.url("/counter"))[0] for _ in range(2)]
-            release.set()
-            assert held.result().error is None
-    finally:
+    runtime = stack.runtimes["ProbeFunction"]
+    # The pool outermost: should an assert fail, the held invocation is released first.
+    with ThreadPoolExecutor(1) as pool, first_run_held(runtime) as (taken, release):
+        held = pool.submit(stack.invoke, {"action": "count"})
+        assert taken.wait(60), "the first invocation should have taken the environment"
+        statuses = [fetch_json(stack.url("/counter"))[0] for _ in range(2)]
         release.set()
-        del runtime._run
+        assert held.result().error is None
     assert statuses == [500, 500]
 
 
