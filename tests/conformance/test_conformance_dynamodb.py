@@ -154,3 +154,65 @@ def test_the_final_counter_tells_each_outage_from_a_bug(aws, monkeypatch, kind, 
     call an outage (503 and try again), not a bug."""
     app = _final_app(monkeypatch)
     assert app.dynamodb_failed(_failure(aws, kind, "update_item", table))
+
+
+# A number for the table's string key, in each request that names an item by its key.
+NUMBER_KEY = {"pk": {"N": "7"}}
+KEYED_CALLS = {
+    "get_item": {"TableName": "on-demand", "Key": NUMBER_KEY},
+    "delete_item": {"TableName": "on-demand", "Key": NUMBER_KEY},
+    "update_item": {
+        "TableName": "on-demand",
+        "Key": NUMBER_KEY,
+        "UpdateExpression": "ADD visit_count :one",
+        "ExpressionAttributeValues": {":one": {"N": "1"}},
+    },
+    "batch_get_item": {"RequestItems": {"on-demand": {"Keys": [NUMBER_KEY]}}},
+    "batch_write_item": {"RequestItems": {"on-demand": [{"DeleteRequest": {"Key": NUMBER_KEY}}]}},
+}
+
+
+@pytest.mark.parametrize("call", KEYED_CALLS)
+def test_a_key_of_another_type_than_the_schema_s_is_refused(aws, call):
+    """ministackorg/ministack#1432 (measured on real DynamoDB, August 2026): a key attribute
+    given as N where the table declares S is refused, `ValidationException: The provided key
+    element does not match the schema`, by GetItem, UpdateItem and BatchWriteItem alike; not
+    answered as if no item had that key. The same key as a string is answered."""
+    client = aws.client("dynamodb", config=Config(retries={"total_max_attempts": 1}))
+    with pytest.raises(ClientError) as refused:
+        getattr(client, call)(**KEYED_CALLS[call])
+    assert refused.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "The provided key element does not match the schema",
+    }
+    right = json.loads(json.dumps(KEYED_CALLS[call]).replace('{"N": "7"}', '{"S": "7"}'))
+    getattr(client, call)(**right)
+    client.delete_item(TableName="on-demand", Key={"pk": {"S": "7"}})
+
+
+def test_an_item_with_a_key_of_another_type_is_refused_by_its_type(aws):
+    """ministackorg/ministack#1432 (real DynamoDB): PutItem says which key has which type."""
+    client = aws.client("dynamodb")
+    with pytest.raises(ClientError) as refused:
+        client.put_item(TableName="on-demand", Item=NUMBER_KEY)
+    assert refused.value.response["Error"]["Message"] == (
+        "One or more parameter values were invalid: Type mismatch for key pk expected: S actual: N"
+    )
+
+
+def test_a_deleted_table_is_answered_as_deleting_and_then_is_gone(aws):
+    """DeleteTable, in the DynamoDB API Reference: after the request the table is in the
+    DELETING state until DynamoDB completes the deletion. The SDK checks the answer's CRC32:
+    one attempt suffices."""
+    client = aws.client("dynamodb", config=Config(retries={"total_max_attempts": 1}))
+    client.create_table(
+        TableName="doomed",
+        KeySchema=KEY,
+        AttributeDefinitions=ATTRIBUTES,
+        BillingMode="PAY_PER_REQUEST",
+    )
+    answer = client.delete_table(TableName="doomed")
+    assert answer["TableDescription"]["TableName"] == "doomed"
+    assert answer["TableDescription"]["TableStatus"] == "DELETING"
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.describe_table(TableName="doomed")

@@ -286,6 +286,22 @@ def test_a_request_the_service_cannot_read_is_refused_as_aws_refuses_it(
     connection.close()
 
 
+def test_events_of_a_missing_stream_say_the_stream_is_missing_not_its_group(bare_aws):
+    """prefect-archive/prefect-aws#177 (real CloudWatch Logs): GetLogEvents on a stream that
+    does not exist says so; moto said the log group did (localstack/localstack#9226)."""
+    logs = bare_aws.client("logs")
+    logs.create_log_group(logGroupName="/aws/lambda/present")
+    try:
+        for group, missing in (("/aws/lambda/present", "stream"), ("/aws/lambda/absent", "group")):
+            with pytest.raises(logs.exceptions.ResourceNotFoundException) as refused:
+                logs.get_log_events(logGroupName=group, logStreamName="2026/12/01/[$LATEST]0")
+            assert refused.value.response["Error"]["Message"] == (
+                f"The specified log {missing} does not exist."
+            )
+    finally:
+        logs.delete_log_group(logGroupName="/aws/lambda/present")
+
+
 def test_an_operation_moto_does_not_emulate_says_so_at_once_without_retries(bare_aws):
     """A 501 that names the operation: the SDK does not retry it, as it would a 500."""
     dynamodb = bare_aws.client("dynamodb")

@@ -19,6 +19,7 @@ from botocore.config import Config
 from workshop.errors import WorkshopError
 from workshop.local.json_protocol import Refused, emulator_failed, json_error, parameters
 from workshop.local.keep_alive import close_all, wsgi_handler
+from workshop.local.moto_gaps import account, answered, refuse_before
 from workshop.local.not_emulated import refusal
 from workshop.local.sam_template import ACCOUNT_ID
 from workshop.local.user_aws import isolate_moto, isolated_session, reach
@@ -176,11 +177,12 @@ class _DynamoDBGate:
         read = action.startswith(("Get", "Describe", "List", "Scan", "Query", "Filter"))
         if not read:
             self.writes += 1
+        key = _access_key(environ)
         if not target.startswith("DynamoDB_"):
             for flush in list(self.logs_flushes) if read else ():
                 flush()  # the log events handed over by now are stored before they are read
+            refuse_before(target, request, account(environ, key), _region(environ))
             return self._dispatch(target, environ, start_response)
-        key = _access_key(environ)
         self.requests[key] += 1
         outage = self.outage
         if outage is not None:
@@ -202,6 +204,7 @@ class _DynamoDBGate:
                 return json_error(start_response, denied)
         with self.lock:
             # The response is produced inside the lock, so the whole request is serialised.
+            refuse_before(target, request, account(environ, key), _region(environ))
             captured: list[Any] = []
             result = self._dispatch(target, environ, lambda *args: captured.append(args))
             try:
@@ -211,6 +214,7 @@ class _DynamoDBGate:
         if stall is not None:
             stall.hold(action)  # outside the lock: other calls go on, and are applied meanwhile
         status, headers = captured[0][0], captured[0][1]
+        headers, payload = answered(target, status, headers, payload)
         start_response(status, headers)
         return [payload]
 

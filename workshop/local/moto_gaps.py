@@ -1,0 +1,141 @@
+"""Where moto answers otherwise than DynamoDB and CloudWatch Logs do, answered as they do.
+
+Each gap was found by trying the AWS CLI against the local AWS; what AWS answers instead is
+taken from a recording of real AWS or from AWS's documentation, cited beside it. Requests are
+read from moto's own state (its tables, its log groups), in the account and region it serves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+from workshop.local.json_protocol import Refused
+
+__all__ = ["account", "answered", "refuse_before"]
+
+# A key whose attributes are the table's, one of them of another type (a number for a string
+# key): moto finds no item, or names the type (UpdateItem: "Type mismatch for key"), where
+# DynamoDB refuses the key itself, for reads, updates and deletes alike (recorded against
+# real AWS, GetItem, UpdateItem and BatchWriteItem: ministackorg/ministack#1432).
+KEY_MISMATCH = {
+    "__type": "com.amazon.coral.validate#ValidationException",
+    "message": "The provided key element does not match the schema",
+}
+# GetLogEvents on a stream that is not in an existing group: moto says the group does not
+# exist (localstack/localstack#9226); CloudWatch Logs says the stream does not (recorded in
+# prefect-archive/prefect-aws#177).
+NO_STREAM = {
+    "__type": "ResourceNotFoundException",
+    "message": "The specified log stream does not exist.",
+}
+
+
+def account(environ: dict[str, Any], access_key: str) -> str:
+    """The account moto serves this request in, found as moto finds it."""
+    from moto.iam.models import get_account_id_from
+
+    return (
+        os.environ.get("MOTO_ACCOUNT_ID")
+        or environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+        or get_account_id_from(access_key)
+    )
+
+
+def refuse_before(target: str, request: dict[str, Any], account_id: str, region: str) -> None:
+    """Raise Refused where the service refuses a request that moto would answer otherwise."""
+    prefix, _, operation = target.partition(".")
+    if prefix.startswith("DynamoDB_"):
+        for table, key in _keys(operation, request):
+            wanted = _key_types(account_id, region, table)
+            if wanted and isinstance(key, dict) and key.keys() == wanted.keys():
+                given = {name: _type_of(key[name]) for name in wanted}
+                if any(given[name] not in (None, wanted[name]) for name in wanted):
+                    raise Refused(400, KEY_MISMATCH)
+    elif operation == "GetLogEvents":
+        streams = _streams(account_id, region, request)
+        if streams is not None and request.get("logStreamName") not in streams:
+            raise Refused(400, NO_STREAM)
+
+
+def answered(
+    target: str, status: str, headers: list[tuple[str, str]], payload: bytes
+) -> tuple[list[tuple[str, str]], bytes]:
+    """moto's answer (its headers and body), as the service gives it."""
+    if not (target.endswith(".DeleteTable") and status.startswith("200")):
+        return headers, payload
+    # The table is in the DELETING state until DynamoDB completes the deletion (DeleteTable, in
+    # the DynamoDB API Reference); moto deletes it at once, and answers its last state.
+    answer = json.loads(payload)
+    answer.get("TableDescription", {})["TableStatus"] = "DELETING"
+    body = json.dumps(answer).encode()
+    # Its length and its checksum change too: the SDKs check DynamoDB's CRC32, and retry on a
+    # mismatch (which would then find no table to delete).
+    fresh = {"content-length": len(body), "x-amz-crc32": zlib.crc32(body)}
+    return [(name, str(fresh.get(name.lower(), value))) for name, value in headers], body
+
+
+def _keys(operation: str, request: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
+    """(table, key) for each key of an item that `operation` reads, updates or deletes."""
+    if operation in ("GetItem", "DeleteItem", "UpdateItem"):
+        yield request.get("TableName"), request.get("Key")
+        return
+    if operation not in ("BatchGetItem", "BatchWriteItem"):
+        return
+    items = request.get("RequestItems")
+    for table, asked in items.items() if isinstance(items, dict) else ():
+        if operation == "BatchGetItem":
+            keys = asked.get("Keys") if isinstance(asked, dict) else None
+            yield from ((table, key) for key in (keys if isinstance(keys, list) else ()))
+            continue
+        for write in asked if isinstance(asked, list) else ():
+            delete = write.get("DeleteRequest") if isinstance(write, dict) else None
+            if isinstance(delete, dict):
+                yield table, delete.get("Key")
+
+
+def _key_types(account_id: str, region: str, table_name: Any) -> dict[str, str]:
+    """The table's key attributes and their types ({} for a table moto does not have)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    if not isinstance(table_name, str):
+        return {}
+    backend = dynamodb_backends[account_id][region]
+    table = backend.tables.get(table_name) or next(
+        (t for t in list(backend.tables.values()) if t.table_arn == table_name), None
+    )
+    if table is None:
+        return {}
+    types = {table.hash_key_attr: table.hash_key_type}
+    if table.range_key_attr:
+        types[table.range_key_attr] = table.range_key_type
+    return types
+
+
+def _type_of(value: Any) -> str | None:
+    """An attribute value's type (S, N, B, ...), or None where it is not one value."""
+    return next(iter(value)) if isinstance(value, dict) and len(value) == 1 else None
+
+
+def _streams(account_id: str, region: str, request: dict[str, Any]) -> Any:
+    """The streams of the log group the request names, or None where moto has no such group."""
+    from moto.logs.models import logs_backends
+
+    groups = logs_backends[account_id][region].groups
+    name = request.get("logGroupName")
+    if isinstance(name, str):
+        group = groups.get(name)
+    else:  # a log group identifier: its name or its ARN
+        ident = request.get("logGroupIdentifier")
+        group = next(
+            (
+                g
+                for g in list(groups.values())
+                if ident in (g.name, g.arn, g.arn.removesuffix(":*"))
+            ),
+            None,
+        )
+    return None if group is None else group.streams
