@@ -358,6 +358,37 @@ def test_a_filter_pattern_moto_would_take_for_match_all_is_refused(probe, patter
 
 
 @pytest.mark.parametrize(
+    ("query", "skipped"),
+    [
+        ("fields @message | filter @message like /Decimal/", "filter"),
+        ("stats count(*) by bin(5m)", "stats"),
+        ("fields @message | parse @message 'a|b' as c | limit 5", "parse"),
+    ],
+)
+def test_an_insights_query_moto_would_answer_with_every_event_is_refused(bare_aws, query, skipped):
+    """moto's Logs Insights runs fields, sort and limit, and skips any other command: a query
+    that filters would list every event. A 501 names the first command it would skip."""
+    logs = bare_aws.client("logs")
+    logs.create_log_group(logGroupName="/aws/lambda/queried")
+    try:
+        asked = {"logGroupName": "/aws/lambda/queried", "startTime": 0, "endTime": 2**31}
+        with pytest.raises(ClientError) as refused:
+            logs.start_query(queryString=query, **asked)
+        assert refused.value.response["Error"]["Code"] == "NotImplemented"
+        assert (
+            f"fields, sort, limit only; this query also has {skipped}."
+            in (refused.value.response["Error"]["Message"])
+        )
+        # A query of those commands alone runs.
+        started = logs.start_query(
+            queryString="fields @message | sort @timestamp | limit 5", **asked
+        )
+        assert logs.get_query_results(queryId=started["queryId"])["results"] == []
+    finally:
+        logs.delete_log_group(logGroupName="/aws/lambda/queried")
+
+
+@pytest.mark.parametrize(
     ("service", "call"),
     [
         pytest.param("lambda", "list_functions", id="rest-json"),

@@ -32,6 +32,9 @@ NO_STREAM = {
     "__type": "ResourceNotFoundException",
     "message": "The specified log stream does not exist.",
 }
+# The Logs Insights commands moto runs; it skips any other (filter, stats, parse, ...), and
+# would answer every event of the time range as if the query had selected them.
+INSIGHTS_COMMANDS = ("fields", "sort", "limit")
 
 
 def account(environ: dict[str, Any], access_key: str) -> str:
@@ -59,6 +62,19 @@ def refuse_before(target: str, request: dict[str, Any], account_id: str, region:
         streams = _streams(account_id, region, request)
         if streams is not None and request.get("logStreamName") not in streams:
             raise Refused(400, NO_STREAM)
+    elif operation == "StartQuery" and isinstance(request.get("queryString"), str):
+        skipped = [c for c in _commands(request["queryString"]) if c not in INSIGHTS_COMMANDS]
+        if skipped:
+            raise Refused(
+                501,
+                {
+                    "__type": "NotImplemented",
+                    "message": "The workshop's local CloudWatch Logs Insights runs the commands "
+                    f"{', '.join(INSIGHTS_COMMANDS)} only; this query also has "
+                    f"{skipped[0]}. Find lines with python run.py logs "
+                    "STAGE --filter WORDS, or run this query against AWS itself.",
+                },
+            )
 
 
 def answered(
@@ -76,6 +92,23 @@ def answered(
     # mismatch (which would then find no table to delete).
     fresh = {"content-length": len(body), "x-amz-crc32": zlib.crc32(body)}
     return [(name, str(fresh.get(name.lower(), value))) for name, value in headers], body
+
+
+def _commands(query: str) -> list[str]:
+    """The first word of each command of a Logs Insights query (commands are split by |)."""
+    commands, current, quote = [], "", ""
+    for char in query + "|":
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"`":
+            quote = char
+        elif char == "|":
+            words = current.split()
+            commands += [words[0].lower()] if words else []
+            current = ""
+            continue
+        current += char
+    return commands
 
 
 def _keys(operation: str, request: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
