@@ -29,14 +29,11 @@ point it only at a folder that is missing, empty, or an earlier venv of this wor
 that no longer works is deleted and made anew (other folders are refused, never deleted).
 
 For maintainers: how requirements.lock is made, and split between attendees and the tests, is
-told in tools/lock_parts.py.
-The tests also run checkov on the templates. Its pins clash with the project's (checkov
-3.3.30 pins boto3 1.35.49, packaging below 24 and networkx below 2.7, and would push
-aws-sam-cli back), so it has a lock of its own, tools/checkov.lock (the command that
-regenerates it is at its top), and a venv of its own inside the workshop's (tools/checkov/),
-set up like the main one, but only by `python run.py test`. The AWS CLI (v1, from PyPI), with
-which a test runs the README's AWS CLI examples as a user would, is kept the same way
-(tools/awscli.lock): it is a user's own tool, not the workshop's, and attendees never need it.
+told in tools/lock_parts.py. The tests also run checkov, whose pins clash with the project's
+(boto3 1.35.49, packaging below 24, networkx below 2.7), and the AWS CLI v1 (a user's own tool,
+to run the README's AWS CLI examples): each has a lock of its own (tools/checkov.lock,
+tools/awscli.lock: the command that regenerates it is at its top) and a venv of its own inside
+the workshop's (tools/NAME/), set up like the main one, but only by `python run.py test`.
 `python run.py test` runs pytest on six workers (pytest-xdist) unless told otherwise
 (`-n N`, or `-p no:xdist`, which pytest's habit of turning xdist off must keep working).
 This file uses the standard library only, and its syntax must stay readable by Python 3.6+ so
@@ -136,9 +133,7 @@ def test_arguments(args, here):
 def venv_dir(environ, repo=REPO):
     """Where the venv lives: $WORKSHOP_VENV (~ expanded, made absolute) or .venv in the repo."""
     custom = environ.get("WORKSHOP_VENV", "").strip()
-    if custom:
-        return Path(os.path.abspath(os.path.expanduser(custom)))
-    return Path(repo) / ".venv"
+    return Path(os.path.abspath(os.path.expanduser(custom))) if custom else Path(repo) / ".venv"
 
 
 def tool_venv_dir(venv, name):
@@ -148,9 +143,8 @@ def tool_venv_dir(venv, name):
 
 def venv_python(venv, windows=None):
     """The venv's Python: Scripts\\python.exe on Windows, bin/python elsewhere."""
-    if windows is None:
-        windows = os.name == "nt"
-    return Path(venv) / "Scripts" / "python.exe" if windows else Path(venv) / "bin" / "python"
+    windows = os.name == "nt" if windows is None else windows
+    return Path(venv) / ("Scripts/python.exe" if windows else "bin/python")
 
 
 def lock_digest(data):
@@ -274,6 +268,12 @@ def _make_writable_and_retry(function, path, _excinfo):
 def remove_venv(venv):
     """Delete an old venv, refusing any folder that does not look like one."""
     venv = Path(venv)
+    if venv.is_symlink():  # rmtree refuses a link, and chmod would reach the folder it names
+        raise SetupError(
+            f"{venv} is a link to {os.path.realpath(venv)}, whose venv does not fit this folder: "
+            "the link and that venv are left alone. Delete the link, or point WORKSHOP_VENV at "
+            "a new or empty folder, then run the command again."
+        )
     if not (venv / "pyvenv.cfg").is_file() and any(venv.iterdir()):
         raise SetupError(
             f"{venv} is not empty and is not a virtual environment, so it is left alone: "

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -414,6 +415,24 @@ def test_remove_venv_deletes_a_venv_even_with_read_only_files(tmp_path):
     locked.chmod(0o444)
     run.remove_venv(venv)
     assert not venv.exists()
+
+
+def test_remove_venv_leaves_a_link_and_the_venv_it_names_as_they_were(tmp_path):
+    """A .venv linked to another clone's venv: deleting through the link failed, and the
+    retry's chmod made that venv's folder write-only (unreadable to its user)."""
+    other = tmp_path / "other-clone-venv"
+    other.mkdir()
+    (other / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    other.chmod(0o755)
+    link = tmp_path / ".venv"
+    try:
+        link.symlink_to(other, target_is_directory=True)
+    except OSError as error:  # Windows lets only administrators and developer mode make links
+        pytest.skip(f"this user cannot make a symbolic link here: {error}")
+    with pytest.raises(run.SetupError, match="is a link to .*Delete the link, or point"):
+        run.remove_venv(link)
+    assert link.is_symlink() and (other / "pyvenv.cfg").is_file()
+    assert stat.S_IMODE(other.stat().st_mode) == 0o755
 
 
 def test_onedrive_hint_only_inside_synced_folders_without_workshop_venv():
