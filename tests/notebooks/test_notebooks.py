@@ -17,7 +17,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from workshop.local.physical_names import generated_name
 
@@ -78,6 +77,10 @@ class Executed:
 
 
 def execute(path: Path) -> Executed:
+    # Imported here: only the workers that run a notebook need Jupyter's client (with its
+    # messaging), and every worker collects this module.
+    from nbclient import NotebookClient
+
     nb = nbformat.read(path, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell(KERNEL_CHECK, id="test-kernel-check"))
     nb.cells.append(nbformat.v4.new_code_cell(LEFTOVERS_CHECK, id="test-leftovers-check"))
