@@ -14,11 +14,14 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
 import pytest
 
 from workshop.local.physical_names import generated_name
+
+if TYPE_CHECKING:
+    import nbformat
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -77,8 +80,9 @@ class Executed:
 
 
 def execute(path: Path) -> Executed:
-    # Imported here: only the workers that run a notebook need Jupyter's client (with its
-    # messaging), and every worker collects this module.
+    # Imported here: only the workers that run a notebook need Jupyter's notebook format (with
+    # its JSON schema validator) and client, and every worker collects this module.
+    import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
