@@ -80,8 +80,9 @@ def test_the_readme_has_its_reader_check_the_code_the_exercise_starts_from(exerc
     (tests/docs/test_readme_commands.py), which runs these lines as typed: one run of it."""
     readme = exercise.stage.path / "README.md"
     typed = [step for step in console_commands(readme) if step.args[:1] in (["try"], ["check"])]
-    ids = exercise.stage.id
-    assert [(s.args, s.must_fail) for s in typed] == [(["try", ids], False), (["check", ids], True)]
+    stage = exercise.stage.id
+    expected = [(["try", stage], False), (["check", stage], True)]
+    assert [(step.args, step.must_fail) for step in typed] == expected, readme
 
 
 @pytest.mark.slow
