@@ -317,6 +317,29 @@ class Command:
         )
 
 
+# Words of the story that each check must say on the code its exercise starts from. Each
+# stage's README has its reader type `try NN`, then `check NN  # fails`: tests/docs runs those
+# and asserts them there (tests/learn/test_checks.py makes sure every exercise's README does).
+# The checks of 02 and 08 are judged on their start by the stage tests (OWNED_BY_THE_STAGE_TESTS).
+STORY_WORDS = {
+    "builds_while_synced": ["is refused the files it must replace", "Permission denied"],
+    "counts_visits_at_once": ["both answered 200", "(a lost update)"],
+    "sessions_and_honest_errors": ["every visitor still counts on one session", "400", "503"],
+    "least_privilege_and_operations": [
+        "The function's policy still allows",
+        "a Scan reads every visitor's session id and a DeleteItem erases any count.",
+        "point-in-time recovery",
+    ],
+}
+
+
+def problems_printed(stdout: str) -> list[str]:
+    """What `python run.py check` printed as still failing: the lines after "Not yet."."""
+    _, found, rest = stdout.partition("Not yet. What still fails:\n")
+    assert found, f"`check` printed no problems:\n{stdout}"
+    return [line.removeprefix("  - ") for line in rest.splitlines() if line.startswith("  - ")]
+
+
 def console_commands(readme: Path) -> list[Command]:
     """Each command of the README's ```console blocks, in order."""
     return console_commands_in(readme.read_text(encoding="utf-8"))

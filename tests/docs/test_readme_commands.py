@@ -4,12 +4,14 @@ A README's commands are the lines of its ```console blocks (README.md's `bench` 
 owner, tests/bench, runs it and checks its figures), run in order, from the repository root,
 each as typed (`python run.py ...`, with this test's Python as `python`). A command whose
 line ends in a `# fails ...` comment must fail; every other one must succeed, and one that ends
-in `# shows TEXT` must print TEXT. `up` serves until stopped, as in a terminal of its own: it
-is started (on a free port, in case the reader's own `up` holds 3000) and left serving while
-the commands after it run, as the reader's second terminal would, until the next `up` or the
-end of the README; then it is stopped with Ctrl-C. It is visited only as its line says: `# then
-open its URL and refresh` visits twice, as a browser does (loopback is a secure context there:
-the `Secure` cookie is kept); without it, a path that is no route proves that it answers.
+in `# shows TEXT` must print TEXT; a failing `check NN` (on the copy `try NN` made) must say
+what still fails in the story's words (tests/helpers.py STORY_WORDS). `up` serves until
+stopped, as in a terminal of its own: it is started (on a free port, in case the reader's own
+`up` holds 3000) and left serving while the commands after it run, as the reader's second
+terminal would, until the next `up` or the end of the README; then it is stopped with Ctrl-C.
+It is visited only as its line says: `# then open its URL and refresh` visits twice, as a
+browser does (loopback is a secure context there: the `Secure` cookie is kept); without it, a
+path that is no route proves that it answers.
 
 A README's ```console aws-local block holds AWS CLI commands for the local AWS of a running
 `up`: they are run as a new user would, with nothing but what `up` printed (its bash line, the
@@ -43,14 +45,16 @@ import run
 from tests.helpers import (
     CHROMIUM_ARGS,
     READMES,
+    STORY_WORDS,
     Command,
     chromium_executable,
     console_commands,
     console_commands_in,
+    problems_printed,
     shown_json,
     wait_until,
 )
-from workshop import manifest
+from workshop import learn, manifest
 
 REPO = manifest.REPO_ROOT
 # `test` is the command running this test; `notebook` is run by its own test, below.
@@ -187,12 +191,28 @@ def test_every_command_in_the_readme_runs(readme, tmp_path):
                 assert "Traceback" not in result.stdout + result.stderr, outcome
                 if step.shows:
                     assert step.shows in result.stdout + result.stderr, outcome
+                if step.args[0] == "check" and step.must_fail:
+                    says_what_still_fails_in_the_story_s_words(step.args[1], result.stdout)
             ran += 1
     finally:
         if serving:
             serving.stop()
     if readme == REPO / "README.md":
         assert ran >= 1
+
+
+def says_what_still_fails_in_the_story_s_words(stage: str, printed: str) -> None:
+    """`check NN` on the copy that `try NN` made, the code the exercise starts from: its check
+    fails there, in the story's words, each problem a sentence (this test owns that verdict)."""
+    words = STORY_WORDS.get(learn.exercise(stage).check)
+    if words is None:  # judged on its start by a stage test (tests/learn/test_checks.py)
+        return
+    problems = problems_printed(printed)
+    assert problems, printed
+    for word in words:
+        assert word in " ".join(problems), (word, printed)
+    for problem in problems:
+        assert problem[:1].isupper() and problem.endswith("."), problem
 
 
 # ```console aws-local, ```bash and ```powershell blocks: what a user types beside `up`.

@@ -14,12 +14,14 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from workshop.local.physical_names import generated_name
+
+if TYPE_CHECKING:
+    import nbformat
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -78,6 +80,11 @@ class Executed:
 
 
 def execute(path: Path) -> Executed:
+    # Imported here: only the workers that run a notebook need Jupyter's notebook format (with
+    # its JSON schema validator) and client, and every worker collects this module.
+    import nbformat
+    from nbclient import NotebookClient
+
     nb = nbformat.read(path, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell(KERNEL_CHECK, id="test-kernel-check"))
     nb.cells.append(nbformat.v4.new_code_cell(LEFTOVERS_CHECK, id="test-leftovers-check"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from workshop.notebooks import NOTEBOOKS_DIR, clean, problems
@@ -19,8 +18,17 @@ from workshop.notebooks import NOTEBOOKS_DIR, clean, problems
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 
 
+@pytest.fixture(scope="module")
+def nbformat():
+    """Jupyter's notebook format, imported by the worker that runs these tests: with its JSON
+    schema validator it is a costly import, which every worker would pay to collect."""
+    import nbformat
+
+    return nbformat
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
-def test_notebook_is_valid(path: Path):
+def test_notebook_is_valid(path: Path, nbformat):
     nbformat.validate(nbformat.read(path, as_version=nbformat.NO_CONVERT))
 
 
@@ -33,7 +41,7 @@ def test_notebook_is_clean(path: Path):
     )
 
 
-def test_cleaning_leaves_only_sources_and_tags(tmp_path):
+def test_cleaning_leaves_only_sources_and_tags(tmp_path, nbformat):
     kernel = {"name": "python3", "display_name": "Python 3"}
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": kernel, "widgets": {}})
     cell = nbformat.v4.new_code_cell("1 + 1", execution_count=3, metadata={"tags": ["x"], "a": 1})

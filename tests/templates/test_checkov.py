@@ -26,8 +26,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
 
 from workshop import manifest
 from workshop.local.sam_template import parse_yaml
@@ -51,6 +49,11 @@ def checkov_python() -> Path | None:
 
 def translate(template: Path) -> dict:
     """The CloudFormation that SAM makes of the template, with each resource's Metadata."""
+    # Imported here, by the one worker that translates (once per session): the SAM translator
+    # takes a third of a CPU-second to import, which every xdist worker would pay to collect.
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
     sam = parse_yaml(template)
     for resource in sam["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
