@@ -149,6 +149,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    from workshop.local import persistence
     from workshop.local.cloudwatch_logs import filter_events, format_event
     from workshop.local.local_aws import LocalAWS
     from workshop.local.sam_template import load
@@ -167,7 +168,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     try:
         if not running:
             print(f"({project.label} is not running: these are the logs it saved when it stopped)")
-            aws.restore(saved, tables=False)
+            persistence.restore(aws, saved, tables=False)
         logs = aws.client("logs")
         groups = [fn.log_group for fn in template.functions.values()]
         events = [e for group in groups for e in filter_events(logs, group, args.filter)]

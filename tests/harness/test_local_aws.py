@@ -1,5 +1,5 @@
-"""The local AWS: atomic counters stay atomic, state survives restarts, endpoints swap, and
-DynamoDB can be made slow."""
+"""The local AWS: atomic counters stay atomic, endpoints swap, DynamoDB can be made slow, and
+requests are answered as the services answer them."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.responses import DynamoHandler
 
-from tests.helpers import fetch_json
 from workshop.errors import WorkshopError
 from workshop.local import local_aws
 from workshop.local.local_aws import LocalAWS
@@ -94,46 +93,6 @@ def test_concurrent_functions_lose_no_atomic_add_either(probe):
         results = list(pool.map(lambda _: probe.invoke({"action": "add"}), range(20)))
     hits = sorted(json.loads(inv.payload["body"])["hits"] for inv in results)
     assert hits == list(range(1, 21))  # every caller saw its own increment: none was lost
-
-
-def test_what_was_stored_survives_a_restart_unless_fresh(make_stack, tmp_path):
-    first = make_stack(state_dir=tmp_path)
-    assert fetch_json(first.url("/behave/add"))[1] == {"hits": 1}
-    assert fetch_json(first.url("/behave/add"))[1] == {"hits": 2}
-    first.stop()
-
-    again = make_stack(state_dir=tmp_path, fresh=False)
-    assert fetch_json(again.url("/behave/add"))[1] == {"hits": 3}
-    old_lines = [e.message for e in again.logs('"START RequestId"')]
-    assert len(old_lines) == 3  # the two earlier runs' log lines came back too, once each
-    again.stop()
-
-    fresh = make_stack(state_dir=tmp_path, fresh=True)
-    assert fetch_json(fresh.url("/behave/add"))[1] == {"hits": 1}
-
-
-def test_a_table_deleted_while_the_stack_ran_is_not_saved_and_the_logs_are(make_stack, tmp_path):
-    stack = make_stack(state_dir=tmp_path)
-    assert fetch_json(stack.url("/behave/add"))[1] == {"hits": 1}
-    stack.table().delete()  # as `aws dynamodb delete-table` would, while `up` serves
-    assert fetch_json(stack.url("/behave/add"))[0] == 502  # the function fails without it
-    stack.stop()  # saves what is left, without a word about the table
-
-    saved = json.loads((tmp_path / "state.json").read_text(encoding="utf-8"))
-    assert saved["tables"] == {}
-    (streams,) = saved["log_groups"].values()
-    starts = [e for events in streams.values() for e in events if e["message"].startswith("START")]
-    assert len(starts) == 2  # both visits, the 502 included
-
-
-def test_state_saved_under_a_name_the_stack_no_longer_has_is_left_alone(make_stack, tmp_path):
-    """As stored before names had CloudFormation's suffix: the stack starts, and counts anew."""
-    item = {"pk": {"S": "shared"}, "hits": {"N": "7"}}
-    state = {"tables": {"renamed-ItemsTable": [item]}, "log_groups": {}}
-    (tmp_path / "state.json").write_text(json.dumps(state), encoding="utf-8")
-    # A stack name of its own: its table is made now, so the saved state is read.
-    stack = make_stack(state_dir=tmp_path, fresh=False, stack_name="renamed")
-    assert fetch_json(stack.url("/behave/add"))[1] == {"hits": 1}
 
 
 def test_an_endpoint_in_AWS_ENDPOINT_URL_is_used_instead_of_the_embedded_one(monkeypatch):

@@ -10,7 +10,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,6 +20,7 @@ from workshop.local.json_protocol import Refused, emulator_failed, json_error, p
 from workshop.local.keep_alive import close_all, wsgi_handler
 from workshop.local.moto_gaps import account, answered, refuse_before
 from workshop.local.not_emulated import refusal
+from workshop.local.persistence import JOURNALED, Journal
 from workshop.local.sam_template import ACCOUNT_ID
 from workshop.local.user_aws import isolate_moto, isolated_session, reach
 
@@ -146,6 +146,7 @@ class _DynamoDBGate:
         self.stall: Stall | None = None  # holds each answer, once its call is applied
         self.logs_flushes: list[Callable[[], None]] = []  # see LocalAWS.before_logs_read
         self._apps: dict[str, Callable[..., Any]] = {}  # moto's app, by X-Amz-Target's API
+        self.journal: Journal | None = None  # where each write that succeeded is kept, if set
 
     def _dispatch(self, target: str, environ: dict[str, Any], start_response: Callable[..., Any]):
         """Hand the request to moto's app for its API. moto's dispatcher looks for that app in
@@ -173,7 +174,8 @@ class _DynamoDBGate:
 
     def _serve(self, target: str, environ: dict[str, Any], start_response: Callable[..., Any]):
         action = target.rsplit(".", 1)[-1]
-        request = parameters(target, _read_body(environ))
+        body = _read_body(environ)
+        request = parameters(target, body)
         read = action.startswith(("Get", "Describe", "List", "Scan", "Query", "Filter"))
         if not read:
             self.writes += 1
@@ -211,6 +213,8 @@ class _DynamoDBGate:
                 payload = b"".join(result)
             finally:
                 getattr(result, "close", lambda: None)()
+            if self.journal and action in JOURNALED and captured[0][0].startswith("200"):
+                self.journal.append(target, environ.get("HTTP_AUTHORIZATION", ""), body)
         if stall is not None:
             stall.hold(action)  # outside the lock: other calls go on, and are applied meanwhile
         status, headers = captured[0][0], captured[0][1]
@@ -402,6 +406,28 @@ class LocalAWS:
         """How many DynamoDB requests were signed with `access_key` (embedded AWS only)."""
         return self._gate.requests[access_key] if self._gate else 0
 
+    def journal_to(self, journal: Journal | None) -> None:
+        """Keep each DynamoDB write that succeeds in `journal` before it is answered (or stop)."""
+        if self._gate:
+            self._gate.journal = journal
+
+    @contextlib.contextmanager
+    def between_calls(self) -> Iterator[None]:
+        """No DynamoDB call is applied while inside: the tables stand still."""
+        with self._gate.lock if self._gate else contextlib.nullcontext():
+            yield
+
+    def items(self, tables: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The named tables' items in DynamoDB's JSON, read from moto itself (between calls);
+        a table deleted meanwhile (with the AWS CLI, say) is left out."""
+        from moto.dynamodb.models import dynamodb_backends
+
+        local = account({}, LOCAL_CREDENTIALS["aws_access_key_id"])
+        held = dynamodb_backends[local][self.region].tables
+        return {
+            t: [i.to_json()["Attributes"] for i in held[t].all_items()] for t in tables if t in held
+        }
+
     @property
     def writes(self) -> int:
         return self._gate.writes if self._gate else 0
@@ -428,61 +454,6 @@ class LocalAWS:
             "config": CLIENT_CONFIG,
             **LOCAL_CREDENTIALS,
         }
-
-    # State that survives a restart: the tables' items and the log events, as plain JSON.
-
-    def save(self, path: Path, tables: list[str], log_groups: list[str]) -> None:
-        """Write the named tables and log groups to `path` (atomically)."""
-        dynamodb, logs = self.client("dynamodb"), self.client("logs")
-        state: dict[str, Any] = {"tables": {}, "log_groups": {}}
-        for table in tables:
-            items = []
-            try:
-                for page in dynamodb.get_paginator("scan").paginate(TableName=table):
-                    items.extend(page["Items"])
-            except dynamodb.exceptions.ResourceNotFoundException:
-                continue  # deleted while it ran (with the AWS CLI, say): nothing of it to keep
-            state["tables"][table] = items
-        for group in log_groups:
-            streams: dict[str, list[dict[str, Any]]] = {}
-            try:
-                pages = logs.get_paginator("describe_log_streams").paginate(logGroupName=group)
-                for page in pages:
-                    for stream in page["logStreams"]:
-                        name = stream["logStreamName"]
-                        events = logs.get_log_events(
-                            logGroupName=group, logStreamName=name, startFromHead=True
-                        )["events"]
-                        streams[name] = [
-                            {"timestamp": e["timestamp"], "message": e["message"]} for e in events
-                        ]
-            except logs.exceptions.ResourceNotFoundException:
-                continue
-            state["log_groups"][group] = streams
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_suffix(".tmp")
-        scratch.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(scratch, path)
-
-    def restore(self, path: Path, tables: bool = True) -> None:
-        """Put back what `save` wrote (the tables must exist already), or only its logs."""
-        if not path.exists():
-            return
-        state = json.loads(path.read_text(encoding="utf-8"))
-        dynamodb, logs = self.client("dynamodb"), self.client("logs")
-        existing = set(dynamodb.list_tables()["TableNames"]) if tables else set()
-        for table, items in state["tables"].items() if tables else ():
-            if table not in existing:  # saved under an older name (before names had a suffix)
-                continue
-            for start in range(0, len(items), 25):
-                batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
-                dynamodb.batch_write_item(RequestItems={table: batch})
-        for group, streams in state["log_groups"].items():
-            ensure_log_group(logs, group)
-            for stream, events in streams.items():
-                ensure_log_stream(logs, group, stream)
-                if events:
-                    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
 
 
 def ensure_log_group(logs: Any, group: str, retention_days: int | None = None) -> None:

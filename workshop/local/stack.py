@@ -12,7 +12,7 @@ from typing import Any
 
 from workshop import manifest
 from workshop.errors import WorkshopError
-from workshop.local import sam_template
+from workshop.local import persistence, sam_template
 from workshop.local.api_gateway import INTEGRATION_TIMEOUT, ApiGateway
 from workshop.local.cloudwatch_logs import LogShipper, StoredEvent, filter_events
 from workshop.local.iam import FunctionAuthorizer, function_credentials
@@ -71,6 +71,7 @@ class Stack:
         self._shipper: LogShipper | None = None
         self._unhook_logs: Callable[[], None] = lambda: None
         self._saver: threading.Thread | None = None
+        self._journal: persistence.Journal | None = None
         self._stopping = threading.Event()
 
     @classmethod
@@ -151,6 +152,10 @@ class Stack:
             self._saver.join()
             self._saver = None
             self.save()
+        if self._journal:
+            self.aws.journal_to(None)
+            self._journal.close()
+            self._journal = None
         self.runtimes.clear()
         if self._owns_aws:
             self.aws.stop()
@@ -174,8 +179,8 @@ class Stack:
             for group in groups:
                 with contextlib.suppress(logs.exceptions.ResourceNotFoundException):
                     logs.delete_log_group(logGroupName=group)
-            if self.state_file and self.state_file.exists():
-                self.state_file.unlink()
+            if self.state_file:
+                persistence.forget(self.state_file)
         created = []
         for table in self.template.tables.values():
             if table.name not in existing:
@@ -190,7 +195,10 @@ class Stack:
             ensure_log_group(logs, name, props.get("RetentionInDays"))
         # Saved state comes back only into a table made just now: never twice into one table.
         if self.state_file and self.aws.embedded and created:
-            self.aws.restore(self.state_file)
+            persistence.restore(self.aws, self.state_file)
+        if self.state_file and self.aws.embedded:  # from now on, each write is kept at once
+            self._journal = persistence.Journal(self.state_file)
+            self.aws.journal_to(self._journal)
 
     def _log_groups(self) -> list[str]:
         groups = {fn.log_group for fn in self.template.functions.values()}
@@ -200,7 +208,7 @@ class Stack:
         """Write the stack's items and log events to its state file, if it has one."""
         if self.state_file and self.aws.embedded:
             tables = [table.name for table in self.template.tables.values()]
-            self.aws.save(self.state_file, tables, self._log_groups())
+            persistence.save(self.aws, self.state_file, tables, self._log_groups(), self._journal)
 
     def _save_periodically(self) -> None:
         saved = self.aws.writes

@@ -1,0 +1,164 @@
+"""What `up` stores survives a restart, a crash too: a snapshot, and a journal of writes since.
+
+DynamoDB answers a write only once it is durable. The embedded AWS keeps its tables in memory
+and snapshots them while they change (Stack saves every second), so a process killed between
+two snapshots (kill -9, a closed terminal, a crash) would lose writes it had acknowledged. So
+each DynamoDB write that succeeded is appended to a journal before its answer goes out, and a
+restart replays the journal onto the snapshot. A snapshot reads the tables while no call is
+applied, and starts a new journal file at that very point: the files before it are deleted
+only once the snapshot is on disk, so a crash at any moment leaves a snapshot and every write
+since it. Log events have no journal: at worst the last second of them is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+__all__ = ["JOURNALED", "Journal", "forget", "restore", "save"]
+
+# The DynamoDB operations that may change items: each one that succeeded is journaled.
+JOURNALED = frozenset(
+    {
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "ExecuteStatement",
+        "BatchExecuteStatement",
+        "ExecuteTransaction",
+    }
+)
+
+
+def _journal_path(state_file: Path, number: int) -> Path:
+    return state_file.with_name(f"{state_file.stem}.journal.{number}.jsonl")
+
+
+def _journals(state_file: Path) -> list[tuple[int, Path]]:
+    """The journal files beside `state_file`, oldest first."""
+    found = []
+    for path in state_file.parent.glob(f"{state_file.stem}.journal.*.jsonl"):
+        number = path.name.split(".")[-2]
+        if number.isdigit():
+            found.append((int(number), path))
+    return sorted(found)
+
+
+class Journal:
+    """The DynamoDB writes acknowledged since the latest snapshot, one JSON line each."""
+
+    def __init__(self, state_file: Path):
+        self.state_file = state_file
+        # After every file there is: a restart replays those, and must not journal its replay.
+        self.number = max((number for number, _ in _journals(state_file)), default=0) + 1
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        self._file = _journal_path(state_file, self.number).open("a", encoding="utf-8")
+
+    def append(self, target: str, authorization: str, body: bytes) -> None:
+        """Keep one write, as it came (its target, its credential scope, its body)."""
+        line = {"target": target, "authorization": authorization, "body": body.decode("utf-8")}
+        self._file.write(json.dumps(line) + "\n")
+        self._file.flush()  # in the operating system's hands: a crash of this process keeps it
+
+    def rotate(self) -> int:
+        """Start the next file (a snapshot is being taken); its number."""
+        self._file.close()
+        self.number += 1
+        self._file = _journal_path(self.state_file, self.number).open("a", encoding="utf-8")
+        return self.number
+
+    def close(self) -> None:
+        self._file.close()
+        path = _journal_path(self.state_file, self.number)
+        if path.exists() and path.stat().st_size == 0:
+            path.unlink()
+
+
+def forget(state_file: Path) -> None:
+    """Delete the snapshot and its journals (`up --fresh`)."""
+    for _, path in _journals(state_file):
+        path.unlink(missing_ok=True)
+    state_file.unlink(missing_ok=True)
+
+
+def save(aws: Any, path: Path, tables: list[str], groups: list[str], journal: Journal | None):
+    """Write the named tables and log groups to `path` (atomically)."""
+    with aws.between_calls():  # the tables as they stand, and the journal of what follows
+        items = aws.items(tables)
+        first = journal.rotate() if journal is not None else None
+    logs = aws.client("logs")
+    state: dict[str, Any] = {"tables": items, "log_groups": {}, "journal": first}
+    for group in groups:
+        streams: dict[str, list[dict[str, Any]]] = {}
+        try:
+            for page in logs.get_paginator("describe_log_streams").paginate(logGroupName=group):
+                for stream in page["logStreams"]:
+                    name = stream["logStreamName"]
+                    events = logs.get_log_events(
+                        logGroupName=group, logStreamName=name, startFromHead=True
+                    )["events"]
+                    streams[name] = [
+                        {"timestamp": e["timestamp"], "message": e["message"]} for e in events
+                    ]
+        except logs.exceptions.ResourceNotFoundException:
+            continue
+        state["log_groups"][group] = streams
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_suffix(".tmp")
+    scratch.write_text(json.dumps(state), encoding="utf-8")
+    os.replace(scratch, path)
+    for number, old in _journals(path):
+        if first is not None and number < first:
+            old.unlink(missing_ok=True)
+
+
+def restore(aws: Any, path: Path, tables: bool = True) -> None:
+    """Put back what `save` wrote (the tables must exist already) and replay the journal since;
+    or only the logs."""
+    from workshop.local.local_aws import ensure_log_group, ensure_log_stream
+
+    exists = path.exists()
+    state = json.loads(path.read_text(encoding="utf-8")) if exists else {}
+    dynamodb, logs = aws.client("dynamodb"), aws.client("logs")
+    existing = set(dynamodb.list_tables()["TableNames"]) if tables else set()
+    for table, items in state.get("tables", {}).items() if tables else ():
+        if table not in existing:  # saved under an older name (before names had a suffix)
+            continue
+        for start in range(0, len(items), 25):
+            batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+            dynamodb.batch_write_item(RequestItems={table: batch})
+    for group, streams in state.get("log_groups", {}).items():
+        ensure_log_group(logs, group)
+        for stream, events in streams.items():
+            ensure_log_stream(logs, group, stream)
+            if events:
+                logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+    since = state.get("journal") or 0  # a snapshot from before journals: none of them is newer
+    for number, journal in _journals(path) if tables else ():
+        if number >= since:
+            for line in journal.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(ValueError):  # a line cut short by the crash
+                    _replay(aws.endpoint_url, json.loads(line))
+
+
+def _replay(endpoint: str, write: dict[str, str]) -> None:
+    """Send one journaled write again, as it came; one that fails now (its table deleted since,
+    say) is left out, as its effect was."""
+    request = urllib.request.Request(
+        endpoint,
+        data=write["body"].encode("utf-8"),
+        headers={
+            "X-Amz-Target": write["target"],
+            "Content-Type": "application/x-amz-json-1.0",
+            "Authorization": write["authorization"],
+        },
+    )
+    with contextlib.suppress(urllib.error.HTTPError), urllib.request.urlopen(request, timeout=30):
+        pass
