@@ -30,7 +30,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from workshop import cli, manifest
+from workshop import cli, interrupt, manifest
 from workshop.local.iam import function_credentials
 from workshop.local.physical_names import generated_name
 from workshop.local.sam_template import load
@@ -373,8 +373,7 @@ def here(capsys, *args: str) -> subprocess.CompletedProcess:
     happens inside a command (reading its files, its one-line errors), without the cost of a
     new Python that imports the harness. The subprocess tests keep what only a process shows
     (its exit on Ctrl-C or a closed pipe, run.py, the user's AWS setup read at start)."""
-    names = ("SIGINT", "SIGTERM", "SIGBREAK")  # SIGBREAK: Ctrl-Break, on Windows only
-    caught = [getattr(signal, name) for name in names if hasattr(signal, name)]
+    caught = [getattr(signal, name) for name in interrupt.STOPPING if hasattr(signal, name)]
     handlers = {name: signal.getsignal(name) for name in caught}
     capsys.readouterr()
     try:

@@ -8,20 +8,24 @@ from collections.abc import Callable
 from types import FrameType
 
 INTERRUPTED = 130  # the exit code shells give a command that Ctrl-C (SIGINT) ended
+# The signals that stop a command cleanly (those this platform has): SIGBREAK is Ctrl-Break, on
+# Windows only; SIGHUP, a terminal closed, everywhere else.
+STOPPING = ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
 
 
 def stop_on_ctrl_c(first: Callable[[], None] | None = None) -> None:
-    """Make Ctrl-C, and the SIGTERM (or, on Windows, Ctrl-Break) that a test or a supervisor
-    sends, a KeyboardInterrupt, so the command stops cleanly; a shell that starts us in the
-    background may have told Python to ignore SIGINT. `first` runs as the signal comes: say,
-    to silence threads that would print on while the command stops."""
+    """Make Ctrl-C, the SIGTERM (or, on Windows, Ctrl-Break) that a test or a supervisor
+    sends, and the SIGHUP of a terminal closed under it, a KeyboardInterrupt, so the command
+    stops cleanly; a shell that starts us in the background may have told Python to ignore
+    SIGINT. `first` runs as the signal comes: say, to silence threads that would print on while
+    the command stops."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if first is not None:
             first()
         signal.default_int_handler(signum, frame)
 
-    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+    for name in STOPPING:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), handler)
 

@@ -157,6 +157,21 @@ def test_up_serves_prints_its_endpoints_stops_cleanly_and_remembers(capsys):
     assert "is not running" in saved.stdout and saved.stdout.count("START RequestId:") == 2
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="Windows has no SIGHUP")
+def test_closing_the_terminal_of_up_stops_it_as_ctrl_c_does(state_dir):
+    """A closed terminal sends SIGHUP: `up` stops cleanly, saves what it stored, and leaves
+    no marker saying that it still runs (which would refuse the next `up`)."""
+    process, lines = _start_up(str(PROBE_APP), "--port", "0", "--fresh")
+    port = int(re.search(r"http://127\.0\.0\.1:(\d+)/counter", "".join(lines))[1])
+    assert fetch_json(f"http://127.0.0.1:{port}/behave/add")[1] == {"hits": 1}
+    process.send_signal(signal.SIGHUP)
+    rest, _ = process.communicate(timeout=30)
+    assert process.returncode == 0 and "Stopped." in rest and "Traceback" not in rest, rest
+    (saved,) = state_dir.glob("**/state.json")  # the one stack's, saved as it stopped
+    assert not (saved.parent / "running.json").exists()
+
+
 # The newcomer's path: what a curious attendee types beyond the README.
 
 
