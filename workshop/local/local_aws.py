@@ -213,8 +213,9 @@ class _DynamoDBGate:
                 payload = b"".join(result)
             finally:
                 getattr(result, "close", lambda: None)()
-            if self.journal and action in JOURNALED and captured[0][0].startswith("200"):
-                self.journal.append(target, environ.get("HTTP_AUTHORIZATION", ""), body)
+            journal = self.journal
+            if journal and action in JOURNALED and captured[0][0].startswith("200"):
+                journal.append(target, environ.get("HTTP_AUTHORIZATION", ""), body)
         if stall is not None:
             stall.hold(action)  # outside the lock: other calls go on, and are applied meanwhile
         status, headers = captured[0][0], captured[0][1]
@@ -409,7 +410,8 @@ class LocalAWS:
     def journal_to(self, journal: Journal | None) -> None:
         """Keep each DynamoDB write that succeeds in `journal` before it is answered (or stop)."""
         if self._gate:
-            self._gate.journal = journal
+            with self._gate.lock:  # not while a write is being kept
+                self._gate.journal = journal
 
     @contextlib.contextmanager
     def between_calls(self) -> Iterator[None]:
