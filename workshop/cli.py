@@ -56,6 +56,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         except BrokenPipeError:
             pass  # `up | head` stopped reading: the API serves on, without the lines
 
+    def new_code(function: str, files: list[str]) -> None:
+        shown = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+        print(
+            f"{time.strftime('%H:%M:%S')} {shown} changed: {function} runs it from this visit "
+            "on, in new environments, as after a deploy",
+            flush=True,
+        )
+
     interrupt.stop_on_ctrl_c()  # and save what it stored
     state_dir = served.state_dir(project)
     stack = Stack.for_project(
@@ -65,6 +73,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         state_dir=state_dir,
         fresh=args.fresh,
         on_request=report,
+        on_code_change=new_code,
     )
     stack.start()
     ready = served.seconds_since_start()

@@ -1,4 +1,5 @@
-"""Reading a file the user named or wrote: any mistake is a WorkshopError that names the file.
+"""The user's files: reading one they named or wrote (any mistake is a WorkshopError that names
+the file), and seeing which of a folder's changed.
 
 Windows tools write text with a byte order mark: Windows PowerShell 5.1's `>` and `Out-File`
 write UTF-16, its `Set-Content -Encoding UTF8` and older Notepad write UTF-8 with a BOM. They
@@ -8,6 +9,7 @@ are read by their BOM, as the AWS CLI reads a `file://` argument; anything else 
 from __future__ import annotations
 
 import codecs
+import os
 from pathlib import Path
 
 from workshop.errors import WorkshopError
@@ -45,3 +47,27 @@ def read_text(path: Path, what: str) -> str:
             f"{path}: not {encoding.upper().removesuffix('-SIG')} text (byte "
             f"{data[exc.start]:#04x} at position {exc.start}); {SAVE_AS_UTF8}"
         ) from None
+
+
+# Build output and caches: what the user does not write.
+NOT_WATCHED = {".aws-sam", "__pycache__", ".ipynb_checkpoints", ".git"}
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """(modification time, size) of every file under `folder`, but build output and caches."""
+    found = {}
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [name for name in dirs if name not in NOT_WATCHED]
+        for name in files:
+            path = Path(root, name)
+            try:
+                info = path.stat()
+            except OSError:  # deleted meanwhile (an editor's swap file)
+                continue
+            found[path.relative_to(folder).as_posix()] = (info.st_mtime_ns, info.st_size)
+    return found
+
+
+def changes(old: dict[str, tuple[int, int]], new: dict[str, tuple[int, int]]) -> list[str]:
+    """The files (relative paths) that came, went or changed between two snapshots."""
+    return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))

@@ -339,7 +339,9 @@ def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    banner = []
     for line in process.stdout:
+        banner.append(line)
         if line.startswith("Press Ctrl-C"):
             break
     try:
@@ -347,8 +349,22 @@ def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(
             invoked = here(capsys, "invoke", "02")
             assert invoked.stdout.startswith(f"(Your copy {copy}, which `up --from` serves;")
             assert expected in invoked.stdout
+        # A fix saved while `up` serves the copy is what the next visit runs, as after a deploy.
+        url = re.search(r"API: +(\S+)", "".join(banner))[1]
+        assert fetch_json(url)[0] == 500  # the bug: the count is a Decimal
+        handler = copy / "src" / "app.py"
+        handler.write_text(handler.read_text(encoding="utf-8") + "\n# saved\n", encoding="utf-8")
+        assert fetch_json(url)[0] == 500  # the same code, but in a new environment
     finally:
-        _stop(process)
+        rest = _stop(process)
+    lines = rest.splitlines()
+    changed = next(line for line in lines if " changed: " in line)
+    visit = lines[lines.index(changed) + 1]
+    assert changed.endswith(
+        " app.py changed: HelloWorldFunction runs it from this visit on, in new environments, "
+        "as after a deploy"
+    )
+    assert " -> 500 (cold start: init " in visit, rest
     # Stopped, it is still the copy that ran last: its saved logs, not stage 02's (read in a
     # process of its own, whose local AWS holds only what the copy saved).
     logs = run_py("logs", "02", "--filter", "Decimal", cwd=REPO, env=env)

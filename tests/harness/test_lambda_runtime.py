@@ -6,6 +6,7 @@ import importlib.util
 import json
 import logging
 import re
+import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -46,6 +47,24 @@ def test_a_cold_start_after_the_idle_timeout_forgets_module_state(probe):
     again = probe.invoke({"action": "count"})
     assert again.cold_start and body(again)["warm_count"] == 1
     assert again.log_stream != first.log_stream
+
+
+def test_code_changed_under_up_runs_from_the_next_invocation_in_new_environments(
+    make_stack, tmp_path
+):
+    """As after a deploy (`sam sync --watch`): a warm environment would run the old code on."""
+    shutil.copytree(PROBE_APP, tmp_path / "app")
+    told = []
+    stack = make_stack(tmp_path / "app", on_code_change=lambda *change: told.append(change))
+    assert body(stack.invoke({"action": "count"}))["warm_count"] == 1
+    assert body(stack.invoke({"action": "count"}))["warm_count"] == 2  # warm: same code
+    assert told == []
+    handler = tmp_path / "app" / "src" / "app.py"
+    handler.write_text(handler.read_text() + "\n# edited\n")
+    again = stack.invoke({"action": "count"})
+    assert again.cold_start and body(again)["warm_count"] == 1
+    assert told == [("ProbeFunction", ["app.py"])]
+    assert body(stack.invoke({"action": "count"}))["warm_count"] == 2  # warm again, new code
 
 
 def test_concurrent_requests_get_separate_environments(probe):

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from workshop import interrupt
+from workshop import interrupt, user_files
 from workshop.errors import MachineError, WorkshopError
 
-NOT_WATCHED = {".aws-sam", "__pycache__", ".ipynb_checkpoints", ".git"}
 POLL_SECONDS = 1.0
-
-
-def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    """(modification time, size) of every file under `folder`, but build output and caches."""
-    found = {}
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = [name for name in dirs if name not in NOT_WATCHED]
-        for name in files:
-            path = Path(root, name)
-            try:
-                info = path.stat()
-            except OSError:  # deleted meanwhile (an editor's swap file)
-                continue
-            found[path.relative_to(folder).as_posix()] = (info.st_mtime_ns, info.st_size)
-    return found
-
-
-def _changes(old: dict[str, tuple[int, int]], new: dict[str, tuple[int, int]]) -> list[str]:
-    return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
 
 
 def watch(copy: Path, label: str, check: Callable[[], int]) -> int:
@@ -43,7 +22,7 @@ def watch(copy: Path, label: str, check: Callable[[], int]) -> int:
     code = 1
     try:
         while True:
-            before = _snapshot(copy)
+            before = user_files.snapshot(copy)
             try:
                 code = check()
             except MachineError:
@@ -63,14 +42,14 @@ def _wait_for_change(folder: Path, before: dict[str, tuple[int, int]]) -> list[s
     """Poll until a file under `folder` changes; then wait for the saving to settle."""
     while True:
         _sleep(POLL_SECONDS)
-        now = _snapshot(folder)
-        if _changes(before, now):
+        now = user_files.snapshot(folder)
+        if user_files.changes(before, now):
             break
     while True:  # editors save in steps (a temporary file, then a rename): let them finish
         _sleep(0.3)
-        settled = _snapshot(folder)
+        settled = user_files.snapshot(folder)
         if settled == now:
-            return _changes(before, settled)
+            return user_files.changes(before, settled)
         now = settled
 
 

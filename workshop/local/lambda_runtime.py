@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ class ExecutionEnvironment:
 
     def __init__(self, function: Function, variables: dict[str, str], python: str):
         self.function = function
+        self.code_version = 0  # the function's code it runs (FunctionRuntime.new_code)
         self.stream = (
             time.strftime("%Y/%m/%d/", time.gmtime()) + f"[$LATEST]{secrets.token_hex(16)}"
         )
@@ -178,8 +180,10 @@ class FunctionRuntime:
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         on_logs: Any = None,
         python: str = sys.executable,
+        before_invoke: Callable[[], None] | None = None,
     ):
         self.function = function
+        self.before_invoke = before_invoke  # e.g. a look at whether the code changed
         self.idle_timeout = idle_timeout
         self.python = python
         self.on_logs = on_logs  # called with (log stream, [LogEvent]) after each phase
@@ -187,6 +191,7 @@ class FunctionRuntime:
             ExecutionEnvironment
         ] = []  # the most recently used last: it is reused first
         self._busy = 0
+        self._code_version = 0  # how many times the code changed since the runtime began
         self._in_use: set[ExecutionEnvironment] = set()  # busy, with their processes
         self._lock = threading.Lock()
         self._closed = False
@@ -259,7 +264,8 @@ class FunctionRuntime:
         with self._lock:
             self._busy -= 1
             self._in_use.discard(environment)
-            if environment is not None and keep and not self._closed:
+            current = environment is not None and environment.code_version == self._code_version
+            if current and keep and not self._closed:
                 environment.last_used = time.monotonic()
                 self._idle.append(environment)
                 return
@@ -281,6 +287,13 @@ class FunctionRuntime:
             environment.kill()
         return len(stale)
 
+    def new_code(self) -> None:
+        """The function's code changed, as after a deploy: the next invocation starts a new
+        environment with it; idle ones are reclaimed now, busy ones once their invocation ends."""
+        with self._lock:
+            self._code_version += 1
+        self.expire()
+
     @property
     def warm_environments(self) -> int:
         with self._lock:
@@ -299,6 +312,9 @@ class FunctionRuntime:
 
     def invoke(self, event: Any, request_id: str | None = None) -> Invocation:
         request_id = request_id or str(uuid.uuid4())
+        if self.before_invoke is not None:
+            self.before_invoke()
+        code_version = self._code_version  # read before the code is: a change then retires it
         environment = self._acquire()
         inv = Invocation(
             request_id=request_id, cold_start=environment is None or environment.needs_init
@@ -312,6 +328,7 @@ class FunctionRuntime:
                 # for a slot is not init time).
                 with INIT_SLOTS:
                     environment = ExecutionEnvironment(self.function, self.variables, self.python)
+                    environment.code_version = code_version
                     with self._lock:
                         self._in_use.add(environment)
                     inv.logs.extend(self.platform.init_start(environment.stream))

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workshop import manifest
+from workshop import manifest, user_files
 from workshop.errors import WorkshopError
 from workshop.local import persistence, sam_template
 from workshop.local.api_gateway import INTEGRATION_TIMEOUT, ApiGateway
@@ -50,6 +50,7 @@ class Stack:
         python: str | None = None,
         serve_api: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        on_code_change: Callable[[str, list[str]], None] | None = None,
     ):
         self.project_dir = Path(project_dir).resolve()
         self.aws = aws or LocalAWS()
@@ -66,6 +67,9 @@ class Stack:
         self.python = python
         self.serve_api = serve_api
         self.clock = clock  # API Gateway's throttle reads it
+        # Told (function, files) when a function's code changed: a deploy's effect, as `sam
+        # sync --watch` gives it, where warm environments would otherwise run the old code.
+        self.on_code_change = on_code_change
         self.runtimes: dict[str, FunctionRuntime] = {}
         self.api: ApiGateway | None = None
         self._shipper: LogShipper | None = None
@@ -115,6 +119,7 @@ class Stack:
                     credentials=credentials,
                     idle_timeout=self.idle_timeout,
                     on_logs=self._shipper,
+                    before_invoke=self._code_watch(fn) if self.on_code_change else None,
                     **options,
                 )
             if self.api:
@@ -199,6 +204,23 @@ class Stack:
         if self.state_file and self.aws.embedded:  # from now on, each write is kept at once
             self._journal = persistence.Journal(self.state_file)
             self.aws.journal_to(self._journal)
+
+    def _code_watch(self, fn: Function) -> Callable[[], None]:
+        """Before each invocation of `fn`: if a file of its code changed since the last look, its
+        environments are retired, as a deploy retires them, and on_code_change is told."""
+        seen = user_files.snapshot(fn.code_dir)
+        lock = threading.Lock()
+
+        def look() -> None:
+            nonlocal seen
+            now = user_files.snapshot(fn.code_dir)
+            with lock:
+                changed, seen = user_files.changes(seen, now), now
+            if changed and self.on_code_change is not None:
+                self.runtimes[fn.logical_id].new_code()
+                self.on_code_change(fn.logical_id, changed)
+
+        return look
 
     def _log_groups(self) -> list[str]:
         groups = {fn.log_group for fn in self.template.functions.values()}
