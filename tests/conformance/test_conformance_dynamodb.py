@@ -216,3 +216,14 @@ def test_a_deleted_table_is_answered_as_deleting_and_then_is_gone(aws):
     assert answer["TableDescription"]["TableStatus"] == "DELETING"
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.describe_table(TableName="doomed")
+
+
+@pytest.mark.parametrize("call", ["update_item", "batch_get_item", "batch_write_item"])
+def test_consumed_capacity_comes_only_when_asked_for(aws, call):
+    """ReturnConsumedCapacity, in the DynamoDB API Reference: NONE, the default, means no
+    ConsumedCapacity in the response; TOTAL asks for it."""
+    client = aws.client("dynamodb", config=Config(retries={"total_max_attempts": 1}))
+    right = json.loads(json.dumps(KEYED_CALLS[call]).replace('{"N": "7"}', '{"S": "7"}'))
+    assert "ConsumedCapacity" not in getattr(client, call)(**right)
+    assert "ConsumedCapacity" in getattr(client, call)(**right, ReturnConsumedCapacity="TOTAL")
+    client.delete_item(TableName="on-demand", Key={"pk": {"S": "7"}})

@@ -219,7 +219,7 @@ class _DynamoDBGate:
         if stall is not None:
             stall.hold(action)  # outside the lock: other calls go on, and are applied meanwhile
         status, headers = captured[0][0], captured[0][1]
-        headers, payload = answered(target, status, headers, payload)
+        headers, payload = answered(target, request, status, headers, payload)
         start_response(status, headers)
         return [payload]
 

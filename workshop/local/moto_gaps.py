@@ -78,18 +78,30 @@ def refuse_before(target: str, request: dict[str, Any], account_id: str, region:
 
 
 def answered(
-    target: str, status: str, headers: list[tuple[str, str]], payload: bytes
+    target: str, request: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes
 ) -> tuple[list[tuple[str, str]], bytes]:
-    """moto's answer (its headers and body), as the service gives it."""
-    if not (target.endswith(".DeleteTable") and status.startswith("200")):
-        return headers, payload
-    # The table is in the DELETING state until DynamoDB completes the deletion (DeleteTable, in
-    # the DynamoDB API Reference); moto deletes it at once, and answers its last state.
-    answer = json.loads(payload)
-    answer.get("TableDescription", {})["TableStatus"] = "DELETING"
+    """moto's answer to a DynamoDB call (its headers and body), as DynamoDB gives it."""
+    if not status.startswith("200"):
+        return headers, body
+    deleted = target.endswith(".DeleteTable")
+    # ReturnConsumedCapacity NONE, the default: "No ConsumedCapacity details are included in
+    # the response" (the DynamoDB API Reference); moto includes them in some answers anyway.
+    unasked = b'"ConsumedCapacity"' in body and request.get("ReturnConsumedCapacity") in (
+        None,
+        "NONE",
+    )
+    if not (deleted or unasked):
+        return headers, body
+    answer = json.loads(body)
+    if deleted:
+        # The table is in the DELETING state until DynamoDB completes the deletion (DeleteTable,
+        # in the API Reference); moto deletes it at once, and answers its last state.
+        answer.get("TableDescription", {})["TableStatus"] = "DELETING"
+    if unasked:
+        answer.pop("ConsumedCapacity", None)
     body = json.dumps(answer).encode()
     # Its length and its checksum change too: the SDKs check DynamoDB's CRC32, and retry on a
-    # mismatch (which would then find no table to delete).
+    # mismatch (which would then apply the call twice).
     fresh = {"content-length": len(body), "x-amz-crc32": zlib.crc32(body)}
     return [(name, str(fresh.get(name.lower(), value))) for name, value in headers], body
 
