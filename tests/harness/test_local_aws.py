@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +19,11 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.responses import DynamoHandler
 
+from tests.helpers import PROBE_APP
 from workshop.errors import WorkshopError
 from workshop.local import local_aws
 from workshop.local.local_aws import LocalAWS
+from workshop.local.stack import Stack
 
 CLIENTS, VISITS = 32, 5
 
@@ -93,6 +96,23 @@ def test_concurrent_functions_lose_no_atomic_add_either(probe):
         results = list(pool.map(lambda _: probe.invoke({"action": "add"}), range(20)))
     hits = sorted(json.loads(inv.payload["body"])["hits"] for inv in results)
     assert hits == list(range(1, 21))  # every caller saw its own increment: none was lost
+
+
+def test_the_local_aws_keeps_its_port_from_one_up_to_the_next_unless_taken():
+    """The AWS CLI lines `up` prints name the local AWS's port: beside the API's, they go on
+    working after a restart. A port taken by another program: the system picks one."""
+    stack = Stack(PROBE_APP, stack_name="probe", port=3210)
+    assert stack.aws.port == 3210 + 1566
+    assert Stack(PROBE_APP, stack_name="probe", port=0).aws.port == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        aws = LocalAWS(port=taken.getsockname()[1]).start()
+        try:
+            assert urlsplit(aws.endpoint_url).port not in (None, taken.getsockname()[1])
+            assert aws.client("dynamodb").list_tables()["TableNames"] is not None
+        finally:
+            aws.stop()
 
 
 def test_an_endpoint_in_AWS_ENDPOINT_URL_is_used_instead_of_the_embedded_one(monkeypatch):

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
@@ -224,6 +225,18 @@ class _DynamoDBGate:
         return [payload]
 
 
+def _bindable(port: int) -> bool:
+    """Whether the embedded AWS can listen on `port` (werkzeug would exit the process if not)."""
+    with socket.socket() as probe:
+        if os.name != "nt":  # as the server will: a port its last run left in TIME_WAIT is free
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return port != 0
+
+
 def _read_body(environ: dict[str, Any]) -> bytes:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
@@ -263,8 +276,9 @@ def _session() -> boto3.session.Session:
 class LocalAWS:
     """Starts the embedded AWS (or adopts an external endpoint) and hands out clients for it."""
 
-    def __init__(self, region: str = "us-east-1", endpoint_url: str | None = None):
+    def __init__(self, region: str = "us-east-1", endpoint_url: str | None = None, port: int = 0):
         self.region = region
+        self.port = port  # the embedded one's, if free: 0 lets the system pick one
         self.external_endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
         self._named_by_user = not endpoint_url and self.external_endpoint is not None
         self.endpoint_url = self.external_endpoint or ""
@@ -289,7 +303,11 @@ class LocalAWS:
         isolate_moto()  # its own sessions read nothing of the user's AWS setup, as ours do
         self._gate = _DynamoDBGate(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
-            "127.0.0.1", 0, self._gate, threaded=True, request_handler=wsgi_handler()
+            "127.0.0.1",
+            self.port if _bindable(self.port) else 0,  # else the system picks one
+            self._gate,
+            threaded=True,
+            request_handler=wsgi_handler(),
         )
         host, port = self._server.server_address[:2]
         self.endpoint_url = f"http://{host}:{port}"

@@ -21,6 +21,7 @@ from workshop.local.local_aws import LocalAWS, ensure_log_group
 from workshop.types import Function, Invocation
 
 SAVE_INTERVAL = 1.0  # seconds between snapshots of changed state while running
+AWS_PORT_OFFSET = 1566  # the API on 3000 (SAM's), the local AWS on 4566 (LocalStack's, if free)
 
 
 def _free_port_after(port: int) -> int:
@@ -53,7 +54,9 @@ class Stack:
         on_code_change: Callable[[str, list[str]], None] | None = None,
     ):
         self.project_dir = Path(project_dir).resolve()
-        self.aws = aws or LocalAWS()
+        # The API's port, and the local AWS's beside it: the same from one start to the next,
+        # so the AWS CLI lines that `up` printed go on working after a restart.
+        self.aws = aws or LocalAWS(port=port + AWS_PORT_OFFSET if 0 < port < 63970 else 0)
         self._owns_aws = aws is None
         self.template = sam_template.load(
             self.project_dir / "template.yaml", stack_name=stack_name, region=self.aws.region
