@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from workshop import interrupt, manifest, served, usage, user_files
 from workshop.errors import WorkshopError
-from workshop.types import DEFAULT_IDLE_TIMEOUT, Invocation
+from workshop.types import DEFAULT_IDLE_TIMEOUT, MAX_CLIENTS, MAX_STALL, Invocation
 
 
 def _print_invocation(inv: Invocation) -> None:
@@ -307,7 +307,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=usage.port, default=3000, help="HTTP port (default: 3000)")
     up.add_argument(
         "--idle-timeout",
-        type=usage.seconds,
+        type=usage.seconds(),
         default=DEFAULT_IDLE_TIMEOUT,
         metavar="SECONDS",
         help=f"reclaim an environment idle this long: a cold start follows "
@@ -344,28 +344,28 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--final", default="final", help="the final app (default: final)")
     bench.add_argument(
         "--warm-visits",
-        type=usage.at_least(2),
+        type=usage.whole(2),
         default=200,
         metavar="N",
         help="warm visits to each app, for the latencies (default: 200)",
     )
     bench.add_argument(
         "--cold-starts",
-        type=usage.at_least(2),
+        type=usage.whole(2),
         default=12,
         metavar="C",
         help="cold starts of each app, among the warm visits (default: 12)",
     )
     bench.add_argument(
         "--race-visits",
-        type=usage.at_least(1),
+        type=usage.whole(1),
         default=3,
         metavar="K",
         help="visits by each client in each race (default: 3)",
     )
     bench.add_argument(
         "--clients",
-        type=usage.client_counts,
+        type=usage.counts(MAX_CLIENTS),
         default=(1, 8, 32),
         metavar="T,T,...",
         help="concurrent clients in each race (default: 1,8,32)",
@@ -393,9 +393,15 @@ def parser() -> argparse.ArgumentParser:
     )
     race.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
     for flag, kind, default, metavar, text in (
-        ("--clients", int, 8, "N", "clients at once (default: 8)"),
-        ("--visits", int, 10, "K", "visits by each client (default: 10)"),
-        ("--stall", usage.seconds, None, "SECONDS", "DynamoDB answers up to SECONDS late"),
+        ("--clients", usage.whole(1, MAX_CLIENTS), 8, "N", "clients at once (default: 8)"),
+        ("--visits", usage.whole(1), 10, "K", "visits by each client (default: 10)"),
+        (
+            "--stall",
+            usage.seconds(MAX_STALL),
+            None,
+            "SECONDS",
+            "DynamoDB answers up to SECONDS late",
+        ),
     ):
         race.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
     race.set_defaults(run=cmd_race)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 
 from workshop import manifest
 from workshop.errors import WorkshopError
@@ -27,37 +28,51 @@ def port(text: str) -> int:
     return number
 
 
-def seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
-    return value
+def seconds(maximum: float | None = None):
+    """An option's number of seconds: more than 0 (and at most `maximum`)."""
+    wanted = "a number of seconds, more than 0" + (f" and at most {maximum:g}" if maximum else "")
 
-
-def at_least(minimum: int):
-    def parse(text: str) -> int:
+    def parse(text: str) -> float:
         try:
-            value = int(text)
+            value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {minimum} or more")
+            value = math.nan
+        # nan and inf are no number of seconds: `not` also refuses nan, which compares False.
+        if not (0 < value < math.inf) or (maximum and value > maximum):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}")
         return value
 
     return parse
 
 
-def client_counts(text: str) -> tuple[int, ...]:
-    try:
-        counts = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give numbers like 1,8,32") from None
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError("each count of clients must be 1 or more")
-    return counts
+def whole(minimum: int, maximum: int | None = None):
+    """An option's whole number: `minimum` or more (and at most `maximum`)."""
+    wanted = f" from {minimum} to {maximum}" if maximum else f", {minimum} or more"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum and value > maximum):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number{wanted}")
+        return value
+
+    return parse
+
+
+def counts(maximum: int):
+    """An option's list of whole numbers, each from 1 to `maximum`: `1,8,32`."""
+    each = whole(1, maximum)
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            return tuple(each(part) for part in text.split(","))
+        except argparse.ArgumentTypeError:
+            wanted = f"whole numbers from 1 to {maximum}, like 1,8,32"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a list of {wanted}") from None
+
+    return parse
 
 
 # Characters that a double-quoted argument does not keep as they are: bash expands $, `, \ and

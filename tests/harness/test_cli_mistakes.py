@@ -224,3 +224,55 @@ def test_an_unquoted_phrase_says_to_quote_it_with_the_command_to_type(
 def test_a_stage_after_the_filter_is_still_a_stage(state_dir, capsys):
     """`logs --filter START 02`: a word, then the stage; not a phrase."""
     assert_one_line_error(here(capsys, "logs", "--filter", "START", "02"), "has no logs yet")
+
+
+# A bad number: every option of race and bench (and up's seconds) says it one way, after the
+# command's usage, before anything runs (bench refused --clients 500 only after measuring).
+
+
+def _usage_mistake(result, command: str) -> str:
+    """The error line of a usage mistake, checked to follow the command's own usage."""
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result
+    assert result.stdout == ""  # refused before the command did anything
+    assert result.stderr.startswith(f"usage: python run.py {command}".rstrip() + " "), result
+    return result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        (["race", "--clients", "0"], "--clients: '0' is not a whole number from 1 to 128"),
+        (["race", "--clients", "x"], "--clients: 'x' is not a whole number from 1 to 128"),
+        (["race", "--visits", "0"], "--visits: '0' is not a whole number, 1 or more"),
+        (
+            ["race", "--stall", "30"],
+            "--stall: '30' is not a number of seconds, more than 0 and at most 25",
+        ),
+        (
+            ["race", "--stall", "nan"],
+            "--stall: 'nan' is not a number of seconds, more than 0 and at most 25",
+        ),
+        (["bench", "--warm-visits", "1"], "--warm-visits: '1' is not a whole number, 2 or more"),
+        (["bench", "--cold-starts", "x"], "--cold-starts: 'x' is not a whole number, 2 or more"),
+        (["bench", "--race-visits", "0"], "--race-visits: '0' is not a whole number, 1 or more"),
+        (
+            ["bench", "--clients", "1,x"],
+            "--clients: '1,x' is not a list of whole numbers from 1 to 128, like 1,8,32",
+        ),
+        (
+            ["bench", "--clients", "8,500"],
+            "--clients: '8,500' is not a list of whole numbers from 1 to 128, like 1,8,32",
+        ),
+        (
+            ["up", "--idle-timeout", "0"],
+            "--idle-timeout: '0' is not a number of seconds, more than 0",
+        ),
+        (
+            ["up", "--idle-timeout", "inf"],
+            "--idle-timeout: 'inf' is not a number of seconds, more than 0",
+        ),
+    ],
+)
+def test_a_bad_number_reads_alike_in_every_option(typed, said, capsys):
+    line = _usage_mistake(here(capsys, *typed), typed[0])
+    assert line == f"python run.py {typed[0]}: error: argument {said}"
