@@ -287,7 +287,7 @@ def parser() -> argparse.ArgumentParser:
     )
     # No command at all (`python run.py`): the help, which lists them all.
     top.set_defaults(run=lambda _args: top.print_help() or 0)
-    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=usage.CommandParser)
     stage_help = (
         f"a stage (01, 02, ...: see `{_run()} stages`), `final`, or a folder with a template.yaml"
     )
@@ -441,6 +441,8 @@ def parser() -> argparse.ArgumentParser:
         ("notebook", "open the notebooks in JupyterLab"),
     ):
         sub.add_parser(name, help=text, add_help=False).set_defaults(run=cmd_run_py_only)
+    for command in sub.choices.values():  # whose usage a mistake in its arguments shows
+        command.set_defaults(parser=command)
     return top
 
 
@@ -450,11 +452,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             top = parser()
             args, extras = top.parse_known_args(argv)
-            mistake = usage.unquoted_phrase(sys.argv[1:] if argv is None else argv, args, extras)
+            typed = sys.argv[1:] if argv is None else argv
+            mistake = usage.unquoted_phrase(typed, args, extras)
             if mistake:
                 raise WorkshopError(mistake)
-            if extras:  # as parse_args says it
-                top.error(f"unrecognized arguments: {' '.join(extras)}")
+            if extras and args.run is not cmd_run_py_only:  # run.py takes what those are given
+                command = getattr(args, "parser", top)
+                command.error(usage.not_understood(command, typed, args, extras))
             return args.run(args)
         finally:
             sys.stdout.flush()  # now, not at exit: a closed pipe (`| head`) is caught below

@@ -9,6 +9,9 @@ it is quoted.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
+import io
 import itertools
 import math
 
@@ -119,8 +122,13 @@ def unquoted_phrase(argv: list[str], args: argparse.Namespace, extras: list[str]
     )
 
 
+# What a word of a suggested command may hold unquoted: bash and PowerShell both pass these on
+# as they are; each gives some others a meaning of its own (a comma, `@`, `{`, `*`, `;`, ...).
+PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=+")
+
+
 def _word(text: str) -> str:
-    return quoted(text) if any(char.isspace() for char in text) else text
+    return text if set(text) <= PLAIN else quoted(text)
 
 
 def _names_a_project(name: str) -> bool:
@@ -129,3 +137,56 @@ def _names_a_project(name: str) -> bool:
     except WorkshopError:
         return False
     return True
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser."""
+
+    def takes(self, words: list[str]) -> bool:
+        """Whether these words are the command's arguments, all of them and rightly so."""
+        with contextlib.redirect_stderr(io.StringIO()):  # what argparse would say: not shown
+            try:
+                return not self.parse_known_args(words)[1]
+            except SystemExit:
+                return False
+
+
+def not_understood(
+    command: argparse.ArgumentParser, typed: list[str], args: argparse.Namespace, extras: list[str]
+) -> str:
+    """What `command` says of the words it did not take: argparse's words, then how to mend it.
+
+    argparse itself reports them from the top parser, whose usage says nothing of the command's.
+    """
+    from workshop.learn import run_py
+
+    said = f"unrecognized arguments: {' '.join(extras)}"
+    if not isinstance(command, CommandParser):  # none named: argparse's words are all there is
+        return said
+    if args.command == "logs" and {"--tail", "-t"} & {word.split("=")[0] for word in extras}:
+        where = f"--from {_word(args.source)}" if args.source else _word(args.stage or "")
+        return (
+            f"{said}: `sam logs --tail` follows new log events; here "
+            f"`{' '.join([run_py(), 'up', where]).rstrip()}` prints each invocation's log lines "
+            f"live, as they come, and `{' '.join([run_py(), 'logs', where]).rstrip()}` shows "
+            "what was stored"
+        )
+    options = [option for action in command._actions for option in action.option_strings]
+    meant = {}
+    for word in extras:
+        name, equals, value = word.partition("=")
+        close = difflib.get_close_matches(name, options, n=1, cutoff=0.75)
+        if name.startswith("-") and close:
+            meant[word] = close[0] + equals + value
+    if not meant:
+        if not any(word.startswith("-") for word in extras):
+            stages = [action for action in command._actions if not action.option_strings]
+            takes = ("options only", "one stage", "two stages")[len(stages)]
+            said += f" (`{command.prog}` takes {takes})"
+        return said
+    names = dict.fromkeys(option.split("=")[0] for option in meant.values())
+    said += f"; did you mean {' or '.join(names)}?"
+    mended = [meant.get(word, word) for word in typed[typed.index(args.command) + 1 :]]
+    if command.takes(mended):  # the command to type, whole, when that is all it lacked
+        said += f" Type `{' '.join([run_py(), args.command, *map(_word, mended)])}`"
+    return said

@@ -276,3 +276,88 @@ def _usage_mistake(result, command: str) -> str:
 def test_a_bad_number_reads_alike_in_every_option(typed, said, capsys):
     line = _usage_mistake(here(capsys, *typed), typed[0])
     assert line == f"python run.py {typed[0]}: error: argument {said}"
+
+
+# A word a command does not take: that command's usage (argparse would show the top-level one),
+# what it did not understand, and the option meant, as the command to type.
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        (
+            ["up", "06", "--frsh"],
+            "--frsh; did you mean --fresh? Type `python run.py up 06 --fresh`",
+        ),
+        (  # argparse took the value for the stage: the mended command has both where they were
+            ["up", "--prot", "3001", "06"],
+            "--prot 06; did you mean --port? Type `python run.py up --port 3001 06`",
+        ),
+        (
+            ["up", "--prot=3001"],
+            "--prot=3001; did you mean --port? Type `python run.py up --port=3001`",
+        ),
+        (
+            ["race", "05", "--vists", "3", "--clent", "2"],
+            "--vists 3 --clent 2; did you mean --visits or --clients? "
+            "Type `python run.py race 05 --visits 3 --clients 2`",
+        ),
+        (  # a folder with a space and a $: quoted as bash and PowerShell both keep it
+            ["up", "--from", "my copy $1", "--frsh"],
+            "--frsh; did you mean --fresh? Type `python run.py up --from 'my copy $1' --fresh`",
+        ),
+        (  # one word mended, one unknown: the option meant, but no command that would fail
+            ["up", "06", "--frsh", "--verbose"],
+            "--frsh --verbose; did you mean --fresh?",
+        ),
+        (["up", "06", "--prot", "http"], "--prot http; did you mean --port?"),  # --port http fails
+        (["up", "06", "07"], "07 (`python run.py up` takes one stage)"),
+        (["diff", "05", "06", "07"], "07 (`python run.py diff` takes two stages)"),
+        (["stages", "all"], "all (`python run.py stages` takes options only)"),
+    ],
+)
+def test_a_word_a_command_does_not_take_gets_its_usage_and_the_option_meant(typed, said, capsys):
+    line = _usage_mistake(here(capsys, *typed), typed[0])
+    assert line == f"python run.py {typed[0]}: error: unrecognized arguments: {said}"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        ["up", "06", "--frsh"],
+        ["up", "--prot", "3001", "06"],
+        ["race", "05", "--vists", "3", "--clent", "2"],
+        ["up", "--from", "my copy $1", "--frsh"],
+    ],
+)
+def test_the_command_a_mistake_suggests_is_taken_whole(typed, capsys):
+    """As bash reads it (PowerShell reads these quotes alike): no word left over, none refused."""
+    line = _usage_mistake(here(capsys, *typed), typed[0])
+    words = shlex.split(re.search(r"Type `(.*)`$", line).group(1))
+    assert words[:3] == ["python", "run.py", typed[0]]
+    args, extras = cli.parser().parse_known_args(words[2:])
+    assert extras == [] and args.command == typed[0]
+    assert len(words) == len(typed) + 2  # nothing dropped: the user's other words are kept
+
+
+def test_no_command_at_all_keeps_the_top_level_usage(capsys):
+    assert _usage_mistake(here(capsys, "--frsh"), "") == (
+        "python run.py: error: unrecognized arguments: --frsh"
+    )
+
+
+@pytest.mark.parametrize(
+    ("typed", "where"),
+    [
+        (["07", "--tail"], " 07"),
+        (["-t"], ""),
+        (["--tail", "--from", "my copy"], ' --from "my copy"'),
+    ],
+)
+def test_logs_tail_as_sam_logs_has_it_says_up_prints_the_lines_live(typed, where, capsys):
+    tail = next(word for word in typed if word.startswith("-") and word != "--from")
+    assert _usage_mistake(here(capsys, "logs", *typed), "logs") == (
+        f"python run.py logs: error: unrecognized arguments: {tail}: `sam logs --tail` follows new "
+        f"log events; here `python run.py up{where}` prints each invocation's log lines live, as "
+        f"they come, and `python run.py logs{where}` shows what was stored"
+    )
