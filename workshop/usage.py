@@ -14,6 +14,8 @@ import difflib
 import io
 import itertools
 import math
+from collections.abc import Callable
+from typing import NoReturn
 
 from workshop import manifest
 from workshop.errors import WorkshopError
@@ -140,7 +142,15 @@ def _names_a_project(name: str) -> bool:
 
 
 class CommandParser(argparse.ArgumentParser):
-    """A command's parser."""
+    """A command's parser: with `needs` set, a missing argument gets that message instead of
+    argparse's bare `the following arguments are required`."""
+
+    needs: Callable[[], str] | None = None
+
+    def error(self, message: str) -> NoReturn:
+        if self.needs and message.startswith("the following arguments are required"):
+            message = self.needs()
+        super().error(message)
 
     def takes(self, words: list[str]) -> bool:
         """Whether these words are the command's arguments, all of them and rightly so."""
