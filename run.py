@@ -66,6 +66,11 @@ XDIST_DEFAULTS = {"-n": "6", "--dist": "load", "--maxschedchunk": "1"}
 STAMP_FILE = ".workshop-setup.json"  # inside the venv: what it was installed from, and where
 # Bump when the install steps change, so that existing venvs are installed again.
 RECIPE = 2
+TEST_HELP = (  # `test --help` before the venv holds what only the tests use, which pytest's needs
+    "`python run.py test [ARGS...]` runs the tests with pytest (ARGS go to it, e.g. -k decimal). "
+    "Its first run adds the packages that only the tests use to the venv (about 700 MB); then "
+    "`python run.py test --help` shows pytest's own options."
+)
 # What a venv holds (its stamp says which): the lock's attendee part, or all of it (`test`).
 ATTENDEE, EVERYTHING = "attendee", "everything"
 
@@ -467,6 +472,9 @@ def run_child(command, cwd, replace=None):
 
 def main(argv=None):
     args = list(sys.argv[1:] if argv is None else argv)
+    helping = args[:1] == ["test"] and {"-h", "--help"} & set(args)
+    if helping and (read_stamp(venv_dir(os.environ)) or {}).get("installed") != EVERYTHING:
+        return say(TEST_HELP) or 0  # not pytest's: it needs the tests' packages, installed first
     try:
         python = ensure_venv(wanted=EVERYTHING if args[:1] == ["test"] else ATTENDEE)
         try:
