@@ -28,14 +28,8 @@ export WORKSHOP_VENV=~/workshop-venv. Use the same setting in every terminal (or
 point it only at a folder that is missing, empty, or an earlier venv of this workshop: a venv
 that no longer works is deleted and made anew (other folders are refused, never deleted).
 
-For maintainers: how requirements.lock is made, and split between attendees and the tests, is
-told in tools/lock_parts.py. The tests also run checkov, whose pins clash with the project's
-(boto3 1.35.49, packaging below 24, networkx below 2.7), and the AWS CLI v1 (a user's own tool,
-to run the README's AWS CLI examples): each has a lock of its own (tools/checkov.lock,
-tools/awscli.lock: the command that regenerates it is at its top) and a venv of its own inside
-the workshop's (tools/NAME/), set up like the main one, but only by `python run.py test`.
-`python run.py test` runs pytest on six workers (pytest-xdist) unless told otherwise
-(`-n N`, or `-p no:xdist`, which pytest's habit of turning xdist off must keep working).
+For maintainers: how requirements.lock is made, and split between attendees and the tests, and
+the locks of the tools that the tests run (checkov, the AWS CLI), is told in tools/lock_parts.py.
 This file uses the standard library only, and its syntax must stay readable by Python 3.6+ so
 that older Pythons reach the version check below and say what is wrong.
 """
@@ -72,6 +66,11 @@ XDIST_DEFAULTS = {"-n": "6", "--dist": "load", "--maxschedchunk": "1"}
 STAMP_FILE = ".workshop-setup.json"  # inside the venv: what it was installed from, and where
 # Bump when the install steps change, so that existing venvs are installed again.
 RECIPE = 2
+TEST_HELP = (  # `test --help` before the venv holds what only the tests use, which pytest's needs
+    "`python run.py test [ARGS...]` runs the tests with pytest (ARGS go to it, e.g. -k decimal). "
+    "Its first run adds the packages that only the tests use to the venv (about 700 MB); then "
+    "`python run.py test --help` shows pytest's own options."
+)
 # What a venv holds (its stamp says which): the lock's attendee part, or all of it (`test`).
 ATTENDEE, EVERYTHING = "attendee", "everything"
 
@@ -397,16 +396,19 @@ def set_up(venv, action, digest, installed):
     say("Ready.")
 
 
+def read_digest(lock):
+    try:
+        return lock_digest((REPO / lock).read_bytes())
+    except OSError as error:
+        message = f"cannot read {lock} ({error}); is this a full copy of the repository?"
+        raise SetupError(message) from error
+
+
 def ensure_venv(environ=os.environ, wanted=ATTENDEE):
     """Make the venv ready for a command that needs `wanted` if it is not; return its Python."""
     venv = venv_dir(environ)
     python = venv_python(venv)
-    try:
-        digest = lock_digest((REPO / LOCK_FILE).read_bytes())
-    except OSError as error:
-        raise SetupError(
-            f"cannot read {LOCK_FILE} ({error}); is this a full copy of the repository?"
-        ) from error
+    digest = read_digest(LOCK_FILE)
     exists = venv.is_dir() and any(venv.iterdir())
     probe = probe_venv(python) if exists else None
     stamp = read_stamp(venv) if exists else None
@@ -420,12 +422,7 @@ def ensure_tool(venv, name, lock):
     """Make a tool's own venv ready if it is not (as ensure_venv does); return its Python."""
     tool = tool_venv_dir(venv, name)
     python = venv_python(tool)
-    try:
-        digest = lock_digest((REPO / lock).read_bytes())
-    except OSError as error:
-        raise SetupError(
-            f"cannot read {lock} ({error}); is this a full copy of the repository?"
-        ) from error
+    digest = read_digest(lock)
     exists = tool.is_dir() and any(tool.iterdir())
     probe = probe_venv(python) if exists else None
     stamp = read_stamp(tool) if exists else None
@@ -475,6 +472,9 @@ def run_child(command, cwd, replace=None):
 
 def main(argv=None):
     args = list(sys.argv[1:] if argv is None else argv)
+    helping = args[:1] == ["test"] and {"-h", "--help"} & set(args)
+    if helping and (read_stamp(venv_dir(os.environ)) or {}).get("installed") != EVERYTHING:
+        return say(TEST_HELP) or 0  # not pytest's: it needs the tests' packages, installed first
     try:
         python = ensure_venv(wanted=EVERYTHING if args[:1] == ["test"] else ATTENDEE)
         try:

@@ -378,6 +378,8 @@ def here(capsys, *args: str) -> subprocess.CompletedProcess:
     capsys.readouterr()
     try:
         code = cli.main(list(args))
+    except SystemExit as stop:  # argparse's end after a usage mistake: `python -m workshop` exits
+        code = stop.code
     finally:
         for name, handler in handlers.items():  # `up`, `race`, `check` take Ctrl-C over
             signal.signal(name, handler)

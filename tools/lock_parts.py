@@ -21,6 +21,12 @@ One lock, two parts. Every command installs the attendees' part: what the projec
 dependencies (and pip) reach through the lock's `# via` annotations. `python run.py test` adds
 the rest, what only the `test` extra brings (the browser driver, ruff, pytest-xdist, Lambda's
 runtime client, and what they need), with the same pins and hashes.
+
+The tests also run checkov, whose pins clash with the project's (boto3 1.35.49, packaging below
+24, networkx below 2.7), and the AWS CLI v1 (a user's own tool, to run the README's AWS CLI
+examples): each has a lock of its own (tools/checkov.lock, tools/awscli.lock: the command that
+regenerates it is at its top) and a venv of its own inside the workshop's (tools/NAME/), set up
+like the main one by run.py, but only by `python run.py test`.
 """
 
 import re

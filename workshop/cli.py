@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from workshop import interrupt, manifest, served, usage, user_files
 from workshop.errors import WorkshopError
-from workshop.types import DEFAULT_IDLE_TIMEOUT, Invocation
+from workshop.types import DEFAULT_IDLE_TIMEOUT, MAX_CLIENTS, MAX_STALL, Invocation
 
 
 def _print_invocation(inv: Invocation) -> None:
@@ -297,7 +297,7 @@ def parser() -> argparse.ArgumentParser:
     )
     # No command at all (`python run.py`): the help, which lists them all.
     top.set_defaults(run=lambda _args: top.print_help() or 0)
-    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=usage.CommandParser)
     stage_help = (
         f"a stage (01, 02, ...: see `{_run()} stages`), `final`, or a folder with a template.yaml"
     )
@@ -317,7 +317,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=usage.port, default=3000, help="HTTP port (default: 3000)")
     up.add_argument(
         "--idle-timeout",
-        type=usage.seconds,
+        type=usage.seconds(),
         default=DEFAULT_IDLE_TIMEOUT,
         metavar="SECONDS",
         help=f"reclaim an environment idle this long: a cold start follows "
@@ -354,28 +354,28 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--final", default="final", help="the final app (default: final)")
     bench.add_argument(
         "--warm-visits",
-        type=usage.at_least(2),
+        type=usage.whole(2),
         default=200,
         metavar="N",
         help="warm visits to each app, for the latencies (default: 200)",
     )
     bench.add_argument(
         "--cold-starts",
-        type=usage.at_least(2),
+        type=usage.whole(2),
         default=12,
         metavar="C",
         help="cold starts of each app, among the warm visits (default: 12)",
     )
     bench.add_argument(
         "--race-visits",
-        type=usage.at_least(1),
+        type=usage.whole(1),
         default=3,
         metavar="K",
         help="visits by each client in each race (default: 3)",
     )
     bench.add_argument(
         "--clients",
-        type=usage.client_counts,
+        type=usage.counts(MAX_CLIENTS),
         default=(1, 8, 32),
         metavar="T,T,...",
         help="concurrent clients in each race (default: 1,8,32)",
@@ -403,9 +403,15 @@ def parser() -> argparse.ArgumentParser:
     )
     race.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
     for flag, kind, default, metavar, text in (
-        ("--clients", int, 8, "N", "clients at once (default: 8)"),
-        ("--visits", int, 10, "K", "visits by each client (default: 10)"),
-        ("--stall", usage.seconds, None, "SECONDS", "DynamoDB answers up to SECONDS late"),
+        ("--clients", usage.whole(1, MAX_CLIENTS), 8, "N", "clients at once (default: 8)"),
+        ("--visits", usage.whole(1), 10, "K", "visits by each client (default: 10)"),
+        (
+            "--stall",
+            usage.seconds(MAX_STALL),
+            None,
+            "SECONDS",
+            "DynamoDB answers up to SECONDS late",
+        ),
     ):
         race.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
     race.set_defaults(run=cmd_race)
@@ -445,6 +451,8 @@ def parser() -> argparse.ArgumentParser:
         ("notebook", "open the notebooks in JupyterLab"),
     ):
         sub.add_parser(name, help=text, add_help=False).set_defaults(run=cmd_run_py_only)
+    for command in sub.choices.values():  # whose usage a mistake in its arguments shows
+        command.set_defaults(parser=command)
     return top
 
 
@@ -454,11 +462,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             top = parser()
             args, extras = top.parse_known_args(argv)
-            mistake = usage.unquoted_phrase(sys.argv[1:] if argv is None else argv, args, extras)
+            typed = sys.argv[1:] if argv is None else argv
+            mistake = usage.unquoted_phrase(typed, args, extras)
             if mistake:
                 raise WorkshopError(mistake)
-            if extras:  # as parse_args says it
-                top.error(f"unrecognized arguments: {' '.join(extras)}")
+            if extras and args.run is not cmd_run_py_only:  # run.py takes what those are given
+                command = getattr(args, "parser", top)
+                command.error(usage.not_understood(command, typed, args, extras))
             return args.run(args)
         finally:
             sys.stdout.flush()  # now, not at exit: a closed pipe (`| head`) is caught below

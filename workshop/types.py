@@ -15,6 +15,10 @@ from typing import Any
 # it, the CLI offers it): Lambda keeps an idle environment for minutes, not hours. Here rather
 # than there so that the CLI reads it without importing the runtime (and psutil) on every start.
 DEFAULT_IDLE_TIMEOUT = 300.0
+# A race's limits (`measure.race` keeps them, the CLI's options refuse more), here for the same
+# reason: the CLI checks the numbers it is given before it imports the race.
+MAX_CLIENTS = 128  # each client can start an execution environment: a process of its own
+MAX_STALL = 25.0  # seconds: a stall must end before API Gateway's 29 s do
 
 
 @dataclass

@@ -9,7 +9,13 @@ it is quoted.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
+import io
 import itertools
+import math
+from collections.abc import Callable
+from typing import NoReturn
 
 from workshop import manifest
 from workshop.errors import WorkshopError
@@ -27,37 +33,51 @@ def port(text: str) -> int:
     return number
 
 
-def seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
-    return value
+def seconds(maximum: float | None = None):
+    """An option's number of seconds: more than 0 (and at most `maximum`)."""
+    wanted = "a number of seconds, more than 0" + (f" and at most {maximum:g}" if maximum else "")
 
-
-def at_least(minimum: int):
-    def parse(text: str) -> int:
+    def parse(text: str) -> float:
         try:
-            value = int(text)
+            value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {minimum} or more")
+            value = math.nan
+        # nan and inf are no number of seconds: `not` also refuses nan, which compares False.
+        if not (0 < value < math.inf) or (maximum and value > maximum):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}")
         return value
 
     return parse
 
 
-def client_counts(text: str) -> tuple[int, ...]:
-    try:
-        counts = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give numbers like 1,8,32") from None
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError("each count of clients must be 1 or more")
-    return counts
+def whole(minimum: int, maximum: int | None = None):
+    """An option's whole number: `minimum` or more (and at most `maximum`)."""
+    wanted = f" from {minimum} to {maximum}" if maximum else f", {minimum} or more"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum and value > maximum):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number{wanted}")
+        return value
+
+    return parse
+
+
+def counts(maximum: int):
+    """An option's list of whole numbers, each from 1 to `maximum`: `1,8,32`."""
+    each = whole(1, maximum)
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            return tuple(each(part) for part in text.split(","))
+        except argparse.ArgumentTypeError:
+            wanted = f"whole numbers from 1 to {maximum}, like 1,8,32"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a list of {wanted}") from None
+
+    return parse
 
 
 # Characters that a double-quoted argument does not keep as they are: bash expands $, `, \ and
@@ -104,8 +124,13 @@ def unquoted_phrase(argv: list[str], args: argparse.Namespace, extras: list[str]
     )
 
 
+# What a word of a suggested command may hold unquoted: bash and PowerShell both pass these on
+# as they are; each gives some others a meaning of its own (a comma, `@`, `{`, `*`, `;`, ...).
+PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=+")
+
+
 def _word(text: str) -> str:
-    return quoted(text) if any(char.isspace() for char in text) else text
+    return text if set(text) <= PLAIN else quoted(text)
 
 
 def _names_a_project(name: str) -> bool:
@@ -114,3 +139,64 @@ def _names_a_project(name: str) -> bool:
     except WorkshopError:
         return False
     return True
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser: with `needs` set, a missing argument gets that message instead of
+    argparse's bare `the following arguments are required`."""
+
+    needs: Callable[[], str] | None = None
+
+    def error(self, message: str) -> NoReturn:
+        if self.needs and message.startswith("the following arguments are required"):
+            message = self.needs()
+        super().error(message)
+
+    def takes(self, words: list[str]) -> bool:
+        """Whether these words are the command's arguments, all of them and rightly so."""
+        with contextlib.redirect_stderr(io.StringIO()):  # what argparse would say: not shown
+            try:
+                return not self.parse_known_args(words)[1]
+            except SystemExit:
+                return False
+
+
+def not_understood(
+    command: argparse.ArgumentParser, typed: list[str], args: argparse.Namespace, extras: list[str]
+) -> str:
+    """What `command` says of the words it did not take: argparse's words, then how to mend it.
+
+    argparse itself reports them from the top parser, whose usage says nothing of the command's.
+    """
+    from workshop.learn import run_py
+
+    said = f"unrecognized arguments: {' '.join(extras)}"
+    if not isinstance(command, CommandParser):  # none named: argparse's words are all there is
+        return said
+    if args.command == "logs" and {"--tail", "-t"} & {word.split("=")[0] for word in extras}:
+        where = f"--from {_word(args.source)}" if args.source else _word(args.stage or "")
+        return (
+            f"{said}: `sam logs --tail` follows new log events; here "
+            f"`{' '.join([run_py(), 'up', where]).rstrip()}` prints each invocation's log lines "
+            f"live, as they come, and `{' '.join([run_py(), 'logs', where]).rstrip()}` shows "
+            "what was stored"
+        )
+    options = [option for action in command._actions for option in action.option_strings]
+    meant = {}
+    for word in extras:
+        name, equals, value = word.partition("=")
+        close = difflib.get_close_matches(name, options, n=1, cutoff=0.75)
+        if name.startswith("-") and close:
+            meant[word] = close[0] + equals + value
+    if not meant:
+        if not any(word.startswith("-") for word in extras):
+            stages = [action for action in command._actions if not action.option_strings]
+            takes = ("options only", "one stage", "two stages")[len(stages)]
+            said += f" (`{command.prog}` takes {takes})"
+        return said
+    names = dict.fromkeys(option.split("=")[0] for option in meant.values())
+    said += f"; did you mean {' or '.join(names)}?"
+    mended = [meant.get(word, word) for word in typed[typed.index(args.command) + 1 :]]
+    if command.takes(mended):  # the command to type, whole, when that is all it lacked
+        said += f" Type `{' '.join([run_py(), args.command, *map(_word, mended)])}`"
+    return said

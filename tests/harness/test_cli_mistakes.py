@@ -224,3 +224,140 @@ def test_an_unquoted_phrase_says_to_quote_it_with_the_command_to_type(
 def test_a_stage_after_the_filter_is_still_a_stage(state_dir, capsys):
     """`logs --filter START 02`: a word, then the stage; not a phrase."""
     assert_one_line_error(here(capsys, "logs", "--filter", "START", "02"), "has no logs yet")
+
+
+# A bad number: every option of race and bench (and up's seconds) says it one way, after the
+# command's usage, before anything runs (bench refused --clients 500 only after measuring).
+
+
+def _usage_mistake(result, command: str) -> str:
+    """The error line of a usage mistake, checked to follow the command's own usage."""
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result
+    assert result.stdout == ""  # refused before the command did anything
+    assert result.stderr.startswith(f"usage: python run.py {command}".rstrip() + " "), result
+    return result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        (["race", "--clients", "0"], "--clients: '0' is not a whole number from 1 to 128"),
+        (["race", "--clients", "x"], "--clients: 'x' is not a whole number from 1 to 128"),
+        (["race", "--visits", "0"], "--visits: '0' is not a whole number, 1 or more"),
+        (
+            ["race", "--stall", "30"],
+            "--stall: '30' is not a number of seconds, more than 0 and at most 25",
+        ),
+        (
+            ["race", "--stall", "nan"],
+            "--stall: 'nan' is not a number of seconds, more than 0 and at most 25",
+        ),
+        (["bench", "--warm-visits", "1"], "--warm-visits: '1' is not a whole number, 2 or more"),
+        (["bench", "--cold-starts", "x"], "--cold-starts: 'x' is not a whole number, 2 or more"),
+        (["bench", "--race-visits", "0"], "--race-visits: '0' is not a whole number, 1 or more"),
+        (
+            ["bench", "--clients", "1,x"],
+            "--clients: '1,x' is not a list of whole numbers from 1 to 128, like 1,8,32",
+        ),
+        (
+            ["bench", "--clients", "8,500"],
+            "--clients: '8,500' is not a list of whole numbers from 1 to 128, like 1,8,32",
+        ),
+        (
+            ["up", "--idle-timeout", "0"],
+            "--idle-timeout: '0' is not a number of seconds, more than 0",
+        ),
+        (
+            ["up", "--idle-timeout", "inf"],
+            "--idle-timeout: 'inf' is not a number of seconds, more than 0",
+        ),
+    ],
+)
+def test_a_bad_number_reads_alike_in_every_option(typed, said, capsys):
+    line = _usage_mistake(here(capsys, *typed), typed[0])
+    assert line == f"python run.py {typed[0]}: error: argument {said}"
+
+
+# A word a command does not take: that command's usage (argparse would show the top-level one),
+# what it did not understand, and the option meant, as the command to type.
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        (
+            ["up", "06", "--frsh"],
+            "--frsh; did you mean --fresh? Type `python run.py up 06 --fresh`",
+        ),
+        (  # argparse took the value for the stage: the mended command has both where they were
+            ["up", "--prot", "3001", "06"],
+            "--prot 06; did you mean --port? Type `python run.py up --port 3001 06`",
+        ),
+        (
+            ["up", "--prot=3001"],
+            "--prot=3001; did you mean --port? Type `python run.py up --port=3001`",
+        ),
+        (
+            ["race", "05", "--vists", "3", "--clent", "2"],
+            "--vists 3 --clent 2; did you mean --visits or --clients? "
+            "Type `python run.py race 05 --visits 3 --clients 2`",
+        ),
+        (  # a folder with a space and a $: quoted as bash and PowerShell both keep it
+            ["up", "--from", "my copy $1", "--frsh"],
+            "--frsh; did you mean --fresh? Type `python run.py up --from 'my copy $1' --fresh`",
+        ),
+        (  # one word mended, one unknown: the option meant, but no command that would fail
+            ["up", "06", "--frsh", "--verbose"],
+            "--frsh --verbose; did you mean --fresh?",
+        ),
+        (["up", "06", "--prot", "http"], "--prot http; did you mean --port?"),  # --port http fails
+        (["up", "06", "07"], "07 (`python run.py up` takes one stage)"),
+        (["diff", "05", "06", "07"], "07 (`python run.py diff` takes two stages)"),
+        (["stages", "all"], "all (`python run.py stages` takes options only)"),
+    ],
+)
+def test_a_word_a_command_does_not_take_gets_its_usage_and_the_option_meant(typed, said, capsys):
+    line = _usage_mistake(here(capsys, *typed), typed[0])
+    assert line == f"python run.py {typed[0]}: error: unrecognized arguments: {said}"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        ["up", "06", "--frsh"],
+        ["up", "--prot", "3001", "06"],
+        ["race", "05", "--vists", "3", "--clent", "2"],
+        ["up", "--from", "my copy $1", "--frsh"],
+    ],
+)
+def test_the_command_a_mistake_suggests_is_taken_whole(typed, capsys):
+    """As bash reads it (PowerShell reads these quotes alike): no word left over, none refused."""
+    line = _usage_mistake(here(capsys, *typed), typed[0])
+    words = shlex.split(re.search(r"Type `(.*)`$", line).group(1))
+    assert words[:3] == ["python", "run.py", typed[0]]
+    args, extras = cli.parser().parse_known_args(words[2:])
+    assert extras == [] and args.command == typed[0]
+    assert len(words) == len(typed) + 2  # nothing dropped: the user's other words are kept
+
+
+def test_no_command_at_all_keeps_the_top_level_usage(capsys):
+    assert _usage_mistake(here(capsys, "--frsh"), "") == (
+        "python run.py: error: unrecognized arguments: --frsh"
+    )
+
+
+@pytest.mark.parametrize(
+    ("typed", "where"),
+    [
+        (["07", "--tail"], " 07"),
+        (["-t"], ""),
+        (["--tail", "--from", "my copy"], ' --from "my copy"'),
+    ],
+)
+def test_logs_tail_as_sam_logs_has_it_says_up_prints_the_lines_live(typed, where, capsys):
+    tail = next(word for word in typed if word.startswith("-") and word != "--from")
+    assert _usage_mistake(here(capsys, "logs", *typed), "logs") == (
+        f"python run.py logs: error: unrecognized arguments: {tail}: `sam logs --tail` follows new "
+        f"log events; here `python run.py up{where}` prints each invocation's log lines live, as "
+        f"they come, and `python run.py logs{where}` shows what was stored"
+    )

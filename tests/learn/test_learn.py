@@ -285,6 +285,19 @@ def test_try_alone_lists_the_exercises(capsys):
     assert [line.split()[0] for line in out.splitlines()[1:]] == IDS
 
 
+@pytest.mark.parametrize("command", ["check", "hint", "reset"])
+def test_a_command_without_its_stage_lists_the_exercises_as_try_does(capsys, command):
+    """After the command's usage: that it needs a stage, the command to type, the exercises."""
+    listed = workshop(capsys, "try")[1].splitlines()[1:]
+    code, out, err = workshop(capsys, command)
+    assert code == 2 and out == "" and "Traceback" not in err
+    usage, said, *rest = err.strip().splitlines()
+    assert usage.startswith(f"usage: python run.py {command} ")
+    assert said.startswith(f"python run.py {command}: error: {command} needs a stage: ")
+    assert said.endswith(f", as in `python run.py {command} {IDS[0]}`. The exercises:")
+    assert rest == listed
+
+
 def test_paths_inside_the_repository_are_shown_from_it():
     assert learn.shown(REPO / "playground" / "02-decimal-bug") == "playground/02-decimal-bug"
     assert learn.shown(Path("/elsewhere with space/x")).startswith('"')

@@ -17,10 +17,7 @@ from workshop.learn.playground import kept_copy_for, run_py, shown
 
 def cmd_try(args: argparse.Namespace) -> int:
     if not args.stage:
-        first = course.exercises()[0].stage.id
-        print(f"The exercises (make your copy of one with `{run_py()} try {first}`):")
-        for candidate in course.exercises():
-            print(f"  {candidate.stage.id}  {candidate.stage.title}: {candidate.goal}")
+        print(_the_exercises(f"The exercises (make your copy of one with `{run_py()} try NN`):"))
         return 0
     exercise = course.exercise(args.stage)
     copy = copy_of(exercise)
@@ -37,6 +34,21 @@ def cmd_try(args: argparse.Namespace) -> int:
     )
     _introduce(exercise, copy)
     return 0
+
+
+def _the_exercises(heading: str) -> str:
+    """The exercises, one a line under `heading`, whose NN is the first one's stage id."""
+    listed = course.exercises()
+    lines = [heading.replace("NN", listed[0].stage.id)]
+    lines += [f"  {each.stage.id}  {each.stage.title}: {each.goal}" for each in listed]
+    return "\n".join(lines)
+
+
+def _needs_a_stage(command: str, what: str) -> str:
+    """What `check`, `hint` and `reset` say when no stage is given: the exercises to choose from."""
+    return _the_exercises(
+        f"{command} needs a stage: {what}, as in `{run_py()} {command} NN`. The exercises:"
+    )
 
 
 def _introduce(exercise: Exercise, copy: Path) -> None:
@@ -258,6 +270,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     hint = sub.add_parser("hint", help="the stage's next hint (one more each time)")
     hint.add_argument("stage", help=f"a stage (01, 02, ...: see `{run_py()} stages`)")
+    hint.needs = lambda: _needs_a_stage("hint", "the stage whose next hint to show")
     hint.add_argument("--all", action="store_true", help="every hint of the stage at once")
     hint.set_defaults(run=cmd_hint)
 
@@ -265,6 +278,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "check", help="run the stage's story check on your copy: what still fails, or Fixed!"
     )
     check.add_argument("stage", help=exercise_help)
+    check.needs = lambda: _needs_a_stage("check", "the exercise whose copy to check")
     check.add_argument(
         "--from",
         "--path",
@@ -285,4 +299,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "reset", help="start an exercise over: a fresh copy (the old one kept in .previous/)"
     )
     reset.add_argument("stage", help=exercise_help)
+    reset.needs = lambda: _needs_a_stage("reset", "the exercise to start over")
     reset.set_defaults(run=cmd_reset)

@@ -45,13 +45,11 @@ from workshop.local.local_aws import Stall
 from workshop.local.sam_template import load
 from workshop.local.stack import Stack
 from workshop.manifest import Project, project
-from workshop.types import Template
+from workshop.types import MAX_CLIENTS, MAX_STALL, Template
 from workshop.visitor import Answer, Visitor
 
 DEFAULT_CLIENTS = 8
 DEFAULT_VISITS = 10
-MAX_CLIENTS = 128  # each client can start an execution environment: a process of its own
-MAX_STALL = 25.0  # seconds: a stall must end before API Gateway's 29 s do
 FIRST_RACE_STAGE = "03"  # the first stage that keeps its count in a table and answers it
 
 
