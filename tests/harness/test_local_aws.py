@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.responses import DynamoHandler
 
-from tests.helpers import fetch_json
+from tests.helpers import fetch_json, raw_http
 from workshop.errors import WorkshopError
 from workshop.local import local_aws
 from workshop.local.local_aws import LocalAWS
@@ -206,6 +206,47 @@ def test_one_connection_carries_call_after_call_as_aws_s_endpoints_do(bare_aws):
     ]
     assert sockets[0] is sockets[1] is sockets[2]
     assert json.loads(answers[2][2])["Table"]["TableName"] == "stalled"
+
+
+def _call(target: str, body: bytes, *framing: str, version: str = "HTTP/1.1") -> bytes:
+    """A raw DynamoDB call, its body framed by the `framing` header lines."""
+    lines = [f"POST / {version}", *(f"{name}: {value}" for name, value in SIGNED.items())]
+    lines += [f"X-Amz-Target: DynamoDB_20120810.{target}", *framing]
+    return "".join(f"{line}\r\n" for line in lines).encode() + b"\r\n" + body
+
+
+def test_a_chunked_call_is_read_by_its_chunks_and_the_next_call_answered(bare_aws):
+    """As the API's server (RFC 9112 7.1): werkzeug's own would drain and drop the next call."""
+    chunks = b'11\r\n{"TableName": "st\r\n7\r\nalled"}\r\n0\r\n\r\n'
+    described = _call("DescribeTable", chunks, "Transfer-Encoding: chunked")
+    listed = _call("ListTables", b"{}", "Content-Length: 2", "Connection: close")
+    [(status, headers, body), (next_status, next_headers, _)] = raw_http(
+        bare_aws.endpoint_url, described + listed
+    )
+    assert (status, "connection" in headers) == (200, False)  # HTTP/1.1: the connection stays
+    assert json.loads(body)["Table"]["TableName"] == "stalled"
+    assert (next_status, next_headers["connection"]) == (200, "close")
+
+
+def test_an_http_1_0_call_closes_its_connection_unless_it_asks_for_keep_alive(bare_aws):
+    """RFC 9112 9.3: an HTTP/1.0 call keeps its connection only with `Connection: keep-alive`,
+    which its answer then says (an HTTP/1.0 client's default is to close)."""
+    kept = _call(
+        "ListTables", b"{}", "Content-Length: 2", "Connection: keep-alive", version="HTTP/1.0"
+    )
+    closed = _call("ListTables", b"{}", "Content-Length: 2", version="HTTP/1.0")
+    answers = raw_http(bare_aws.endpoint_url, kept + closed)
+    assert [(status, headers["connection"]) for status, headers, _ in answers] == [
+        (200, "keep-alive"),
+        (200, "close"),
+    ]
+
+
+def test_a_call_whose_body_cannot_be_delimited_is_refused_and_its_connection_closed(bare_aws):
+    """A 400 and the end of the connection (RFC 9112 6.3), never a wait for more."""
+    call = _call("ListTables", b"zz\r\n{}\r\n0\r\n\r\n", "Transfer-Encoding: chunked")
+    [(status, headers, body)] = raw_http(bare_aws.endpoint_url, call, end=True)
+    assert (status, headers["connection"], body) == (400, "close", b"")
 
 
 NULL_AT = "Value null at '{}' failed to satisfy constraint: Member must not be null"
