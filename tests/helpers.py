@@ -57,7 +57,7 @@ def fetch(url: str, method: str = "GET", headers: dict | None = None, data: byte
         return error.code, error.headers, error.read()
 
 
-def raw_http(url: str, data: bytes, *, end: bool = False) -> list[tuple[int, dict, bytes]]:
+def raw_http(url: str, data: bytes, *, end: bool = False) -> list[tuple[int | None, dict, bytes]]:
     """(status, headers by lower-case name, body) of each answer a server writes to `data`,
     sent as is on a new connection to `url`'s host, up to the server's closing it.
 
@@ -71,6 +71,8 @@ def raw_http(url: str, data: bytes, *, end: bool = False) -> list[tuple[int, dic
             sock.shutdown(socket.SHUT_WR)
         while piece := sock.recv(65536):
             raw += piece
+    if raw and not raw.startswith(b"HTTP/"):
+        return [(None, {}, raw)]  # an HTTP/0.9 answer: a body alone, ended by the closing
     answers = []
     while raw:
         head, _, raw = raw.partition(b"\r\n\r\n")

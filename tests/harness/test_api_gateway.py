@@ -246,3 +246,36 @@ def test_a_body_that_cannot_be_delimited_is_refused_and_its_connection_closed(
     url = probe.url("/echo/x")
     [answer] = raw_http(url, _request(url, f"POST HTTP/1.1\n{framing}", body), end=True)
     assert answer == (status, {**answer[1], "connection": "close"}, b"")
+
+
+@pytest.mark.parametrize(
+    "data, status, line",
+    [
+        # A browser sent to https:// on this http:// port: its TLS handshake (a ClientHello).
+        (bytes.fromhex("160301020001") + bytes(64), 400, "https:// to a port that serves http://"),
+        (b"\x00\x01 \x02 \xff\r\n\r\n", 400, "Bad request version"),
+        (b"GET /Prod/nope HTTP/1.1\r\nCookie: " + b"a" * 70000 + b"\r\n\r\n", 431, "Line too long"),
+        (b"GET /Prod/" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414, "Request-URI Too Long"),
+    ],
+    ids=["tls", "binary", "huge-cookie", "huge-path"],
+)
+def test_a_request_http_server_refuses_is_one_readable_line_in_up(make_stack, data, status, line):
+    """No recording shows what API Gateway answers these: http.server's own answer stays, and
+    the connection is closed; `up` prints one line that says why, free of the bytes received."""
+    lines = []
+    stack = make_stack(on_request=lambda request, code, inv: lines.append((request, code, inv)))
+    [(answered, headers, _)] = raw_http(stack.url(), data, end=True)
+    if data.startswith(b"\x00"):  # no HTTP version http.server could read: as to HTTP/0.9,
+        assert (answered, headers) == (None, {})  # it answers a page alone
+    else:
+        assert (answered, headers["connection"]) == (status, "close")
+    assert lines == [(f"refused a request: {line}", status, None)]
+
+
+def test_a_body_that_cannot_be_delimited_says_why_in_up(make_stack):
+    lines = []
+    stack = make_stack(on_request=lambda request, code, inv: lines.append((request, code, inv)))
+    url = stack.url("/echo/x")
+    raw_http(url, _request(url, "POST HTTP/1.1\nTransfer-Encoding: chunked", b"zz\r\n"), end=True)
+    path = urlsplit(url).path
+    assert lines == [(f"POST {path} refused: a chunk size is not hexadecimal", 400, None)]

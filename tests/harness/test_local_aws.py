@@ -249,6 +249,20 @@ def test_a_call_whose_body_cannot_be_delimited_is_refused_and_its_connection_clo
     assert (status, headers["connection"], body) == (400, "close", b"")
 
 
+@pytest.mark.parametrize(
+    "data, line",
+    [
+        (bytes.fromhex("160301020001") + bytes(64), "https:// to a port that serves http://"),
+        (b"\x00\x01 \x02 \xff\r\n\r\n", "Bad request version"),
+    ],
+    ids=["tls", "binary"],
+)
+def test_a_request_that_is_not_http_is_one_readable_line(bare_aws, caplog, data, line):
+    """What `up` prints of it: werkzeug's own line quoted the bytes it got, binary ones too."""
+    raw_http(bare_aws.endpoint_url, data, end=True)  # answered (as http.server does), then closed
+    assert caplog.messages == [f"Local AWS refused a request: {line}"]
+
+
 NULL_AT = "Value null at '{}' failed to satisfy constraint: Member must not be null"
 
 

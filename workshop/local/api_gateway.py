@@ -23,7 +23,14 @@ from workshop.local.api_event import (
     matches_media_type,
     trace_id,
 )
-from workshop.local.http_framing import BadFraming, persists, read_body
+from workshop.local.http_framing import (
+    TLS_REFUSED,
+    BadFraming,
+    persists,
+    read_body,
+    refusal,
+    sends_tls,
+)
 from workshop.local.keep_alive import ClosedOnStop, close_all
 from workshop.local.lambda_runtime import Throttled
 from workshop.types import Api, Invocation, Route
@@ -227,7 +234,15 @@ class ApiGateway:
             protocol_version = "HTTP/1.1"
 
             def handle_one_request(self) -> None:
+                if sends_tls(self.rfile):  # a browser would wait for a TLS answer: none comes
+                    self.requestline = self.request_version = self.command = ""
+                    self.send_error(400, TLS_REFUSED)
+                    return
                 self.raw_requestline = self.rfile.readline(65537)
+                if len(self.raw_requestline) > 65536:  # as http.server's own method says it
+                    self.requestline = self.request_version = self.command = ""
+                    self.send_error(414)
+                    return
                 if not self.raw_requestline or not self.parse_request():
                     self.close_connection = True
                     return
@@ -267,6 +282,16 @@ class ApiGateway:
                 if gateway.on_request:
                     line = f"{self.command} {self.path} refused: {refused}"
                     gateway.on_request(line, refused.status, None)
+
+            def send_error(
+                self, code: int, message: str | None = None, explain: str | None = None
+            ) -> None:
+                """http.server refusing a request: its page, and one readable line in `up`."""
+                super().send_error(code, message, explain)  # with Connection: close
+                if gateway.on_request:
+                    gateway.on_request(
+                        f"refused a request: {refusal(code, message)}", int(code), None
+                    )
 
             def send_response(self, code: int, message: str | None = None) -> None:
                 # BaseHTTPRequestHandler's would add `Server: BaseHTTP/...`: API Gateway sends

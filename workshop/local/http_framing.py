@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from email.message import Message
+from http import HTTPStatus
 from typing import BinaryIO
 
 MAX_LINE = 8192  # a chunk-size line with its extensions, or a trailer field line
@@ -109,3 +110,23 @@ def read_body(request_version: str, headers: Message, rfile: BinaryIO) -> tuple[
     if len(lengths) > 1 or not all(length.isdigit() and length.isascii() for length in lengths):
         raise BadFraming("the Content-Length is not one number")
     return _read(rfile, int(lengths.pop())), True
+
+
+TLS_REFUSED = "https:// to a port that serves http://"
+
+
+def sends_tls(rfile: BinaryIO) -> bool:
+    """Whether the client opens with a TLS handshake (https:// to this http:// port): 0x16, a
+    TLS handshake record's first byte, begins no HTTP request. Waits for the first byte."""
+    try:
+        return rfile.peek(1)[:1] == b"\x16"  # type: ignore[attr-defined]
+    except OSError:  # the client is gone: reading the request line will say so
+        return False
+
+
+def refusal(code: int, message: str | None) -> str:
+    """http.server's reason for refusing a request in one readable line: its own quotes the raw
+    bytes it got, and those of a client that is not speaking HTTP are binary."""
+    if message is None:
+        return HTTPStatus(code).phrase
+    return message.split(" (", 1)[0]

@@ -9,7 +9,14 @@ import socket
 import traceback
 from typing import Any
 
-from workshop.local.http_framing import BadFraming, persists, read_body
+from workshop.local.http_framing import (
+    TLS_REFUSED,
+    BadFraming,
+    persists,
+    read_body,
+    refusal,
+    sends_tls,
+)
 
 
 class ClosedOnStop:
@@ -52,13 +59,27 @@ def wsgi_handler() -> type:
         def log_request(self, *args: Any) -> None:
             pass  # one line per AWS call would drown what the attendee came to see
 
+        def handle_one_request(self) -> None:
+            if sends_tls(self.rfile):  # an SDK would wait for a TLS answer: none comes
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(400, TLS_REFUSED)
+                return
+            super().handle_one_request()
+
+        def send_error(self, code: int, message: str | None = None, explain: Any = None) -> None:
+            super().send_error(code, message, explain)
+            self.server.log("error", "Local AWS refused a request: %s", refusal(code, message))
+
+        def log_error(self, *args: Any) -> None:
+            pass  # send_error's line says why; http.server's would quote the bytes it got
+
         def run_wsgi(self) -> None:
             # Read whole before the app runs: whatever it left unread would otherwise be taken
             # for the next request on this connection.
             try:
                 body, reusable = read_body(self.request_version, self.headers, self.rfile)
             except BadFraming as refused:
-                self.server.log("error", "Refused a request: %s", refused)
+                self.server.log("error", "Local AWS refused a request: %s", refused)
                 self.send_response(refused.status)
                 self.send_header("Content-Length", "0")
                 self.send_header("Connection", "close")  # which also ends handle()'s loop
