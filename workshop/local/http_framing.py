@@ -11,6 +11,7 @@ from typing import BinaryIO
 MAX_LINE = 8192  # a chunk-size line with its extensions, or a trailer field line
 MAX_TRAILER_LINES = 100
 _PIECE = 1 << 20  # a body is read a piece at a time: a length is a claim, not memory to set aside
+_BEFORE_1_1 = ("HTTP/0.9", "HTTP/1.0")  # http.server refuses 2.0 and later
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[ \t]*(?:;.*)?")  # RFC 9112 7.1, 7.1.1
 
 
@@ -37,7 +38,7 @@ def persists(request_version: str, headers: Message) -> bool:
     options = _options(headers)
     if "close" in options:
         return False
-    if request_version not in ("HTTP/0.9", "HTTP/1.0"):
+    if request_version not in _BEFORE_1_1:
         return True
     return request_version == "HTTP/1.0" and "keep-alive" in options
 
@@ -95,7 +96,7 @@ def read_body(request_version: str, headers: Message, rfile: BinaryIO) -> tuple[
         for length in value.split(",")
     }
     if codings:
-        if request_version != "HTTP/1.1":
+        if request_version in _BEFORE_1_1:
             # An HTTP/1.0 sender knows no chunked coding: its framing is faulty (6.1).
             raise BadFraming("Transfer-Encoding in an HTTP/1.0 request")
         if codings[-1] != "chunked":
