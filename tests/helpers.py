@@ -15,6 +15,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -53,6 +55,36 @@ def fetch(url: str, method: str = "GET", headers: dict | None = None, data: byte
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read()
+
+
+def raw_http(url: str, data: bytes, *, end: bool = False) -> list[tuple[int | None, dict, bytes]]:
+    """(status, headers by lower-case name, body) of each answer a server writes to `data`,
+    sent as is on a new connection to `url`'s host, up to the server's closing it.
+
+    `end` closes the sending half after `data`, as a client that stops halfway does. A server
+    that keeps the connection open fails the call after 10 s, where a client would hang.
+    """
+    raw, where = b"", urlsplit(url)
+    with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+        sock.sendall(data)
+        if end:
+            sock.shutdown(socket.SHUT_WR)
+        while piece := sock.recv(65536):
+            raw += piece
+    if raw and not raw.startswith(b"HTTP/"):
+        return [(None, {}, raw)]  # an HTTP/0.9 answer: a body alone, ended by the closing
+    answers = []
+    while raw:
+        head, _, raw = raw.partition(b"\r\n\r\n")
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", 0))
+        answers.append((int(status_line.split()[1]), headers, raw[:length]))
+        raw = raw[length:]
+    return answers
 
 
 def fetch_json(url: str, **options):
@@ -404,3 +436,11 @@ HERE_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 def held_file(project: Path) -> Path:
     return project / ".aws-sam" / "build" / "HelloWorldFunction" / "app.py"
+
+
+# A request's headers as the SDK signs it for the local AWS (moto checks no signature).
+SIGNED = {
+    "Content-Type": "application/x-amz-json-1.0",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261201/us-east-1/dynamodb/"
+    "aws4_request, SignedHeaders=host, Signature=0",
+}

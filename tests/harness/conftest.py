@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import HERE_RUNTIME, PROBE_APP
+from workshop.local.local_aws import LocalAWS
 from workshop.local.stack import Stack
 
 
@@ -62,3 +63,22 @@ def project(tmp_path: Path) -> Path:
     (root / ".aws-sam" / "cache").mkdir()
     (root / ".aws-sam" / "build.toml").write_text("")
     return root
+
+
+@pytest.fixture
+def bare_aws():
+    """The embedded AWS alone, with one table: pk (string) as its key.
+
+    moto keeps one state for the whole process, so the table is deleted again at the end.
+    """
+    aws = LocalAWS().start()
+    dynamodb = aws.client("dynamodb")
+    dynamodb.create_table(
+        TableName="stalled",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield aws
+    dynamodb.delete_table(TableName="stalled")
+    aws.stop()

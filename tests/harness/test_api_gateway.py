@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.helpers import fetch, fetch_json
+from tests.helpers import fetch, fetch_json, raw_http
 
 
 def _sam() -> str | None:
@@ -164,3 +164,118 @@ def test_a_kept_alive_connection_is_not_served_on_once_the_api_stops(probe):
     with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
         connection.getresponse()
     connection.close()
+
+
+def _request(url: str, head: str, body: bytes = b"") -> bytes:
+    """`head` ("POST HTTP/1.1", then header lines) as a raw request for `url`'s path."""
+    first, *lines = head.split("\n")
+    method, version = first.split()
+    where = urlsplit(url)
+    start = f"{method} {where.path} {version}\r\nHost: {where.netloc}\r\n"
+    return (start + "".join(f"{line}\r\n" for line in lines) + "\r\n").encode() + body
+
+
+NOPE = "GET HTTP/1.1\nConnection: close"  # a last request: unknown, and ends the connection
+MISSING_TOKEN = b'{"message":"Missing Authentication Token"}'
+
+
+@pytest.mark.parametrize(
+    "head",
+    ["GET HTTP/1.0", "GET HTTP/1.1\nConnection: close", "GET HTTP/1.1\nConnection: TE, Close"],
+)
+def test_a_client_that_asks_for_close_gets_its_answer_and_the_end_of_the_connection(probe, head):
+    """RFC 9112 9.3: `close` among the request's connection options, or HTTP/1.0 without
+    `keep-alive`, and the connection ends after the answer: a client reading to the end of the
+    stream (ab without -k, a raw socket) is not left waiting."""
+    url = probe.url("/nope")
+    [(status, headers, body)] = raw_http(url, _request(url, head))
+    assert (status, headers["connection"], body) == (403, "close", MISSING_TOKEN)
+
+
+def test_an_http_1_0_client_that_asks_for_keep_alive_keeps_its_connection(probe):
+    url = probe.url("/nope")
+    request = _request(url, "GET HTTP/1.0\nConnection: keep-alive")
+    answers = raw_http(url, request + _request(url, "GET HTTP/1.0"))
+    assert [(s, h["connection"], b) for s, h, b in answers] == [
+        (403, "keep-alive", MISSING_TOKEN),
+        (403, "close", MISSING_TOKEN),
+    ]
+
+
+def test_a_chunked_body_reaches_the_function_and_the_next_request_is_answered(probe):
+    """RFC 9112 7.1: the chunks are read as chunks (an extension and a trailer field ignored),
+    the function gets the body they make, and a request pipelined after it is answered."""
+    url = probe.url("/echo/x")
+    chunks = b"5;note=first\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: 1\r\n\r\n"
+    head = "POST HTTP/1.1\nContent-Type: text/plain\nTransfer-Encoding: chunked"
+    answers = raw_http(url, _request(url, head, chunks) + _request(probe.url("/nope"), NOPE))
+    [(status, headers, raw), (next_status, _, next_body)] = answers
+    event = json.loads(raw)
+    assert (status, headers["connection"]) == (201, "keep-alive")
+    assert (event["body"], event["isBase64Encoded"]) == ("hello world", False)
+    assert "Transfer-Encoding" not in event["headers"]
+    assert (next_status, next_body) == (403, MISSING_TOKEN)
+
+
+def test_transfer_encoding_wins_over_a_content_length_and_the_connection_then_ends(probe):
+    """RFC 9112 6.1: a request with both is read by its chunks, and its connection closed after
+    the answer, against request smuggling."""
+    url = probe.url("/echo/x")
+    head = "POST HTTP/1.1\nContent-Type: text/plain\nContent-Length: 3\nTransfer-Encoding: chunked"
+    [(status, headers, raw)] = raw_http(url, _request(url, head, b"5\r\nhello\r\n0\r\n\r\n"))
+    assert (status, headers["connection"], json.loads(raw)["body"]) == (201, "close", "hello")
+
+
+@pytest.mark.parametrize(
+    "framing, body, status",
+    [
+        ("Transfer-Encoding: chunked", b"zz\r\nhello\r\n", 400),  # not a hexadecimal size
+        ("Transfer-Encoding: chunked", b"3\r\nhello\r\n", 400),  # more data than its size
+        ("Transfer-Encoding: chunked", b"5\r\nhel", 400),  # the client stopped halfway
+        ("Transfer-Encoding: gzip", b"", 400),  # chunked not last: no end to the body
+        ("Transfer-Encoding: gzip, chunked", b"0\r\n\r\n", 501),  # a coding not known here
+        ("Content-Length: -1", b"", 400),
+        ("Content-Length: 2, 3", b"", 400),
+        ("Content-Length: 9", b"hel", 400),  # the client stopped halfway
+    ],
+)
+def test_a_body_that_cannot_be_delimited_is_refused_and_its_connection_closed(
+    probe, framing, body, status
+):
+    """RFC 9112 6.3: where the body ends is unknown, so is where a next request would begin."""
+    url = probe.url("/echo/x")
+    [answer] = raw_http(url, _request(url, f"POST HTTP/1.1\n{framing}", body), end=True)
+    assert answer == (status, {**answer[1], "connection": "close"}, b"")
+
+
+@pytest.mark.parametrize(
+    "data, status, line",
+    [
+        # A browser sent to https:// on this http:// port: its TLS handshake (a ClientHello).
+        (bytes.fromhex("160301020001") + bytes(64), 400, "https:// to a port that serves http://"),
+        (b"\x00\x01 \x02 \xff\r\n\r\n", 400, "Bad request version"),
+        (b"GET /Prod/nope HTTP/1.1\r\nCookie: " + b"a" * 70000 + b"\r\n\r\n", 431, "Line too long"),
+        (b"GET /Prod/" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414, "Request-URI Too Long"),
+    ],
+    ids=["tls", "binary", "huge-cookie", "huge-path"],
+)
+def test_a_request_http_server_refuses_is_one_readable_line_in_up(make_stack, data, status, line):
+    """No recording shows what API Gateway answers these: http.server's own answer stays, and
+    the connection is closed; `up` prints one line that says why, free of the bytes received."""
+    lines = []
+    stack = make_stack(on_request=lambda request, code, inv: lines.append((request, code, inv)))
+    [(answered, headers, _)] = raw_http(stack.url(), data, end=True)
+    if data.startswith(b"\x00"):  # no HTTP version http.server could read: as to HTTP/0.9,
+        assert (answered, headers) == (None, {})  # it answers a page alone
+    else:
+        assert (answered, headers["connection"]) == (status, "close")
+    assert lines == [(f"refused a request: {line}", status, None)]
+
+
+def test_a_body_that_cannot_be_delimited_says_why_in_up(make_stack):
+    lines = []
+    stack = make_stack(on_request=lambda request, code, inv: lines.append((request, code, inv)))
+    url = stack.url("/echo/x")
+    raw_http(url, _request(url, "POST HTTP/1.1\nTransfer-Encoding: chunked", b"zz\r\n"), end=True)
+    path = urlsplit(url).path
+    assert lines == [(f"POST {path} refused: a chunk size is not hexadecimal", 400, None)]

@@ -1,5 +1,5 @@
-"""The local AWS: atomic counters stay atomic, endpoints swap, DynamoDB can be made slow, and
-requests are answered as the services answer them."""
+"""The local AWS: atomic counters stay atomic, its port and endpoint, its connections as HTTP
+asks, and DynamoDB made slow."""
 
 from __future__ import annotations
 
@@ -12,15 +12,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError
 from moto.dynamodb.models.dynamo_type import DynamoType
-from moto.dynamodb.responses import DynamoHandler
 
-from tests.helpers import PROBE_APP
-from workshop.errors import WorkshopError
+from tests.helpers import PROBE_APP, SIGNED, raw_http
 from workshop.local import local_aws
 from workshop.local.local_aws import LocalAWS
 from workshop.local.stack import Stack
@@ -130,32 +127,6 @@ def test_an_endpoint_in_AWS_ENDPOINT_URL_is_used_instead_of_the_embedded_one(mon
         other.stop()
 
 
-@pytest.fixture
-def bare_aws():
-    """The embedded AWS alone, with one table: pk (string) as its key.
-
-    moto keeps one state for the whole process, so the table is deleted again at the end.
-    """
-    aws = LocalAWS().start()
-    dynamodb = aws.client("dynamodb")
-    dynamodb.create_table(
-        TableName="stalled",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    yield aws
-    dynamodb.delete_table(TableName="stalled")
-    aws.stop()
-
-
-SIGNED = {
-    "Content-Type": "application/x-amz-json-1.0",
-    "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261201/us-east-1/dynamodb/"
-    "aws4_request, SignedHeaders=host, Signature=0",
-}
-
-
 def test_one_connection_carries_call_after_call_as_aws_s_endpoints_do(bare_aws):
     """Keep-alive, which werkzeug's own server never does: no `Connection: close` after an
     answer, a failure's 500 included, and the connection's next request read from its start."""
@@ -187,215 +158,59 @@ def test_one_connection_carries_call_after_call_as_aws_s_endpoints_do(bare_aws):
     assert json.loads(answers[2][2])["Table"]["TableName"] == "stalled"
 
 
-NULL_AT = "Value null at '{}' failed to satisfy constraint: Member must not be null"
+def _call(target: str, body: bytes, *framing: str, version: str = "HTTP/1.1") -> bytes:
+    """A raw DynamoDB call, its body framed by the `framing` header lines."""
+    lines = [f"POST / {version}", *(f"{name}: {value}" for name, value in SIGNED.items())]
+    lines += [f"X-Amz-Target: DynamoDB_20120810.{target}", *framing]
+    return "".join(f"{line}\r\n" for line in lines).encode() + b"\r\n" + body
 
 
-@pytest.mark.parametrize(
-    ("target", "body", "kind", "error"),
-    [
-        pytest.param(
-            "DynamoDB_20120810.GetItems",
-            b"{}",
-            "1.0",
-            {
-                "__type": "com.amazon.coral.service#UnknownOperationException",
-                "message": "Unknown operation exception",
-            },
-            id="no-such-operation",
-        ),
-        pytest.param(
-            "Logs_20140328.PutLogEvent",
-            b"{}",
-            "1.1",
-            {
-                "__type": "com.amazon.coral.service#UnknownOperationException",
-                "message": "Unknown operation exception",
-            },
-            id="no-such-logs-operation",
-        ),
-        pytest.param(
-            "DynamoDB_20120810.GetItem",
-            b'{"TableName": "stalled",',
-            "1.0",
-            {"__type": "com.amazon.coral.service#SerializationException"},
-            id="not-json",
-        ),
-        pytest.param(
-            "DynamoDB_20120810.GetItem",
-            b'["stalled"]',
-            "1.0",
-            {"__type": "com.amazon.coral.service#SerializationException"},
-            id="not-an-object",
-        ),
-        pytest.param(
-            "DynamoDB_20120810.GetItem",
-            b'{"TableName": "stalled"}',
-            "1.0",
-            {
-                "__type": "com.amazon.coral.validate#ValidationException",
-                "message": f"1 validation error detected: {NULL_AT.format('key')}",
-            },
-            id="a-required-parameter-left-out",
-        ),
-        pytest.param(
-            "Logs_20140328.PutLogEvents",
-            b'{"logEvents": []}',
-            "1.1",
-            {
-                "__type": "InvalidParameterException",
-                "message": "2 validation errors detected: "
-                f"{NULL_AT.format('logGroupName')}; {NULL_AT.format('logStreamName')}",
-            },
-            id="logs-parameters-left-out",
-        ),
-    ],
-)
-def test_a_request_the_service_cannot_read_is_refused_as_aws_refuses_it(
-    bare_aws, target, body, kind, error
-):
-    """A 400 with the service's JSON error, before moto sees it (moto would answer 500)."""
-    connection = http.client.HTTPConnection(urlsplit(bare_aws.endpoint_url).netloc, timeout=30)
-    connection.request("POST", "/", body, {**SIGNED, "X-Amz-Target": target})
-    answer = connection.getresponse()
-    assert (answer.status, answer.getheader("Content-Type")) == (
-        400,
-        f"application/x-amz-json-{kind}",
+def test_a_chunked_call_is_read_by_its_chunks_and_the_next_call_answered(bare_aws):
+    """As the API's server (RFC 9112 7.1): werkzeug's own would drain and drop the next call."""
+    chunks = b'11\r\n{"TableName": "st\r\n7\r\nalled"}\r\n0\r\n\r\n'
+    described = _call("DescribeTable", chunks, "Transfer-Encoding: chunked")
+    listed = _call("ListTables", b"{}", "Content-Length: 2", "Connection: close")
+    [(status, headers, body), (next_status, next_headers, _)] = raw_http(
+        bare_aws.endpoint_url, described + listed
     )
-    assert json.loads(answer.read()) == error
-    connection.close()
+    assert (status, "connection" in headers) == (200, False)  # HTTP/1.1: the connection stays
+    assert json.loads(body)["Table"]["TableName"] == "stalled"
+    assert (next_status, next_headers["connection"]) == (200, "close")
 
 
-def test_events_of_a_missing_stream_say_the_stream_is_missing_not_its_group(bare_aws):
-    """prefect-archive/prefect-aws#177 (real CloudWatch Logs): GetLogEvents on a stream that
-    does not exist says so; moto said the log group did (localstack/localstack#9226)."""
-    logs = bare_aws.client("logs")
-    logs.create_log_group(logGroupName="/aws/lambda/present")
-    try:
-        for group, missing in (("/aws/lambda/present", "stream"), ("/aws/lambda/absent", "group")):
-            with pytest.raises(logs.exceptions.ResourceNotFoundException) as refused:
-                logs.get_log_events(logGroupName=group, logStreamName="2026/12/01/[$LATEST]0")
-            assert refused.value.response["Error"]["Message"] == (
-                f"The specified log {missing} does not exist."
-            )
-    finally:
-        logs.delete_log_group(logGroupName="/aws/lambda/present")
-
-
-def test_an_operation_moto_does_not_emulate_says_so_at_once_without_retries(bare_aws):
-    """A 501 that names the operation: the SDK does not retry it, as it would a 500."""
-    dynamodb = bare_aws.client("dynamodb")
-    with pytest.raises(ClientError) as refused:
-        dynamodb.describe_contributor_insights(TableName="stalled")
-    assert refused.value.response["Error"] == {
-        "Code": "NotImplemented",
-        "Message": "DescribeContributorInsights is a real DynamoDB operation, but the workshop's "
-        "local AWS does not emulate it: try it against AWS itself.",
-    }
-    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
-    assert refused.value.response["ResponseMetadata"]["RetryAttempts"] == 0
-
-
-def test_a_call_moto_fails_on_says_what_failed_at_once_without_retries(bare_aws, monkeypatch):
-    """moto's own failure (a fault injected here) is a 501 that names it, not an HTML 500 that
-    the SDK would retry nine times, with a traceback each, in the terminal of `up`."""
-
-    def fails(self):
-        raise KeyError("TableArn")  # as moto 5.2.5's ListExports does without one
-
-    monkeypatch.setattr(DynamoHandler, "list_tables", fails)
-    with pytest.raises(ClientError) as refused:
-        bare_aws.client("dynamodb").list_tables()
-    assert refused.value.response["Error"] == {
-        "Code": "NotImplemented",
-        "Message": "The workshop's local AWS failed on this ListTables call (KeyError: "
-        "'TableArn'): it does not emulate DynamoDB that far. Try it against AWS itself.",
-    }
-    assert refused.value.response["ResponseMetadata"]["RetryAttempts"] == 0
-
-
-@pytest.mark.parametrize(
-    "pattern", ['{ $.level = "WARNING" }', "?START ?END", "START -END", "500", '"a" "b"']
-)
-def test_a_filter_pattern_moto_would_take_for_match_all_is_refused(probe, pattern):
-    """moto evaluates plain terms and one quoted phrase; it answers any other pattern with every
-    event. A 501 says so instead, to the AWS CLI and to `python run.py logs --filter` alike."""
-    probe.invoke({"action": "count"})
-    with pytest.raises(ClientError) as refused:
-        probe.aws.client("logs").filter_log_events(
-            logGroupName=probe.function().log_group, filterPattern=pattern
-        )
-    assert refused.value.response["Error"]["Code"] == "NotImplemented"
-    assert (
-        "plain terms (Decimal, or Error Decimal for lines with both) and by one quoted "
-        f"phrase only; {pattern} is neither" in refused.value.response["Error"]["Message"]
+def test_an_http_1_0_call_closes_its_connection_unless_it_asks_for_keep_alive(bare_aws):
+    """RFC 9112 9.3: an HTTP/1.0 call keeps its connection only with `Connection: keep-alive`,
+    which its answer then says (an HTTP/1.0 client's default is to close)."""
+    kept = _call(
+        "ListTables", b"{}", "Content-Length: 2", "Connection: keep-alive", version="HTTP/1.0"
     )
-    with pytest.raises(WorkshopError, match="filters by plain terms"):
-        probe.logs(pattern)
-    # What it evaluates, it evaluates: terms together, and a quoted phrase.
-    assert len(probe.logs("START RequestId")) == 1
-    assert len(probe.logs('"START RequestId"')) == 1 and probe.logs("START nothing") == []
+    closed = _call("ListTables", b"{}", "Content-Length: 2", version="HTTP/1.0")
+    answers = raw_http(bare_aws.endpoint_url, kept + closed)
+    assert [(status, headers["connection"]) for status, headers, _ in answers] == [
+        (200, "keep-alive"),
+        (200, "close"),
+    ]
+
+
+def test_a_call_whose_body_cannot_be_delimited_is_refused_and_its_connection_closed(bare_aws):
+    """A 400 and the end of the connection (RFC 9112 6.3), never a wait for more."""
+    call = _call("ListTables", b"zz\r\n{}\r\n0\r\n\r\n", "Transfer-Encoding: chunked")
+    [(status, headers, body)] = raw_http(bare_aws.endpoint_url, call, end=True)
+    assert (status, headers["connection"], body) == (400, "close", b"")
 
 
 @pytest.mark.parametrize(
-    ("query", "skipped"),
+    "data, line",
     [
-        ("fields @message | filter @message like /Decimal/", "filter"),
-        ("stats count(*) by bin(5m)", "stats"),
-        ("fields @message | parse @message 'a|b' as c | limit 5", "parse"),
+        (bytes.fromhex("160301020001") + bytes(64), "https:// to a port that serves http://"),
+        (b"\x00\x01 \x02 \xff\r\n\r\n", "Bad request version"),
     ],
+    ids=["tls", "binary"],
 )
-def test_an_insights_query_moto_would_answer_with_every_event_is_refused(bare_aws, query, skipped):
-    """moto's Logs Insights runs fields, sort and limit, and skips any other command: a query
-    that filters would list every event. A 501 names the first command it would skip."""
-    logs = bare_aws.client("logs")
-    logs.create_log_group(logGroupName="/aws/lambda/queried")
-    try:
-        asked = {"logGroupName": "/aws/lambda/queried", "startTime": 0, "endTime": 2**31}
-        with pytest.raises(ClientError) as refused:
-            logs.start_query(queryString=query, **asked)
-        assert refused.value.response["Error"]["Code"] == "NotImplemented"
-        assert (
-            f"fields, sort, limit only; this query also has {skipped}."
-            in (refused.value.response["Error"]["Message"])
-        )
-        # A query of those commands alone runs.
-        started = logs.start_query(
-            queryString="fields @message | sort @timestamp | limit 5", **asked
-        )
-        assert logs.get_query_results(queryId=started["queryId"])["results"] == []
-    finally:
-        logs.delete_log_group(logGroupName="/aws/lambda/queried")
-
-
-@pytest.mark.parametrize(
-    ("service", "call"),
-    [
-        pytest.param("lambda", "list_functions", id="rest-json"),
-        pytest.param("iam", "list_roles", id="query"),
-        pytest.param("s3", "list_buckets", id="rest-xml"),
-    ],
-)
-def test_a_service_it_does_not_stand_in_for_says_so_in_its_own_protocol(service, call):
-    """Not moto's empty account, which would say there is no function while `up` runs one."""
-    aws = LocalAWS().start()
-    try:
-        client = boto3.client(
-            service,
-            endpoint_url=aws.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-        with pytest.raises(ClientError) as refused:
-            getattr(client, call)()
-    finally:
-        aws.stop()
-    assert refused.value.response["Error"]["Code"] == "NotImplemented"
-    assert refused.value.response["Error"]["Message"].startswith(
-        "The workshop's local AWS stands in for DynamoDB and CloudWatch Logs only, not for "
-        f"{service}: the functions, their roles and the API that `python run.py up` serves"
-    )
-    assert refused.value.response["ResponseMetadata"]["RetryAttempts"] == 0
+def test_a_request_that_is_not_http_is_one_readable_line(bare_aws, caplog, data, line):
+    """What `up` prints of it: werkzeug's own line quoted the bytes it got, binary ones too."""
+    raw_http(bare_aws.endpoint_url, data, end=True)  # answered (as http.server does), then closed
+    assert caplog.messages == [f"Local AWS refused a request: {line}"]
 
 
 def test_the_sdk_reuses_its_connection_and_stop_ends_it():

@@ -23,6 +23,14 @@ from workshop.local.api_event import (
     matches_media_type,
     trace_id,
 )
+from workshop.local.http_framing import (
+    TLS_REFUSED,
+    BadFraming,
+    persists,
+    read_body,
+    refusal,
+    sends_tls,
+)
 from workshop.local.keep_alive import ClosedOnStop, close_all
 from workshop.local.lambda_runtime import Throttled
 from workshop.types import Api, Invocation, Route
@@ -226,12 +234,23 @@ class ApiGateway:
             protocol_version = "HTTP/1.1"
 
             def handle_one_request(self) -> None:
+                if sends_tls(self.rfile):  # a browser would wait for a TLS answer: none comes
+                    self.requestline = self.request_version = self.command = ""
+                    self.send_error(400, TLS_REFUSED)
+                    return
                 self.raw_requestline = self.rfile.readline(65537)
+                if len(self.raw_requestline) > 65536:  # as http.server's own method says it
+                    self.requestline = self.request_version = self.command = ""
+                    self.send_error(414)
+                    return
                 if not self.raw_requestline or not self.parse_request():
                     self.close_connection = True
                     return
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                try:
+                    body, reusable = read_body(self.request_version, self.headers, self.rfile)
+                except BadFraming as refused:
+                    self._refuse(refused)
+                    return
                 request = Request(
                     self.command,
                     self.path,
@@ -243,10 +262,36 @@ class ApiGateway:
                 self.send_response(response.status)
                 for name, value in response.headers:
                     self.send_header(name, value)
-                self.end_headers()
+                self._end_headers(reusable and persists(self.request_version, self.headers))
                 if self.command != "HEAD":
                     self.wfile.write(response.body)
                 self.wfile.flush()
+
+            def _end_headers(self, persist: bool) -> None:
+                # send_header sets close_connection from the value: the loop in handle() ends
+                # after this answer, and the connection with it, when it says `close`.
+                self.send_header("Connection", "keep-alive" if persist else "close")
+                self.end_headers()
+
+            def _refuse(self, refused: BadFraming) -> None:
+                """Answer a request whose body cannot be delimited, and close its connection."""
+                self.send_response(refused.status)
+                self.send_header("Content-Length", "0")
+                self._end_headers(False)
+                self.wfile.flush()
+                if gateway.on_request:
+                    line = f"{self.command} {self.path} refused: {refused}"
+                    gateway.on_request(line, refused.status, None)
+
+            def send_error(
+                self, code: int, message: str | None = None, explain: str | None = None
+            ) -> None:
+                """http.server refusing a request: its page, and one readable line in `up`."""
+                super().send_error(code, message, explain)  # with Connection: close
+                if gateway.on_request:
+                    gateway.on_request(
+                        f"refused a request: {refusal(code, message)}", int(code), None
+                    )
 
             def send_response(self, code: int, message: str | None = None) -> None:
                 # BaseHTTPRequestHandler's would add `Server: BaseHTTP/...`: API Gateway sends
@@ -364,7 +409,6 @@ class ApiGateway:
         if "content-type" not in {name.lower() for name, _ in headers}:
             headers.append(("Content-Type", "application/json"))
         headers.append(("Content-Length", str(len(body))))
-        headers.append(("Connection", "keep-alive"))
         headers.append(("x-amzn-RequestId", ids.request_id))
         headers.append(("x-amz-apigw-id", ids.extended))
         return Response(status, headers, body)

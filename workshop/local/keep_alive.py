@@ -9,6 +9,15 @@ import socket
 import traceback
 from typing import Any
 
+from workshop.local.http_framing import (
+    TLS_REFUSED,
+    BadFraming,
+    persists,
+    read_body,
+    refusal,
+    sends_tls,
+)
+
 
 class ClosedOnStop:
     """A request handler mixin: the server knows its open connections, so that `close_all` can
@@ -50,16 +59,39 @@ def wsgi_handler() -> type:
         def log_request(self, *args: Any) -> None:
             pass  # one line per AWS call would drown what the attendee came to see
 
-        def run_wsgi(self) -> None:
-            length = self.headers.get("Content-Length", "0")  # none: no body (RFC 9112 6.3)
-            if "Transfer-Encoding" in self.headers or not length.isdigit():
-                super().run_wsgi()  # werkzeug's way, which closes the connection after it
+        def handle_one_request(self) -> None:
+            if sends_tls(self.rfile):  # an SDK would wait for a TLS answer: none comes
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(400, TLS_REFUSED)
                 return
+            super().handle_one_request()
+
+        def send_error(self, code: int, message: str | None = None, explain: Any = None) -> None:
+            super().send_error(code, message, explain)
+            self.server.log("error", "Local AWS refused a request: %s", refusal(code, message))
+
+        def log_error(self, *args: Any) -> None:
+            pass  # send_error's line says why; http.server's would quote the bytes it got
+
+        def run_wsgi(self) -> None:
             # Read whole before the app runs: whatever it left unread would otherwise be taken
             # for the next request on this connection.
+            try:
+                body, reusable = read_body(self.request_version, self.headers, self.rfile)
+            except BadFraming as refused:
+                self.server.log("error", "Local AWS refused a request: %s", refused)
+                self.send_response(refused.status)
+                self.send_header("Content-Length", "0")
+                self.send_header("Connection", "close")  # which also ends handle()'s loop
+                self.end_headers()
+                return
             environ = self.make_environ()
-            environ["wsgi.input"] = io.BytesIO(self.rfile.read(int(length)))
+            environ["wsgi.input"] = io.BytesIO(body)
             environ["wsgi.input_terminated"] = True
+            # The app sees the body as read: its length known, no chunks left in it.
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            self.close_connection = not (reusable and persists(self.request_version, self.headers))
             answer: list[Any] = []
             written: list[bytes] = []
 
@@ -91,8 +123,10 @@ def wsgi_handler() -> type:
                 bodiless = self.command == "HEAD" or code in (204, 304) or code < 200
                 if "content-length" not in names and not bodiless:
                     self.send_header("Content-Length", str(len(data)))
-                if self.close_connection:  # the client asked for it (`Connection: close`)
+                if self.close_connection:  # asked for by the client, or by the framing
                     self.send_header("Connection", "close")
+                elif self.request_version == "HTTP/1.0":  # whose default is to close (9.3)
+                    self.send_header("Connection", "keep-alive")
                 self.end_headers()
                 if not bodiless:
                     self.wfile.write(data)
