@@ -226,7 +226,7 @@ def refused(*args: str) -> str:
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--clients", "1,x"], "give numbers like 1,8,32"),
+        (["--clients", "1,x"], "is not a list of whole numbers from 1 to 128, like 1,8,32"),
         (["--original", "01"], "has no table"),
         (["--warm-visits", "5"], "--cold-starts 12 is more than --warm-visits 5"),
     ],

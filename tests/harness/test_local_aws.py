@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import os
 import socket
 import threading
 import time
@@ -95,14 +96,33 @@ def test_concurrent_functions_lose_no_atomic_add_either(probe):
     assert hits == list(range(1, 21))  # every caller saw its own increment: none was lost
 
 
-def test_the_local_aws_keeps_its_port_from_one_up_to_the_next_unless_taken():
+def test_up_s_local_aws_takes_the_port_beside_the_api_s():
     """The AWS CLI lines `up` prints name the local AWS's port: beside the API's, they go on
-    working after a restart. A port taken by another program: the system picks one."""
-    stack = Stack(PROBE_APP, stack_name="probe", port=3210)
-    assert stack.aws.port == 3210 + 1566
+    working after a restart. Without an API (invoke), or on port 0, the system picks one."""
+    assert Stack(PROBE_APP, stack_name="probe", port=3210).aws.port == 3210 + 1566
     assert Stack(PROBE_APP, stack_name="probe", port=0).aws.port == 0
+    assert Stack(PROBE_APP, stack_name="probe", port=3210, serve_api=False).aws.port == 0
+
+
+@pytest.mark.skipif(os.name == "nt", reason="holding a port for one socket needs SO_REUSEADDR")
+def test_the_local_aws_listens_on_its_port_when_it_is_free():
+    with socket.socket() as held:  # bound, not listening: free to it, and to no other program
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        held.bind(("127.0.0.1", 0))
+        aws = LocalAWS(port=held.getsockname()[1]).start()
+        try:
+            assert urlsplit(aws.endpoint_url).port == held.getsockname()[1]
+            assert aws.client("dynamodb").list_tables()["TableNames"] is not None
+        finally:
+            aws.stop()
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0"])
+def test_a_port_another_server_listens_on_is_left_to_it(address):
+    """Bound to 127.0.0.1, or listening on every address (LocalStack's 4566, say), which macOS
+    would let a bind to 127.0.0.1 hide: the system picks another port."""
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+        taken.bind((address, 0))
         taken.listen()
         aws = LocalAWS(port=taken.getsockname()[1]).start()
         try:

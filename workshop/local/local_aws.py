@@ -225,16 +225,22 @@ class _DynamoDBGate:
         return [payload]
 
 
-def _bindable(port: int) -> bool:
-    """Whether the embedded AWS can listen on `port` (werkzeug would exit the process if not)."""
-    with socket.socket() as probe:
-        if os.name != "nt":  # as the server will: a port its last run left in TIME_WAIT is free
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return port != 0
+def _listener(port: int) -> socket.socket:
+    """A socket listening on 127.0.0.1:`port`, or on a port the system picks if that one is
+    taken: bound already, or answered by another server (one on 0.0.0.0, which macOS would let
+    this bind hide from 127.0.0.1: LocalStack's, say)."""
+    posix = os.name != "nt"  # Windows refuses such a bind itself, and is slow to be refused
+    with socket.socket() as other:
+        taken = posix and port != 0 and other.connect_ex(("127.0.0.1", port)) == 0
+    listener = socket.socket()
+    if posix:  # a port that the last run left in TIME_WAIT is free (not so on Windows)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("127.0.0.1", 0 if taken else port))
+    except OSError:
+        listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    return listener
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
@@ -302,13 +308,18 @@ class LocalAWS:
 
         isolate_moto()  # its own sessions read nothing of the user's AWS setup, as ours do
         self._gate = _DynamoDBGate(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(
-            "127.0.0.1",
-            self.port if _bindable(self.port) else 0,  # else the system picks one
-            self._gate,
-            threaded=True,
-            request_handler=wsgi_handler(),
-        )
+        listener = _listener(self.port)  # bound here: werkzeug would exit the process if taken
+        try:
+            self._server = make_server(
+                "127.0.0.1",
+                listener.getsockname()[1],
+                self._gate,
+                threaded=True,
+                request_handler=wsgi_handler(),
+                fd=listener.fileno(),
+            )
+        finally:
+            listener.close()  # the server holds a duplicate of it
         host, port = self._server.server_address[:2]
         self.endpoint_url = f"http://{host}:{port}"
         serve = self._server.serve_forever

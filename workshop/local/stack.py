@@ -56,7 +56,10 @@ class Stack:
         self.project_dir = Path(project_dir).resolve()
         # The API's port, and the local AWS's beside it: the same from one start to the next,
         # so the AWS CLI lines that `up` printed go on working after a restart.
-        self.aws = aws or LocalAWS(port=port + AWS_PORT_OFFSET if 0 < port < 63970 else 0)
+        preferred = (
+            port + AWS_PORT_OFFSET if serve_api and 0 < port < 65536 - AWS_PORT_OFFSET else 0
+        )
+        self.aws = aws or LocalAWS(port=preferred)
         self._owns_aws = aws is None
         self.template = sam_template.load(
             self.project_dir / "template.yaml", stack_name=stack_name, region=self.aws.region
