@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 from tests.helpers import fetch_json
 from workshop.local import stack as stack_module
+from workshop.local.persistence import Journal
 
 
 def test_what_was_stored_survives_a_restart_unless_fresh(make_stack, tmp_path):
@@ -50,22 +52,50 @@ def test_state_saved_under_a_name_the_stack_no_longer_has_is_left_alone(make_sta
     assert fetch_json(stack.url("/behave/add"))[1] == {"hits": 1}
 
 
+def _crash(stack, state: Path, left: Path) -> None:
+    """The state folder as a crash of `stack` would leave it (copied to `left`), with no final
+    snapshot; the stack's memory goes with it."""
+    shutil.copytree(state, left)
+    stack.table().delete()
+    stack.stop()
+
+
 def test_visits_acknowledged_after_the_last_snapshot_survive_a_crash(
     make_stack, tmp_path, monkeypatch
 ):
     """DynamoDB answers a write once it is durable. `up` snapshots once a second; a process
     killed in between (kill -9, a closed terminal) keeps each acknowledged write in its journal,
-    and the restart replays it: the count goes on, never back."""
+    and the restart replays it: the count goes on, never back. So after a clean stop too."""
     monkeypatch.setattr(stack_module, "SAVE_INTERVAL", 3600.0)  # no snapshot after the first
-    first = make_stack(state_dir=tmp_path / "state")
+    first = make_stack(state_dir=tmp_path / "a")
     assert [fetch_json(first.url("/behave/add"))[1]["hits"] for _ in range(3)] == [1, 2, 3]
-    # The state folder as a crash would leave it, now, with no final snapshot.
-    shutil.copytree(tmp_path / "state", tmp_path / "crashed")
-    first.table().delete()  # the crashed process's memory is gone with it
-    first.stop()
+    _crash(first, tmp_path / "a", tmp_path / "b")
 
-    again = make_stack(state_dir=tmp_path / "crashed", fresh=False)
+    again = make_stack(state_dir=tmp_path / "b", fresh=False)
     assert fetch_json(again.url("/behave/add"))[1] == {"hits": 4}
-    again.stop()  # a clean stop: one snapshot, and no journal left to replay
-    assert [p.name for p in (tmp_path / "crashed").iterdir()] == ["state.json"]
-    assert json.loads((tmp_path / "crashed" / "state.json").read_text())["tables"]
+    again.save()  # as the saver does each second that something changed: a journal each
+    again.save()
+    again.stop()  # a clean stop: a snapshot of all, and an empty journal after it
+
+    third = make_stack(state_dir=tmp_path / "b", fresh=False)
+    assert [fetch_json(third.url("/behave/add"))[1]["hits"] for _ in range(2)] == [5, 6]
+    _crash(third, tmp_path / "b", tmp_path / "c")
+
+    last = make_stack(state_dir=tmp_path / "c", fresh=False)
+    assert fetch_json(last.url("/behave/add"))[1] == {"hits": 7}
+
+
+def test_a_new_run_journals_after_the_journal_its_snapshot_names(tmp_path):
+    """A restart replays the journals from the one the snapshot names on: the next run's must
+    come after it, or what it kept would not be replayed after a crash."""
+    state = tmp_path / "state.json"
+    journal = Journal(state)
+    for _ in range(3):  # three snapshots, each starting a journal and deleting those before
+        last = journal.rotate()
+        for older in tmp_path.glob("state.journal.*.jsonl"):
+            if int(older.name.split(".")[-2]) < last:
+                older.unlink()
+    journal.close()
+    following = Journal(state)
+    following.close()
+    assert following.number > last

@@ -75,10 +75,9 @@ class Journal:
         return self.number
 
     def close(self) -> None:
+        # The file stays, empty or not: its number is where the next run's journal must begin,
+        # after the one the snapshot names (a lower one would not be replayed).
         self._file.close()
-        path = _journal_path(self.state_file, self.number)
-        if path.exists() and path.stat().st_size == 0:
-            path.unlink()
 
 
 def forget(state_file: Path) -> None:
