@@ -7,6 +7,7 @@ they stand in): every message names commands that way, and paths are read from w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -58,11 +59,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     def new_code(function: str, files: list[str]) -> None:
         shown = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
-        print(
-            f"{time.strftime('%H:%M:%S')} {shown} changed: {function} runs it from this visit "
-            "on, in new environments, as after a deploy",
-            flush=True,
-        )
+        with contextlib.suppress(BrokenPipeError):  # `up | head` stopped reading, as above
+            print(
+                f"{time.strftime('%H:%M:%S')} {shown} changed: {function} runs it from this "
+                "visit on, in new environments, as after a deploy",
+                flush=True,
+            )
 
     interrupt.stop_on_ctrl_c()  # and save what it stored
     state_dir = served.state_dir(project)

@@ -26,8 +26,12 @@ def stop_on_ctrl_c(first: Callable[[], None] | None = None) -> None:
         signal.default_int_handler(signum, frame)
 
     for name in STOPPING:
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), handler)
+        number = getattr(signal, name, None)
+        # `nohup` ignores SIGHUP so that the command outlives its terminal: left so.
+        if number is not None and not (
+            name == "SIGHUP" and signal.getsignal(number) is signal.SIG_IGN
+        ):
+            signal.signal(number, handler)
 
 
 def stopped(what: str, kept: str | None, ran: str | None = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 from pathlib import Path
 
 from workshop.errors import WorkshopError
@@ -51,6 +52,9 @@ def read_text(path: Path, what: str) -> str:
 
 # Build output and caches: what the user does not write.
 NOT_WATCHED = {".aws-sam", "__pycache__", ".ipynb_checkpoints", ".git"}
+# What editors write beside a file as it is opened or saved (vim's swap files, emacs's backups
+# and locks, JetBrains' safe-write copies, hidden files): not a change of the user's code.
+EDITORS_OWN = re.compile(r"^[.#]|~$|\.sw[a-px]$|___jb_(tmp|old)___$")
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
@@ -59,6 +63,8 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     for root, dirs, files in os.walk(folder):
         dirs[:] = [name for name in dirs if name not in NOT_WATCHED]
         for name in files:
+            if EDITORS_OWN.search(name):
+                continue
             path = Path(root, name)
             try:
                 info = path.stat()

@@ -126,3 +126,21 @@ def test_ctrl_c_stops_a_check_in_one_line_and_the_copy_is_as_it_was(held_app, tm
         "left it.",
     ]
     assert {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()} == before
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="Windows has no SIGHUP")
+def test_a_command_started_with_nohup_outlives_its_terminal():
+    """`nohup` ignores SIGHUP so that the command goes on once its terminal closes: left so,
+    while a closed terminal stops a command started without it."""
+    caught = [getattr(signal, name) for name in interrupt.STOPPING if hasattr(signal, name)]
+    saved = {number: signal.getsignal(number) for number in caught}
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        interrupt.stop_on_ctrl_c()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        interrupt.stop_on_ctrl_c()
+        assert callable(signal.getsignal(signal.SIGHUP))
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)

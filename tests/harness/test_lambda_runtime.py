@@ -60,6 +60,9 @@ def test_code_changed_under_up_runs_from_the_next_invocation_in_new_environments
     assert body(stack.invoke({"action": "count"}))["warm_count"] == 2  # warm: same code
     assert told == []
     handler = tmp_path / "app" / "src" / "app.py"
+    for editors_own in (".app.py.swp", "app.py~", "app.py___jb_tmp___"):  # opened, not saved
+        (handler.parent / editors_own).write_text("draft")
+    assert body(stack.invoke({"action": "count"}))["warm_count"] == 3 and told == []
     handler.write_text(handler.read_text() + "\n# edited\n")
     again = stack.invoke({"action": "count"})
     assert again.cold_start and body(again)["warm_count"] == 1

@@ -247,6 +247,10 @@ class FunctionRuntime:
         with self._lock:
             while self._idle:
                 environment = self._idle.pop()
+                if environment.code_version != self._code_version:
+                    # Released before the code changed, as all beneath it: new_code reclaims them.
+                    self._idle.append(environment)
+                    break
                 if environment.alive or environment.needs_init:
                     self._busy += 1
                     self._in_use.add(environment)

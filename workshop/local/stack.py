@@ -219,12 +219,12 @@ class Stack:
 
         def look() -> None:
             nonlocal seen
-            now = user_files.snapshot(fn.code_dir)
-            with lock:
+            with lock:  # one look at a time: two visits at once must not tell one change twice
+                now = user_files.snapshot(fn.code_dir)
                 changed, seen = user_files.changes(seen, now), now
-            if changed and self.on_code_change is not None:
-                self.runtimes[fn.logical_id].new_code()
-                self.on_code_change(fn.logical_id, changed)
+                if changed and self.on_code_change is not None:
+                    self.runtimes[fn.logical_id].new_code()
+                    self.on_code_change(fn.logical_id, changed)
 
         return look
 
