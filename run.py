@@ -17,8 +17,7 @@ Every command first makes sure the virtual environment is ready:
 - it is installed again when requirements.lock changed (what it held, it keeps), and made anew
   when it no longer works (for example after the folder was moved: a venv cannot be moved).
 The command then runs with the venv's own Python, in the folder the user stands in (so that
-paths they give are read from there; `test` and `notebook` run in this folder), and its exit
-code is ours.
+paths they give are read from there; `test` and `notebook` run here), and its exit code is ours.
 
 WORKSHOP_VENV: where the venv lives (default: .venv beside this file). Useful when this folder
 is synced by OneDrive, Dropbox or iCloud: syncing the venv's 40,000 files (785 MB) is slow
@@ -267,8 +266,9 @@ def _make_writable_and_retry(function, path, _excinfo):
 def remove_venv(venv):
     """Delete an old venv, refusing any folder that does not look like one."""
     venv = Path(venv)
-    if venv.is_symlink():  # rmtree refuses a link, and chmod would reach the folder it names
-        raise SetupError(
+    named = os.path.join(os.path.realpath(venv.parent), venv.name)  # where it is, unresolved
+    if norm_path(venv) != os.path.normcase(named):  # a link (or junction): rmtree refuses it,
+        raise SetupError(  # and chmod would reach the folder it names
             f"{venv} is a link to {os.path.realpath(venv)}, whose venv does not fit this folder: "
             "the link and that venv are left alone. Delete the link, or point WORKSHOP_VENV at "
             "a new or empty folder, then run the command again."

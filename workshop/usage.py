@@ -191,7 +191,9 @@ def not_understood(
     if not meant:
         if not any(word.startswith("-") for word in extras):
             stages = [action for action in command._actions if not action.option_strings]
-            takes = ("options only", "one stage", "two stages")[len(stages)]
+            takes = {0: "options only", 1: "one stage", 2: "two stages"}.get(
+                len(stages), f"{len(stages)} arguments"
+            )
             said += f" (`{command.prog}` takes {takes})"
         return said
     names = dict.fromkeys(option.split("=")[0] for option in meant.values())

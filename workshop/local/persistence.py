@@ -7,7 +7,8 @@ each DynamoDB write that succeeded is appended to a journal before its answer go
 restart replays the journal onto the snapshot. A snapshot reads the tables while no call is
 applied, and starts a new journal file at that very point: the files before it are deleted
 only once the snapshot is on disk, so a crash at any moment leaves a snapshot and every write
-since it. Log events have no journal: at worst the last second of them is lost.
+since it. Log events have no journal: at worst the last second of them is lost. Nor do tables
+made or deleted with the AWS CLI: the snapshot keeps the template's tables, as they stood.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import http.client
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,12 +62,23 @@ class Journal:
         self.number = max((number for number, _ in _journals(state_file)), default=0) + 1
         state_file.parent.mkdir(parents=True, exist_ok=True)
         self._file = _journal_path(state_file, self.number).open("a", encoding="utf-8")
+        self.failed = False  # whether a write could not be kept (said once)
 
     def append(self, target: str, authorization: str, body: bytes) -> None:
         """Keep one write, as it came (its target, its credential scope, its body)."""
         line = {"target": target, "authorization": authorization, "body": body.decode("utf-8")}
-        self._file.write(json.dumps(line) + "\n")
-        self._file.flush()  # in the operating system's hands: a crash of this process keeps it
+        try:
+            self._file.write(json.dumps(line) + "\n")
+            self._file.flush()  # in the operating system's hands: a crash of this process keeps it
+        except OSError as error:  # a full disk, say: the write is applied, and must be answered
+            if not self.failed:  # (a 500 would have the SDK retry it, and count a visit twice)
+                print(
+                    f"Warning: cannot keep writes in {self._file.name} ({error}): what is "
+                    "stored survives a restart, but not a crash, until the next snapshot.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            self.failed = True
 
     def rotate(self) -> int:
         """Start the next file (a snapshot is being taken); its number."""
