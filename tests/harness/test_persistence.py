@@ -99,3 +99,20 @@ def test_a_new_run_journals_after_the_journal_its_snapshot_names(tmp_path):
     following = Journal(state)
     following.close()
     assert following.number > last
+
+
+def test_a_table_deleted_just_before_a_crash_is_empty_after_the_restart(
+    make_stack, tmp_path, monkeypatch
+):
+    """As after a clean stop: DynamoDB answered the delete DELETING, and a crash must not undo
+    it. The table is made anew, empty, for the stack."""
+    monkeypatch.setattr(stack_module, "SAVE_INTERVAL", 3600.0)
+    first = make_stack(state_dir=tmp_path / "a")
+    assert [fetch_json(first.url("/behave/add"))[1]["hits"] for _ in range(2)] == [1, 2]
+    first.save()  # a snapshot that holds the count
+    first.table().delete()  # as `aws dynamodb delete-table` would
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # and then the crash
+    first.stop()
+
+    again = make_stack(state_dir=tmp_path / "b", fresh=False)
+    assert fetch_json(again.url("/behave/add"))[1] == {"hits": 1}

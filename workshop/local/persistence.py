@@ -7,8 +7,8 @@ each DynamoDB write that succeeded is appended to a journal before its answer go
 restart replays the journal onto the snapshot. A snapshot reads the tables while no call is
 applied, and starts a new journal file at that very point: the files before it are deleted
 only once the snapshot is on disk, so a crash at any moment leaves a snapshot and every write
-since it. Log events have no journal: at worst the last second of them is lost. Nor do tables
-made or deleted with the AWS CLI: the snapshot keeps the template's tables, as they stood.
+since it. Log events have no journal: at worst the last second of them is lost. The snapshot
+keeps the template's tables only: one made with the AWS CLI is gone after a restart.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ from urllib.parse import urlsplit
 
 __all__ = ["JOURNALED", "Journal", "forget", "restore", "save"]
 
-# The DynamoDB operations that may change items: each one that succeeded is journaled.
+# The DynamoDB operations that may change items, or delete them all: each one that succeeded is
+# journaled.
 JOURNALED = frozenset(
     {
+        "DeleteTable",
         "PutItem",
         "UpdateItem",
         "DeleteItem",

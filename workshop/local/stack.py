@@ -192,24 +192,32 @@ class Stack:
                     logs.delete_log_group(logGroupName=group)
             if self.state_file:
                 persistence.forget(self.state_file)
-        created = []
-        for table in self.template.tables.values():
-            if table.name not in existing:
-                dynamodb.create_table(**table.create_args)
-                created.append(table.name)
-            if table.point_in_time_recovery:
-                dynamodb.update_continuous_backups(
-                    TableName=table.name,
-                    PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-                )
+        created = self._create_tables(dynamodb, existing)
         for name, props in self.template.log_groups.items():
             ensure_log_group(logs, name, props.get("RetentionInDays"))
         # Saved state comes back only into a table made just now: never twice into one table.
         if self.state_file and self.aws.embedded and created:
             persistence.restore(self.aws, self.state_file)
+            # One deleted since the snapshot (with the AWS CLI) is deleted again by the journal:
+            # made anew, empty, as a start after a clean stop makes it.
+            self._create_tables(dynamodb, set(dynamodb.list_tables()["TableNames"]))
         if self.state_file and self.aws.embedded:  # from now on, each write is kept at once
             self._journal = persistence.Journal(self.state_file)
             self.aws.journal_to(self._journal)
+
+    def _create_tables(self, dynamodb: Any, existing: set[str]) -> list[str]:
+        """Create the template's tables that are not in `existing`; their names."""
+        created = []
+        for table in self.template.tables.values():
+            if table.name not in existing:
+                dynamodb.create_table(**table.create_args)
+                created.append(table.name)
+                if table.point_in_time_recovery:
+                    dynamodb.update_continuous_backups(
+                        TableName=table.name,
+                        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+                    )
+        return created
 
     def _code_watch(self, fn: Function) -> Callable[[], None]:
         """Before each invocation of `fn`: if a file of its code changed since the last look, its
