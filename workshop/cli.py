@@ -92,6 +92,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             local = f"{url.scheme}://{url.netloc}/{plain}"
             print(f"              {local} works too, as with `sam local start-api` (on AWS: 403)")
         print(f"  Local AWS:  {info['endpoint']}")
+        wanted, port = stack.aws.port, urlsplit(info["endpoint"]).port
+        if wanted and port != wanted:  # the AWS CLI lines of other runs name the other port
+            print(f"              (port {wanted}, its usual one, is taken by another program)")
         for kind in ("functions", "roles", "tables"):
             for logical_id, name in info[kind].items():
                 print(f"  {kind[:-1].capitalize() + ':':<11} {name}   ({logical_id})")

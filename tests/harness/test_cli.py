@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -170,6 +171,23 @@ def test_closing_the_terminal_of_up_stops_it_as_ctrl_c_does(state_dir):
     assert process.returncode == 0 and "Stopped." in rest and "Traceback" not in rest, rest
     (saved,) = state_dir.glob("**/state.json")  # the one stack's, saved as it stopped
     assert not (saved.parent / "running.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name == "nt", reason="holding a port for one program needs SO_REUSEADDR")
+def test_up_says_when_its_local_aws_cannot_have_its_usual_port():
+    """Its AWS CLI lines of other runs name the usual port: a line says why this one differs."""
+    with socket.socket() as api, socket.socket() as aws:
+        api.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        api.bind(("127.0.0.1", 0))  # bound, not listening: free to `up`, to no other program
+        port = api.getsockname()[1]
+        with contextlib.suppress(OSError):  # taken by another program already: as good
+            aws.bind(("127.0.0.1", port + 1566))
+            aws.listen()
+        process, lines = _start_up(str(PROBE_APP), "--port", str(port), "--fresh")
+        _stop(process)
+    said = f"(port {port + 1566}, its usual one, is taken by another program)"
+    assert said in "".join(lines), "".join(lines)
 
 
 # The newcomer's path: what a curious attendee types beyond the README.
