@@ -111,9 +111,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        unkept = stack.tables_not_kept()  # asked before the local AWS goes with the stack
         stack.stop()
         marker.unlink(missing_ok=True)
     print(f"Stopped. What it stored is kept in {state_dir} (start with --fresh to forget it).")
+    if unkept:
+        print(
+            f"Not kept: {', '.join(unkept)}, made outside the template (with the AWS CLI, say): "
+            "the next start makes the template's tables only, as a deploy of it would.",
+            flush=True,
+        )
     return 0
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from tests.helpers import PROBE_APP, assert_one_line_error, fetch_json, here, workshop
 from workshop import manifest, served
+from workshop.local.local_aws import LocalAWS
 
 REPO = manifest.REPO_ROOT
 NAMED = ("Function:", "Role:", "Table:")  # the names `up` prints, one a line
@@ -138,9 +139,17 @@ def test_up_serves_prints_its_endpoints_stops_cleanly_and_remembers(capsys):
         assert fetch_json(f"http://127.0.0.1:{port}/behave/add")[1] == {"hits": 1}
         logs = here(capsys, "logs", str(PROBE_APP), "--filter", "START")
         assert logs.stdout.count("START RequestId:") == 1, logs
+        # A table of the user's own, beside the template's: a restart will not have it.
+        LocalAWS(endpoint_url=endpoint).client("dynamodb").create_table(
+            TableName="scratch",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
     finally:
         rest = _stop(process)
     assert "Stopped." in rest and "Traceback" not in rest
+    assert rest.splitlines()[-1].startswith("Not kept: scratch, made outside the template")
     # The first visit is a cold start, and says what its init took.
     visits = [line for line in rest.splitlines() if " -> 200 (" in line]
     assert re.search(r"GET /behave/add -> 200 \(cold start: init \d+ ms, then \d+ ms\)$", visits[0])

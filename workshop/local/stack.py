@@ -205,6 +205,17 @@ class Stack:
             self._journal = persistence.Journal(self.state_file)
             self.aws.journal_to(self._journal)
 
+    def tables_not_kept(self) -> list[str]:
+        """The embedded AWS's tables that are not the template's, which a restart does not keep
+        (made with the AWS CLI, say); [] where nothing is kept at all."""
+        if not (self.state_file and self.aws.embedded):
+            return []
+        with contextlib.suppress(Exception):  # stopping: what cannot be listed is not said
+            pages = self.aws.client("dynamodb").get_paginator("list_tables").paginate()
+            names = {name for page in pages for name in page["TableNames"]}
+            return sorted(names - {table.name for table in self.template.tables.values()})
+        return []
+
     def _create_tables(self, dynamodb: Any, existing: set[str]) -> list[str]:
         """Create the template's tables that are not in `existing`; their names."""
         created = []
