@@ -57,14 +57,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         except BrokenPipeError:
             pass  # `up | head` stopped reading: the API serves on, without the lines
 
-    def new_code(function: str, files: list[str]) -> None:
+    def new_code(function: str | None, files: list[str]) -> None:
         shown = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+        what = (  # a function's code, or (None) the template, which is read as `up` starts
+            f"{function} runs it from this visit on, in new environments, as after a deploy"
+            if function
+            else "stop `up` (Ctrl-C) and start it again to apply it, as a deploy would"
+        )
         with contextlib.suppress(BrokenPipeError):  # `up | head` stopped reading, as above
-            print(
-                f"{time.strftime('%H:%M:%S')} {shown} changed: {function} runs it from this "
-                "visit on, in new environments, as after a deploy",
-                flush=True,
-            )
+            print(f"{time.strftime('%H:%M:%S')} {shown} changed: {what}", flush=True)
 
     interrupt.stop_on_ctrl_c()  # and save what it stored
     state_dir = served.state_dir(project)

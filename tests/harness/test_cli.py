@@ -382,8 +382,15 @@ def test_logs_and_invoke_read_the_copy_that_up_serves_during_an_exercise(
         handler = copy / "src" / "app.py"
         handler.write_text(handler.read_text(encoding="utf-8") + "\n# saved\n", encoding="utf-8")
         assert fetch_json(url)[0] == 500  # the same code, but in a new environment
+        template = copy / "template.yaml"
+        template.write_text(template.read_text(encoding="utf-8") + "\n# saved\n", "utf-8")
+        assert fetch_json(url)[0] == 500
     finally:
         rest = _stop(process)
+    assert (
+        " template.yaml changed: stop `up` (Ctrl-C) and start it again to apply it, as a deploy "
+        "would" in rest
+    ), rest
     lines = rest.splitlines()
     changed = next(line for line in lines if " changed: " in line)
     visit = lines[lines.index(changed) + 1]

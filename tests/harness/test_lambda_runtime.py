@@ -68,6 +68,11 @@ def test_code_changed_under_up_runs_from_the_next_invocation_in_new_environments
     assert again.cold_start and body(again)["warm_count"] == 1
     assert told == [("ProbeFunction", ["app.py"])]
     assert body(stack.invoke({"action": "count"}))["warm_count"] == 2  # warm again, new code
+    # The template is read as the stack starts: a change to it is told, to restart for it.
+    template = tmp_path / "app" / "template.yaml"
+    template.write_text(template.read_text() + "\n# edited\n")
+    assert body(stack.invoke({"action": "count"}))["warm_count"] == 3
+    assert told[1:] == [(None, ["template.yaml"])]
 
 
 def test_concurrent_requests_get_separate_environments(probe):

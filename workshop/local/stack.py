@@ -51,7 +51,7 @@ class Stack:
         python: str | None = None,
         serve_api: bool = True,
         clock: Callable[[], float] = time.monotonic,
-        on_code_change: Callable[[str, list[str]], None] | None = None,
+        on_code_change: Callable[[str | None, list[str]], None] | None = None,
     ):
         self.project_dir = Path(project_dir).resolve()
         # The API's port, and the local AWS's beside it: the same from one start to the next,
@@ -74,8 +74,11 @@ class Stack:
         self.serve_api = serve_api
         self.clock = clock  # API Gateway's throttle reads it
         # Told (function, files) when a function's code changed: a deploy's effect, as `sam
-        # sync --watch` gives it, where warm environments would otherwise run the old code.
+        # sync --watch` gives it, where warm environments would otherwise run the old code; and
+        # (None, ["template.yaml"]) when the template did, which is read only as the stack starts.
         self.on_code_change = on_code_change
+        self._template_seen = user_files.snapshot(self.project_dir, only="template.yaml")
+        self._template_lock = threading.Lock()
         self.runtimes: dict[str, FunctionRuntime] = {}
         self.api: ApiGateway | None = None
         self._shipper: LogShipper | None = None
@@ -244,6 +247,11 @@ class Stack:
                 if changed and self.on_code_change is not None:
                     self.runtimes[fn.logical_id].new_code()
                     self.on_code_change(fn.logical_id, changed)
+            with self._template_lock:
+                now = user_files.snapshot(self.project_dir, only="template.yaml")
+                changed, self._template_seen = now != self._template_seen, now
+                if changed and self.on_code_change is not None:
+                    self.on_code_change(None, ["template.yaml"])
 
         return look
 
