@@ -136,21 +136,30 @@ def project_served(args: argparse.Namespace) -> manifest.Project:
     return project
 
 
-def from_folder(args: argparse.Namespace) -> manifest.Project:
-    """The project of `--from PATH`: a folder, never taken for a stage's name. A stage named
-    as well must agree with it: the folder is the stage's own, or the learner's copy of it."""
-    path = Path(args.source).expanduser()
+def project_folder(typed: str, option: str = "--from") -> Path:
+    """The folder a user named with `option` (as `typed`): one that holds a template.yaml, or a
+    WorkshopError that says which folder to give."""
     from workshop import learn
 
+    path = Path(typed).expanduser()
     if not path.is_dir():
-        raise WorkshopError(f"--from {args.source}: no such folder (give the folder of your copy)")
+        raise WorkshopError(f"{option} {typed}: no such folder (give the folder of your copy)")
     if not (path / "template.yaml").is_file():
         above = manifest.template_above(path)
         held = f" (the folder above, `{learn.shown(above)}`, holds one)" if above else ""
         raise WorkshopError(
-            f"--from {args.source}: no template.yaml there{held}; give the folder of your copy, "
-            "the one that holds its template.yaml"
+            f"{option} {typed}: no template.yaml there{held}; give the folder of your copy, the "
+            "one that holds its template.yaml"
         )
+    return path
+
+
+def from_folder(args: argparse.Namespace) -> manifest.Project:
+    """The project of `--from PATH`: a folder, never taken for a stage's name. A stage named
+    as well must agree with it: the folder is the stage's own, or the learner's copy of it."""
+    from workshop import learn
+
+    path = project_folder(args.source)
     project = manifest.project(str(path.resolve()))
     if args.stage is None:
         return project

@@ -7,7 +7,7 @@ import os
 import warnings
 from pathlib import Path
 
-from workshop import interrupt, manifest
+from workshop import interrupt, manifest, served
 from workshop.errors import WorkshopError
 from workshop.learn import course
 from workshop.learn.course import Exercise, copy_of, copy_start
@@ -170,7 +170,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         f" {option} {shown(copy)}" if args.path else ""
     )
     if args.path:
-        _check_path(copy, exercise.stage.id, option)
+        served.project_folder(args.path, option)
+        _warn_of_a_stage_folder(copy, exercise.stage.id, option)
     elif not copy.is_dir():
         raise WorkshopError(
             f"there is no copy of {exercise.label} yet in {shown(copy)}: make one with "
@@ -196,17 +197,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         return interrupt.stopped("check", f"{shown(copy)} is as you left it", built)
 
 
-def _check_path(path: Path, stage_id: str, option: str) -> None:
-    """A --from PATH must be a SAM project; one in a stage's own folder is the stage, not a copy."""
-    if not path.is_dir():
-        raise WorkshopError(f"{option} {shown(path)}: no such folder")
-    if not (path / "template.yaml").is_file():
-        above = manifest.template_above(path)
-        mend = f"did you mean `{option} {shown(above)}`?" if above else "give the project's folder"
-        raise WorkshopError(
-            f"{option} {shown(path)}: no template.yaml there: {option} takes the folder of a SAM "
-            f"project (the one with template.yaml); {mend}"
-        )
+def _warn_of_a_stage_folder(path: Path, stage_id: str, option: str) -> None:
+    """A --from PATH in a stage's own folder is the stage, not a copy to fix."""
     if path.resolve().is_relative_to((manifest.REPO_ROOT / "stages").resolve()):
         warnings.warn(
             f"{option} {shown(path)} checks a stage's own folder, which the workshop keeps as it "
