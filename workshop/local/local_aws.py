@@ -184,7 +184,7 @@ class _DynamoDBGate:
         if not target.startswith("DynamoDB_"):
             for flush in list(self.logs_flushes) if read else ():
                 flush()  # the log events handed over by now are stored before they are read
-            refuse_before(target, request, account(environ, key), _region(environ))
+            refuse_before(target, request, environ, key, _region(environ))
             return self._dispatch(target, environ, start_response)
         self.requests[key] += 1
         outage = self.outage
@@ -207,7 +207,7 @@ class _DynamoDBGate:
                 return json_error(start_response, denied)
         with self.lock:
             # The response is produced inside the lock, so the whole request is serialised.
-            refuse_before(target, request, account(environ, key), _region(environ))
+            refuse_before(target, request, environ, key, _region(environ))
             captured: list[Any] = []
             result = self._dispatch(target, environ, lambda *args: captured.append(args))
             try:

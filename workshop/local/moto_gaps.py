@@ -48,18 +48,20 @@ def account(environ: dict[str, Any], access_key: str) -> str:
     )
 
 
-def refuse_before(target: str, request: dict[str, Any], account_id: str, region: str) -> None:
+def refuse_before(
+    target: str, request: dict[str, Any], environ: dict[str, Any], access_key: str, region: str
+) -> None:
     """Raise Refused where the service refuses a request that moto would answer otherwise."""
     prefix, _, operation = target.partition(".")
     if prefix.startswith("DynamoDB_"):
-        for table, key in _keys(operation, request):
-            wanted = _key_types(account_id, region, table)
+        for table, key in _keys(operation, request):  # none for most calls: no account asked
+            wanted = _key_types(account(environ, access_key), region, table)
             if wanted and isinstance(key, dict) and key.keys() == wanted.keys():
                 given = {name: _type_of(key[name]) for name in wanted}
                 if any(given[name] not in (None, wanted[name]) for name in wanted):
                     raise Refused(400, KEY_MISMATCH)
     elif operation == "GetLogEvents":
-        streams = _streams(account_id, region, request)
+        streams = _streams(account(environ, access_key), region, request)
         if streams is not None and request.get("logStreamName") not in streams:
             raise Refused(400, NO_STREAM)
     elif operation == "StartQuery" and isinstance(request.get("queryString"), str):
