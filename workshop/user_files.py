@@ -9,7 +9,6 @@ are read by their BOM, as the AWS CLI reads a `file://` argument; anything else 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import os
 import re
 from pathlib import Path
@@ -58,15 +57,10 @@ NOT_WATCHED = {".aws-sam", "__pycache__", ".ipynb_checkpoints", ".git"}
 EDITORS_OWN = re.compile(r"^[.#]|~$|\.sw[a-px]$|___jb_(tmp|old)___$")
 
 
-def snapshot(folder: Path, only: str | None = None) -> dict[str, tuple[int, int]]:
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     """(modification time, size) of every file under `folder`, but build output, caches and
-    editors' own files; or of its file named `only`, if it is there."""
+    editors' own files."""
     found = {}
-    if only is not None:
-        with contextlib.suppress(OSError):
-            info = (Path(folder) / only).stat()
-            found[only] = (info.st_mtime_ns, info.st_size)
-        return found
     for root, dirs, files in os.walk(folder):
         dirs[:] = [name for name in dirs if name not in NOT_WATCHED]
         for name in files:

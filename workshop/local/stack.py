@@ -33,6 +33,15 @@ def _free_port_after(port: int) -> int:
     return 0
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """A file's (modification time, size), to tell a change; None where it is not."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
 class Stack:
     """Deploys a SAM project into the local AWS and serves its API; use it as a context manager."""
 
@@ -77,7 +86,7 @@ class Stack:
         # sync --watch` gives it, where warm environments would otherwise run the old code; and
         # (None, ["template.yaml"]) when the template did, which is read only as the stack starts.
         self.on_code_change = on_code_change
-        self._template_seen = user_files.snapshot(self.project_dir, only="template.yaml")
+        self._template_seen = _stamp(self.project_dir / "template.yaml")
         self._template_lock = threading.Lock()
         self.runtimes: dict[str, FunctionRuntime] = {}
         self.api: ApiGateway | None = None
@@ -248,7 +257,7 @@ class Stack:
                     self.runtimes[fn.logical_id].new_code()
                     self.on_code_change(fn.logical_id, changed)
             with self._template_lock:
-                now = user_files.snapshot(self.project_dir, only="template.yaml")
+                now = _stamp(self.project_dir / "template.yaml")
                 changed, self._template_seen = now != self._template_seen, now
                 if changed and self.on_code_change is not None:
                     self.on_code_change(None, ["template.yaml"])
