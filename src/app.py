@@ -3,6 +3,7 @@ import logging
 import os
 import re
 import secrets
+import time
 
 import boto3
 from botocore.config import Config
@@ -32,6 +33,13 @@ SESSION_COOKIE = "session_id"
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{22}")  # what secrets.token_urlsafe(16) makes
 SESSION_MAX_AGE = 365 * 24 * 60 * 60  # seconds: a visitor keeps their count for a year
 COOKIE_ATTRIBUTES = "Path=/; HttpOnly; Secure; SameSite=Lax"
+# Each visit's update records its invocation's request id, stamped with the time, in the item's
+# set `counted_requests`, and counts only if the set does not hold it: a retry of an update that
+# counted is refused, even if other visits of the session counted in between. An entry is
+# needed only while the invocation can still retry, within the function's Timeout (10 s); it is
+# forgotten once it is older than REQUEST_MEMORY, so the item stays small.
+REQUEST_MEMORY = 60  # seconds: six times the Timeout, so clocks a little apart do no harm
+FORGET_AT_ONCE = 10  # old entries forgotten in one more write: one visit in ten pays for it
 # DynamoDB's error codes for "not now": the table or the account is over its throughput.
 THROTTLED = {
     "ProvisionedThroughputExceededException",
@@ -70,19 +78,21 @@ def lambda_handler(event, context):
         cookie = f"{SESSION_COOKIE}={session_id}; Max-Age={SESSION_MAX_AGE}; {COOKIE_ATTRIBUTES}"
         headers["Set-Cookie"] = cookie
 
+    # Made once, before the first attempt: the SDK's retry sends the same request, the same entry.
+    entry = f"{int(time.time())}:{context.aws_request_id}"
     try:
         # One atomic step: DynamoDB adds 1 to the stored count (to 0 when there is no item
         # yet) and returns the new count, so no other visit can come between a read and a write.
-        # It also records this invocation's request id, and counts only if the item does not
-        # hold it already: the SDK sends a retry with the same request id, so a retry of an
-        # attempt that did count (its answer lost or late) changes nothing, and reads the count.
+        # It also adds this invocation's entry to the set, and counts only if the set does not
+        # hold it already: a retry of an attempt that did count (its answer lost or late)
+        # changes nothing, and reads the count.
         response = table.update_item(
             Key={"session_id": session_id},
-            UpdateExpression="ADD visit_count :one SET counted_request = :request",
+            UpdateExpression="ADD visit_count :one, counted_requests :entries",
             ConditionExpression=(
-                "attribute_not_exists(counted_request) OR counted_request <> :request"
+                "attribute_not_exists(counted_requests) OR NOT contains(counted_requests, :entry)"
             ),
-            ExpressionAttributeValues={":one": 1, ":request": context.aws_request_id},
+            ExpressionAttributeValues={":one": 1, ":entry": entry, ":entries": {entry}},
             ReturnValues="UPDATED_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
@@ -98,6 +108,8 @@ def lambda_handler(event, context):
             raise  # not an outage, so a bug: a missing table, a denied call, a bad request
     except (DynamoDBUnreachable, HTTPClientError) as error:  # no answer, or none in time
         return unavailable(error)
+    else:
+        forget_old_requests(session_id, response["Attributes"]["counted_requests"])
 
     if visit_count == 1:
         message = "Welcome! This is your first visit."
@@ -134,6 +146,27 @@ def session_from(event):
                     raise MalformedSession("it has characters other than A-Z, a-z, 0-9, - and _")
                 return value
     return None
+
+
+def forget_old_requests(session_id, entries):
+    """Remove the entries older than REQUEST_MEMORY from the session's set, a batch at a time.
+
+    DELETE removes just these elements, whatever other visits add meanwhile, and removing
+    them twice changes nothing, so the SDK may retry it. The visit is counted already: a
+    failure here is logged, and the entries are forgotten on a later visit.
+    """
+    oldest_kept = time.time() - REQUEST_MEMORY
+    old = {entry for entry in entries if int(entry.partition(":")[0]) < oldest_kept}
+    if len(old) < FORGET_AT_ONCE:
+        return
+    try:
+        table.update_item(
+            Key={"session_id": session_id},
+            UpdateExpression="DELETE counted_requests :old",
+            ExpressionAttributeValues={":old": old},
+        )
+    except (ClientError, DynamoDBUnreachable, HTTPClientError) as error:
+        logger.warning("Could not forget %d old request ids: %s", len(old), error)
 
 
 def dynamodb_failed(error):

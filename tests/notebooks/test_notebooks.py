@@ -357,7 +357,7 @@ def check_08(run: Executed) -> None:
     )
     assert run.text("next-08") == "200 Welcome back! This is your 3 visit.\n"
     assert run.text("item-08") == (
-        "['counted_request', 'session_id', 'visit_count']\n3 36 characters of request id\n"
+        "['counted_requests', 'session_id', 'visit_count']\n3 3 request ids kept\n"
     )
     assert run.text("refused").splitlines() == [
         "stage 07: answered 503; the 503 visit added 2 to the count",

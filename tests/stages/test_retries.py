@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -40,7 +41,8 @@ PATIENCE = 30  # seconds to wait for what a schedule needs; far more than it tak
 def test_08_differs_from_07_in_the_handler_alone():
     assert changed_files("07", "08") == ["src/app.py"]
     code = (manifest.find("08").path / "src" / "app.py").read_text(encoding="utf-8")
-    assert code.count("table.update_item(") == 1
+    # The visit's update, and the one that forgets old request ids, now and then.
+    assert code.count("table.update_item(") == 2
     assert 'ReturnValuesOnConditionCheckFailure="ALL_OLD"' in code
 
 
@@ -104,19 +106,26 @@ def test_07_counts_an_update_answered_later_than_the_read_timeout_twice(start_st
 @pytest.mark.slow
 def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_stage):
     """The check's whole schedule on 08: visit 3 held until the SDK's retry (200, counted
-    once), visit 5 held until it is answered (503, and DynamoDB applied it once)."""
+    once); visits 5 and 6 from two tabs, 5 held until its retry and 6 counted in between (200
+    each, counted once each); visit 8 held until it is answered (503, applied once)."""
     served: list = []  # (status, invocation) of every request, as API Gateway saw it
     stack = start_stage("08", on_request=lambda _, status, inv: served.append((status, inv)))
     with dynamodb_calls(stack) as calls:
         assert COUNTS_RETRIES_ONCE(stack) == []
-    # Visits 3 and 5: the first attempt and the SDK's retry each; the others one call.
-    assert calls == ["UpdateItem"] * 8
+    # Visits 3, 5 and 8: the first attempt and the SDK's retry each; the others one call, but
+    # visit 6 two if its own answer, held until visit 5's retry came, outlasted its read timeout.
+    assert set(calls) == {"UpdateItem"}
+    assert len(calls) in (12, 13)
     statuses = [status for status, _ in served]
-    assert statuses == [200, 200, 200, 200, 503, 200]
-    assert json.loads(served[4][1].payload["body"]) == UNAVAILABLE
-    assert [json.loads(inv.payload["body"])["visit_count"] for _, inv in served[:4]] == [1, 2, 3, 4]
-    # Exactly once each: visit 5's 503 counted once (DynamoDB applied it), visit 6 is the 6th.
-    assert json.loads(served[5][1].payload["body"])["visit_count"] == 6
+    assert statuses == [200] * 7 + [503, 200]
+    bodies = [json.loads(inv.payload["body"]) for _, inv in served]
+    counts = [body.get("visit_count") for body in bodies]
+    assert counts[:4] == [1, 2, 3, 4]
+    # The two tabs: counted once each, and each read the count as it was after both.
+    assert counts[4:7] == [6, 6, 7]
+    assert bodies[7] == UNAVAILABLE
+    # Exactly once each: visit 8's 503 counted once (DynamoDB applied it), visit 9 is the 9th.
+    assert counts[8] == 9
 
 
 @pytest.mark.slow
@@ -204,3 +213,56 @@ def test_the_503_sentence_says_what_the_race_measured(counted, says):
     (said,) = [line for line in result.verdict() if "answered 503" in line]
     assert said.startswith("1 visit was answered 503: DynamoDB did not answer within the SDK's")
     assert says in said and "count once" not in said
+
+
+# Stage 08 keeps every counted request id while its retry may come, and forgets it after.
+def seeded(stack, old: int) -> tuple[str, set[str]]:
+    """A session whose item holds 4 visits, `old` request ids an hour old and one just made."""
+    cookie, _ = new_session(stack.url())
+    now = int(time.time())
+    stale = {f"{now - 3600}:old-{n}" for n in range(old)}
+    recent = f"{now}:recent"
+    stack.table().put_item(
+        Item={
+            "session_id": cookie.partition("=")[2],
+            "visit_count": 4,
+            "counted_requests": stale | {recent},
+        }
+    )
+    return cookie, stale
+
+
+def requests_kept(stack, cookie: str) -> set[str]:
+    item = stack.table().get_item(Key={"session_id": cookie.partition("=")[2]})["Item"]
+    return set(item["counted_requests"])
+
+
+@pytest.mark.parametrize("stage", ["08", manifest.FINAL])
+def test_old_request_ids_are_forgotten_ten_at_a_time(start_stage, monkeypatch, stage):
+    stack = start_stage(stage)
+    app = stage_module("08", monkeypatch)  # the final app is stage 08's (test_final)
+    assert app.REQUEST_MEMORY >= 3 * 10  # retries come within the function's Timeout of 10 s
+    for old, forgotten in ((app.FORGET_AT_ONCE - 1, False), (app.FORGET_AT_ONCE, True)):
+        cookie, stale = seeded(stack, old)
+        with dynamodb_calls(stack) as calls:
+            assert count_of(stack.url(), cookie) == 5
+        kept = requests_kept(stack, cookie)
+        assert len(kept) == (2 if forgotten else 2 + old)
+        assert "recent" in " ".join(kept) and not (kept & stale if forgotten else stale - kept)
+        assert calls == ["UpdateItem"] * (2 if forgotten else 1)
+
+
+def test_a_failure_to_forget_old_request_ids_still_answers_the_count(start_stage):
+    stack = start_stage("08")
+    cookie, stale = seeded(stack, 10)
+    denied = {"__type": "com.amazon.coral.service#AccessDeniedException", "message": "no"}
+
+    def deny_forgetting(_target: str, body: dict) -> dict | None:
+        return denied if body.get("UpdateExpression", "").startswith("DELETE") else None
+
+    seen = len(stack.logs())
+    with stack.intercept_dynamodb(deny_forgetting):
+        assert count_of(stack.url(), cookie) == 5
+    assert stale <= requests_kept(stack, cookie)
+    logged = " ".join(event.message for event in stack.logs()[seen:])
+    assert "Could not forget 10 old request ids" in logged

@@ -74,13 +74,14 @@ def request(table: Any, operation: str) -> None:
     elif operation == "put_item":  # and its write
         table.put_item(Item={"session_id": PROBE_KEY, "visit_count": 1})
     else:  # the final app's one atomic, idempotent update
+        entry = f"{int(time.time())}:{uuid.uuid4()}"
         table.update_item(
             Key={"session_id": PROBE_KEY},
-            UpdateExpression="ADD visit_count :one SET counted_request = :request",
+            UpdateExpression="ADD visit_count :one, counted_requests :entries",
             ConditionExpression=(
-                "attribute_not_exists(counted_request) OR counted_request <> :request"
+                "attribute_not_exists(counted_requests) OR NOT contains(counted_requests, :entry)"
             ),
-            ExpressionAttributeValues={":one": 1, ":request": str(uuid.uuid4())},
+            ExpressionAttributeValues={":one": 1, ":entry": entry, ":entries": {entry}},
             ReturnValues="UPDATED_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
