@@ -197,14 +197,14 @@ def test_an_insights_query_moto_would_answer_with_every_event_is_refused(bare_aw
 
 
 @pytest.mark.parametrize(
-    ("service", "call"),
+    ("service", "call", "named"),
     [
-        pytest.param("lambda", "list_functions", id="rest-json"),
-        pytest.param("iam", "list_roles", id="query"),
-        pytest.param("s3", "list_buckets", id="rest-xml"),
+        pytest.param("lambda", "list_functions", "AWS Lambda", id="rest-json"),
+        pytest.param("iam", "list_roles", "AWS Identity and Access Management", id="query"),
+        pytest.param("s3", "list_buckets", "Amazon Simple Storage Service", id="rest-xml"),
     ],
 )
-def test_a_service_it_does_not_stand_in_for_says_so_in_its_own_protocol(service, call):
+def test_a_service_it_does_not_stand_in_for_says_so_in_its_own_protocol(service, call, named):
     """Not moto's empty account, which would say there is no function while `up` runs one."""
     aws = LocalAWS().start()
     try:
@@ -222,6 +222,6 @@ def test_a_service_it_does_not_stand_in_for_says_so_in_its_own_protocol(service,
     assert refused.value.response["Error"]["Code"] == "NotImplemented"
     assert refused.value.response["Error"]["Message"].startswith(
         "The workshop's local AWS stands in for DynamoDB and CloudWatch Logs only, not for "
-        f"{service}: the functions, their roles and the API that `python run.py up` serves"
+        f"{named}: the functions, their roles and the API that `python run.py up` serves"
     )
     assert refused.value.response["ResponseMetadata"]["RetryAttempts"] == 0

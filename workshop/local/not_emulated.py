@@ -21,25 +21,25 @@ __all__ = ["refusal"]
 MESSAGE = (
     "The workshop's local AWS stands in for DynamoDB and CloudWatch Logs only, not for "
     "{service}: the functions, their roles and the API that `python run.py up` serves live in "
-    "the workshop itself (`python run.py invoke` calls a function). Try {service} against AWS "
-    "itself."
+    "the workshop itself (`python run.py invoke` calls a function). Try it against AWS itself."
 )
 
 
 @functools.cache
-def _protocol(service: str) -> str:
-    """The service's wire protocol, from botocore's model of it ("json" if it has none)."""
+def _model(service: str) -> tuple[str, str]:
+    """The service's wire protocol and its name, as botocore's model of it gives them (json,
+    and the name as signed, for a service it has no model of)."""
     try:
-        model = create_loader().load_service_model(service, "service-2")
+        metadata = create_loader().load_service_model(service, "service-2")["metadata"]
     except (DataNotFoundError, ValueError):
-        return "json"
-    return model["metadata"]["protocol"]
+        return "json", service
+    return metadata["protocol"], metadata.get("serviceFullName") or service
 
 
 def refusal(service: str, start_response: Any) -> list[bytes]:
     """Answer a request for `service` (as SigV4 signs it; "" unsigned) with a 501 that names it."""
-    message = MESSAGE.format(service=service or "this service")
-    protocol = _protocol(service) if service else "json"
+    protocol, name = _model(service) if service else ("json", "this service")
+    message = MESSAGE.format(service=name)
     if protocol in ("query", "ec2"):
         kind = "text/xml"
         body = (
