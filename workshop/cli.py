@@ -130,8 +130,6 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     from workshop.local.local_aws import LocalAWS
     from workshop.local.stack import Stack
 
-    if not args.stage and not args.source:
-        raise WorkshopError(f"name a stage (see `{_run()} stages`) or --from PATH")
     project = served.project_served(args)
     running = served.running(project)
     aws = LocalAWS(endpoint_url=running["endpoint"]) if running else None
@@ -346,7 +344,7 @@ def parser() -> argparse.ArgumentParser:
     up.set_defaults(run=cmd_up)
 
     invoke = sub.add_parser("invoke", help="invoke a function once (like sam local invoke)")
-    invoke.add_argument("stage", nargs="?", help=stage_help)
+    invoke.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
     invoke.add_argument("--from", dest="source", metavar="PATH", help="your own copy of a stage")
     invoke.add_argument("--event", metavar="FILE", help="event JSON (default: a GET of its route)")
     invoke.add_argument("--function", help="logical id of the function (default: the first)")

@@ -87,6 +87,16 @@ def test_invoke_prints_the_log_lines_and_the_response(capsys):
     assert '"statusCode": 200' in result.stdout
 
 
+def test_invoke_with_no_stage_invokes_the_final_app_as_up_and_logs_take_it(
+    capsys, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("WORKSHOP_STATE_DIR", str(tmp_path))
+    result = here(capsys, "invoke")
+    assert result.returncode == 0, result.stderr
+    assert "visit-counter-HelloWorldFunction-" in result.stdout  # the final app's stack name
+    assert '"statusCode": 200' in result.stdout and "first visit" in result.stdout
+
+
 def _start_up(*args: str) -> tuple[subprocess.Popen, list[str]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "workshop", "up", *args],
