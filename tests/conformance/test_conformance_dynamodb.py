@@ -227,3 +227,43 @@ def test_consumed_capacity_comes_only_when_asked_for(aws, call):
     assert "ConsumedCapacity" not in getattr(client, call)(**right)
     assert "ConsumedCapacity" in getattr(client, call)(**right, ReturnConsumedCapacity="TOTAL")
     client.delete_item(TableName="on-demand", Key={"pk": {"S": "7"}})
+
+
+def test_a_string_set_of_request_ids_behaves_as_the_developer_guide_says(aws):
+    """What the final counter relies on, per the DynamoDB Developer Guide (Update expressions:
+    ADD and DELETE on sets; condition functions: contains on a set) and the API Reference
+    (AttributeValueUpdate: a set must not be empty): ADD makes the set, then adds to it;
+    `contains` on a set asks for an element; DELETE subtracts the elements named, those present;
+    an empty set in a request is refused."""
+    table = aws.resource("dynamodb").Table("on-demand")
+    key = {"pk": "set-of-ids"}
+
+    def count(entry: str) -> tuple:
+        attributes = table.update_item(
+            Key=key,
+            UpdateExpression="ADD n :one, ids :entries",
+            ConditionExpression="attribute_not_exists(ids) OR NOT contains(ids, :entry)",
+            ExpressionAttributeValues={":one": 1, ":entry": entry, ":entries": {entry}},
+            ReturnValues="UPDATED_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )["Attributes"]
+        return attributes["n"], attributes["ids"]
+
+    assert count("a") == (1, {"a"})
+    assert count("b") == (2, {"a", "b"})
+    with pytest.raises(ClientError) as again:
+        count("a")
+    assert again.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert again.value.response["Item"]["n"] == {"N": "2"}
+    forget = {"UpdateExpression": "DELETE ids :old", "ReturnValues": "ALL_NEW"}
+    kept = table.update_item(Key=key, ExpressionAttributeValues={":old": {"a", "z"}}, **forget)
+    assert kept["Attributes"] == {"pk": "set-of-ids", "n": 2, "ids": {"b"}}
+    with pytest.raises(ClientError) as empty:
+        table.meta.client.update_item(
+            TableName="on-demand",
+            Key={"pk": {"S": "set-of-ids"}},
+            UpdateExpression="DELETE ids :old",
+            ExpressionAttributeValues={":old": {"SS": []}},
+        )
+    assert empty.value.response["Error"]["Code"] == "ValidationException"
+    table.delete_item(Key=key)
