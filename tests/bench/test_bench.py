@@ -51,11 +51,13 @@ def test_the_readme_s_bench_prints_the_table_and_writes_the_exact_figures(tmp_pa
     assert "  20/20 warm rounds, 3/3 cold starts" in run.stdout
     assert "Race: 1 client x 2 visits on final app..." in run.stdout  # "1 client", not "clients"
     assert re.search(r"^lost updates, 1 client x 2 visits ", run.stdout, re.M)
-    assert re.search(r"^DynamoDB round trips per visit +2 +1 ", run.stdout, re.M)
+    assert re.search(r"^DynamoDB round trips per visit +2 +1(\.0\d*)? ", run.stdout, re.M)
     figures = json.loads(out.read_text(encoding="utf-8"))
     original, final = figures["original"], figures["final"]
     assert original["round_trips_per_visit"] == 2  # get_item, then put_item
-    assert final["round_trips_per_visit"] == 1  # one atomic update_item
+    # One atomic update_item, and one that forgets old request ids on one visit in ten at most
+    # (only ids over 30 s old are forgotten: none, unless the machine is very slow).
+    assert 1 <= final["round_trips_per_visit"] <= 1.1
     assert original["sent"] == final["sent"] == {"1": 2, "4": 8}
     assert final["lost"] == {"1": 0, "4": 0}
     assert original["lost"]["1"] == 0  # one client alone never races itself

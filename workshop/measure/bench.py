@@ -55,7 +55,7 @@ PROBED = {"GetItem": "get_item", "PutItem": "put_item", "UpdateItem": "update_it
 STALL_VISITORS = 8
 STALL_SECONDS = 4.0  # past the final app's 3 s read timeout, within its SDK's retries
 TARGETS = {
-    "round_trips": "final: 1 per visit",
+    "round_trips": "final: 1 per visit (+1 in 10 at most)",
     "lost": "final: 0",
     "counted_twice": "final: 0",
     "overhead": "each: below its round trip",
@@ -178,7 +178,8 @@ class BenchResult:
         "within noise", when the samples cannot tell (see ratio_verdict)."""
         o, f = self.original, self.final
         exact = {
-            "round_trips": f.round_trips_per_visit == 1,
+            # One update a visit, and now and then one that forgets old request ids (stage 08).
+            "round_trips": 1 <= f.round_trips_per_visit <= 1.1,
             "lost": not any(f.lost.values()),
             "counted_twice": f.counted_twice == 0,
         }
@@ -215,8 +216,8 @@ class BenchResult:
         rows.append(
             (
                 "DynamoDB round trips per visit",
-                f"{o.round_trips_per_visit:g}",
-                f"{f.round_trips_per_visit:g}",
+                f"{o.round_trips_per_visit:.3g}",
+                f"{f.round_trips_per_visit:.3g}",
                 "",
                 mark("round_trips"),
             )

@@ -25,6 +25,17 @@ table = boto3.resource(
         retries={"mode": "standard", "total_max_attempts": 2},
     ),
 ).Table(TABLE_NAME)
+# The write that forgets old request ids (below) has a client of its own: one attempt, within
+# 1 s to connect and 1 s to read, so that, made only while the invocation has FORGET_BUDGET_MS
+# left, it can never keep a visit that counted from being answered.
+forgetting = boto3.client(
+    "dynamodb",
+    config=Config(
+        connect_timeout=1,
+        read_timeout=1,
+        retries={"mode": "standard", "total_max_attempts": 1},
+    ),
+)
 
 # Lambda's Python runtime writes each record with its time, level and request id.
 logger = logging.getLogger(__name__)
@@ -36,10 +47,12 @@ COOKIE_ATTRIBUTES = "Path=/; HttpOnly; Secure; SameSite=Lax"
 # Each visit's update records its invocation's request id, stamped with the time, in the item's
 # set `counted_requests`, and counts only if the set does not hold it: a retry of an update that
 # counted is refused, even if other visits of the session counted in between. An entry is
-# needed only while the invocation can still retry, within the function's Timeout (10 s); it is
-# forgotten once it is older than REQUEST_MEMORY, so the item stays small.
-REQUEST_MEMORY = 60  # seconds: six times the Timeout, so clocks a little apart do no harm
-FORGET_AT_ONCE = 10  # old entries forgotten in one more write: one visit in ten pays for it
+# needed only while the invocation can still retry, within the function's Timeout (10 s); it may
+# be forgotten once it is older than REQUEST_MEMORY, so the item stays small.
+REQUEST_MEMORY = 30  # seconds: three times the Timeout, so clocks a little apart do no harm
+FORGET_BATCH = 10  # old entries are forgotten together once there are this many: one more
+# write, on one visit in ten at most
+FORGET_BUDGET_MS = 2500  # the forgetting write's 1 s to connect and 1 s to read, and room to answer
 # DynamoDB's error codes for "not now": the table or the account is over its throughput.
 THROTTLED = {
     "ProvisionedThroughputExceededException",
@@ -109,7 +122,7 @@ def lambda_handler(event, context):
     except (DynamoDBUnreachable, HTTPClientError) as error:  # no answer, or none in time
         return unavailable(error)
     else:
-        forget_old_requests(session_id, response["Attributes"]["counted_requests"])
+        forget_old_requests(session_id, response["Attributes"]["counted_requests"], context)
 
     if visit_count == 1:
         message = "Welcome! This is your first visit."
@@ -148,25 +161,35 @@ def session_from(event):
     return None
 
 
-def forget_old_requests(session_id, entries):
-    """Remove the entries older than REQUEST_MEMORY from the session's set, a batch at a time.
+def forget_old_requests(session_id, entries, context):
+    """Remove the session's entries older than REQUEST_MEMORY, once FORGET_BATCH of them are.
 
-    DELETE removes just these elements, whatever other visits add meanwhile, and removing
-    them twice changes nothing, so the SDK may retry it. The visit is counted already: a
-    failure here is logged, and the entries are forgotten on a later visit.
+    DELETE removes just these elements, whatever other visits add meanwhile, and removing them
+    twice changes nothing. The visit is counted already: when time is short, or the write
+    fails, the entries are left to a later visit, and a failure is logged.
     """
+    if context.get_remaining_time_in_millis() < FORGET_BUDGET_MS:
+        return
     oldest_kept = time.time() - REQUEST_MEMORY
-    old = {entry for entry in entries if int(entry.partition(":")[0]) < oldest_kept}
-    if len(old) < FORGET_AT_ONCE:
+    old = {entry for entry in entries if stamp_of(entry) < oldest_kept}
+    if len(old) < FORGET_BATCH:
         return
     try:
-        table.update_item(
-            Key={"session_id": session_id},
+        forgetting.update_item(
+            TableName=TABLE_NAME,
+            Key={"session_id": {"S": session_id}},
             UpdateExpression="DELETE counted_requests :old",
-            ExpressionAttributeValues={":old": old},
+            ConditionExpression="attribute_exists(visit_count)",  # never make a deleted item anew
+            ExpressionAttributeValues={":old": {"SS": sorted(old)}},
         )
     except (ClientError, DynamoDBUnreachable, HTTPClientError) as error:
         logger.warning("Could not forget %d old request ids: %s", len(old), error)
+
+
+def stamp_of(entry):
+    """The second an entry was made; an entry of another form is never old (it is kept)."""
+    stamp = entry.partition(":")[0]
+    return int(stamp) if stamp.isdigit() else float("inf")
 
 
 def dynamodb_failed(error):

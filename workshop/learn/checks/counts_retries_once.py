@@ -63,48 +63,44 @@ def _held_visit(stack: Any, visitor: LoggedVisitor, retry_in_time: bool) -> tupl
     return answers[0] if answers else (Answer(0, "no answer"), [])
 
 
-def _two_tabs(stack: Any, visitor: LoggedVisitor) -> list[Answer]:
-    """Visit A, whose write is applied and its answer held, and visit B of the same session,
-    whose write is applied before A's retry: [A's answer, B's answer].
+def _two_tabs(stack: Any, visitor: LoggedVisitor) -> dict[str, Answer]:
+    """Two visits of one session, from two tabs: "late", whose first write is applied and its
+    answer held, and "other", which runs to its answer while late's next call to DynamoDB (its
+    retry, or a read of what it did) is held back; then late goes on. Their answers, by name.
 
-    The retry is the write that repeats A's request; it is held back until B's write has been
-    applied, so the order does not rest on how fast B's execution environment starts.
+    Nothing but late runs until that next call, so the hook knows it for late's own, however
+    it is written; and the other tab does all it does (its own writes too) in between.
     """
     answers: dict[str, Answer] = {}
-    first: list[dict[str, Any]] = []
+    wrote, parked, other_done = threading.Event(), threading.Event(), threading.Event()
 
-    def visit(tab: str) -> threading.Thread:
-        def go() -> None:
-            try:
-                answers[tab] = get(visitor.url, visitor.cookie, timeout=PATIENCE)
-            except (OSError, http.client.HTTPException) as error:
-                answers[tab] = Answer(0, f"no answer ({error})")
-
-        thread = threading.Thread(target=go, daemon=True)
-        thread.start()
-        return thread
+    def visit(tab: str) -> None:
+        try:
+            answers[tab] = get(visitor.url, visitor.cookie, timeout=PATIENCE)
+        except (OSError, http.client.HTTPException) as error:
+            answers[tab] = Answer(0, f"no answer ({error})")
 
     with stack.aws.dynamodb_stall(operations=WRITES) as stall:
 
-        def retry_after_b(target: str, body: dict[str, Any]) -> None:
-            if target.rsplit(".", 1)[-1] not in WRITES:
-                return
-            if not first:
-                first.append(body)
-            elif body == first[0]:
-                stall.wait_for_held(2, PATIENCE)
+        def park_late(target: str, _body: dict[str, Any]) -> None:
+            if not wrote.is_set():
+                if target.rsplit(".", 1)[-1] in WRITES:
+                    wrote.set()
+            elif not parked.is_set():
+                parked.set()
+                stall.end()  # late gave up on that answer: it may go, and nothing more is held
+                other_done.wait(PATIENCE)
 
-        with stack.intercept_dynamodb(retry_after_b):
-            tab_a = visit("A")
-            if stall.wait_for_held(1, PATIENCE):
-                tab_b = visit("B")
-                while (tab_a.is_alive() or tab_b.is_alive()) and not stall.wait_for_held(3, 0.05):
-                    pass
-            else:
-                tab_b = visit("B")
-    for tab in (tab_a, tab_b):
-        tab.join(PATIENCE)
-    return [answers.get(tab, Answer(0, "no answer")) for tab in ("A", "B")]
+        with stack.intercept_dynamodb(park_late):
+            late = threading.Thread(target=visit, args=("late",), daemon=True)
+            late.start()
+            while late.is_alive() and not parked.wait(0.05):
+                pass
+            stall.end()  # late may have answered without another call
+            visit("other")
+            other_done.set()
+            late.join(PATIENCE)
+    return answers
 
 
 def check(stack: Any) -> list[str]:
@@ -138,22 +134,33 @@ def check(stack: Any) -> list[str]:
     if problem:
         return [problem]
 
-    # Two tabs: a visit of the same session counts between a held write and its retry.
+    # Two tabs: another visit of the session counts between a held write and what follows it.
     tabs = _two_tabs(stack, visitor)
-    both = "Two visits of one session at once (two tabs), one answered late and retried,"
-    for answer in tabs:
-        if answer.status not in (200, 503):
-            return [
-                f"{both} the other counted in between: one answers {answer.status} "
-                f"{quote(answer.body)}, where each should answer 200 (or 503)."
-            ]
+    late, other = (
+        tabs.get("late", Answer(0, "no answer")),
+        tabs.get("other", Answer(0, "no answer")),
+    )
+    both = (
+        "Of two visits from two tabs of one visitor, the first's update was answered late, and "
+        "the other tab's visit counted before the first tried again:"
+    )
+    if other.status != 200:
+        return [
+            f"{both} the other tab's visit answers {other.status} {quote(other.body)}, "
+            "where it should answer 200."
+        ]
+    if late.status not in (200, 503):
+        return [
+            f"{both} the late visit answers {late.status} {quote(late.body)}, where it "
+            "should answer 200 (or 503, if its retry was answered too late)."
+        ]
     after, problem = _visit(visitor, 7)
     if after is not None and after > 7:
-        told = " and ".join(quote(answer.body) for answer in tabs)
         return [
-            f"{both} the other counted in between: they answer {told}, and the next visit "
-            f"answers {after}, where it should answer 7: the retried update counted its visit "
-            "again, as the item no longer showed that it had counted."
+            f"{both} they answer {quote(late.body)} (the late visit) and {quote(other.body)} "
+            f"(the other tab), and the next visit answers {after}, where it should answer 7: "
+            "the late visit was counted again, as if the other tab's visit had wiped out the "
+            "record that it had counted."
         ]
     if problem:
         return [problem]
