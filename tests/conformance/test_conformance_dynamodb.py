@@ -267,3 +267,30 @@ def test_a_string_set_of_request_ids_behaves_as_the_developer_guide_says(aws):
         )
     assert empty.value.response["Error"]["Code"] == "ValidationException"
     table.delete_item(Key=key)
+
+
+def test_a_transaction_retried_with_its_client_token_is_applied_once(aws):
+    """TransactWriteItems, in the DynamoDB API Reference: calls with one ClientRequestToken
+    (botocore makes one for each call, and its retries send it again) are applied once, within
+    10 minutes; the same token with other parameters is IdempotentParameterMismatchException."""
+    client = aws.client("dynamodb")
+    key = {"pk": {"S": "transacted"}}
+
+    def add(amount: int, token: str) -> None:
+        update = {
+            "TableName": "on-demand",
+            "Key": key,
+            "UpdateExpression": "ADD n :amount",
+            "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
+        }
+        client.transact_write_items(TransactItems=[{"Update": update}], ClientRequestToken=token)
+
+    add(1, "token-1")
+    add(1, "token-1")  # answered as the first call, and not applied again
+    with pytest.raises(ClientError) as mismatch:
+        add(2, "token-1")
+    assert mismatch.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"
+    add(1, "token-2")
+    item = client.get_item(TableName="on-demand", Key=key, ConsistentRead=True)["Item"]
+    assert item["n"] == {"N": "2"}  # token-1 once, token-2 once
+    client.delete_item(TableName="on-demand", Key=key)

@@ -15,6 +15,7 @@ from moto.dynamodb.responses import DynamoHandler
 from tests.helpers import SIGNED
 from workshop.errors import WorkshopError
 from workshop.local.local_aws import LocalAWS
+from workshop.local.moto_gaps import ClientTokens
 
 NULL_AT = "Value null at '{}' failed to satisfy constraint: Member must not be null"
 
@@ -225,3 +226,25 @@ def test_a_service_it_does_not_stand_in_for_says_so_in_its_own_protocol(service,
         f"{named}: the functions, their roles and the API that `python run.py up` serves"
     )
     assert refused.value.response["ResponseMetadata"]["RetryAttempts"] == 0
+
+
+def test_a_client_token_is_forgotten_ten_minutes_after_its_call_completed():
+    """Then a call with that token is a new call, and is applied (the API Reference)."""
+    now = [0.0]
+    tokens = ClientTokens(clock=lambda: now[0])
+    applied: list[str] = []
+
+    def apply() -> tuple:
+        applied.append("applied")
+        return ("200 OK", []), b"{}"
+
+    call = {"ClientRequestToken": "t", "TransactItems": []}
+    for at in (0.0, 599.0, 601.0):
+        now[0] = at
+        assert tokens.once("DynamoDB_20120810.TransactWriteItems", call, apply) == (
+            ("200 OK", []),
+            b"{}",
+        )
+    assert len(applied) == 2  # at 0, and again at 601: 10 minutes after the first completed
+    tokens.once("DynamoDB_20120810.UpdateItem", {"ClientRequestToken": "t"}, apply)
+    assert len(applied) == 3  # only transactions have client tokens

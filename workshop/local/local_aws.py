@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
-import json
 import os
 import socket
 import threading
@@ -17,115 +17,20 @@ import boto3
 from botocore.config import Config
 
 from workshop.errors import WorkshopError
+from workshop.local.faults import OUTAGES, Stall, outage_answer
 from workshop.local.json_protocol import Refused, emulator_failed, json_error, parameters
 from workshop.local.keep_alive import close_all, wsgi_handler
-from workshop.local.moto_gaps import account, answered, refuse_before
+from workshop.local.moto_gaps import ClientTokens, account, answered, refuse_before
 from workshop.local.not_emulated import refusal
 from workshop.local.persistence import JOURNALED, Journal
-from workshop.local.sam_template import ACCOUNT_ID
 from workshop.local.user_aws import isolate_moto, isolated_session, reach
 
 # Dummy credentials: moto accepts any, and they keep the user's real ones out of local calls.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5)
 
-# What DynamoDB answers while it throttles or fails, as real calls recorded it. Throttled, a
-# provisioned table says ProvisionedThroughputExceededException, an on-demand one (what SAM's
-# SimpleTable makes) ThrottlingException; both list why in their ThrottlingReasons.
-THROTTLED = {
-    "provisioned": (
-        "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-        "ThrottlingReasons",
-        "ProvisionedThroughputExceeded",
-        "The level of configured provisioned throughput for the table was exceeded. Consider "
-        "increasing your provisioning level with the UpdateTable API.",
-    ),
-    "on-demand": (
-        "com.amazon.coral.availability#ThrottlingException",
-        "throttlingReasons",
-        "KeyRangeThroughputExceeded",
-        "Throughput exceeds the current capacity of your table or index. DynamoDB is "
-        "automatically scaling your table or index so please try again shortly. If exceptions "
-        "persist, check if you have a hot key: "
-        "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html",
-    ),
-}
-# Unavailable, DynamoDB's front end answers 503 with an HTML page, not JSON.
-UNAVAILABLE = b"<html><body><b>Http/1.1 Service Unavailable</b></body> </html>"
-OUTAGES = ("throttled", "unavailable")
-READS = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List")
-
-
-def outage_answer(
-    kind: str, action: str, request: dict[str, Any], region: str, on_demand: dict[str, bool]
-) -> tuple[int, str, bytes]:
-    """(status, Content-Type, body) of DynamoDB's answer to `action` during an outage."""
-    if kind == "unavailable":
-        return 503, "text/html", UNAVAILABLE
-    table = request.get("TableName") or next(iter(request.get("RequestItems") or {}), "")
-    error_type, key, limit, message = THROTTLED[
-        "on-demand" if on_demand.get(table, True) else "provisioned"
-    ]
-    operation = "Read" if action.startswith(READS) else "Write"
-    reason = {
-        "reason": f"Table{operation}{limit}",
-        "resource": f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{table}",
-    }
-    error = {"__type": error_type, "message": message, key: [reason]}
-    return 400, "application/x-amz-json-1.0", json.dumps(error).encode()
-
-
 # Sees a call before moto does: (X-Amz-Target, JSON body) -> an error body, or None to let it go.
 Authorizer = Callable[[str, dict[str, Any]], dict[str, Any] | None]
-
-
-class Stall:
-    """DynamoDB answering late: each call is applied at once, but its answer waits for the end.
-
-    With `seconds`, the stall ends that long after the first answer it holds, so that answer
-    is held exactly `seconds` (longer than an SDK's read timeout: the SDK gives up on it, and
-    retries); without, it ends with its `with` block, or when `end()` is called. With
-    `operations` ("UpdateItem", ...), only their answers are held; the others go at once.
-    """
-
-    def __init__(self, seconds: float | None = None, operations: Collection[str] = ()):
-        self.seconds = seconds
-        self.operations = frozenset(operations)
-        self.held = 0  # how many answers it has held
-        self._ended = threading.Event()
-        self._changed = threading.Condition()
-
-    @property
-    def ended(self) -> bool:
-        return self._ended.is_set()
-
-    def end(self) -> None:
-        """Let every held answer go, and hold no more."""
-        self._ended.set()
-        with self._changed:
-            self._changed.notify_all()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the stall ends; whether it has."""
-        return self._ended.wait(timeout)
-
-    def wait_for_held(self, count: int, timeout: float) -> bool:
-        """Wait until it has held `count` answers (or has ended); whether it has held them."""
-        with self._changed:
-            self._changed.wait_for(lambda: self.held >= count or self.ended, timeout)
-            return self.held >= count
-
-    def hold(self, operation: str) -> None:
-        """Hold the answer to one call (applied already) until the stall ends."""
-        if self.ended or (self.operations and operation not in self.operations):
-            return
-        with self._changed:
-            self.held += 1
-            first = self.held == 1
-            self._changed.notify_all()
-        if first and self.seconds is not None and not self._ended.wait(self.seconds):
-            self.end()  # the first answer has been held `seconds`: the stall is over
-        self._ended.wait()
 
 
 class _DynamoDBGate:
@@ -148,6 +53,7 @@ class _DynamoDBGate:
         self.logs_flushes: list[Callable[[], None]] = []  # see LocalAWS.before_logs_read
         self._apps: dict[str, Callable[..., Any]] = {}  # moto's app, by X-Amz-Target's API
         self.journal: Journal | None = None  # where each write that succeeded is kept, if set
+        self.tokens = ClientTokens()  # the transactions applied, by client token
 
     def _dispatch(self, target: str, environ: dict[str, Any], start_response: Callable[..., Any]):
         """Hand the request to moto's app for its API. moto's dispatcher looks for that app in
@@ -208,21 +114,26 @@ class _DynamoDBGate:
         with self.lock:
             # The response is produced inside the lock, so the whole request is serialised.
             refuse_before(target, request, environ, key, _region(environ))
-            captured: list[Any] = []
-            result = self._dispatch(target, environ, lambda *args: captured.append(args))
-            try:
-                payload = b"".join(result)
-            finally:
-                getattr(result, "close", lambda: None)()
-            journal = self.journal
-            if journal and action in JOURNALED and captured[0][0].startswith("200"):
-                journal.append(target, environ.get("HTTP_AUTHORIZATION", ""), body)
+            apply = functools.partial(self._apply, target, environ, body)
+            (status, headers, *_), payload = self.tokens.once(target, request, apply)
         if stall is not None:
             stall.hold(action)  # outside the lock: other calls go on, and are applied meanwhile
-        status, headers = captured[0][0], captured[0][1]
         headers, payload = answered(target, request, status, headers, payload)
         start_response(status, headers)
         return [payload]
+
+    def _apply(self, target: str, environ: dict[str, Any], body: bytes) -> tuple[tuple, bytes]:
+        """moto's answer to the call (start_response's arguments, the body); journaled if it
+        changed what the local AWS holds."""
+        captured: list[Any] = []
+        result = self._dispatch(target, environ, lambda *args: captured.append(args))
+        try:
+            payload = b"".join(result)
+        finally:
+            getattr(result, "close", lambda: None)()
+        if self.journal and target.rsplit(".", 1)[-1] in JOURNALED and captured[0][0][:3] == "200":
+            self.journal.append(target, environ.get("HTTP_AUTHORIZATION", ""), body)
+        return captured[0], payload
 
 
 def _listener(port: int) -> socket.socket:

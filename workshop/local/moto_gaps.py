@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from workshop.local.json_protocol import Refused
 
-__all__ = ["account", "answered", "refuse_before"]
+__all__ = ["ClientTokens", "account", "answered", "refuse_before"]
 
 # A key whose attributes are the table's, one of them of another type (a number for a string
 # key): moto finds no item, or names the type (UpdateItem: "Type mismatch for key"), where
@@ -32,9 +33,51 @@ NO_STREAM = {
     "__type": "ResourceNotFoundException",
     "message": "The specified log stream does not exist.",
 }
+# TransactWriteItems with a ClientRequestToken (botocore makes one for every call, and its retries
+# send it again): DynamoDB applies the call once, answers an identical call within 10 minutes of
+# the first one's completion as the first without applying it, and refuses the token with other
+# parameters; moto applies every call (TransactWriteItems, and its errors, in the API Reference).
+TOKEN_WINDOW = 600.0  # seconds
+TOKEN_MISMATCH = {
+    "__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+    "message": "DynamoDB rejected the request because you retried a request with a different "
+    "payload but with an idempotent token that was already used.",
+}
 # The Logs Insights commands moto runs; it skips any other (filter, stats, parse, ...), and
 # would answer every event of the time range as if the query had selected them.
 INSIGHTS_COMMANDS = ("fields", "sort", "limit")
+
+
+Answer = tuple[tuple[Any, ...], bytes]  # (start_response's arguments, the body)
+
+
+class ClientTokens:
+    """The transactions applied by client token, for TOKEN_WINDOW: a retry is answered as the
+    first call was, and not applied again. Used inside the local AWS's lock."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._applied: dict[str, tuple[float, str, Answer]] = {}  # token: (done, params, answer)
+
+    def once(self, target: str, request: dict[str, Any], apply: Callable[[], Answer]) -> Answer:
+        """`apply()`'s answer, or the answer of the call this one repeats."""
+        token = request.get("ClientRequestToken")
+        if not target.endswith(".TransactWriteItems") or not isinstance(token, str):
+            return apply()
+        now = self._clock()
+        self._applied = {
+            t: kept for t, kept in self._applied.items() if now - kept[0] < TOKEN_WINDOW
+        }
+        params = json.dumps({k: v for k, v in request.items() if k != "ClientRequestToken"})
+        if token in self._applied:
+            _, first, answer = self._applied[token]
+            if first != params:
+                raise Refused(400, TOKEN_MISMATCH)
+            return answer
+        answer = apply()
+        if str(answer[0][0]).startswith("200"):  # a call that failed applied nothing
+            self._applied[token] = (self._clock(), params, answer)
+        return answer
 
 
 def account(environ: dict[str, Any], access_key: str) -> str:

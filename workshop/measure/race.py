@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from workshop.errors import WorkshopError
-from workshop.local.local_aws import Stall
+from workshop.local.faults import Stall
 from workshop.local.sam_template import load
 from workshop.local.stack import Stack
 from workshop.manifest import Project, project

@@ -18,8 +18,8 @@ from workshop.learn.checks.story import (
     quote,
     unexpected,
 )
+from workshop.local.faults import THROTTLED
 from workshop.local.iam import FunctionAuthorizer
-from workshop.local.local_aws import THROTTLED
 from workshop.visitor import get
 
 NEEDS_STACK = True
