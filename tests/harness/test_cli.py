@@ -481,3 +481,14 @@ def test_a_race_ends_with_its_table_and_a_sentence_as_stage_05_s_readme_says(cap
     assert lines[-1] == "Every visit answered 200 was counted."
     readme = (manifest.find("05").path / "README.md").read_text(encoding="utf-8")
     assert "the table at the end, and the sentence under it" in " ".join(readme.split())
+
+
+def test_logs_prints_each_event_s_time_as_sam_logs_does():
+    """SAM CLI's own formatting of a log event's time, run here as the reference."""
+    from samcli.lib.utils.time import timestamp_to_iso
+
+    from workshop.local.cloudwatch_logs import StoredEvent, format_event
+
+    stream = "2026/12/02/[$LATEST]0"
+    event = StoredEvent(group="/aws/lambda/f", stream=stream, timestamp=1796178954123, message="hi")
+    assert format_event(event) == f"{stream} {timestamp_to_iso(1796178954123)} hi"

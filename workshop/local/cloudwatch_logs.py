@@ -159,9 +159,10 @@ def filter_events(logs_client: Any, group: str, pattern: str | None = None) -> l
 
 
 def format_event(event: StoredEvent) -> str:
-    """One line per event, as `sam logs` prints them: stream, time, message."""
-    import time
+    """One line per event, as `sam logs` prints it: stream, time (ISO 8601, in UTC, as SAM CLI's
+    timestamp_to_iso makes it), message; a JSON message stays on its one line, which `sam logs`
+    spreads over several."""
+    import datetime
 
-    seconds = event.timestamp / 1000
-    stamp = time.strftime("%Y/%m/%d/%H:%M:%S", time.gmtime(seconds))
-    return f"{event.stream} {stamp} {event.message}"
+    stamp = datetime.datetime.fromtimestamp(event.timestamp / 1000, tz=datetime.UTC)
+    return f"{event.stream} {stamp.isoformat()} {event.message}"
