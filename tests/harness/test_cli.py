@@ -492,3 +492,14 @@ def test_logs_prints_each_event_s_time_as_sam_logs_does():
     stream = "2026/12/02/[$LATEST]0"
     event = StoredEvent(group="/aws/lambda/f", stream=stream, timestamp=1796178954123, message="hi")
     assert format_event(event) == f"{stream} {timestamp_to_iso(1796178954123)} hi"
+
+
+@pytest.mark.parametrize(("event", "given"), [("null", "NoneType"), ("[]", "list")])
+def test_invoke_hands_any_json_event_to_the_handler_as_it_is(capsys, tmp_path, event, given):
+    """As Lambda does, and `sam local invoke --event`: null and [] too, not {} in their place
+    (the probe's handler calls event.get, so they fail in it, as on Lambda)."""
+    path = tmp_path / "event.json"
+    path.write_text(event, encoding="utf-8")
+    result = here(capsys, "invoke", str(PROBE_APP), "--event", str(path))
+    assert result.returncode == 1
+    assert f"'{given}' object has no attribute 'get'" in result.stdout

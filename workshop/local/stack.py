@@ -42,6 +42,9 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return info.st_mtime_ns, info.st_size
 
 
+NO_EVENT: Any = object()  # Stack.invoke's event when none is given: {}, as `sam local invoke` sends
+
+
 class Stack:
     """Deploys a SAM project into the local AWS and serves its API; use it as a context manager."""
 
@@ -306,9 +309,11 @@ class Stack:
     def invoke_function(self, logical_id: str, event: Any) -> Invocation:
         return self.runtimes[logical_id].invoke(event)
 
-    def invoke(self, event: Any = None, function: str | None = None) -> Invocation:
-        """Invoke a function directly, as `sam local invoke` or the Lambda Invoke API does."""
-        return self.invoke_function(self.function(function).logical_id, event or {})
+    def invoke(self, event: Any = NO_EVENT, function: str | None = None) -> Invocation:
+        """Invoke a function directly, as `sam local invoke` or the Lambda Invoke API does: with
+        `event` as given, whatever JSON it is (null too), or with {} when none is given."""
+        event = {} if event is NO_EVENT else event
+        return self.invoke_function(self.function(function).logical_id, event)
 
     def url(self, path: str | None = None) -> str:
         """The local URL of `path` (by default the first route's), under its stage as on AWS:
