@@ -203,10 +203,21 @@ def test_a_stalled_race_on_a_stage_with_one_session_tallies_it_as_one_visitor(st
     assert sum(session.statuses.values()) == 4
 
 
+def test_a_stalled_race_too_short_for_the_stall_says_that_nothing_was_held(start_stage):
+    """The stall begins once a quarter of the visits are answered: one visit is all of them."""
+    result = race(start_stage("07"), clients=1, visits=1, stall=4)
+    assert result.held == 0
+    assert result.verdict()[-1] == (
+        "DynamoDB held no answer: the stall begins once a quarter of the visits are answered, "
+        "and the race ended first. Give it more visits (--visits 4)."
+    )
+    assert "although DynamoDB answered late" not in " ".join(result.verdict())
+
+
 def _stalled(*visitors: Tally) -> RaceResult:
     sent = sum(sum(visitor.statuses.values()) for visitor in visitors)
     counted = sum(visitor.counted for visitor in visitors)
-    return RaceResult(1, sent, sent, counted, 0, stall=12, visitors=visitors)
+    return RaceResult(1, sent, sent, counted, 0, stall=12, held=sent, visitors=visitors)
 
 
 @pytest.mark.parametrize(

@@ -152,8 +152,13 @@ class RaceResult:
             )
         if not lines:
             lines.append("Every visit answered 200 was counted.")
-            if self.stall:
+            if self.stall and self.held:
                 lines.append("No visit was counted twice, although DynamoDB answered late.")
+            elif self.stall:
+                lines.append(
+                    "DynamoDB held no answer: the stall begins once a quarter of the visits are "
+                    "answered, and the race ended first. Give it more visits (--visits 4)."
+                )
         if self.unavailable:
             # Measured, not promised: how far the counts rose past the visits answered 200 (on
             # stage 07 a 503 visit may count twice, on stage 08 at most once).
@@ -264,7 +269,8 @@ def _race(
             say("Opening visit: no cookie, so the stage has one session for all, tallied as one")
         else:
             openings += [Visitor(url).visit() for _ in range(clients - 1)]
-            say(f"Opening visits: {clients} visitors, each with a session cookie of their own")
+            each = "each with a session cookie of their own"
+            say(f"Opening visits: {plural(clients, 'visitor')}, {each}")
         before = [_count_of(opening, label, "opening") for opening in openings]
         cookies = [opening.cookie for opening in openings]
 
@@ -311,7 +317,7 @@ def _race(
             while not stalled.wait(0.1) and not finished.is_set():
                 pass
         held = stalled.held
-        say(f"DynamoDB answers again, after holding {held} answers")
+        say(f"DynamoDB answers again, after holding {plural(held, 'answer')}")
 
     who = f"{plural(clients, 'client')} x {plural(visits, 'visit')}"
     when = "all at once" if clients > 1 else "one after another"
