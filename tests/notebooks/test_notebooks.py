@@ -351,6 +351,7 @@ def check_08(run: Executed) -> None:
     assert run.text("held-07") == "updates sent: 2\n200 Welcome back! This is your 3 visit.\n"
     assert run.text("next-07") == (
         "200 Welcome back! This is your 4 visit.\nerrors in the logs: []\n"
+        "warnings in the logs: []\n"
     )
     # 08: the same two updates, counted once.
     assert run.text("held-08") == (
