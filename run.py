@@ -393,7 +393,7 @@ def set_up(venv, action, digest, installed):
             capture=True,  # setuptools' warnings about pyproject.toml are not for attendees
         )
     write_stamp(venv, make_stamp(digest, venv, REPO, installed))
-    say("Ready.")
+    say("Installed.")
 
 
 def read_digest(lock):
