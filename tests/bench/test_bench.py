@@ -7,11 +7,13 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
-from tests.helpers import console_commands
+from tests.helpers import console_commands, stage_module
 from workshop import manifest
+from workshop.measure import round_trip
 from workshop.measure.bench import (
     PROBED,
     AppFigures,
@@ -19,7 +21,7 @@ from workshop.measure.bench import (
     limit_verdict,
     ratio_verdict,
 )
-from workshop.measure.round_trip import PROBE_CREDENTIALS, RoundTrips
+from workshop.measure.round_trip import PROBE_CREDENTIALS, PROBE_KEY, RoundTrips
 from workshop.visitor import Visitor
 
 # README.md's bench line, which this file's test owns (tests/docs leaves it here): the figures
@@ -279,3 +281,24 @@ def test_the_round_trip_probe_sends_the_requests_the_app_sends(start_stage, name
     finally:
         probe.close()
     assert apps and sent == apps
+
+
+def test_the_probe_forgets_old_request_ids_as_the_final_app_does(start_stage, monkeypatch):
+    """Else its item would grow with every sample, and its update would outgrow the app's."""
+    app = stage_module("08", monkeypatch)
+    assert (round_trip.REQUEST_MEMORY, round_trip.FORGET_BATCH) == (
+        app.REQUEST_MEMORY,
+        app.FORGET_BATCH,
+    )
+    stack = start_stage("final")
+    table = stack.table()
+    hour_ago = int(time.time()) - 3600
+    old = {f"{hour_ago}:{n}" for n in range(app.FORGET_BATCH)}
+    table.put_item(Item={"session_id": PROBE_KEY, "visit_count": 1, "counted_requests": old})
+    probe = RoundTrips(stack.aws.endpoint_url, stack.aws.region)
+    try:
+        probe.time("update_item", table.name)
+    finally:
+        probe.close()  # it reads no more lines: it has done all it does for that one
+    (kept,) = table.get_item(Key={"session_id": PROBE_KEY})["Item"]["counted_requests"]
+    assert kept not in old

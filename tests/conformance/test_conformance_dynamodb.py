@@ -272,21 +272,26 @@ def test_a_string_set_of_request_ids_behaves_as_the_developer_guide_says(aws):
 def test_a_transaction_retried_with_its_client_token_is_applied_once(aws):
     """TransactWriteItems, in the DynamoDB API Reference: calls with one ClientRequestToken
     (botocore makes one for each call, and its retries send it again) are applied once, within
-    10 minutes; the same token with other parameters is IdempotentParameterMismatchException."""
+    10 minutes; the same token with other parameters is IdempotentParameterMismatchException,
+    but not with the same parameters in another order (localstack/localstack#6529, checked
+    against AWS)."""
     client = aws.client("dynamodb")
     key = {"pk": {"S": "transacted"}}
 
-    def add(amount: int, token: str) -> None:
+    def add(amount: int, token: str, reordered: bool = False) -> None:
         update = {
             "TableName": "on-demand",
             "Key": key,
             "UpdateExpression": "ADD n :amount",
             "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
         }
+        if reordered:  # the same parameters in another order: the same call
+            update = dict(reversed(update.items()))
         client.transact_write_items(TransactItems=[{"Update": update}], ClientRequestToken=token)
 
     add(1, "token-1")
     add(1, "token-1")  # answered as the first call, and not applied again
+    add(1, "token-1", reordered=True)
     with pytest.raises(ClientError) as mismatch:
         add(2, "token-1")
     assert mismatch.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"

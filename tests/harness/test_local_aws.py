@@ -281,6 +281,22 @@ def test_a_stall_can_hold_some_operations_and_end_by_itself(bare_aws):
         assert stall.held == 1
 
 
+def test_a_closed_stall_takes_no_more_calls_but_holds_its_own_until_its_end(bare_aws):
+    dynamodb, key = bare_aws.client("dynamodb"), {"pk": {"S": "c"}}
+    answers: list = []
+    with bare_aws.dynamodb_stall() as stall:
+        writer = threading.Thread(
+            target=lambda: answers.append(dynamodb.put_item(TableName="stalled", Item=key))
+        )
+        writer.start()
+        assert stall.wait_for_applied(1, 30) and stall.held == 1
+        stall.close()
+        assert dynamodb.get_item(TableName="stalled", Key=key)["Item"] == key  # at once
+        assert stall.applied == 1 and answers == []  # not one of its calls; its own still held
+    writer.join(30)
+    assert len(answers) == 1
+
+
 SETTINGS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
 
 

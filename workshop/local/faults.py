@@ -73,6 +73,8 @@ class Stall:
         self.seconds = seconds
         self.operations = frozenset(operations)
         self.held = 0  # how many answers it has held
+        self.applied = 0  # how many of the calls that came during it have been applied
+        self.admitting = True  # whether a call that comes now is one of its calls
         self._ended = threading.Event()
         self._changed = threading.Condition()
 
@@ -86,6 +88,16 @@ class Stall:
         with self._changed:
             self._changed.notify_all()
 
+    def close(self) -> None:
+        """Take no more calls: those that come from now on are answered at once, and those that
+        came before are still held until it ends."""
+        self.admitting = False
+
+    def wait_for_applied(self, count: int, timeout: float) -> bool:
+        """Wait until `count` of its calls have been applied; whether they have."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.applied >= count, timeout)
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the stall ends; whether it has."""
         return self._ended.wait(timeout)
@@ -98,6 +110,9 @@ class Stall:
 
     def hold(self, operation: str) -> None:
         """Hold the answer to one call (applied already) until the stall ends."""
+        with self._changed:
+            self.applied += 1
+            self._changed.notify_all()
         if self.ended or (self.operations and operation not in self.operations):
             return
         with self._changed:

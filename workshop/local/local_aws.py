@@ -104,6 +104,7 @@ class _DynamoDBGate:
             )
             return [body]
         stall = self.stall  # a call that arrives during a stall is answered at its end
+        stall = stall if stall is not None and stall.admitting else None
         # The watchers first, in the order they came, then the IAM check, as the call arrives.
         hooks = [*self.interceptors.get(key, ()), self.authorizers.get(key)]
         hooks = [hook for hook in hooks if hook is not None]

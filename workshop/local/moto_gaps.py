@@ -37,6 +37,8 @@ NO_STREAM = {
 # send it again): DynamoDB applies the call once, answers an identical call within 10 minutes of
 # the first one's completion as the first without applying it, and refuses the token with other
 # parameters; moto applies every call (TransactWriteItems, and its errors, in the API Reference).
+# A repeated call is answered here with the first call's answer word for word; DynamoDB's
+# says, in its ConsumedCapacity (only if asked for), the read capacity it used instead.
 TOKEN_WINDOW = 600.0  # seconds
 TOKEN_MISMATCH = {
     "__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
@@ -68,7 +70,11 @@ class ClientTokens:
         self._applied = {
             t: kept for t, kept in self._applied.items() if now - kept[0] < TOKEN_WINDOW
         }
-        params = json.dumps({k: v for k, v in request.items() if k != "ClientRequestToken"})
+        # The same parameters in another order are the same call (localstack/localstack#6529,
+        # verified against AWS there).
+        params = json.dumps(
+            {k: v for k, v in request.items() if k != "ClientRequestToken"}, sort_keys=True
+        )
         if token in self._applied:
             _, first, answer = self._applied[token]
             if first != params:

@@ -25,6 +25,10 @@ PROBE_CREDENTIALS = {  # its own, so that the apps' round trips are still counte
     "AWS_SESSION_TOKEN": "local-session-bench-round-trip",
 }
 OPERATIONS = ("get_item", "put_item", "update_item")
+# The final app's REQUEST_MEMORY and FORGET_BATCH (stage 08): the probe's item keeps the request
+# ids of the last 30 s as the app's item does, so that its update is as large as the app's
+# (tests/bench checks that they agree). Forgetting is not timed: it is not the app's round trip.
+REQUEST_MEMORY, FORGET_BATCH = 30, 10
 
 
 class RoundTrips:
@@ -67,23 +71,36 @@ class RoundTrips:
         self.process.stdout.close()
 
 
-def request(table: Any, operation: str) -> None:
-    """One request of `operation`, shaped as the apps send it."""
+def request(table: Any, operation: str) -> dict[str, Any]:
+    """One request of `operation`, shaped as the apps send it; its answer."""
     if operation == "get_item":  # the original's read
-        table.get_item(Key={"session_id": PROBE_KEY})
-    elif operation == "put_item":  # and its write
-        table.put_item(Item={"session_id": PROBE_KEY, "visit_count": 1})
-    else:  # the final app's one atomic, idempotent update
-        entry = f"{int(time.time())}:{uuid.uuid4()}"
+        return table.get_item(Key={"session_id": PROBE_KEY})
+    if operation == "put_item":  # and its write
+        return table.put_item(Item={"session_id": PROBE_KEY, "visit_count": 1})
+    # The final app's one atomic, idempotent update.
+    entry = f"{int(time.time())}:{uuid.uuid4()}"
+    return table.update_item(
+        Key={"session_id": PROBE_KEY},
+        UpdateExpression="ADD visit_count :one, counted_requests :entries",
+        ConditionExpression=(
+            "attribute_not_exists(counted_requests) OR NOT contains(counted_requests, :entry)"
+        ),
+        ExpressionAttributeValues={":one": 1, ":entry": entry, ":entries": {entry}},
+        ReturnValues="UPDATED_NEW",
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    )
+
+
+def forget_old(table: Any, answer: dict[str, Any]) -> None:
+    """Remove the probe item's old request ids, as the final app does its own."""
+    oldest_kept = time.time() - REQUEST_MEMORY
+    entries = answer.get("Attributes", {}).get("counted_requests", ())
+    old = {entry for entry in entries if int(entry.partition(":")[0]) < oldest_kept}
+    if len(old) >= FORGET_BATCH:
         table.update_item(
             Key={"session_id": PROBE_KEY},
-            UpdateExpression="ADD visit_count :one, counted_requests :entries",
-            ConditionExpression=(
-                "attribute_not_exists(counted_requests) OR NOT contains(counted_requests, :entry)"
-            ),
-            ExpressionAttributeValues={":one": 1, ":entry": entry, ":entries": {entry}},
-            ReturnValues="UPDATED_NEW",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            UpdateExpression="DELETE counted_requests :old",
+            ExpressionAttributeValues={":old": old},
         )
 
 
@@ -101,8 +118,9 @@ def main() -> None:
             tables[name] = dynamodb.Table(name)
         table = tables[name]
         started = time.perf_counter()
-        request(table, operation)
+        answer = request(table, operation)
         print((time.perf_counter() - started) * 1000, flush=True)
+        forget_old(table, answer)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ COOKIE_ATTRIBUTES = "Path=/; HttpOnly; Secure; SameSite=Lax"
 # be forgotten once it is older than REQUEST_MEMORY, so the item stays small.
 REQUEST_MEMORY = 30  # seconds: three times the Timeout, so clocks a little apart do no harm
 FORGET_BATCH = 10  # old entries are forgotten together once there are this many: one more
-# write, on one visit in ten at most
+# write, on about one visit in ten
 FORGET_BUDGET_MS = 2500  # the forgetting write's 1 s to connect and 1 s to read, and room to answer
 # DynamoDB's error codes for "not now": the table or the account is over its throughput.
 THROTTLED = {
@@ -189,7 +189,7 @@ def forget_old_requests(session_id, entries, context):
 def stamp_of(entry):
     """The second an entry was made; an entry of another form is never old (it is kept)."""
     stamp = entry.partition(":")[0]
-    return int(stamp) if stamp.isdigit() else float("inf")
+    return int(stamp) if stamp.isdecimal() else float("inf")
 
 
 def dynamodb_failed(error):

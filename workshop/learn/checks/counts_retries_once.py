@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import threading
+import time
 from typing import Any
 
 from workshop.errors import WorkshopError
@@ -68,15 +69,19 @@ def _held_visit(stack: Any, visitor: LoggedVisitor, retry_in_time: bool) -> tupl
 
 def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]:
     """Two tabs of one visitor: a "late" visit, whose first write is applied and its answer
-    held; and OTHER_TAB_VISITS visits from the other tab, one after another, each to its
-    answer, while late's next call to DynamoDB (its retry, or a read of what it did) is held
-    back; then late goes on. (late's answer, the other tab's answers)
+    held, and whose next call to DynamoDB (its retry, or a read of what it did) is held back;
+    meanwhile, once the function's Timeout has passed since that write, the other tab makes
+    OTHER_TAB_VISITS visits, one after another, each to its answer; then late's held call goes,
+    and is applied before this returns. (late's answer, the other tab's answers)
 
-    Nothing but late runs until that next call, so the hook knows it for late's own, however
-    it is written; and the other tab does all it does (its own writes too) in between.
+    Nothing but late runs until its next call, so the hook knows that call for late's own,
+    however it is written. By the time the other tab visits, any record late keeps of its
+    first write is older than a retry can ever be: a fix that forgets it sooner has forgotten
+    it, whatever the machine's speed. (Late has answered by then: 503, its retry unanswered.)
     """
     answers: dict[str, Answer] = {}
-    wrote, parked, other_done = threading.Event(), threading.Event(), threading.Event()
+    wrote, parked, closed = threading.Event(), threading.Event(), threading.Event()
+    first_write: list[float] = []
 
     def visit(tab: str) -> Answer:
         try:
@@ -88,22 +93,33 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
     with stack.aws.dynamodb_stall(operations=WRITES) as stall:
 
         def park_late(target: str, _body: dict[str, Any]) -> None:
+            if closed.is_set():
+                return
             if not wrote.is_set():
                 if target.rsplit(".", 1)[-1] in WRITES:
+                    first_write.append(time.monotonic())
                     wrote.set()
             elif not parked.is_set():
                 parked.set()
-                stall.end()  # late gave up on that answer: it may go, and nothing more is held
-                other_done.wait(PATIENCE)
+                stall.close()  # the stall holds no other call: only late's, which came during it
+                closed.wait(PATIENCE)
 
         with stack.intercept_dynamodb(park_late):
             late = threading.Thread(target=visit, args=("late",), daemon=True)
             late.start()
             while late.is_alive() and not parked.wait(0.05):
                 pass
-            stall.end()  # late may have answered without another call
+            stall.close()  # late may have answered without another call
+            if not parked.is_set():
+                closed.set()  # then nothing more is held back: not the other tab's calls
+            else:
+                waited = time.monotonic() - first_write[0]
+                time.sleep(max(0.0, stack.function().timeout + 1.1 - waited))
             others = [visit("other") for _ in range(OTHER_TAB_VISITS)]
-            other_done.set()
+            applied = stall.applied
+            closed.set()  # late's held call goes, and is applied before the next visit
+            if parked.is_set():
+                stall.wait_for_applied(applied + 1, PATIENCE)
             late.join(PATIENCE)
     return answers.get("late", Answer(0, "no answer")), others
 

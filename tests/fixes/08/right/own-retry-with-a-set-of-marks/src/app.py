@@ -85,7 +85,8 @@ def lambda_handler(event, context):
         try:
             attributes = table.update_item(**update)["Attributes"]
             visit_count = int(attributes["visit_count"])
-            drop_stale_marks(session_id, attributes["recent_ids"])
+            if context.get_remaining_time_in_millis() > 5000:  # one try: 1 s + 3 s at worst
+                drop_stale_marks(session_id, attributes["recent_ids"])
             break
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":

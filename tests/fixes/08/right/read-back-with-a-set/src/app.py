@@ -105,7 +105,9 @@ def lambda_handler(event, context):
         return unavailable(error)
     else:
         old = {r for r in requests if float(r.split()[0]) < stamp - 60}
-        if len(old) >= 5:  # counted already: a failure to forget them is only logged
+        # Counted already: forgetting is left for later when it might not fit in the Timeout
+        # (two attempts of 4 s and a backoff), and a failure to forget is only logged.
+        if len(old) >= 5 and context.get_remaining_time_in_millis() > 9500:
             try:
                 table.update_item(
                     Key={"session_id": session_id},
