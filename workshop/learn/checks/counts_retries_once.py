@@ -3,8 +3,9 @@
 The local AWS stalls DynamoDB's writes (LocalAWS.dynamodb_stall): each is applied at once, and
 its answer held. First while a retry can still be answered in time: the stall ends as soon as
 the visit's second write arrives (the SDK, or the handler, gave up waiting for the first), and
-the visit must answer 200 and count once. Then the same, while another visit of the session (a
-second tab) counts between the held write and its retry: each must count once. Then while no
+the visit must answer 200 and count once. Then the same, while a second tab of the visitor makes
+visits between the held write and its retry, some after the function's Timeout (the late visit
+answers 503 meanwhile): each must count once. Then while no
 attempt can be answered: the stall holds every write until the visit is answered, and the visit
 must answer 503 and count at most once. How much a visit counted is read as its visitor reads
 it: from the next visit's count.
@@ -28,8 +29,12 @@ WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWrit
 PATIENCE = 40.0  # seconds a held visit may take: more than API Gateway's 29 s (then 504)
 LATE = "whose update DynamoDB applied at once but answered late"
 # The other tab's visits while the late one waits to try again: enough that a fix that keeps
-# only the last few request ids, or forgets them all once it holds a few, forgets the late one's.
+# only the last few request ids, or forgets them all once it holds a few, forgets the late one's;
+# the last LATER_VISITS of them once the Timeout has passed since the others, when every id but
+# theirs is older than the Timeout, as a fix that forgets ids too soon, however many it waits
+# for, would see them.
 OTHER_TAB_VISITS = 20
+LATER_VISITS = 5
 
 
 def _session(answer: Answer) -> str:
@@ -70,18 +75,18 @@ def _held_visit(stack: Any, visitor: LoggedVisitor, retry_in_time: bool) -> tupl
 def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]:
     """Two tabs of one visitor: a "late" visit, whose first write is applied and its answer
     held, and whose next call to DynamoDB (its retry, or a read of what it did) is held back;
-    meanwhile, once the function's Timeout has passed since that write, the other tab makes
-    OTHER_TAB_VISITS visits, one after another, each to its answer; then late's held call goes,
-    and is applied before this returns. (late's answer, the other tab's answers)
+    meanwhile the other tab makes OTHER_TAB_VISITS visits, one after another, each to its
+    answer, the last LATER_VISITS of them once the function's Timeout has passed since the
+    others; then late's held call goes, and is applied before this returns. (late's answer,
+    the other tab's answers)
 
     Nothing but late runs until its next call, so the hook knows that call for late's own,
-    however it is written. By the time the other tab visits, any record late keeps of its
-    first write is older than a retry can ever be: a fix that forgets it sooner has forgotten
-    it, whatever the machine's speed. (Late has answered by then: 503, its retry unanswered.)
+    however it is written. By the time of the later visits, any record late keeps of its first
+    write is older than a retry can ever be: a fix that forgets it sooner has forgotten it,
+    whatever the machine's speed. (Late answers 503 meanwhile: its retry goes unanswered.)
     """
     answers: dict[str, Answer] = {}
     wrote, parked, closed = threading.Event(), threading.Event(), threading.Event()
-    first_write: list[float] = []
 
     def visit(tab: str) -> Answer:
         try:
@@ -97,7 +102,6 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
                 return
             if not wrote.is_set():
                 if target.rsplit(".", 1)[-1] in WRITES:
-                    first_write.append(time.monotonic())
                     wrote.set()
             elif not parked.is_set():
                 parked.set()
@@ -110,12 +114,15 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
             while late.is_alive() and not parked.wait(0.05):
                 pass
             stall.close()  # late may have answered without another call
+            others: list[Answer] = []
             if not parked.is_set():
                 closed.set()  # then nothing more is held back: not the other tab's calls
             else:
-                waited = time.monotonic() - first_write[0]
-                time.sleep(max(0.0, stack.function().timeout + 1.1 - waited))
-            others = [visit("other") for _ in range(OTHER_TAB_VISITS)]
+                others += [visit("other") for _ in range(OTHER_TAB_VISITS - LATER_VISITS)]
+                # Then every id kept so far is older than any retry can be (1.1 s more, as an id
+                # may be stamped in whole seconds).
+                time.sleep(stack.function().timeout + 1.1)
+            others += [visit("other") for _ in range(OTHER_TAB_VISITS - len(others))]
             applied = stall.applied
             closed.set()  # late's held call goes, and is applied before the next visit
             if parked.is_set():
