@@ -108,31 +108,35 @@ def test_07_counts_an_update_answered_later_than_the_read_timeout_twice(start_st
 @pytest.mark.slow
 def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_stage):
     """The check's whole schedule on 08: visit 3 held until the SDK's retry (200, counted
-    once); visit 5 from one tab, its retry held back while the other tab makes visits 6 to 25,
-    the last five once the Timeout has passed (503, and each counted once); visit 27 held until
-    it is answered (503, applied once)."""
-    others = counts_retries_once.OTHER_TAB_VISITS
+    once); the other tab's visits 5 to 19; visit 20, its retry held back while the other tab
+    makes visits 21 to 25, just before the Timeout (503, and each counted once); visit 27 held
+    until it is answered (503, applied once)."""
+    earlier, later = counts_retries_once.EARLIER_VISITS, counts_retries_once.LATER_VISITS
     served: list = []  # (status, invocation) of every request, as API Gateway saw it
     stack = start_stage("08", on_request=lambda _, status, inv: served.append((status, inv)))
     with dynamodb_calls(stack) as calls:
         assert COUNTS_RETRIES_ONCE(stack) == []
-    # Visits 3, 5 and 27: the first attempt and the SDK's retry each; the others one call.
-    assert calls == ["UpdateItem"] * (3 * 2 + 3 + others + 2)
+    # Visits 3, 20 and 27: the first attempt and the SDK's retry each; the others one call.
+    assert calls == ["UpdateItem"] * (3 * 2 + 3 + earlier + later + 2)
     statuses = [status for status, _ in served]
     bodies = [json.loads(inv.payload["body"]) for _, inv in served]
     counts = [body.get("visit_count") for body in bodies]
-    assert counts[:4] == [1, 2, 3, 4]
-    # Visit 5 answered 503 once its retry, held back, timed out too: among the other tab's first
-    # visits, or after them. It counted once: the other tab's visits are 6 to 25, and its
-    # retry, let go after them, counted nothing more.
-    tabs = list(zip(statuses[4 : 5 + others], counts[4 : 5 + others], strict=True))
+    assert counts[: 4 + earlier] == list(range(1, 5 + earlier))
+    # Visit 20 answered 503 once its retry, held back, timed out too: before the other tab's
+    # later visits, or among them. It counted once: they are 21 to 25, and its retry, let go
+    # after them, counted nothing more.
+    late = 4 + earlier
+    tabs = list(
+        zip(statuses[late : late + 1 + later], counts[late : late + 1 + later], strict=True)
+    )
     tabs.remove((503, None))
-    assert tabs == [(200, count) for count in range(6, 6 + others)]
-    assert statuses[5 + others :] == [200, 503, 200]
-    assert counts[5 + others] == 6 + others
-    assert bodies[6 + others] == UNAVAILABLE
+    assert tabs == [(200, count) for count in range(late + 2, late + 2 + later)]
+    closing = late + 1 + later
+    assert statuses[closing:] == [200, 503, 200]
+    assert counts[closing] == closing + 1
+    assert bodies[closing + 1] == UNAVAILABLE
     # Exactly once each: the 503 visit counted once (DynamoDB applied it), the next is after it.
-    assert counts[7 + others] == 8 + others
+    assert counts[closing + 2] == closing + 3
 
 
 @pytest.mark.slow

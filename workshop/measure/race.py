@@ -269,8 +269,8 @@ def _race(
             say("Opening visit: no cookie, so the stage has one session for all, tallied as one")
         else:
             openings += [Visitor(url).visit() for _ in range(clients - 1)]
-            each = "each with a session cookie of their own"
-            say(f"Opening visits: {plural(clients, 'visitor')}, {each}")
+            each = "each with a session cookie" if clients > 1 else "with a session cookie"
+            say(f"Opening visits: {plural(clients, 'visitor')}, {each} of their own")
         before = [_count_of(opening, label, "opening") for opening in openings]
         cookies = [opening.cookie for opening in openings]
 

@@ -4,10 +4,10 @@ The local AWS stalls DynamoDB's writes (LocalAWS.dynamodb_stall): each is applie
 its answer held. First while a retry can still be answered in time: the stall ends as soon as
 the visit's second write arrives (the SDK, or the handler, gave up waiting for the first), and
 the visit must answer 200 and count once. Then the same, while a second tab of the visitor makes
-visits between the held write and its retry, some after the function's Timeout (the late visit
-answers 503 meanwhile): each must count once. Then while no
-attempt can be answered: the stall holds every write until the visit is answered, and the visit
-must answer 503 and count at most once. How much a visit counted is read as its visitor reads
+visits before the late one and between its held write and its retry, just before the function's
+Timeout (the late visit answers 503 meanwhile): each must count once. Then while no attempt can
+be answered: the stall holds every write until the visit is answered, and the visit must answer
+503 and count at most once. How much a visit counted is read as its visitor reads
 it: from the next visit's count.
 """
 
@@ -28,13 +28,15 @@ NEEDS_STACK = True
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 PATIENCE = 40.0  # seconds a held visit may take: more than API Gateway's 29 s (then 504)
 LATE = "whose update DynamoDB applied at once but answered late"
-# The other tab's visits while the late one waits to try again: enough that a fix that keeps
-# only the last few request ids, or forgets them all once it holds a few, forgets the late one's;
-# the last LATER_VISITS of them once the Timeout has passed since the others, when every id but
-# theirs is older than the Timeout, as a fix that forgets ids too soon, however many it waits
-# for, would see them.
-OTHER_TAB_VISITS = 20
+# The other tab's visits: EARLIER_VISITS before the late visit, enough that a fix that keeps
+# only the last few request ids, or clears them once it holds a few, forgets the late one's;
+# then LATER_VISITS while the late visit waits to try again, RETRY_MARGIN seconds before the
+# function's Timeout, when the late visit's id and the earlier ones are that old: a fix that
+# forgets ids sooner, however many it waits for, forgets the late one's. Its retry is applied
+# then, within the Timeout, as a retry is.
+EARLIER_VISITS = 15
 LATER_VISITS = 5
+RETRY_MARGIN = 1.5
 
 
 def _session(answer: Answer) -> str:
@@ -73,20 +75,19 @@ def _held_visit(stack: Any, visitor: LoggedVisitor, retry_in_time: bool) -> tupl
 
 
 def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]:
-    """Two tabs of one visitor: a "late" visit, whose first write is applied and its answer
-    held, and whose next call to DynamoDB (its retry, or a read of what it did) is held back;
-    meanwhile the other tab makes OTHER_TAB_VISITS visits, one after another, each to its
-    answer, the last LATER_VISITS of them once the function's Timeout has passed since the
-    others; then late's held call goes, and is applied before this returns. (late's answer,
-    the other tab's answers)
+    """Two tabs of one visitor: the other tab makes EARLIER_VISITS visits; then a "late" visit,
+    whose first write is applied and its answer held, and whose next call to DynamoDB (its
+    retry, or a read of what it did) is held back; meanwhile, RETRY_MARGIN seconds before the
+    function's Timeout has passed since that write, the other tab makes LATER_VISITS more; then
+    late's held call goes, and is applied before this returns. (late's answer, the other tab's
+    answers)
 
-    Nothing but late runs until its next call, so the hook knows that call for late's own,
-    however it is written. By the time of the later visits, any record late keeps of its first
-    write is older than a retry can ever be: a fix that forgets it sooner has forgotten it,
-    whatever the machine's speed. (Late answers 503 meanwhile: its retry goes unanswered.)
+    Nothing but late runs from its first write to its next call, so the hook knows that call
+    for late's own, however it is written. (Late answers 503 meanwhile: its retry waits.)
     """
     answers: dict[str, Answer] = {}
     wrote, parked, closed = threading.Event(), threading.Event(), threading.Event()
+    first_write: list[float] = []
 
     def visit(tab: str) -> Answer:
         try:
@@ -95,6 +96,7 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
             answers[tab] = Answer(0, f"no answer ({error})")
         return answers[tab]
 
+    others = [visit("other") for _ in range(EARLIER_VISITS)]
     with stack.aws.dynamodb_stall(operations=WRITES) as stall:
 
         def park_late(target: str, _body: dict[str, Any]) -> None:
@@ -102,6 +104,7 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
                 return
             if not wrote.is_set():
                 if target.rsplit(".", 1)[-1] in WRITES:
+                    first_write.append(time.monotonic())
                     wrote.set()
             elif not parked.is_set():
                 parked.set()
@@ -114,15 +117,12 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
             while late.is_alive() and not parked.wait(0.05):
                 pass
             stall.close()  # late may have answered without another call
-            others: list[Answer] = []
             if not parked.is_set():
                 closed.set()  # then nothing more is held back: not the other tab's calls
             else:
-                others += [visit("other") for _ in range(OTHER_TAB_VISITS - LATER_VISITS)]
-                # Then every id kept so far is older than any retry can be (1.1 s more, as an id
-                # may be stamped in whole seconds).
-                time.sleep(stack.function().timeout + 1.1)
-            others += [visit("other") for _ in range(OTHER_TAB_VISITS - len(others))]
+                until = first_write[0] + stack.function().timeout - RETRY_MARGIN
+                time.sleep(max(0.0, until - time.monotonic()))
+            others += [visit("other") for _ in range(LATER_VISITS)]
             applied = stall.applied
             closed.set()  # late's held call goes, and is applied before the next visit
             if parked.is_set():
@@ -162,16 +162,17 @@ def check(stack: Any) -> list[str]:
     if problem:
         return [problem]
 
-    # Two tabs: the other tab's visits count between a held write and what follows it.
+    # Two tabs: the other tab's visits, before the late one and while it waits to try again.
     late, others = _two_tabs(stack, visitor)
     both = (
-        "Of two tabs of one visitor, the first's visit (the fifth) was answered late, and the "
-        f"other tab made {OTHER_TAB_VISITS} visits before the first tried again:"
+        f"Of two tabs of one visitor, the other tab made {EARLIER_VISITS} visits, then one "
+        f"visit was answered late, and the other tab made {LATER_VISITS} more before the late "
+        "one tried again, within the function's Timeout:"
     )
     refused = [answer for answer in others if answer.status != 200]
     if refused:
         return [
-            f"{both} {len(refused)} of them answer {refused[0].status} "
+            f"{both} {len(refused)} of the other tab's visits answer {refused[0].status} "
             f"{quote(refused[0].body)}, where each should answer 200."
         ]
     if late.status not in (200, 503):
@@ -179,14 +180,14 @@ def check(stack: Any) -> list[str]:
             f"{both} the late visit answers {late.status} {quote(late.body)}, where it "
             "should answer 200 (or 503, if its retry was answered too late)."
         ]
-    closing = 4 + 1 + OTHER_TAB_VISITS + 1
+    closing = 4 + EARLIER_VISITS + 1 + LATER_VISITS + 1
     after, problem = _visit(visitor, closing)
     if after is not None and after > closing:
         return [
-            f"{both} the late visit answers {quote(late.body)}, the other tab's last "
-            f"{quote(others[-1].body)}, and the next visit answers {after}, where it should "
-            f"answer {closing}: the late visit was counted again, as the other tab's visits had "
-            "wiped out the record that it had counted."
+            f"{both} the next visit answers {after}, where it should answer {closing}: the late "
+            "visit was counted again, as the other tab's visits had wiped out the record that "
+            "it had counted. Keep each visit's id as long as its retry may come (the Timeout, "
+            "and more), and forget ids by their age, not by how many there are."
         ]
     if problem:
         return [problem]
