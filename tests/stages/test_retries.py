@@ -108,30 +108,30 @@ def test_07_counts_an_update_answered_later_than_the_read_timeout_twice(start_st
 @pytest.mark.slow
 def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_stage):
     """The check's whole schedule on 08: visit 3 held until the SDK's retry (200, counted
-    once); the other tab's visits 5 to 19; visit 20, its retry held back while the other tab
-    makes visits 21 to 25, just before the Timeout (503, and each counted once); visit 27 held
-    until it is answered (503, applied once)."""
-    earlier, later = counts_retries_once.EARLIER_VISITS, counts_retries_once.LATER_VISITS
+    once); the other tab's visits 5 to 14; visit 15, its retry held back while the other tab
+    makes visits 16 to 40, the last five just before the Timeout (503, and each counted once);
+    visit 42 held until it is answered (503, applied once)."""
+    check = counts_retries_once
+    earlier, after = check.EARLIER_VISITS, check.MIDDLE_VISITS + check.LATER_VISITS
     served: list = []  # (status, invocation) of every request, as API Gateway saw it
     stack = start_stage("08", on_request=lambda _, status, inv: served.append((status, inv)))
     with dynamodb_calls(stack) as calls:
         assert COUNTS_RETRIES_ONCE(stack) == []
-    # Visits 3, 20 and 27: the first attempt and the SDK's retry each; the others one call.
-    assert calls == ["UpdateItem"] * (3 * 2 + 3 + earlier + later + 2)
+    # Visits 3, 15 and 42: the first attempt and the SDK's retry each; the others one call.
+    assert calls == ["UpdateItem"] * (3 * 2 + 3 + earlier + after + 2)
     statuses = [status for status, _ in served]
     bodies = [json.loads(inv.payload["body"]) for _, inv in served]
     counts = [body.get("visit_count") for body in bodies]
     assert counts[: 4 + earlier] == list(range(1, 5 + earlier))
-    # Visit 20 answered 503 once its retry, held back, timed out too: before the other tab's
-    # later visits, or among them. It counted once: they are 21 to 25, and its retry, let go
-    # after them, counted nothing more.
+    # Visit 15 answered 503 once its retry, held back, timed out too: among the other tab's
+    # visits after it. It counted once: they are 16 to 40, and its retry, let go after them,
+    # counted nothing more.
     late = 4 + earlier
-    tabs = list(
-        zip(statuses[late : late + 1 + later], counts[late : late + 1 + later], strict=True)
-    )
+    window = slice(late, late + 1 + after)
+    tabs = list(zip(statuses[window], counts[window], strict=True))
     tabs.remove((503, None))
-    assert tabs == [(200, count) for count in range(late + 2, late + 2 + later)]
-    closing = late + 1 + later
+    assert tabs == [(200, count) for count in range(late + 2, late + 2 + after)]
+    closing = late + 1 + after
     assert statuses[closing:] == [200, 503, 200]
     assert counts[closing] == closing + 1
     assert bodies[closing + 1] == UNAVAILABLE

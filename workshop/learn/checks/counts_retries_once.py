@@ -28,13 +28,15 @@ NEEDS_STACK = True
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 PATIENCE = 40.0  # seconds a held visit may take: more than API Gateway's 29 s (then 504)
 LATE = "whose update DynamoDB applied at once but answered late"
-# The other tab's visits: EARLIER_VISITS before the late visit, enough that a fix that keeps
-# only the last few request ids, or clears them once it holds a few, forgets the late one's;
-# then LATER_VISITS while the late visit waits to try again, RETRY_MARGIN seconds before the
-# function's Timeout, when the late visit's id and the earlier ones are that old: a fix that
-# forgets ids sooner, however many it waits for, forgets the late one's. Its retry is applied
-# then, within the Timeout, as a retry is.
-EARLIER_VISITS = 15
+# The other tab's visits. EARLIER_VISITS before the late visit; then, while it waits to try
+# again, MIDDLE_VISITS at once and LATER_VISITS RETRY_MARGIN seconds before the function's
+# Timeout, when the late visit's id and the earlier ones are that old. A fix that keeps only the
+# last ids, or clears them all once it holds as many as the middle and later visits or fewer,
+# forgets the late one's; so does a fix that forgets ids sooner, however many it waits for
+# (up to the earlier visits and more). The late visit's retry is applied then, within the
+# Timeout, as a retry is.
+EARLIER_VISITS = 10
+MIDDLE_VISITS = 20
 LATER_VISITS = 5
 RETRY_MARGIN = 1.5
 
@@ -77,10 +79,10 @@ def _held_visit(stack: Any, visitor: LoggedVisitor, retry_in_time: bool) -> tupl
 def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]:
     """Two tabs of one visitor: the other tab makes EARLIER_VISITS visits; then a "late" visit,
     whose first write is applied and its answer held, and whose next call to DynamoDB (its
-    retry, or a read of what it did) is held back; meanwhile, RETRY_MARGIN seconds before the
-    function's Timeout has passed since that write, the other tab makes LATER_VISITS more; then
-    late's held call goes, and is applied before this returns. (late's answer, the other tab's
-    answers)
+    retry, or a read of what it did) is held back; meanwhile the other tab makes MIDDLE_VISITS
+    more, and LATER_VISITS more RETRY_MARGIN seconds before the function's Timeout has passed
+    since that write; then late's held call goes, and is applied before this returns. (late's
+    answer, the other tab's answers)
 
     Nothing but late runs from its first write to its next call, so the hook knows that call
     for late's own, however it is written. (Late answers 503 meanwhile: its retry waits.)
@@ -119,7 +121,8 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
             stall.close()  # late may have answered without another call
             if not parked.is_set():
                 closed.set()  # then nothing more is held back: not the other tab's calls
-            else:
+            others += [visit("other") for _ in range(MIDDLE_VISITS)]
+            if parked.is_set():
                 until = first_write[0] + stack.function().timeout - RETRY_MARGIN
                 time.sleep(max(0.0, until - time.monotonic()))
             others += [visit("other") for _ in range(LATER_VISITS)]
@@ -166,8 +169,8 @@ def check(stack: Any) -> list[str]:
     late, others = _two_tabs(stack, visitor)
     both = (
         f"Of two tabs of one visitor, the other tab made {EARLIER_VISITS} visits, then one "
-        f"visit was answered late, and the other tab made {LATER_VISITS} more before the late "
-        "one tried again, within the function's Timeout:"
+        f"visit was answered late, and the other tab made {MIDDLE_VISITS + LATER_VISITS} more "
+        "before the late one tried again, within the function's Timeout:"
     )
     refused = [answer for answer in others if answer.status != 200]
     if refused:
@@ -180,14 +183,15 @@ def check(stack: Any) -> list[str]:
             f"{both} the late visit answers {late.status} {quote(late.body)}, where it "
             "should answer 200 (or 503, if its retry was answered too late)."
         ]
-    closing = 4 + EARLIER_VISITS + 1 + LATER_VISITS + 1
+    closing = 4 + EARLIER_VISITS + 1 + MIDDLE_VISITS + LATER_VISITS + 1
     after, problem = _visit(visitor, closing)
     if after is not None and after > closing:
         return [
             f"{both} the next visit answers {after}, where it should answer {closing}: the late "
             "visit was counted again, as the other tab's visits had wiped out the record that "
-            "it had counted. Keep each visit's id as long as its retry may come (the Timeout, "
-            "and more), and forget ids by their age, not by how many there are."
+            "it had counted. Keep the id of every visit whose retry may still come: not only "
+            "the last one, not as many as fit, but each until it is older than the function's "
+            "Timeout, and more."
         ]
     if problem:
         return [problem]
