@@ -49,7 +49,7 @@ COOKIE_ATTRIBUTES = "Path=/; HttpOnly; Secure; SameSite=Lax"
 # counted is refused, even if other visits of the session counted in between. An entry is
 # needed only while the invocation can still retry, within the function's Timeout (10 s); it may
 # be forgotten once it is older than REQUEST_MEMORY, so the item stays small.
-REQUEST_MEMORY = 12  # seconds: the Timeout, and two more for clocks apart
+REQUEST_MEMORY = 15  # seconds: the Timeout, and five more for clocks apart
 FORGET_BATCH = 10  # old entries are forgotten together once there are this many: one more
 # write, on about one visit in ten
 FORGET_BUDGET_MS = 2500  # the forgetting write's 1 s to connect and 1 s to read, and room to answer
