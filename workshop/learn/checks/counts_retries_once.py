@@ -7,8 +7,8 @@ the visit must answer 200 and count once. Then the same, while a second tab of t
 visits before the late one and between its held write and its retry, just before the function's
 Timeout (the late visit answers 503 meanwhile): each must count once. Then while no attempt can
 be answered: the stall holds every write until the visit is answered, and the visit must answer
-503 and count at most once. How much a visit counted is read as its visitor reads
-it: from the next visit's count.
+503 and count at most once. How much a visit counted is read as its visitor reads it: from the
+next visit's count.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ PATIENCE = 40.0  # seconds a held visit may take: more than API Gateway's 29 s (
 LATE = "whose update DynamoDB applied at once but answered late"
 # The other tab's visits. EARLIER_VISITS before the late visit; then, while it waits to try
 # again, MIDDLE_VISITS at once and LATER_VISITS RETRY_MARGIN seconds before the function's
-# Timeout, when the late visit's id and the earlier ones are that old. A fix that keeps only the
+# Timeout has passed since its first write, when its id and the earlier ones are older than the
+# Timeout less RETRY_MARGIN (8.5 s for stage 08's 10 s). A fix that keeps only the
 # last ids, or clears them all once it holds as many as the middle and later visits or fewer,
 # forgets the late one's; so does a fix that forgets ids sooner, however many it waits for
 # (up to the earlier visits and more). The late visit's retry is applied then, within the
