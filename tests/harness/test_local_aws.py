@@ -241,6 +241,9 @@ def test_the_sdk_reuses_its_connection_and_stop_ends_it():
             dynamodb.list_tables()
         # Its handlers keep the set of the server's open connections (keep_alive.py).
         assert len(aws._server.connections) == 1  # twenty calls, one connection
+        # Each answer at once: not held for the SDK's delayed ACK of its headers (Nagle).
+        (served,) = aws._server.connections
+        assert served.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     finally:
         aws.stop()
     with pytest.raises(EndpointConnectionError):  # not served on by the stopped server

@@ -232,6 +232,9 @@ class ApiGateway:
 
         class Handler(ClosedOnStop, BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The headers and the body go in two writes: on a kept-alive connection (a browser's
+            # refresh) the body would otherwise wait for the client's delayed ACK, 40 ms.
+            disable_nagle_algorithm = True
 
             def handle_one_request(self) -> None:
                 if sends_tls(self.rfile):  # a browser would wait for a TLS answer: none comes
