@@ -57,31 +57,42 @@ def get(url: str, cookie: str | None = None, timeout: float = VISIT_TIMEOUT) -> 
     A new connection each time, with nothing but the Cookie header, so that visits made at the
     same moment from threads are truly separate requests, as separate browsers make them.
     """
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(
-        parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout
-    )
+    connection = _connect(url, timeout)
     try:
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
-        connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
-        response = connection.getresponse()
-        body = response.read().decode("utf-8", "replace")
+        return _exchange(connection, url, cookie)
     finally:
         connection.close()
+
+
+def _connect(url: str, timeout: float) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    return http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout
+    )
+
+
+def _exchange(connection: http.client.HTTPConnection, url: str, cookie: str | None) -> Answer:
+    """One GET on `connection`, read to its end (so that the connection may carry the next)."""
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+    response = connection.getresponse()
+    body = response.read().decode("utf-8", "replace")
     return Answer(response.status, body, tuple(response.getheaders()))
 
 
 class Visitor:
     """One visitor: visits a URL and keeps the cookies the answers set, as a browser does."""
 
-    def __init__(self, url: str, cookie: str | None = None):
+    def __init__(self, url: str, cookie: str | None = None, *, keep_alive: bool = False):
+        """`keep_alive`: one connection for every visit, as a browser refreshing keeps its own
+        (close() ends it); otherwise a new connection for each visit, as `get` makes."""
         self.url = url
         self.jar: dict[str, str] = {}
         if cookie:
             name, _, value = cookie.partition("=")
             self.jar[name.strip()] = value.strip()
+        self._connection = _connect(url, VISIT_TIMEOUT) if keep_alive else None
 
     @property
     def cookie(self) -> str | None:
@@ -89,10 +100,30 @@ class Visitor:
         return "; ".join(f"{name}={value}" for name, value in self.jar.items()) or None
 
     def visit(self, timeout: float = VISIT_TIMEOUT) -> Answer:
-        answer = get(self.url, self.cookie, timeout)
+        if self._connection is None:
+            answer = get(self.url, self.cookie, timeout)
+        else:
+            answer = self._visit_on(self._connection, timeout)
         for header in answer.set_cookies:
             self._keep(header)
         return answer
+
+    def _visit_on(self, connection: http.client.HTTPConnection, timeout: float) -> Answer:
+        """A visit on the kept connection. One that fails is not sent again (it may have been
+        counted): the error is the caller's, and the connection is closed."""
+        connection.timeout = timeout  # for a new socket: http.client opens one when it must
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout)
+        try:
+            return _exchange(connection, self.url, self.cookie)
+        except BaseException:
+            connection.close()
+            raise
+
+    def close(self) -> None:
+        """End the kept connection, if any."""
+        if self._connection is not None:
+            self._connection.close()
 
     def _keep(self, header: str) -> None:
         """Store or delete one cookie as a browser does: Max-Age=0 or an empty value deletes."""

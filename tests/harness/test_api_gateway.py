@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.helpers import fetch, fetch_json, raw_http
+from workshop.visitor import Visitor
 
 
 def _sam() -> str | None:
@@ -180,6 +181,22 @@ def test_a_kept_alive_connection_gets_each_answer_at_once(probe):
         served = probe.api.server.connections  # its handlers keep them (ClosedOnStop)
         assert served
         assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in served)
+
+
+def test_a_visitor_that_keeps_its_connection_makes_each_visit_once_on_it(probe):
+    """The bench's visitor refreshes as a browser does, on one connection; a visit that fails
+    there is not sent again (it may have been counted), and the next one opens a new one."""
+    visitor = Visitor(probe.url("/nowhere"), keep_alive=True)
+    try:
+        assert [visitor.visit().status for _ in range(3)] == [403] * 3
+        (served,) = probe.api.server.connections
+        served.shutdown(socket.SHUT_RDWR)  # the connection breaks between two visits
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            visitor.visit()
+        assert visitor.visit().status == 403
+        assert probe.api.server.connections.isdisjoint({served})
+    finally:
+        visitor.close()
 
 
 def _request(url: str, head: str, body: bytes = b"") -> bytes:

@@ -356,7 +356,8 @@ class _App:
         self.function = self.stack.function()
         self.key = function_credentials(self.function)["AWS_ACCESS_KEY_ID"]
         self.table = next(iter(self.stack.template.tables.values())).name
-        # One session throughout, as one visitor refreshing: the first visit sets its cookie.
+        # One session throughout, as one visitor refreshing: the first visit sets its cookie,
+        # and every visit goes on the one connection, as a browser keeps it alive.
         # Its DynamoDB requests are those whose round trips are timed for this app.
         actions: list[str] = []
 
@@ -364,7 +365,7 @@ class _App:
             actions.append(target.rsplit(".", 1)[-1])
 
         with self.stack.intercept_dynamodb(watch):
-            self.visitor = Visitor(self.stack.url())
+            self.visitor = Visitor(self.stack.url(), keep_alive=True)
             self.visitor.visit()
         self.operations = [PROBED[action] for action in actions if action in PROBED]
         if not self.operations:
@@ -417,10 +418,8 @@ def bench(
     probe: RoundTrips | None = None
     try:
         say(f"Starting {original} and {final} on one local AWS...")
-        apps = [
-            _App(original, f"original ({original})", aws),
-            _App(final, "final app" if final == "final" else f"final ({final})", aws),
-        ]
+        apps.append(_App(original, f"original ({original})", aws))  # each stopped below
+        apps.append(_App(final, "final app" if final == "final" else f"final ({final})", aws))
         probe = RoundTrips(aws.endpoint_url, aws.region)
         for app in apps:  # the probe's first calls load boto3's models: not a round trip
             for operation in app.operations:
@@ -466,6 +465,7 @@ def bench(
         if probe is not None:
             probe.close()
         for app in apps:
+            app.visitor.close()
             app.stack.stop()
         aws.stop()
     settings = {
