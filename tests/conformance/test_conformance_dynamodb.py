@@ -258,15 +258,89 @@ def test_a_string_set_of_request_ids_behaves_as_the_developer_guide_says(aws):
     forget = {"UpdateExpression": "DELETE ids :old", "ReturnValues": "ALL_NEW"}
     kept = table.update_item(Key=key, ExpressionAttributeValues={":old": {"a", "z"}}, **forget)
     assert kept["Attributes"] == {"pk": "set-of-ids", "n": 2, "ids": {"b"}}
+    # An empty set, as a forgetting with nothing to forget would send it, in a plain client's
+    # own form (the table's client would serialise {"SS": []} as a map): refused as on AWS
+    # (guardian/grid#902).
     with pytest.raises(ClientError) as empty:
-        table.meta.client.update_item(
+        aws.client("dynamodb").update_item(
             TableName="on-demand",
             Key={"pk": {"S": "set-of-ids"}},
             UpdateExpression="DELETE ids :old",
             ExpressionAttributeValues={":old": {"SS": []}},
         )
-    assert empty.value.response["Error"]["Code"] == "ValidationException"
+    assert empty.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "ExpressionAttributeValues contains invalid value: One or more parameter "
+        "values were invalid: An string set  may not be empty for key :old",
+    }
+    assert table.get_item(Key=key)["Item"]["ids"] == {"b"}
     table.delete_item(Key=key)
+
+
+UPDATE = {"UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}
+UNDEFINED = "1 validation error detected: Invalid {}: An expression attribute {} used in "
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (  # a typo in a placeholder: recorded in us-east-1 and eu-west-2, 2026-10
+            {**UPDATE, "ConditionExpression": "NOT contains(ids, :entri)"},
+            UNDEFINED.format("ConditionExpression", "value")
+            + "expression is not defined; attribute value: :entri",
+        ),
+        (  # undefined before unused: the values are resolved as the expression is read
+            {
+                "UpdateExpression": "ADD n :two",
+                "ExpressionAttributeValues": {":one": {"N": "1"}},
+            },
+            UNDEFINED.format("UpdateExpression", "value")
+            + "expression is not defined; attribute value: :two",
+        ),
+        (  # aws/aws-sdk-go-v2#285
+            {**UPDATE, "ConditionExpression": "attribute_exists(#0)"},
+            UNDEFINED.format("ConditionExpression", "name")
+            + "the document path is not defined; attribute name: #0",
+        ),
+        (  # function names are case-sensitive (the API Reference's ConditionExpression)
+            {**UPDATE, "ConditionExpression": "attribute_not_exist(ids)"},
+            "1 validation error detected: Invalid ConditionExpression: Invalid function name; "
+            "function: attribute_not_exist",
+        ),
+        (
+            {**UPDATE, "ConditionExpression": "attribute_not_exists(ids) OR NOT contains(ids)"},
+            "1 validation error detected: Invalid ConditionExpression: Incorrect number of "
+            "operands for operator or function; operator or function: contains, number of "
+            "operands: 1",
+        ),
+        (  # moto refuses an empty key in GetItem and PutItem only
+            {**UPDATE, "Key": {"pk": {"S": ""}}},
+            "One or more parameter values are not valid. The AttributeValue for a key attribute "
+            "cannot contain an empty string value. Key: pk",
+        ),
+    ],
+    ids=[
+        "undefined-value",
+        "undefined-before-unused",
+        "undefined-name",
+        "unknown-function",
+        "operands",
+        "empty-key",
+    ],
+)
+def test_a_mistake_in_an_update_is_a_validation_error_not_an_outage(aws, call, message):
+    """A typo in a learner's update must be a 400 that the app re-raises (a 502 and its
+    traceback in the logs), as on AWS, not a 5xx that the final app answers 503 "try again"
+    to. Messages from recordings of real DynamoDB, named beside each case, and dynalite's
+    tests, written against it (function names, operands)."""
+    client = aws.client("dynamodb", config=Config(retries={"total_max_attempts": 1}))
+    request = {"TableName": "on-demand", "Key": {"pk": {"S": "typo"}}, **call}
+    with pytest.raises(ClientError) as refused:
+        client.update_item(**request)
+    answer = refused.value.response
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert answer["Error"] == {"Code": "ValidationException", "Message": message}
+    assert "Item" not in client.get_item(TableName="on-demand", Key={"pk": {"S": "typo"}})
 
 
 def test_a_transaction_retried_with_its_client_token_is_applied_once(aws):

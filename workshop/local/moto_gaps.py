@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from workshop.local import expression_checks
 from workshop.local.json_protocol import Refused
 
 __all__ = ["ClientTokens", "account", "answered", "refuse_before"]
@@ -22,10 +23,17 @@ __all__ = ["ClientTokens", "account", "answered", "refuse_before"]
 # key): moto finds no item, or names the type (UpdateItem: "Type mismatch for key"), where
 # DynamoDB refuses the key itself, for reads, updates and deletes alike (recorded against
 # real AWS, GetItem, UpdateItem and BatchWriteItem: ministackorg/ministack#1432).
+VALIDATION = "com.amazon.coral.validate#ValidationException"
 KEY_MISMATCH = {
-    "__type": "com.amazon.coral.validate#ValidationException",
+    "__type": VALIDATION,
     "message": "The provided key element does not match the schema",
 }
+# A key attribute that is an empty string or binary, in any call (recorded against real AWS in
+# an SDK's conformance suite, 2026); moto refuses it for GetItem and PutItem only.
+EMPTY_KEY = (
+    "One or more parameter values are not valid. The AttributeValue for a key attribute cannot "
+    "contain an empty {kind} value. Key: {name}"
+)
 # GetLogEvents on a stream that is not in an existing group: moto says the group does not
 # exist (localstack/localstack#9226); CloudWatch Logs says the stream does not (recorded in
 # prefect-archive/prefect-aws#177).
@@ -109,6 +117,15 @@ def refuse_before(
                 given = {name: _type_of(key[name]) for name in wanted}
                 if any(given[name] not in (None, wanted[name]) for name in wanted):
                     raise Refused(400, KEY_MISMATCH)
+                for name, kind in given.items():
+                    if kind in ("S", "B") and key[name][kind] == "":
+                        empty = EMPTY_KEY.format(
+                            kind="string" if kind == "S" else "binary", name=name
+                        )
+                        raise Refused(400, {"__type": VALIDATION, "message": empty})
+        message = expression_checks.refusal(operation, request)
+        if message is not None:
+            raise Refused(400, {"__type": VALIDATION, "message": message})
     elif operation == "GetLogEvents":
         streams = _streams(account(environ, access_key), region, request)
         if streams is not None and request.get("logStreamName") not in streams:
