@@ -177,3 +177,29 @@ def test_a_made_name_too_long_for_the_service_is_shortened_stack_name_first():
     shortened = r"MyStackDev-MyNestedApplication-MyLambdaFunctionName-[A-Za-z0-9]{12}"
     assert re.fullmatch(shortened, name)
     assert len(generated_name("s" * 100, "L" * 100, 64)) == 64
+
+
+@pytest.mark.parametrize(
+    "policy", ["AdministratorAccess", "arn:aws:iam::aws:policy/AdministratorAccess"]
+)
+def test_an_aws_managed_policy_grants_what_aws_s_own_document_says(tmp_path, policy):
+    """By name or ARN: AdministratorAccess allows every action (moto holds AWS's documents)."""
+    extra = f"      Policies:\n        - {policy}\n"
+    template = load(
+        _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra)), stack_name="t"
+    )
+    (function,) = template.functions.values()
+    assert function.policies == [
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "*", "Effect": "Allow", "Resource": "*"}],
+        }
+    ]
+
+
+def test_a_customer_managed_policy_is_named_as_one_the_harness_cannot_serve(tmp_path):
+    """Its statements are in the account only: granting nothing would refuse calls it allows."""
+    arn = "arn:aws:iam::123456789012:policy/counter-writes"
+    extra = f"      Policies:\n        - {arn}\n"
+    with pytest.raises(WorkshopError, match=f"the managed policy {arn}"):
+        load(_write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra)), stack_name="t")

@@ -366,10 +366,11 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
     templates = None
     for index, policy in enumerate(policies):
         here = f"{where}[{index}]"
-        if isinstance(policy, str):
-            # A managed policy: only its name is known, not its statements.
-            if "dynamodb" in policy.lower():
+        if isinstance(policy, str):  # a managed policy, by name or ARN
+            document = _aws_managed_policy(policy)
+            if document is None:  # a customer's own: its statements are in the account only
                 raise resolver.unsupported(here, f"the managed policy {policy}")
+            documents.append(document)
             continue
         if isinstance(policy, dict) and "Statement" in policy:
             documents.append(resolver.resolve(policy, here))
@@ -386,6 +387,16 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
         parameters = resolver.resolve(parameters or {}, here)
         documents.append(resolver.resolve(templates[name].to_statement(parameters), here))
     return documents
+
+
+def _aws_managed_policy(policy: str) -> Any:
+    """The document of the AWS managed policy named `policy` (or its ARN), as moto holds AWS's
+    own, or None for another policy."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    name = policy.rsplit("/", 1)[-1] if policy.startswith("arn:aws:iam::aws:policy/") else policy
+    found = json.loads(aws_managed_policies_data).get(name)
+    return None if found is None else found["Document"]
 
 
 def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Resolver) -> Function:

@@ -24,29 +24,48 @@ from workshop.local.iam import decide, requested
 from workshop.local.sam_template import ACCOUNT_ID
 
 NEEDS_STACK = True
-# What a function might be allowed to do to a table: the data calls, and the table itself.
-DYNAMODB_ACTIONS = (
-    "BatchGetItem",
-    "BatchWriteItem",
+# Every DynamoDB action a policy may allow: the API's operations (botocore's model), less those
+# that IAM authorizes as the item actions they make, and the actions only IAM names.
+NOT_ACTIONS = {
+    "BatchExecuteStatement",
+    "ExecuteStatement",
+    "ExecuteTransaction",
+    "TransactGetItems",
+    "TransactWriteItems",
+}
+IAM_ONLY_ACTIONS = {
     "ConditionCheckItem",
-    "DeleteItem",
-    "DeleteTable",
-    "DescribeTable",
-    "GetItem",
     "PartiQLDelete",
     "PartiQLInsert",
     "PartiQLSelect",
     "PartiQLUpdate",
-    "PutItem",
-    "Query",
-    "Scan",
-    "UpdateItem",
-    "UpdateTable",
+}
+# Tables the function must not reach: another team's, and another stack's counter (a staging
+# stack's, say), whose name differs from its own only in the stack's part.
+OTHER_TABLES = ("another-teams-table", "staging-VisitCounterTable-1A2B3C4D5E6F7")
+SHOWN = 6  # actions named in a message; the rest are counted
+# What a counter never needs from other services, each on a resource of the account: a policy
+# that allows one of them (a broad managed policy beside the right statement) gives too much.
+OTHER_SERVICES = (
+    ("s3:GetObject", "arn:aws:s3:::any-bucket/any-key"),
+    ("iam:PassRole", "arn:aws:iam::{account}:role/any-role"),
+    ("lambda:InvokeFunction", "arn:aws:lambda:{region}:{account}:function:any-function"),
+    ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:{region}:{account}:secret:any"),
 )
-OTHER_TABLE = "another-teams-table"
+
+
+def dynamodb_actions() -> list[str]:
+    """Every IAM action of DynamoDB, as dynamodb:Name."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    names = (set(model.operation_names) - NOT_ACTIONS) | IAM_ONLY_ACTIONS
+    return [f"dynamodb:{name}" for name in sorted(names)]
 
 
 def _listed(actions: list[str]) -> str:
+    if len(actions) > SHOWN:
+        return ", ".join(actions[: SHOWN - 1]) + f" and {len(actions) - SHOWN + 1} more"
     return actions[0] if len(actions) == 1 else ", ".join(actions[:-1]) + " and " + actions[-1]
 
 
@@ -77,8 +96,9 @@ def check(stack: Any) -> list[str]:
     tables = f"arn:aws:dynamodb:{stack.aws.region}:{ACCOUNT_ID}:table/"
     table = tables + stack.table().name
 
+    actions = dynamodb_actions()
+
     def allowed(resource: str) -> list[str]:
-        actions = [f"dynamodb:{action}" for action in DYNAMODB_ACTIONS]
         return [
             action
             for action in actions
@@ -87,6 +107,9 @@ def check(stack: Any) -> list[str]:
 
     problems = []
     unused = [action for action in allowed(table) if action not in called]
+    harmful = ("dynamodb:Scan", "dynamodb:DeleteItem")
+    # The harm it names, first; the rest in their order.
+    unused.sort(key=lambda action: harmful.index(action) if action in harmful else len(harmful))
     if unused:
         calls = _listed(sorted(called)) if called else "none of them"
         harm = [
@@ -102,11 +125,26 @@ def check(stack: Any) -> list[str]:
             f"handler calls only {calls}"
             + (f": with the function's credentials, {_listed(harm)}." if harm else ".")
         )
-    elsewhere = allowed(tables + OTHER_TABLE)
-    if elsewhere:
+    for other in OTHER_TABLES:
+        elsewhere = allowed(tables + other)
+        if elsewhere:
+            problems.append(
+                f"The function's policy allows {_listed(elsewhere)} on other tables too, such "
+                f"as {tables + other}, where only its own table ({table}) is needed."
+            )
+            break
+    beyond = [
+        action
+        for action, resource in OTHER_SERVICES
+        if decide(
+            function.policies, action, resource.format(account=ACCOUNT_ID, region=stack.aws.region)
+        )
+        == PermissionResult.PERMITTED
+    ]
+    if beyond:
         problems.append(
-            f"The function's policy allows {_listed(elsewhere)} on other tables too, such as "
-            f"{tables + OTHER_TABLE}, where only its own table ({table}) is needed."
+            f"The function's policy also allows {_listed(beyond)}, calls of other services "
+            "that the handler never makes: a function's policy should hold only what it calls."
         )
     problems += _operations(stack, printed)
     return problems
