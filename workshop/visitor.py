@@ -6,8 +6,10 @@ what a browser would: the status, the body, the headers, and the cookies the ans
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -105,7 +107,7 @@ class Visitor:
         else:
             answer = self._visit_on(self._connection, timeout)
         for header in answer.set_cookies:
-            self._keep(header)
+            self.keep(header)
         return answer
 
     def _visit_on(self, connection: http.client.HTTPConnection, timeout: float) -> Answer:
@@ -125,13 +127,27 @@ class Visitor:
         if self._connection is not None:
             self._connection.close()
 
-    def _keep(self, header: str) -> None:
-        """Store or delete one cookie as a browser does: Max-Age=0 or an empty value deletes."""
+    def keep(self, header: str) -> None:
+        """Store or delete one cookie as a browser does: Max-Age=0, an Expires date past or an
+        empty value deletes (Max-Age, where both are given, wins: RFC 6265 5.3)."""
         pair, *attributes = [part.strip() for part in header.split(";")]
         name, _, value = pair.partition("=")
         ages = [a.partition("=")[2].strip() for a in attributes if a.lower().startswith("max-age")]
-        expired = any(age.lstrip("-").isdigit() and int(age) <= 0 for age in ages)
+        dates = [a.partition("=")[2].strip() for a in attributes if a.lower().startswith("expires")]
+        if ages:
+            expired = any(age.lstrip("-").isdigit() and int(age) <= 0 for age in ages)
+        else:
+            expired = any(_past(date) for date in dates)
         if expired or not value:
             self.jar.pop(name, None)
         else:
             self.jar[name] = value
+
+
+def _past(date: str) -> bool:
+    """Whether a cookie's Expires date has passed (a date that cannot be read has not)."""
+    try:
+        when = email.utils.parsedate_to_datetime(date)
+    except (TypeError, ValueError):
+        return False
+    return when.timestamp() <= time.time()

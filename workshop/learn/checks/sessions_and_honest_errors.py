@@ -20,7 +20,7 @@ from workshop.learn.checks.story import (
 )
 from workshop.local.faults import THROTTLED
 from workshop.local.iam import FunctionAuthorizer
-from workshop.visitor import get
+from workshop.visitor import Visitor
 
 NEEDS_STACK = True
 # The error code an SDK reports for each outage of the local AWS: throttling says which kind of
@@ -150,12 +150,42 @@ def _malformed(visitor: LoggedVisitor) -> list[str]:
     if issued:
         probes.append((forged, "an id of this counter's with one character changed to *"))
     for value, what in probes:
-        answer = get(visitor.url, f"{name}={value}")
+        browser = Visitor(visitor.url, f"{name}={value}")
+        answer = browser.visit()
         if answer.status != 400:
             return [
                 f"A visit whose cookie is {name}={value}, {what}, answers {answer.status} "
                 f"{quote(answer.body)}, where a malformed session id should get 400."
             ]
+        if browser.jar.get(name) == value:
+            return [
+                f"A visit whose cookie is {name}={value}, {what}, answers 400 but leaves the "
+                "cookie as it is: the browser sends it, and is refused, on every visit for a "
+                "year. Clear it with the answer (Set-Cookie with Max-Age=0)."
+            ]
+    return []
+
+
+def _forgotten(stack: Any, visitor: LoggedVisitor) -> list[str]:
+    """A session id the counter made, whose item is gone (a table made anew, a redeployed
+    stack): a visitor who comes back with it is counted afresh, not refused for good."""
+    dynamodb = stack.aws.client("dynamodb")
+    table = stack.table().name
+    schema = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
+    for item in dynamodb.scan(TableName=table)["Items"]:
+        key = {part["AttributeName"]: item[part["AttributeName"]] for part in schema}
+        dynamodb.delete_item(TableName=table, Key=key)
+    answer, logs = visitor.visit()
+    if not is_greeting(answer, 1, None):
+        return [
+            unexpected(
+                "visit of a visitor whose session's item is gone (the table made anew)",
+                answer,
+                logs,
+                greeting(1, ANY_SESSION),
+            )
+            + " A well-formed id that the table does not hold is a first visit."
+        ]
     return []
 
 
@@ -244,6 +274,7 @@ def check(stack: Any) -> list[str]:
     if visitor.answer is None or visitor.answer.status != 200:
         return problems  # a counter that does not answer at all: that comes first
     problems += _malformed(visitor)
+    problems += _forgotten(stack, visitor)
     problems += _outages(stack, visitor)
     problems += _bugs(stack, visitor)
     return problems
