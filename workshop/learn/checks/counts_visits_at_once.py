@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from workshop.learn.checks.logged_visits import LoggedVisitor, counts_in_a_row
+from workshop.learn.checks.logged_visits import LoggedVisitor, counts_in_a_row, empty_table
 from workshop.learn.checks.story import (
     ANY_SESSION,
     count_of,
@@ -55,7 +55,8 @@ class InStep:
 
 
 def check(stack: Any) -> list[str]:
-    """What still fails: two visits in a row, then two at the same moment, then one more.
+    """What still fails: two visits in a row, then two at the same moment, then one more; then,
+    the table emptied, two first visits of that session at the same moment, then one more.
 
     Any session will do: the exercise is the lost update, and a counter that also keeps a
     session per visitor (by cookie) is visited as a browser would, with its cookie.
@@ -64,6 +65,16 @@ def check(stack: Any) -> list[str]:
     problems = counts_in_a_row(visitor, 2, session=None)
     if problems:
         return problems
+    problems = _pair(stack, visitor, 2, "visits")
+    if problems:
+        return problems
+    # The first visit of a session creates its item: two at once must not both create it.
+    empty_table(stack)
+    return _pair(stack, visitor, 0, "first visits of a session (its item not made yet)")
+
+
+def _pair(stack: Any, visitor: LoggedVisitor, before: int, which: str) -> list[str]:
+    """Two `which` at the same moment, then one more: each counted, each told its own count."""
     seen = len(stack.logs())
     with stack.intercept_dynamodb(InStep()), ThreadPoolExecutor(2) as pool:
         pair = list(pool.map(lambda _: get(visitor.url, visitor.cookie), range(2)))
@@ -71,7 +82,7 @@ def check(stack: Any) -> list[str]:
         if answer.status != 200:
             line = error_line([event.message for event in stack.logs()[seen:]])
             return [
-                f"Of two visits at the same moment, one answers {answer.status} "
+                f"Of two {which} at the same moment, one answers {answer.status} "
                 f"{quote(answer.body)}"
                 + (f" (the logs say `{quote(line)}`)" if line else "")
                 + ": a visit that meets another must be counted too, not refused."
@@ -79,24 +90,25 @@ def check(stack: Any) -> list[str]:
     closing, logs = visitor.visit()
     count = count_of(closing)
     if count is None:
-        return [unexpected("next visit", closing, logs, greeting(5, ANY_SESSION))]
-    counted = count - 2 - 1  # before the two: 2; the closing visit counts itself
+        return [unexpected("next visit", closing, logs, greeting(before + 3, ANY_SESSION))]
+    counted = count - before - 1  # the closing visit counts itself
     told = sorted(count_of(answer) or 0 for answer in pair)
+    said = [greeting(number, ANY_SESSION)["message"].partition("! ")[2] for number in told]
     if counted < 2:
         told_text = (
-            f'both were told "This is your {told[0]} visit."'
+            f'both were told "{said[0]}"'
             if told[0] == told[1]
             else f"they were told visits {told[0]} and {told[1]}"
         )
         lost = "one of them was lost" if counted == 1 else "both were lost"
         return [
-            f"Two visits at the same moment were both answered 200 ({told_text}), but the "
+            f"Two {which} at the same moment were both answered 200 ({told_text}), but the "
             f"count rose by only {counted}: {lost} (a lost update)."
         ]
     if told[0] == told[1]:
         return [
-            "Two visits at the same moment were both counted, but both were told "
-            f'"This is your {told[0]} visit.": each visit must be told the count its own '
+            f"Two {which} at the same moment were both counted, but both were told "
+            f'"{said[0]}": each visit must be told the count its own '
             "update made. Take it from the update itself (ReturnValues), not from a read in a "
             "call of its own."
         ]

@@ -66,3 +66,13 @@ def counts_in_a_row(
             expected = greeting(count, session or ANY_SESSION)
             return [unexpected(ordinal_visit(count), answer, logs, expected)]
     return []
+
+
+def empty_table(stack: Any) -> None:
+    """Delete every item of the stack's table, as a table made anew holds none."""
+    dynamodb = stack.aws.client("dynamodb")
+    table = stack.table().name
+    schema = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
+    for item in dynamodb.scan(TableName=table)["Items"]:
+        key = {part["AttributeName"]: item[part["AttributeName"]] for part in schema}
+        dynamodb.delete_item(TableName=table, Key=key)

@@ -8,7 +8,7 @@ import dataclasses
 import math
 from typing import Any
 
-from workshop.learn.checks.logged_visits import LoggedVisitor
+from workshop.learn.checks.logged_visits import LoggedVisitor, empty_table
 from workshop.learn.checks.story import (
     ANY_SESSION,
     SESSION,
@@ -169,12 +169,7 @@ def _malformed(visitor: LoggedVisitor) -> list[str]:
 def _forgotten(stack: Any, visitor: LoggedVisitor) -> list[str]:
     """A session id the counter made, whose item is gone (a table made anew, a redeployed
     stack): a visitor who comes back with it is counted afresh, not refused for good."""
-    dynamodb = stack.aws.client("dynamodb")
-    table = stack.table().name
-    schema = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
-    for item in dynamodb.scan(TableName=table)["Items"]:
-        key = {part["AttributeName"]: item[part["AttributeName"]] for part in schema}
-        dynamodb.delete_item(TableName=table, Key=key)
+    empty_table(stack)
     answer, logs = visitor.visit()
     if not is_greeting(answer, 1, None):
         return [
