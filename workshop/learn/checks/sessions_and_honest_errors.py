@@ -20,7 +20,7 @@ from workshop.learn.checks.story import (
 )
 from workshop.local.faults import THROTTLED
 from workshop.local.iam import FunctionAuthorizer
-from workshop.visitor import Visitor
+from workshop.visitor import Visitor, get
 
 NEEDS_STACK = True
 # The error code an SDK reports for each outage of the local AWS: throttling says which kind of
@@ -37,6 +37,8 @@ NEW_VISITORS = 24  # sessions drawn to judge how guessable their ids are
 # OWASP's floor for a session id: 64 bits that an attacker cannot predict.
 MIN_ENTROPY_BITS = 64
 SAME_SITE = ("lax", "strict")
+# Cookies a browser may send beside the session's: another app's JSON, a flag with no value.
+OTHER_COOKIES = 'theme={"dark":true}; flag'
 
 
 def entropy_bits(ids: list[str]) -> float:
@@ -114,7 +116,24 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
                 unexpected(f"second visit of the {which} visitor", answer, logs, expected)
             )
             break
+    if not problems:
+        problems += _other_cookies(first)
     return first, problems
+
+
+def _other_cookies(visitor: LoggedVisitor) -> list[str]:
+    """The session cookie among others that this counter never set (another app's on the same
+    host, a flag without a value): they are left alone, and the session is still found."""
+    header = f"{OTHER_COOKIES}; {visitor.cookie}"
+    answer = get(visitor.url, header)
+    if not is_greeting(answer, 3, None):
+        said = f"{answer.status} {quote(answer.body)}"
+        return [
+            f"The first visitor's third visit, with other cookies before its own (Cookie: "
+            f"{header}), answers {said}, where it should count on: other cookies are left "
+            "alone, whatever they hold."
+        ]
+    return []
 
 
 def _cookie_attributes(header: str) -> list[str]:
