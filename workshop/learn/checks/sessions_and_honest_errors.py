@@ -33,6 +33,9 @@ CAUSES = {
     "unavailable": ("503",),
 }
 OUTAGE_PATIENCE = 6.0  # seconds a visit may take to answer during an outage
+# While DynamoDB does not answer: more than the function's Timeout (10 s), so that a handler
+# that waits for ever is seen to time out (502), and the reference (at most 9 s) has room.
+STALL_PATIENCE = 12.0
 NEW_VISITORS = 24  # sessions drawn to judge how guessable their ids are
 # OWASP's floor for a session id: 64 bits that an attacker cannot predict.
 MIN_ENTROPY_BITS = 64
@@ -237,6 +240,26 @@ def _outages(stack: Any, visitor: LoggedVisitor) -> list[str]:
     return []
 
 
+def _no_answer(stack: Any, visitor: LoggedVisitor) -> list[str]:
+    """While DynamoDB does not answer, a visit gets 503 and Retry-After before the Timeout."""
+    during = "While DynamoDB does not answer at all (a stall), a visit"
+    with stack.aws.dynamodb_stall():
+        answer, logs = visitor.visit(patience=STALL_PATIENCE)
+    if answer.status == 503 and answer.retry_after:
+        return []
+    got = (
+        f"still has no answer after {STALL_PATIENCE:g} seconds"
+        if answer.status == 0
+        else f"answers {answer.status} {quote(answer.body)}{_said(logs, ('Timeout', 'timeout'))}"
+    )
+    return [
+        f"{during} {got}, where it should get 503 with a Retry-After header before the "
+        "function's Timeout: give the DynamoDB client timeouts and few attempts "
+        "(connect_timeout, read_timeout, total_max_attempts) that end in time, and answer 503 "
+        "when they do."
+    ]
+
+
 def _said(logs: list[str], names: tuple[str, ...]) -> str:
     """` (the logs say ...)`: the line that names one of `names`, or the first one printed."""
     lines = printed_lines(logs)
@@ -290,5 +313,7 @@ def check(stack: Any) -> list[str]:
     problems += _malformed(visitor)
     problems += _forgotten(stack, visitor)
     problems += _outages(stack, visitor)
+    if not problems:  # it waits out most of the Timeout: only once the rest holds
+        problems += _no_answer(stack, visitor)
     problems += _bugs(stack, visitor)
     return problems
