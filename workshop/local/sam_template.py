@@ -228,8 +228,9 @@ class _Resolver:
 
     def unsupported(self, where: str, what: str) -> WorkshopError:
         return WorkshopError(
-            f"{self.where}: {where} uses {what}, which the workshop harness cannot serve; "
-            "simplify that part of the template (sam deploy would still accept it)."
+            f"{self.where}: {where} uses {what}, which the workshop harness cannot serve: a "
+            "limit of the offline stand-in, not a mistake (sam deploy would accept it); to run "
+            "it here, write that part in a form the harness serves."
         )
 
 
