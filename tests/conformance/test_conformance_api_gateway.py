@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import raw_http
 from workshop.local.api_gateway import ApiGateway
 from workshop.local.stack import Stack
 from workshop.types import Route
@@ -450,3 +451,28 @@ def test_an_integration_that_cannot_be_invoked_is_a_500_not_a_dropped_connection
         gateway.stop()
     assert (status, body) == (500, b'{"message": "Internal server error"}')
     assert dict(headers)["x-amzn-ErrorType"] == "InternalServerErrorException"
+
+
+# Payload limits.
+
+
+def test_a_body_over_api_gateways_10_mb_quota_is_refused_in_text_before_it_is_read(api):
+    """koki-develop/lgtm-generator#10 (recorded against AWS): 413, `HTTP content length
+    exceeded 10485760 bytes.`, Content-Type `text; charset=utf-8`, no request id."""
+    url = f"http://127.0.0.1:{api}/Prod/respond"
+    head = f"POST /Prod/respond HTTP/1.1\r\nHost: 127.0.0.1:{api}\r\n"
+    head += f"Content-Length: {10 * 1024 * 1024 + 1}\r\n\r\n"
+    [(status, headers, body)] = raw_http(url, head.encode())  # the body is never sent
+    assert (status, body) == (413, b"HTTP content length exceeded 10485760 bytes.")
+    assert headers["content-type"] == "text; charset=utf-8"
+    assert "x-amzn-requestid" not in headers
+
+
+def test_an_event_over_lambdas_6_mb_payload_quota_is_refused_with_413(api):
+    """koki-develop/lgtm-generator#10 (recorded against AWS): a body under 10 MB whose event is
+    over Lambda's 6 MB: 413 `{"message": "Request Too Long"}`, BadRequestException."""
+    status, headers, body = call(api, "POST", "/Prod/respond", body=b"x" * (6 * 1024 * 1024))
+    assert (status, body) == (413, b'{"message": "Request Too Long"}')
+    assert dict((name.lower(), value) for name, value in headers)["x-amzn-errortype"] == (
+        "BadRequestException"
+    )

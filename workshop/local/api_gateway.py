@@ -36,6 +36,12 @@ from workshop.local.lambda_runtime import Throttled
 from workshop.types import Api, Invocation, Route
 
 INTEGRATION_TIMEOUT = 29.0  # seconds: API Gateway gives up on a Lambda integration after this
+# A request body over API Gateway's payload quota (10 MB) is refused at its front door, in
+# text; an event over Lambda's synchronous invocation payload (6 MB) is refused by API Gateway
+# with 413 (both recorded against AWS in koki-develop/lgtm-generator#10).
+PAYLOAD_QUOTA = 10 * 1024 * 1024
+PAYLOAD_TOO_LARGE = f"HTTP content length exceeded {PAYLOAD_QUOTA} bytes.".encode()
+INVOKE_PAYLOAD_QUOTA = 6 * 1024 * 1024
 PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
 
 
@@ -62,6 +68,7 @@ TIMED_OUT = GatewayError(504, b'{"message": "Endpoint request timed out"}', None
 TOO_MANY_REQUESTS = GatewayError(
     429, b'{"message":"Too Many Requests"}', "TooManyRequestsException"
 )
+REQUEST_TOO_LONG = GatewayError(413, b'{"message": "Request Too Long"}', "BadRequestException")
 
 # Response headers that API Gateway sets itself: a function's own are renamed, not sent twice.
 REMAPPED_HEADERS = {"connection", "content-length", "date", "server"}
@@ -249,10 +256,17 @@ class ApiGateway:
                 if not self.raw_requestline or not self.parse_request():
                     self.close_connection = True
                     return
+                length = self.headers.get("Content-Length", "").strip()
+                if length.isdigit() and int(length) > PAYLOAD_QUOTA:
+                    self._too_large()  # refused before its body is read, as at the front door
+                    return
                 try:
                     body, reusable = read_body(self.request_version, self.headers, self.rfile)
                 except BadFraming as refused:
                     self._refuse(refused)
+                    return
+                if len(body) > PAYLOAD_QUOTA:  # a chunked body, measured once read
+                    self._too_large()
                     return
                 request = Request(
                     self.command,
@@ -275,6 +289,18 @@ class ApiGateway:
                 # after this answer, and the connection with it, when it says `close`.
                 self.send_header("Connection", "keep-alive" if persist else "close")
                 self.end_headers()
+
+            def _too_large(self) -> None:
+                """A body over API Gateway's payload quota: refused in text, and its connection
+                closed (the rest of the body is not read)."""
+                self.send_response(413)
+                self.send_header("Content-Type", "text; charset=utf-8")
+                self.send_header("Content-Length", str(len(PAYLOAD_TOO_LARGE)))
+                self._end_headers(False)
+                self.wfile.write(PAYLOAD_TOO_LARGE)
+                self.wfile.flush()
+                if gateway.on_request:
+                    gateway.on_request(f"{self.command} {self.path}", 413, None)
 
             def _refuse(self, refused: BadFraming) -> None:
                 """Answer a request whose body cannot be delimited, and close its connection."""
@@ -364,6 +390,8 @@ class ApiGateway:
             trace=ids.trace,
             extended_request_id=ids.extended,
         )
+        if len(json.dumps(event).encode()) > INVOKE_PAYLOAD_QUOTA:
+            return self._error(REQUEST_TOO_LONG, ids), None
         outcome = self._integrate(route, event)
         if not isinstance(outcome, Invocation):
             return self._error(outcome, ids), None
