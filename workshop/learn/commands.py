@@ -215,8 +215,8 @@ def _check_once(exercise: Exercise, copy: Path, again: str, watching: bool = Fal
     problems = checks.run(exercise.check, copy)
     if problems:
         print("Not yet. What still fails:")
-        for problem in problems:
-            print(f"  - {problem}")
+        for problem in problems:  # its commands as the learner types them where they stand
+            print(f"  - {problem.replace('python run.py', run_py())}")
         then = "save, and it is checked again" if watching else f"check again: `{again}`"
         print(
             f"Fix it in {shown(copy)}, then {then} (stuck? `{run_py()} hint {exercise.stage.id}`)",

@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 from workshop import manifest
-from workshop.learn.playground import playground
+from workshop.learn.playground import playground, run_py
 
 HINTS_FILE = ".hints.json"
 
@@ -32,7 +32,9 @@ def save_hints_seen(seen: dict[str, int]) -> None:
 
 def print_hint(stage: manifest.Stage, number: int) -> None:
     print(f"Hint {number} of {len(stage.hints)} for stage {stage.id} ({stage.title}):")
-    print(wrap(" ".join(stage.hints[number - 1].split()), indent="  "))
+    # A hint names commands as typed in the repository; the learner may stand in their copy.
+    hint = " ".join(stage.hints[number - 1].split()).replace("python run.py", run_py())
+    print(wrap(hint, indent="  "))
 
 
 def wrap(text: str, indent: str = "") -> str:
