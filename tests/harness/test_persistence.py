@@ -7,7 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import fetch_json
+from workshop.errors import WorkshopError
 from workshop.local import stack as stack_module
 from workshop.local.persistence import Journal
 
@@ -116,3 +119,21 @@ def test_a_table_deleted_just_before_a_crash_is_empty_after_the_restart(
 
     again = make_stack(state_dir=tmp_path / "b", fresh=False)
     assert fetch_json(again.url("/behave/add"))[1] == {"hits": 1}
+
+
+@pytest.mark.parametrize("damaged", ["", '{"tables": {"probe-Items', "[]", '{"tables": []}'])
+def test_a_state_file_cut_short_is_a_clear_error_and_fresh_starts_over(
+    make_stack, tmp_path, damaged
+):
+    """A crash, or a sync tool, may leave state.json empty or cut short: `up` says so and how
+    to go on (--fresh), and --fresh does."""
+    first = make_stack(state_dir=tmp_path)
+    assert fetch_json(first.url("/behave/add"))[1] == {"hits": 1}
+    first.table().delete()  # so that the restart makes it anew, and fills it from state.json,
+    first.stop()  # as a new `up` process does
+    (state,) = tmp_path.rglob("state.json")
+    state.write_text(damaged, encoding="utf-8")
+    with pytest.raises(WorkshopError, match=r"cannot be read .*--fresh"):
+        make_stack(state_dir=tmp_path, fresh=False)
+    fresh = make_stack(state_dir=tmp_path, fresh=True)
+    assert fetch_json(fresh.url("/behave/add"))[1] == {"hits": 1}

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from workshop.errors import WorkshopError
+
 __all__ = ["JOURNALED", "Journal", "forget", "restore", "save"]
 
 # The DynamoDB operations that may change items, or delete them all: each one that succeeded is
@@ -126,7 +128,10 @@ def save(aws: Any, path: Path, tables: list[str], groups: list[str], journal: Jo
         state["log_groups"][group] = streams
     path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_suffix(".tmp")
-    scratch.write_text(json.dumps(state), encoding="utf-8")
+    with open(scratch, "w", encoding="utf-8") as file:
+        file.write(json.dumps(state))
+        file.flush()
+        os.fsync(file.fileno())  # on disk before it replaces the last one: a power cut keeps one
     os.replace(scratch, path)
     for number, old in _journals(path):
         if first is not None and number < first:
@@ -136,13 +141,32 @@ def save(aws: Any, path: Path, tables: list[str], groups: list[str], journal: Jo
                 old.unlink(missing_ok=True)
 
 
+def _read_state(path: Path) -> dict[str, Any]:
+    """What `save` wrote to `path` ({} when nothing was), or a WorkshopError saying how to go on
+    when it cannot be read: cut short by a crash, or by a sync tool."""
+    if not path.exists():
+        return {}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(state, dict) or not all(
+            isinstance(state.get(part, {}), dict) for part in ("tables", "log_groups")
+        ):
+            raise ValueError("it is not what the workshop writes")
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise WorkshopError(
+            f"What this project stored, in {path}, cannot be read ({error}): a crash or a sync "
+            "tool may have cut it short. Start it afresh: the same `python run.py up` command "
+            "with --fresh, which discards what it held (or delete that file)."
+        ) from None
+    return state
+
+
 def restore(aws: Any, path: Path, tables: bool = True) -> None:
     """Put back what `save` wrote (the tables must exist already) and replay the journal since;
     or only the logs."""
     from workshop.local.local_aws import ensure_log_group, ensure_log_stream
 
-    exists = path.exists()
-    state = json.loads(path.read_text(encoding="utf-8")) if exists else {}
+    state = _read_state(path)
     dynamodb, logs = aws.client("dynamodb"), aws.client("logs")
     existing = set(dynamodb.list_tables()["TableNames"]) if tables else set()
     for table, items in state.get("tables", {}).items() if tables else ():
