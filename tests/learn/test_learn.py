@@ -421,3 +421,16 @@ def test_check_path_in_a_stage_s_own_folder_is_warned_of(capsys):
     assert code == 1 and "Fix it in" in out
     assert f"check again: `python run.py check 05 --from {learn.shown(stage)}`" in out
     assert "python run.py try 05" in str(warned[0].message)
+
+
+@pytest.mark.parametrize("command", ["try", "hint"])
+def test_a_playground_that_is_a_file_is_named_not_a_traceback(
+    capsys, monkeypatch, tmp_path, command
+):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine\n", encoding="utf-8")
+    monkeypatch.setenv(learn.PLAYGROUND_ENV, str(afile))
+    assert cli.main([command, "02"]) == 2
+    err = capsys.readouterr().err
+    assert f"{learn.PLAYGROUND_ENV} is {afile}" in err and "it is a file" in err
+    assert afile.read_text(encoding="utf-8") == "mine\n"

@@ -12,7 +12,7 @@ from workshop.errors import WorkshopError
 from workshop.learn import course
 from workshop.learn.course import Exercise, copy_of, copy_start
 from workshop.learn.hints import hints_seen, print_hint, save_hints_seen, wrap
-from workshop.learn.playground import kept_copy_for, run_py, shown
+from workshop.learn.playground import kept_copy_for, make_folder, run_py, shown
 
 
 def cmd_try(args: argparse.Namespace) -> int:
@@ -93,7 +93,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
         return 0
     done = []
     previous = kept_copy_for(copy)
-    previous.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(previous.parent)
     try:
         os.replace(copy, previous)
     except OSError as error:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from workshop import manifest
 from workshop.errors import WorkshopError
-from workshop.learn.playground import playground, run_py
+from workshop.learn.playground import make_folder, playground, run_py
 
 # Not copied into the playground: the story's README belongs to the stage, not to the code
 # (and a beyond stage's broken folder has another stage's story), nor what builds leave.
@@ -129,5 +129,5 @@ def served_copy(name: str) -> Path | None:
 
 def copy_start(exercise: Exercise, destination: Path) -> None:
     """Copy the code that shows the flaw into `destination` (which must not exist)."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(destination.parent)
     shutil.copytree(exercise.start.path, destination, ignore=shutil.ignore_patterns(*NOT_COPIED))

@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 from workshop import manifest
-from workshop.learn.playground import playground, run_py
+from workshop.learn.playground import make_folder, playground, run_py
 
 HINTS_FILE = ".hints.json"
 
@@ -26,7 +26,7 @@ def hints_seen() -> dict[str, int]:
 
 def save_hints_seen(seen: dict[str, int]) -> None:
     path = hints_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     path.write_text(json.dumps(seen, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 

@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 
 from workshop import manifest
+from workshop.errors import WorkshopError
 
 PLAYGROUND_ENV = "WORKSHOP_PLAYGROUND"
 PREVIOUS = ".previous"
+REPO_PLAYGROUND = manifest.REPO_ROOT / "playground"
 
 
 def run_py() -> str:
@@ -22,8 +24,27 @@ def run_py() -> str:
 def playground() -> Path:
     """Where the learners' copies live: WORKSHOP_PLAYGROUND, or playground/ in the repository."""
     custom = os.environ.get(PLAYGROUND_ENV, "").strip()
-    root = Path(custom).expanduser() if custom else manifest.REPO_ROOT / "playground"
-    return Path(os.path.abspath(root))
+    root = Path(os.path.abspath(Path(custom).expanduser() if custom else REPO_PLAYGROUND))
+    if root.exists() and not root.is_dir():
+        _refuse(root, "it is a file")
+    return root
+
+
+def make_folder(folder: Path) -> None:
+    """Make `folder` (and its parents) in the playground, or say why it cannot be made."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a file in the way, or a place where nothing can be made
+        _refuse(playground(), error.strerror or str(error))
+
+
+def _refuse(root: Path, why: str) -> None:
+    custom = os.environ.get(PLAYGROUND_ENV, "").strip()
+    where = f"{PLAYGROUND_ENV} is {custom}" if custom else f"The playground is {root}"
+    raise WorkshopError(
+        f"{where}, where the copies cannot be kept ({why}): point {PLAYGROUND_ENV} at a "
+        "folder of yours, or unset it to use the repository's playground/."
+    )
 
 
 def shown(path: Path) -> str:
