@@ -260,15 +260,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.json:
         bench.prepare_json(args.json)
-    result = bench.bench(
-        args.original,
-        args.final,
-        warm_visits=args.warm_visits,
-        race_visits=args.race_visits,
-        race_clients=args.clients,
-        cold_starts=args.cold_starts,
-        log=_print_flushed,
-    )
+    stopping = threading.Event()
+
+    def log(line: str) -> None:
+        if not stopping.is_set():
+            _print_flushed(line)
+
+    interrupt.stop_on_ctrl_c(first=stopping.set)
+    try:
+        result = bench.bench(
+            args.original,
+            args.final,
+            warm_visits=args.warm_visits,
+            race_visits=args.race_visits,
+            race_clients=args.clients,
+            cold_starts=args.cold_starts,
+            log=log,
+        )
+    except KeyboardInterrupt:
+        written = f"; {args.json} was not written" if args.json else ""
+        return interrupt.stopped(
+            "benchmark", None, f"ran on a local AWS of its own, now gone{written}"
+        )
     print()
     print(result.table())
     if args.json:

@@ -70,7 +70,9 @@ def held_app(tmp_path) -> tuple[Path, Path]:
 
 
 def _stopped_by_ctrl_c(args: list[str], visits: Path, state: Path) -> list[str]:
-    """The output of a command sent Ctrl-C once its function holds a visit; it exits with 130."""
+    """The output of a command sent Ctrl-C once its function holds a visit; it exits with 130.
+
+    As a terminal sends it: to the command's whole process group, its children too."""
     env = {key: value for key, value in os.environ.items() if key != "AWS_ENDPOINT_URL"}
     process = subprocess.Popen(
         [sys.executable, "-m", "workshop", *args],
@@ -80,6 +82,7 @@ def _stopped_by_ctrl_c(args: list[str], visits: Path, state: Path) -> list[str]:
         stderr=subprocess.STDOUT,
         text=True,
         creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
+        start_new_session=os.name != "nt",
     )
     try:
         deadline = time.monotonic() + 120
@@ -88,7 +91,10 @@ def _stopped_by_ctrl_c(args: list[str], visits: Path, state: Path) -> list[str]:
             assert time.monotonic() < deadline, "no visit was held"
             time.sleep(0.1)
     finally:
-        process.send_signal(signal.CTRL_BREAK_EVENT if os.name == "nt" else signal.SIGINT)
+        if os.name == "nt":
+            process.send_signal(signal.CTRL_BREAK_EVENT)  # to its process group
+        else:
+            os.killpg(process.pid, signal.SIGINT)
         try:
             out, _ = process.communicate(timeout=60)
         except subprocess.TimeoutExpired:
@@ -126,6 +132,24 @@ def test_ctrl_c_stops_a_check_in_one_line_and_the_copy_is_as_it_was(held_app, tm
         "left it.",
     ]
     assert {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()} == before
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_benchmark_in_one_line_and_writes_no_figures(held_app, tmp_path):
+    copy, visits = held_app
+    figures = tmp_path / "figures.json"
+    lines = _stopped_by_ctrl_c(
+        ["bench", "--original", str(copy), "--warm-visits", "3", "--cold-starts", "2"]
+        + ["--json", str(figures)],
+        visits,
+        tmp_path / "state",
+    )
+    assert lines[-2:] == [
+        "",
+        f"Stopped the benchmark: it ran on a local AWS of its own, now gone; {figures} was not "
+        "written.",
+    ]
+    assert not figures.exists()
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="Windows has no SIGHUP")

@@ -11,6 +11,7 @@ the milliseconds the call took, from the first byte of Python to the parsed answ
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -107,6 +108,9 @@ def forget_old(table: Any, answer: dict[str, Any]) -> None:
 def main() -> None:
     from workshop.local.lambda_worker import hide_what_lambda_lacks
 
+    # Ctrl-C reaches every process of the terminal: the bench stops the probe (it closes its
+    # input) and says what happened; the probe has nothing to print of it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     hide_what_lambda_lacks()
     import boto3
 
