@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -24,6 +25,8 @@ from workshop.types import Invocation
 
 # Local AWS for the user's own AWS CLI and boto3: moto takes any keys, and the region is the
 # harness's. Set in a terminal of the user's, they stand in for the real ones there only.
+OWNER = "project.txt"  # the folder whose state a state folder holds
+
 LOCAL_KEYS = (
     ("AWS_ACCESS_KEY_ID", "local"),
     ("AWS_SECRET_ACCESS_KEY", "local"),
@@ -32,9 +35,30 @@ LOCAL_KEYS = (
 
 
 def state_dir(project: manifest.Project) -> Path:
-    """Where a project keeps what it stored between runs (WORKSHOP_STATE_DIR moves it)."""
-    root = os.environ.get("WORKSHOP_STATE_DIR") or manifest.REPO_ROOT / ".workshop"
-    return Path(root) / project.stack_name
+    """Where a project keeps what it stored between runs (WORKSHOP_STATE_DIR moves it).
+
+    A stage's and the final app's are named after it. A folder of the user's is named after the
+    folder too, but two folders of one name (two copies called `counter`) must not share one:
+    the first to use the name keeps it, and notes its path there; another gets the name with a
+    digest of its own path.
+    """
+    root = Path(os.environ.get("WORKSHOP_STATE_DIR") or manifest.REPO_ROOT / ".workshop")
+    named = root / project.stack_name
+    if project.path in {manifest.REPO_ROOT, *(stage.path for stage in manifest.stages())}:
+        return named
+    mine = str(project.path.resolve())
+    owner = named / OWNER
+    try:
+        noted = owner.read_text(encoding="utf-8").strip()
+    except OSError:  # not made yet, or made before owners were noted: this one takes it
+        noted = ""
+    if noted in ("", mine):
+        with contextlib.suppress(OSError):  # noted when it can be; it is only a guard
+            named.mkdir(parents=True, exist_ok=True)
+            owner.write_text(mine + "\n", encoding="utf-8")
+        return named
+    digest = hashlib.sha256(mine.encode("utf-8")).hexdigest()[:8]
+    return root / f"{project.stack_name}-{digest}"
 
 
 def running(project: manifest.Project) -> dict | None:

@@ -68,7 +68,7 @@ def test_a_bad_port_is_explained(port):
 @pytest.mark.parametrize("fresh", [(), ("--fresh",)], ids=["kept", "fresh"])
 def test_a_port_in_use_is_one_line_with_what_to_do_and_forgets_nothing(capsys, fresh):
     stored = served.state_dir(manifest.project(str(PROBE_APP))) / "state.json"
-    stored.parent.mkdir(parents=True)
+    stored.parent.mkdir(parents=True, exist_ok=True)
     stored.write_text('{"tables": {}, "log_groups": {}}', encoding="utf-8")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

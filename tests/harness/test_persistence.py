@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import fetch_json
+from workshop import manifest, served
 from workshop.errors import WorkshopError
 from workshop.local import stack as stack_module
 from workshop.local.persistence import Journal
@@ -137,3 +138,18 @@ def test_a_state_file_cut_short_is_a_clear_error_and_fresh_starts_over(
         make_stack(state_dir=tmp_path, fresh=False)
     fresh = make_stack(state_dir=tmp_path, fresh=True)
     assert fetch_json(fresh.url("/behave/add"))[1] == {"hits": 1}
+
+
+def test_two_folders_of_one_name_keep_what_they_store_apart(tmp_path, monkeypatch):
+    """Two copies called `counter`: the first to run keeps the name, the other gets its own
+    folder, so that --fresh on one never empties the other's (a new user's finding)."""
+    monkeypatch.setenv("WORKSHOP_STATE_DIR", str(tmp_path / "state"))
+    first, second = (tmp_path / where / "counter" for where in ("a", "b"))
+    for folder in (first, second):
+        shutil.copytree(manifest.find("03").path, folder)
+    kept = [served.state_dir(manifest.project(str(folder))) for folder in (first, second)]
+    assert kept[0] == tmp_path / "state" / "counter"
+    assert kept[1].parent == tmp_path / "state" and kept[1].name.startswith("counter-")
+    assert served.state_dir(manifest.project(str(first))) == kept[0]  # and keep them after
+    assert served.state_dir(manifest.project(str(second))) == kept[1]
+    assert served.state_dir(manifest.project("03")) == tmp_path / "state" / "stage03"
