@@ -450,7 +450,8 @@ def parser() -> argparse.ArgumentParser:
             "--build-dir",
             type=Path,
             metavar="DIR",
-            help="build here instead of .aws-sam (e.g. outside OneDrive)",
+            help="build here instead of .aws-sam (e.g. outside OneDrive): a new or empty "
+            "folder, or an earlier build's, since sam build empties it",
         )
         command.add_argument(
             "--simulate-lock",

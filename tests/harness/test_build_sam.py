@@ -150,6 +150,26 @@ def test_building_elsewhere_leaves_the_projects_aws_sam_alone(project: Path, tmp
     assert held_file(project).is_file()
 
 
+@pytest.mark.parametrize("mine", ["notes/precious.txt", "src/app.py"])
+def test_a_build_dir_that_holds_files_no_build_made_is_refused_and_left_as_it_was(
+    project: Path, tmp_path: Path, mine: str
+):
+    """sam build empties the folder it builds into: a folder of the user's (their notes, their
+    code) is refused before sam runs, and a folder that a build made is built into again."""
+    sam = write_fake_sam(tmp_path)
+    theirs = tmp_path / mine
+    theirs.parent.mkdir(parents=True, exist_ok=True)
+    theirs.write_text("keep\n", encoding="utf-8")
+    with pytest.raises(WorkshopError, match="holds files that no build made"):
+        b.build(project, theirs.parent, sam=sam)
+    assert theirs.read_text(encoding="utf-8") == "keep\n"
+    assert not (tmp_path / "report.json").exists()  # sam never ran
+    built = tmp_path / "earlier-build"
+    built.mkdir()
+    (built / "template.yaml").write_text("Metadata:\n  SamResourceId: Fn\n", encoding="utf-8")
+    assert b.build(project, built, sam=sam) == 0
+
+
 def test_build_without_cleaning_leaves_aws_sam_for_sam(project: Path, tmp_path: Path):
     sam = write_fake_sam(tmp_path)
     b.build(project, sam=sam, clean_first=False)

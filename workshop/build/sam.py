@@ -145,6 +145,28 @@ def build(
         return _build(project_dir, build_dir, sam, extra_args, clean_first, log or _quiet)
 
 
+def refuse_a_folder_of_the_users(build_dir: Path) -> None:
+    """sam build empties the folder it builds into: only a new or empty one, or one that a
+    build made (its template.yaml has sam build's SamResourceId), may be given."""
+    if build_dir.is_file():
+        raise WorkshopError(f"--build-dir {build_dir} is a file: give a folder for the build")
+    entries = sorted(build_dir.iterdir()) if build_dir.is_dir() else []
+    built = build_dir / "template.yaml"
+    try:
+        made_by_a_build = "SamResourceId" in built.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        made_by_a_build = False
+    if entries and not made_by_a_build:
+        shown = ", ".join(entry.name for entry in entries[:3]) + (
+            ", ..." if len(entries) > 3 else ""
+        )
+        raise WorkshopError(
+            f"--build-dir {build_dir} holds files that no build made ({shown}): sam build empties "
+            "the folder it builds into, and they would be lost. Give a new or empty folder, or "
+            "one that an earlier build made."
+        )
+
+
 def _quiet(_line: str) -> None:
     pass
 
@@ -165,6 +187,7 @@ def _build(
         build_dir = Path(os.path.abspath(build_dir))
         command += ["--build-dir", str(build_dir)]
         if not is_inside(build_dir, project_dir.resolve() / BUILD_FOLDER):
+            refuse_a_folder_of_the_users(build_dir)
             # A cached build keeps `.aws-sam/deps` in the project whatever --build-dir says:
             # building elsewhere must not write into the synced folder at all. Said aloud, so
             # that whoever copies the command to `sam build` copies this too.
