@@ -434,3 +434,21 @@ def test_a_playground_that_is_a_file_is_named_not_a_traceback(
     err = capsys.readouterr().err
     assert f"{learn.PLAYGROUND_ENV} is {afile}" in err and "it is a file" in err
     assert afile.read_text(encoding="utf-8") == "mine\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "typed"),
+    [
+        ("plain-copy_1.2", "{}"),
+        ("Café", "{}"),
+        ("with space", '"{}"'),
+        ("it's", '"{}"'),
+        ("a$b c", "'{}'"),
+        ("x&y", '"{}"'),
+    ],
+)
+def test_a_path_is_shown_as_bash_and_powershell_both_read_it(tmp_path, name, typed):
+    """`python run.py check 02 --from it's` cannot be typed (a quote left open), nor can a $
+    stand in double quotes: both shells expand it."""
+    path = tmp_path / name
+    assert learn.shown(path) == typed.format(path.as_posix())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from workshop import manifest
 from workshop.errors import WorkshopError
+from workshop.usage import quoted
 
 PLAYGROUND_ENV = "WORKSHOP_PLAYGROUND"
 PREVIOUS = ".previous"
@@ -50,7 +51,8 @@ def _refuse(root: Path, why: str) -> None:
 def shown(path: Path) -> str:
     """A path as the learner should type it where they stand: relative to the current folder
     when both are in the repository (or the path is below it), else in full; with forward
-    slashes, which PowerShell and bash both take; quoted if it has a space."""
+    slashes, which PowerShell and bash both take; quoted if a shell would read it otherwise
+    (a space, a quote, a $)."""
     path = Path(path).resolve()  # as REPO_ROOT is: links and (on Windows) case resolved
     here = Path.cwd().resolve()
     text = str(path)
@@ -58,7 +60,7 @@ def shown(path: Path) -> str:
         _within(path, manifest.REPO_ROOT) and _within(here, manifest.REPO_ROOT)
     ):
         text = Path(os.path.relpath(path, here)).as_posix()
-    return f'"{text}"' if re.search(r"\s", text) else text
+    return text if re.fullmatch(r"[\w./:@+=-]+", text) else quoted(text)
 
 
 def _within(path: Path, folder: Path) -> bool:
