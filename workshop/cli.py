@@ -191,13 +191,15 @@ def cmd_logs(args: argparse.Namespace) -> int:
             persistence.restore(aws, saved, tables=False)
         logs = aws.client("logs")
         groups = [fn.log_group for fn in template.functions.values()]
-        events = [e for group in groups for e in filter_events(logs, group, args.filter)]
+        # Blanks alone are no term: every line, as with no filter (or an empty one).
+        pattern = (args.filter or "").strip() or None
+        events = [e for group in groups for e in filter_events(logs, group, pattern)]
     finally:
         aws.stop()
     for event in sorted(events, key=lambda e: e.timestamp):
         print(format_event(event))
     if not events:
-        print("(no log events" + (f" match {args.filter!r})" if args.filter else ")"))
+        print("(no log events" + (f" match {pattern!r})" if pattern else ")"))
     return 0
 
 

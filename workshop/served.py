@@ -166,6 +166,11 @@ def project_folder(typed: str, option: str = "--from") -> Path:
     from workshop import learn
 
     path = Path(typed).expanduser()
+    if path.is_file():
+        raise WorkshopError(
+            f"{option} {typed} is a file: give the folder that holds it "
+            f"(`{option} {learn.shown(path.resolve().parent)}`), the folder of your copy"
+        )
     if not path.is_dir():
         raise WorkshopError(f"{option} {typed}: no such folder (give the folder of your copy)")
     if not (path / "template.yaml").is_file():

@@ -218,8 +218,9 @@ def _check_once(exercise: Exercise, copy: Path, again: str, watching: bool = Fal
         for problem in problems:  # its commands as the learner types them where they stand
             print(f"  - {problem.replace('python run.py', run_py())}")
         then = "save, and it is checked again" if watching else f"check again: `{again}`"
+        where = "this folder" if copy.resolve() == Path.cwd().resolve() else shown(copy)
         print(
-            f"Fix it in {shown(copy)}, then {then} (stuck? `{run_py()} hint {exercise.stage.id}`)",
+            f"Fix it in {where}, then {then} (stuck? `{run_py()} hint {exercise.stage.id}`)",
             flush=True,
         )
         return 1
