@@ -361,3 +361,17 @@ def test_logs_tail_as_sam_logs_has_it_says_up_prints_the_lines_live(typed, where
         f"log events; here `python run.py up{where}` prints each invocation's log lines live, as "
         f"they come, and `python run.py logs{where}` shows what was stored"
     )
+
+
+@pytest.mark.parametrize("command", ["up", "logs", "check"])
+def test_from_a_file_says_to_give_the_folder_that_holds_it(capsys, command, tmp_path):
+    """As `up README.md` says it: a new user gave --from the template they had open."""
+    template = tmp_path / "copy" / "template.yaml"
+    template.parent.mkdir()
+    template.write_text("Resources: {}\n", encoding="utf-8")
+    stage = ["02"] if command == "check" else []
+    assert_one_line_error(
+        here(capsys, command, *stage, "--from", str(template)),
+        f"error: --from {template} is a file: give the folder that holds it (`--from "
+        f"{template.parent}`), the folder of your copy",
+    )
