@@ -455,13 +455,19 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+def burst_capacity(rate: float, burst: int | None) -> int:
+    """How many requests the throttle lets through at one moment: the burst, or without one the
+    rate's whole requests."""
+    return burst if burst is not None else max(1, int(rate))
+
+
 class _TokenBucket:
     """API Gateway's throttle: `rate` requests a second on average, bursts up to `burst`."""
 
     def __init__(self, rate: float, burst: int | None, clock: Callable[[], float]):
         self.rate = rate
         self.clock = clock  # seconds, monotonic
-        self.capacity = float(burst if burst is not None else max(1, int(rate)))
+        self.capacity = float(burst_capacity(rate, burst))
         self.tokens = self.capacity
         self.updated = clock()
         self.lock = threading.Lock()

@@ -20,9 +20,9 @@ from workshop.learn.checks.story import (
     quote,
     unexpected,
 )
+from workshop.local.api_gateway import burst_capacity
 from workshop.local.iam import decide, requested
 from workshop.local.sam_template import ACCOUNT_ID
-from workshop.measure.race import DEFAULT_CLIENTS
 
 NEEDS_STACK = True
 # Every DynamoDB action a policy may allow: the API's operations (botocore's model), less those
@@ -45,7 +45,7 @@ IAM_ONLY_ACTIONS = {
 # stack's, say), whose name differs from its own only in the stack's part.
 OTHER_TABLES = ("another-teams-table", "staging-VisitCounterTable-1A2B3C4D5E6F7")
 SHOWN = 6  # actions named in a message; the rest are counted
-AT_ONCE = DEFAULT_CLIENTS  # visitors at the same moment that the limits must let through
+AT_ONCE = 8  # visitors at the same moment that the limits must let through (as `race` sends)
 # What a counter never needs from other services, each on a resource of the account: a policy
 # that allows one of them (a broad managed policy beside the right statement) gives too much.
 OTHER_SERVICES = (
@@ -198,12 +198,13 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
             "ThrottlingBurstLimit): any flood of requests reaches the function."
         )
     for api in limited:
-        if api.throttle_rate < AT_ONCE or (api.throttle_burst or 0) < AT_ONCE:
+        at_once = burst_capacity(api.throttle_rate, api.throttle_burst)
+        if at_once < AT_ONCE:
             problems.append(
-                f"The API's throttling (ThrottlingRateLimit {api.throttle_rate:g}, "
-                f"ThrottlingBurstLimit {api.throttle_burst}) refuses with 429 some of "
-                f"{AT_ONCE} visitors at the same moment (`python run.py race` sends that "
-                "many): a limit is for floods, not for a busy minute."
+                f"The API's throttling lets {at_once} requests through at one moment "
+                f"(ThrottlingBurstLimit, or without one ThrottlingRateLimit): of {AT_ONCE} "
+                "visitors at the same moment, the others get 429. A limit is for floods, not "
+                "for a busy moment."
             )
     if function.reserved_concurrency is None:
         problems.append(
@@ -213,8 +214,8 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
     elif function.reserved_concurrency < AT_ONCE:
         problems.append(
             f"The function's reserved concurrency of {function.reserved_concurrency} lets "
-            f"fewer than {AT_ONCE} visitors at the same moment through (`python run.py race` "
-            "sends that many): Lambda throttles the others, and API Gateway answers them 500."
+            f"fewer than {AT_ONCE} visitors at the same moment through: Lambda throttles the "
+            "others, and API Gateway answers them 500."
         )
     deploy = _samconfig(stack.project_dir).get("deploy", {}).get("parameters", {})
     if deploy.get("disable_rollback") is True:
