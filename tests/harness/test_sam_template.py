@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -203,3 +204,30 @@ def test_a_customer_managed_policy_is_named_as_one_the_harness_cannot_serve(tmp_
     extra = f"      Policies:\n        - {arn}\n"
     with pytest.raises(WorkshopError, match=f"the managed policy {arn}"):
         load(_write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra)), stack_name="t")
+
+
+def test_a_managed_policy_arn_made_with_sub_is_read_and_a_wrong_path_is_not(tmp_path):
+    """SAM's usual form, `!Sub arn:${AWS::Partition}:iam::aws:policy/...`, names the policy; an
+    ARN without the policy's path (service-role/) names none on AWS either."""
+    made = "!Sub arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    extra = f"      Policies:\n        - {made}\n"
+    template = load(
+        _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra)), stack_name="t"
+    )
+    (function,) = template.functions.values()
+    assert "logs:PutLogEvents" in json.dumps(function.policies)
+    wrong = "arn:aws:iam::aws:policy/AWSLambdaBasicExecutionRole"
+    extra = f"      Policies:\n        - {wrong}\n"
+    with pytest.raises(WorkshopError, match=f"the managed policy {wrong}"):
+        load(_write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra)), stack_name="t")
+
+
+def test_a_policy_attached_to_a_role_is_named_as_one_the_harness_cannot_grant(tmp_path):
+    """The harness grants a function what its Policies list: a policy on its role would be
+    granted on AWS and not here, in either direction a wrong verdict."""
+    resources = FUNCTION.format(runtime="python3.11", extra="") + (
+        "  Extra:\n    Type: AWS::IAM::Policy\n    Properties:\n      PolicyName: extra\n"
+        "      Roles: [!Ref FnRole]\n      PolicyDocument: {Statement: []}\n"
+    )
+    with pytest.raises(WorkshopError, match=r"Extra uses a policy attached to a role \(Roles\)"):
+        load(_write(tmp_path, resources), stack_name="t")

@@ -37,6 +37,9 @@ PASSIVE_TYPES = {
     "AWS::SQS::Queue",
     "AWS::ApiGateway::Account",
 }
+# Policies a template may attach to a role of its own making: the harness cannot grant them.
+ATTACHED_POLICIES = {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}
+ARN_MAKERS = {"Ref", "Fn::Sub", "Fn::Join"}  # what may make a managed policy's ARN
 SAM_TAGS = (
     *("Ref", "Sub", "GetAtt", "Join", "Select", "Split"),
     *("If", "Equals", "Not", "And", "Or", "Condition"),
@@ -300,6 +303,12 @@ def load(path: Path, *, stack_name: str, region: str = "us-east-1") -> Template:
             apis[logical_id] = _api(logical_id, merged, resolver)
         elif kind == LOG_GROUP:
             log_groups[resolver.physical_name(logical_id)] = resolver.resolve(props, logical_id)
+        elif kind in ATTACHED_POLICIES and props.get("Roles"):
+            raise resolver.unsupported(
+                logical_id,
+                "a policy attached to a role (Roles): the harness grants a function only what "
+                "its Policies list, so write these statements there",
+            )
         elif kind not in PASSIVE_TYPES:
             raise WorkshopError(
                 f"{where}: resource {logical_id} has type {kind}, which the workshop harness "
@@ -367,6 +376,16 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
     templates = None
     for index, policy in enumerate(policies):
         here = f"{where}[{index}]"
+        if isinstance(policy, dict) and len(policy) == 1 and next(iter(policy)) in ARN_MAKERS:
+            try:  # an ARN made in the template: !Sub arn:${AWS::Partition}:iam::aws:policy/...
+                made = resolver.resolve(policy, here)
+            except WorkshopError:
+                made = None
+            if not isinstance(made, str) or _aws_managed_policy(made) is None:
+                raise resolver.unsupported(
+                    here, f"a managed policy made in the template ({json.dumps(policy)})"
+                )
+            policy = made
         if isinstance(policy, str):  # a managed policy, by name or ARN
             document = _aws_managed_policy(policy)
             if document is None:  # a customer's own: its statements are in the account only
@@ -395,9 +414,12 @@ def _aws_managed_policy(policy: str) -> Any:
     own, or None for another policy."""
     from moto.iam.aws_managed_policies import aws_managed_policies_data
 
-    name = policy.rsplit("/", 1)[-1] if policy.startswith("arn:aws:iam::aws:policy/") else policy
+    arn = re.fullmatch(r"arn:aws[a-z-]*:iam::aws:policy(/(?:[\w+=,.@-]+/)*)([\w+=,.@-]+)", policy)
+    name = arn.group(2) if arn else policy
     found = json.loads(aws_managed_policies_data).get(name)
-    return None if found is None else found["Document"]
+    if found is None or (arn and arn.group(1) != found["Path"]):  # its ARN holds its path
+        return None
+    return found["Document"]
 
 
 def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Resolver) -> Function:
