@@ -6,8 +6,10 @@ import json
 import shutil
 
 import pytest
+from moto.iam.access_control import PermissionResult
 
 from tests.helpers import PROBE_APP
+from workshop.local.iam import decide
 from workshop.local.physical_names import generated_name
 
 # The narrowed stack's names, as CloudFormation makes them.
@@ -66,3 +68,15 @@ def test_sam_policy_templates_are_expanded_and_enforced(probe):
     assert json.loads(probe.invoke({"action": "add"}).payload["body"]) == {"hits": 1}
     inv = probe.invoke({"action": "read", "table": "some-other-table"})
     assert "not authorized to perform: dynamodb:GetItem" in inv.error["errorMessage"]
+
+
+def test_an_action_is_matched_whatever_its_case_and_a_resource_is_not():
+    """IAM JSON policy elements, Action: "The prefix and the action name are case insensitive";
+    ARNs are not."""
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/Items"
+    lower = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "DynamoDB:updateitem", "Resource": table}],
+    }
+    assert decide([lower], "dynamodb:UpdateItem", table) == PermissionResult.PERMITTED
+    assert decide([lower], "dynamodb:UpdateItem", table.lower()) == PermissionResult.NEUTRAL

@@ -64,12 +64,37 @@ def decide(documents: list[Any], action: str, resource: str) -> PermissionResult
     """What the policies say: PERMITTED, DENIED (explicitly) or NEUTRAL (nothing allows it)."""
     verdict = PermissionResult.NEUTRAL
     for document in documents:
-        result = IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
+        policy = IAMPolicy(json.dumps(_actions_in_lower_case(document)))
+        result = policy.is_action_permitted(action.lower(), resource)
         if result == PermissionResult.DENIED:
             return result
         if result == PermissionResult.PERMITTED:
             verdict = result
     return verdict
+
+
+def _actions_in_lower_case(document: Any) -> Any:
+    """The document with its actions in lower case: "The prefix and the action name are case
+    insensitive" (IAM JSON policy elements: Action); moto compares them as written."""
+    if not isinstance(document, dict):
+        return document
+    statements = document.get("Statement")
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list):
+        return document
+    lowered = []
+    for statement in statements:
+        if isinstance(statement, dict):
+            statement = dict(statement)
+            for key in ("Action", "NotAction"):
+                value = statement.get(key)
+                if isinstance(value, str):
+                    statement[key] = value.lower()
+                elif isinstance(value, list):
+                    statement[key] = [v.lower() if isinstance(v, str) else v for v in value]
+        lowered.append(statement)
+    return {**document, "Statement": lowered}
 
 
 class FunctionAuthorizer:

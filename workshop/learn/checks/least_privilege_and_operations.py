@@ -46,6 +46,9 @@ IAM_ONLY_ACTIONS = {
 OTHER_TABLES = ("another-teams-table", "staging-VisitCounterTable-1A2B3C4D5E6F7")
 SHOWN = 6  # actions named in a message; the rest are counted
 AT_ONCE = 8  # visitors at the same moment that the limits must let through (as `race` sends)
+# Lambda's default quota of concurrent executions in an account, and how much of it a function
+# may reserve: 100 stay unreserved (Lambda's guide, "Configuring reserved concurrency").
+ACCOUNT_QUOTA, RESERVABLE = 1000, 900
 # What a counter never needs from other services, each on a resource of the account: a policy
 # that allows one of them (a broad managed policy beside the right statement) gives too much.
 OTHER_SERVICES = (
@@ -135,6 +138,17 @@ def check(stack: Any) -> list[str]:
                 f"as {tables + other}, where only its own table ({table}) is needed."
             )
             break
+    group = f"arn:aws:logs:{stack.aws.region}:{ACCOUNT_ID}:log-group:{function.log_group}:*"
+    silenced = [
+        action
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents")
+        if decide(function.policies, action, group) == PermissionResult.DENIED
+    ]
+    if silenced:
+        problems.append(
+            f"The function's policy denies {_listed(silenced)} on its log group: on AWS the "
+            "function could write no log line at all. Deny only what it must never do."
+        )
     beyond = [
         action
         for action, resource in OTHER_SERVICES
@@ -210,6 +224,12 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
         problems.append(
             "The function has no reserved concurrency (ReservedConcurrentExecutions): a flood "
             "can take every execution environment the account has."
+        )
+    elif function.reserved_concurrency > RESERVABLE:
+        problems.append(
+            f"The function's reserved concurrency of {function.reserved_concurrency} cannot be "
+            f"deployed to an account at Lambda's default quota of {ACCOUNT_QUOTA} concurrent "
+            f"executions: Lambda keeps {ACCOUNT_QUOTA - RESERVABLE} of them unreserved."
         )
     elif function.reserved_concurrency < AT_ONCE:
         problems.append(
