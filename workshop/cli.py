@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import sys
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -234,13 +233,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_race(args: argparse.Namespace) -> int:
     options = {name: getattr(args, name) for name in ("clients", "visits", "stall")}
-    stopping = threading.Event()  # once Ctrl-C comes, the clients' threads print no more
-
-    def log(line: str) -> None:
-        if not stopping.is_set():
-            _print_flushed(line)
-
-    interrupt.stop_on_ctrl_c(first=stopping.set)
+    log = interrupt.printing_until_ctrl_c()  # the clients' threads print no more after it
     try:
         from workshop.measure.race import race  # within: Ctrl-C may come while it is imported
 
@@ -253,22 +246,12 @@ def cmd_race(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_flushed(line: str) -> None:
-    print(line, flush=True)
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     from workshop.measure import bench
 
     if args.json:
         bench.prepare_json(args.json)
-    stopping = threading.Event()
-
-    def log(line: str) -> None:
-        if not stopping.is_set():
-            _print_flushed(line)
-
-    interrupt.stop_on_ctrl_c(first=stopping.set)
+    log = interrupt.printing_until_ctrl_c()
     try:
         result = bench.bench(
             args.original,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Callable
 from types import FrameType
 
@@ -32,6 +33,19 @@ def stop_on_ctrl_c(first: Callable[[], None] | None = None) -> None:
             name == "SIGHUP" and signal.getsignal(number) is signal.SIG_IGN
         ):
             signal.signal(number, handler)
+
+
+def printing_until_ctrl_c() -> Callable[[str], None]:
+    """Stop on Ctrl-C (as stop_on_ctrl_c), and a printer of progress lines that prints none
+    once it came: the threads still running while the command stops print no more."""
+    stopping = threading.Event()
+    stop_on_ctrl_c(first=stopping.set)
+
+    def say(line: str) -> None:
+        if not stopping.is_set():
+            print(line, flush=True)
+
+    return say
 
 
 def stopped(what: str, kept: str | None, ran: str | None = None) -> int:

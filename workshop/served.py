@@ -23,10 +23,10 @@ from workshop import manifest
 from workshop.errors import WorkshopError
 from workshop.types import Invocation
 
-# Local AWS for the user's own AWS CLI and boto3: moto takes any keys, and the region is the
-# harness's. Set in a terminal of the user's, they stand in for the real ones there only.
 OWNER = "project.txt"  # the folder whose state a state folder holds
 
+# Local AWS for the user's own AWS CLI and boto3: moto takes any keys, and the region is the
+# harness's. Set in a terminal of the user's, they stand in for the real ones there only.
 LOCAL_KEYS = (
     ("AWS_ACCESS_KEY_ID", "local"),
     ("AWS_SECRET_ACCESS_KEY", "local"),
@@ -44,9 +44,14 @@ def state_dir(project: manifest.Project) -> Path:
     """
     root = Path(os.environ.get("WORKSHOP_STATE_DIR") or manifest.REPO_ROOT / ".workshop")
     named = root / project.stack_name
-    if project.path in {manifest.REPO_ROOT, *(stage.path for stage in manifest.stages())}:
+    ours = {manifest.REPO_ROOT: manifest.FINAL_STACK}
+    ours.update((stage.path, stage.stack_name) for stage in manifest.stages())
+    if project.path in ours:
         return named
     mine = str(project.path.resolve())
+    apart = root / f"{project.stack_name}-{hashlib.sha256(mine.encode()).hexdigest()[:8]}"
+    if project.stack_name in ours.values():  # a copy called stage03: never the stage's own
+        return apart
     owner = named / OWNER
     try:
         noted = owner.read_text(encoding="utf-8").strip()
@@ -57,8 +62,7 @@ def state_dir(project: manifest.Project) -> Path:
             named.mkdir(parents=True, exist_ok=True)
             owner.write_text(mine + "\n", encoding="utf-8")
         return named
-    digest = hashlib.sha256(mine.encode("utf-8")).hexdigest()[:8]
-    return root / f"{project.stack_name}-{digest}"
+    return apart
 
 
 def running(project: manifest.Project) -> dict | None:

@@ -153,3 +153,6 @@ def test_two_folders_of_one_name_keep_what_they_store_apart(tmp_path, monkeypatc
     assert served.state_dir(manifest.project(str(first))) == kept[0]  # and keep them after
     assert served.state_dir(manifest.project(str(second))) == kept[1]
     assert served.state_dir(manifest.project("03")) == tmp_path / "state" / "stage03"
+    named_as_a_stage = shutil.copytree(manifest.find("03").path, tmp_path / "c" / "stage03")
+    mine = served.state_dir(manifest.project(str(named_as_a_stage)))
+    assert mine.parent == tmp_path / "state" and mine.name.startswith("stage03-")
