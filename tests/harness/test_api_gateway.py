@@ -169,7 +169,7 @@ def test_a_kept_alive_connection_is_not_served_on_once_the_api_stops(probe):
     connection.close()
 
 
-def test_a_kept_alive_connection_gets_each_answer_at_once(probe):
+def test_a_kept_alive_connection_has_nagle_s_algorithm_off(probe):
     """An answer goes in two writes, its headers then its body: with Nagle's algorithm on, the
     body of a browser's next visit on its kept-alive connection would wait for the browser's
     delayed ACK of the headers (40 ms on Linux)."""
@@ -194,7 +194,6 @@ def test_a_visitor_that_keeps_its_connection_makes_each_visit_once_on_it(probe):
         with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
             visitor.visit()
         assert visitor.visit().status == 403
-        assert probe.api.server.connections.isdisjoint({served})
     finally:
         visitor.close()
 

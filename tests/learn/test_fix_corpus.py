@@ -33,8 +33,9 @@ def fixes(kind: str, stage: str | None = None) -> list[Path]:
     )
 
 
-# Exercises whose check takes seconds: 04's runs two real `sam build`s, 08's waits out stalls.
-SLOW_CHECKS = {"04", "08"}
+# Exercises whose check takes seconds: 04's runs two real `sam build`s, 06's and 08's wait out
+# stalls of DynamoDB.
+SLOW_CHECKS = {"04", "06", "08"}
 
 
 def params(kind: str) -> list:
