@@ -37,9 +37,15 @@ class Answer:
 
     @property
     def cookie(self) -> str | None:
-        """The `name=value` of the first Set-Cookie, if the answer set one."""
-        cookies = self.set_cookies
-        return cookies[0].split(";", 1)[0].strip() if cookies else None
+        """The `name=value` of the first cookie the answer sets (not one that it deletes, as an
+        answer that also clears an older cookie does), or None."""
+        header = self.set_cookie
+        return header.split(";", 1)[0].strip() if header else None
+
+    @property
+    def set_cookie(self) -> str | None:
+        """The whole Set-Cookie header of that cookie, with its attributes, or None."""
+        return next((header for header in self.set_cookies if not deletes(header)), None)
 
     @property
     def retry_after(self) -> str | None:
@@ -128,20 +134,14 @@ class Visitor:
             self._connection.close()
 
     def keep(self, header: str) -> None:
-        """Store or delete one cookie as a browser does: Max-Age=0, an Expires date past or an
-        empty value deletes (Max-Age, where both are given, wins: RFC 6265 5.3)."""
-        pair, *attributes = [part.strip() for part in header.split(";")]
-        name, _, value = pair.partition("=")
-        ages = [a.partition("=")[2].strip() for a in attributes if a.lower().startswith("max-age")]
-        dates = [a.partition("=")[2].strip() for a in attributes if a.lower().startswith("expires")]
-        if ages:
-            expired = any(age.lstrip("-").isdigit() and int(age) <= 0 for age in ages)
-        else:
-            expired = any(_past(date) for date in dates)
-        if expired or not value:
+        """Store or delete one cookie as a browser does: Max-Age=0 or an Expires date past
+        deletes it (Max-Age, where both are given, wins: RFC 6265 5.3); an empty value is
+        stored, and sent back, as any other."""
+        name = header.split(";", 1)[0].partition("=")[0].strip()
+        if deletes(header):
             self.jar.pop(name, None)
         else:
-            self.jar[name] = value
+            self.jar[name] = header.split(";", 1)[0].partition("=")[2].strip()
 
 
 def _past(date: str) -> bool:
@@ -151,3 +151,14 @@ def _past(date: str) -> bool:
     except (TypeError, ValueError):
         return False
     return when.timestamp() <= time.time()
+
+
+def deletes(header: str) -> bool:
+    """Whether a Set-Cookie header deletes its cookie: Max-Age of 0 or less, or else an Expires
+    date that has passed."""
+    attributes = [part.strip() for part in header.split(";")[1:]]
+    ages = [a.partition("=")[2].strip() for a in attributes if a.lower().startswith("max-age")]
+    if ages:
+        return any(age.lstrip("-").isdigit() and int(age) <= 0 for age in ages)
+    dates = [a.partition("=")[2].strip() for a in attributes if a.lower().startswith("expires")]
+    return any(_past(date) for date in dates)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workshop.visitor import Visitor
+from workshop.visitor import Answer, Visitor
 
 
 @pytest.mark.parametrize(
@@ -18,9 +18,21 @@ from workshop.visitor import Visitor
         # RFC 6265 5.3: Max-Age wins over Expires.
         ("session_id=new; Max-Age=60; Expires=Thu, 01 Jan 1970 00:00:00 GMT", "new"),
         ("session_id=new; Expires=not a date", "new"),
+        ("session_id=; Path=/", ""),  # a browser keeps an empty value, and sends it back
     ],
 )
 def test_a_set_cookie_stores_or_deletes_as_a_browser_does(set_cookie, kept):
     visitor = Visitor("http://127.0.0.1:1/", "session_id=old")
     visitor.keep(set_cookie)
     assert visitor.jar.get("session_id") == kept
+
+
+def test_the_cookie_an_answer_sets_is_not_one_it_deletes():
+    """An answer may clear an older cookie before it sets the session's (a renamed cookie)."""
+    headers = (
+        ("Set-Cookie", "session_id=; Max-Age=0; Path=/"),
+        ("Set-Cookie", "sid=abc; Max-Age=60; Path=/; HttpOnly"),
+    )
+    answer = Answer(200, "{}", headers)
+    assert answer.cookie == "sid=abc"
+    assert answer.set_cookie == "sid=abc; Max-Age=60; Path=/; HttpOnly"

@@ -5,6 +5,7 @@ bug fails as a bug, 502 with its traceback in the logs (stage 05 -> 06)."""
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import math
 from typing import Any
 
@@ -107,7 +108,7 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
             f"id needs at least {MIN_ENTROPY_BITS} (secrets.token_urlsafe(16) has 128): from "
             "one id, anyone can find others' sessions and count on them."
         )
-    problems += _cookie_attributes(first.answer.set_cookies[0])
+    problems += _cookie_attributes(first.answer.set_cookie or "")
     for visitor, which in ((first, "first"), (second, "second")):
         answer, logs = visitor.visit()
         session = _value(visitor.answer and visitor.answer.cookie)
@@ -179,11 +180,21 @@ def _malformed(visitor: LoggedVisitor) -> list[str]:
                 f"A visit whose cookie is {name}={value}, {what}, answers {answer.status} "
                 f"{quote(answer.body)}, where a malformed session id should get 400."
             ]
-        if browser.jar.get(name) == value:
+        body = answer.json()
+        if not (isinstance(body, dict) and isinstance(body.get("message"), str)):
+            return [
+                f"A visit whose cookie is {name}={value}, {what}, answers 400 "
+                f"{quote(answer.body)}, where the caller should get a JSON message that says "
+                'what is wrong ({"message": ...}).'
+            ]
+        again = browser.visit()  # the browser sends what the 400 left it
+        if not is_greeting(again, 1, None):
             return [
                 f"A visit whose cookie is {name}={value}, {what}, answers 400 but leaves the "
-                "cookie as it is: the browser sends it, and is refused, on every visit for a "
-                "year. Clear it with the answer (Set-Cookie with Max-Age=0)."
+                f"cookie in the browser (its next visit answers {again.status} "
+                f"{quote(again.body)}): the browser sends it, and is refused, on every visit "
+                "for a year. Clear it with the answer (Set-Cookie with Max-Age=0, and the Path "
+                "it was set with)."
             ]
     return []
 
@@ -192,7 +203,10 @@ def _forgotten(stack: Any, visitor: LoggedVisitor) -> list[str]:
     """A session id the counter made, whose item is gone (a table made anew, a redeployed
     stack): a visitor who comes back with it is counted afresh, not refused for good."""
     empty_table(stack)
+    kept = visitor.cookie
     answer, logs = visitor.visit()
+    if answer.status == 400 and visitor.cookie != kept:  # refused, and cleared: strict, and right
+        answer, logs = visitor.visit()
     if not is_greeting(answer, 1, None):
         return [
             unexpected(
@@ -201,7 +215,8 @@ def _forgotten(stack: Any, visitor: LoggedVisitor) -> list[str]:
                 logs,
                 greeting(1, ANY_SESSION),
             )
-            + " A well-formed id that the table does not hold is a first visit."
+            + " A well-formed id that the table does not hold is a first visit (or a 400 "
+            "that clears it, so that the next visit is one)."
         ]
     return []
 
@@ -232,6 +247,12 @@ def _outages(stack: Any, visitor: LoggedVisitor) -> list[str]:
                 f"{during} answers 503 but without a Retry-After header: clients cannot tell "
                 "when to try again."
             ]
+        if not _delay_or_date(answer.retry_after):
+            return [
+                f"{during} answers 503 with Retry-After: {answer.retry_after}, which is neither "
+                "a number of seconds nor an HTTP date (RFC 9110, 10.2.3): clients cannot read "
+                "when to try again."
+            ]
         if not any(code in line for line in logs for code in codes):
             return [
                 f"{during} answers 503, but the logs do not name its cause ({codes[0]}): log it, "
@@ -258,6 +279,16 @@ def _no_answer(stack: Any, visitor: LoggedVisitor) -> list[str]:
         "(connect_timeout, read_timeout, total_max_attempts) that end in time, and answer 503 "
         "when they do."
     ]
+
+
+def _delay_or_date(value: str) -> bool:
+    """Whether a Retry-After value is delay-seconds or an HTTP date, as RFC 9110 allows."""
+    if value.strip().isdigit():
+        return True
+    try:
+        return email.utils.parsedate_to_datetime(value) is not None
+    except (TypeError, ValueError):
+        return False
 
 
 def _said(logs: list[str], names: tuple[str, ...]) -> str:
