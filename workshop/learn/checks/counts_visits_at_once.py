@@ -12,6 +12,7 @@ from workshop.learn.checks.story import (
     count_of,
     error_line,
     greeting,
+    is_greeting,
     quote,
     unexpected,
 )
@@ -86,6 +87,14 @@ def _pair(stack: Any, visitor: LoggedVisitor, before: int, which: str) -> list[s
                 f"{quote(answer.body)}"
                 + (f" (the logs say `{quote(line)}`)" if line else "")
                 + ": a visit that meets another must be counted too, not refused."
+            ]
+    for answer in pair:  # its words and its count told together: both from its own update
+        told = count_of(answer)
+        if told is not None and not is_greeting(answer, told, None):
+            return [
+                f"Of two {which} at the same moment, one answers {quote(answer.body)}: its "
+                f"message does not say its own count ({told}). Take both from the update itself "
+                "(ReturnValues), not the message from a read in a call of its own."
             ]
     closing, logs = visitor.visit()
     count = count_of(closing)
