@@ -302,10 +302,15 @@ UNDEFINED = "1 validation error detected: Invalid {}: An expression attribute {}
             UNDEFINED.format("ConditionExpression", "name")
             + "the document path is not defined; attribute name: #0",
         ),
-        (  # function names are case-sensitive (the API Reference's ConditionExpression)
+        (  # a misspelt function name
             {**UPDATE, "ConditionExpression": "attribute_not_exist(ids)"},
             "1 validation error detected: Invalid ConditionExpression: Invalid function name; "
             "function: attribute_not_exist",
+        ),
+        (  # its name is refused before the placeholder inside it (dynalite's test/scan.js)
+            {**UPDATE, "ConditionExpression": "Contains(ids, :entry)"},
+            "1 validation error detected: Invalid ConditionExpression: Invalid function name; "
+            "function: Contains",
         ),
         (
             {**UPDATE, "ConditionExpression": "attribute_not_exists(ids) OR NOT contains(ids)"},
@@ -324,6 +329,7 @@ UNDEFINED = "1 validation error detected: Invalid {}: An expression attribute {}
         "undefined-before-unused",
         "undefined-name",
         "unknown-function",
+        "name-case-before-placeholder",
         "operands",
         "empty-key",
     ],

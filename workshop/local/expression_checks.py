@@ -6,17 +6,20 @@ ValueError on an unknown function or a wrong number of operands: the local AWS w
 with a ValidationException (400), whose messages are taken from recordings of it:
 - an undefined placeholder: "Invalid ConditionExpression: An expression attribute value used
   in expression is not defined; attribute value: :v", with the "1 validation error detected: "
-  envelope (an SDK's conformance suite, us-east-1 and eu-west-2, 2026-10; the envelope varies
-  by region); names: "An expression attribute name used in the document path is not defined;
-  attribute name: #0" (aws/aws-sdk-go-v2#285);
+  envelope (nubo-db/dynamodb-conformance, tests/tier3/error-messages/updateItem.test.ts,
+  recorded in us-east-1 and eu-west-2, 2026-10; the envelope varies by region); names: "An
+  expression attribute name used in the document path is not defined; attribute name: #0"
+  (aws/aws-sdk-go-v2#285);
 - a function: "Invalid function name; function: f" and "Incorrect number of operands for
   operator or function; operator or function: f, number of operands: n" (architect/dynalite's
-  tests, written against DynamoDB: test/scan.js, test/updateItem.js); function names are
-  case-sensitive (the API Reference, ConditionExpression);
+  tests, written against DynamoDB: test/scan.js, test/updateItem.js, where a function's name
+  is refused before the placeholders inside it); function names are case-sensitive (the
+  Developer Guide, "Condition and filter expressions, operators, and functions");
 - an empty set among the values: "ExpressionAttributeValues contains invalid value: One or more
   parameter values were invalid: An string set  may not be empty for key :v" (guardian/grid#902).
 Placeholders are resolved as each expression is read, so an undefined one is refused before the
-unused ones are (AWS's own DAX client resolves them so); the expressions are read in turn.
+unused ones are, as AWS's DAX client, which checks expressions before it sends them, does; the
+expressions are read in turn.
 """
 
 from __future__ import annotations
@@ -95,59 +98,50 @@ def _refusal(part: dict[str, Any]) -> str | None:
 def _undefined_or_misused(
     expression: str, parameter: str, names: dict[str, Any], values: dict[str, Any]
 ) -> str | None:
-    """What is wrong first, read from left to right: a function is judged at its closing
-    parenthesis, once its operands were read."""
-    events: list[tuple[int, str]] = []
+    """What is wrong first: a function (its name, then its operands), as the expression is
+    parsed; then a placeholder, as it is resolved; each kind from left to right."""
+    functions: list[str] = []
+    placeholders: list[str] = []
     for token in _TOKEN.finditer(expression):
         placeholder, function = token.group("placeholder"), token.group("function")
         if placeholder and placeholder[0] == ":" and placeholder not in values:
-            events.append(
-                (
-                    token.start(),
-                    "An expression attribute value used in expression is not defined; "
-                    f"attribute value: {placeholder}",
-                )
+            placeholders.append(
+                "An expression attribute value used in expression is not defined; "
+                f"attribute value: {placeholder}"
             )
         elif placeholder and placeholder[0] == "#" and placeholder not in names:
-            events.append(
-                (
-                    token.start(),
-                    "An expression attribute name used in the document path is not defined; "
-                    f"attribute name: {placeholder}",
-                )
+            placeholders.append(
+                "An expression attribute name used in the document path is not defined; "
+                f"attribute name: {placeholder}"
             )
         elif (
             function
             and function.upper() not in KEYWORDS
             and parameter in ("ConditionExpression", "FilterExpression")
         ):
-            end, operands = _operands(expression, token.end())
+            operands = _operands(expression, token.end())
             if function not in CONDITION_FUNCTIONS:
-                events.append((end, f"Invalid function name; function: {function}"))
+                functions.append(f"Invalid function name; function: {function}")
             elif operands != CONDITION_FUNCTIONS[function]:
-                events.append(
-                    (
-                        end,
-                        "Incorrect number of operands for operator or function; operator or "
-                        f"function: {function}, number of operands: {operands}",
-                    )
+                functions.append(
+                    "Incorrect number of operands for operator or function; operator or "
+                    f"function: {function}, number of operands: {operands}"
                 )
-    return min(events)[1] if events else None
+    return next(iter(functions + placeholders), None)
 
 
-def _operands(expression: str, start: int) -> tuple[int, int]:
-    """Where the call whose operands begin at `start` ends, and how many operands it has."""
+def _operands(expression: str, start: int) -> int:
+    """How many operands the call whose operands begin at `start` has."""
     depth, commas, empty = 0, 0, True
-    for index in range(start, len(expression)):
-        char = expression[index]
+    for char in expression[start:]:
         if char == "(":
             depth += 1
         elif char == ")":
             if depth == 0:
-                return index, 0 if empty else commas + 1
+                break
             depth -= 1
         elif char == "," and depth == 0:
             commas += 1
         if not char.isspace() and char != ")":
             empty = False
-    return len(expression), 0 if empty else commas + 1
+    return 0 if empty else commas + 1
