@@ -122,7 +122,16 @@ def test_a_table_deleted_just_before_a_crash_is_empty_after_the_restart(
     assert fetch_json(again.url("/behave/add"))[1] == {"hits": 1}
 
 
-@pytest.mark.parametrize("damaged", ["", '{"tables": {"probe-Items', "[]", '{"tables": []}'])
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        "",
+        '{"tables": {"probe-Items',
+        "[]",
+        '{"tables": []}',
+        '{"tables": {}, "log_groups": {"/aws/lambda/probe": {"s": "bad"}}}',
+    ],
+)
 def test_a_state_file_cut_short_is_a_clear_error_and_fresh_starts_over(
     make_stack, tmp_path, damaged
 ):

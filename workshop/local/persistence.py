@@ -153,34 +153,44 @@ def _read_state(path: Path) -> dict[str, Any]:
         ):
             raise ValueError("it is not what the workshop writes")
     except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise WorkshopError(
-            f"What this project stored, in {path}, cannot be read ({error}): a crash or a sync "
-            "tool may have cut it short. Start it afresh: the same `python run.py up` command "
-            "with --fresh, which discards what it held (or delete that file)."
-        ) from None
+        raise _damaged(path, str(error)) from None
     return state
+
+
+def _damaged(path: Path, why: str) -> WorkshopError:
+    return WorkshopError(
+        f"What this project stored, in {path}, cannot be read ({' '.join(why.split())}): a "
+        "crash or a sync tool "
+        "may have cut it short. Start it afresh: the same `python run.py up` command with "
+        "--fresh, which discards what it held (or delete that file)."
+    )
 
 
 def restore(aws: Any, path: Path, tables: bool = True) -> None:
     """Put back what `save` wrote (the tables must exist already) and replay the journal since;
     or only the logs."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from workshop.local.local_aws import ensure_log_group, ensure_log_stream
 
     state = _read_state(path)
     dynamodb, logs = aws.client("dynamodb"), aws.client("logs")
     existing = set(dynamodb.list_tables()["TableNames"]) if tables else set()
-    for table, items in state.get("tables", {}).items() if tables else ():
-        if table not in existing:  # saved under an older name (before names had a suffix)
-            continue
-        for start in range(0, len(items), 25):
-            batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
-            dynamodb.batch_write_item(RequestItems={table: batch})
-    for group, streams in state.get("log_groups", {}).items():
-        ensure_log_group(logs, group)
-        for stream, events in streams.items():
-            ensure_log_stream(logs, group, stream)
-            if events:
-                logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+    try:
+        for table, items in state.get("tables", {}).items() if tables else ():
+            if table not in existing:  # saved under an older name (before names had a suffix)
+                continue
+            for start in range(0, len(items), 25):
+                batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+                dynamodb.batch_write_item(RequestItems={table: batch})
+        for group, streams in state.get("log_groups", {}).items():
+            ensure_log_group(logs, group)
+            for stream, events in streams.items():
+                ensure_log_stream(logs, group, stream)
+                if events:
+                    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+    except (BotoCoreError, ClientError, TypeError, AttributeError) as error:  # wrong inside
+        raise _damaged(path, f"{type(error).__name__}: {error}") from None
     since = state.get("journal") or 0  # a snapshot from before journals: none of them is newer
     where = urlsplit(aws.endpoint_url)
     # http.client, not urllib: a proxy of the user's (HTTP_PROXY) must not see local calls.
