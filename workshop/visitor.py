@@ -92,14 +92,24 @@ def _exchange(connection: http.client.HTTPConnection, url: str, cookie: str | No
 class Visitor:
     """One visitor: visits a URL and keeps the cookies the answers set, as a browser does."""
 
-    def __init__(self, url: str, cookie: str | None = None, *, keep_alive: bool = False):
-        """`keep_alive`: one connection for every visit, as a browser refreshing keeps its own
-        (close() ends it); otherwise a new connection for each visit, as `get` makes."""
+    def __init__(
+        self,
+        url: str,
+        cookie: str | None = None,
+        *,
+        keep_alive: bool = False,
+        cookie_path: str = "/",
+    ):
+        """`cookie` (name=value) as set earlier with `cookie_path`. `keep_alive`: one connection
+        for every visit, as a browser refreshing keeps its own (close() ends it); otherwise a
+        new connection for each visit, as `get` makes."""
         self.url = url
         self.jar: dict[str, str] = {}
+        self._paths: dict[str, str] = {}  # the Path each stored cookie was set with
         if cookie:
             name, _, value = cookie.partition("=")
             self.jar[name.strip()] = value.strip()
+            self._paths[name.strip()] = cookie_path
         self._connection = _connect(url, VISIT_TIMEOUT) if keep_alive else None
 
     @property
@@ -133,15 +143,35 @@ class Visitor:
         if self._connection is not None:
             self._connection.close()
 
+    def path_of(self, name: str) -> str | None:
+        """The Path the cookie `name` was set with, or None when there is no such cookie."""
+        return self._paths.get(name) if name in self.jar else None
+
     def keep(self, header: str) -> None:
         """Store or delete one cookie as a browser does: Max-Age=0 or an Expires date past
         deletes it (Max-Age, where both are given, wins: RFC 6265 5.3); an empty value is
-        stored, and sent back, as any other."""
-        name = header.split(";", 1)[0].partition("=")[0].strip()
+        stored, and sent back, as any other. A cookie is one per name and path: a deletion
+        with another Path (or none, which means the request's folder) leaves it."""
+        pair, *attributes = header.split(";")
+        name, _, value = pair.partition("=")
+        name = name.strip()
+        paths = [
+            a.partition("=")[2].strip() for a in attributes if a.strip().lower().startswith("path=")
+        ]
+        path = paths[-1] if paths and paths[-1].startswith("/") else _default_path(self.url)
         if deletes(header):
-            self.jar.pop(name, None)
+            if self._paths.get(name, path) == path:
+                self.jar.pop(name, None)
+                self._paths.pop(name, None)
         else:
-            self.jar[name] = header.split(";", 1)[0].partition("=")[2].strip()
+            self.jar[name] = value.strip()
+            self._paths[name] = path
+
+
+def _default_path(url: str) -> str:
+    """A cookie's path when Set-Cookie gives none: the request path's folder (RFC 6265 5.1.4)."""
+    path = urlsplit(url).path
+    return path[: path.rindex("/")] or "/" if path.startswith("/") and path.count("/") > 1 else "/"
 
 
 def _past(date: str) -> bool:

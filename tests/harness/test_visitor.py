@@ -36,3 +36,20 @@ def test_the_cookie_an_answer_sets_is_not_one_it_deletes():
     answer = Answer(200, "{}", headers)
     assert answer.cookie == "sid=abc"
     assert answer.set_cookie == "sid=abc; Max-Age=60; Path=/; HttpOnly"
+
+
+@pytest.mark.parametrize(
+    ("deletion", "kept"),
+    [
+        ("sid=; Max-Age=0; Path=/", None),
+        ("sid=; Max-Age=0", "abc"),  # no Path: the request's folder, /Prod (RFC 6265 5.1.4)
+        ("sid=; Max-Age=0; Path=/Prod", "abc"),
+    ],
+)
+def test_a_deletion_reaches_only_the_cookie_of_its_path(deletion, kept):
+    """A browser keeps one cookie per name and path: set with Path=/, it is deleted only by a
+    Set-Cookie with Path=/ too."""
+    visitor = Visitor("http://127.0.0.1:1/Prod/hello")
+    visitor.keep("sid=abc; Max-Age=60; Path=/")
+    visitor.keep(deletion)
+    assert visitor.jar.get("sid") == kept

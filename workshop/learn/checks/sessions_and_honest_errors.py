@@ -173,7 +173,9 @@ def _malformed(visitor: LoggedVisitor) -> list[str]:
     if issued:
         probes.append((forged, "an id of this counter's with one character changed to *"))
     for value, what in probes:
-        browser = Visitor(visitor.url, f"{name}={value}")
+        # A browser that holds the cookie as the counter set it (its Path), with this value.
+        path = visitor.browser.path_of(name) or "/"
+        browser = Visitor(visitor.url, f"{name}={value}", cookie_path=path)
         answer = browser.visit()
         if answer.status != 400:
             return [
