@@ -56,6 +56,10 @@ OTHER_SERVICES = (
     ("iam:PassRole", "arn:aws:iam::{account}:role/any-role"),
     ("lambda:InvokeFunction", "arn:aws:lambda:{region}:{account}:function:any-function"),
     ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:{region}:{account}:secret:any"),
+    ("ssm:GetParameter", "arn:aws:ssm:{region}:{account}:parameter/any"),
+    ("kms:Decrypt", "arn:aws:kms:{region}:{account}:key/any"),
+    ("sqs:SendMessage", "arn:aws:sqs:{region}:{account}:any"),
+    ("sns:Publish", "arn:aws:sns:{region}:{account}:any"),
 )
 
 
