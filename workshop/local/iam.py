@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -124,3 +125,16 @@ class FunctionAuthorizer:
                 f"on resource: {resource} {why}",
             }
         return None
+
+
+def aws_managed_policy(policy: str) -> Any:
+    """The document of the AWS managed policy named `policy` (or its ARN), as moto holds AWS's
+    own, or None for another policy."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    arn = re.fullmatch(r"arn:aws[a-z-]*:iam::aws:policy(/(?:[\w+=,.@-]+/)*)([\w+=,.@-]+)", policy)
+    name = arn.group(2) if arn else policy
+    found = json.loads(aws_managed_policies_data).get(name)
+    if found is None or (arn and arn.group(1) != found["Path"]):  # its ARN holds its path
+        return None
+    return found["Document"]

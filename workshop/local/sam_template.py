@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -292,17 +293,22 @@ def load(path: Path, *, stack_name: str, region: str = "us-east-1") -> Template:
         elif kind in (SIMPLE_TABLE, DYNAMODB_TABLE):
             name = resolver.physical_name(logical_id)
             create_args = resolver.resolve(_table_create_args(kind, props, name), logical_id)
-            pitr = (props.get("PointInTimeRecoverySpecification") or {}).get(
-                "PointInTimeRecoveryEnabled", False
+            recovery = resolver.resolve(
+                props.get("PointInTimeRecoverySpecification") or {}, f"{logical_id}.PITR"
             )
+            pitr = recovery.get("PointInTimeRecoveryEnabled", False) in (True, "true", "True")
             tables[logical_id] = Table(
-                logical_id, name, resolver.arn(logical_id), create_args, pitr is True
+                logical_id, name, resolver.arn(logical_id), create_args, pitr
             )
         elif kind == SERVERLESS_API:
             merged = with_globals(sam_globals, kind, logical_id, resource, where)
             apis[logical_id] = _api(logical_id, merged, resolver)
         elif kind == LOG_GROUP:
-            log_groups[resolver.physical_name(logical_id)] = resolver.resolve(props, logical_id)
+            group = resolver.resolve(props, logical_id)
+            days = group.get("RetentionInDays")
+            if isinstance(days, str) and days.strip().isdigit():  # a parameter's, or "7"
+                group["RetentionInDays"] = int(days)
+            log_groups[resolver.physical_name(logical_id)] = group
         elif kind in ATTACHED_POLICIES and props.get("Roles"):
             raise resolver.unsupported(
                 logical_id,
@@ -334,11 +340,14 @@ def load(path: Path, *, stack_name: str, region: str = "us-east-1") -> Template:
 def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
     stage = resolver.resolve(props.get("StageName", DEFAULT_STAGE), f"{logical_id}.StageName")
     rate = burst = None
-    for setting in props.get("MethodSettings") or []:
-        if setting.get("ThrottlingRateLimit") is not None:
-            rate = float(setting["ThrottlingRateLimit"])
-        if setting.get("ThrottlingBurstLimit") is not None:
-            burst = int(setting["ThrottlingBurstLimit"])
+    settings = resolver.resolve(props.get("MethodSettings") or [], f"{logical_id}.MethodSettings")
+    for setting in settings if isinstance(settings, list) else []:
+        # A parameter's value is a string, which CloudFormation converts: so does this.
+        with contextlib.suppress(TypeError, ValueError):
+            if setting.get("ThrottlingRateLimit") is not None:
+                rate = float(setting["ThrottlingRateLimit"])
+            if setting.get("ThrottlingBurstLimit") is not None:
+                burst = int(float(setting["ThrottlingBurstLimit"]))
     endpoint = resolver.resolve(props.get("EndpointConfiguration") or "EDGE", logical_id)
     if isinstance(endpoint, dict):  # SAM takes a type, or {Type: ..., VPCEndpointIds: [...]}
         endpoint = endpoint.get("Type", "EDGE")
@@ -372,6 +381,8 @@ def _policy_templates() -> dict[str, Any]:
 
 def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> list[Any]:
     """The function's policies as IAM documents: SAM policy templates expanded as SAM does."""
+    from workshop.local.iam import aws_managed_policy  # it needs this module's names
+
     documents: list[Any] = []
     templates = None
     for index, policy in enumerate(policies):
@@ -381,13 +392,13 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
                 made = resolver.resolve(policy, here)
             except WorkshopError:
                 made = None
-            if not isinstance(made, str) or _aws_managed_policy(made) is None:
+            if not isinstance(made, str) or aws_managed_policy(made) is None:
                 raise resolver.unsupported(
                     here, f"a managed policy made in the template ({json.dumps(policy)})"
                 )
             policy = made
         if isinstance(policy, str):  # a managed policy, by name or ARN
-            document = _aws_managed_policy(policy)
+            document = aws_managed_policy(policy)
             if document is None:  # a customer's own: its statements are in the account only
                 raise resolver.unsupported(here, f"the managed policy {policy}")
             documents.append(document)
@@ -407,19 +418,6 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
         parameters = resolver.resolve(parameters or {}, here)
         documents.append(resolver.resolve(templates[name].to_statement(parameters), here))
     return documents
-
-
-def _aws_managed_policy(policy: str) -> Any:
-    """The document of the AWS managed policy named `policy` (or its ARN), as moto holds AWS's
-    own, or None for another policy."""
-    from moto.iam.aws_managed_policies import aws_managed_policies_data
-
-    arn = re.fullmatch(r"arn:aws[a-z-]*:iam::aws:policy(/(?:[\w+=,.@-]+/)*)([\w+=,.@-]+)", policy)
-    name = arn.group(2) if arn else policy
-    found = json.loads(aws_managed_policies_data).get(name)
-    if found is None or (arn and arn.group(1) != found["Path"]):  # its ARN holds its path
-        return None
-    return found["Document"]
 
 
 def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Resolver) -> Function:
