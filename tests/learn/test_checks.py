@@ -11,6 +11,7 @@ each README does so.
 
 from __future__ import annotations
 
+import base64
 import random
 import shutil
 import string
@@ -25,7 +26,11 @@ from tests.helpers import STORY_WORDS, console_commands
 from workshop import learn
 from workshop.learn import checks
 from workshop.learn.checks.counts_visits_at_once import InStep
-from workshop.learn.checks.sessions_and_honest_errors import MIN_ENTROPY_BITS, entropy_bits
+from workshop.learn.checks.sessions_and_honest_errors import (
+    MIN_ENTROPY_BITS,
+    REFUSED_BELOW_BITS,
+    entropy_bits,
+)
 
 EXERCISES = learn.exercises()
 IDS = [exercise.stage.id for exercise in EXERCISES]
@@ -113,6 +118,11 @@ def test_in_step_lets_calls_through_in_pairs_and_a_lone_one_after_its_patience()
     assert not any(thread.is_alive() for thread in threads), "the pair should go together"
 
 
+def secrets_like(draw: random.Random, nbytes: int) -> str:
+    """What secrets.token_urlsafe(nbytes) writes, from a seeded generator."""
+    return base64.urlsafe_b64encode(draw.randbytes(nbytes)).rstrip(b"=").decode()
+
+
 def test_entropy_tells_random_ids_from_a_clock_and_a_counter():
     """Fixed ids (a seeded generator, not chance): what the 06 check would see of 24 sessions."""
     draw = random.Random(6)
@@ -126,7 +136,14 @@ def test_entropy_tells_random_ids_from_a_clock_and_a_counter():
     clock = [
         f"{1796135867663823688 + 33_417_291 * n + draw.randrange(1000):022d}" for n in range(24)
     ]
-    assert entropy_bits(clock) < MIN_ENTROPY_BITS
+    assert entropy_bits(clock) < REFUSED_BELOW_BITS
+    # 64 random bits, as token_urlsafe(8) and str(randbits(64)) write them: shown as 60 or
+    # more, never below the line the check refuses at.
+    for _ in range(200):
+        urlsafe_8 = [secrets_like(draw, 8) for _ in range(24)]
+        assert entropy_bits(urlsafe_8) >= REFUSED_BELOW_BITS
+        decimal = [str(draw.getrandbits(64)) for _ in range(24)]
+        assert entropy_bits(decimal) >= REFUSED_BELOW_BITS
     counter = [f"session-{n:06d}" for n in range(24)]
     assert entropy_bits(counter) < 16
     assert entropy_bits(["same"] * 24) == 0
