@@ -80,3 +80,20 @@ def test_an_action_is_matched_whatever_its_case_and_a_resource_is_not():
     }
     assert decide([lower], "dynamodb:UpdateItem", table) == PermissionResult.PERMITTED
     assert decide([lower], "dynamodb:UpdateItem", table.lower()) == PermissionResult.NEUTRAL
+
+
+def test_a_deny_of_plain_http_does_not_apply_to_an_sdk_call():
+    """A Deny on aws:SecureTransport false (a common guard) does not meet an SDK's call, which
+    is HTTPS on AWS; moto read no condition, and applied it to every call."""
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/Items"
+    allow = {"Effect": "Allow", "Action": "dynamodb:UpdateItem", "Resource": table}
+    guard = {
+        "Effect": "Deny",
+        "Action": "dynamodb:*",
+        "Resource": "*",
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    document = {"Version": "2012-10-17", "Statement": [allow, guard]}
+    assert decide([document], "dynamodb:UpdateItem", table) == PermissionResult.PERMITTED
+    guard["Condition"]["Bool"]["aws:SecureTransport"] = "true"  # a Deny of HTTPS: it applies
+    assert decide([document], "dynamodb:UpdateItem", table) == PermissionResult.DENIED

@@ -75,8 +75,9 @@ def decide(documents: list[Any], action: str, resource: str) -> PermissionResult
 
 
 def _actions_in_lower_case(document: Any) -> Any:
-    """The document with its actions in lower case: "The prefix and the action name are case
-    insensitive" (IAM JSON policy elements: Action); moto compares them as written."""
+    """The document as it applies to a call: its actions in lower case ("The prefix and the
+    action name are case insensitive", IAM JSON policy elements: Action; moto compares them as
+    written), less a statement whose condition a call over HTTPS does not meet."""
     if not isinstance(document, dict):
         return document
     statements = document.get("Statement")
@@ -86,6 +87,8 @@ def _actions_in_lower_case(document: Any) -> Any:
         return document
     lowered = []
     for statement in statements:
+        if isinstance(statement, dict) and not _applies_over_https(statement.get("Condition")):
+            continue
         if isinstance(statement, dict):
             statement = dict(statement)
             for key in ("Action", "NotAction"):
@@ -96,6 +99,22 @@ def _actions_in_lower_case(document: Any) -> Any:
                     statement[key] = [v.lower() if isinstance(v, str) else v for v in value]
         lowered.append(statement)
     return {**document, "Statement": lowered}
+
+
+def _applies_over_https(condition: Any) -> bool:
+    """Whether a statement's Condition holds for a call over HTTPS, as every SDK call to AWS is:
+    only a condition on aws:SecureTransport alone is read (moto reads none, and would apply a
+    Deny meant for plain HTTP to every call)."""
+    if not isinstance(condition, dict) or len(condition) != 1:
+        return True
+    ((operator, tests),) = condition.items()
+    if operator != "Bool" or not isinstance(tests, dict) or len(tests) != 1:
+        return True
+    ((key, value),) = tests.items()
+    if key.lower() != "aws:securetransport":
+        return True
+    values = value if isinstance(value, list) else [value]
+    return any(str(v).lower() == "true" for v in values)
 
 
 class FunctionAuthorizer:
