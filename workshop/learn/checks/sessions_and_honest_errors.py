@@ -34,9 +34,9 @@ CAUSES = {
     "unavailable": ("503",),
 }
 OUTAGE_PATIENCE = 6.0  # seconds a visit may take to answer during an outage
-# While DynamoDB does not answer: more than the function's Timeout (10 s), so that a handler
-# that waits for ever is seen to time out (502), and the reference (at most 9 s) has room.
-STALL_PATIENCE = 12.0
+# While DynamoDB does not answer, a visit is waited for past the function's Timeout: one that
+# waits for ever is then seen to time out (502), and a right one has until its Timeout.
+STALL_MARGIN = 2.0  # seconds
 NEW_VISITORS = 24  # sessions drawn to judge how guessable their ids are
 # OWASP's floor for a session id: 64 bits that an attacker cannot predict.
 MIN_ENTROPY_BITS = 64
@@ -271,12 +271,13 @@ def _outages(stack: Any, visitor: LoggedVisitor) -> list[str]:
 def _no_answer(stack: Any, visitor: LoggedVisitor) -> list[str]:
     """While DynamoDB does not answer, a visit gets 503 and Retry-After before the Timeout."""
     during = "While DynamoDB does not answer at all (a stall), a visit"
+    patience = stack.function().timeout + STALL_MARGIN
     with stack.aws.dynamodb_stall():
-        answer, logs = visitor.visit(patience=STALL_PATIENCE)
+        answer, logs = visitor.visit(patience=patience)
     if answer.status == 503 and answer.retry_after:
         return []
     got = (
-        f"still has no answer after {STALL_PATIENCE:g} seconds"
+        f"still has no answer after {patience:g} seconds"
         if answer.status == 0
         else f"answers {answer.status} {quote(answer.body)}{_said(logs, ('Timeout', 'timeout'))}"
     )
