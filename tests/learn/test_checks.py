@@ -26,6 +26,7 @@ from tests.helpers import STORY_WORDS, console_commands
 from workshop import learn
 from workshop.learn import checks
 from workshop.learn.checks.counts_visits_at_once import InStep
+from workshop.learn.checks.least_privilege_and_operations import deploy_parameters
 from workshop.learn.checks.sessions_and_honest_errors import (
     MIN_ENTROPY_BITS,
     REFUSED_BELOW_BITS,
@@ -147,3 +148,20 @@ def test_entropy_tells_random_ids_from_a_clock_and_a_counter():
     counter = [f"session-{n:06d}" for n in range(24)]
     assert entropy_bits(counter) < 16
     assert entropy_bits(["same"] * 24) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("samconfig.toml", "version = 0.1\n[default.global.parameters]\ndisable_rollback = true\n"),
+        (
+            "samconfig.yaml",
+            "version: 0.1\ndefault:\n  deploy:\n    parameters:\n      disable_rollback: true\n",
+        ),
+    ],
+)
+def test_check_07_reads_the_deploy_parameters_as_sam_cli_does(tmp_path, name, text):
+    """SAM CLI reads samconfig.yaml when there is no samconfig.toml, and a command's parameters
+    over the global ones (samcli/lib/config/samconfig.py): a rollback disabled in either is."""
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    assert deploy_parameters(tmp_path)["disable_rollback"] is True

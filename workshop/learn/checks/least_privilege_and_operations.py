@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import yaml
 from moto.iam.access_control import PermissionResult
 
 from workshop.learn.checks.logged_visits import LoggedVisitor
@@ -60,6 +61,7 @@ OTHER_SERVICES = (
     ("kms:Decrypt", "arn:aws:kms:{region}:{account}:key/any"),
     ("sqs:SendMessage", "arn:aws:sqs:{region}:{account}:any"),
     ("sns:Publish", "arn:aws:sns:{region}:{account}:any"),
+    ("logs:DeleteLogGroup", "arn:aws:logs:{region}:{account}:log-group:any"),
 )
 
 
@@ -209,7 +211,10 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
             f"The function's log group, {function.log_group}, keeps its logs for ever (no "
             "RetentionInDays), and every day kept is paid for."
         )
-    limited = [api for api in stack.template.apis.values() if api.throttle_rate is not None]
+    # The APIs that serve the function's routes: a throttled API that no route uses limits nothing.
+    used = {route.api for route in stack.template.routes}
+    apis = [api for name, api in stack.template.apis.items() if name in used]
+    limited = [api for api in apis if api.throttle_rate is not None]
     if not limited:
         problems.append(
             "The API has no throttling (MethodSettings ThrottlingRateLimit and "
@@ -241,7 +246,7 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
             f"fewer than {AT_ONCE} visitors at the same moment through: Lambda throttles the "
             "others, and API Gateway answers them 500."
         )
-    deploy = _samconfig(stack.project_dir).get("deploy", {}).get("parameters", {})
+    deploy = deploy_parameters(stack.project_dir)
     if deploy.get("disable_rollback") is True:
         problems.append(
             "The project's samconfig.toml keeps a failed deploy as it is (disable_rollback = "
@@ -264,11 +269,26 @@ def _is_json_record(message: str) -> bool:
         return False
 
 
-def _samconfig(project: Path) -> dict[str, Any]:
-    """The `default` environment of the project's samconfig.toml ({} if none, or unreadable)."""
-    try:
-        config = tomllib.loads((project / "samconfig.toml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
-    default = config.get("default", {})
-    return default if isinstance(default, dict) else {}
+def deploy_parameters(project: Path) -> dict[str, Any]:
+    """What `sam deploy` reads of the project's config, as SAM CLI reads it: samconfig.toml, or
+    else samconfig.yaml (or .yml); its `default` environment's global parameters, with the
+    deploy command's own over them ({} if none, or unreadable)."""
+    config: Any = {}
+    for name in ("samconfig.toml", "samconfig.yaml", "samconfig.yml"):
+        path = project / name
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+            config = tomllib.loads(text) if name.endswith(".toml") else yaml.safe_load(text)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError):
+            config = {}
+        break
+    default = config.get("default") if isinstance(config, dict) else None
+    default = default if isinstance(default, dict) else {}
+    merged: dict[str, Any] = {}
+    for command in ("global", "deploy"):
+        section = default.get(command)
+        parameters = section.get("parameters") if isinstance(section, dict) else None
+        merged.update(parameters if isinstance(parameters, dict) else {})
+    return merged
