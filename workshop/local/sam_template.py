@@ -296,6 +296,7 @@ def load(path: Path, *, stack_name: str, region: str = "us-east-1") -> Template:
             recovery = resolver.resolve(
                 props.get("PointInTimeRecoverySpecification") or {}, f"{logical_id}.PITR"
             )
+            recovery = recovery if isinstance(recovery, dict) else {}  # !Ref AWS::NoValue
             pitr = recovery.get("PointInTimeRecoveryEnabled", False) in (True, "true", "True")
             tables[logical_id] = Table(
                 logical_id, name, resolver.arn(logical_id), create_args, pitr
@@ -343,7 +344,7 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
     settings = resolver.resolve(props.get("MethodSettings") or [], f"{logical_id}.MethodSettings")
     for setting in settings if isinstance(settings, list) else []:
         # A parameter's value is a string, which CloudFormation converts: so does this.
-        with contextlib.suppress(TypeError, ValueError):
+        with contextlib.suppress(AttributeError, TypeError, ValueError):
             if setting.get("ThrottlingRateLimit") is not None:
                 rate = float(setting["ThrottlingRateLimit"])
             if setting.get("ThrottlingBurstLimit") is not None:
