@@ -80,11 +80,13 @@ def _pair(stack: Any, visitor: LoggedVisitor, before: int, which: str) -> list[s
     seen = len(stack.logs())
     with stack.intercept_dynamodb(InStep()), ThreadPoolExecutor(2) as pool:
         pair = list(pool.map(lambda _: get(visitor.url, visitor.cookie), range(2)))
+    if which == FIRST_VISITS and all(
+        answer.status == 400 and any(map(deletes, answer.set_cookies)) for answer in pair
+    ):
+        # A strict counter: it refuses a session it no longer holds, and clears its cookie.
+        # Its first visits are then new visitors', each with an item of its own: no race.
+        return []
     for answer in pair:
-        if which == FIRST_VISITS and answer.status == 400 and any(map(deletes, answer.set_cookies)):
-            # A strict counter: it refuses a session it no longer holds, and clears its cookie.
-            # Its first visits are then new visitors', each with an item of its own: no race.
-            return []
         if answer.status != 200:
             line = error_line([event.message for event in stack.logs()[seen:]])
             return [
