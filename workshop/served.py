@@ -50,7 +50,9 @@ def state_dir(project: manifest.Project) -> Path:
         return named
     mine = str(project.path.resolve())
     apart = root / f"{project.stack_name}-{hashlib.sha256(mine.encode()).hexdigest()[:8]}"
-    if project.stack_name in ours.values():  # a copy called stage03: never the stage's own
+    # A copy called stage03 (or Stage03, the same folder where names ignore case): never the
+    # stage's own.
+    if project.stack_name.lower() in {name.lower() for name in ours.values()}:
         return apart
     owner = named / OWNER
     try:

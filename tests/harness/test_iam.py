@@ -9,8 +9,10 @@ import pytest
 from moto.iam.access_control import PermissionResult
 
 from tests.helpers import PROBE_APP
+from workshop.errors import WorkshopError
 from workshop.local.iam import decide
 from workshop.local.physical_names import generated_name
+from workshop.local.sam_template import load
 
 # The narrowed stack's names, as CloudFormation makes them.
 ROLE = generated_name("narrow", "ProbeFunctionRole", 64)
@@ -97,3 +99,32 @@ def test_a_deny_of_plain_http_does_not_apply_to_an_sdk_call():
     assert decide([document], "dynamodb:UpdateItem", table) == PermissionResult.PERMITTED
     guard["Condition"]["Bool"]["aws:SecureTransport"] = "true"  # a Deny of HTTPS: it applies
     assert decide([document], "dynamodb:UpdateItem", table) == PermissionResult.DENIED
+
+
+def test_a_deny_with_not_resource_spares_only_what_it_names():
+    """NotResource: the Deny applies to every other resource (moto let any statement without
+    Resource through, a Deny included)."""
+    own = "arn:aws:dynamodb:us-east-1:123456789012:table/Items"
+    other = "arn:aws:dynamodb:us-east-1:123456789012:table/Others"
+    guard = {"Effect": "Deny", "Action": "dynamodb:*", "NotResource": own}
+    allow = {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}
+    document = {"Version": "2012-10-17", "Statement": [allow, guard]}
+    assert decide([document], "dynamodb:UpdateItem", own) == PermissionResult.PERMITTED
+    assert decide([document], "dynamodb:UpdateItem", other) == PermissionResult.DENIED
+
+
+def test_a_deny_on_a_condition_the_harness_cannot_judge_is_named(tmp_path):
+    """moto reads no condition: a Deny on aws:SourceIp would refuse every call here."""
+    app = shutil.copytree(PROBE_APP, tmp_path / "app")
+    template = app / "template.yaml"
+    crud = (
+        "      Policies:\n        - DynamoDBCrudPolicy:\n            TableName: !Ref ItemsTable\n"
+    )
+    deny = (
+        "      Policies:\n        - Statement:\n            - Effect: Deny\n"
+        "              Action: dynamodb:*\n              Resource: '*'\n"
+        "              Condition: {IpAddress: {aws:SourceIp: 10.0.0.0/8}}\n"
+    )
+    template.write_text(template.read_text(encoding="utf-8").replace(crud, deny), encoding="utf-8")
+    with pytest.raises(WorkshopError, match=r"uses a Deny on .*aws:SourceIp"):
+        load(template, stack_name="t")

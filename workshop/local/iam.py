@@ -6,6 +6,7 @@ itself, with moto's policy evaluator, before moto sees it, and refuses it as Dyn
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import re
@@ -65,7 +66,7 @@ def decide(documents: list[Any], action: str, resource: str) -> PermissionResult
     """What the policies say: PERMITTED, DENIED (explicitly) or NEUTRAL (nothing allows it)."""
     verdict = PermissionResult.NEUTRAL
     for document in documents:
-        policy = IAMPolicy(json.dumps(_actions_in_lower_case(document)))
+        policy = IAMPolicy(json.dumps(_as_it_applies(document, resource)))
         result = policy.is_action_permitted(action.lower(), resource)
         if result == PermissionResult.DENIED:
             return result
@@ -74,10 +75,19 @@ def decide(documents: list[Any], action: str, resource: str) -> PermissionResult
     return verdict
 
 
-def _actions_in_lower_case(document: Any) -> Any:
-    """The document as it applies to a call: its actions in lower case ("The prefix and the
-    action name are case insensitive", IAM JSON policy elements: Action; moto compares them as
-    written), less a statement whose condition a call over HTTPS does not meet."""
+# The condition keys of an SDK's call from a function, as the harness knows them: over HTTPS,
+# in the region of the resource it names. A Deny on any other key cannot be judged offline
+# (sam_template refuses it), since moto reads no condition and would apply it to every call.
+KNOWN_CONDITION_KEYS = ("aws:securetransport", "aws:requestedregion")
+
+
+def _as_it_applies(document: Any, resource: str) -> Any:
+    """The document as it applies to a call on `resource`, in what moto reads:
+    - its actions in lower case ("The prefix and the action name are case insensitive", IAM
+      JSON policy elements: Action; moto compares them as written);
+    - a statement whose condition the call does not meet left out, and one whose condition it
+      meets kept without it (moto reads no condition);
+    - a NotResource read here (moto lets any statement without Resource through)."""
     if not isinstance(document, dict):
         return document
     statements = document.get("Statement")
@@ -85,36 +95,83 @@ def _actions_in_lower_case(document: Any) -> Any:
         statements = [statements]
     if not isinstance(statements, list):
         return document
-    lowered = []
+    region = resource.split(":")[3] if resource.count(":") >= 3 else ""
+    context = {"aws:securetransport": "true", "aws:requestedregion": region}
+    applied = []
     for statement in statements:
-        if isinstance(statement, dict) and not _applies_over_https(statement.get("Condition")):
+        if not isinstance(statement, dict):
+            applied.append(statement)
             continue
-        if isinstance(statement, dict):
-            statement = dict(statement)
-            for key in ("Action", "NotAction"):
-                value = statement.get(key)
-                if isinstance(value, str):
-                    statement[key] = value.lower()
-                elif isinstance(value, list):
-                    statement[key] = [v.lower() if isinstance(v, str) else v for v in value]
-        lowered.append(statement)
-    return {**document, "Statement": lowered}
+        statement = dict(statement)
+        if "Condition" in statement:
+            holds = condition_holds(statement["Condition"], context)
+            if holds is False:
+                continue
+            if holds:
+                del statement["Condition"]
+        if "NotResource" in statement:
+            if _matches(resource, statement.pop("NotResource")):
+                continue
+            statement["Resource"] = "*"
+        for key in ("Action", "NotAction"):
+            value = statement.get(key)
+            if isinstance(value, str):
+                statement[key] = value.lower()
+            elif isinstance(value, list):
+                statement[key] = [v.lower() if isinstance(v, str) else v for v in value]
+        applied.append(statement)
+    return {**document, "Statement": applied}
 
 
-def _applies_over_https(condition: Any) -> bool:
-    """Whether a statement's Condition holds for a call over HTTPS, as every SDK call to AWS is:
-    only a condition on aws:SecureTransport alone is read (moto reads none, and would apply a
-    Deny meant for plain HTTP to every call)."""
-    if not isinstance(condition, dict) or len(condition) != 1:
-        return True
-    ((operator, tests),) = condition.items()
-    if operator != "Bool" or not isinstance(tests, dict) or len(tests) != 1:
-        return True
-    ((key, value),) = tests.items()
-    if key.lower() != "aws:securetransport":
-        return True
-    values = value if isinstance(value, list) else [value]
-    return any(str(v).lower() == "true" for v in values)
+def condition_holds(condition: Any, context: dict[str, str]) -> bool | None:
+    """Whether a Condition holds for a call with `context`'s keys; None where it names a key or
+    an operator the harness does not judge."""
+    if not isinstance(condition, dict):
+        return None
+    for operator, tests in condition.items():
+        base = str(operator).removesuffix("IfExists")
+        if not isinstance(tests, dict):
+            return None
+        for key, wanted in tests.items():
+            actual = context.get(str(key).lower())
+            if actual is None:
+                return None
+            values = [str(v) for v in (wanted if isinstance(wanted, list) else [wanted])]
+            if base == "Bool":
+                met = actual in (v.lower() for v in values)
+            elif base in ("StringEquals", "StringNotEquals"):
+                met = (actual in values) == (base == "StringEquals")
+            elif base in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
+                equal = actual.lower() in (v.lower() for v in values)
+                met = equal == (base == "StringEqualsIgnoreCase")
+            elif base in ("StringLike", "StringNotLike"):
+                like = any(fnmatch.fnmatchcase(actual, v) for v in values)
+                met = like == (base == "StringLike")
+            else:
+                return None
+            if not met:
+                return False
+    return True
+
+
+def unjudged_deny(document: Any) -> str | None:
+    """The condition of a Deny in `document` that the harness cannot judge, as JSON, or None."""
+    statements = document.get("Statement") if isinstance(document, dict) else None
+    statements = [statements] if isinstance(statements, dict) else statements or []
+    context = dict.fromkeys(KNOWN_CONDITION_KEYS, "")
+    for statement in statements if isinstance(statements, list) else []:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Deny":
+            continue
+        condition = statement.get("Condition")
+        if condition is not None and condition_holds(condition, context) is None:
+            return json.dumps(condition)
+    return None
+
+
+def _matches(resource: str, patterns: Any) -> bool:
+    """Whether `resource` is one of an IAM element's ARNs (with its * and ? wildcards)."""
+    patterns = patterns if isinstance(patterns, list) else [patterns]
+    return any(isinstance(p, str) and fnmatch.fnmatchcase(resource, p) for p in patterns)
 
 
 class FunctionAuthorizer:

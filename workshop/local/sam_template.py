@@ -382,7 +382,7 @@ def _policy_templates() -> dict[str, Any]:
 
 def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> list[Any]:
     """The function's policies as IAM documents: SAM policy templates expanded as SAM does."""
-    from workshop.local.iam import aws_managed_policy  # it needs this module's names
+    from workshop.local.iam import aws_managed_policy, unjudged_deny  # they need our names
 
     documents: list[Any] = []
     templates = None
@@ -406,6 +406,8 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
             continue
         if isinstance(policy, dict) and "Statement" in policy:
             documents.append(resolver.resolve(policy, here))
+            if unjudged_deny(documents[-1]):
+                raise resolver.unsupported(here, f"a Deny on {unjudged_deny(documents[-1])}")
             continue
         if not isinstance(policy, dict) or len(policy) != 1:
             raise resolver.unsupported(here, "a policy that is not a template, name or document")
@@ -483,8 +485,8 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
         code_dir=code_dir,
         handler=handler,
         runtime=runtime,
-        timeout=float(props.get("Timeout", 3)),
-        memory_size=int(props.get("MemorySize", 128)),
+        timeout=float(resolver.resolve(props.get("Timeout", 3), f"{where}.Timeout")),
+        memory_size=int(resolver.resolve(props.get("MemorySize", 128), f"{where}.MemorySize")),
         environment=environment,
         policies=_policy_documents(policies, resolver, f"{where}.Policies"),
         # SAM makes the role as the resource "<Function>Role", which CloudFormation names.

@@ -145,10 +145,12 @@ def check(stack: Any) -> list[str]:
             )
             break
     group = f"arn:aws:logs:{stack.aws.region}:{ACCOUNT_ID}:log-group:{function.log_group}:*"
+    streams = group.removesuffix("*") + "log-stream:*"  # what PutLogEvents acts on
     silenced = [
         action
-        for action in ("logs:CreateLogStream", "logs:PutLogEvents")
-        if decide(function.policies, action, group) == PermissionResult.DENIED
+        for action, resource in (("logs:CreateLogStream", group), ("logs:PutLogEvents", streams))
+        if PermissionResult.DENIED
+        in (decide(function.policies, action, group), decide(function.policies, action, resource))
     ]
     if silenced:
         problems.append(
