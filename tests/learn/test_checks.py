@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import random
 import shutil
-import string
 import threading
 import time
 import uuid
@@ -28,7 +27,7 @@ from workshop.learn import checks
 from workshop.learn.checks.counts_visits_at_once import InStep
 from workshop.learn.checks.least_privilege_and_operations import deploy_parameters
 from workshop.learn.checks.sessions_and_honest_errors import (
-    MIN_ENTROPY_BITS,
+    NEW_VISITORS,
     REFUSED_BELOW_BITS,
     entropy_bits,
 )
@@ -125,29 +124,30 @@ def secrets_like(draw: random.Random, nbytes: int) -> str:
 
 
 def test_entropy_tells_random_ids_from_a_clock_and_a_counter():
-    """Fixed ids (a seeded generator, not chance): what the 06 check would see of 24 sessions."""
+    """Fixed ids (a seeded generator, not chance): what the 06 check sees of its new visitors,
+    200 draws of each kind, on the side of its line that each must be on, every time."""
     draw = random.Random(6)
-    urlsafe = string.ascii_letters + string.digits + "-_"
-    tokens = ["".join(draw.choice(urlsafe) for _ in range(22)) for _ in range(24)]
-    assert entropy_bits(tokens) >= 120  # 22 characters of 6 bits: 132 at most
-    hexes = ["".join(draw.choice("0123456789abcdef") for _ in range(32)) for _ in range(24)]
-    assert entropy_bits(hexes) >= 120
-    uuids = [str(uuid.UUID(int=draw.getrandbits(128), version=4)) for _ in range(24)]
-    assert entropy_bits(uuids) >= MIN_ENTROPY_BITS
+    n = NEW_VISITORS
+    for _ in range(200):
+        # 64 random bits, as token_urlsafe(8), token_hex(8) and str(randbits(64)) write them.
+        for ids in (
+            [secrets_like(draw, 8) for _ in range(n)],
+            [draw.randbytes(8).hex() for _ in range(n)],
+            [str(draw.getrandbits(64)) for _ in range(n)],
+        ):
+            assert entropy_bits(ids) >= REFUSED_BELOW_BITS, ids
+        assert entropy_bits([draw.randbytes(7).hex() for _ in range(n)]) < REFUSED_BELOW_BITS
+    tokens = [secrets_like(draw, 16) for _ in range(n)]
+    assert entropy_bits(tokens) >= 120  # 22 characters: 128 bits
+    uuids = [str(uuid.UUID(int=draw.getrandbits(128), version=4)) for _ in range(n)]
+    assert entropy_bits(uuids) >= 120  # 122 random bits
     clock = [
-        f"{1796135867663823688 + 33_417_291 * n + draw.randrange(1000):022d}" for n in range(24)
+        f"{1796135867663823688 + 33_417_291 * k + draw.randrange(1000):022d}" for k in range(n)
     ]
     assert entropy_bits(clock) < REFUSED_BELOW_BITS
-    # 64 random bits, as token_urlsafe(8) and str(randbits(64)) write them: shown as 60 or
-    # more, never below the line the check refuses at.
-    for _ in range(200):
-        urlsafe_8 = [secrets_like(draw, 8) for _ in range(24)]
-        assert entropy_bits(urlsafe_8) >= REFUSED_BELOW_BITS
-        decimal = [str(draw.getrandbits(64)) for _ in range(24)]
-        assert entropy_bits(decimal) >= REFUSED_BELOW_BITS
-    counter = [f"session-{n:06d}" for n in range(24)]
+    counter = [f"session-{k:06d}" for k in range(n)]
     assert entropy_bits(counter) < 16
-    assert entropy_bits(["same"] * 24) == 0
+    assert entropy_bits(["same"] * n) == 0
 
 
 @pytest.mark.parametrize(

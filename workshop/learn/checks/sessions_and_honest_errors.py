@@ -37,14 +37,13 @@ OUTAGE_PATIENCE = 6.0  # seconds a visit may take to answer during an outage
 # While DynamoDB does not answer, a visit is waited for past the function's Timeout: one that
 # waits for ever is then seen to time out (502), and a right one has until its Timeout.
 STALL_MARGIN = 2.0  # seconds
-NEW_VISITORS = 24  # sessions drawn to judge how guessable their ids are
+NEW_VISITORS = 48  # sessions drawn to judge how guessable their ids are
 # OWASP's floor for a session id: 64 bits that an attacker cannot predict.
 MIN_ENTROPY_BITS = 64
-# What 24 ids can show is less than that: a position whose characters happen to vary less than
-# half as much as chance would is not counted (token_urlsafe(8)'s last one, now and then), and
-# a decimal id's length varies. Refused only when far below, so that a right id of 64 bits is
-# never refused by chance: clocks, counters and uuid1 show 30 bits or fewer.
-REFUSED_BELOW_BITS = 48
+# What 48 ids show of 64 random bits is 61 to 64 (token_urlsafe(8), token_hex(8), a decimal
+# randbits(64)), and of 56 bits 56 at most: refused below 58, so that neither verdict rests on
+# the draw (a seeded test checks 200 draws of each).
+REFUSED_BELOW_BITS = 58
 SAME_SITE = ("lax", "strict")
 # Cookies a browser may send beside the session's: another app's JSON, a flag with no value.
 OTHER_COOKIES = 'theme={"dark":true}; flag'
@@ -53,21 +52,40 @@ OTHER_COOKIES = 'theme={"dark":true}; flag'
 def entropy_bits(ids: list[str]) -> float:
     """About how many unpredictable bits the ids have, judged from the ids alone.
 
-    The alphabet is every character the ids use; a position counts when its characters vary
-    as much as random draws from that alphabet would (at least half the distinct characters
-    that `len(ids)` uniform draws give on average). A clock or a counter varies in its last
-    digits only; `secrets.token_urlsafe(16)` in all 22 characters but the last two bits.
+    The ids are aligned on their last character (a number's digits count from the right), and
+    each place counts the bits of the values it takes: from how many distinct characters
+    `len(ids)` draws gave there, the number of equally likely values that would give as many
+    on average, at most every character the ids use. A clock or a counter varies in its last
+    digits only; `secrets.token_urlsafe(8)` shows about 63 of its 64 bits.
     """
     alphabet = set("".join(ids))
     if len(ids) < 2 or len(alphabet) < 2:
         return 0.0
-    size = len(alphabet)
-    expected = size * (1 - (1 - 1 / size) ** len(ids))
-    length = min(len(session) for session in ids)
-    varied = sum(
-        1 for place in range(length) if len({session[place] for session in ids}) >= expected / 2
+    width = max(len(session) for session in ids)
+    aligned = [session.rjust(width, "\0") for session in ids]  # \0: no character of theirs
+    most = len(set("".join(aligned)))
+    return sum(
+        math.log2(_values_behind(len({session[place] for session in aligned}), len(ids), most))
+        for place in range(width)
     )
-    return varied * math.log2(size)
+
+
+def _values_behind(distinct: int, draws: int, most: int) -> float:
+    """How many equally likely values `draws` draws take to show `distinct` of them on average
+    (at most `most`)."""
+    if distinct <= 1:
+        return 1.0
+
+    def shown(values: float) -> float:
+        return values * (1 - (1 - 1 / values) ** draws)
+
+    if shown(most) <= distinct:
+        return float(most)
+    low, high = float(distinct), float(most)
+    for _ in range(50):
+        middle = (low + high) / 2
+        low, high = (middle, high) if shown(middle) < distinct else (low, middle)
+    return (low + high) / 2
 
 
 def _value(cookie: str | None) -> str:
