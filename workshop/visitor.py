@@ -152,12 +152,9 @@ class Visitor:
         deletes it (Max-Age, where both are given, wins: RFC 6265 5.3); an empty value is
         stored, and sent back, as any other. A cookie is one per name and path: a deletion
         with another Path (or none, which means the request's folder) leaves it."""
-        pair, *attributes = header.split(";")
-        name, _, value = pair.partition("=")
+        name, _, value = header.split(";", 1)[0].partition("=")
         name = name.strip()
-        paths = [
-            a.partition("=")[2].strip() for a in attributes if a.strip().lower().startswith("path=")
-        ]
+        paths = _attribute(header, "path")
         path = paths[-1] if paths and paths[-1].startswith("/") else _default_path(self.url)
         if deletes(header):
             if self._paths.get(name, path) == path:
@@ -171,7 +168,15 @@ class Visitor:
 def _default_path(url: str) -> str:
     """A cookie's path when Set-Cookie gives none: the request path's folder (RFC 6265 5.1.4)."""
     path = urlsplit(url).path
-    return path[: path.rindex("/")] or "/" if path.startswith("/") and path.count("/") > 1 else "/"
+    if not path.startswith("/") or path.count("/") == 1:
+        return "/"
+    return path[: path.rindex("/")]
+
+
+def _attribute(header: str, name: str) -> list[str]:
+    """The values a Set-Cookie header gives the attribute `name` (any case), in order."""
+    pairs = (part.strip().partition("=") for part in header.split(";")[1:])
+    return [value.strip() for key, _, value in pairs if key.strip().lower() == name]
 
 
 def _past(date: str) -> bool:
@@ -186,9 +191,7 @@ def _past(date: str) -> bool:
 def deletes(header: str) -> bool:
     """Whether a Set-Cookie header deletes its cookie: Max-Age of 0 or less, or else an Expires
     date that has passed."""
-    attributes = [part.strip() for part in header.split(";")[1:]]
-    ages = [a.partition("=")[2].strip() for a in attributes if a.lower().startswith("max-age")]
+    ages = _attribute(header, "max-age")
     if ages:
         return any(age.lstrip("-").isdigit() and int(age) <= 0 for age in ages)
-    dates = [a.partition("=")[2].strip() for a in attributes if a.lower().startswith("expires")]
-    return any(_past(date) for date in dates)
+    return any(_past(date) for date in _attribute(header, "expires"))

@@ -406,8 +406,8 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
             continue
         if isinstance(policy, dict) and "Statement" in policy:
             documents.append(resolver.resolve(policy, here))
-            if unjudged_deny(documents[-1]):
-                raise resolver.unsupported(here, f"a Deny on {unjudged_deny(documents[-1])}")
+            if denied_on := unjudged_deny(documents[-1]):
+                raise resolver.unsupported(here, f"a Deny on {denied_on}")
             continue
         if not isinstance(policy, dict) or len(policy) != 1:
             raise resolver.unsupported(here, "a policy that is not a template, name or document")
