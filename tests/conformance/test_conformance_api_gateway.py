@@ -476,3 +476,17 @@ def test_an_event_over_lambdas_6_mb_payload_quota_is_refused_with_413(api):
     assert dict((name.lower(), value) for name, value in headers)["x-amzn-errortype"] == (
         "BadRequestException"
     )
+
+
+def test_a_function_response_over_lambdas_6_mb_quota_is_a_502(api):
+    """DataBiosphere/azul issues #7466 and #8258 (AWS, 2026): a handler's response over
+    6291556 bytes makes API Gateway answer 502 `Internal server error`, an INTEGRATION_FAILURE;
+    the same response a little under the quota is served."""
+    under = call(
+        api, "POST", "/Prod/respond", body=b'{"statusCode": 200, "body": "x", "bodyTimes": 6000000}'
+    )
+    over = call(
+        api, "POST", "/Prod/respond", body=b'{"statusCode": 200, "body": "x", "bodyTimes": 6300000}'
+    )
+    assert (under[0], len(under[2])) == (200, 6000000)
+    assert (over[0], over[2]) == (502, b'{"message": "Internal server error"}')

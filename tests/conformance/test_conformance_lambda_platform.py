@@ -255,6 +255,37 @@ def test_runtime_exit_is_an_exit_error(make_runtime):
     assert lines(inv)[-1].endswith("\tStatus: error\tError Type: Runtime.ExitError")
 
 
+def test_a_response_over_6_mb_is_refused_and_the_runtime_exits(make_runtime):
+    """DataBiosphere/azul issues #7466 and #8258 (AWS, 2026: the caller's error names the
+    6291556-byte quota; the handler had finished; REPORT says `Status: error` and `Error Type:
+    Runtime.ExitError`), LocalStack's AWS-validated snapshot of `test_lambda_too_large_response`
+    (recorded 2025-11-24: the caller's error, `Function.ResponseSizeTooLarge`), its
+    `test_lambda_large_response` (6 MiB goes through: "+ 100 is the upper limit") and
+    awslambdaric's `post_invocation_result` (its client raises when the post fails, out of the
+    runtime's loop). A response of exactly the quota goes through; one byte more is refused,
+    and the next invocation starts a new runtime."""
+    runtime = make_runtime(
+        "def handler(event, context):\n"
+        "    print('returning', event['size'])\n"
+        "    return 'x' * (event['size'] - 2)  # two quotes make the JSON string\n"
+    )
+    fits = runtime.invoke({"size": 6291556})
+    assert fits.error is None and len(fits.raw_payload) == 6291556
+    inv = runtime.invoke({"size": 6291557})
+    assert inv.error == {
+        "errorType": "Function.ResponseSizeTooLarge",
+        "errorMessage": "Response payload size exceeded maximum allowed payload size "
+        "(6291556 bytes).",
+    }
+    log = lines(inv)
+    assert "returning 6291557" in log
+    assert "RuntimeError: Failed to post invocation response" in log
+    exit_line = f"RequestId: {inv.request_id} Error: Runtime exited with error: exit status 1"
+    assert f"{exit_line}\nRuntime.ExitError" in log
+    assert log[-1].endswith("\tStatus: error\tError Type: Runtime.ExitError")
+    assert runtime.invoke({"size": 10}).cold_start
+
+
 def test_max_memory_used_is_the_environments_own(make_runtime):
     """https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html (REPORT: Max Memory
     Used, the memory the function used): a handler that returns a constant uses a few tens

@@ -36,6 +36,8 @@ INIT_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))  # inits at
 # How long a phase's end record may lag its answer: the runtime writes it first, but a thread
 # of the harness reads it from the log pipe, and a busy machine may keep that thread waiting.
 RECORD_PATIENCE = 30.0
+# What the caller gets for a response over 6 MB (DataBiosphere/azul issues #7466 and #8258).
+TOO_LARGE = "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
 # A runtime that is gone (killed, or ended) writes no end record: its log pipe ends, unless a
 # process the handler started holds it open, so what it had written is read by then, or lost.
 GONE_PATIENCE = 1.0
@@ -440,6 +442,9 @@ class FunctionRuntime:
         inv.logs.extend(self.platform.application(environment.take_logs()))
         inv.duration_ms = reply["duration_ms"]
         inv.max_memory_mb = environment.max_memory_mb
+        if "refused" in reply:
+            refused = {"errorType": "Function.ResponseSizeTooLarge", "errorMessage": TOO_LARGE}
+            return self._lost(environment, inv, False, time.monotonic() - started, refused)
         if "error" in reply:
             inv.error = reply["error"]
         else:
@@ -450,13 +455,19 @@ class FunctionRuntime:
         return True
 
     def _lost(
-        self, environment: ExecutionEnvironment, inv: Invocation, timed_out: bool, elapsed: float
+        self,
+        environment: ExecutionEnvironment,
+        inv: Invocation,
+        timed_out: bool,
+        elapsed: float,
+        refused: dict[str, str] | None = None,
     ) -> bool:
         """The runtime gave no answer: the time was up, or the process died (or was killed).
 
         Since 2026 Lambda writes no "Task timed out" line: a timeout shows in REPORT's
         `Status: timeout` and in the error the caller gets. Lambda then resets the sandbox: the
-        runtime starts again at the next invocation, in the same environment.
+        runtime starts again at the next invocation, in the same environment. A runtime whose
+        response was `refused` exits: the caller gets that error, the logs the exit.
         """
         if timed_out:
             environment.kill()
@@ -473,14 +484,15 @@ class FunctionRuntime:
             inv.logs.extend(self.platform.end_and_report(inv, "timeout", None))
             environment.needs_init = True
             return True
-        inv.error = self._exit_error(environment, inv.request_id)
-        environment.wait_record("invocation_done", timeout=GONE_PATIENCE)
+        exit_error = self._exit_error(environment, inv.request_id)
+        environment.wait_record("exited", timeout=GONE_PATIENCE)  # its last words read
         inv.logs.extend(self.platform.application(environment.take_logs()))
         inv.duration_ms = elapsed * 1000
         inv.max_memory_mb = environment.max_memory_mb
-        reason = f"{inv.error['errorMessage']}\n{inv.error['errorType']}"
+        reason = f"{exit_error['errorMessage']}\n{exit_error['errorType']}"
         inv.logs.append(LogEvent(now_ms(), reason))
-        inv.logs.extend(self.platform.end_and_report(inv, "error", inv.error["errorType"]))
+        inv.logs.extend(self.platform.end_and_report(inv, "error", exit_error["errorType"]))
+        inv.error = refused or exit_error
         return False
 
 

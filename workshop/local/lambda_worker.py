@@ -27,6 +27,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+# The Runtime API refuses (413) a response over Lambda's synchronous payload quota, 6 MB.
+RESPONSE_LIMIT = 6291556
 RECORD_MARK = "\x1e"  # starts a framed record on the log pipe; never in ordinary text
 TEXT_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
 SECONDS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # JSON logs and the uncaught error: to the second
@@ -394,7 +396,7 @@ def invoke(handler, event, context, log_format, log_sink) -> dict[str, Any]:
         error = exception_result(exc, context.aws_request_id)
     else:
         try:
-            return {"payload": base64.b64encode(marshal(result)).decode("ascii")}
+            payload = marshal(result)
         except Exception as exc:  # the runtime turns any failure to encode into this error
             error = make_error(
                 f"Unable to marshal response: {exc}",
@@ -402,6 +404,10 @@ def invoke(handler, event, context, log_format, log_sink) -> dict[str, Any]:
                 None,
                 context.aws_request_id,
             )
+        else:
+            if len(payload) > RESPONSE_LIMIT:
+                return {"refused": len(payload)}
+            return {"payload": base64.b64encode(payload).decode("ascii")}
     log_sink(error_log_text(error, log_format))
     return {"error": error}
 
@@ -465,6 +471,10 @@ def main() -> None:
         reply["duration_ms"] = (time.perf_counter() - started) * 1000
         emit_record("invocation_done", request_id=request["request_id"])
         answer(reply)
+        if "refused" in reply:
+            # awslambdaric's client raises when its post fails, out of the runtime's loop: the
+            # runtime prints the traceback and exits.
+            raise RuntimeError("Failed to post invocation response")
 
 
 if __name__ == "__main__":
