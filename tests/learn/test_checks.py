@@ -99,23 +99,37 @@ def test_the_check_passes_on_the_solution(exercise, tmp_path):
 # The learners' fixes, right and wrong, are in the corpus: test_fix_corpus.py.
 
 
-def test_in_step_lets_calls_through_in_pairs_and_a_lone_one_after_its_patience():
-    gate = InStep(patience=0.3, first_patience=0.3)
+def test_in_step_lets_calls_through_together_and_a_lone_one_after_its_patience():
+    gate = InStep(2, patience=0.3, first_patience=0.3)
     started = time.monotonic()
     gate("DynamoDB_20120810.GetItem", {})  # alone: nobody comes, so it goes after its patience
     assert time.monotonic() - started >= 0.3  # it waited: a bound that no slow machine breaks
 
-    # A patience far longer than the join below: only the second call can let the first go.
-    gate = InStep(patience=600, first_patience=600)
+    # A patience far longer than the joins below: only the last call of those under way, or a
+    # visit's end, can let the others go.
+    gate = InStep(3, patience=600, first_patience=600)
     threads = [
         threading.Thread(target=gate, args=("DynamoDB_20120810.PutItem", {}), daemon=True)
-        for _ in "ab"
+        for _ in "abc"
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert not any(thread.is_alive() for thread in threads), "the pair should go together"
+    assert not any(thread.is_alive() for thread in threads), "the three should go together"
+
+    pair = [
+        threading.Thread(target=gate, args=("DynamoDB_20120810.PutItem", {}), daemon=True)
+        for _ in "ab"
+    ]
+    for thread in pair:
+        thread.start()
+    time.sleep(0.2)  # time to go early, were the gate wrong: a right one holds them for good
+    assert all(thread.is_alive() for thread in pair), "two of three under way wait for the third"
+    gate.done()  # the third visit has its answer: the two others no longer wait for it
+    for thread in pair:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in pair), "the two should go once one is done"
 
 
 def secrets_like(draw: random.Random, nbytes: int) -> str:
