@@ -45,6 +45,7 @@ MIN_ENTROPY_BITS = 64
 # the draw (a seeded test checks 200 draws of each).
 REFUSED_BELOW_BITS = 58
 SAME_SITE = ("lax", "strict")
+OTHER_KEY = "key_of_another_app"  # a table keyed on it refuses the counter's keys (a bug)
 # Cookies a browser may send beside the session's: another app's JSON, a flag with no value.
 OTHER_COOKIES = 'theme={"dark":true}; flag'
 
@@ -325,19 +326,32 @@ def _said(logs: list[str], names: tuple[str, ...]) -> str:
 
 
 def _bugs(stack: Any, visitor: LoggedVisitor) -> list[str]:
-    """A denied call, then a missing table: each a bug, 502 with its traceback in the logs."""
+    """A denied call, a table keyed otherwise, then a missing table: each a bug, 502 with its
+    traceback in the logs."""
     function = stack.function()
     deny_all = FunctionAuthorizer(dataclasses.replace(function, policies=[]), stack.aws.region)
+    dynamodb, table = stack.aws.client("dynamodb"), stack.table().name
     problems = []
     for code, during in (
         ("AccessDeniedException", "the function's calls are denied (AccessDeniedException)"),
+        (
+            "ValidationException",
+            "the table's key is not the one the code uses (ValidationException)",
+        ),
         ("ResourceNotFoundException", "the table is missing (ResourceNotFoundException)"),
     ):
         if code == "AccessDeniedException":
             with stack.intercept_dynamodb(deny_all):
                 answer, logs = visitor.visit(patience=OUTAGE_PATIENCE)
-        else:  # last: the table is gone for good
-            stack.aws.client("dynamodb").delete_table(TableName=stack.table().name)
+        else:
+            dynamodb.delete_table(TableName=table)
+            if code == "ValidationException":  # made anew with another key: a real refusal
+                dynamodb.create_table(
+                    TableName=table,
+                    KeySchema=[{"AttributeName": OTHER_KEY, "KeyType": "HASH"}],
+                    AttributeDefinitions=[{"AttributeName": OTHER_KEY, "AttributeType": "S"}],
+                    BillingMode="PAY_PER_REQUEST",
+                )
             answer, logs = visitor.visit(patience=OUTAGE_PATIENCE)
         said = f"While {during}, a visit answers {answer.status} {quote(answer.body)}"
         if answer.status == 503:
