@@ -26,7 +26,13 @@ class LogEvent:
     """One line of a log stream."""
 
     timestamp: int  # milliseconds since the epoch, as CloudWatch Logs keeps it
-    message: str
+    message: str  # the line, without the newline that ends it
+    newline: bool = False  # whether CloudWatch Logs keeps it with that newline (text lines)
+
+    @property
+    def stored(self) -> str:
+        """The message as CloudWatch Logs keeps it."""
+        return self.message + "\n" if self.newline else self.message
 
 
 @dataclass

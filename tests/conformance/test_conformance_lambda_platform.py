@@ -386,3 +386,41 @@ def test_out_of_memory_through_api_gateway_is_a_502(tmp_path):
     assert json.loads(answer.value.read()) == {"message": "Internal server error"}
     (_, _, inv) = served[0]
     assert inv.error["errorType"] == "Runtime.OutOfMemory"
+
+
+def test_cloudwatch_keeps_each_text_line_with_its_newline(tmp_path):
+    """LocalStack's snapshot of `test_multi_line_prints` (recorded on AWS 2025-11-25): in the
+    text format CloudWatch Logs keeps each printed line, and each platform line (INIT_START,
+    START, END, and REPORT after its last tab), with the newline that ends it; a `\\r` inside a
+    line stays. awslambdaric's `log_error` writes the [ERROR] record of an uncaught error
+    without one, and its text formatter ends a log record with one. The workshop's own view
+    of the logs shows the lines without it."""
+    (tmp_path / "template.yaml").write_text(HOG_TEMPLATE)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text(
+        "import logging\n"
+        "def handler(event, context):\n"
+        "    print('multi\\nline\\nstring')\n"
+        "    print('another\\rline')\n"
+        "    logging.getLogger().warning('careful')\n"
+        "    raise ValueError('boom')\n"
+    )
+    stack = Stack(tmp_path, port=0, fresh=True, stack_name="lines").start()
+    try:
+        inv = stack.invoke({})
+        group = stack.function().log_group
+        stored = stack.aws.client("logs").filter_log_events(logGroupName=group)["events"]
+        shown = [event.message for event in stack.logs()]
+    finally:
+        stack.stop()
+    messages = [event["message"] for event in stored]
+    assert messages[0].startswith("INIT_START Runtime Version: ") and messages[0].endswith("\n")
+    assert messages[1] == f"START RequestId: {inv.request_id} Version: $LATEST\n"
+    assert messages[2:6] == ["multi\n", "line\n", "string\n", "another\rline\n"]
+    assert re.fullmatch(rf"\[WARNING\]\t\S+Z\t{inv.request_id}\tcareful\n", messages[6])
+    assert messages[7].startswith("[ERROR] ValueError: boom\nTraceback (most recent call last):")
+    assert not messages[7].endswith("\n")
+    assert messages[8] == f"END RequestId: {inv.request_id}\n"
+    assert messages[9].startswith(f"REPORT RequestId: {inv.request_id}\t")
+    assert messages[9].endswith(" ms\t\n")
+    assert shown == [message.removesuffix("\n") for message in messages]

@@ -24,7 +24,7 @@ EVENT_OVERHEAD = 26
 
 @dataclass(frozen=True)
 class StoredEvent:
-    """A log event as `filter_log_events` returns it."""
+    """A log event as `filter_log_events` returns it, its message without a final newline."""
 
     group: str
     stream: str
@@ -100,7 +100,7 @@ class LogShipper:
                 self.logs.put_log_events(
                     logGroupName=group,
                     logStreamName=stream,
-                    logEvents=[{"timestamp": e.timestamp, "message": e.message} for e in batch],
+                    logEvents=[{"timestamp": e.timestamp, "message": e.stored} for e in batch],
                 )
 
     def flush(self) -> None:
@@ -127,7 +127,7 @@ def put_batches(events: list[LogEvent]) -> Iterator[list[LogEvent]]:
     batch: list[LogEvent] = []
     size = 0
     for event in events:
-        weight = len(event.message.encode("utf-8")) + EVENT_OVERHEAD
+        weight = len(event.stored.encode("utf-8")) + EVENT_OVERHEAD
         if batch and (len(batch) == MAX_EVENTS or size + weight > MAX_BYTES):
             yield batch
             batch, size = [], 0
@@ -146,7 +146,9 @@ def filter_events(logs_client: Any, group: str, pattern: str | None = None) -> l
     try:
         for page in logs_client.get_paginator("filter_log_events").paginate(**args):
             events.extend(
-                StoredEvent(group, e["logStreamName"], e["timestamp"], e["message"])
+                StoredEvent(
+                    group, e["logStreamName"], e["timestamp"], e["message"].removesuffix("\n")
+                )
                 for e in page["events"]
             )
     except logs_client.exceptions.ResourceNotFoundException:

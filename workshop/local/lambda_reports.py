@@ -85,7 +85,7 @@ class PlatformLog:
             return []
         now = now_ms()
         if not self.json:
-            return [LogEvent(now, text)]
+            return [LogEvent(now, text, newline=True)]
         entry = {"time": stamp(now), "type": kind, "record": record}
         return [LogEvent(now, json.dumps(entry, separators=(",", ":")))]
 

@@ -107,15 +107,21 @@ class ExecutionEnvironment:
     def _read_logs(self, process: subprocess.Popen) -> None:
         """Turn the log pipe into events: plain lines are the handler's, marked the runtime's."""
         records = self._records
+        # In the text format CloudWatch keeps a line with its newline (LocalStack's snapshot of
+        # test_multi_line_prints, recorded on AWS 2025-11-25): a printed line, a log record;
+        # not the runtime's [ERROR] record, which ends without one.
+        text_format = self._variables.get("AWS_LAMBDA_LOG_FORMAT") != "JSON"
         for raw in iter(process.stderr.readline, b""):
             text = raw.decode("utf-8", "replace").rstrip("\r\n")
             plain, _, record = text.partition(RECORD_MARK)
             if plain:
-                self._add(LogEvent(now_ms(), plain))
+                self._add(LogEvent(now_ms(), plain, text_format and raw.endswith(b"\n")))
             if record:
                 data = json.loads(record)
                 if data["kind"] == "log":
-                    self._add(LogEvent(int(data["ts"]), data["message"]))
+                    message = data["message"]
+                    ends = text_format and message.endswith("\n")
+                    self._add(LogEvent(int(data["ts"]), message.removesuffix("\n"), ends))
                 else:
                     records.put(data)
         records.put({"kind": "exited"})

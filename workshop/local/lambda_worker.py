@@ -83,8 +83,8 @@ def emit_record(kind: str, **fields: Any) -> None:
 
 
 def log_to_pipe(text: str) -> None:
-    """One CloudWatch Logs event; the runtime's trailing newline is not part of the message."""
-    emit_record("log", message=text.removesuffix("\n"))
+    """One CloudWatch Logs event, as the runtime wrote it (a log record ends with a newline)."""
+    emit_record("log", message=text)
 
 
 # Tracebacks, naming the function's files where Lambda has them.
