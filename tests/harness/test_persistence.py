@@ -149,6 +149,24 @@ def test_a_state_file_cut_short_is_a_clear_error_and_fresh_starts_over(
     assert fetch_json(fresh.url("/behave/add"))[1] == {"hits": 1}
 
 
+def test_items_stored_under_another_key_are_named_as_a_changed_key(make_stack, tmp_path):
+    """The template changed the table's key after a run: not a damaged file, but a replaced
+    table, as on AWS; `up` says so, and --fresh starts over."""
+    first = make_stack(state_dir=tmp_path)
+    assert fetch_json(first.url("/behave/add"))[1] == {"hits": 1}
+    table = first.table().name
+    first.table().delete()
+    first.stop()
+    (state,) = tmp_path.rglob("state.json")
+    saved = json.loads(state.read_text(encoding="utf-8"))
+    saved["tables"][table] = [{"session_id": {"S": "shared"}, "hits": {"N": "7"}}]
+    state.write_text(json.dumps(saved), encoding="utf-8")
+    with pytest.raises(WorkshopError, match=rf"{table}.* lack its key now \(pk\).*--fresh"):
+        make_stack(state_dir=tmp_path, fresh=False)
+    fresh = make_stack(state_dir=tmp_path, fresh=True)
+    assert fetch_json(fresh.url("/behave/add"))[1] == {"hits": 1}
+
+
 def test_two_folders_of_one_name_keep_what_they_store_apart(tmp_path, monkeypatch):
     """Two copies called `counter`: the first to run keeps the name, the other gets its own
     folder, so that --fresh on one never empties the other's (a new user's finding)."""

@@ -166,6 +166,15 @@ def _damaged(path: Path, why: str) -> WorkshopError:
     )
 
 
+def _key_changed(path: Path, table: str, keys: list[str]) -> WorkshopError:
+    return WorkshopError(
+        f"The items stored for table {table}, in {path}, lack its key now ({', '.join(keys)}): "
+        "template.yaml changed the table's key since they were stored. On AWS that change "
+        "replaces the table, and its items go with it. Start afresh: the same `python run.py "
+        "up` command with --fresh, which discards what it held."
+    )
+
+
 def restore(aws: Any, path: Path, tables: bool = True) -> None:
     """Put back what `save` wrote (the tables must exist already) and replay the journal since;
     or only the logs."""
@@ -180,6 +189,10 @@ def restore(aws: Any, path: Path, tables: bool = True) -> None:
         for table, items in state.get("tables", {}).items() if tables else ():
             if table not in existing:  # saved under an older name (before names had a suffix)
                 continue
+            schema = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
+            keys = [key["AttributeName"] for key in schema]
+            if any(isinstance(item, dict) and not set(keys) <= set(item) for item in items):
+                raise _key_changed(path, table, keys)
             for start in range(0, len(items), 25):
                 batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
                 dynamodb.batch_write_item(RequestItems={table: batch})
