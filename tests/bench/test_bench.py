@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -13,6 +14,8 @@ import pytest
 
 from tests.helpers import console_commands, stage_module
 from workshop import manifest
+from workshop.errors import WorkshopError
+from workshop.measure import bench as bench_module
 from workshop.measure import round_trip
 from workshop.measure.bench import (
     PROBED,
@@ -302,3 +305,25 @@ def test_the_probe_forgets_old_request_ids_as_the_final_app_does(start_stage, mo
         probe.close()  # it reads no more lines: it has done all it does for that one
     (kept,) = table.get_item(Key={"session_id": PROBE_KEY})["Item"]["counted_requests"]
     assert kept not in old
+
+
+def test_an_app_with_no_request_to_time_is_refused_and_its_stack_stopped(tmp_path, monkeypatch):
+    """A project whose counter keeps a table but never calls it: the bench says so, and stops
+    the stack it had started for it (an API and environments would outlive the bench)."""
+    project = tmp_path / "idle"
+    shutil.copytree(manifest.project("03").path, project)
+    (project / "src" / "app.py").write_text(
+        "def lambda_handler(event, context):\n    return {'statusCode': 200, 'body': '{}'}\n"
+    )
+    started = []
+    for_project = bench_module.Stack.for_project
+
+    def recorded(*args, **kwargs):
+        stack = for_project(*args, **kwargs)
+        started.append(stack)
+        return stack
+
+    monkeypatch.setattr(bench_module.Stack, "for_project", recorded)
+    with pytest.raises(WorkshopError, match="makes no GetItem, PutItem or UpdateItem to time"):
+        bench_module.bench(str(project), "final", warm_visits=1, cold_starts=0)
+    assert len(started) == 1 and started[0].api is None and not started[0].runtimes

@@ -1,11 +1,10 @@
 """`workshop bench`: the original counter (stage 03) and the final app, measured side by side.
 
-Both run in one process against one local AWS, so they meet the same machine at the same time.
-Round trips are counted at the local AWS, one per DynamoDB request that each function's own
-credentials signed (retries included); lost updates come from races over HTTP
-(`workshop.measure.race`), and so do the visits counted twice, from a race of 8 visitors while the
-local AWS stalls DynamoDB (each answer held after its update is applied, longer than the
-final app's read timeout).
+Both run in one process against one local AWS: they meet the same machine at the same time.
+Round trips are counted at the local AWS, one per DynamoDB request signed by each function's
+credentials (retries included); lost updates come from races over HTTP (`workshop.measure.race`),
+and so do visits counted twice, from 8 visitors while the local AWS stalls DynamoDB (each answer
+held, once its update is applied, longer than the final app's read timeout).
 
 Timings, each warm round taking one sample of each, so that no figure gets the quieter moments:
 - warm visit: a visit as its client sees it, through the API, from the request to the answer read.
@@ -16,10 +15,10 @@ Timings, each warm round taking one sample of each, so that no figure gets the q
   as Lambda does. The handler's own DynamoDB requests are inside the Duration, so outside it;
   the client's own HTTP work (urllib's, in the bench's process) is inside it, as it is in
   every visit's time: an upper bound of what the stack adds.
-- round trip: one DynamoDB request of an app, as a function sees it: the app's own requests
-  (the original's GetItem and PutItem, the final app's conditional UpdateItem) on its own table,
-  made by a process of its own with boto3 (`workshop.measure.round_trip`), as a function's
-  environment makes them, and timed there, from the call to its parsed answer.
+- round trip: one DynamoDB request of an app as a function sees it: the app's own requests (the
+  original's GetItem and PutItem, the final app's conditional UpdateItem) on its table, made
+  and timed by a process of its own with boto3 (`workshop.measure.round_trip`), as a function's
+  environment makes them, from the call to its parsed answer.
 - cold start: the REPORT's Init Duration of the first visit after every environment of the app
   was reclaimed, and that visit as its client sees it; the cold starts are spread over the warm
   rounds, the two apps taking turns to go first.
@@ -352,24 +351,27 @@ class _App:
             aws=aws,
             on_request=lambda _request, _status, inv: inv and self.invocations.append(inv),
         ).start()
-        self.figures = AppFigures(label=label)
-        self.function = self.stack.function()
-        self.key = function_credentials(self.function)["AWS_ACCESS_KEY_ID"]
-        self.table = next(iter(self.stack.template.tables.values())).name
-        # One session throughout, as one visitor refreshing: the first visit sets its cookie,
-        # and every visit goes on the one connection, as a browser keeps it alive.
-        # Its DynamoDB requests are those whose round trips are timed for this app.
-        actions: list[str] = []
+        try:  # a start that fails stops the stack it started
+            self.figures = AppFigures(label=label)
+            self.function = self.stack.function()
+            self.key = function_credentials(self.function)["AWS_ACCESS_KEY_ID"]
+            self.table = next(iter(self.stack.template.tables.values())).name
+            # One session throughout, as one visitor refreshing, on one kept-alive connection.
+            # The first visit's DynamoDB requests are those whose round trips are timed.
+            actions: list[str] = []
 
-        def watch(target: str, _body: dict) -> None:
-            actions.append(target.rsplit(".", 1)[-1])
+            def watch(target: str, _body: dict) -> None:
+                actions.append(target.rsplit(".", 1)[-1])
 
-        with self.stack.intercept_dynamodb(watch):
-            self.visitor = Visitor(self.stack.url(), keep_alive=True)
-            self.visitor.visit()
-        self.operations = [PROBED[action] for action in actions if action in PROBED]
-        if not self.operations:
-            raise WorkshopError(f"{label} makes no GetItem, PutItem or UpdateItem to time")
+            with self.stack.intercept_dynamodb(watch):
+                self.visitor = Visitor(self.stack.url(), keep_alive=True)
+                self.visitor.visit()
+            self.operations = [PROBED[action] for action in actions if action in PROBED]
+            if not self.operations:
+                raise WorkshopError(f"{label} makes no GetItem, PutItem or UpdateItem to time")
+        except BaseException:
+            self.stack.stop()
+            raise
 
     def visit_ms(self) -> float:
         """One visit's time, as its client sees it."""
@@ -424,10 +426,8 @@ def bench(
         for app in apps:  # the probe's first calls load boto3's models: not a round trip
             for operation in app.operations:
                 probe.time(operation, app.table)
-        say(
-            f"Warm rounds: {warm_visits}, each a visit to each app and a round trip of each of "
-            f"their DynamoDB requests; {plural(cold_starts, 'cold start')} of each among them..."
-        )
+        colds = plural(cold_starts, "cold start")
+        say(f"Warm rounds: {warm_visits}, each a visit to each app; {colds} of each among them...")
         before = [aws.dynamodb_requests(app.key) for app in apps]
         # After which warm rounds the cold starts go: spread evenly over them.
         cold_after = Counter(
