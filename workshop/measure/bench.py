@@ -342,21 +342,21 @@ class _App:
     """One app under the bench: its stack, and what its invocations reported."""
 
     def __init__(self, name: str, label: str, aws: LocalAWS):
-        found = project(name)
         self.invocations: list[Invocation] = []
         self.stack = Stack.for_project(
-            found,
+            project(name),
             port=0,
             fresh=True,
             aws=aws,
             on_request=lambda _request, _status, inv: inv and self.invocations.append(inv),
         ).start()
-        try:  # a start that fails stops the stack it started
+        # One session throughout, as one visitor refreshing, on one kept-alive connection.
+        self.visitor = Visitor(self.stack.url(), keep_alive=True)
+        try:  # a start that fails stops what it started
             self.figures = AppFigures(label=label)
             self.function = self.stack.function()
             self.key = function_credentials(self.function)["AWS_ACCESS_KEY_ID"]
             self.table = next(iter(self.stack.template.tables.values())).name
-            # One session throughout, as one visitor refreshing, on one kept-alive connection.
             # The first visit's DynamoDB requests are those whose round trips are timed.
             actions: list[str] = []
 
@@ -364,12 +364,12 @@ class _App:
                 actions.append(target.rsplit(".", 1)[-1])
 
             with self.stack.intercept_dynamodb(watch):
-                self.visitor = Visitor(self.stack.url(), keep_alive=True)
                 self.visitor.visit()
             self.operations = [PROBED[action] for action in actions if action in PROBED]
             if not self.operations:
                 raise WorkshopError(f"{label} makes no GetItem, PutItem or UpdateItem to time")
         except BaseException:
+            self.visitor.close()
             self.stack.stop()
             raise
 
