@@ -34,8 +34,10 @@ import pytest
 
 from workshop import cli, interrupt, manifest
 from workshop.local.iam import function_credentials
+from workshop.local.lambda_runtime import FunctionRuntime
 from workshop.local.physical_names import generated_name
 from workshop.local.sam_template import load
+from workshop.types import Function
 
 PROBE_APP = Path(__file__).resolve().parent / "fixtures" / "harness_app"
 
@@ -444,3 +446,25 @@ SIGNED = {
     "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261201/us-east-1/dynamodb/"
     "aws4_request, SignedHeaders=host, Signature=0",
 }
+
+
+def code_runtime(code: Path, **config) -> FunctionRuntime:
+    """A function whose code is the folder `code` (its handler `app.handler` unless told),
+    run by the harness's Lambda service with no AWS to reach; the caller closes it."""
+    function = Function(
+        logical_id="ProbeFunction",
+        name="probe-ProbeFunction",
+        arn="arn:aws:lambda:us-east-1:123456789012:function:probe-ProbeFunction",
+        code_dir=Path(code),
+        handler=config.pop("handler", "app.handler"),
+        runtime="python3.11",
+        timeout=config.pop("timeout", 3),
+        memory_size=config.pop("memory_size", 128),
+        environment={},
+        policies=[],
+        role_name="probe-role",
+        logging_config=config.pop("logging_config", {}),
+    )
+    return FunctionRuntime(
+        function, aws_endpoint="http://127.0.0.1:9", region="us-east-1", credentials={}
+    )

@@ -11,13 +11,12 @@ import json
 import re
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
+from tests.helpers import code_runtime
 from workshop.local.lambda_runtime import FunctionRuntime
 from workshop.local.stack import Stack
-from workshop.types import Function
 
 RID = r"[0-9a-f-]{36}"
 MS = r"\d+\.\d\d ms"
@@ -32,23 +31,7 @@ def make_runtime(tmp_path):
         code = tmp_path / f"fn{len(runtimes)}"
         code.mkdir()
         (code / "app.py").write_text(source)
-        function = Function(
-            logical_id="ProbeFunction",
-            name="probe-ProbeFunction",
-            arn="arn:aws:lambda:us-east-1:123456789012:function:probe-ProbeFunction",
-            code_dir=Path(code),
-            handler=config.pop("handler", "app.handler"),
-            runtime="python3.11",
-            timeout=config.pop("timeout", 3),
-            memory_size=config.pop("memory_size", 128),
-            environment={},
-            policies=[],
-            role_name="probe-role",
-            logging_config=config.pop("logging_config", {}),
-        )
-        runtime = FunctionRuntime(
-            function, aws_endpoint="http://127.0.0.1:9", region="us-east-1", credentials={}
-        )
+        runtime = code_runtime(code, **config)
         runtimes.append(runtime)
         return runtime
 

@@ -16,11 +16,12 @@ from tests.helpers import (
     PROBE_APP,
     PROBE_FUNCTION,
     PROBE_TABLE,
+    code_runtime,
     first_run_held,
     invoke_at_once,
     wait_until,
 )
-from workshop.local import lambda_worker
+from workshop.local import lambda_reports, lambda_runtime, lambda_worker
 from workshop.local.cloudwatch_logs import put_batches
 from workshop.local.lambda_runtime import FunctionRuntime
 from workshop.types import LogEvent
@@ -199,8 +200,59 @@ def test_logs_land_in_the_functions_group_one_stream_per_environment(probe):
 
 
 def test_the_handler_sees_the_packages_of_lambdas_runtime_not_the_harness_venv(probe):
-    env = body(probe.invoke({"pathParameters": {"how": "imports"}}))
-    assert env == {"boto3": True, "awscrt": False, "OpenSSL": False}
+    """Lambda's runtime has the SDK and what it needs, and the runtime's own packages
+    (simplejson, which the tests' venv has); not the AWS CRT nor pyOpenSSL, which botocore and
+    urllib3 would use, nor the harness's packages, the workshop's own among them."""
+    runtime = "boto3,botocore,s3transfer,jmespath,dateutil,six,urllib3,simplejson"
+    harness = "awscrt,OpenSSL,pydantic,moto,yaml,jupyter,workshop,tests"
+    names = {"queryStringParameters": {"names": f"{runtime},{harness}"}}
+    found = body(probe.invoke({"pathParameters": {"how": "imports"}, **names}))
+    assert found == {name: name in runtime.split(",") for name in f"{runtime},{harness}".split(",")}
+
+
+def test_what_requirements_txt_names_is_packaged_with_what_it_needs(tmp_path):
+    """What `sam build` would package into the code (the packages requirements.txt names, and
+    theirs) is found in the harness's venv; a module of the code shadows a package."""
+    (tmp_path / "requirements.txt").write_text(
+        "# the API's models\npydantic>=2 ; python_version>'3'\n"
+    )
+    (tmp_path / "jmespath.py").write_text("VENDORED = True\n")
+    (tmp_path / "app.py").write_text(
+        "import jmespath\nimport pydantic\n"
+        "def handler(event, context):\n"
+        "    try:\n        import yaml\n    except ImportError:\n        yaml = None\n"
+        "    return {'vendored': jmespath.VENDORED, 'core': pydantic.VERSION > '2',"
+        " 'yaml': yaml is not None}\n"
+    )
+    runtime = code_runtime(tmp_path)
+    try:
+        inv = runtime.invoke({})
+    finally:
+        runtime.close()
+    assert inv.error is None, inv.error
+    assert inv.payload == {"vendored": True, "core": True, "yaml": False}
+
+
+def test_a_line_read_late_keeps_its_place_before_a_record_written_after_it(tmp_path, monkeypatch):
+    """A printed line is stamped when the harness reads it, a record when the worker wrote it:
+    on a busy machine, reading late, that is after a record written after the line. Here the
+    harness's clock runs a second ahead of the worker's, as if it read everything that late."""
+    (tmp_path / "app.py").write_text(
+        "import logging\n"
+        "def handler(event, context):\n"
+        "    print('first')\n"
+        "    logging.getLogger().warning('second')\n"
+    )
+    real = lambda_runtime.now_ms
+    for module in (lambda_runtime, lambda_reports):
+        monkeypatch.setattr(module, "now_ms", lambda: real() + 1000)
+    runtime = code_runtime(tmp_path)
+    try:
+        inv = runtime.invoke({})
+    finally:
+        runtime.close()
+    lines = [event.message for event in inv.logs]
+    assert lines[2] == "first" and lines[3].endswith("\tsecond"), lines
 
 
 def test_a_traceback_names_the_code_where_lambda_has_it(probe):

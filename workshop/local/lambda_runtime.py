@@ -111,17 +111,23 @@ class ExecutionEnvironment:
         # test_multi_line_prints, recorded on AWS 2025-11-25): a printed line, a log record;
         # not the runtime's [ERROR] record, which ends without one.
         text_format = self._variables.get("AWS_LAMBDA_LOG_FORMAT") != "JSON"
+        # A printed line is stamped when it is read, a record when it was written: on a busy
+        # machine a line read late would sort after a record written after it. The pipe keeps
+        # their order, so no event is stamped before the one read ahead of it.
+        last = 0
         for raw in iter(process.stderr.readline, b""):
             text = raw.decode("utf-8", "replace").rstrip("\r\n")
             plain, _, record = text.partition(RECORD_MARK)
             if plain:
-                self._add(LogEvent(now_ms(), plain, text_format and raw.endswith(b"\n")))
+                last = max(last, now_ms())
+                self._add(LogEvent(last, plain, text_format and raw.endswith(b"\n")))
             if record:
                 data = json.loads(record)
                 if data["kind"] == "log":
                     message = data["message"]
                     ends = text_format and message.endswith("\n")
-                    self._add(LogEvent(int(data["ts"]), message.removesuffix("\n"), ends))
+                    last = max(last, int(data["ts"]))
+                    self._add(LogEvent(last, message.removesuffix("\n"), ends))
                 else:
                     records.put(data)
         records.put({"kind": "exited"})

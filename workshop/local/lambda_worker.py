@@ -27,6 +27,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from workshop.local.lambda_imports import only_what_lambda_has
+
 # The Runtime API refuses (413) a response over Lambda's synchronous payload quota, 6 MB.
 RESPONSE_LIMIT = 6291556
 RECORD_MARK = "\x1e"  # starts a framed record on the log pipe; never in ordinary text
@@ -412,19 +414,6 @@ def invoke(handler, event, context, log_format, log_sink) -> dict[str, Any]:
     return {"error": error}
 
 
-# In the harness's venv but not in Lambda's Python runtime (the SAM CLI brings them): the AWS
-# CRT, which botocore would use if it could import it, and pyOpenSSL, which urllib3 would.
-NOT_IN_THE_RUNTIME = ("awscrt", "OpenSSL")
-
-
-def hide_what_lambda_lacks() -> None:
-    """Make the handler's imports find what Lambda's runtime has, unless its code vendors more."""
-    task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
-    for name in NOT_IN_THE_RUNTIME:
-        if not os.path.exists(os.path.join(task_root, name)):
-            sys.modules[name] = None  # `import` now raises ImportError, as it would on Lambda
-
-
 def main() -> None:
     # Keep the real stdout for answers; point fd 1 at the log pipe, so that print(), C code and
     # child processes all write where Lambda would capture them.
@@ -439,7 +428,7 @@ def main() -> None:
     logs = setup_logging(
         log_format, level_from_env(os.environ.get("AWS_LAMBDA_LOG_LEVEL")), log_to_pipe
     )
-    hide_what_lambda_lacks()
+    only_what_lambda_has(os.environ.get("LAMBDA_TASK_ROOT", os.getcwd()))
     try:
         handler = load_handler(os.environ["_HANDLER"])
     except InitError as exc:

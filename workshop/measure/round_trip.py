@@ -106,12 +106,12 @@ def forget_old(table: Any, answer: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    from workshop.local.lambda_worker import hide_what_lambda_lacks
+    from workshop.local.lambda_imports import only_what_lambda_has
 
     # Ctrl-C reaches every process of the terminal: the bench stops the probe (it closes its
     # input) and says what happened; the probe has nothing to print of it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    hide_what_lambda_lacks()
+    only_what_lambda_has(None)
     import boto3
 
     dynamodb = boto3.resource("dynamodb")

@@ -1,0 +1,139 @@
+"""What a handler can import in an environment: what Lambda's Python runtime has, and no more.
+
+On Lambda, sys.path holds the function's code (LAMBDA_TASK_ROOT), then /var/runtime, then the
+standard library. /var/runtime holds the runtime itself (awslambdaric, with what it needs:
+simplejson, snapshot-restore-py) and the AWS SDK for Python (boto3, with botocore, s3transfer,
+jmespath, python-dateutil, six and urllib3). An environment of the harness runs with the
+harness's Python, whose site-packages hold far more (moto, Jupyter, pydantic, the SAM CLI): a
+handler that imported one of them would work here and fail on AWS with
+Runtime.ImportModuleError. So every sys.path entry but the code's own folder is seen through a
+finder that finds only those packages, the standard library, and what the function's
+requirements.txt names, with what they need (what `sam build` packages into the code), as far
+as the harness's venv has them. Standard library only: it runs beside the handler's code.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import re
+import sys
+from typing import Any
+
+# The top-level names of what /var/runtime holds.
+RUNTIME_PACKAGES = frozenset(
+    {
+        "awslambdaric",
+        "simplejson",
+        "snapshot_restore_py",
+        "boto3",
+        "botocore",
+        "s3transfer",
+        "jmespath",
+        "dateutil",
+        "six",
+        "urllib3",
+    }
+)
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a distribution's name, leading a requirement
+STANDARD_FINDERS = (
+    importlib.machinery.BuiltinImporter,
+    importlib.machinery.FrozenImporter,
+    importlib.machinery.PathFinder,
+)
+
+
+class _OnlyThese:
+    """A sys.path entry's finder, finding only the top-level names given (and their parts)."""
+
+    def __init__(self, finder: Any, names: frozenset[str]):
+        self._finder = finder
+        self._names = names
+
+    def find_spec(self, fullname: str, target: Any = None) -> Any:
+        if fullname.partition(".")[0] not in self._names:
+            return None
+        return self._finder.find_spec(fullname, target)
+
+    def invalidate_caches(self) -> None:
+        self._finder.invalidate_caches()
+
+
+def only_what_lambda_has(task_root: str | None) -> None:
+    """Let imports find, outside `task_root`, only what Lambda's runtime would have."""
+    names = RUNTIME_PACKAGES | sys.stdlib_module_names | _packaged(task_root)
+    # A site's own finders (an editable install's, setuptools' distutils hack) find the
+    # harness's packages outside sys.path: Lambda has none of them.
+    sys.meta_path[:] = [finder for finder in sys.meta_path if finder in STANDARD_FINDERS]
+    for entry in sys.path:
+        if _the_harnesss(entry, task_root):
+            finder = _finder_for(entry)
+            if finder is not None:
+                sys.path_importer_cache[entry] = _OnlyThese(finder, frozenset(names))
+    # The worker's own package is imported already: a handler's `import workshop` must not
+    # find it there either.
+    for name in [name for name in sys.modules if name.partition(".")[0] == "workshop"]:
+        del sys.modules[name]
+
+
+def _the_harnesss(entry: str, task_root: str | None) -> bool:
+    """Whether a sys.path entry is the harness's: neither the code's folder nor the standard
+    library's (which is below Python's own prefix, out of its site-packages)."""
+    path = os.path.realpath(entry or os.getcwd())
+    if task_root and path == os.path.realpath(task_root):
+        return False
+    parts = set(os.path.normcase(path).split(os.sep))
+    if parts & {"site-packages", "dist-packages"}:
+        return True
+    prefixes = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.base_exec_prefix)}
+    return not any(path == p or path.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes)
+
+
+def _finder_for(entry: str) -> Any:
+    for hook in sys.path_hooks:
+        try:
+            return hook(entry or os.getcwd())
+        except ImportError:
+            continue
+    return None
+
+
+def _packaged(task_root: str | None) -> set[str]:
+    """The top-level names of what the code's requirements.txt names, and of what they need."""
+    try:
+        with open(os.path.join(task_root or "", "requirements.txt"), encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return set()
+    wanted = [m.group(0) for line in lines if (m := NAME.match(line.strip()))]
+    if not wanted:
+        return set()
+    from importlib import metadata
+
+    names: set[str] = set()
+    seen: set[str] = set()
+    while wanted:
+        name = re.sub(r"[-_.]+", "-", wanted.pop()).lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            found = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # not in the harness's venv: its import fails, as an unpackaged one would
+        names |= _top_level(found)
+        wanted += [m.group(0) for needed in found.requires or () if (m := NAME.match(needed))]
+    return names
+
+
+def _top_level(found: Any) -> set[str]:
+    """The top-level modules a distribution installs."""
+    listed = found.read_text("top_level.txt")
+    if listed:
+        return set(listed.split())
+    parts = {file.parts[0] for file in found.files or () if len(file.parts) > 0}
+    return {
+        part.split(".")[0]
+        for part in parts
+        if not part.endswith((".dist-info", ".data", ".pth")) and part not in ("..", "__pycache__")
+    }
