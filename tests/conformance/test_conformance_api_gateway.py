@@ -19,6 +19,7 @@ import base64
 import http.client
 import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -433,7 +434,7 @@ def test_the_response_headers_are_api_gateways_with_no_server_header(api):
     assert {"connection", "content-length", "content-type", "date"} <= found
     assert {"x-amz-apigw-id", "x-amzn-requestid", "x-amzn-trace-id"} <= found
     extended = dict(headers)["x-amz-apigw-id"]
-    assert re.fullmatch(r"[A-Za-z0-9+/]{15}=", extended)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{15}=", extended)  # `OE1AoH3hoAMF_bA=` (azul#3886)
 
 
 def test_an_integration_that_cannot_be_invoked_is_a_500_not_a_dropped_connection():
@@ -490,3 +491,49 @@ def test_a_function_response_over_lambdas_6_mb_quota_is_a_502(api):
     )
     assert (under[0], len(under[2])) == (200, 6000000)
     assert (over[0], over[2]) == (502, b'{"message": "Internal server error"}')
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        pytest.param(None, None, id="none"),
+        pytest.param("Root=1-3152b799-8954dae64eda91bc9a23a7e8", None, id="root-only"),
+        pytest.param(
+            "Root=1-3152b799-8954dae64eda91bc9a23a7e8;Parent=7fa8c0f79203be72;Sampled=1",
+            "Root=1-3152b799-8954dae64eda91bc9a23a7e8;Parent=7fa8c0f79203be72;Sampled=1",
+            id="full",
+        ),
+    ],
+)
+def test_the_answers_trace_header_has_a_parent_and_the_events_the_root(api, sent, kept):
+    """LS test_invocation_trace_id (AWS-validated): a full trace header sent comes back as it
+    was; one with only its Root comes back with a Parent of API Gateway's. A real answer,
+    DataBiosphere/azul#7582 (2025): `Root=...;Parent=<16 hex>;Sampled=0;...`. The event's
+    header keeps the Root it was given, or API Gateway's own (azul#7403)."""
+    headers = [("X-Amzn-Trace-Id", sent)] if sent else []
+    _, answered, raw = call(api, "GET", "/Prod/items/1", headers)
+    trace = dict(answered)["X-Amzn-Trace-Id"]
+    seen = json.loads(raw)["headers"]["X-Amzn-Trace-Id"]
+    if kept:
+        assert trace == kept == seen
+    else:
+        root = sent or seen
+        assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}", root) and seen == root
+        assert re.fullmatch(rf"{root};Parent=[0-9a-f]{{16}};Sampled=0", trace)
+
+
+def test_a_burst_of_visitors_waits_in_a_queue_as_long_as_the_systems():
+    """Python's servers let 5 connections wait to be accepted by default: 50 visitors at once
+    then waited for the kernel's retries, seconds apart, and some got no answer. Here nobody
+    accepts (the server is not started): 64 connections must still be made at once."""
+    gateway = ApiGateway([Route("Api", "Prod", "/x", "GET", "Fn")], lambda *_: None, port=0)
+    port = gateway.server.server_address[1]
+    waiting = []
+    try:
+        for _ in range(64):  # a connection the queue cannot take times out: not made
+            waiting.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+    finally:
+        for connection in waiting:
+            connection.close()
+        gateway.stop()
+    assert len(waiting) == 64

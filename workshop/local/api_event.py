@@ -60,6 +60,16 @@ def _edge_headers(api: Api | None, source_ip: str, user_agent: str) -> list[tupl
     ]
 
 
+def answered_trace(trace: str) -> str:
+    """The trace header of API Gateway's answer: the request's, with a Parent and Sampled where
+    it had none (LocalStack's AWS-validated test_invocation_trace_id; DataBiosphere/azul#7582,
+    2025: `Root=1-691e35ba-...;Parent=63aafdacf6f663fa;Sampled=0;...`)."""
+    fields = dict(part.partition("=")[::2] for part in trace.split(";"))
+    parent = "" if "Parent" in fields else f";Parent={secrets.token_hex(8)}"
+    sampled = "" if "Sampled" in fields else ";Sampled=0"
+    return f"{trace}{parent}{sampled}"
+
+
 def trace_id(headers: list[tuple[str, str]]) -> str:
     """The request's X-Ray trace header: the client's own, or a new root as API Gateway makes."""
     for name, value in headers:
@@ -103,8 +113,9 @@ def matches_media_type(media_type: str, patterns: tuple[str, ...]) -> bool:
 
 
 def extended_id() -> str:
-    """An extended request id, as in `x-amz-apigw-id` (16 characters of base64)."""
-    return base64.b64encode(secrets.token_bytes(11)).decode()
+    """An extended request id, as in `x-amz-apigw-id`: 16 characters of URL-safe base64
+    (`OE1AoH3hoAMF_bA=` in DataBiosphere/azul#3886)."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(11)).decode()
 
 
 def short_id(length: int, seed: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import sys
 import threading
 import time
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 from workshop.local.api_event import (
     Request,
+    answered_trace,
     build_event,
     extended_id,
     matches_media_type,
@@ -404,7 +406,7 @@ class ApiGateway:
             )
         except MalformedResponse:
             return self._error(INTERNAL_ERROR, ids), outcome
-        headers.append(("X-Amzn-Trace-Id", ids.trace))
+        headers.append(("X-Amzn-Trace-Id", answered_trace(ids.trace)))
         return self._answer(status, body, ids, headers), outcome
 
     def _integrate(self, route: Route, event: dict[str, Any]) -> Invocation | GatewayError:
@@ -447,6 +449,10 @@ class ApiGateway:
 
 class _Server(ThreadingHTTPServer):
     """The HTTP server, quiet when a visitor hangs up before its answer is written."""
+
+    # Connections waiting to be accepted: Python's default, 5, left a burst of visitors (a
+    # race of 50) to the kernel's retries, seconds apart, and some of them unanswered.
+    request_queue_size = socket.SOMAXCONN
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A browser that cancels, or a script stopped with Ctrl-C, closes its connection: that
