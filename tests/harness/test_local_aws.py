@@ -326,3 +326,18 @@ def test_the_local_clients_read_nothing_of_the_users_aws_setup(setting, tmp_path
         assert "TableNames" in aws.resource("dynamodb").meta.client.list_tables()
     finally:
         aws.stop()
+
+
+def test_a_proxy_of_the_users_is_not_asked_for_the_local_aws(monkeypatch, tmp_path):
+    """Company laptops often set HTTP_PROXY and HTTPS_PROXY; a proxy cannot reach this machine's
+    127.0.0.1 (here, one that does not answer at all). `up` started, and its table answered."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    stack = Stack(PROBE_APP, stack_name="proxied", port=0, fresh=True).start()
+    try:
+        assert stack.table().scan()["Items"] == []
+        assert stack.invoke({"pathParameters": {"how": "imports"}}).error is None
+    finally:
+        stack.stop()

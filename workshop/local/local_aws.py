@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -28,6 +29,10 @@ from workshop.local.user_aws import isolate_moto, isolated_session, reach
 # Dummy credentials: moto accepts any, and they keep the user's real ones out of local calls.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5)
+# A proxy of the user's (HTTP_PROXY, HTTPS_PROXY: common on company laptops) cannot reach this
+# machine's local AWS: the clients of a local endpoint go to it directly.
+DIRECT = CLIENT_CONFIG.merge(Config(proxies={}))
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 # Sees a call before moto does: (X-Amz-Target, JSON body) -> an error body, or None to let it go.
 Authorizer = Callable[[str, dict[str, Any]], dict[str, Any] | None]
@@ -394,7 +399,9 @@ class LocalAWS:
         return {
             "region_name": self.region,
             "endpoint_url": self.endpoint_url,
-            "config": CLIENT_CONFIG,
+            "config": DIRECT
+            if urlsplit(self.endpoint_url).hostname in LOCAL_HOSTS
+            else CLIENT_CONFIG,
             **LOCAL_CREDENTIALS,
         }
 
