@@ -170,6 +170,33 @@ def test_a_build_dir_that_holds_files_no_build_made_is_refused_and_left_as_it_wa
     assert b.build(project, built, sam=sam) == 0
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("samconfig.toml", 'version = 0.1\n[default.build.parameters]\nbuild_dir = "{dir}"\n'),
+        (
+            "samconfig.yaml",
+            "version: 0.1\ndefault:\n  global:\n    parameters:\n      build_dir: {dir}\n",
+        ),
+    ],
+)
+def test_a_configured_build_dir_that_holds_files_no_build_made_is_refused(
+    project: Path, tmp_path: Path, name: str, text: str
+):
+    """The same for a build_dir that the project's samconfig gives (SAM CLI reads a .yaml
+    when there is no .toml, and global parameters too): sam would empty it."""
+    sam = write_fake_sam(tmp_path)
+    theirs = tmp_path / "precious"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("keep\n", encoding="utf-8")
+    (project / "samconfig.toml").unlink(missing_ok=True)
+    (project / name).write_text(text.format(dir=theirs.as_posix()), encoding="utf-8")
+    with pytest.raises(WorkshopError, match=r"samconfig's build_dir, .* holds files that no build"):
+        b.build(project, sam=sam)
+    assert (theirs / "notes.txt").read_text(encoding="utf-8") == "keep\n"
+    assert not (tmp_path / "report.json").exists()  # sam never ran
+
+
 def test_build_without_cleaning_leaves_aws_sam_for_sam(project: Path, tmp_path: Path):
     sam = write_fake_sam(tmp_path)
     b.build(project, sam=sam, clean_first=False)

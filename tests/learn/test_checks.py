@@ -179,3 +179,20 @@ def test_check_07_reads_the_deploy_parameters_as_sam_cli_does(tmp_path, name, te
     over the global ones (samcli/lib/config/samconfig.py): a rollback disabled in either is."""
     (tmp_path / name).write_text(text, encoding="utf-8")
     assert deploy_parameters(tmp_path)["disable_rollback"] is True
+
+
+def test_check_04_never_lets_sam_empty_a_folder_of_the_learners(tmp_path):
+    """A build_dir from samconfig.yaml (which SAM CLI reads when there is no samconfig.toml)
+    that holds the learner's files is refused, and the files stay: sam build would empty it."""
+    exercise = learn.exercise("04")
+    project = tmp_path / exercise.stage.folder
+    learn.copy_start(exercise, project)
+    theirs = tmp_path / "precious"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("keep\n", encoding="utf-8")
+    (project / "samconfig.toml").unlink()
+    config = "version: 0.1\ndefault:\n  build:\n    parameters:\n      build_dir: {}\n"
+    (project / "samconfig.yaml").write_text(config.format(theirs.as_posix()), encoding="utf-8")
+    (problem,) = checks.run(exercise.check, project)
+    assert "holds files that no build made (notes.txt)" in problem
+    assert (theirs / "notes.txt").read_text(encoding="utf-8") == "keep\n"

@@ -11,6 +11,7 @@ from workshop.build.sam import (
     build,
     check_python,
     python_for_runtime,
+    refuse_a_folder_of_the_users,
     sam_executable,
     template_runtimes,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "check_python",
     "clean",
     "python_for_runtime",
+    "refuse_a_folder_of_the_users",
     "remove_entry",
     "sam_environment",
     "sam_executable",

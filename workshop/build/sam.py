@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from workshop import user_files
+from workshop.build import samconfig
 from workshop.build.clean import (
     BUILD_FOLDER,
     absolute,
@@ -145,11 +146,22 @@ def build(
         return _build(project_dir, build_dir, sam, extra_args, clean_first, log or _quiet)
 
 
-def refuse_a_folder_of_the_users(build_dir: Path) -> None:
+def configured_build_dir(project_dir: Path) -> Path | None:
+    """The build_dir that the project's samconfig gives `sam build`, made absolute (None if it
+    gives none, or if SAM CLI would stop on the config itself)."""
+    try:
+        value = samconfig.parameters(project_dir, "build").get("build_dir")
+    except samconfig.ConfigError:
+        return None
+    return Path(os.path.abspath(Path(project_dir) / value)) if isinstance(value, str) else None
+
+
+def refuse_a_folder_of_the_users(build_dir: Path, named: str | None = None) -> None:
     """sam build empties the folder it builds into: only a new or empty one, or one that a
     build made (its template.yaml has sam build's SamResourceId), may be given."""
+    named = named or f"--build-dir {build_dir}"
     if build_dir.is_file():
-        raise WorkshopError(f"--build-dir {build_dir} is a file: give a folder for the build")
+        raise WorkshopError(f"{named} is a file: give a folder for the build")
     entries = sorted(build_dir.iterdir()) if build_dir.is_dir() else []
     built = build_dir / "template.yaml"
     try:
@@ -161,7 +173,7 @@ def refuse_a_folder_of_the_users(build_dir: Path) -> None:
             ", ..." if len(entries) > 3 else ""
         )
         raise WorkshopError(
-            f"--build-dir {build_dir} holds files that no build made ({shown}): sam build empties "
+            f"{named} holds files that no build made ({shown}): sam build empties "
             "the folder it builds into, and they would be lost. Give a new or empty folder, or "
             "one that an earlier build made."
         )
@@ -193,6 +205,10 @@ def _build(
             # that whoever copies the command to `sam build` copies this too.
             command.append("--no-cached")
             say_no_cached = True
+    elif (configured := configured_build_dir(project_dir)) is not None and not is_inside(
+        configured, project_dir.resolve() / BUILD_FOLDER
+    ):
+        refuse_a_folder_of_the_users(configured, f"The samconfig's build_dir, {configured},")
     command += list(extra_args)
     with sam_environment() as env:
         owned = project_dir.resolve() / BUILD_FOLDER

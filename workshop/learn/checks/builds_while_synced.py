@@ -7,42 +7,48 @@ import os
 import shutil
 import subprocess
 import tempfile
-import tomllib
 from pathlib import Path
 
 from workshop import build
+from workshop.build import BUILD_FOLDER, samconfig
+from workshop.errors import WorkshopError
 from workshop.learn.checks.story import quote
+from workshop.manifest import REPO_ROOT
 
 NEEDS_STACK = False
 BUILD_SKIP = shutil.ignore_patterns(".aws-sam", "__pycache__", "*.pyc", ".ipynb_checkpoints")
 SYNCED_WORDS = "the project folder (simulated: the check holds every file a build writes there)"
 
 
-def _configured_build_dir(samconfig: Path) -> tuple[str | None, str | None]:
-    """(build_dir from samconfig.toml's default build or global parameters, or None; an error)."""
-    if not samconfig.is_file():
-        return None, None
+def _unusable(configured: str, target: Path, folder: Path) -> str | None:
+    """Why `sam build` cannot build into `target`, or must not: None if it can."""
+    said = f"The samconfig's build_dir, {configured},"
+    if target == folder or target in folder.parents:
+        return f"{said} is the project's folder or holds it: sam build refuses to build there."
+    missing = target
+    while not missing.exists() and missing != missing.parent:
+        missing = missing.parent
+    if missing != target and not missing.is_dir():
+        return f"{said} cannot be made: {missing} is a file."
     try:
-        config = tomllib.loads(samconfig.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        return None, (
-            f"The project's samconfig.toml is not valid TOML ({error}): sam build would stop "
-            "on it too."
+        build.refuse_a_folder_of_the_users(target, said)
+    except WorkshopError as error:
+        return str(error)
+    # OneDrive syncs the folder the project is in, too: the workshop's, for a copy in it.
+    inside = REPO_ROOT in folder.parents
+    synced, where = (REPO_ROOT, "the workshop's folder") if inside else (folder.parent, "")
+    if folder not in target.parents and (target == synced or synced in target.parents):
+        return (
+            f"{said} is out of the project, but still in {where or 'the folder that holds it'} "
+            f"({synced}), which OneDrive syncs with it: build in a folder of its own outside "
+            "it, such as /tmp/visit-counter-build."
         )
-    default = config.get("default", {})
-    for command in ("build", "global"):
-        parameters = default.get(command, {}).get("parameters", {})
-        if isinstance(parameters, dict) and "build_dir" in parameters:
-            return str(parameters["build_dir"]), None
-    return None, None
+    return None
 
 
-def _sam_build(sandbox: Path, build_dir: Path | None) -> subprocess.CompletedProcess:
+def _sam_build(sandbox: Path, build_dir: Path) -> subprocess.CompletedProcess:
     """`sam build` in the sandbox's project, as configured, with the simulated holds passed on."""
-
-    command = [build.sam_executable(), "build"]
-    if build_dir is not None:
-        command += ["--build-dir", str(build_dir)]
+    command = [build.sam_executable(), "build", "--build-dir", str(build_dir)]
     with build.sam_environment() as env:
         return subprocess.run(
             command,
@@ -75,33 +81,38 @@ def check(folder: Path) -> list[str]:
     """`sam build` succeeds twice in a row while OneDrive holds what it wrote (stage 04).
 
     The project is copied to a scratch folder that stands for the learner's OneDrive folder,
-    and built there with the real `sam build`, configured by the copy's samconfig.toml. Then
-    every file and folder the build wrote inside the project is held, as OneDrive holds files
-    while it uploads them (workshop.build.simulated_lock), and it is built again: the second
-    build must succeed, and must not have written anything into the project at all.
-    A build_dir outside the project goes to a scratch folder beside it: where exactly does not
-    matter here, only that it is out of the synced folder (and sam empties a build_dir before
-    it builds, which must never happen to a real folder of the learner's).
+    and built there with the real `sam build`, configured by the copy's samconfig (as SAM CLI
+    reads it). Then every file and folder the build wrote inside the project is held, as
+    OneDrive holds files while it uploads them (workshop.build.simulated_lock), and it is
+    built again: the second build must succeed, and must not have written anything into the
+    project at all. A build_dir is first judged where it is: sam must be able to build there,
+    it must not hold a folder of the learner's (sam empties it), and it must be out of the
+    synced folder: the workshop's folder, when the project is in it. Then it goes to a scratch
+    folder beside the copy, so that sam never empties a real folder of the learner's.
     """
 
     folder = Path(folder).resolve()
     if not (folder / "template.yaml").is_file():
         return [f"There is no template.yaml in {folder}: sam build needs one."]
     build.check_python(folder, ())  # no python3.11: this machine's problem, not the project's
-    configured, problem = _configured_build_dir(folder / "samconfig.toml")
-    if problem:
-        return [problem]
+    try:
+        configured = samconfig.parameters(folder, "build").get("build_dir")
+    except samconfig.ConfigError as error:
+        return [f"{error}: sam build would stop on it too."]
+    target = folder / BUILD_FOLDER / "build"
+    if isinstance(configured, str):
+        target = Path(os.path.abspath(folder / configured))
+        problem = _unusable(configured, target, folder)
+        if problem:
+            return [problem]
     with tempfile.TemporaryDirectory(prefix="workshop-check-") as scratch:
         sandbox = Path(scratch) / "synced" / folder.name
         shutil.copytree(folder, sandbox, ignore=BUILD_SKIP)
-        build_dir = None
-        if configured is not None:
-            wanted = Path(configured)
-            target = Path(os.path.abspath(wanted if wanted.is_absolute() else folder / wanted))
-            if target == folder or folder in target.parents:
-                build_dir = sandbox / target.relative_to(folder)
-            else:
-                build_dir = Path(scratch) / "elsewhere" / "build"
+        # Always named to sam: it never builds into a real folder of the learner's.
+        if folder in target.parents:
+            build_dir = sandbox / target.relative_to(folder)
+        else:
+            build_dir = Path(scratch) / "elsewhere" / "build"
         sources = set(sandbox.rglob("*"))
 
         first = _sam_build(sandbox, build_dir)

@@ -5,13 +5,12 @@ table recoverable to any second (stage 06 -> 07)."""
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
-import yaml
 from moto.iam.access_control import PermissionResult
 
+from workshop.build import samconfig
 from workshop.learn.checks.logged_visits import LoggedVisitor
 from workshop.learn.checks.story import (
     ANY_SESSION,
@@ -272,25 +271,8 @@ def _is_json_record(message: str) -> bool:
 
 
 def deploy_parameters(project: Path) -> dict[str, Any]:
-    """What `sam deploy` reads of the project's config, as SAM CLI reads it: samconfig.toml, or
-    else samconfig.yaml (or .yml); its `default` environment's global parameters, with the
-    deploy command's own over them ({} if none, or unreadable)."""
-    config: Any = {}
-    for name in ("samconfig.toml", "samconfig.yaml", "samconfig.yml"):
-        path = project / name
-        if not path.is_file():
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-            config = tomllib.loads(text) if name.endswith(".toml") else yaml.safe_load(text)
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError):
-            config = {}
-        break
-    default = config.get("default") if isinstance(config, dict) else None
-    default = default if isinstance(default, dict) else {}
-    merged: dict[str, Any] = {}
-    for command in ("global", "deploy"):
-        section = default.get(command)
-        parameters = section.get("parameters") if isinstance(section, dict) else None
-        merged.update(parameters if isinstance(parameters, dict) else {})
-    return merged
+    """What `sam deploy` reads of the project's config ({} if it is unreadable)."""
+    try:
+        return samconfig.parameters(project, "deploy")
+    except samconfig.ConfigError:
+        return {}

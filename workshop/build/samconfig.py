@@ -1,0 +1,44 @@
+"""A project's SAM CLI config, read as SAM CLI reads it: samconfig.toml, or else samconfig.yaml
+(or .yml); its `default` environment."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workshop.errors import WorkshopError
+
+CONFIG_FILES = ("samconfig.toml", "samconfig.yaml", "samconfig.yml")
+
+
+class ConfigError(WorkshopError):
+    """The config file SAM CLI would read is not valid: SAM CLI stops on it too."""
+
+
+def parameters(project: Path, command: str) -> dict[str, Any]:
+    """The `default` environment's global parameters, with `command`'s own over them ({} if
+    there is no config, or none for it)."""
+    config: Any = {}
+    for name in CONFIG_FILES:
+        path = Path(project) / name
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+            config = tomllib.loads(text) if name.endswith(".toml") else yaml.safe_load(text)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+            kind = "TOML" if name.endswith(".toml") else "YAML"
+            message = " ".join(str(error).split())
+            raise ConfigError(f"The project's {name} is not valid {kind} ({message})") from None
+        break
+    default = config.get("default") if isinstance(config, dict) else None
+    default = default if isinstance(default, dict) else {}
+    merged: dict[str, Any] = {}
+    for section_name in ("global", command):
+        section = default.get(section_name)
+        found = section.get("parameters") if isinstance(section, dict) else None
+        merged.update(found if isinstance(found, dict) else {})
+    return merged
