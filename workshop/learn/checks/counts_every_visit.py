@@ -1,29 +1,87 @@
-"""Every visit answers 200 and counts one more, even after a cold start (stage 02 -> 03)."""
+"""Every visit answers 200 and counts one more, even after a cold start, and whichever execution
+environment serves it (stage 02 -> 03)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from workshop.learn.checks.logged_visits import LoggedVisitor, counts_in_a_row
-from workshop.learn.checks.story import greeting, is_greeting, unexpected
+from workshop.learn.checks.story import count_of, greeting, is_greeting, quote, unexpected
+from workshop.visitor import Answer, get
 
 NEEDS_STACK = True
+PATIENCE = 15.0  # seconds a held visit waits for the other one (a cold start among them)
+
+
+class HoldFirst:
+    """Holds the first DynamoDB call it is shown until `release`; lets every other one go."""
+
+    def __init__(self) -> None:
+        self.holding = threading.Event()
+        self._released = threading.Event()
+        self._taken = False
+        self._lock = threading.Lock()
+
+    def __call__(self, target: str, body: dict[str, Any]) -> None:
+        with self._lock:
+            first, self._taken = not self._taken, True
+        if first:
+            self.holding.set()
+            self._released.wait(PATIENCE)
+
+    def release(self) -> None:
+        self._released.set()
+
+
+def _in_two_environments(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, Answer]:
+    """A visit held in its environment at its first DynamoDB call, and, meanwhile, a visit
+    that Lambda serves in another environment; then the held one goes on. (held, other)"""
+    hold = HoldFirst()
+    held: list[Answer] = []
+    with stack.intercept_dynamodb(hold):
+        first = threading.Thread(target=lambda: held.append(get(visitor.url, visitor.cookie)))
+        first.start()
+        hold.holding.wait(PATIENCE)  # or it makes no call: then it is answered already
+        other = get(visitor.url, visitor.cookie)
+        hold.release()
+        first.join(PATIENCE * 2)
+    return (held or [Answer(0, "no answer")])[0], other
 
 
 def check(stack: Any) -> list[str]:
-    """What still fails: three visits in a row, then one after a cold start."""
+    """What still fails: three visits in a row, then one after a cold start, then two pairs
+    of visits each served by two environments (one held while the other one serves)."""
     visitor = LoggedVisitor(stack)
     problems = counts_in_a_row(visitor, 3)
     if problems:
         return problems
     stack.expire_environments()  # as after the idle timeout: the next visit is a cold start
     answer, logs = visitor.visit()
-    if is_greeting(answer, 4):
-        return []
-    body = answer.json()
-    if answer.status == 200 and isinstance(body, dict) and body.get("visit_count") == 1:
+    if not is_greeting(answer, 4):
+        body = answer.json()
+        if answer.status == 200 and isinstance(body, dict) and body.get("visit_count") == 1:
+            return [
+                "After a cold start the count starts again at 1: it was kept in the function's "
+                "memory, which a new execution environment does not have, and not in the table."
+            ]
         return [
-            "After a cold start the count starts again at 1: it was kept in the function's "
-            "memory, which a new execution environment does not have, and not in the table."
+            unexpected("fourth visit, the first after a cold start,", answer, logs, greeting(4))
         ]
-    return [unexpected("fourth visit, the first after a cold start,", answer, logs, greeting(4))]
+    # Each pair: the other one is served by another environment (a new one, then the same
+    # one again, while the first is held); it comes first, so it counts first.
+    for before in (4, 6):
+        held, other = _in_two_environments(stack, visitor)
+        told = [count_of(answer) for answer in (other, held)]
+        if told != [before + 1, before + 2] or not all(map(is_greeting, (other, held), told)):
+            said = " and ".join(
+                f"visit {count}" if count is not None else f"{answer.status} {quote(answer.body)}"
+                for answer, count in zip((other, held), told, strict=True)
+            )
+            return [
+                f"After {before} visits, two more served by two execution environments, one "
+                f"after the other, are told {said}, where they should be visits {before + 1} "
+                f"and {before + 2}: the count must come from the table each time, not from "
+                "what one environment kept in its memory (Lambda runs as many as it needs)."
+            ]
+    return []
