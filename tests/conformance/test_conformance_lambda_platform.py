@@ -407,3 +407,40 @@ def test_cloudwatch_keeps_each_text_line_with_its_newline(tmp_path):
     assert messages[9].startswith(f"REPORT RequestId: {inv.request_id}\t")
     assert messages[9].endswith(" ms\t\n")
     assert shown == [message.removesuffix("\n") for message in messages]
+
+
+def test_the_code_folder_is_read_only_and_tmp_is_not(make_runtime):
+    """omkarcloud/botasaurus issue #98 ("lambda cannot write into any directory other than
+    /tmp"), and functions on Lambda recorded failing with `OSError: [Errno 30] Read-only file
+    system: '/var/task/logs'` (public repositories, found by that message). Reading the code
+    folder works; writing, making a folder or deleting there does not; /tmp is writable."""
+    runtime = make_runtime(
+        "import os, tempfile\n"
+        "here = os.path.dirname(os.path.abspath(__file__))\n"
+        "def attempt(action):\n"
+        "    try:\n"
+        "        action()\n"
+        "    except OSError as error:\n"
+        "        return str(error)\n"
+        "    return 'done'\n"
+        "def handler(event, context):\n"
+        "    with tempfile.NamedTemporaryFile('w') as scratch:\n"
+        "        scratch.write('in /tmp')\n"
+        "    return {\n"
+        "        'read': open(os.path.join(here, 'app.py')).read(3),\n"
+        "        'write': attempt(lambda: open(os.path.join(here, 'count.json'), 'w')),\n"
+        "        'append': attempt(lambda: os.open(os.path.join(here, 'app.py'), os.O_APPEND)),\n"
+        "        'mkdir': attempt(lambda: os.makedirs(os.path.join(here, 'logs'))),\n"
+        "        'remove': attempt(lambda: os.remove(os.path.join(here, 'app.py'))),\n"
+        "    }\n"
+    )
+    inv = runtime.invoke({})
+    assert inv.error is None, inv.error
+    refused = "[Errno 30] Read-only file system: '/var/task/{}'"
+    assert inv.payload == {
+        "read": "imp",
+        "write": refused.format("count.json"),
+        "append": refused.format("app.py"),
+        "mkdir": refused.format("logs"),
+        "remove": refused.format("app.py"),
+    }

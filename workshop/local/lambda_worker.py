@@ -27,7 +27,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from workshop.local.lambda_imports import only_what_lambda_has
+from workshop.local.lambda_sandbox import only_what_lambda_has, read_only
 
 # The Runtime API refuses (413) a response over Lambda's synchronous payload quota, 6 MB.
 RESPONSE_LIMIT = 6291556
@@ -428,7 +428,9 @@ def main() -> None:
     logs = setup_logging(
         log_format, level_from_env(os.environ.get("AWS_LAMBDA_LOG_LEVEL")), log_to_pipe
     )
-    only_what_lambda_has(os.environ.get("LAMBDA_TASK_ROOT", os.getcwd()))
+    task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
+    only_what_lambda_has(task_root)
+    read_only(task_root, as_on_lambda)
     try:
         handler = load_handler(os.environ["_HANDLER"])
     except InitError as exc:

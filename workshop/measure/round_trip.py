@@ -106,7 +106,7 @@ def forget_old(table: Any, answer: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    from workshop.local.lambda_imports import only_what_lambda_has
+    from workshop.local.lambda_sandbox import only_what_lambda_has
 
     # Ctrl-C reaches every process of the terminal: the bench stops the probe (it closes its
     # input) and says what happened; the probe has nothing to print of it.

@@ -1,4 +1,5 @@
-"""What a handler can import in an environment: what Lambda's Python runtime has, and no more.
+"""What a handler's code finds around it in an environment, as on Lambda: the packages of Lambda's
+Python runtime and no more, and its own folder read-only.
 
 On Lambda, sys.path holds the function's code (LAMBDA_TASK_ROOT), then /var/runtime, then the
 standard library. /var/runtime holds the runtime itself (awslambdaric, with what it needs:
@@ -9,15 +10,22 @@ handler that imported one of them would work here and fail on AWS with
 Runtime.ImportModuleError. So every sys.path entry but the code's own folder is seen through a
 finder that finds only those packages, the standard library, and what the function's
 requirements.txt names, with what they need (what `sam build` packages into the code), as far
-as the harness's venv has them. Standard library only: it runs beside the handler's code.
+as the harness's venv has them.
+
+Lambda's code folder, /var/task, is read-only: a write there fails with EROFS, and only /tmp
+may be written. Here the code runs from the learner's folder, which root could write whatever
+its permissions say: an audit hook refuses the writes instead. Standard library only: it runs
+beside the handler's code.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib.machinery
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 # The top-level names of what /var/runtime holds.
@@ -137,3 +145,32 @@ def _top_level(found: Any) -> set[str]:
         for part in parts
         if not part.endswith((".dist-info", ".data", ".pth")) and part not in ("..", "__pycache__")
     }
+
+
+# Audit events of the calls that change a folder's files: (event, arguments holding paths).
+WRITES = {"os.remove": (0,), "os.rename": (0, 1), "os.mkdir": (0,), "os.rmdir": (0,)}
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+
+def read_only(task_root: str, shown: Callable[[str], str]) -> None:
+    """Refuse writes under `task_root` as Lambda's read-only file system does (its message names
+    the file as `shown` gives it: where Lambda has it)."""
+    root = os.path.realpath(task_root).rstrip(os.sep) + os.sep
+
+    def refuse(path: Any) -> None:
+        if isinstance(path, (str, bytes, os.PathLike)):
+            full = os.path.realpath(os.fsdecode(path))
+            if (full + os.sep).startswith(root):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), shown(full))
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "open":
+            path, mode, flags = args
+            writes = any(c in mode for c in "wax+") if isinstance(mode, str) else False
+            if writes or (isinstance(flags, int) and flags & WRITE_FLAGS):
+                refuse(path)
+        elif event in WRITES:
+            for index in WRITES[event]:
+                refuse(args[index])
+
+    sys.addaudithook(hook)
