@@ -471,8 +471,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             top = parser()
-            args, extras = top.parse_known_args(argv)
             typed = sys.argv[1:] if argv is None else argv
+            commands = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+            mistake = usage.options_first(typed, commands.choices)
+            if mistake:
+                top.error(mistake)
+            args, extras = top.parse_known_args(argv)
             mistake = usage.unquoted_phrase(typed, args, extras)
             if mistake:
                 raise WorkshopError(mistake)

@@ -14,7 +14,7 @@ import difflib
 import io
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import NoReturn
 
 from workshop import manifest
@@ -159,6 +159,21 @@ class CommandParser(argparse.ArgumentParser):
                 return not self.parse_known_args(words)[1]
             except SystemExit:
                 return False
+
+
+def options_first(typed: list[str], commands: Collection[str]) -> str | None:
+    """What to say of options typed before the command (`--fresh up 05`), if they were."""
+    from workshop.learn import run_py
+
+    at = next((index for index, word in enumerate(typed) if word in commands), 0)
+    before = typed[:at]
+    if not before or not before[0].startswith("-") or {"-h", "--help"} & set(before):
+        return None
+    mended = [*typed[at:], *before]
+    return (
+        f"{before[0]} comes before the command: options go after it, so type "
+        f"`{' '.join([run_py(), *map(_word, mended)])}`"
+    )
 
 
 def not_understood(

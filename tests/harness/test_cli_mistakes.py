@@ -322,6 +322,22 @@ def test_a_word_a_command_does_not_take_gets_its_usage_and_the_option_meant(type
 
 
 @pytest.mark.parametrize(
+    ("typed", "mended"),
+    [
+        (["--fresh", "up", "05"], "up 05 --fresh"),
+        (["--port", "3000", "up"], "up --port 3000"),
+        (["--from", "my copy", "logs"], 'logs --from "my copy"'),
+    ],
+)
+def test_options_before_the_command_are_put_after_it(typed, mended, capsys):
+    line = _usage_mistake(here(capsys, *typed), "")
+    assert line == (
+        f"python run.py: error: {typed[0]} comes before the command: options go after it, so "
+        f"type `python run.py {mended}`"
+    )
+
+
+@pytest.mark.parametrize(
     "typed",
     [
         ["up", "06", "--frsh"],
