@@ -407,6 +407,11 @@ def read_digest(lock):
 def ensure_venv(environ=os.environ, wanted=ATTENDEE):
     """Make the venv ready for a command that needs `wanted` if it is not; return its Python."""
     venv = venv_dir(environ)
+    if venv.exists() and not venv.is_dir():
+        raise SetupError(
+            f"WORKSHOP_VENV names {venv}, which is a file, not a folder: point it at a new or "
+            "empty folder (or leave it unset, for .venv beside run.py)."
+        )
     python = venv_python(venv)
     digest = read_digest(LOCK_FILE)
     exists = venv.is_dir() and any(venv.iterdir())

@@ -406,6 +406,14 @@ def test_remove_venv_refuses_a_folder_that_is_not_a_venv(tmp_path):
     assert (folder / "thesis.docx").exists()
 
 
+def test_a_workshop_venv_that_names_a_file_is_refused_before_anything_is_made(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("precious")
+    with pytest.raises(run.SetupError, match=r"WORKSHOP_VENV names .*notes.txt, which is a file"):
+        run.ensure_venv({"WORKSHOP_VENV": str(notes)})
+    assert notes.read_text() == "precious"
+
+
 def test_remove_venv_deletes_a_venv_even_with_read_only_files(tmp_path):
     venv = tmp_path / "v"
     (venv / "lib").mkdir(parents=True)
