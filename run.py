@@ -70,6 +70,10 @@ TEST_HELP = (  # `test --help` before the venv holds what only the tests use, wh
     "Its first run adds the packages that only the tests use to the venv (about 700 MB); then "
     "`python run.py test --help` shows pytest's own options."
 )
+NOTEBOOK_HELP = (
+    "`python run.py notebook [ARGS...]` starts JupyterLab on notebooks/, a walkthrough per "
+    "stage; ARGS go to `jupyter lab` (e.g. --port 8889, --no-browser). JupyterLab's own help:"
+)
 # What a venv holds (its stamp says which): the lock's attendee part, or all of it (`test`).
 ATTENDEE, EVERYTHING = "attendee", "everything"
 
@@ -491,6 +495,8 @@ def main(argv=None):
             for name, lock in TOOL_LOCKS.items():
                 ensure_tool(venv, name, lock)
             args = ["test", *test_arguments(args[1:], here)]
+        if args[:1] == ["notebook"] and {"-h", "--help"} & set(args):
+            say(NOTEBOOK_HELP)
         return run_child(child_command(python, args), child_folder(args, here))
     except SetupError as error:
         say(f"Set-up failed: {error}")

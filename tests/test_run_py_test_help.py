@@ -45,3 +45,16 @@ def test_test_help_is_pytest_s_once_the_tests_packages_are_installed(monkeypatch
     run.write_stamp(venv, run.make_stamp("digest", venv, run.REPO, run.EVERYTHING))
     assert run.main(["test", "--help"]) == 0
     assert ran[0][1:3] == ["-m", "pytest"] and ran[0][-1] == "--help"
+
+
+def test_notebook_help_says_first_what_notebook_does(monkeypatch, capsys):
+    """JupyterLab's help follows, but its first line is the workshop's command, as typed."""
+    spec = importlib.util.spec_from_file_location("workshop_run_py_nb_help", RUN_PY)
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    ran = []
+    monkeypatch.setattr(run, "ensure_venv", lambda wanted: Path("/v/bin/python"))
+    monkeypatch.setattr(run, "run_child", lambda command, cwd: ran.append(command) or 0)
+    assert run.main(["notebook", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("`python run.py notebook [ARGS...]` starts ")
+    assert ran[0][1:4] == ["-m", "jupyter", "lab"] and ran[0][-1] == "--help"
