@@ -267,6 +267,17 @@ def test_try_twice_keeps_the_work(capsys, playground):
     assert app.read_text(encoding="utf-8") == "# my work\n"
 
 
+def test_a_copy_without_its_template_is_told_how_to_get_it_back(capsys, playground):
+    workshop(capsys, "try", "02")
+    (playground / "02-decimal-bug" / "template.yaml").unlink()
+    code, out, _ = workshop(capsys, "check", "02")
+    assert code == 1
+    assert (
+        "  - The copy has no template.yaml any more, so nothing can start: put it back, or make a "
+        "fresh copy with `python run.py reset 02` (the one you have is kept in .previous/)."
+    ) in out.splitlines()
+
+
 def test_reset_of_an_exercise_never_started_says_so(capsys, playground):
     code, out, _ = workshop(capsys, "reset", "04")
     assert code == 0

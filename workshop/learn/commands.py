@@ -212,7 +212,14 @@ def _check_once(exercise: Exercise, copy: Path, again: str, watching: bool = Fal
     from workshop.learn import checks
 
     print(f"Checking {shown(copy)} against {exercise.label}...", flush=True)
-    problems = checks.run(exercise.check, copy)
+    if (copy / "template.yaml").is_file():
+        problems = checks.run(exercise.check, copy)
+    else:  # deleted, or moved: nothing can start
+        problems = [
+            "The copy has no template.yaml any more, so nothing can start: put it back, or "
+            f"make a fresh copy with `{run_py()} reset {exercise.stage.id}` (the one you have is "
+            "kept in .previous/)."
+        ]
     if problems:
         print("Not yet. What still fails:")
         for problem in problems:  # its commands as the learner types them where they stand
