@@ -110,7 +110,8 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     """The check's whole schedule on 08: visit 3 held until the SDK's retry (200, counted
     once); the other tab's visits 5 to 14; visit 15, its retry held back while the other tab
     makes visits 16 to 40, the last five just before the Timeout (503, and each counted once);
-    visit 42 held until it is answered (503, applied once)."""
+    visit 42 held until it is answered (503, applied once); then stage 07's check, whose new
+    visitor makes two visits."""
     check = counts_retries_once
     earlier, after = check.EARLIER_VISITS, check.MIDDLE_VISITS + check.LATER_VISITS
     served: list = []  # (status, invocation) of every request, as API Gateway saw it
@@ -118,7 +119,7 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     with dynamodb_calls(stack) as calls:
         assert COUNTS_RETRIES_ONCE(stack) == []
     # Visits 3, 15 and 42: the first attempt and the SDK's retry each; the others one call.
-    assert calls == ["UpdateItem"] * (3 * 2 + 3 + earlier + after + 2)
+    assert calls == ["UpdateItem"] * (3 * 2 + 3 + earlier + after + 2 + 2)
     statuses = [status for status, _ in served]
     bodies = [json.loads(inv.payload["body"]) for _, inv in served]
     counts = [body.get("visit_count") for body in bodies]
@@ -132,7 +133,7 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     tabs.remove((503, None))
     assert tabs == [(200, count) for count in range(late + 2, late + 2 + after)]
     closing = late + 1 + after
-    assert statuses[closing:] == [200, 503, 200]
+    assert statuses[closing:] == [200, 503, 200, 200, 200]
     assert counts[closing] == closing + 1
     assert bodies[closing + 1] == UNAVAILABLE
     # Exactly once each: the 503 visit counted once (DynamoDB applied it), the next is after it.

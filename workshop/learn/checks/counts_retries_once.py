@@ -7,8 +7,9 @@ the visit must answer 200 and count once. Then the same, while a second tab of t
 visits before the late one and between its held write and its retry, just before the function's
 Timeout (the late visit answers 503 meanwhile): each must count once. Then while no attempt can
 be answered: the stall holds every write until the visit is answered, and the visit must answer
-503 and count at most once. How much a visit counted is read as its visitor reads it: from the
-next visit's count.
+503, with a Retry-After, and count at most once. How much a visit counted is read as its
+visitor reads it: from the next visit's count. Last, stage 07's check, whose lesson the code
+this exercise starts from holds, must pass still (a wider policy for the new calls would not).
 """
 
 from __future__ import annotations
@@ -19,8 +20,17 @@ import time
 from typing import Any
 
 from workshop.errors import WorkshopError
+from workshop.learn.checks import least_privilege_and_operations as earlier
 from workshop.learn.checks.logged_visits import LoggedVisitor
-from workshop.learn.checks.story import count_of, greeting, ordinal_visit, quote, unexpected
+from workshop.learn.checks.story import (
+    count_of,
+    delay_or_date,
+    greeting,
+    ordinal_visit,
+    quote,
+    unexpected,
+)
+from workshop.local.iam import requested
 from workshop.visitor import Answer, get
 
 NEEDS_STACK = True
@@ -136,7 +146,26 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
 
 
 def check(stack: Any) -> list[str]:
-    """What still fails: a late answer that makes an update count twice, or answer 503."""
+    """What still fails: a late answer that makes an update count twice, or answer 503; then
+    stage 07's check, told of every call the handler made here (a read on a retry, say)."""
+    called: set[str] = set()
+
+    def watch(target: str, body: dict[str, Any]) -> None:
+        operation = target.rsplit(".", 1)[-1]
+        called.update(action for action, _ in requested(operation, body, stack.aws.region))
+
+    with stack.intercept_dynamodb(watch):
+        problems = _retries(stack)
+    if problems:
+        return problems
+    # Stage 07's lesson, which the code this exercise starts from holds, must hold still.
+    return [
+        f"Stage 07's lesson no longer holds: {problem}" for problem in earlier.check(stack, called)
+    ]
+
+
+def _retries(stack: Any) -> list[str]:
+    """A late answer that makes an update count twice, or answer 503."""
     visitor = LoggedVisitor(stack)
     for number in (1, 2):
         _, problem = _visit(visitor, number)
@@ -204,6 +233,12 @@ def check(stack: Any) -> list[str]:
         return [
             f"{beyond} answers {answer.status} {quote(answer.body)}, where it should get 503: "
             "the counter could not tell whether it counted."
+        ]
+    if not delay_or_date(answer.retry_after or ""):
+        return [
+            f"{beyond} answers 503 {quote(answer.body)} without a Retry-After header of seconds "
+            "(or a date), which stage 06 gave every 503: a client then cannot tell when to "
+            "try again."
         ]
     most = closing + 2  # the 503 visit may count once, as DynamoDB applied it
     after, _ = _visit(visitor, most)

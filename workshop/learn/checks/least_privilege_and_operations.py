@@ -5,6 +5,7 @@ table recoverable to any second (stage 06 -> 07)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +80,12 @@ def _listed(actions: list[str]) -> str:
     return actions[0] if len(actions) == 1 else ", ".join(actions[:-1]) + " and " + actions[-1]
 
 
-def check(stack: Any) -> list[str]:
-    """What still fails: the policy against the calls the handler made, then operations."""
+def check(stack: Any, seen: Collection[str] = ()) -> list[str]:
+    """What still fails: the policy against the calls the handler made (here, and the actions
+    `seen` elsewhere), then operations."""
     visitor = LoggedVisitor(stack)
     printed: list[str] = []
-    called: set[str] = set()
+    called: set[str] = set(seen)
 
     def watch(target: str, body: dict[str, Any]) -> None:
         operation = target.rsplit(".", 1)[-1]

@@ -5,7 +5,6 @@ bug fails as a bug, 502 with its traceback in the logs (stage 05 -> 06)."""
 from __future__ import annotations
 
 import dataclasses
-import email.utils
 import math
 from typing import Any
 
@@ -13,6 +12,7 @@ from workshop.learn.checks.logged_visits import LoggedVisitor, empty_table
 from workshop.learn.checks.story import (
     ANY_SESSION,
     SESSION,
+    delay_or_date,
     greeting,
     is_greeting,
     printed_lines,
@@ -273,7 +273,7 @@ def _outages(stack: Any, visitor: LoggedVisitor) -> list[str]:
                 f"{during} answers 503 but without a Retry-After header: clients cannot tell "
                 "when to try again."
             ]
-        if not _delay_or_date(answer.retry_after):
+        if not delay_or_date(answer.retry_after):
             return [
                 f"{during} answers 503 with Retry-After: {answer.retry_after}, which is neither "
                 "a number of seconds nor an HTTP date (RFC 9110, 10.2.3): clients cannot read "
@@ -306,16 +306,6 @@ def _no_answer(stack: Any, visitor: LoggedVisitor) -> list[str]:
         "(connect_timeout, read_timeout, total_max_attempts) that end in time, and answer 503 "
         "when they do."
     ]
-
-
-def _delay_or_date(value: str) -> bool:
-    """Whether a Retry-After value is delay-seconds or an HTTP date, as RFC 9110 allows."""
-    if value.strip().isdigit():
-        return True
-    try:
-        return email.utils.parsedate_to_datetime(value) is not None
-    except (TypeError, ValueError):
-        return False
 
 
 def _said(logs: list[str], names: tuple[str, ...]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 from typing import Any
 
@@ -138,3 +139,13 @@ def is_greeting(answer: Answer, count: int, session: str | None = SESSION) -> bo
 def ordinal_visit(number: int) -> str:
     """ "second visit", or "visit number 9" past the ordinals."""
     return f"{ORDINALS[number - 1]} visit" if number <= len(ORDINALS) else f"visit number {number}"
+
+
+def delay_or_date(value: str) -> bool:
+    """Whether a Retry-After value is delay-seconds or an HTTP date, as RFC 9110 allows."""
+    if value.strip().isdigit():
+        return True
+    try:
+        return email.utils.parsedate_to_datetime(value) is not None
+    except (TypeError, ValueError):
+        return False
