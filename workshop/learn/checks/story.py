@@ -90,6 +90,14 @@ def unexpected(which: str, answer: Answer, logs: list[str], expected: dict[str, 
         said = f"The {which} {still}answers {answer.status} {quote(answer.body)}"
         if line:
             return f"{said}, and the logs {still}say `{quote(line)}`."
+        failed = ("\tStatus: ", '"status":"timeout"', '"status":"error"')  # REPORT's
+        if answer.status == 502 and not any(f in m for m in logs for f in failed):
+            # The function ran, and ended well: what it answered is the fault.
+            return (
+                f"{said}, and the logs name no error: API Gateway answers 502 when the "
+                "function's response is not a proxy response (a statusCode, headers of "
+                "strings, and a body that is a string: json.dumps it)."
+            )
         return f"{said}, and the logs name no error."
     body, count = answer.json(), expected.get("visit_count")
     if isinstance(body, dict) and body.get("message") == expected.get("message"):
