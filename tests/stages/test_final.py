@@ -385,7 +385,15 @@ class Browser:
     """
 
     def __init__(self):
-        local = urlsplit(DEPLOYED_URL).hostname in ("127.0.0.1", "localhost")
+        where = urlsplit(DEPLOYED_URL)
+        if where.scheme not in ("http", "https") or not where.hostname:
+            pytest.fail(
+                f"WORKSHOP_DEPLOYED_URL is {DEPLOYED_URL!r}, not a URL: set it to the "
+                "HelloWorldApi output of the deployed stack (https://<id>.execute-api.<region>"
+                ".amazonaws.com/Prod/hello/)",
+                pytrace=False,
+            )
+        local = where.hostname in ("127.0.0.1", "localhost")
         secure = ("https", "wss", "http") if local else ("https", "wss")
         jar = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(secure_protocols=secure))
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -397,6 +405,12 @@ class Browser:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
+        except urllib.error.URLError as error:
+            pytest.fail(
+                f"nothing answers at WORKSHOP_DEPLOYED_URL ({DEPLOYED_URL}): {error.reason}. Is "
+                "the stack deployed, and the URL its HelloWorldApi output?",
+                pytrace=False,
+            )
 
 
 @pytest.mark.smoke
