@@ -19,7 +19,7 @@ import pytest
 from tests.helpers import here
 from workshop import cli, interrupt, learn, manifest
 from workshop.errors import MachineError
-from workshop.learn import checks
+from workshop.learn import checks, course
 from workshop.learn.checks.story import DECIMAL_ERROR, GENERIC_500
 
 REPO = manifest.REPO_ROOT
@@ -276,6 +276,26 @@ def test_a_copy_without_its_template_is_told_how_to_get_it_back(capsys, playgrou
         "  - The copy has no template.yaml any more, so nothing can start: put it back, or make a "
         "fresh copy with `python run.py reset 02` (the one you have is kept in .previous/)."
     ) in out.splitlines()
+
+
+def test_edits_names_what_differs_from_git_and_nothing_without_git(tmp_path):
+    stage = tmp_path / "clone" / "stages" / "02"
+    stage.mkdir(parents=True)
+    (stage / "app.py").write_text("ok\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path / "clone")]
+    subprocess.run([*git[:5], "init", "-q", str(tmp_path / "clone")], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "stage"], check=True)
+    assert course.edits(stage) == []
+    (stage / "app.py").write_text("fixed here by mistake\n")
+    assert course.edits(stage) == ["stages/02/app.py"]
+    assert course.edits(tmp_path) == []  # not a clone: git cannot tell
+
+
+def test_a_copy_made_from_an_edited_stage_says_so(capsys, playground, monkeypatch):
+    monkeypatch.setattr(course, "edits", lambda folder: ["stages/02-decimal-bug/src/app.py"])
+    with pytest.warns(UserWarning, match=r"was edited \(stages/02-decimal-bug/src/app.py\)"):
+        workshop(capsys, "try", "02")
 
 
 def test_reset_of_an_exercise_never_started_says_so(capsys, playground):

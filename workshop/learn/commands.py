@@ -212,6 +212,12 @@ def _check_once(exercise: Exercise, copy: Path, again: str, watching: bool = Fal
     from workshop.learn import checks
 
     print(f"Checking {shown(copy)} against {exercise.label}...", flush=True)
+    if course.edits(exercise.start.path):  # a fix made in the stage, not in the copy
+        warnings.warn(
+            f"{shown(exercise.start.path)} was edited; the check runs on {shown(copy)}, so a "
+            "fix belongs there",
+            stacklevel=2,
+        )
     if (copy / "template.yaml").is_file():
         problems = checks.run(exercise.check, copy)
     else:  # deleted, or moved: nothing can start

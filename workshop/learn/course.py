@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from workshop import manifest
 from workshop.errors import WorkshopError
-from workshop.learn.playground import make_folder, playground, run_py
+from workshop.learn.playground import make_folder, playground, run_py, shown
 
 # Not copied into the playground: the story's README belongs to the stage, not to the code
 # (and a beyond stage's broken folder has another stage's story), nor what builds leave.
@@ -129,5 +131,33 @@ def served_copy(name: str) -> Path | None:
 
 def copy_start(exercise: Exercise, destination: Path) -> None:
     """Copy the code that shows the flaw into `destination` (which must not exist)."""
+    edited = edits(exercise.start.path)
+    if edited:  # a fix made there by mistake would be copied, and pass for the learner's
+        warnings.warn(
+            f"{shown(exercise.start.path)}, which the copy is made from, was edited "
+            f"({', '.join(edited[:3])}{', ...' if len(edited) > 3 else ''}): the copy starts "
+            "from it as it is now. Exercises are done in the copy; to put the stage back: "
+            f"`git checkout -- {shown(exercise.start.path)}`",
+            stacklevel=2,
+        )
     make_folder(destination.parent)
     shutil.copytree(exercise.start.path, destination, ignore=shutil.ignore_patterns(*NOT_COPIED))
+
+
+def edits(folder: Path) -> list[str]:
+    """The files of a folder of this repository that differ from what git holds ([] where git
+    cannot tell: no git, or no clone)."""
+    try:
+        found = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if found.returncode != 0:
+        return []
+    # Paths as git gives them: from the root of the clone, whatever folder it is asked in.
+    return [line[3:].strip().strip('"') for line in found.stdout.splitlines() if len(line) > 3]
