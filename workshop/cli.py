@@ -42,6 +42,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from workshop.local.stack import Stack
 
     project = served.from_folder(args) if args.source else manifest.project(args.stage)
+    if note := served.in_a_copy(args):
+        print(note, flush=True)
     if served.running(project):
         raise WorkshopError(
             f"{project.label} is already running (see the other terminal); "

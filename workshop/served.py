@@ -212,3 +212,21 @@ def from_folder(args: argparse.Namespace) -> manifest.Project:
         f"which one you mean, `{run} --from {args.source}` for that folder, or "
         f"`{run} {args.stage}` for {stage.label}"
     )
+
+
+def in_a_copy(args: argparse.Namespace) -> str | None:
+    """What `up` says when typed with no stage in an exercise's copy: it serves the final app."""
+    from workshop import learn
+
+    if args.source or args.stage:
+        return None
+    try:
+        copied = learn.copy_here(Path.cwd())
+    except OSError:  # the folder the user stands in is gone
+        return None
+    if copied is None:
+        return None
+    return (
+        f"(You are in your copy of stage {copied.stage.id}; this serves the final app. To serve "
+        f"your copy: `{learn.run_py()} up .`)"
+    )

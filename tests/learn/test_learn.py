@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import here
-from workshop import cli, interrupt, learn, manifest
+from workshop import cli, interrupt, learn, manifest, served
 from workshop.errors import MachineError
 from workshop.learn import checks, course
 from workshop.learn.checks.story import DECIMAL_ERROR, GENERIC_500
@@ -296,6 +297,21 @@ def test_a_copy_made_from_an_edited_stage_says_so(capsys, playground, monkeypatc
     monkeypatch.setattr(course, "edits", lambda folder: ["stages/02-decimal-bug/src/app.py"])
     with pytest.warns(UserWarning, match=r"was edited \(stages/02-decimal-bug/src/app.py\)"):
         workshop(capsys, "try", "02")
+
+
+def test_up_without_a_stage_in_a_copy_says_what_it_serves(playground, monkeypatch):
+    """`up` alone serves the final app wherever it is typed; in a copy, that surprises."""
+    args = argparse.Namespace(source=None, stage=None)
+    copy = playground / "02-decimal-bug" / "src"
+    copy.mkdir(parents=True)
+    monkeypatch.chdir(copy)
+    assert served.in_a_copy(args) == (
+        "(You are in your copy of stage 02; this serves the final app. To serve your copy: "
+        f"`{learn.run_py()} up .`)"
+    )
+    assert served.in_a_copy(argparse.Namespace(source=None, stage="02")) is None
+    monkeypatch.chdir(playground.parent)
+    assert served.in_a_copy(args) is None
 
 
 def test_reset_of_an_exercise_never_started_says_so(capsys, playground):

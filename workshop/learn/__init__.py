@@ -18,6 +18,7 @@ from workshop.learn.commands import add_commands
 from workshop.learn.course import (
     NOT_COPIED,
     Exercise,
+    copy_here,
     copy_of,
     copy_start,
     exercise,
@@ -33,6 +34,7 @@ __all__ = [
     "PLAYGROUND_ENV",
     "Exercise",
     "add_commands",
+    "copy_here",
     "copy_of",
     "copy_start",
     "exercise",

@@ -120,6 +120,16 @@ def copy_of(exercise: Exercise) -> Path:
     return playground() / exercise.stage.folder
 
 
+def copy_here(folder: Path) -> Exercise | None:
+    """The exercise whose copy holds `folder`, if one does."""
+    folder = folder.resolve()
+    for each in exercises():
+        copy = copy_of(each).resolve()
+        if folder == copy or copy in folder.parents:
+            return each
+    return None
+
+
 def served_copy(name: str) -> Path | None:
     """The learner's copy of stage `name`'s exercise, if `name` is one and the copy exists."""
     try:
