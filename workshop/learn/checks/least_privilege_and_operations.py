@@ -62,7 +62,11 @@ OTHER_SERVICES = (
     ("sqs:SendMessage", "arn:aws:sqs:{region}:{account}:any"),
     ("sns:Publish", "arn:aws:sns:{region}:{account}:any"),
     ("logs:DeleteLogGroup", "arn:aws:logs:{region}:{account}:log-group:any"),
+    ("sts:AssumeRole", "arn:aws:iam::{account}:role/any-role"),
+    ("lambda:GetFunctionConfiguration", "arn:aws:lambda:{region}:{account}:function:any"),
 )
+# Another account's, for the counter's own table name elsewhere.
+OTHER_ACCOUNT = "210987654321"
 
 
 def dynamodb_actions() -> list[str]:
@@ -137,12 +141,20 @@ def check(stack: Any, seen: Collection[str] = ()) -> list[str]:
             f"handler calls only {calls}"
             + (f": with the function's credentials, {_listed(harm)}." if harm else ".")
         )
-    for other in OTHER_TABLES:
-        elsewhere = allowed(tables + other)
+    # Other tables: other names (one that starts as its own does, as a wildcard after its ARN
+    # allows), and its own name in another region and in another account.
+    name, region = stack.table().name, stack.aws.region
+    elsewhere_region = "eu-west-1" if region != "eu-west-1" else "us-east-1"
+    others = [tables + other for other in (*OTHER_TABLES, f"{name}-archive")] + [
+        f"arn:aws:dynamodb:{elsewhere_region}:{ACCOUNT_ID}:table/{name}",
+        f"arn:aws:dynamodb:{region}:{OTHER_ACCOUNT}:table/{name}",
+    ]
+    for other in others:
+        elsewhere = allowed(other)
         if elsewhere:
             problems.append(
                 f"The function's policy allows {_listed(elsewhere)} on other tables too, such "
-                f"as {tables + other}, where only its own table ({table}) is needed."
+                f"as {other}, where only its own table ({table}) is needed."
             )
             break
     group = f"arn:aws:logs:{stack.aws.region}:{ACCOUNT_ID}:log-group:{function.log_group}:*"
@@ -250,10 +262,27 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
             "others, and API Gateway answers them 500."
         )
     deploy = deploy_parameters(stack.project_dir)
-    if deploy.get("disable_rollback") is True:
+    keeps = [
+        setting
+        for setting, value in (
+            ("disable_rollback = true", deploy.get("disable_rollback") is True),
+            (
+                'on_failure = "DO_NOTHING"',
+                str(deploy.get("on_failure", "")).upper() == "DO_NOTHING",
+            ),
+        )
+        if value
+    ]
+    if keeps:
         problems.append(
-            "The project's samconfig.toml keeps a failed deploy as it is (disable_rollback = "
-            "true): its half-made resources stay in the account, where a rollback removes them."
+            f"The project's samconfig keeps a failed deploy as it is ({keeps[0]}): its "
+            "half-made resources stay in the account, where a rollback removes them."
+        )
+    level = str(function.logging_config.get("ApplicationLogLevel", "")).upper()
+    if level == "FATAL":
+        problems.append(
+            "The function's ApplicationLogLevel is FATAL: Lambda drops its ERROR records, "
+            "among them the cause of an outage that stage 06 logs."
         )
     backups = stack.aws.client("dynamodb").describe_continuous_backups(TableName=table)
     recovery = backups["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})
