@@ -45,6 +45,7 @@ MIN_ENTROPY_BITS = 64
 # the draw (a seeded test checks 200 draws of each).
 REFUSED_BELOW_BITS = 58
 SAME_SITE = ("lax", "strict")
+SHORTEST_SESSION = 24 * 3600  # seconds: a visitor's session outlives a day's break at least
 OTHER_KEY = "key_of_another_app"  # a table keyed on it refuses the counter's keys (a bug)
 # Cookies a browser may send beside the session's: another app's JSON, a flag with no value.
 OTHER_COOKIES = 'theme={"dark":true}; flag'
@@ -183,6 +184,12 @@ def _cookie_attributes(header: str) -> list[str]:
             "without SameSite=Lax (or Strict), so other sites' pages can send it with their "
             "requests"
         )
+    age = attributes.get("max-age", "")
+    if age.lstrip("-").isdigit() and int(age) < SHORTEST_SESSION:
+        missing.append(
+            f"for {int(age)} seconds only (Max-Age), so a visitor who comes back the next "
+            "day counts as a new one"
+        )
     if not missing:
         return []
     return [f"The session cookie is set as `{quote(header)}`: {'; '.join(missing)}."]
@@ -283,6 +290,13 @@ def _outages(stack: Any, visitor: LoggedVisitor) -> list[str]:
             return [
                 f"{during} answers 503, but the logs do not name its cause ({codes[0]}): log it, "
                 "so that an outage can be told from a bug, and one outage from another."
+            ]
+        body = answer.json()
+        if not isinstance(body, dict) or not isinstance(body.get("message"), str):
+            return [
+                f"{during} answers 503 {quote(answer.body)}, which is not a JSON message "
+                '({"message": "..."}) as the counter\'s other answers are: a client that '
+                "reads them as JSON fails on this one."
             ]
     return []
 
