@@ -444,3 +444,29 @@ def test_the_code_folder_is_read_only_and_tmp_is_not(make_runtime):
         "mkdir": refused.format("logs"),
         "remove": refused.format("app.py"),
     }
+
+
+def test_a_traceback_names_the_runtimes_files_where_lambda_has_them(make_runtime):
+    """Tracebacks recorded on Lambda: the standard library's frames under /var/lang (the
+    Decimal error of python3.11, `File "/var/lang/lib/python3.11/json/__init__.py", line 231,
+    in dumps`) and the SDK's under /var/runtime (`File "/var/runtime/botocore/client.py"`),
+    in public repositories found by those strings; the code's under /var/task."""
+    runtime = make_runtime(
+        "import decimal, json\n"
+        "import boto3\n"
+        "def handler(event, context):\n"
+        "    if event.get('sdk'):\n"
+        "        boto3.client('dynamodb', region_name='us-east-1').get_item(TableName=1)\n"
+        "    return json.dumps({'visit_count': decimal.Decimal(2)})\n"
+    )
+    files = [
+        [re.search(r'File "([^"]+)"', frame)[1] for frame in inv.error["stackTrace"]]
+        for inv in (runtime.invoke({}), runtime.invoke({"sdk": True}))
+    ]
+    assert files[0][0] == "/var/task/app.py"
+    assert files[0][1:] and all(
+        f.startswith("/var/lang/lib/python3.11/json/") for f in files[0][1:]
+    )
+    assert files[1][0] == "/var/task/app.py"
+    assert any(f.startswith("/var/runtime/botocore/") for f in files[1][1:])
+    assert all(f.startswith(("/var/task/", "/var/runtime/", "/var/lang/")) for f in files[1])

@@ -354,8 +354,12 @@ def _harness_init_error(handler_name):
 
 
 def _from_importlib(error):
-    """The frames from importlib on: those before it are each runtime's own."""
-    frames = error["stackTrace"]
+    """The frames from importlib on (those before it are each runtime's own), their files
+    named as on Lambda: there awslambdaric reads them from /var/lang, here from this Python."""
+    frames = [
+        re.sub(r'File "([^"]+)"', lambda m: f'File "{lambda_worker.as_on_lambda(m[1])}"', frame)
+        for frame in error["stackTrace"]
+    ]
     first = next((i for i, frame in enumerate(frames) if "importlib" in frame.split(",")[0]), 0)
     return {**error, "stackTrace": frames[first:]}
 

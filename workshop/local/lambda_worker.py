@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import decimal
+import functools
 import importlib
 import json
 import logging
@@ -22,12 +23,13 @@ import math
 import os
 import secrets
 import sys
+import sysconfig
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from workshop.local.lambda_sandbox import only_what_lambda_has, read_only
+from workshop.local.lambda_sandbox import RUNTIME_PACKAGES, only_what_lambda_has, read_only
 
 # The Runtime API refuses (413) a response over Lambda's synchronous payload quota, 6 MB.
 RESPONSE_LIMIT = 6291556
@@ -36,6 +38,7 @@ TEXT_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(
 SECONDS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # JSON logs and the uncaught error: to the second
 ERROR_INDENT = "\u00a0"  # the runtime indents a logged traceback with no-break spaces
 TASK_ROOT_ON_LAMBDA = "/var/task"  # where Lambda puts the code: the folder its tracebacks name
+RUNTIME_ON_LAMBDA = "/var/runtime"  # where the runtime and the SDK are
 # What the runtime logs (at WARNING) before the error of a failed init.
 UNHANDLED_WARNING = (
     "LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function "
@@ -93,17 +96,40 @@ def log_to_pipe(text: str) -> None:
 
 
 def as_on_lambda(path: str) -> str:
-    """A file of the function's code as Lambda names it (/var/task/app.py); others as they are.
+    """A file as Lambda names it: the function's code under /var/task (app.py), the runtime's
+    packages under /var/runtime (botocore), the standard library under /var/lang; others as
+    they are. Only absolute paths: importlib's frames are "<frozen ...>"."""
+    if not path or not os.path.isabs(path):
+        return path
+    full = os.path.realpath(path)
+    for root, on_lambda, packages in _roots(os.environ.get("LAMBDA_TASK_ROOT")):
+        if full.startswith(root) and (packages is None or _top(full[len(root) :]) in packages):
+            return on_lambda + "/" + full[len(root) :].replace(os.sep, "/")
+    return path
 
-    Here the code runs from its own folder, which LAMBDA_TASK_ROOT names; on Lambda that is
-    /var/task. Only absolute paths: importlib's frames are "<frozen ...>"."""
-    root = os.environ.get("LAMBDA_TASK_ROOT")
-    if not root or not path or not os.path.isabs(path):
-        return path
-    root, full = os.path.realpath(root), os.path.realpath(path)
-    if not full.startswith(root.rstrip(os.sep) + os.sep):
-        return path
-    return TASK_ROOT_ON_LAMBDA + "/" + full[len(root.rstrip(os.sep)) + 1 :].replace(os.sep, "/")
+
+def _top(relative: str) -> str:
+    """The top-level module a path below a sys.path entry belongs to (`six.py` is `six`)."""
+    return relative.split(os.sep, 1)[0].removesuffix(".py")
+
+
+@functools.cache
+def _roots(task_root: str | None) -> list[tuple[str, str, frozenset[str] | None]]:
+    """(folder, as Lambda names it, the packages it holds there or None for all), the code's
+    first (LAMBDA_TASK_ROOT: here the code runs from its own folder, on Lambda /var/task)."""
+    roots: list[tuple[str, str, frozenset[str] | None]] = []
+    if task_root:
+        roots.append(
+            (os.path.realpath(task_root).rstrip(os.sep) + os.sep, TASK_ROOT_ON_LAMBDA, None)
+        )
+    version = os.environ.get("AWS_EXECUTION_ENV", "").rpartition("_")[2] or "python3"
+    for entry in sys.path:
+        if entry and {"site-packages", "dist-packages"} & set(entry.split(os.sep)):
+            folder = os.path.realpath(entry).rstrip(os.sep) + os.sep
+            roots.append((folder, RUNTIME_ON_LAMBDA, RUNTIME_PACKAGES))
+    stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"]).rstrip(os.sep) + os.sep
+    roots.append((stdlib, f"/var/lang/lib/{version}", None))
+    return roots
 
 
 def lambda_stack(tb: Any) -> traceback.StackSummary:
