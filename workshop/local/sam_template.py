@@ -294,7 +294,8 @@ def load(path: Path, *, stack_name: str, region: str = "us-east-1") -> Template:
             name = resolver.physical_name(logical_id)
             create_args = resolver.resolve(_table_create_args(kind, props, name), logical_id)
             recovery = resolver.resolve(
-                props.get("PointInTimeRecoverySpecification") or {}, f"{logical_id}.PITR"
+                props.get("PointInTimeRecoverySpecification") or {},
+                f"{logical_id}.PointInTimeRecoverySpecification",
             )
             recovery = recovery if isinstance(recovery, dict) else {}  # !Ref AWS::NoValue
             pitr = recovery.get("PointInTimeRecoveryEnabled", False) in (True, "true", "True")
