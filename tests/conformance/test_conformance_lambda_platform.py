@@ -411,12 +411,13 @@ def test_cloudwatch_keeps_each_text_line_with_its_newline(tmp_path):
 
 def test_the_code_folder_is_read_only_and_tmp_is_not(make_runtime):
     """omkarcloud/botasaurus issue #98 ("lambda cannot write into any directory other than
-    /tmp"), and functions on Lambda recorded failing with `OSError: [Errno 30] Read-only file
-    system: '/var/task/logs'` (public repositories, found by that message). Reading the code
-    folder works; writing, making a folder or deleting there does not; /tmp is writable."""
+    /tmp"); the errors of a read-only file system as Linux gives them: a write, a new file or
+    folder, a deletion, a truncation, a link fail with EROFS; reading, and opening an existing
+    file with O_CREAT but no write access, work. /tmp is writable, a folder's removal too."""
     runtime = make_runtime(
-        "import os, tempfile\n"
+        "import os, shutil, tempfile\n"
         "here = os.path.dirname(os.path.abspath(__file__))\n"
+        "app = os.path.join(here, 'app.py')\n"
         "def attempt(action):\n"
         "    try:\n"
         "        action()\n"
@@ -424,14 +425,19 @@ def test_the_code_folder_is_read_only_and_tmp_is_not(make_runtime):
         "        return str(error)\n"
         "    return 'done'\n"
         "def handler(event, context):\n"
-        "    with tempfile.NamedTemporaryFile('w') as scratch:\n"
-        "        scratch.write('in /tmp')\n"
+        "    with tempfile.TemporaryDirectory() as scratch:\n"
+        "        os.makedirs(os.path.join(scratch, 'a', 'b'))\n"
+        "        open(os.path.join(scratch, 'a', 'b', 'c.txt'), 'w').write('in /tmp')\n"
+        "        shutil.rmtree(os.path.join(scratch, 'a'))\n"
         "    return {\n"
-        "        'read': open(os.path.join(here, 'app.py')).read(3),\n"
+        "        'read': open(app).read(3),\n"
+        "        'existing': attempt(lambda: os.close(os.open(app, os.O_RDONLY | os.O_CREAT))),\n"
         "        'write': attempt(lambda: open(os.path.join(here, 'count.json'), 'w')),\n"
-        "        'append': attempt(lambda: os.open(os.path.join(here, 'app.py'), os.O_APPEND)),\n"
+        "        'append': attempt(lambda: os.open(app, os.O_WRONLY | os.O_APPEND)),\n"
+        "        'truncate': attempt(lambda: os.truncate(app, 0)),\n"
+        "        'link': attempt(lambda: os.symlink('/tmp', os.path.join(here, 'tmp'))),\n"
         "        'mkdir': attempt(lambda: os.makedirs(os.path.join(here, 'logs'))),\n"
-        "        'remove': attempt(lambda: os.remove(os.path.join(here, 'app.py'))),\n"
+        "        'remove': attempt(lambda: os.remove(app)),\n"
         "    }\n"
     )
     inv = runtime.invoke({})
@@ -439,8 +445,11 @@ def test_the_code_folder_is_read_only_and_tmp_is_not(make_runtime):
     refused = "[Errno 30] Read-only file system: '/var/task/{}'"
     assert inv.payload == {
         "read": "imp",
+        "existing": "done",
         "write": refused.format("count.json"),
         "append": refused.format("app.py"),
+        "truncate": refused.format("app.py"),
+        "link": refused.format("tmp"),
         "mkdir": refused.format("logs"),
         "remove": refused.format("app.py"),
     }

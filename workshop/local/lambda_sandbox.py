@@ -3,11 +3,12 @@ Python runtime and no more, and its own folder read-only.
 
 On Lambda, sys.path holds the function's code (LAMBDA_TASK_ROOT), then /var/runtime, then the
 standard library. /var/runtime holds the runtime itself (awslambdaric, with what it needs:
-simplejson, snapshot-restore-py) and the AWS SDK for Python (boto3, with botocore, s3transfer,
-jmespath, python-dateutil, six and urllib3). An environment of the harness runs with the
-harness's Python, whose site-packages hold far more (moto, Jupyter, pydantic, the SAM CLI): a
-handler that imported one of them would work here and fail on AWS with
-Runtime.ImportModuleError. So every sys.path entry but the code's own folder is seen through a
+simplejson, in its requirements/base.txt) and the AWS SDK for Python (boto3, with botocore,
+s3transfer, jmespath, python-dateutil, six and urllib3: tracebacks recorded on Lambda name
+/var/runtime/botocore/, /var/runtime/boto3/ and /var/runtime/s3transfer/). An environment of
+the harness runs with the harness's Python, whose site-packages hold far more (moto, Jupyter,
+pydantic, the SAM CLI): a handler that imported one of them would work here and fail on AWS
+with Runtime.ImportModuleError. So every sys.path entry but the code's own folder is seen through a
 finder that finds only those packages, the standard library, and what the function's
 requirements.txt names, with what they need (what `sam build` packages into the code), as far
 as the harness's venv has them.
@@ -33,7 +34,6 @@ RUNTIME_PACKAGES = frozenset(
     {
         "awslambdaric",
         "simplejson",
-        "snapshot_restore_py",
         "boto3",
         "botocore",
         "s3transfer",
@@ -74,7 +74,7 @@ def only_what_lambda_has(task_root: str | None) -> None:
     # harness's packages outside sys.path: Lambda has none of them.
     sys.meta_path[:] = [finder for finder in sys.meta_path if finder in STANDARD_FINDERS]
     for entry in sys.path:
-        if _the_harnesss(entry, task_root):
+        if _outside_the_code_and_stdlib(entry, task_root):
             finder = _finder_for(entry)
             if finder is not None:
                 sys.path_importer_cache[entry] = _OnlyThese(finder, frozenset(names))
@@ -84,7 +84,7 @@ def only_what_lambda_has(task_root: str | None) -> None:
         del sys.modules[name]
 
 
-def _the_harnesss(entry: str, task_root: str | None) -> bool:
+def _outside_the_code_and_stdlib(entry: str, task_root: str | None) -> bool:
     """Whether a sys.path entry is the harness's: neither the code's folder nor the standard
     library's (which is below Python's own prefix, out of its site-packages)."""
     path = os.path.realpath(entry or os.getcwd())
@@ -108,8 +108,10 @@ def _finder_for(entry: str) -> Any:
 
 def _packaged(task_root: str | None) -> set[str]:
     """The top-level names of what the code's requirements.txt names, and of what they need."""
+    if not task_root:
+        return set()
     try:
-        with open(os.path.join(task_root or "", "requirements.txt"), encoding="utf-8") as file:
+        with open(os.path.join(task_root, "requirements.txt"), encoding="utf-8") as file:
             lines = file.read().splitlines()
     except (OSError, UnicodeDecodeError):
         return set()
@@ -139,7 +141,7 @@ def _top_level(found: Any) -> set[str]:
     listed = found.read_text("top_level.txt")
     if listed:
         return set(listed.split())
-    parts = {file.parts[0] for file in found.files or () if len(file.parts) > 0}
+    parts = {file.parts[0] for file in found.files or () if file.parts}
     return {
         part.split(".")[0]
         for part in parts
@@ -147,9 +149,28 @@ def _top_level(found: Any) -> set[str]:
     }
 
 
-# Audit events of the calls that change a folder's files: (event, arguments holding paths).
-WRITES = {"os.remove": (0,), "os.rename": (0, 1), "os.mkdir": (0,), "os.rmdir": (0,)}
-WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+# Audit events of the calls that change a folder's files (CPython's audit events table):
+# {event: ((index of a path it changes, index of the folder handle that path is relative to, if
+# any), ...)}. A link or symlink changes the folder of its destination.
+WRITES = {
+    "os.remove": ((0, 1),),
+    "os.rmdir": ((0, 1),),
+    "os.mkdir": ((0, 2),),
+    "os.rename": ((0, 2), (1, 3)),
+    "os.chmod": ((0, 2),),
+    "os.chown": ((0, 3),),
+    "os.utime": ((0, 3),),
+    "os.truncate": ((0, None),),
+    "os.symlink": ((1, 2),),
+    "os.link": ((1, 3),),
+    "os.mknod": ((0, 3),),
+    "os.mkfifo": ((0, 2),),
+    "os.setxattr": ((0, None),),
+    "os.removexattr": ((0, None),),
+}
+# An open that writes: for write access, to truncate. One that creates writes only where the
+# file is missing: on a read-only file system, opening an existing file so is allowed.
+WRITE_ACCESS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC
 
 
 def read_only(task_root: str, shown: Callable[[str], str]) -> None:
@@ -157,20 +178,33 @@ def read_only(task_root: str, shown: Callable[[str], str]) -> None:
     the file as `shown` gives it: where Lambda has it)."""
     root = os.path.realpath(task_root).rstrip(os.sep) + os.sep
 
-    def refuse(path: Any) -> None:
-        if isinstance(path, (str, bytes, os.PathLike)):
-            full = os.path.realpath(os.fsdecode(path))
-            if (full + os.sep).startswith(root):
-                raise OSError(errno.EROFS, os.strerror(errno.EROFS), shown(full))
+    def where(path: Any, folder: Any) -> str | None:
+        """The path's full name, or None where it cannot be told (a folder handle's, unknown)."""
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            return None  # a file descriptor
+        name = os.fsdecode(path)
+        if isinstance(folder, int) and not os.path.isabs(name):
+            try:  # as shutil.rmtree names entries: relative to an open folder
+                name = os.path.join(os.readlink(f"/proc/self/fd/{folder}"), name)
+            except OSError:
+                return None
+        return os.path.realpath(name)
+
+    def refuse(path: Any, folder: Any = None) -> None:
+        full = where(path, folder)
+        if full is not None and (full + os.sep).startswith(root):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), shown(full))
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         if event == "open":
-            path, mode, flags = args
-            writes = any(c in mode for c in "wax+") if isinstance(mode, str) else False
-            if writes or (isinstance(flags, int) and flags & WRITE_FLAGS):
+            path, _mode, flags = args
+            if not isinstance(flags, int):
+                return
+            creates = flags & os.O_CREAT and isinstance(path, (str, bytes, os.PathLike))
+            if flags & WRITE_ACCESS or (creates and not os.path.exists(path)):
                 refuse(path)
         elif event in WRITES:
-            for index in WRITES[event]:
-                refuse(args[index])
+            for index, folder in WRITES[event]:
+                refuse(args[index], args[folder] if folder is not None else None)
 
     sys.addaudithook(hook)
