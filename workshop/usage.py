@@ -167,7 +167,7 @@ def options_first(typed: list[str], commands: Collection[str]) -> str | None:
 
     at = next((index for index, word in enumerate(typed) if word in commands), 0)
     before = typed[:at]
-    if not before or not before[0].startswith("-") or {"-h", "--help"} & set(before):
+    if not before or not before[0].startswith("-") or {"-h", "--help", "--"} & set(before):
         return None
     mended = [*typed[at:], *before]
     return (

@@ -149,7 +149,14 @@ def test_a_state_file_cut_short_is_a_clear_error_and_fresh_starts_over(
     assert fetch_json(fresh.url("/behave/add"))[1] == {"hits": 1}
 
 
-def test_items_stored_under_another_key_are_named_as_a_changed_key(make_stack, tmp_path):
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"session_id": {"S": "shared"}, "hits": {"N": "7"}},  # another key's name
+        {"pk": {"N": "7"}, "hits": {"N": "7"}},  # the key's name, of another type
+    ],
+)
+def test_items_stored_under_another_key_are_named_as_a_changed_key(make_stack, tmp_path, stored):
     """The template changed the table's key after a run: not a damaged file, but a replaced
     table, as on AWS; `up` says so, and --fresh starts over."""
     first = make_stack(state_dir=tmp_path)
@@ -159,7 +166,7 @@ def test_items_stored_under_another_key_are_named_as_a_changed_key(make_stack, t
     first.stop()
     (state,) = tmp_path.rglob("state.json")
     saved = json.loads(state.read_text(encoding="utf-8"))
-    saved["tables"][table] = [{"session_id": {"S": "shared"}, "hits": {"N": "7"}}]
+    saved["tables"][table] = [stored]
     state.write_text(json.dumps(saved), encoding="utf-8")
     with pytest.raises(WorkshopError, match=rf"{table}.* lack its key now \(pk\).*--fresh"):
         make_stack(state_dir=tmp_path, fresh=False)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import STORY_WORDS, console_commands
-from workshop import learn
+from workshop import learn, manifest
 from workshop.learn import checks
 from workshop.learn.checks.counts_visits_at_once import InStep
 from workshop.learn.checks.least_privilege_and_operations import deploy_parameters
@@ -196,3 +196,19 @@ def test_check_04_never_lets_sam_empty_a_folder_of_the_learners(tmp_path):
     (problem,) = checks.run(exercise.check, project)
     assert "holds files that no build made (notes.txt)" in problem
     assert (theirs / "notes.txt").read_text(encoding="utf-8") == "keep\n"
+
+
+def test_check_04_follows_a_link_to_where_sam_really_builds(tmp_path):
+    """A build_dir that reaches into the project through a link is in the project: the
+    solution's config, its build_dir so given, is refused, and as it is, passes."""
+    exercise = learn.exercise("04")
+    project = tmp_path / "synced" / exercise.stage.folder  # the link, out of the synced folder
+    learn.copy_start(exercise, project)
+    (tmp_path / "link").symlink_to(project, target_is_directory=True)
+    solution = manifest.REPO_ROOT / "solutions" / "04-locked-build" / "samconfig.toml"
+    out = (tmp_path / "link" / ".aws-sam" / "out").as_posix()
+    config = solution.read_text(encoding="utf-8").replace("/tmp/visit-counter-build", out)
+    (project / "samconfig.toml").write_text(config, encoding="utf-8")
+    assert checks.run(exercise.check, project) != []
+    (project / "samconfig.toml").write_text(solution.read_text(encoding="utf-8"))
+    assert checks.run(exercise.check, project) == []

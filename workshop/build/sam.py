@@ -153,7 +153,7 @@ def configured_build_dir(project_dir: Path) -> Path | None:
         value = samconfig.parameters(project_dir, "build").get("build_dir")
     except samconfig.ConfigError:
         return None
-    return Path(os.path.abspath(Path(project_dir) / value)) if isinstance(value, str) else None
+    return (Path(project_dir) / value).resolve() if isinstance(value, str) else None
 
 
 def refuse_a_folder_of_the_users(build_dir: Path, named: str | None = None) -> None:

@@ -65,9 +65,9 @@ def answered_trace(trace: str) -> str:
     it had none (LocalStack's AWS-validated test_invocation_trace_id; DataBiosphere/azul#7582,
     2025: `Root=1-691e35ba-...;Parent=63aafdacf6f663fa;Sampled=0;...`)."""
     fields = dict(part.partition("=")[::2] for part in trace.split(";"))
-    parent = "" if "Parent" in fields else f";Parent={secrets.token_hex(8)}"
-    sampled = "" if "Sampled" in fields else ";Sampled=0"
-    return f"{trace}{parent}{sampled}"
+    ordered = {"Root": fields.pop("Root", ""), "Parent": secrets.token_hex(8), "Sampled": "0"}
+    ordered.update(fields)  # the request's own Parent and Sampled, where it had them
+    return ";".join(f"{name}={value}" for name, value in ordered.items())
 
 
 def trace_id(headers: list[tuple[str, str]]) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 from workshop.local.lambda_memory import MemoryWatch
 from workshop.local.lambda_reports import PlatformLog, now_ms
-from workshop.local.lambda_worker import RECORD_MARK
+from workshop.local.lambda_worker import RECORD_MARK, RESPONSE_LIMIT
 from workshop.types import DEFAULT_IDLE_TIMEOUT, Function, Invocation, LogEvent
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "FunctionRuntime", "Invocation", "LogEvent", "Throttled"]
@@ -37,7 +37,7 @@ INIT_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))  # inits at
 # of the harness reads it from the log pipe, and a busy machine may keep that thread waiting.
 RECORD_PATIENCE = 30.0
 # What the caller gets for a response over 6 MB (DataBiosphere/azul issues #7466 and #8258).
-TOO_LARGE = "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
+TOO_LARGE = f"Response payload size exceeded maximum allowed payload size ({RESPONSE_LIMIT} bytes)."
 # A runtime that is gone (killed, or ended) writes no end record: its log pipe ends, unless a
 # process the handler started holds it open, so what it had written is read by then, or lost.
 GONE_PATIENCE = 1.0

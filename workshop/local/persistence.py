@@ -189,9 +189,19 @@ def restore(aws: Any, path: Path, tables: bool = True) -> None:
         for table, items in state.get("tables", {}).items() if tables else ():
             if table not in existing:  # saved under an older name (before names had a suffix)
                 continue
-            schema = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
-            keys = [key["AttributeName"] for key in schema]
-            if any(isinstance(item, dict) and not set(keys) <= set(item) for item in items):
+            described = dynamodb.describe_table(TableName=table)["Table"]
+            keys = [key["AttributeName"] for key in described["KeySchema"]]
+            types = {
+                a["AttributeName"]: a["AttributeType"] for a in described["AttributeDefinitions"]
+            }
+            if any(
+                isinstance(item, dict)
+                and any(
+                    not isinstance(item.get(key), dict) or types[key] not in item[key]
+                    for key in keys
+                )
+                for item in items
+            ):
                 raise _key_changed(path, table, keys)
             for start in range(0, len(items), 25):
                 batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -101,7 +100,7 @@ def check(folder: Path) -> list[str]:
         return [f"{error}: sam build would stop on it too."]
     target = folder / BUILD_FOLDER / "build"
     if isinstance(configured, str):
-        target = Path(os.path.abspath(folder / configured))
+        target = (folder / configured).resolve()  # through links: where sam really builds
         problem = _unusable(configured, target, folder)
         if problem:
             return [problem]
