@@ -21,7 +21,7 @@ from tests.helpers import (
     invoke_at_once,
     wait_until,
 )
-from workshop.local import lambda_reports, lambda_runtime, lambda_worker
+from workshop.local import lambda_environment, lambda_reports, lambda_runtime, lambda_worker
 from workshop.local.cloudwatch_logs import put_batches
 from workshop.local.lambda_runtime import FunctionRuntime
 from workshop.types import LogEvent
@@ -244,7 +244,7 @@ def test_a_line_read_late_keeps_its_place_before_a_record_written_after_it(tmp_p
         "    logging.getLogger().warning('second')\n"
     )
     real = lambda_runtime.now_ms
-    for module in (lambda_runtime, lambda_reports):
+    for module in (lambda_environment, lambda_runtime, lambda_reports):
         monkeypatch.setattr(module, "now_ms", lambda: real() + 1000)
     runtime = code_runtime(tmp_path)
     try:

@@ -12,8 +12,6 @@ import base64
 import contextlib
 import json
 import os
-import queue
-import secrets
 import subprocess
 import sys
 import threading
@@ -24,9 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workshop.local.lambda_memory import MemoryWatch
+from workshop.local.lambda_environment import ExecutionEnvironment
 from workshop.local.lambda_reports import PlatformLog, now_ms
-from workshop.local.lambda_worker import RECORD_MARK, RESPONSE_LIMIT
+from workshop.local.lambda_worker import RESPONSE_LIMIT
 from workshop.types import DEFAULT_IDLE_TIMEOUT, Function, Invocation, LogEvent
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "FunctionRuntime", "Invocation", "LogEvent", "Throttled"]
@@ -47,138 +45,6 @@ HOST_VARIABLES = ("PATH", "SYSTEMROOT", "WINDIR", "COMSPEC", "PATHEXT", "TEMP", 
 
 class Throttled(Exception):
     """The function is at its concurrency limit (Lambda's TooManyRequestsException)."""
-
-
-class ExecutionEnvironment:
-    """One execution environment: a worker process with its own memory and log stream.
-
-    The runtime process can be restarted in the same environment (after a timeout, as Lambda
-    resets its sandbox): the log stream stays, module state does not.
-    """
-
-    def __init__(self, function: Function, variables: dict[str, str], python: str):
-        self.function = function
-        self.code_version = 0  # the function's code it runs (FunctionRuntime.new_code)
-        self.stream = (
-            time.strftime("%Y/%m/%d/", time.gmtime()) + f"[$LATEST]{secrets.token_hex(16)}"
-        )
-        self.last_used = time.monotonic()
-        self.needs_init = False  # the runtime was stopped; the next invocation starts it again
-        self._variables = {**variables, "AWS_LAMBDA_LOG_STREAM_NAME": self.stream}
-        self._python = python
-        self._pending: list[LogEvent] = []
-        self._lock = threading.Lock()
-        self.start()
-
-    def start(self) -> None:
-        """Start the runtime process (its init phase begins)."""
-        self.started = time.monotonic()
-        self._records: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._answers: queue.Queue[bytes] = queue.Queue()
-        self.process = subprocess.Popen(
-            [self._python, "-u", "-m", "workshop.local.lambda_worker"],
-            cwd=self.function.code_dir,
-            env=self._variables,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        self.needs_init = False
-        process = self.process
-        threading.Thread(target=self._read_logs, args=(process,), daemon=True).start()
-        threading.Thread(target=self._read_answers, args=(process,), daemon=True).start()
-        self.memory = MemoryWatch(process, self.function.memory_size)
-
-    @property
-    def out_of_memory(self) -> bool:
-        return self.memory.out_of_memory
-
-    @property
-    def max_memory_mb(self) -> int:
-        return self.memory.max_memory_mb
-
-    def _read_answers(self, process: subprocess.Popen) -> None:
-        answers = self._answers
-        for line in iter(process.stdout.readline, b""):
-            answers.put(line)
-        answers.put(b"")
-        process.stdout.close()
-
-    def _read_logs(self, process: subprocess.Popen) -> None:
-        """Turn the log pipe into events: plain lines are the handler's, marked the runtime's."""
-        records = self._records
-        # In the text format CloudWatch keeps a line with its newline (LocalStack's snapshot of
-        # test_multi_line_prints, recorded on AWS 2025-11-25): a printed line, a log record;
-        # not the runtime's [ERROR] record, which ends without one.
-        text_format = self._variables.get("AWS_LAMBDA_LOG_FORMAT") != "JSON"
-        # A printed line is stamped when it is read, a record when it was written: on a busy
-        # machine a line read late would sort after a record written after it. The pipe keeps
-        # their order, so no event is stamped before the one read ahead of it.
-        last = 0
-        for raw in iter(process.stderr.readline, b""):
-            text = raw.decode("utf-8", "replace").rstrip("\r\n")
-            plain, _, record = text.partition(RECORD_MARK)
-            if plain:
-                last = max(last, now_ms())
-                self._add(LogEvent(last, plain, text_format and raw.endswith(b"\n")))
-            if record:
-                data = json.loads(record)
-                if data["kind"] == "log":
-                    message = data["message"]
-                    ends = text_format and message.endswith("\n")
-                    last = max(last, int(data["ts"]))
-                    self._add(LogEvent(last, message.removesuffix("\n"), ends))
-                else:
-                    records.put(data)
-        records.put({"kind": "exited"})
-        process.stderr.close()
-
-    def _add(self, event: LogEvent) -> None:
-        with self._lock:
-            self._pending.append(event)
-
-    def take_logs(self) -> list[LogEvent]:
-        with self._lock:
-            events, self._pending = self._pending, []
-        return events
-
-    def wait_record(self, kind: str, timeout: float) -> bool:
-        """Wait until the log pipe has carried a record of `kind` (or the process ended)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                record = self._records.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                return False
-            if record["kind"] == kind:
-                return True
-            if record["kind"] == "exited":
-                return False
-
-    def read_answer(self, timeout: float) -> dict[str, Any] | None:
-        """The worker's next answer; None if it did not come in time, {} if the worker ended."""
-        try:
-            line = self._answers.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        return json.loads(line) if line else {}
-
-    def send(self, request: dict[str, Any]) -> None:
-        """Hand the runtime its next request; one that is gone gets none, and answers {}."""
-        with contextlib.suppress(OSError, ValueError):  # ValueError: its stdin is closed
-            self.process.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
-            self.process.stdin.flush()
-
-    def kill(self) -> None:
-        """Stop the runtime process (the environment may start it again)."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self.process.stdin.close()
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
 
 
 class FunctionRuntime:
