@@ -74,6 +74,7 @@ NOTEBOOK_HELP = (
     "`python run.py notebook [ARGS...]` starts JupyterLab on notebooks/, a walkthrough per "
     "stage; ARGS go to `jupyter lab` (e.g. --port 8889, --no-browser). JupyterLab's own help:"
 )
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 # What a venv holds (its stamp says which): the lock's attendee part, or all of it (`test`).
 ATTENDEE, EVERYTHING = "attendee", "everything"
 
@@ -206,6 +207,14 @@ def to_install(action, stamp, wanted):
     """What set_up installs: what the command needs, or all the lock if the venv held it all."""
     held = stamp.get("installed") if action == INSTALL and stamp else None
     return EVERYTHING if EVERYTHING in (wanted, held) else ATTENDEE
+
+
+def direct_to_this_machine(environ):
+    """Add this machine to NO_PROXY: a proxy of the user's (HTTP_PROXY, on a company laptop)
+    cannot reach the local AWS, the API or Jupyter on 127.0.0.1, for the notebooks either."""
+    for name in ("NO_PROXY", "no_proxy"):
+        hosts = [host for host in environ.get(name, "").split(",") if host.strip()]
+        environ[name] = ",".join(hosts + [h for h in LOCAL_HOSTS if h not in hosts])
 
 
 def exit_code(returncode):
@@ -497,6 +506,7 @@ def main(argv=None):
             args = ["test", *test_arguments(args[1:], here)]
         if args[:1] == ["notebook"] and {"-h", "--help"} & set(args):
             say(NOTEBOOK_HELP)
+        direct_to_this_machine(os.environ)
         return run_child(child_command(python, args), child_folder(args, here))
     except SetupError as error:
         say(f"Set-up failed: {error}")

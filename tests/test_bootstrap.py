@@ -397,6 +397,15 @@ def test_ensure_tool_sets_up_only_when_needed(monkeypatch, tmp_path):
     assert steps[2:] == [("install", REPO / "tools" / "checkov.lock")]
 
 
+def test_the_commands_reach_this_machine_without_the_users_proxy():
+    environ = {"HTTP_PROXY": "http://proxy:8080", "no_proxy": "intranet.example"}
+    run.direct_to_this_machine(environ)
+    run.direct_to_this_machine(environ)  # again: nothing twice
+    assert environ["NO_PROXY"] == "127.0.0.1,localhost,::1"
+    assert environ["no_proxy"] == "intranet.example,127.0.0.1,localhost,::1"
+    assert environ["HTTP_PROXY"] == "http://proxy:8080"  # the internet still goes through it
+
+
 def test_remove_venv_refuses_a_folder_that_is_not_a_venv(tmp_path):
     folder = tmp_path / "Documents"
     folder.mkdir()
