@@ -50,8 +50,8 @@ def _in_two_environments(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, An
 
 
 def check(stack: Any) -> list[str]:
-    """What still fails: three visits in a row, then one after a cold start, then two pairs
-    of visits each served by two environments (one held while the other one serves)."""
+    """What still fails: three visits in a row, then one after a cold start, then pairs of
+    visits served by two environments (one held while the other one serves)."""
     visitor = LoggedVisitor(stack)
     problems = counts_in_a_row(visitor, 3)
     if problems:
@@ -68,9 +68,17 @@ def check(stack: Any) -> list[str]:
         return [
             unexpected("fourth visit, the first after a cold start,", answer, logs, greeting(4))
         ]
-    # Each pair: the other one is served by another environment (a new one, then the same
-    # one again, while the first is held); it comes first, so it counts first.
-    for before in (4, 6):
+    # The second environment starts with a pair that is not judged: a judged visit would be
+    # held through that cold start, which a short Timeout may not outlast. The count goes on
+    # from the next visit's.
+    _in_two_environments(stack, visitor)
+    answer, logs = visitor.visit()
+    counted = count_of(answer)
+    if counted is None:
+        return [unexpected("visit after two at once", answer, logs, greeting(7))]
+    # Each pair: the other one is served by the other environment, warm, while the first is
+    # held; it comes first, so it counts first.
+    for before in (counted, counted + 2):
         held, other = _in_two_environments(stack, visitor)
         told = [count_of(answer) for answer in (other, held)]
         if told != [before + 1, before + 2] or not all(map(is_greeting, (other, held), told)):
