@@ -71,9 +71,9 @@ class InStep:
 
 
 def check(stack: Any) -> list[str]:
-    """What still fails: two visits in a row, then two at the same moment, then one more, then
-    four at once and one more; then, the table emptied, two first visits of that session at
-    the same moment, then one more.
+    """What still fails: two visits in a row, then (once four at once have started as many
+    environments) two at the same moment, then one more, then four at once and one more; then,
+    the table emptied, two first visits of that session at the same moment, then one more.
 
     Any session will do: the exercise is the lost update, and a counter that also keeps a
     session per visitor (by cookie) is visited as a browser would, with its cookie.
@@ -82,11 +82,19 @@ def check(stack: Any) -> list[str]:
     problems = counts_in_a_row(visitor, 2, session=None)
     if problems:
         return problems
-    problems = _together(stack, visitor, 2, 2, "visits")
+    # Four environments start with visits that are not judged: a judged visit would wait
+    # through the others' cold starts, which a short Timeout may not outlast. The count goes
+    # on from the next visit's.
+    _at_once(stack, visitor, 4)
+    answer, logs = visitor.visit()
+    counted = count_of(answer)
+    if counted is None:
+        return [unexpected("visit after four at once", answer, logs, greeting(7, ANY_SESSION))]
+    problems = _together(stack, visitor, 2, counted, "visits")
     if problems:
         return problems
     # Four at once: a fix that gives up after three conflicts, or fewer, fails here.
-    problems = _together(stack, visitor, 4, 5, "visits")
+    problems = _together(stack, visitor, 4, counted + 3, "visits")
     if problems:
         return problems
     # The first visit of a session creates its item: two at once must not both create it.
@@ -94,9 +102,8 @@ def check(stack: Any) -> list[str]:
     return _together(stack, visitor, 2, 0, FIRST_VISITS)
 
 
-def _together(stack: Any, visitor: LoggedVisitor, n: int, before: int, which: str) -> list[str]:
-    """`n` `which` at the same moment, then one more: each counted, each told its own count."""
-    seen = len(stack.logs())
+def _at_once(stack: Any, visitor: LoggedVisitor, n: int) -> list[Any]:
+    """The answers to `n` visits at the same moment, their DynamoDB calls let go together."""
     gate = InStep(n)
 
     def visit(_: int) -> Any:
@@ -106,7 +113,13 @@ def _together(stack: Any, visitor: LoggedVisitor, n: int, before: int, which: st
             gate.done()
 
     with stack.intercept_dynamodb(gate), ThreadPoolExecutor(n) as pool:
-        answers = list(pool.map(visit, range(n)))
+        return list(pool.map(visit, range(n)))
+
+
+def _together(stack: Any, visitor: LoggedVisitor, n: int, before: int, which: str) -> list[str]:
+    """`n` `which` at the same moment, then one more: each counted, each told its own count."""
+    seen = len(stack.logs())
+    answers = _at_once(stack, visitor, n)
     number = NUMBERS[n]
     if which == FIRST_VISITS and all(
         answer.status == 400 and any(map(deletes, answer.set_cookies)) for answer in answers
