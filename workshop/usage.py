@@ -165,10 +165,15 @@ def options_first(typed: list[str], commands: Collection[str]) -> str | None:
     """What to say of options typed before the command (`--fresh up 05`), if they were."""
     from workshop.learn import run_py
 
-    at = next((index for index, word in enumerate(typed) if word in commands), 0)
-    before = typed[:at]
+    at = next((index for index, word in enumerate(typed) if word in commands), None)
+    before = typed[:at] if at is not None else typed
     if not before or not before[0].startswith("-") or {"-h", "--help", "--"} & set(before):
         return None
+    if at is None:  # options, and no command at all
+        return (
+            f"{before[0]} needs a command before it: options go after one, as in "
+            f"`{' '.join([run_py(), 'up', *map(_word, before)])}` (`{run_py()} --help` lists them)"
+        )
     mended = [*typed[at:], *before]
     return (
         f"{before[0]} comes before the command: options go after it, so type "

@@ -321,6 +321,14 @@ def test_a_word_a_command_does_not_take_gets_its_usage_and_the_option_meant(type
     assert line == f"python run.py {typed[0]}: error: unrecognized arguments: {said}"
 
 
+def test_options_with_no_command_are_shown_after_one(capsys):
+    line = _usage_mistake(here(capsys, "--port", "3000"), "")
+    assert line == (
+        "python run.py: error: --port needs a command before it: options go after one, as in "
+        "`python run.py up --port 3000` (`python run.py --help` lists them)"
+    )
+
+
 @pytest.mark.parametrize(
     ("typed", "mended"),
     [
