@@ -233,6 +233,16 @@ def test_what_requirements_txt_names_is_packaged_with_what_it_needs(tmp_path):
     assert inv.payload == {"vendored": True, "core": True, "yaml": False}
 
 
+def test_a_package_listed_but_not_installed_is_named_when_the_function_starts(tmp_path):
+    """Offline, nothing installs what requirements.txt names: where the venv lacks it, its
+    import fails as an unpackaged one would, and the harness says why."""
+    (tmp_path / "requirements.txt").write_text("boto3\nno-such-package-here==1.0\n")
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    with pytest.warns(UserWarning, match=r"names no-such-package-here, which this offline"):
+        runtime = code_runtime(tmp_path)
+    runtime.close()
+
+
 def test_a_line_read_late_keeps_its_place_before_a_record_written_after_it(tmp_path, monkeypatch):
     """A printed line is stamped when the harness reads it, a record when the worker wrote it:
     on a busy machine, reading late, that is after a record written after the line. Here the

@@ -24,6 +24,7 @@ from typing import Any
 
 from workshop.local.lambda_environment import ExecutionEnvironment
 from workshop.local.lambda_reports import PlatformLog, now_ms
+from workshop.local.lambda_sandbox import not_installed
 from workshop.local.lambda_worker import RESPONSE_LIMIT
 from workshop.types import DEFAULT_IDLE_TIMEOUT, Function, Invocation, LogEvent
 
@@ -105,6 +106,14 @@ class FunctionRuntime:
             self.variables["AWS_LAMBDA_LOG_LEVEL"] = config.get("ApplicationLogLevel", "INFO")
         self.platform = PlatformLog(function, region)
         self._warn_on_python_mismatch()
+        missing = not_installed(str(function.code_dir))
+        if missing:
+            warnings.warn(
+                f"{function.logical_id}'s requirements.txt names {', '.join(missing)}, which this "
+                "offline workshop has not installed: sam build would package it for Lambda, but "
+                "here its import fails (Runtime.ImportModuleError).",
+                stacklevel=3,
+            )
         self._reaper = threading.Thread(target=self._reap_idle, daemon=True)
         self._reaper.start()
 

@@ -106,16 +106,36 @@ def _finder_for(entry: str) -> Any:
     return None
 
 
-def _packaged(task_root: str | None) -> set[str]:
-    """The top-level names of what the code's requirements.txt names, and of what they need."""
+def _listed(task_root: str | None) -> list[str]:
+    """The distributions the code's requirements.txt names (as PyPI compares names)."""
     if not task_root:
-        return set()
+        return []
     try:
         with open(os.path.join(task_root, "requirements.txt"), encoding="utf-8") as file:
             lines = file.read().splitlines()
     except (OSError, UnicodeDecodeError):
-        return set()
-    wanted = [m.group(0) for line in lines if (m := NAME.match(line.strip()))]
+        return []
+    names = [m.group(0) for line in lines if (m := NAME.match(line.strip()))]
+    return [re.sub(r"[-_.]+", "-", name).lower() for name in names]
+
+
+def not_installed(task_root: str | None) -> list[str]:
+    """What the code's requirements.txt names that the harness's venv does not have: sam build
+    would package it; offline, nothing installs it, and its import fails."""
+    from importlib import metadata
+
+    missing = []
+    for name in _listed(task_root):
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            missing.append(name)
+    return missing
+
+
+def _packaged(task_root: str | None) -> set[str]:
+    """The top-level names of what the code's requirements.txt names, and of what they need."""
+    wanted = _listed(task_root)
     if not wanted:
         return set()
     from importlib import metadata
@@ -130,7 +150,7 @@ def _packaged(task_root: str | None) -> set[str]:
         try:
             found = metadata.distribution(name)
         except metadata.PackageNotFoundError:
-            continue  # not in the harness's venv: its import fails, as an unpackaged one would
+            continue  # not in the harness's venv: its import fails (not_installed says so)
         names |= _top_level(found)
         wanted += [m.group(0) for needed in found.requires or () if (m := NAME.match(needed))]
     return names
