@@ -14,7 +14,7 @@ import difflib
 import io
 import itertools
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import NoReturn
 
 from workshop import manifest
@@ -161,7 +161,7 @@ class CommandParser(argparse.ArgumentParser):
                 return False
 
 
-def options_first(typed: list[str], commands: Collection[str]) -> str | None:
+def options_first(typed: list[str], commands: dict[str, argparse.ArgumentParser]) -> str | None:
     """What to say of options typed before the command (`--fresh up 05`), if they were."""
     from workshop.learn import run_py
 
@@ -169,10 +169,18 @@ def options_first(typed: list[str], commands: Collection[str]) -> str | None:
     before = typed[:at] if at is not None else typed
     if not before or not before[0].startswith("-") or {"-h", "--help", "--"} & set(before):
         return None
-    if at is None:  # options, and no command at all
+    if at is None:  # options, and no command at all: name one that takes the first
+        takers = [
+            name
+            for name, command in commands.items()
+            if any(before[0] in action.option_strings for action in command._actions)
+        ]
+        if not takers:
+            return None  # argparse's words: the option is no command's
         return (
             f"{before[0]} needs a command before it: options go after one, as in "
-            f"`{' '.join([run_py(), 'up', *map(_word, before)])}` (`{run_py()} --help` lists them)"
+            f"`{' '.join([run_py(), takers[0], *map(_word, before)])}` (`{run_py()} --help` "
+            "lists them)"
         )
     mended = [*typed[at:], *before]
     return (

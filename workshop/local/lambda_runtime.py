@@ -372,7 +372,9 @@ class FunctionRuntime:
             environment.needs_init = True
             return True
         exit_error = self._exit_error(environment, inv.request_id)
-        environment.wait_record("exited", timeout=GONE_PATIENCE)  # its last words read
+        # Its last words read: a refused runtime prints its traceback as it ends, which a busy
+        # machine may read late; another may have left a child holding the pipe open.
+        environment.wait_record("exited", timeout=RECORD_PATIENCE if refused else GONE_PATIENCE)
         inv.logs.extend(self.platform.application(environment.take_logs()))
         inv.duration_ms = elapsed * 1000
         inv.max_memory_mb = environment.max_memory_mb
