@@ -155,15 +155,35 @@ def project_served(args: argparse.Namespace) -> manifest.Project:
         return project
     copy_project = manifest.project(str(copy))
     live = running(copy_project)
-    if live or last_used(copy_project) > last_used(project):
-        how = "which `up --from` serves" if live else "which ran last (what it saved)"
+    here = _inside(Path.cwd(), copy)
+    if live or here or last_used(copy_project) > last_used(project):
+        how = (
+            "which `up --from` serves"
+            if live
+            else "where you stand"
+            if here
+            else "which ran last (what it saved)"
+        )
         print(
             f"(Your copy {learn.shown(copy)}, {how}; for stage {args.stage}'s own, serve "
             f"that: `{learn.run_py()} up {args.stage}`.)",
             flush=True,
         )
         return copy_project
+    print(
+        f"(Stage {args.stage}'s own code; for your copy: "
+        f"`{learn.run_py()} {args.command} {args.stage} --from {learn.shown(copy)}`.)",
+        flush=True,
+    )
     return project
+
+
+def _inside(folder: Path, copy: Path) -> bool:
+    try:
+        folder, copy = folder.resolve(), copy.resolve()
+    except OSError:  # the folder the user stands in is gone
+        return False
+    return folder == copy or copy in folder.parents
 
 
 def project_folder(typed: str, option: str = "--from") -> Path:

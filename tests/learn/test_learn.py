@@ -314,6 +314,24 @@ def test_up_without_a_stage_in_a_copy_says_what_it_serves(playground, monkeypatc
     assert served.in_a_copy(args) is None
 
 
+def test_logs_and_invoke_say_whose_code_they_read_during_an_exercise(
+    capsys, playground, monkeypatch
+):
+    """In the copy's folder, its code; elsewhere the stage's (nothing ran yet), and how to
+    reach the copy: never one or the other without a word."""
+    workshop(capsys, "try", "02")
+    args = argparse.Namespace(source=None, stage="02", command="invoke")
+    copy = playground / "02-decimal-bug"
+    monkeypatch.chdir(copy / "src")
+    assert served.project_served(args).path.resolve() == copy.resolve()
+    assert "where you stand" in capsys.readouterr().out
+    monkeypatch.chdir(playground.parent)
+    assert served.project_served(args).path == manifest.find("02").path
+    said = capsys.readouterr().out
+    assert said.startswith("(Stage 02's own code; for your copy: ")
+    assert f"invoke 02 --from {learn.shown(copy)}" in said
+
+
 def test_reset_of_an_exercise_never_started_says_so(capsys, playground):
     code, out, _ = workshop(capsys, "reset", "04")
     assert code == 0
