@@ -479,3 +479,20 @@ def test_a_traceback_names_the_runtimes_files_where_lambda_has_them(make_runtime
     assert files[1][0] == "/var/task/app.py"
     assert any(f.startswith("/var/runtime/botocore/") for f in files[1][1:])
     assert all(f.startswith(("/var/task/", "/var/runtime/", "/var/lang/")) for f in files[1])
+
+
+def test_each_invocation_sets_the_trace_header_variable(make_runtime):
+    """https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html (the reserved
+    `_X_AMZN_TRACE_ID`, the X-Ray tracing header), LocalStack's snapshot of a function's
+    environment (`test_lambda_init_environment`, recorded 2026-02-18: it is set) and
+    awslambdaric's `update_xray_env_variable` (set at each invocation). Behind API Gateway, the
+    trace's Root is the request's."""
+    runtime = make_runtime(
+        "import os\ndef handler(event, context):\n    return os.environ['_X_AMZN_TRACE_ID']\n"
+    )
+    root = "Root=1-3152b799-8954dae64eda91bc9a23a7e8"
+    alone, behind = runtime.invoke({}), runtime.invoke({"headers": {"X-Amzn-Trace-Id": root}})
+    assert re.fullmatch(
+        r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0", alone.payload
+    )
+    assert re.fullmatch(rf"{root};Parent=[0-9a-f]{{16}};Sampled=0", behind.payload)

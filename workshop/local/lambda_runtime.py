@@ -12,6 +12,7 @@ import base64
 import contextlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -318,6 +319,7 @@ class FunctionRuntime:
                 "event": event,
                 "deadline_ms": now_ms() + timeout * 1000,
                 "invoked_function_arn": self.function.arn,
+                "trace_id": _trace_of(event),
             }
         )
         reply = environment.read_answer(timeout)
@@ -383,6 +385,16 @@ class FunctionRuntime:
         inv.logs.extend(self.platform.end_and_report(inv, "error", exit_error["errorType"]))
         inv.error = refused or exit_error
         return False
+
+
+def _trace_of(event: Any) -> str:
+    """The X-Ray trace header Lambda hands the runtime: the Root of API Gateway's request (its
+    event's X-Amzn-Trace-Id), or a new one; a Parent of Lambda's; not sampled."""
+    headers = event.get("headers") if isinstance(event, dict) else None
+    sent = (headers or {}).get("X-Amzn-Trace-Id") if isinstance(headers, dict) else None
+    root = next((p for p in str(sent or "").split(";") if p.startswith("Root=")), None)
+    root = root or f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+    return f"{root};Parent={secrets.token_hex(8)};Sampled=0"
 
 
 def _decoded(raw: bytes) -> Any:

@@ -477,6 +477,7 @@ def main() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         logs.request_id = request["request_id"]
+        os.environ["_X_AMZN_TRACE_ID"] = request["trace_id"]  # as the runtime sets it, each time
         context = LambdaContext(
             request["request_id"],
             request["deadline_ms"],
