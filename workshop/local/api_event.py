@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from workshop.local.sam_template import ACCOUNT_ID
+from workshop.local.trace_header import new_root
 from workshop.types import Api, Route
 
 # Request headers API Gateway never passes to an integration, proxy or not.
@@ -60,22 +61,12 @@ def _edge_headers(api: Api | None, source_ip: str, user_agent: str) -> list[tupl
     ]
 
 
-def answered_trace(trace: str) -> str:
-    """The trace header of API Gateway's answer: the request's, with a Parent and Sampled where
-    it had none (LocalStack's AWS-validated test_invocation_trace_id; DataBiosphere/azul#7582,
-    2025: `Root=1-691e35ba-...;Parent=63aafdacf6f663fa;Sampled=0;...`)."""
-    fields = dict(part.partition("=")[::2] for part in trace.split(";"))
-    ordered = {"Root": fields.pop("Root", ""), "Parent": secrets.token_hex(8), "Sampled": "0"}
-    ordered.update(fields)  # the request's own Parent and Sampled, where it had them
-    return ";".join(f"{name}={value}" for name, value in ordered.items())
-
-
 def trace_id(headers: list[tuple[str, str]]) -> str:
     """The request's X-Ray trace header: the client's own, or a new root as API Gateway makes."""
     for name, value in headers:
         if name.lower() == "x-amzn-trace-id" and value.startswith("Root="):
             return value
-    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+    return new_root()
 
 
 def gateway_headers(

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from workshop.local.api_event import (
     Request,
-    answered_trace,
     build_event,
     extended_id,
     matches_media_type,
@@ -35,6 +34,7 @@ from workshop.local.http_framing import (
 )
 from workshop.local.keep_alive import ClosedOnStop, close_all
 from workshop.local.lambda_runtime import Throttled
+from workshop.local.trace_header import with_parent
 from workshop.types import Api, Invocation, Route
 
 INTEGRATION_TIMEOUT = 29.0  # seconds: API Gateway gives up on a Lambda integration after this
@@ -406,7 +406,7 @@ class ApiGateway:
             )
         except MalformedResponse:
             return self._error(INTERNAL_ERROR, ids), outcome
-        headers.append(("X-Amzn-Trace-Id", answered_trace(ids.trace)))
+        headers.append(("X-Amzn-Trace-Id", with_parent(ids.trace)))
         return self._answer(status, body, ids, headers), outcome
 
     def _integrate(self, route: Route, event: dict[str, Any]) -> Invocation | GatewayError:

@@ -12,7 +12,6 @@ import base64
 import contextlib
 import json
 import os
-import secrets
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from workshop.local.lambda_environment import ExecutionEnvironment
 from workshop.local.lambda_reports import PlatformLog, now_ms
 from workshop.local.lambda_sandbox import not_installed
 from workshop.local.lambda_worker import RESPONSE_LIMIT
+from workshop.local.trace_header import new_root, with_parent
 from workshop.types import DEFAULT_IDLE_TIMEOUT, Function, Invocation, LogEvent
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "FunctionRuntime", "Invocation", "LogEvent", "Throttled"]
@@ -391,10 +391,9 @@ def _trace_of(event: Any) -> str:
     """The X-Ray trace header Lambda hands the runtime: the Root of API Gateway's request (its
     event's X-Amzn-Trace-Id), or a new one; a Parent of Lambda's; not sampled."""
     headers = event.get("headers") if isinstance(event, dict) else None
-    sent = (headers or {}).get("X-Amzn-Trace-Id") if isinstance(headers, dict) else None
+    sent = headers.get("X-Amzn-Trace-Id") if isinstance(headers, dict) else None
     root = next((p for p in str(sent or "").split(";") if p.startswith("Root=")), None)
-    root = root or f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
-    return f"{root};Parent={secrets.token_hex(8)};Sampled=0"
+    return with_parent(root or new_root())
 
 
 def _decoded(raw: bytes) -> Any:
