@@ -69,7 +69,7 @@ class _OnlyThese:
 
 def only_what_lambda_has(task_root: str | None) -> None:
     """Let imports find, outside `task_root`, only what Lambda's runtime would have."""
-    names = RUNTIME_PACKAGES | sys.stdlib_module_names | _packaged(task_root)
+    names = frozenset(RUNTIME_PACKAGES | sys.stdlib_module_names | _packaged(task_root))
     # A site's own finders (an editable install's, setuptools' distutils hack) find the
     # harness's packages outside sys.path: Lambda has none of them.
     sys.meta_path[:] = [finder for finder in sys.meta_path if finder in STANDARD_FINDERS]
@@ -77,7 +77,7 @@ def only_what_lambda_has(task_root: str | None) -> None:
         if _outside_the_code_and_stdlib(entry, task_root):
             finder = _finder_for(entry)
             if finder is not None:
-                sys.path_importer_cache[entry] = _OnlyThese(finder, frozenset(names))
+                sys.path_importer_cache[entry] = _OnlyThese(finder, names)
     # The worker's own package is imported already: a handler's `import workshop` must not
     # find it there either.
     for name in [name for name in sys.modules if name.partition(".")[0] == "workshop"]:
@@ -90,11 +90,15 @@ def _outside_the_code_and_stdlib(entry: str, task_root: str | None) -> bool:
     path = os.path.realpath(entry or os.getcwd())
     if task_root and path == os.path.realpath(task_root):
         return False
-    parts = set(os.path.normcase(path).split(os.sep))
-    if parts & {"site-packages", "dist-packages"}:
+    if site_folder(path):
         return True
     prefixes = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.base_exec_prefix)}
     return not any(path == p or path.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes)
+
+
+def site_folder(entry: str) -> bool:
+    """Whether a sys.path entry is a folder of installed packages (site- or dist-packages)."""
+    return bool({"site-packages", "dist-packages"} & set(os.path.normcase(entry).split(os.sep)))
 
 
 def _finder_for(entry: str) -> Any:
@@ -115,8 +119,12 @@ def _listed(task_root: str | None) -> list[str]:
             lines = file.read().splitlines()
     except (OSError, UnicodeDecodeError):
         return []
-    names = [m.group(0) for line in lines if (m := NAME.match(line.strip()))]
-    return [re.sub(r"[-_.]+", "-", name).lower() for name in names]
+    return [_canonical(m.group(0)) for line in lines if (m := NAME.match(line.strip()))]
+
+
+def _canonical(name: str) -> str:
+    """A distribution's name as PyPI compares names (PEP 503): `Foo_Bar` is `foo-bar`."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def not_installed(task_root: str | None) -> list[str]:
@@ -143,7 +151,7 @@ def _packaged(task_root: str | None) -> set[str]:
     names: set[str] = set()
     seen: set[str] = set()
     while wanted:
-        name = re.sub(r"[-_.]+", "-", wanted.pop()).lower()
+        name = _canonical(wanted.pop())
         if name in seen:
             continue
         seen.add(name)

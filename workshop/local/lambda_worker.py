@@ -29,7 +29,12 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from workshop.local.lambda_sandbox import RUNTIME_PACKAGES, only_what_lambda_has, read_only
+from workshop.local.lambda_sandbox import (
+    RUNTIME_PACKAGES,
+    only_what_lambda_has,
+    read_only,
+    site_folder,
+)
 
 # The Runtime API refuses (413) a response over Lambda's synchronous payload quota, 6 MB.
 RESPONSE_LIMIT = 6291556
@@ -117,19 +122,15 @@ def _top(relative: str) -> str:
 def _roots(task_root: str | None) -> list[tuple[str, str, frozenset[str] | None]]:
     """(folder, as Lambda names it, the packages it holds there or None for all), the code's
     first (LAMBDA_TASK_ROOT: here the code runs from its own folder, on Lambda /var/task)."""
-    roots: list[tuple[str, str, frozenset[str] | None]] = []
-    if task_root:
-        roots.append(
-            (os.path.realpath(task_root).rstrip(os.sep) + os.sep, TASK_ROOT_ON_LAMBDA, None)
-        )
+
+    def folder(path: str) -> str:
+        return os.path.realpath(path).rstrip(os.sep) + os.sep
+
+    code = [(folder(task_root), TASK_ROOT_ON_LAMBDA, None)] if task_root else []
+    sites = [(folder(e), RUNTIME_ON_LAMBDA, RUNTIME_PACKAGES) for e in sys.path if site_folder(e)]
     version = os.environ.get("AWS_EXECUTION_ENV", "").rpartition("_")[2] or "python3"
-    for entry in sys.path:
-        if entry and {"site-packages", "dist-packages"} & set(entry.split(os.sep)):
-            folder = os.path.realpath(entry).rstrip(os.sep) + os.sep
-            roots.append((folder, RUNTIME_ON_LAMBDA, RUNTIME_PACKAGES))
-    stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"]).rstrip(os.sep) + os.sep
-    roots.append((stdlib, f"/var/lang/lib/{version}", None))
-    return roots
+    stdlib = [(folder(sysconfig.get_paths()["stdlib"]), f"/var/lang/lib/{version}", None)]
+    return code + sites + stdlib
 
 
 def lambda_stack(tb: Any) -> traceback.StackSummary:
