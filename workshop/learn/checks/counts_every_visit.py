@@ -42,7 +42,8 @@ def _in_two_environments(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, An
     with stack.intercept_dynamodb(hold):
         first = threading.Thread(target=lambda: held.append(get(visitor.url, visitor.cookie)))
         first.start()
-        hold.holding.wait(PATIENCE)  # or it makes no call: then it is answered already
+        while first.is_alive() and not hold.holding.wait(0.05):
+            pass  # held, or answered without a call
         other = get(visitor.url, visitor.cookie)
         hold.release()
         first.join(PATIENCE * 2)
