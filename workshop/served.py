@@ -59,10 +59,11 @@ def state_dir(project: manifest.Project) -> Path:
         noted = owner.read_text(encoding="utf-8").strip()
     except OSError:  # not made yet, or made before owners were noted: this one takes it
         noted = ""
-    if noted in ("", mine):
+    if noted == "":
         with contextlib.suppress(OSError):  # noted when it can be; it is only a guard
             named.mkdir(parents=True, exist_ok=True)
             owner.write_text(mine + "\n", encoding="utf-8")
+    if noted in ("", mine):
         return named
     return apart
 
@@ -155,7 +156,8 @@ def project_served(args: argparse.Namespace) -> manifest.Project:
         return project
     copy_project = manifest.project(str(copy))
     live = running(copy_project)
-    here = _inside(Path.cwd(), copy)
+    copied = learn.copy_here()
+    here = copied is not None and learn.copy_of(copied) == copy
     if live or here or last_used(copy_project) > last_used(project):
         how = (
             "which `up --from` serves"
@@ -176,14 +178,6 @@ def project_served(args: argparse.Namespace) -> manifest.Project:
         flush=True,
     )
     return project
-
-
-def _inside(folder: Path, copy: Path) -> bool:
-    try:
-        folder, copy = folder.resolve(), copy.resolve()
-    except OSError:  # the folder the user stands in is gone
-        return False
-    return folder == copy or copy in folder.parents
 
 
 def project_folder(typed: str, option: str = "--from") -> Path:
@@ -240,10 +234,7 @@ def in_a_copy(args: argparse.Namespace) -> str | None:
 
     if args.source or args.stage:
         return None
-    try:
-        copied = learn.copy_here(Path.cwd())
-    except OSError:  # the folder the user stands in is gone
-        return None
+    copied = learn.copy_here()
     if copied is None:
         return None
     return (

@@ -120,9 +120,12 @@ def copy_of(exercise: Exercise) -> Path:
     return playground() / exercise.stage.folder
 
 
-def copy_here(folder: Path) -> Exercise | None:
-    """The exercise whose copy holds `folder`, if one does."""
-    folder = folder.resolve()
+def copy_here() -> Exercise | None:
+    """The exercise whose copy holds the folder the user stands in, if one does."""
+    try:
+        folder = Path.cwd().resolve()
+    except OSError:  # that folder is gone
+        return None
     for each in exercises():
         copy = copy_of(each).resolve()
         if folder == copy or copy in folder.parents:
