@@ -267,7 +267,7 @@ def check_benchmark(run: Executed) -> None:
     table = run.text("table")
     # 1, or a little more: one visit in ten at most also forgets old request ids (stage 08).
     assert re.search(r"DynamoDB round trips per visit +2 +1(\.0\d*)? ", table), table
-    assert re.search(r"lost updates, 32 clients x 3 visits +\d+ of 96 +0 of 96", table), table
+    assert re.search(r"lost updates, 8 clients x 3 visits +\d+ of 24 +0 of 24", table), table
     assert re.search(r"counted twice, 8 visitors, 4 s stall +0 of 24 +0 of 24 ", table), table
     # The stack's overhead beside the round trip, both measured in the run, and plotted.
     assert re.search(r"^stack overhead per warm visit, p50 \(ms\) +[\d.]+ +[\d.]+ ", table, re.M)
