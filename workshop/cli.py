@@ -468,23 +468,29 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command typed, read as `main` runs it; a mistake exits (2) with its usage, or raises."""
+    top = parser()
+    typed = sys.argv[1:] if argv is None else argv
+    commands = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    mistake = usage.options_first(typed, commands.choices)
+    if mistake:
+        top.error(mistake)
+    args, extras = top.parse_known_args(argv)
+    mistake = usage.unquoted_phrase(typed, args, extras)
+    if mistake:
+        raise WorkshopError(mistake)
+    if extras and args.run is not cmd_run_py_only:  # run.py takes what those are given
+        command = getattr(args, "parser", top)
+        command.error(usage.not_understood(command, typed, args, extras))
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda message, *_: f"warning: {message}\n"
     try:
         try:
-            top = parser()
-            typed = sys.argv[1:] if argv is None else argv
-            commands = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
-            mistake = usage.options_first(typed, commands.choices)
-            if mistake:
-                top.error(mistake)
-            args, extras = top.parse_known_args(argv)
-            mistake = usage.unquoted_phrase(typed, args, extras)
-            if mistake:
-                raise WorkshopError(mistake)
-            if extras and args.run is not cmd_run_py_only:  # run.py takes what those are given
-                command = getattr(args, "parser", top)
-                command.error(usage.not_understood(command, typed, args, extras))
+            args = parse(argv)
             return args.run(args)
         finally:
             sys.stdout.flush()  # now, not at exit: a closed pipe (`| head`) is caught below

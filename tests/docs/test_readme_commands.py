@@ -54,7 +54,7 @@ from tests.helpers import (
     shown_json,
     wait_until,
 )
-from workshop import learn, manifest
+from workshop import cli, learn, manifest
 
 REPO = manifest.REPO_ROOT
 # `test` is the command running this test; `notebook` is run by its own test, below.
@@ -78,6 +78,40 @@ def test_the_readme_stage_table_is_the_manifests():
     found = TABLE.search((REPO / "README.md").read_text(encoding="utf-8"))
     assert found, "README.md lost its <!-- stages:start --> ... <!-- stages:end --> markers"
     assert found.group(1) == manifest.markdown_table(), "run: python run.py stages --markdown"
+
+
+# A command a README's prose names (in backticks, outside its blocks), and what stands for a path.
+PROSE_COMMAND = re.compile(r"`(python run\.py [^`]+)`")
+PLACEHOLDERS = {"DIR": "some-folder"}
+# The arguments that name a stage (or `final`), by the command's attribute.
+STAGE_ARGUMENTS = ("stage", "a", "b", "original", "final")
+
+
+def prose_commands(readme: Path) -> list[list[str]]:
+    """What follows `python run.py` in each command the README's prose names."""
+    prose = re.sub(r"```.*?```", "", readme.read_text(encoding="utf-8"), flags=re.DOTALL)
+    return [
+        [PLACEHOLDERS.get(word, word) for word in shlex.split(command)[2:]]
+        for command in PROSE_COMMAND.findall(prose)
+    ]
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_command_a_readme_names_in_its_prose_is_one_the_cli_takes(readme):
+    """Read as `python run.py` reads it (not run: the blocks' commands are, above and below),
+    every stage it names known: an option renamed, or a stage renumbered, shows here."""
+    for args in prose_commands(readme):
+        if args[0] in NOT_RUN_HERE:  # run.py's own: pytest's or JupyterLab's arguments follow
+            continue
+        try:
+            parsed = cli.parse(args)
+        except SystemExit as exit:  # argparse printed the help (0), or why it refused
+            assert exit.code == 0, f"{readme.name}: `python run.py {shlex.join(args)}` refused"
+            continue
+        for name in STAGE_ARGUMENTS:
+            value = getattr(parsed, name, None)
+            if isinstance(value, str):
+                manifest.project(value)  # raises, naming the stage, if there is no such stage
 
 
 class LoopbackIsSecure(http.cookiejar.DefaultCookiePolicy):
