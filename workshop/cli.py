@@ -50,9 +50,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             "stop it with Ctrl-C there first"
         )
 
-    def report(request: str, status: int, inv: Invocation | None) -> None:
+    def report(request: str, status: int, inv: Invocation | None, why: str) -> None:
         try:
-            print(served.request_line(request, status, inv), flush=True)
+            print(served.request_line(request, status, inv, why), flush=True)
             if inv is not None and args.show_logs:
                 _print_invocation(inv)
         except BrokenPipeError:

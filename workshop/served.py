@@ -105,15 +105,19 @@ def aws_cli_lines(info: dict) -> list[str]:
     ]
 
 
-def request_line(request: str, status: int, inv: Invocation | None) -> str:
-    """`up`'s line for one request: its time, status and, if invoked, how long it took."""
-    detail = ""
+def request_line(request: str, status: int, inv: Invocation | None, why: str = "") -> str:
+    """`up`'s line for one request: its time, status and, if invoked, how long it took; for an
+    answer API Gateway made itself, why."""
+    details = []
     if inv is not None:
-        detail = f"{inv.duration_ms:.0f} ms"
+        took = f"{inv.duration_ms:.0f} ms"
         if inv.cold_start:  # its init, as the REPORT's Init Duration (none if it failed)
             init = f"init {inv.init_ms:.0f} ms, then " if inv.init_ms is not None else ""
-            detail = f"cold start: {init}{detail}"
-        detail = f" ({detail})"
+            took = f"cold start: {init}{took}"
+        details.append(took)
+    if why:
+        details.append(f"API Gateway: {why}")
+    detail = f" ({'; '.join(details)})" if details else ""
     return f"{time.strftime('%H:%M:%S')} {request} -> {status}{detail}"
 
 

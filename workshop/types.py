@@ -118,6 +118,9 @@ class Api:
     api_id: str = ""  # the REST API's id, as in <api_id>.execute-api.<region>.amazonaws.com
     endpoint_type: str = "EDGE"  # API Gateway's default: requests pass through CloudFront
     binary_media_types: tuple[str, ...] = ()
+    # The stage SAM's deployment also makes, `Stage`, unless OpenApiVersion is set: the same
+    # routes, without the MethodSettings of `stage` (aws/serverless-application-model#191).
+    extra_stage: str | None = None
 
 
 @dataclass

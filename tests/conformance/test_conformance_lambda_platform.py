@@ -367,7 +367,7 @@ def test_out_of_memory_through_api_gateway_is_a_502(tmp_path):
         stack.stop()
     assert answer.value.code == 502
     assert json.loads(answer.value.read()) == {"message": "Internal server error"}
-    (_, _, inv) = served[0]
+    (_, _, inv, _) = served[0]
     assert inv.error["errorType"] == "Runtime.OutOfMemory"
 
 

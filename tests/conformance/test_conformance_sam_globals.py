@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from workshop import manifest
 from workshop.errors import WorkshopError
-from workshop.local.sam_template import DEFAULT_API, load
+from workshop.local.sam_template import DEFAULT_API, load, parse_yaml
+from workshop.types import Template
 
 
 def _translated(template: dict, monkeypatch) -> dict:
@@ -153,3 +155,57 @@ def test_what_sam_refuses_in_globals_is_refused_with_its_name(
     with pytest.raises(WorkshopError, match=named) as refused:
         load(_write(tmp_path, template), stack_name="g")
     assert "sam build refuses it too" in str(refused.value)
+
+
+def _stages_sam_makes(translated: dict) -> dict[str, set[str]]:
+    """{REST API: its stages}: each AWS::ApiGateway::Stage's, and the one its Deployment makes."""
+    made: dict[str, set[str]] = {}
+    for resource in translated["Resources"].values():
+        props = resource.get("Properties", {})
+        kind = resource["Type"]
+        if kind in ("AWS::ApiGateway::Stage", "AWS::ApiGateway::Deployment") and props.get(
+            "StageName"
+        ):
+            made.setdefault(props["RestApiId"]["Ref"], set()).add(props["StageName"])
+    return made
+
+
+def _stages_served(template: Template) -> dict[str, set[str]]:
+    used = {route.api for route in template.routes}
+    return {
+        api.logical_id: {api.stage, api.extra_stage} - {None}
+        for api in template.apis.values()
+        if api.logical_id in used
+    }
+
+
+@pytest.mark.parametrize("name", [stage.id for stage in manifest.stages()] + [manifest.FINAL])
+def test_every_api_is_served_at_the_stages_sam_deploys_it_to(name, monkeypatch):
+    """api_generator.py: a Deployment of its own StageName, `Stage`, beside the API's stage,
+    unless OpenApiVersion is set (aws/serverless-application-model#191): every REST API of
+    every stage and of the final app, on the stages that SAM makes."""
+    path = manifest.project(name).path / "template.yaml"
+    made = _stages_sam_makes(_translated(parse_yaml(path), monkeypatch))
+    assert made == _stages_served(load(path, stack_name="s"))
+
+
+@pytest.mark.parametrize(
+    ("globals_api", "stages"),
+    [({}, {"Prod", "Stage"}), ({"OpenApiVersion": "3.0.1"}, {"Prod"})],
+    ids=["no-openapi-version", "openapi-version-in-globals"],
+)
+def test_an_openapi_version_in_globals_leaves_the_implicit_api_one_stage(
+    tmp_path, monkeypatch, globals_api, stages
+):
+    events = {"Get": {"Type": "Api", "Properties": {"Path": "/x", "Method": "get"}}}
+    globals_ = {
+        "Function": {"Runtime": "python3.11"},
+        **({"Api": globals_api} if globals_api else {}),
+    }
+    template = _template(globals_, {"Events": events})
+    made = _stages_sam_makes(_translated(template, monkeypatch))
+    assert (
+        made
+        == _stages_served(load(_write(tmp_path, template), stack_name="g"))
+        == {DEFAULT_API: stages}
+    )

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.helpers import fetch, fetch_json, raw_http
+from workshop import served
 from workshop.visitor import Visitor
 
 
@@ -129,6 +130,14 @@ def test_a_function_that_outlives_the_integration_timeout_is_a_504(make_stack):
     stack = make_stack(integration_timeout=0.5)
     status, body = fetch_json(stack.url("/behave/sleep?s=1.5"))
     assert (status, body) == (504, {"message": "Endpoint request timed out"})
+
+
+def test_sam_s_extra_stage_reaches_the_function_as_that_stage(probe):
+    """The probe app's implicit API has no OpenApiVersion: SAM deploys it to `Stage` too."""
+    url = probe.url("/echo/x").replace("/Prod/", "/Stage/")
+    assert fetch(url)[0] == 201
+    context = json.loads(probe.invoke({"action": "last_event"}).payload["body"])["requestContext"]
+    assert (context["stage"], context["path"]) == ("Stage", "/Stage/echo/x")
 
 
 @pytest.mark.parametrize("method, path", [("GET", "/nowhere"), ("POST", "/counter")])
@@ -295,7 +304,7 @@ def test_a_request_http_server_refuses_is_one_readable_line_in_up(make_stack, da
     """No recording shows what API Gateway answers these: http.server's own answer stays, and
     the connection is closed; `up` prints one line that says why, free of the bytes received."""
     lines = []
-    stack = make_stack(on_request=lambda request, code, inv: lines.append((request, code, inv)))
+    stack = make_stack(on_request=lambda request, code, inv, _: lines.append((request, code, inv)))
     [(answered, headers, _)] = raw_http(stack.url(), data, end=True)
     if data.startswith(b"\x00"):  # no HTTP version http.server could read: as to HTTP/0.9,
         assert (answered, headers) == (None, {})  # it answers a page alone
@@ -306,8 +315,30 @@ def test_a_request_http_server_refuses_is_one_readable_line_in_up(make_stack, da
 
 def test_a_body_that_cannot_be_delimited_says_why_in_up(make_stack):
     lines = []
-    stack = make_stack(on_request=lambda request, code, inv: lines.append((request, code, inv)))
+    stack = make_stack(on_request=lambda request, code, inv, _: lines.append((request, code, inv)))
     url = stack.url("/echo/x")
     raw_http(url, _request(url, "POST HTTP/1.1\nTransfer-Encoding: chunked", b"zz\r\n"), end=True)
     path = urlsplit(url).path
     assert lines == [(f"POST {path} refused: a chunk size is not hexadecimal", 400, None)]
+
+
+def test_an_answer_api_gateway_makes_itself_says_why_in_up(make_stack):
+    """The client gets API Gateway's bare answer; `up`'s line for it says why, as API Gateway's
+    own logs would (a malformed answer in their words: brefphp/bref#534)."""
+    lines = []
+    stack = make_stack(on_request=lambda *line: lines.append(line))
+    stage = urlsplit(stack.url()).path.split("/")[1]
+    paths = ["/nowhere", "/behave/crash", "/behave/malformed"]
+    assert [fetch(stack.url(path))[0] for path in paths] == [403, 502, 502]
+    whys = [why for _, _, _, why in lines]
+    assert whys == [
+        f"no route GET /{stage}/nowhere: the API serves ANY /{stage}/echo/{{proxy+}}, "
+        f"GET /{stage}/counter, GET /{stage}/behave/{{how}}",
+        "the function failed: ZeroDivisionError: division by zero",
+        "Malformed Lambda proxy response: body must be a string (json.dumps it)",
+    ]
+    request, status, inv, why = lines[2]  # the function ran (warm): its time, then why
+    assert not inv.cold_start
+    assert served.request_line(request, status, inv, why).endswith(
+        f" GET /{stage}/behave/malformed -> 502 ({inv.duration_ms:.0f} ms; API Gateway: {why})"
+    )

@@ -56,7 +56,11 @@ def test_json_log_format_structures_logging_records_and_platform_lines(variant):
 
 
 def test_reserved_concurrency_throttles_the_rest_as_a_500(variant):
-    stack = variant(lambda t: _function_property(t, "      ReservedConcurrentExecutions: 1\n"))
+    whys = []
+    stack = variant(
+        lambda t: _function_property(t, "      ReservedConcurrentExecutions: 1\n"),
+        on_request=lambda _request, _status, _inv, why: whys.append(why),
+    )
     # Held by the test, not by a sleep in the handler: however slow the machine, the one
     # allowed environment stays taken until both requests have been answered.
     runtime = stack.runtimes["ProbeFunction"]
@@ -68,26 +72,48 @@ def test_reserved_concurrency_throttles_the_rest_as_a_500(variant):
         release.set()
         assert held.result().error is None
     assert statuses == [500, 500]
+    # `up` says why, in Lambda's words (its 429 body, which API Gateway's access log quotes as
+    # "Execution failed due to configuration error: Rate Exceeded.": DataBiosphere/azul#6624).
+    name = stack.function("ProbeFunction").name
+    refused = f"Rate Exceeded. ({name} is at its reserved concurrency of 1)"
+    assert whys == [f"Lambda refused the invoke: {refused}"] * 2
 
 
-def test_api_throttling_answers_429(variant):
+def _throttled_api(text: str, properties: str = "") -> str:
+    """The probe app with its /counter on an API that lets 2 requests through, then 429."""
     api = (
         "  Api:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: Prod\n"
+        f"{properties}"
         "      MethodSettings:\n        - ResourcePath: /*\n          HttpMethod: '*'\n"
         "          ThrottlingRateLimit: 0.001\n          ThrottlingBurstLimit: 2\n"
     )
+    text = text.replace("Resources:\n", "Resources:\n" + api)
+    return text.replace(
+        "            Path: /counter\n",
+        "            Path: /counter\n            RestApiId: !Ref Api\n",
+    )
 
-    def edit(text: str) -> str:
-        text = text.replace("Resources:\n", "Resources:\n" + api)
-        return text.replace(
-            "            Path: /counter\n",
-            "            Path: /counter\n            RestApiId: !Ref Api\n",
-        )
 
-    stack = variant(edit)
+def test_api_throttling_answers_429(variant):
+    whys = []
+    stack = variant(_throttled_api, on_request=lambda _req, _status, _inv, why: whys.append(why))
     answers = [fetch_json(stack.url("/counter")) for _ in range(3)]
     assert [status for status, _ in answers] == [200, 200, 429]
     assert answers[2][1] == {"message": "Too Many Requests"}
+    assert whys == ["", "", "over the API's throttle: 0.001 requests a second, bursts of up to 2"]
+
+
+@pytest.mark.parametrize(("openapi", "statuses"), [("", [200] * 3), ("3.0.1", [403] * 3)])
+def test_sam_s_extra_stage_answers_unthrottled_unless_an_openapi_version_is_set(
+    variant, openapi, statuses
+):
+    """Without OpenApiVersion, SAM deploys the API to `Stage` too, where MethodSettings do not
+    apply (tests/conformance: the stages SAM makes); with it, `Stage` is no stage: 403."""
+    properties = f'      OpenApiVersion: "{openapi}"\n' if openapi else ""
+    stack = variant(lambda text: _throttled_api(text, properties))
+    extra = stack.url("/counter").replace("/Prod/", "/Stage/")
+    assert [fetch_json(extra)[0] for _ in range(3)] == statuses
+    assert [fetch_json(stack.url("/counter"))[0] for _ in range(3)] == [200, 200, 429]
 
 
 def test_a_dynamodb_outage_fails_the_calls_until_it_ends(probe):

@@ -390,7 +390,7 @@ CAUSES = {
 @pytest.mark.parametrize("kind", CAUSES)
 def test_06_an_outage_answers_503_and_loses_no_acknowledged_visit(start_stage, kind):
     served: list = []  # (status, invocation) of every request, as API Gateway saw it
-    stack = start_stage("06", on_request=lambda _, status, inv: served.append((status, inv)))
+    stack = start_stage("06", on_request=lambda _, status, inv, __: served.append((status, inv)))
     url = stack.url()
     cookie, _ = new_session(url)
     answers: list[tuple[int, dict, dict]] = []

@@ -173,7 +173,7 @@ def test_a_policy_narrowed_too_far_is_denied_and_the_visit_fails_as_a_bug(
     assert template.count(right) == 1
     (copy / "template.yaml").write_text(template.replace(right, wrong), encoding="utf-8")
     served = []
-    stack = start_stage(str(copy), on_request=lambda _, status, inv: served.append(inv))
+    stack = start_stage(str(copy), on_request=lambda _, status, inv, __: served.append(inv))
     status, _, body = visit(stack.url())
     # An AccessDeniedException is no outage (a retry cannot mend it): the handler lets it
     # fail, Lambda logs it, and API Gateway answers 502.
@@ -202,7 +202,7 @@ def test_the_final_policy_counts_with_no_error_in_the_logs(start_stage):
 
 def test_logs_are_json_and_each_line_names_its_request(start_stage):
     served = []
-    stack = start_stage(FINAL, on_request=lambda _, status, inv: served.append(inv))
+    stack = start_stage(FINAL, on_request=lambda _, status, inv, __: served.append(inv))
     cookie, _ = new_session(stack.url())
     assert visit(stack.url(), "session_id=user_123")[0] == 400
     first, malformed = served
@@ -266,7 +266,7 @@ def test_api_throttling_answers_429_beyond_the_burst_and_refills_at_its_rate(
     clock = StoppedClock()
     served: list = []
     stack = start_stage(
-        FINAL, clock=clock, on_request=lambda _, status, inv: served.append((status, inv))
+        FINAL, clock=clock, on_request=lambda _, status, inv, __: served.append((status, inv))
     )
     url = stack.url()
     cookie, _ = new_session(url)

@@ -115,7 +115,7 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     check = counts_retries_once
     earlier, after = check.EARLIER_VISITS, check.MIDDLE_VISITS + check.LATER_VISITS
     served: list = []  # (status, invocation) of every request, as API Gateway saw it
-    stack = start_stage("08", on_request=lambda _, status, inv: served.append((status, inv)))
+    stack = start_stage("08", on_request=lambda _, status, inv, __: served.append((status, inv)))
     with dynamodb_calls(stack) as calls:
         assert COUNTS_RETRIES_ONCE(stack) == []
     # Visits 3, 15 and 42: the first attempt and the SDK's retry each; the others one call.

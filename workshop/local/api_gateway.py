@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -54,6 +54,7 @@ class GatewayError:
     status: int
     body: bytes
     error_type: str | None
+    why: str = ""  # for `up`'s line: what API Gateway's own logs would say of it
 
 
 MISSING_TOKEN = GatewayError(
@@ -81,6 +82,7 @@ class Response:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    why: str = ""  # of an answer API Gateway made itself: see GatewayError
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,13 @@ def _kinds(path: str) -> tuple[int, ...]:
 class _Router:
     """Finds the resource and method of a request, the most specific resource first."""
 
-    def __init__(self, routes: list[Route]):
+    def __init__(self, routes: list[Route], extra_stages: dict[str, str] | None = None):
+        """`extra_stages`: a second stage that serves an API's routes too, by the API's id."""
         self.routes = [(route, self._pattern(route.path), _kinds(route.path)) for route in routes]
-        self.stages = {route.stage for route in routes}
+        self._extra = extra_stages or {}
+        self.stages = {route.stage for route in routes} | {
+            self._extra[route.api] for route in routes if route.api in self._extra
+        }
 
     @staticmethod
     def _pattern(path: str) -> re.Pattern[str]:
@@ -127,6 +133,10 @@ class _Router:
             return first, "/" + rest.lstrip("/")
         return None, "/" + path.lstrip("/")
 
+    def served(self) -> list[str]:
+        """What the API answers, as `GET /Prod/hello`: a method, its stage and its path."""
+        return [f"{route.method} /{route.stage}{route.path}" for route, _, _ in self.routes]
+
     def match(
         self, method: str, path: str, stage: str | None
     ) -> tuple[Route, dict[str, str]] | None:
@@ -138,7 +148,7 @@ class _Router:
         """
         found = []
         for route, pattern, kinds in self.routes:
-            if stage is not None and route.stage != stage:
+            if stage is not None and stage not in (route.stage, self._extra.get(route.api)):
                 continue
             matched = pattern.fullmatch(path)
             if matched and route.method in (method, "ANY"):
@@ -223,12 +233,13 @@ class ApiGateway:
         host: str = "127.0.0.1",
         port: int = 3000,
         integration_timeout: float = INTEGRATION_TIMEOUT,
-        on_request: Callable[[str, int, Invocation | None], None] | None = None,
+        on_request: Callable[[str, int, Invocation | None, str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.router = _Router(routes)
         self.invoke = invoke
         self.apis = apis or {}
+        extra = {api.logical_id: api.extra_stage for api in self.apis.values() if api.extra_stage}
+        self.router = _Router(routes, extra)
         self.region = region
         self.integration_timeout = integration_timeout
         self.on_request = on_request
@@ -302,7 +313,7 @@ class ApiGateway:
                 self.wfile.write(PAYLOAD_TOO_LARGE)
                 self.wfile.flush()
                 if gateway.on_request:
-                    gateway.on_request(f"{self.command} {self.path}", 413, None)
+                    gateway.on_request(f"{self.command} {self.path}", 413, None, "")
 
             def _refuse(self, refused: BadFraming) -> None:
                 """Answer a request whose body cannot be delimited, and close its connection."""
@@ -312,7 +323,7 @@ class ApiGateway:
                 self.wfile.flush()
                 if gateway.on_request:
                     line = f"{self.command} {self.path} refused: {refused}"
-                    gateway.on_request(line, refused.status, None)
+                    gateway.on_request(line, refused.status, None, "")
 
             def send_error(
                 self, code: int, message: str | None = None, explain: str | None = None
@@ -321,7 +332,7 @@ class ApiGateway:
                 super().send_error(code, message, explain)  # with Connection: close
                 if gateway.on_request:
                     gateway.on_request(
-                        f"refused a request: {refusal(code, message)}", int(code), None
+                        f"refused a request: {refusal(code, message)}", int(code), None, ""
                     )
 
             def send_response(self, code: int, message: str | None = None) -> None:
@@ -364,7 +375,8 @@ class ApiGateway:
             print(f"API Gateway: {type(exc).__name__}: {exc}", file=sys.stderr)
             response = self._error(LAMBDA_REFUSED, ids)
         if self.on_request:
-            self.on_request(f"{request.method} {request.raw_path}", response.status, invocation)
+            line = f"{request.method} {request.raw_path}"
+            self.on_request(line, response.status, invocation, response.why)
         return response
 
     def _route(self, request: Request, ids: _Ids) -> tuple[Response, Invocation | None]:
@@ -372,12 +384,20 @@ class ApiGateway:
         found = self.router.match(request.method, path, stage)
         if found is None:
             # With a stage, the resource or method is unknown; without one, AWS knows no API.
-            return self._error(MISSING_TOKEN if stage else FORBIDDEN, ids), None
+            asked = f"{request.method} {urlsplit(request.raw_path).path}"
+            why = f"no route {asked}: the API serves {', '.join(self.router.served())}"
+            return self._error(replace(MISSING_TOKEN if stage else FORBIDDEN, why=why), ids), None
         route, parameters = found
-        bucket = self._limits.get(route.api)
-        if bucket is not None and not bucket.take():
-            return self._error(TOO_MANY_REQUESTS, ids), None
         api = self.apis.get(route.api)
+        if api is not None and stage is not None and stage == api.extra_stage != api.stage:
+            # SAM's extra stage: the same deployment, without the stage's MethodSettings.
+            api, bucket = replace(api, stage=stage), None
+        else:
+            bucket = self._limits.get(route.api)
+        if bucket is not None and not bucket.take():
+            why = f"over the API's throttle: {bucket.rate:g} requests a second, bursts of up to "
+            why += f"{bucket.capacity:g}"
+            return self._error(replace(TOO_MANY_REQUESTS, why=why), ids), None
         event = build_event(
             route,
             request.method,
@@ -393,19 +413,24 @@ class ApiGateway:
             extended_request_id=ids.extended,
         )
         if len(json.dumps(event).encode()) > INVOKE_PAYLOAD_QUOTA:
-            return self._error(REQUEST_TOO_LONG, ids), None
+            why = f"the event is over Lambda's invoke payload quota ({INVOKE_PAYLOAD_QUOTA} bytes)"
+            return self._error(replace(REQUEST_TOO_LONG, why=why), ids), None
         outcome = self._integrate(route, event)
         if not isinstance(outcome, Invocation):
             return self._error(outcome, ids), None
         if outcome.error is not None:
-            return self._error(INTERNAL_ERROR, ids), outcome
+            error = outcome.error
+            failed = ": ".join(filter(None, (error.get("errorType"), error.get("errorMessage"))))
+            why = f"the function failed: {failed}"
+            return self._error(replace(INTERNAL_ERROR, why=why), ids), outcome
         accept = next((v for n, v in request.headers if n.lower() == "accept"), "")
         try:
             status, headers, body = proxy_response(
                 outcome.payload, api.binary_media_types if api else (), accept
             )
-        except MalformedResponse:
-            return self._error(INTERNAL_ERROR, ids), outcome
+        except MalformedResponse as malformed:
+            why = f"Malformed Lambda proxy response: {malformed}"
+            return self._error(replace(INTERNAL_ERROR, why=why), ids), outcome
         headers.append(("X-Amzn-Trace-Id", with_parent(ids.trace)))
         return self._answer(status, body, ids, headers), outcome
 
@@ -423,18 +448,19 @@ class ApiGateway:
         worker.join(self.integration_timeout)
         if not outcome:
             # The function runs on (Lambda lets it finish); the client is told it timed out.
-            return TIMED_OUT
+            why = f"no answer from the function within {self.integration_timeout:g} s"
+            return replace(TIMED_OUT, why=why)
         result = outcome[0]
         if isinstance(result, BaseException):
             if not isinstance(result, Throttled):
                 print(f"API Gateway: the Lambda invoke failed: {result!r}", file=sys.stderr)
             # Lambda refused or failed to run it: a proxy integration answers a plain 500.
-            return LAMBDA_REFUSED
+            return replace(LAMBDA_REFUSED, why=f"Lambda refused the invoke: {result}")
         return result
 
     def _error(self, error: GatewayError, ids: _Ids) -> Response:
         headers = [("x-amzn-ErrorType", error.error_type)] if error.error_type else []
-        return self._answer(error.status, error.body, ids, headers)
+        return replace(self._answer(error.status, error.body, ids, headers), why=error.why)
 
     @staticmethod
     def _answer(status: int, body: bytes, ids: _Ids, headers: list[tuple[str, str]]) -> Response:

@@ -19,6 +19,7 @@ from workshop.types import Api, Function, Route, Table, Template
 
 ACCOUNT_ID = "123456789012"  # moto's default account: ARNs must agree with the local AWS
 DEFAULT_API = "ServerlessRestApi"  # the implicit REST API that SAM creates for Api events
+SAM_EXTRA_STAGE = "Stage"  # the stage SAM's deployment makes beside StageName's, unless told not
 DEFAULT_STAGE = "Prod"
 
 FUNCTION = "AWS::Serverless::Function"
@@ -354,6 +355,8 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
     if isinstance(endpoint, dict):  # SAM takes a type, or {Type: ..., VPCEndpointIds: [...]}
         endpoint = endpoint.get("Type", "EDGE")
     binary = resolver.resolve(props.get("BinaryMediaTypes") or [], f"{logical_id}.BinaryMediaTypes")
+    # samtranslator's api_generator leaves the extra stage out once any OpenApiVersion is set.
+    told_not = props.get("OpenApiVersion") or str(stage) == SAM_EXTRA_STAGE
     return Api(
         logical_id,
         str(stage),
@@ -363,6 +366,7 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
         endpoint_type=str(endpoint).upper(),
         # SAM writes `~1` for `/` in BinaryMediaTypes, as in the OpenAPI extension it fills.
         binary_media_types=tuple(str(t).replace("~1", "/") for t in binary),
+        extra_stage=None if told_not else SAM_EXTRA_STAGE,
     )
 
 

@@ -59,7 +59,7 @@ class Stack:
         fresh: bool = False,
         aws: LocalAWS | None = None,
         integration_timeout: float = INTEGRATION_TIMEOUT,
-        on_request: Callable[[str, int, Invocation | None], None] | None = None,
+        on_request: Callable[[str, int, Invocation | None, str], None] | None = None,
         python: str | None = None,
         serve_api: bool = True,
         clock: Callable[[], float] = time.monotonic,

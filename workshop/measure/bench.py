@@ -348,7 +348,7 @@ class _App:
             port=0,
             fresh=True,
             aws=aws,
-            on_request=lambda _request, _status, inv: inv and self.invocations.append(inv),
+            on_request=lambda _request, _status, inv, _why: inv and self.invocations.append(inv),
         ).start()
         # One session throughout, as one visitor refreshing, on one kept-alive connection.
         self.visitor = Visitor(self.stack.url(), keep_alive=True)
