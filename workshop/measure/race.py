@@ -64,7 +64,7 @@ def _were(count: int, noun: str = "visit") -> str:
 
 @dataclass(frozen=True)
 class Tally:
-    """One visitor of a stalled race: how they were answered, and how much their count rose."""
+    """One visitor (a session) of a race: how they were answered, and how much their count rose."""
 
     statuses: dict[int, int]  # how many visits were answered each status (0: no answer)
     counted: int
@@ -99,7 +99,7 @@ class RaceResult:
     seconds: float = 0.0  # from the start signal to the last answer
     stall: float = 0.0  # how long DynamoDB held its answers (0: it did not)
     held: int = 0  # how many answers it held
-    visitors: tuple[Tally, ...] = field(default=())  # with a stall: each visitor's own
+    visitors: tuple[Tally, ...] = field(default=())  # each session's own (one without a stall)
 
     @property
     def unavailable(self) -> int:
@@ -346,7 +346,16 @@ def _race(
             f"Closing visit: count {after}, so the race counted {after} - {before[0]} - 1 "
             f"(this visit) = {counted}; it took {seconds:.1f} s"
         )
-        return RaceResult(clients, visits, sent, counted, answered[200] - counted, failed, seconds)
+        return RaceResult(
+            clients,
+            visits,
+            sent,
+            counted,
+            max(0, answered[200] - counted),  # a visit answered 503 may have counted too
+            failed,
+            seconds,
+            visitors=(Tally(dict(sorted(answered.items())), counted),),  # one session
+        )
     tallies = []
     for index in range(sessions):
         after = _count_of(Visitor(url, cookies[index]).visit(), label, "closing")
