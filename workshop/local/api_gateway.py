@@ -54,7 +54,7 @@ class GatewayError:
     status: int
     body: bytes
     error_type: str | None
-    why: str = ""  # for `up`'s line: what API Gateway's own logs would say of it
+    why: str = ""  # for `up`'s line: why API Gateway answered so (the client is not told)
 
 
 MISSING_TOKEN = GatewayError(
