@@ -209,3 +209,37 @@ def test_an_openapi_version_in_globals_leaves_the_implicit_api_one_stage(
         == _stages_served(load(_write(tmp_path, template), stack_name="g"))
         == {DEFAULT_API: stages}
     )
+
+
+@pytest.mark.parametrize("version", ["3.0.1", "2.0", 3.0, "3", "1.0", {"Ref": "Version"}], ids=repr)
+def test_an_openapi_version_is_taken_or_refused_as_sam_does(tmp_path, monkeypatch, version):
+    """api_generator.py _validate_properties: a version written out (SwaggerEditor's regex)
+    leaves one stage; anything else, a parameter's !Ref included, is refused."""
+    from samtranslator.model.exceptions import InvalidDocumentException
+
+    events = {"Get": {"Type": "Api", "Properties": {"Path": "/x", "Method": "get"}}}
+    globals_ = {"Function": {"Runtime": "python3.11"}, "Api": {"OpenApiVersion": version}}
+    template = _template(globals_, {"Events": events})
+    template["Parameters"] = {"Version": {"Type": "String", "Default": "3.0.1"}}
+    try:
+        made = _stages_sam_makes(_translated(template, monkeypatch))
+    except InvalidDocumentException as refused:
+        assert "OpenApiVersion" in str(refused)
+        with pytest.raises(WorkshopError, match="OpenApiVersion .* is not one SAM takes"):
+            load(_write(tmp_path, template), stack_name="g")
+    else:
+        assert made == _stages_served(load(_write(tmp_path, template), stack_name="g"))
+
+
+def test_a_stage_named_stage_without_an_openapi_version_is_refused(tmp_path):
+    """Its deployment would make a second stage of that name: CloudFormation refuses it
+    ("Stage already exists", aws/serverless-application-model#1823), after SAM's transform."""
+    api = {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "Stage"}}
+    events = {"Get": {"Type": "Api", "Properties": {"Path": "/x", "Method": "get"}}}
+    events["Get"]["Properties"]["RestApiId"] = {"Ref": "Api"}
+    template = _template({}, {"Runtime": "python3.11", "Events": events})
+    template["Resources"]["Api"] = api
+    with pytest.raises(WorkshopError, match="the deploy would fail"):
+        load(_write(tmp_path, template), stack_name="g")
+    api["Properties"]["OpenApiVersion"] = "3.0.1"
+    assert _stages_served(load(_write(tmp_path, template), stack_name="g")) == {"Api": {"Stage"}}

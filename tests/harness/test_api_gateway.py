@@ -332,8 +332,11 @@ def test_an_answer_api_gateway_makes_itself_says_why_in_up(make_stack):
     assert [fetch(stack.url(path))[0] for path in paths] == [403, 502, 502]
     whys = [why for _, _, _, why in lines]
     assert whys == [
+        # The probe app's API has no OpenApiVersion: SAM deploys it to `Stage` too.
         f"no route GET /{stage}/nowhere: the API serves ANY /{stage}/echo/{{proxy+}}, "
-        f"GET /{stage}/counter, GET /{stage}/behave/{{how}}",
+        "ANY /Stage/echo/{proxy+}, "
+        f"GET /{stage}/counter, GET /Stage/counter, GET /{stage}/behave/{{how}}, "
+        "GET /Stage/behave/{how}",
         "the function failed: ZeroDivisionError: division by zero",
         "Malformed Lambda proxy response: body must be a string (json.dumps it)",
     ]

@@ -134,8 +134,13 @@ class _Router:
         return None, "/" + path.lstrip("/")
 
     def served(self) -> list[str]:
-        """What the API answers, as `GET /Prod/hello`: a method, its stage and its path."""
-        return [f"{route.method} /{route.stage}{route.path}" for route, _, _ in self.routes]
+        """What the API answers, as `GET /Prod/hello`: a method, a stage and a path."""
+        return [
+            f"{route.method} /{stage}{route.path}"
+            for route, _, _ in self.routes
+            for stage in (route.stage, self._extra.get(route.api))
+            if stage
+        ]
 
     def match(
         self, method: str, path: str, stage: str | None
@@ -313,7 +318,8 @@ class ApiGateway:
                 self.wfile.write(PAYLOAD_TOO_LARGE)
                 self.wfile.flush()
                 if gateway.on_request:
-                    gateway.on_request(f"{self.command} {self.path}", 413, None, "")
+                    why = f"the body is over API Gateway's payload quota ({PAYLOAD_QUOTA} bytes)"
+                    gateway.on_request(f"{self.command} {self.path}", 413, None, why)
 
             def _refuse(self, refused: BadFraming) -> None:
                 """Answer a request whose body cannot be delimited, and close its connection."""
@@ -373,7 +379,8 @@ class ApiGateway:
             response, invocation = self._route(request, ids)
         except Exception as exc:  # a fault of the harness: answered as API Gateway would
             print(f"API Gateway: {type(exc).__name__}: {exc}", file=sys.stderr)
-            response = self._error(LAMBDA_REFUSED, ids)
+            why = f"the harness failed: {type(exc).__name__} (printed above)"
+            response = self._error(replace(LAMBDA_REFUSED, why=why), ids)
         if self.on_request:
             line = f"{request.method} {request.raw_path}"
             self.on_request(line, response.status, invocation, response.why)
@@ -421,7 +428,7 @@ class ApiGateway:
         if outcome.error is not None:
             error = outcome.error
             failed = ": ".join(filter(None, (error.get("errorType"), error.get("errorMessage"))))
-            why = f"the function failed: {failed}"
+            why = f"the function failed: {' '.join(failed.split())}"  # one line, whatever it says
             return self._error(replace(INTERNAL_ERROR, why=why), ids), outcome
         accept = next((v for n, v in request.headers if n.lower() == "accept"), "")
         try:
@@ -455,7 +462,11 @@ class ApiGateway:
             if not isinstance(result, Throttled):
                 print(f"API Gateway: the Lambda invoke failed: {result!r}", file=sys.stderr)
             # Lambda refused or failed to run it: a proxy integration answers a plain 500.
-            return replace(LAMBDA_REFUSED, why=f"Lambda refused the invoke: {result}")
+            if isinstance(result, Throttled):
+                return replace(LAMBDA_REFUSED, why=f"Lambda refused the invoke: {result}")
+            return replace(
+                LAMBDA_REFUSED, why=f"the invoke failed: {type(result).__name__} (printed above)"
+            )
         return result
 
     def _error(self, error: GatewayError, ids: _Ids) -> Response:

@@ -20,6 +20,7 @@ from workshop.types import Api, Function, Route, Table, Template
 ACCOUNT_ID = "123456789012"  # moto's default account: ARNs must agree with the local AWS
 DEFAULT_API = "ServerlessRestApi"  # the implicit REST API that SAM creates for Api events
 SAM_EXTRA_STAGE = "Stage"  # the stage SAM's deployment makes beside StageName's, unless told not
+OPENAPI_VERSION = re.compile(r"\A[2-3](\.\d)(\.\d)?$")  # SAM's: SwaggerEditor's supported regex
 DEFAULT_STAGE = "Prod"
 
 FUNCTION = "AWS::Serverless::Function"
@@ -355,8 +356,25 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
     if isinstance(endpoint, dict):  # SAM takes a type, or {Type: ..., VPCEndpointIds: [...]}
         endpoint = endpoint.get("Type", "EDGE")
     binary = resolver.resolve(props.get("BinaryMediaTypes") or [], f"{logical_id}.BinaryMediaTypes")
-    # samtranslator's api_generator leaves the extra stage out once any OpenApiVersion is set.
-    told_not = props.get("OpenApiVersion") or str(stage) == SAM_EXTRA_STAGE
+    # samtranslator's api_generator leaves the extra stage out once OpenApiVersion is set.
+    openapi = props.get("OpenApiVersion")
+    if openapi is not None and not (
+        isinstance(openapi, str | int | float) and OPENAPI_VERSION.match(str(openapi))
+    ):
+        raise WorkshopError(
+            f"{resolver.where}: {logical_id}'s OpenApiVersion {openapi!r} is not one SAM takes "
+            "(a version written out, such as 3.0.1 or 2.0): `sam validate` and the deploy "
+            "refuse it too."
+        )
+    if openapi is None and str(stage) == SAM_EXTRA_STAGE:
+        # Its deployment would make a stage of that name beside the Stage resource of the same
+        # name: CloudFormation stops, "Stage already exists" (aws/serverless-application-model
+        # #1823).
+        raise WorkshopError(
+            f"{resolver.where}: {logical_id}'s StageName is {SAM_EXTRA_STAGE}, the name of the "
+            "stage SAM also makes when no OpenApiVersion is set: the deploy would fail (Stage "
+            "already exists). Set OpenApiVersion (3.0.1, say), or name the stage otherwise."
+        )
     return Api(
         logical_id,
         str(stage),
@@ -366,7 +384,7 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
         endpoint_type=str(endpoint).upper(),
         # SAM writes `~1` for `/` in BinaryMediaTypes, as in the OpenAPI extension it fills.
         binary_media_types=tuple(str(t).replace("~1", "/") for t in binary),
-        extra_stage=None if told_not else SAM_EXTRA_STAGE,
+        extra_stage=None if openapi is not None else SAM_EXTRA_STAGE,
     )
 
 

@@ -64,7 +64,7 @@ def _were(count: int, noun: str = "visit") -> str:
 
 @dataclass(frozen=True)
 class Tally:
-    """One visitor (a session) of a race: how they were answered, and how much their count rose."""
+    """One visitor of a stalled race: how they were answered, and how much their count rose."""
 
     statuses: dict[int, int]  # how many visits were answered each status (0: no answer)
     counted: int
@@ -99,7 +99,11 @@ class RaceResult:
     seconds: float = 0.0  # from the start signal to the last answer
     stall: float = 0.0  # how long DynamoDB held its answers (0: it did not)
     held: int = 0  # how many answers it held
-    visitors: tuple[Tally, ...] = field(default=())  # each session's own (one without a stall)
+    visitors: tuple[Tally, ...] = field(default=())  # with a stall: each visitor's own
+    # Without a stall: how many visits were answered each status, and the counts the visits
+    # answered 200 were told (each its own, when no update is lost).
+    answered: dict[int, int] = field(default_factory=dict)
+    told: tuple[int, ...] = ()
 
     @property
     def unavailable(self) -> int:
@@ -112,6 +116,8 @@ class RaceResult:
     @property
     def statuses(self) -> dict[int, int]:
         """How many visits of the race were answered each status, over all its visitors."""
+        if not self.visitors:
+            return self.answered
         total: Counter[int] = Counter()
         for visitor in self.visitors:
             total.update(visitor.statuses)
@@ -176,6 +182,13 @@ class RaceResult:
             answers = ", ".join(f"{n} x {status or 'no answer'}" for status, n in other.items())
             lines.append(f"Other answers: {answers}.")
         return lines
+
+
+def _told(answer: Answer) -> int | None:
+    """The visit_count an answer tells, if it tells one."""
+    body = answer.json()
+    count = body.get("visit_count") if isinstance(body, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def _count_of(answer: Answer, label: str, which: str) -> int:
@@ -278,6 +291,7 @@ def _race(
     sessions = len(cookies)  # with a stall, a tally for each; else one, whatever it holds
     statuses: list[Counter[int]] = [Counter() for _ in range(sessions)]
     done = 0
+    told: list[int] = []  # the visit_count each visit answered 200 was told
     lock = threading.Lock()
     milestones = {sent * quarter // 4 for quarter in (1, 2, 3, 4)}
     start = threading.Barrier(clients + 1)
@@ -292,10 +306,13 @@ def _race(
         start.wait()
         for _ in range(visits):
             try:
-                status = client.visit().status
+                answer = client.visit()
+                status = answer.status
             except (OSError, http.client.HTTPException):
                 status = 0  # no answer: not acknowledged either
             with lock:
+                if status == 200 and isinstance(count := _told(answer), int):
+                    told.append(count)
                 statuses[index % sessions][status] += 1
                 done += 1
                 if done in milestones:
@@ -354,7 +371,8 @@ def _race(
             max(0, answered[200] - counted),  # a visit answered 503 may have counted too
             failed,
             seconds,
-            visitors=(Tally(dict(sorted(answered.items())), counted),),  # one session
+            answered=dict(sorted(answered.items())),
+            told=tuple(sorted(told)),
         )
     tallies = []
     for index in range(sessions):

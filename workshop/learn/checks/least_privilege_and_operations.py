@@ -241,8 +241,8 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
                 f"The throttled API is also deployed to a stage named `{api.extra_stage}`, which "
                 "SAM adds when the Api sets no OpenApiVersion: its MethodSettings do not limit "
                 f"that stage, so a flood of requests to .../{api.extra_stage}/... reaches the "
-                'function. Set OpenApiVersion (any version, "3.0.1" say) on the Api, or in '
-                "Globals' Api."
+                'function. Set OpenApiVersion ("3.0.1", say) on the Api, or in the Api of '
+                "Globals."
             )
         at_once = burst_capacity(api.throttle_rate, api.throttle_burst)
         if at_once < AT_ONCE:
