@@ -91,6 +91,52 @@ def test_what_the_harness_cannot_serve_is_named(tmp_path, runtime, extra, named)
     assert named in str(caught.value) and str(path) in str(caught.value)
 
 
+TABLE = "  Table:\n    Type: AWS::Serverless::SimpleTable\n"
+
+
+@pytest.mark.parametrize(
+    "extra, resources, named",
+    [
+        (
+            "      ReservedConcurrentExecutions: fifty\n",
+            "",
+            "ReservedConcurrentExecutions is 'fifty'",
+        ),
+        ("      Timeout: ten\n", "", "Fn.Timeout is 'ten', which is not a number"),
+        ("      MemorySize: 128MB\n", "", "Fn.MemorySize is '128MB'"),
+        (
+            "",
+            "  Logs:\n    Type: AWS::Logs::LogGroup\n    Properties:\n      RetentionInDays: "
+            "thirty\n",
+            "Logs.RetentionInDays is 'thirty'",
+        ),
+        (
+            "      Environment:\n        Variables:\n          T: !GetAtt Table.Name\n",
+            TABLE,
+            "a table's attributes are Arn and StreamArn (its name is `!Ref Table`)",
+        ),
+        (
+            "      Environment:\n        Variables:\n          T: !GetAtt Table\n",
+            TABLE,
+            "write it as `!GetAtt Resource.Attribute`",
+        ),
+        (
+            "",
+            TABLE + "    Properties:\n      PrimaryKey:\n        Name: id\n        Type: Str\n",
+            "a SimpleTable's key is of Type String, Number or Binary",
+        ),
+    ],
+    ids=["concurrency", "timeout", "memory", "retention", "table-name", "no-attribute", "key-type"],
+)
+def test_a_typo_in_the_template_is_named_where_it_is_not_a_traceback(
+    tmp_path, extra, resources, named
+):
+    path = _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra) + resources)
+    with pytest.raises(WorkshopError) as caught:
+        load(path, stack_name="t")
+    assert named in str(caught.value) and str(path) in str(caught.value)
+
+
 def test_an_unknown_resource_type_is_named(tmp_path):
     resources = FUNCTION.format(runtime="python3.11", extra="") + (
         "  Bucket:\n    Type: AWS::S3::Bucket\n"

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,12 @@ class _Resolver:
             return self.arn(logical_id)
         if attribute == "StreamArn":
             return self.arn(logical_id) + "/stream/local"
+        if self.resources[logical_id].get("Type") in (SIMPLE_TABLE, DYNAMODB_TABLE):
+            # Not a limit of the harness: CloudFormation refuses it too.
+            raise WorkshopError(
+                f"{self.where}: {where} uses !GetAtt {logical_id}.{attribute}, but a table's "
+                f"attributes are Arn and StreamArn (its name is `!Ref {logical_id}`)."
+            )
         raise self.unsupported(where, f"!GetAtt {logical_id}.{attribute}")
 
     def resolve(self, value: Any, where: str) -> Any:
@@ -181,6 +188,14 @@ class _Resolver:
                 return self.resolve(if_true if self.condition(name, where) else if_false, where)
             if key == "Fn::GetAtt":
                 parts = arg.split(".", 1) if isinstance(arg, str) else arg
+                if not isinstance(parts, list) or len(parts) != 2:
+                    raise WorkshopError(
+                        f"{self.where}: {where} has !GetAtt "
+                        f"{'.'.join(map(str, parts)) if isinstance(parts, list) else parts!r}, "
+                        "which names no attribute; "
+                        "write it as `!GetAtt Resource.Attribute`, such as "
+                        "`!GetAtt VisitCounterTable.Arn`."
+                    )
                 return self.get_att(parts[0], parts[1], where)
             if key == "Fn::Sub":
                 return self.sub(arg, where)
@@ -239,11 +254,36 @@ class _Resolver:
             "it here, write that part in a form the harness serves."
         )
 
+    def number(self, value: Any, where: str, convert: Callable[[Any], Any] = int) -> Any:
+        return _number(value, f"{self.where}: {where}", convert)
 
-def _table_create_args(kind: str, props: dict[str, Any], name: str) -> dict[str, Any]:
+
+def _number(value: Any, where: str, convert: Callable[[Any], Any] = int) -> Any:
+    """A property's number (a parameter's comes as a string, which CloudFormation converts
+    too), or a WorkshopError that names the property: a typo such as `Timeout: ten`."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError(value)
+        return convert(value)
+    except (TypeError, ValueError, OverflowError):
+        raise WorkshopError(
+            f"{where} is {value!r}, which is not a number; write a number there, as sam deploy "
+            "would need."
+        ) from None
+
+
+def _table_create_args(
+    kind: str, props: dict[str, Any], name: str, where: str = "the template"
+) -> dict[str, Any]:
     if kind == SIMPLE_TABLE:
         key = props.get("PrimaryKey") or {"Name": "id", "Type": "String"}
-        attribute_type = {"String": "S", "Number": "N", "Binary": "B"}[key.get("Type", "String")]
+        types = {"String": "S", "Number": "N", "Binary": "B"}
+        if key.get("Type", "String") not in types:
+            raise WorkshopError(
+                f"{where}: PrimaryKey.Type is {key.get('Type')!r}; a SimpleTable's key is of "
+                "Type String, Number or Binary."
+            )
+        attribute_type = types[key.get("Type", "String")]
         args: dict[str, Any] = {
             "TableName": name,
             "KeySchema": [{"AttributeName": key["Name"], "KeyType": "HASH"}],
@@ -264,8 +304,8 @@ def _table_create_args(kind: str, props: dict[str, Any], name: str) -> dict[str,
         throughput = props.get("ProvisionedThroughput")
     if throughput:
         args["ProvisionedThroughput"] = {
-            "ReadCapacityUnits": int(throughput["ReadCapacityUnits"]),
-            "WriteCapacityUnits": int(throughput["WriteCapacityUnits"]),
+            unit: _number(throughput.get(unit), f"{where}.ProvisionedThroughput.{unit}")
+            for unit in ("ReadCapacityUnits", "WriteCapacityUnits")
         }
     else:
         args["BillingMode"] = "PAY_PER_REQUEST"
@@ -294,7 +334,9 @@ def load(path: Path, *, stack_name: str, region: str = "us-east-1") -> Template:
             functions[logical_id] = _function(logical_id, merged, path.parent, resolver)
         elif kind in (SIMPLE_TABLE, DYNAMODB_TABLE):
             name = resolver.physical_name(logical_id)
-            create_args = resolver.resolve(_table_create_args(kind, props, name), logical_id)
+            create_args = resolver.resolve(
+                _table_create_args(kind, props, name, f"{where}: {logical_id}"), logical_id
+            )
             recovery = resolver.resolve(
                 props.get("PointInTimeRecoverySpecification") or {},
                 f"{logical_id}.PointInTimeRecoverySpecification",
@@ -310,8 +352,8 @@ def load(path: Path, *, stack_name: str, region: str = "us-east-1") -> Template:
         elif kind == LOG_GROUP:
             group = resolver.resolve(props, logical_id)
             days = group.get("RetentionInDays")
-            if isinstance(days, str) and days.strip().isdigit():  # a parameter's, or "7"
-                group["RetentionInDays"] = int(days)
+            if days is not None:  # a parameter's is a string, or "7": a number, as AWS takes it
+                group["RetentionInDays"] = resolver.number(days, f"{logical_id}.RetentionInDays")
             log_groups[resolver.physical_name(logical_id)] = group
         elif kind in ATTACHED_POLICIES and props.get("Roles"):
             raise resolver.unsupported(
@@ -508,13 +550,20 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
         code_dir=code_dir,
         handler=handler,
         runtime=runtime,
-        timeout=float(resolver.resolve(props.get("Timeout", 3), f"{where}.Timeout")),
-        memory_size=int(resolver.resolve(props.get("MemorySize", 128), f"{where}.MemorySize")),
+        timeout=resolver.number(
+            resolver.resolve(props.get("Timeout", 3), f"{where}.Timeout"), f"{where}.Timeout", float
+        ),
+        memory_size=resolver.number(
+            resolver.resolve(props.get("MemorySize", 128), f"{where}.MemorySize"),
+            f"{where}.MemorySize",
+        ),
         environment=environment,
         policies=_policy_documents(policies, resolver, f"{where}.Policies"),
         # SAM makes the role as the resource "<Function>Role", which CloudFormation names.
         role_name=generated_name(resolver.stack_name, f"{logical_id}Role", ROLE_NAME_LIMIT),
-        reserved_concurrency=None if reserved in (None, NO_VALUE) else int(reserved),
+        reserved_concurrency=None
+        if reserved in (None, NO_VALUE)
+        else resolver.number(reserved, f"{where}.ReservedConcurrentExecutions"),
         logging_config=resolver.resolve(props.get("LoggingConfig") or {}, f"{where}.LoggingConfig"),
         routes=routes,
     )
