@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,7 +156,28 @@ def copy_start(exercise: Exercise, destination: Path) -> None:
             stacklevel=2,
         )
     make_folder(destination.parent)
-    shutil.copytree(exercise.start.path, destination, ignore=shutil.ignore_patterns(*NOT_COPIED))
+    # Copied beside it first, then renamed into place in one step: a `try` or `reset` typed twice
+    # at once (two terminals) finds the other's copy whole, or none, and says so.
+    ignore = shutil.ignore_patterns(*NOT_COPIED)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
+    try:
+        shutil.copytree(exercise.start.path, staging, ignore=ignore, dirs_exist_ok=True)
+        try:
+            if destination.exists():
+                raise FileExistsError(destination)
+            os.rename(staging, destination)
+        except OSError:
+            if destination.exists():
+                raise WorkshopError(
+                    f"{shown(destination)} was made meanwhile by another command (`try` or "
+                    f"`reset` typed twice?): it is your copy now; check it with "
+                    f"`{run_py()} check {exercise.stage.id}`"
+                ) from None
+            # The rename refused (a sync client holding the new folder, on Windows, say):
+            # copied in place, as before, without the one-step guarantee.
+            shutil.copytree(exercise.start.path, destination, ignore=ignore)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def edits(folder: Path) -> list[str]:
