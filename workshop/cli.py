@@ -204,6 +204,16 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diff_needs() -> str:
+    """What `diff` says when a stage is missing: two are compared, the earlier first."""
+    from workshop.learn import run_py
+
+    return (
+        f"diff compares two stages, the earlier first: `{run_py()} diff 02 03` shows what "
+        f"stage 03 changed (`{run_py()} stages` lists them; `final` is the app at the top)"
+    )
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     from workshop import diff
 
@@ -408,6 +418,7 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument("a", help="the earlier stage")
     diff.add_argument("b", help="the later stage")
     diff.set_defaults(run=cmd_diff)
+    diff.needs = _diff_needs
 
     race = sub.add_parser(
         "race", help="many clients visit one session at once: are visits lost? (a fresh stack)"

@@ -321,6 +321,15 @@ def test_a_word_a_command_does_not_take_gets_its_usage_and_the_option_meant(type
     assert line == f"python run.py {typed[0]}: error: unrecognized arguments: {said}"
 
 
+def test_diff_with_one_stage_says_it_compares_two(capsys):
+    line = _usage_mistake(here(capsys, "diff", "02"), "diff")
+    assert line == (
+        "python run.py diff: error: diff compares two stages, the earlier first: "
+        "`python run.py diff 02 03` shows what stage 03 changed (`python run.py stages` lists "
+        "them; `final` is the app at the top)"
+    )
+
+
 def test_options_with_no_command_are_shown_after_one(capsys):
     line = _usage_mistake(here(capsys, "--port", "3000"), "")
     assert line == (

@@ -19,7 +19,7 @@ import pytest
 
 from tests.helpers import here
 from workshop import cli, interrupt, learn, manifest, served
-from workshop.errors import MachineError
+from workshop.errors import MachineError, WorkshopError
 from workshop.learn import checks, course
 from workshop.learn.checks.story import DECIMAL_ERROR, GENERIC_500
 
@@ -486,6 +486,26 @@ def test_check_path_in_a_stage_s_own_folder_is_warned_of(capsys):
     assert code == 1 and "Fix it in" in out
     assert f"check again: `python run.py check 05 --from {learn.shown(stage)}`" in out
     assert "python run.py try 05" in str(warned[0].message)
+
+
+def test_check_from_the_top_of_the_repository_is_warned_of(capsys):
+    """`--from .` typed at the top checks the final app, which the workshop keeps as it is."""
+    with pytest.warns(UserWarning, match="the final app at the top of the repository") as warned:
+        code, out, _ = workshop(capsys, "check", "02", "--from", str(REPO))
+    assert code == 1 and "Not yet" in out  # it is not stage 02's story: sessions of its own
+    assert "python run.py try 02" in str(warned[0].message)
+
+
+def test_a_copy_made_meanwhile_by_another_command_is_kept_and_named(tmp_path):
+    """`try` or `reset` typed twice at once: the second finds the first's copy, and says so."""
+    exercise = learn.exercise("02")
+    copy = tmp_path / exercise.stage.folder
+    copy.mkdir()
+    (copy / "mine.txt").write_text("kept\n", encoding="utf-8")
+    with pytest.raises(WorkshopError, match="was made meanwhile by another command"):
+        course.copy_start(exercise, copy)
+    assert [p.name for p in tmp_path.iterdir()] == [copy.name]  # no half-made copy beside it
+    assert [p.name for p in copy.iterdir()] == ["mine.txt"]
 
 
 @pytest.mark.parametrize("command", ["try", "hint"])

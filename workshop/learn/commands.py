@@ -198,14 +198,21 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _warn_of_a_stage_folder(path: Path, stage_id: str, option: str) -> None:
-    """A --from PATH in a stage's own folder is the stage, not a copy to fix."""
-    if path.resolve().is_relative_to((manifest.REPO_ROOT / "stages").resolve()):
-        warnings.warn(
-            f"{option} {shown(path)} checks a stage's own folder, which the workshop keeps as it "
-            f"is: to fix it yourself, make a copy with `{run_py()} try {stage_id}`, then "
-            f"`{run_py()} check {stage_id}`",
-            stacklevel=2,
-        )
+    """A --from PATH in a stage's own folder is the stage, not a copy to fix; the repository's
+    top (`--from .` typed there) is the final app."""
+    resolved, root = path.resolve(), manifest.REPO_ROOT.resolve()
+    if resolved.is_relative_to(root / "stages"):
+        what = "a stage's own folder"
+    elif resolved in (root, root / "src"):
+        what = "the final app at the top of the repository (template.yaml, src/)"
+    else:
+        return
+    warnings.warn(
+        f"{option} {shown(path)} checks {what}, which the workshop keeps as it "
+        f"is: to fix it yourself, make a copy with `{run_py()} try {stage_id}`, then "
+        f"`{run_py()} check {stage_id}`",
+        stacklevel=2,
+    )
 
 
 def _check_once(exercise: Exercise, copy: Path, again: str, watching: bool = False) -> int:
