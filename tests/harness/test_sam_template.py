@@ -125,8 +125,20 @@ TABLE = "  Table:\n    Type: AWS::Serverless::SimpleTable\n"
             TABLE + "    Properties:\n      PrimaryKey:\n        Name: id\n        Type: Str\n",
             "a SimpleTable's key is of Type String, Number or Binary",
         ),
+        ("      Timeout: 0\n", "", "Fn.Timeout is 0, and Lambda takes 1 to 900 seconds"),
+        ("      MemorySize: 64\n", "", "Fn.MemorySize is 64, and Lambda takes 128 to 10240 MB"),
     ],
-    ids=["concurrency", "timeout", "memory", "retention", "table-name", "no-attribute", "key-type"],
+    ids=[
+        "concurrency",
+        "timeout",
+        "memory",
+        "retention",
+        "table-name",
+        "no-attribute",
+        "key-type",
+        "timeout-0",
+        "memory-64",
+    ],
 )
 def test_a_typo_in_the_template_is_named_where_it_is_not_a_traceback(
     tmp_path, extra, resources, named

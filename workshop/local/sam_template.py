@@ -543,6 +543,22 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
     reserved = resolver.resolve(
         props.get("ReservedConcurrentExecutions"), f"{where}.ReservedConcurrentExecutions"
     )
+    timeout = resolver.number(
+        resolver.resolve(props.get("Timeout", 3), f"{where}.Timeout"), f"{where}.Timeout", float
+    )
+    memory = resolver.number(
+        resolver.resolve(props.get("MemorySize", 128), f"{where}.MemorySize"), f"{where}.MemorySize"
+    )
+    # Lambda's own bounds (CreateFunction): the deploy would fail outside them.
+    for name_, value, low, high, unit in (
+        ("Timeout", timeout, 1, 900, "seconds"),
+        ("MemorySize", memory, 128, 10240, "MB"),
+    ):
+        if not low <= value <= high:
+            raise WorkshopError(
+                f"{resolver.where}: {where}.{name_} is {value:g}, and Lambda takes {low} to "
+                f"{high} {unit}: the deploy would fail."
+            )
     return Function(
         logical_id=logical_id,
         name=name,
@@ -550,13 +566,8 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
         code_dir=code_dir,
         handler=handler,
         runtime=runtime,
-        timeout=resolver.number(
-            resolver.resolve(props.get("Timeout", 3), f"{where}.Timeout"), f"{where}.Timeout", float
-        ),
-        memory_size=resolver.number(
-            resolver.resolve(props.get("MemorySize", 128), f"{where}.MemorySize"),
-            f"{where}.MemorySize",
-        ),
+        timeout=timeout,
+        memory_size=memory,
         environment=environment,
         policies=_policy_documents(policies, resolver, f"{where}.Policies"),
         # SAM makes the role as the resource "<Function>Role", which CloudFormation names.
