@@ -47,8 +47,11 @@ REFUSED_BELOW_BITS = 58
 SAME_SITE = ("lax", "strict")
 SHORTEST_SESSION = 24 * 3600  # seconds: a visitor's session outlives a day's break at least
 OTHER_KEY = "key_of_another_app"  # a table keyed on it refuses the counter's keys (a bug)
-# Cookies a browser may send beside the session's: another app's JSON, a flag with no value.
-OTHER_COOKIES = 'theme={"dark":true}; flag'
+# Cookies a browser may send beside the session's: another app's JSON, a flag with no value,
+# and other apps' cookies whose names end or begin with the session cookie's (a search for
+# "name=" in the header, or a name that starts with it, rather than a cookie's whole name, would
+# take their value).
+OTHER_COOKIES = 'theme={"dark":true}; flag; other_{name}=0; {name}_old=0'
 
 
 def entropy_bits(ids: list[str]) -> float:
@@ -153,7 +156,8 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
 def _other_cookies(visitor: LoggedVisitor) -> list[str]:
     """The session cookie among others that this counter never set (another app's on the same
     host, a flag without a value): they are left alone, and the session is still found."""
-    header = f"{OTHER_COOKIES}; {visitor.cookie}"
+    name = (visitor.cookie or "session_id=").partition("=")[0]
+    header = f"{OTHER_COOKIES.replace('{name}', name)}; {visitor.cookie}"
     answer = get(visitor.url, header)
     if not is_greeting(answer, 3, None):
         said = f"{answer.status} {quote(answer.body)}"
