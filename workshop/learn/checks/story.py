@@ -98,6 +98,13 @@ def unexpected(which: str, answer: Answer, logs: list[str], expected: dict[str, 
                 "function's response is not a proxy response (a statusCode, headers of "
                 "strings, and a body that is a string: json.dumps it)."
             )
+        if answer.status == 500 and not logs:
+            # API Gateway's 500 with no invocation at all: Lambda refused to run the function.
+            return (
+                f"{said}, and the function never ran (no logs): Lambda refused the invoke, as it "
+                "does when the function's reserved concurrency (ReservedConcurrentExecutions) "
+                "is 0, or all in use."
+            )
         return f"{said}, and the logs name no error."
     body, count = answer.json(), expected.get("visit_count")
     if isinstance(body, dict) and body.get("message") == expected.get("message"):
