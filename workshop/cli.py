@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -21,10 +22,9 @@ from workshop.errors import WorkshopError
 from workshop.types import DEFAULT_IDLE_TIMEOUT, MAX_CLIENTS, MAX_STALL, Invocation
 
 
-def _print_invocation(inv: Invocation) -> None:
-    for event in inv.logs:
-        for line in event.message.splitlines() or [""]:
-            print(f"  | {line}", flush=True)
+def _invocation_lines(inv: Invocation) -> list[str]:
+    """The invocation's log lines, each under the request it belongs to."""
+    return [f"  | {line}" for event in inv.logs for line in event.message.splitlines() or [""]]
 
 
 def cmd_stages(args: argparse.Namespace) -> int:
@@ -50,11 +50,15 @@ def cmd_up(args: argparse.Namespace) -> int:
             "stop it with Ctrl-C there first"
         )
 
+    printing = threading.Lock()  # requests are served at once: each one's lines together
+
     def report(request: str, status: int, inv: Invocation | None, why: str) -> None:
+        lines = [served.request_line(request, status, inv, why)]
+        if inv is not None and args.show_logs:
+            lines += _invocation_lines(inv)
         try:
-            print(served.request_line(request, status, inv, why), flush=True)
-            if inv is not None and args.show_logs:
-                _print_invocation(inv)
+            with printing:
+                print("\n".join(lines), flush=True)
         except BrokenPipeError:
             pass  # `up | head` stopped reading: the API serves on, without the lines
 
@@ -164,7 +168,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         event = {}
     with stack:
         inv = stack.invoke(event, fn.logical_id)
-    _print_invocation(inv)
+    for line in _invocation_lines(inv):
+        print(line, flush=True)
     print(json.dumps(inv.error if inv.error else inv.payload, indent=2))
     return 1 if inv.error else 0
 

@@ -115,6 +115,9 @@ class Api:
     stage: str
     throttle_rate: float | None = None
     throttle_burst: int | None = None
+    # The method the throttle's MethodSettings name, as (ResourcePath, HttpMethod): ("/*", "*")
+    # for every method of the stage.
+    throttle_scope: tuple[str, str] = ("/*", "*")
     api_id: str = ""  # the REST API's id, as in <api_id>.execute-api.<region>.amazonaws.com
     endpoint_type: str = "EDGE"  # API Gateway's default: requests pass through CloudFront
     binary_media_types: tuple[str, ...] = ()

@@ -13,6 +13,7 @@ import pytest
 
 from tests.helpers import held_file
 from workshop import build as b
+from workshop.build import samconfig
 from workshop.errors import WorkshopError
 
 # Deleting: only the project's own .aws-sam, links never followed.
@@ -210,3 +211,29 @@ def test_a_held_link_is_waited_for_not_made_writable(project: Path, tmp_path: Pa
     assert len(waits) == 3  # held at 0, 0.05 and 0.15 s
     assert not os.path.lexists(link)
     assert stat.S_IMODE(outside.stat().st_mode) == 0o444, "chmod followed the link out"
+
+
+@pytest.mark.parametrize(
+    "given, read",
+    [
+        ("\"Size=2 Name='two words'\"", {"Size": "2", "Name": "two words"}),
+        ('["Size=2", "Name=x"]', {"Size": "2", "Name": "x"}),
+        ('"ParameterKey=Size,ParameterValue=2"', {"Size": "2"}),
+    ],
+    ids=["words", "list", "parameter-key"],
+)
+def test_parameter_overrides_are_read_in_each_form_sam_deploy_takes(tmp_path, given, read):
+    (tmp_path / "samconfig.toml").write_text(
+        f"version = 0.1\n[default.deploy.parameters]\nparameter_overrides = {given}\n",
+        encoding="utf-8",
+    )
+    assert samconfig.parameter_overrides(tmp_path) == read
+
+
+def test_a_parameter_override_that_is_not_key_equals_value_is_named(tmp_path):
+    (tmp_path / "samconfig.toml").write_text(
+        'version = 0.1\n[default.deploy.parameters]\nparameter_overrides = "Size"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(samconfig.ConfigError, match="'Size', which is not Key=Value"):
+        samconfig.parameter_overrides(tmp_path)

@@ -127,6 +127,25 @@ TABLE = "  Table:\n    Type: AWS::Serverless::SimpleTable\n"
         ),
         ("      Timeout: 0\n", "", "Fn.Timeout is 0, and Lambda takes 1 to 900 seconds"),
         ("      MemorySize: 64\n", "", "Fn.MemorySize is 64, and Lambda takes 128 to 10240 MB"),
+        ("      ReservedConcurrentExecutions: !If [C, 5]\n", "", "!If takes a list of three"),
+        ("      Environment:\n        Variables:\n          X: !Join ['-']\n", "", "!Join takes"),
+        (
+            "      Environment:\n        Variables:\n          X: !Ref [Fn]\n",
+            "",
+            "!Ref takes a name",
+        ),
+        (
+            "",
+            "  Logs:\n    Type: AWS::Logs::LogGroup\n    Properties:\n      RetentionInDays: 31\n",
+            "Logs.RetentionInDays is 31, which CloudWatch Logs does not take",
+        ),
+        (
+            "",
+            "  Api:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: Prod\n"
+            "      MethodSettings:\n        - ResourcePath: /*\n          HttpMethod: '*'\n"
+            "          ThrottlingBurstLimit: 2OO\n",
+            "Api.MethodSettings[0].ThrottlingBurstLimit is '2OO', which is not a number",
+        ),
     ],
     ids=[
         "concurrency",
@@ -138,6 +157,11 @@ TABLE = "  Table:\n    Type: AWS::Serverless::SimpleTable\n"
         "key-type",
         "timeout-0",
         "memory-64",
+        "if-of-two",
+        "join-of-one",
+        "ref-of-a-list",
+        "retention-31",
+        "burst-typo",
     ],
 )
 def test_a_typo_in_the_template_is_named_where_it_is_not_a_traceback(
@@ -289,3 +313,38 @@ def test_a_policy_attached_to_a_role_is_named_as_one_the_harness_cannot_grant(tm
     )
     with pytest.raises(WorkshopError, match=r"Extra uses a policy attached to a role \(Roles\)"):
         load(_write(tmp_path, resources), stack_name="t")
+
+
+@pytest.mark.parametrize("method, throttled", [("GET", True), ("POST", False), ("*", True)])
+def test_method_settings_throttle_only_the_method_they_name(tmp_path, method, throttled):
+    events = (
+        "      Events:\n        Hello:\n          Type: Api\n          Properties:\n"
+        "            RestApiId: !Ref Api\n            Path: /hello\n            Method: get\n"
+    )
+    api = (
+        "  Api:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: Prod\n"
+        "      OpenApiVersion: '3.0.1'\n      MethodSettings:\n"
+        f"        - ResourcePath: /~1hello\n          HttpMethod: '{method}'\n"
+        "          ThrottlingRateLimit: 100\n          ThrottlingBurstLimit: 200\n"
+    )
+    template = load(
+        _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=events) + api), stack_name="t"
+    )
+    assert (template.apis["Api"].throttle_rate == 100) is throttled
+
+
+def test_parameter_overrides_replace_the_defaults_and_must_be_declared(tmp_path):
+    """As `sam deploy` passes samconfig's parameter_overrides: a declared parameter takes the
+    value; CloudFormation refuses one the template does not declare."""
+    path = _write(
+        tmp_path,
+        FUNCTION.format(runtime="python3.11", extra="      Timeout: !Ref Seconds\n"),
+    )
+    path.write_text(
+        "Parameters:\n  Seconds:\n    Type: Number\n    Default: 3\n" + path.read_text(),
+        encoding="utf-8",
+    )
+    assert load(path, stack_name="t").functions["Fn"].timeout == 3
+    assert load(path, stack_name="t", overrides={"Seconds": "7"}).functions["Fn"].timeout == 7
+    with pytest.raises(WorkshopError, match="sets Nope, which the template does not declare"):
+        load(path, stack_name="t", overrides={"Nope": "1"})

@@ -23,9 +23,9 @@ import pytest
 
 from tests.helpers import STORY_WORDS, console_commands
 from workshop import learn, manifest
+from workshop.build import samconfig
 from workshop.learn import checks
 from workshop.learn.checks.counts_visits_at_once import InStep
-from workshop.learn.checks.least_privilege_and_operations import deploy_parameters
 from workshop.learn.checks.sessions_and_honest_errors import (
     NEW_VISITORS,
     REFUSED_BELOW_BITS,
@@ -178,7 +178,7 @@ def test_check_07_reads_the_deploy_parameters_as_sam_cli_does(tmp_path, name, te
     """SAM CLI reads samconfig.yaml when there is no samconfig.toml, and a command's parameters
     over the global ones (samcli/lib/config/samconfig.py): a rollback disabled in either is."""
     (tmp_path / name).write_text(text, encoding="utf-8")
-    assert deploy_parameters(tmp_path)["disable_rollback"] is True
+    assert samconfig.parameters(tmp_path, "deploy")["disable_rollback"] is True
 
 
 def test_check_04_never_lets_sam_empty_a_folder_of_the_learners(tmp_path):

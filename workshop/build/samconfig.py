@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -42,3 +43,26 @@ def parameters(project: Path, command: str) -> dict[str, Any]:
         found = section.get("parameters") if isinstance(section, dict) else None
         merged.update(found if isinstance(found, dict) else {})
     return merged
+
+
+def parameter_overrides(project: Path) -> dict[str, str]:
+    """The parameter values `sam deploy` would pass from the config's parameter_overrides:
+    `Key=Value` words (a string, or a list of them), or `ParameterKey=K,ParameterValue=V`."""
+    given = parameters(project, "deploy").get("parameter_overrides")
+    if given is None:
+        return {}
+    words = shlex.split(given) if isinstance(given, str) else given
+    overrides: dict[str, str] = {}
+    for word in words if isinstance(words, list) else [words]:
+        text = str(word)
+        if text.startswith("ParameterKey="):
+            key, _, value = text.removeprefix("ParameterKey=").partition(",ParameterValue=")
+        else:
+            key, _, value = text.partition("=")
+        if not key or "=" not in text:
+            raise ConfigError(
+                f"The project's deploy parameter_overrides has {text!r}, which is not "
+                "Key=Value: sam deploy refuses it too"
+            )
+        overrides[key] = value
+    return overrides

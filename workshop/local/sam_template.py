@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
@@ -29,6 +28,31 @@ SIMPLE_TABLE = "AWS::Serverless::SimpleTable"
 DYNAMODB_TABLE = "AWS::DynamoDB::Table"
 SERVERLESS_API = "AWS::Serverless::Api"
 LOG_GROUP = "AWS::Logs::LogGroup"
+# The retentions that CloudWatch Logs takes (PutRetentionPolicy; the deploy refuses others).
+RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 # Resources that change nothing the harness emulates: they are read, and otherwise left alone.
 PASSIVE_TYPES = {
     "AWS::IAM::Role",
@@ -92,9 +116,23 @@ def parse_yaml(path: Path) -> dict[str, Any]:
 class _Resolver:
     """Resolves Ref, Sub, GetAtt and Join against the local stack's names."""
 
-    def __init__(self, template: dict[str, Any], stack_name: str, region: str, where: str):
+    def __init__(
+        self,
+        template: dict[str, Any],
+        stack_name: str,
+        region: str,
+        where: str,
+        overrides: dict[str, str] | None = None,
+    ):
         self.resources: dict[str, Any] = template["Resources"]
         self.parameters = template.get("Parameters") or {}
+        self.overrides = overrides or {}  # the values a deploy passes, over the Defaults
+        unknown = sorted(set(self.overrides) - set(self.parameters))
+        if unknown:  # CloudFormation refuses them: "Parameters: [...] do not exist"
+            raise WorkshopError(
+                f"{where}: samconfig's parameter_overrides sets {', '.join(unknown)}, which the "
+                "template does not declare under Parameters: the deploy would fail."
+            )
         self.conditions = template.get("Conditions") or {}
         self.stack_name = stack_name
         self.region = region
@@ -146,7 +184,7 @@ class _Resolver:
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
-            default = self.parameters[name].get("Default")
+            default = self.overrides.get(name, self.parameters[name].get("Default"))
             if default is None:
                 raise self.unsupported(where, f"parameter {name} has no Default")
             return str(default)
@@ -181,6 +219,7 @@ class _Resolver:
             return value
         if len(value) == 1:
             ((key, arg),) = value.items()
+            self._check_shape(key, arg, where)
             if key == "Ref":
                 return self.ref(arg, where)
             if key == "Fn::If":
@@ -207,6 +246,48 @@ class _Resolver:
         resolved = {key: self.resolve(item, f"{where}.{key}") for key, item in value.items()}
         return {key: item for key, item in resolved.items() if item is not NO_VALUE}
 
+    def _check_shape(self, key: str, arg: Any, where: str) -> None:
+        """A WorkshopError naming an intrinsic whose arguments are not of its form (as
+        `sam validate` and the deploy refuse it), before they are unpacked."""
+        forms = {
+            "Ref": ("a name", lambda a: isinstance(a, str)),
+            "Fn::If": (
+                "a list of three: [Condition, value if true, value if false]",
+                lambda a: isinstance(a, list) and len(a) == 3 and isinstance(a[0], str),
+            ),
+            "Fn::Equals": ("a list of two values", lambda a: isinstance(a, list) and len(a) == 2),
+            "Fn::Not": ("a list of one condition", lambda a: isinstance(a, list) and len(a) == 1),
+            "Fn::And": ("a list of conditions", lambda a: isinstance(a, list) and len(a) >= 2),
+            "Fn::Or": ("a list of conditions", lambda a: isinstance(a, list) and len(a) >= 2),
+            "Fn::Join": (
+                "a list of two: [separator, [values]]",
+                lambda a: (
+                    isinstance(a, list)
+                    and len(a) == 2
+                    and isinstance(a[0], str)
+                    and isinstance(a[1], list)
+                ),
+            ),
+            "Fn::Sub": (
+                "a string, or a list of two: [string, {variables}]",
+                lambda a: (
+                    isinstance(a, str)
+                    or (
+                        isinstance(a, list)
+                        and len(a) == 2
+                        and isinstance(a[0], str)
+                        and isinstance(a[1], dict)
+                    )
+                ),
+            ),
+        }
+        if key in forms and not forms[key][1](arg):
+            short = "!" + key.removeprefix("Fn::")
+            raise WorkshopError(
+                f"{self.where}: {where} has {short} {arg!r}, but {short} takes {forms[key][0]}: "
+                "`sam validate` and the deploy refuse it too."
+            )
+
     def condition(self, name: str, where: str) -> bool:
         """Whether a condition of the Conditions section holds, with parameters at their Default."""
         if name not in self.conditions:
@@ -218,6 +299,7 @@ class _Resolver:
     def _holds(self, value: Any, where: str) -> bool:
         if isinstance(value, dict) and len(value) == 1:
             ((key, arg),) = value.items()
+            self._check_shape(key, arg, where)
             if key == "Fn::Equals":
                 left, right = (self.resolve(item, where) for item in arg)
                 return str(left) == str(right)
@@ -312,12 +394,19 @@ def _table_create_args(
     return args
 
 
-def load(path: Path, *, stack_name: str, region: str = "us-east-1") -> Template:
-    """Read `path`; a template the harness cannot serve raises a WorkshopError naming the part."""
+def load(
+    path: Path,
+    *,
+    stack_name: str,
+    region: str = "us-east-1",
+    overrides: dict[str, str] | None = None,
+) -> Template:
+    """Read `path`, its parameters at their Defaults or at `overrides`; a template the harness
+    cannot serve raises a WorkshopError naming the part."""
     path = Path(path)
     raw = parse_yaml(path)
     where = str(path)
-    resolver = _Resolver(raw, stack_name, region, where)
+    resolver = _Resolver(raw, stack_name, region, where, overrides)
     sam_globals = read_globals(raw, where)
     functions: dict[str, Function] = {}
     tables: dict[str, Table] = {}
@@ -354,6 +443,12 @@ def load(path: Path, *, stack_name: str, region: str = "us-east-1") -> Template:
             days = group.get("RetentionInDays")
             if days is not None:  # a parameter's is a string, or "7": a number, as AWS takes it
                 group["RetentionInDays"] = resolver.number(days, f"{logical_id}.RetentionInDays")
+                if group["RetentionInDays"] not in RETENTION_DAYS:
+                    raise WorkshopError(
+                        f"{where}: {logical_id}.RetentionInDays is {days!r}, which CloudWatch "
+                        "Logs does not take (the deploy would fail): one of "
+                        f"{', '.join(map(str, RETENTION_DAYS))}."
+                    )
             log_groups[resolver.physical_name(logical_id)] = group
         elif kind in ATTACHED_POLICIES and props.get("Roles"):
             raise resolver.unsupported(
@@ -378,22 +473,51 @@ def load(path: Path, *, stack_name: str, region: str = "us-east-1") -> Template:
         fn.routes = [
             Route(r.api, apis[r.api].stage, r.path, r.method, r.function) for r in fn.routes
         ]
+    for api in apis.values():
+        # MethodSettings throttle the method they name: one that names no route's method (a
+        # POST, another path) leaves the routes unthrottled, on AWS as here.
+        routes = [r for fn in functions.values() for r in fn.routes if r.api == api.logical_id]
+        throttled = api.throttle_rate is not None or api.throttle_burst is not None
+        if throttled and routes and not any(_covers(api.throttle_scope, r) for r in routes):
+            api.throttle_rate = api.throttle_burst = None
     if not functions:
         raise WorkshopError(f"{where}: no AWS::Serverless::Function to run.")
     return Template(path, stack_name, region, functions, tables, apis, log_groups)
 
 
+def _covers(scope: tuple[str, str], route: Route) -> bool:
+    """Whether MethodSettings for `scope` (ResourcePath, HttpMethod) apply to `route`."""
+    path, method = scope
+    # CloudFormation writes each `/` after the first as `~1`: /~1hello is /hello.
+    named = "/" + path.replace("~1", "/").lstrip("/")
+    return (path == "/*" or named.rstrip("/") == route.path.rstrip("/")) and (
+        method == "*" or route.method in (method.upper(), "ANY")
+    )
+
+
 def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
     stage = resolver.resolve(props.get("StageName", DEFAULT_STAGE), f"{logical_id}.StageName")
     rate = burst = None
+    scope = ("/*", "*")
     settings = resolver.resolve(props.get("MethodSettings") or [], f"{logical_id}.MethodSettings")
-    for setting in settings if isinstance(settings, list) else []:
-        # A parameter's value is a string, which CloudFormation converts: so does this.
-        with contextlib.suppress(AttributeError, TypeError, ValueError):
-            if setting.get("ThrottlingRateLimit") is not None:
-                rate = float(setting["ThrottlingRateLimit"])
-            if setting.get("ThrottlingBurstLimit") is not None:
-                burst = int(float(setting["ThrottlingBurstLimit"]))
+    for index, setting in enumerate(settings if isinstance(settings, list) else []):
+        if not isinstance(setting, dict):
+            continue
+        where = f"{logical_id}.MethodSettings[{index}]"
+        # A parameter's value is a string, which CloudFormation converts: so does this. A typo
+        # (`2OO`) is named, as the deploy would refuse it.
+        if setting.get("ThrottlingRateLimit") is not None:
+            rate = resolver.number(
+                setting["ThrottlingRateLimit"], f"{where}.ThrottlingRateLimit", float
+            )
+        if setting.get("ThrottlingBurstLimit") is not None:
+            burst = int(
+                resolver.number(
+                    setting["ThrottlingBurstLimit"], f"{where}.ThrottlingBurstLimit", float
+                )
+            )
+        if "ThrottlingRateLimit" in setting or "ThrottlingBurstLimit" in setting:
+            scope = (str(setting.get("ResourcePath", "/*")), str(setting.get("HttpMethod", "*")))
     endpoint = resolver.resolve(props.get("EndpointConfiguration") or "EDGE", logical_id)
     if isinstance(endpoint, dict):  # SAM takes a type, or {Type: ..., VPCEndpointIds: [...]}
         endpoint = endpoint.get("Type", "EDGE")
@@ -422,6 +546,7 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
         str(stage),
         rate,
         burst,
+        throttle_scope=scope,
         api_id=resolver.api_id(logical_id),
         endpoint_type=str(endpoint).upper(),
         # SAM writes `~1` for `/` in BinaryMediaTypes, as in the OpenAPI extension it fills.

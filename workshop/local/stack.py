@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from workshop import manifest, user_files
+from workshop.build import samconfig
 from workshop.errors import WorkshopError
 from workshop.local import persistence, sam_template
 from workshop.local.api_gateway import INTEGRATION_TIMEOUT, ApiGateway
@@ -73,8 +74,12 @@ class Stack:
         )
         self.aws = aws or LocalAWS(port=preferred)
         self._owns_aws = aws is None
+        # The parameters as `sam deploy` would pass them: samconfig's overrides over Defaults.
         self.template = sam_template.load(
-            self.project_dir / "template.yaml", stack_name=stack_name, region=self.aws.region
+            self.project_dir / "template.yaml",
+            stack_name=stack_name,
+            region=self.aws.region,
+            overrides=samconfig.parameter_overrides(self.project_dir),
         )
         self.port = port
         self.idle_timeout = idle_timeout

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from pathlib import Path
 from typing import Any
 
 from moto.iam.access_control import PermissionResult
@@ -178,6 +177,7 @@ def check(stack: Any, seen: Collection[str] = ()) -> list[str]:
         )
         == PermissionResult.PERMITTED
     ]
+    beyond += [action for action in _other_services(function.policies) if action not in beyond]
     if beyond:
         problems.append(
             f"The function's policy also allows {_listed(beyond)}, calls of other services "
@@ -185,6 +185,32 @@ def check(stack: Any, seen: Collection[str] = ()) -> list[str]:
         )
     problems += _operations(stack, printed)
     return problems
+
+
+# Services whose actions a counter's policy may hold: its table's, and its logs' (SAM's
+# AWSLambdaBasicExecutionRole, which the role has anyway; the log group is judged above).
+OWN_SERVICES = ("dynamodb", "logs")
+
+
+def _other_services(documents: list[Any]) -> list[str]:
+    """The actions of other services that the policies allow, as written (a NotAction in an
+    Allow as `all but ...`): whichever service, not only those OTHER_SERVICES samples."""
+    found: list[str] = []
+    for document in documents:
+        statements = document.get("Statement") if isinstance(document, dict) else None
+        statements = [statements] if isinstance(statements, dict) else statements or []
+        for statement in statements if isinstance(statements, list) else []:
+            if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                continue
+            if "NotAction" in statement:
+                found.append(f"every action but {statement['NotAction']}")
+                continue
+            actions = statement.get("Action", [])
+            for action in actions if isinstance(actions, list) else [actions]:
+                service = str(action).partition(":")[0].lower()
+                if service not in OWN_SERVICES and str(action) not in found:
+                    found.append(str(action))
+    return found
 
 
 def _operations(stack: Any, printed: list[str]) -> list[str]:
@@ -269,7 +295,12 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
             f"fewer than {AT_ONCE} visitors at the same moment through: Lambda throttles the "
             "others, and API Gateway answers them 500."
         )
-    deploy = deploy_parameters(stack.project_dir)
+    try:
+        deploy = samconfig.parameters(stack.project_dir, "deploy")
+    except samconfig.ConfigError as error:
+        # `disable_rollback = False` (TOML's booleans are lower case), say: SAM CLI stops on it.
+        problems.append(f"{error}: `sam deploy` stops on it, before it deploys anything.")
+        deploy = {}
     keeps = [
         setting
         for setting, value in (
@@ -307,11 +338,3 @@ def _is_json_record(message: str) -> bool:
         return isinstance(json.loads(message), dict)
     except ValueError:
         return False
-
-
-def deploy_parameters(project: Path) -> dict[str, Any]:
-    """What `sam deploy` reads of the project's config ({} if it is unreadable)."""
-    try:
-        return samconfig.parameters(project, "deploy")
-    except samconfig.ConfigError:
-        return {}
