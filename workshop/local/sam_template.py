@@ -53,6 +53,35 @@ RETENTION_DAYS = (
     3288,
     3653,
 )
+
+
+def _is_list(arg: Any, length: int, *kinds: type) -> bool:
+    """Whether `arg` is a list of `length` items, the first of them of `kinds` in turn."""
+    return (
+        isinstance(arg, list)
+        and len(arg) == length
+        and all(isinstance(item, kind) for item, kind in zip(arg, kinds, strict=False))
+    )
+
+
+# What each intrinsic takes, and a test of it: (its form in words, test).
+INTRINSIC_FORMS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "Ref": ("a name", lambda a: isinstance(a, str)),
+    "Fn::If": (
+        "a list of three: [Condition, value if true, value if false]",
+        lambda a: _is_list(a, 3, str),
+    ),
+    "Fn::Equals": ("a list of two values", lambda a: _is_list(a, 2)),
+    "Fn::Not": ("a list of one condition", lambda a: _is_list(a, 1)),
+    "Fn::And": ("a list of conditions", lambda a: isinstance(a, list) and len(a) >= 2),
+    "Fn::Or": ("a list of conditions", lambda a: isinstance(a, list) and len(a) >= 2),
+    "Fn::Join": ("a list of two: [separator, [values]]", lambda a: _is_list(a, 2, str, list)),
+    "Fn::Sub": (
+        "a string, or a list of two: [string, {variables}]",
+        lambda a: isinstance(a, str) or _is_list(a, 2, str, dict),
+    ),
+}
+
 # Resources that change nothing the harness emulates: they are read, and otherwise left alone.
 PASSIVE_TYPES = {
     "AWS::IAM::Role",
@@ -249,42 +278,11 @@ class _Resolver:
     def _check_shape(self, key: str, arg: Any, where: str) -> None:
         """A WorkshopError naming an intrinsic whose arguments are not of its form (as
         `sam validate` and the deploy refuse it), before they are unpacked."""
-        forms = {
-            "Ref": ("a name", lambda a: isinstance(a, str)),
-            "Fn::If": (
-                "a list of three: [Condition, value if true, value if false]",
-                lambda a: isinstance(a, list) and len(a) == 3 and isinstance(a[0], str),
-            ),
-            "Fn::Equals": ("a list of two values", lambda a: isinstance(a, list) and len(a) == 2),
-            "Fn::Not": ("a list of one condition", lambda a: isinstance(a, list) and len(a) == 1),
-            "Fn::And": ("a list of conditions", lambda a: isinstance(a, list) and len(a) >= 2),
-            "Fn::Or": ("a list of conditions", lambda a: isinstance(a, list) and len(a) >= 2),
-            "Fn::Join": (
-                "a list of two: [separator, [values]]",
-                lambda a: (
-                    isinstance(a, list)
-                    and len(a) == 2
-                    and isinstance(a[0], str)
-                    and isinstance(a[1], list)
-                ),
-            ),
-            "Fn::Sub": (
-                "a string, or a list of two: [string, {variables}]",
-                lambda a: (
-                    isinstance(a, str)
-                    or (
-                        isinstance(a, list)
-                        and len(a) == 2
-                        and isinstance(a[0], str)
-                        and isinstance(a[1], dict)
-                    )
-                ),
-            ),
-        }
-        if key in forms and not forms[key][1](arg):
+        form, holds = INTRINSIC_FORMS.get(key, ("", lambda _: True))
+        if not holds(arg):
             short = "!" + key.removeprefix("Fn::")
             raise WorkshopError(
-                f"{self.where}: {where} has {short} {arg!r}, but {short} takes {forms[key][0]}: "
+                f"{self.where}: {where} has {short} {arg!r}, but {short} takes {form}: "
                 "`sam validate` and the deploy refuse it too."
             )
 
@@ -354,9 +352,7 @@ def _number(value: Any, where: str, convert: Callable[[Any], Any] = int) -> Any:
         ) from None
 
 
-def _table_create_args(
-    kind: str, props: dict[str, Any], name: str, where: str = "the template"
-) -> dict[str, Any]:
+def _table_create_args(kind: str, props: dict[str, Any], name: str, where: str) -> dict[str, Any]:
     if kind == SIMPLE_TABLE:
         key = props.get("PrimaryKey") or {"Name": "id", "Type": "String"}
         types = {"String": "S", "Number": "N", "Binary": "B"}

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import json
 import threading
 import time
 from collections import Counter
@@ -193,11 +192,8 @@ def _told(answer: Answer) -> int | None:
 
 def _count_of(answer: Answer, label: str, which: str) -> int:
     """The visit_count of an answer; a clear error when the counter did not answer one."""
-    try:
-        count = json.loads(answer.body)["visit_count"] if answer.status == 200 else None
-    except (ValueError, KeyError, TypeError):
-        count = None
-    if not isinstance(count, int) or isinstance(count, bool):
+    count = _told(answer) if answer.status == 200 else None
+    if count is None:
         raise WorkshopError(
             f"the {which} visit to {label} answered {answer.status} {answer.body[:200]!r}: "
             "a race needs a counter that answers 200 with its visit_count (stage 03 on)"
