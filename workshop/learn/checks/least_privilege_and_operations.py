@@ -295,12 +295,8 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
             f"fewer than {AT_ONCE} visitors at the same moment through: Lambda throttles the "
             "others, and API Gateway answers them 500."
         )
-    try:
-        deploy = samconfig.parameters(stack.project_dir, "deploy")
-    except samconfig.ConfigError as error:
-        # `disable_rollback = False` (TOML's booleans are lower case), say: SAM CLI stops on it.
-        problems.append(f"{error}: `sam deploy` stops on it, before it deploys anything.")
-        deploy = {}
+    # Read as the stack was started: an invalid config (`disable_rollback = False`) stops it.
+    deploy = samconfig.parameters(stack.project_dir, "deploy")
     keeps = [
         setting
         for setting, value in (
