@@ -51,11 +51,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
 
     printing = threading.Lock()  # requests are served at once: each one's lines together
+    # The API serves while the stack starts: a request's lines come after what says it started.
+    announced = threading.Event()
 
     def report(request: str, status: int, inv: Invocation | None, why: str) -> None:
         lines = [served.request_line(request, status, inv, why)]
         if inv is not None and args.show_logs:
             lines += _invocation_lines(inv)
+        announced.wait()
         try:
             with printing:
                 print("\n".join(lines), flush=True)
@@ -83,7 +86,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         on_request=report,
         on_code_change=new_code,
     )
-    stack.start()
+    try:
+        stack.start()
+    except BaseException:
+        announced.set()  # what the requests served meanwhile say is printed, not held for ever
+        raise
     ready = served.seconds_since_start()
     marker = state_dir / "running.json"
     try:
@@ -112,11 +119,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         # environment, and its line shows what that cold start took.
         print(f"Ready {ready:.2f} s after the command started.")
         print("Press Ctrl-C to stop.", flush=True)
+        announced.set()
         while True:
             time.sleep(0.5)  # short sleeps: Ctrl-C is not delivered during a long wait on Windows
     except KeyboardInterrupt:
         pass
     finally:
+        announced.set()
         unkept = stack.tables_not_kept()  # asked before the local AWS goes with the stack
         stack.stop()
         marker.unlink(missing_ok=True)

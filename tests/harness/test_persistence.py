@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,54 @@ def test_visits_acknowledged_after_the_last_snapshot_survive_a_crash(
 
     last = make_stack(state_dir=tmp_path / "c", fresh=False)
     assert fetch_json(last.url("/behave/add"))[1] == {"hits": 7}
+
+
+def test_a_visit_while_the_stack_starts_inits_at_once_and_counts_on_from_what_came_back(
+    make_stack, tmp_path, monkeypatch
+):
+    """The API serves once its port is bound: a visit that comes while the tables are made and
+    what was stored comes back starts its environment at once (its init, a cold start's cost,
+    runs meanwhile), and its event waits for the deploy, as on AWS, where it comes only after."""
+    first = make_stack(state_dir=tmp_path)
+    assert fetch_json(first.url("/behave/add"))[1] == {"hits": 1}
+    first.stop()
+
+    starting, deploying, release, deployed = [], threading.Event(), threading.Event(), []
+    deploy = stack_module.Stack._deploy
+
+    def held(stack):
+        starting.append(stack)
+        deploying.set()
+        assert release.wait(60)
+        deploy(stack)
+        deployed.append(True)
+
+    monkeypatch.setattr(stack_module.Stack, "_deploy", held)
+    threading.Thread(target=make_stack, kwargs={"state_dir": tmp_path, "fresh": False}).start()
+    assert deploying.wait(60)
+    (stack,) = starting
+    (runtime,) = stack.runtimes.values()
+    inited, ran_after_deploy = threading.Event(), []
+    init, run = runtime._init, runtime._run
+
+    def watched_init(*args):
+        ready = init(*args)
+        inited.set()
+        return ready
+
+    def watched_run(*args):
+        ran_after_deploy.append(bool(deployed))
+        return run(*args)
+
+    runtime._init, runtime._run = watched_init, watched_run
+    answers = []
+    visiting = threading.Thread(target=lambda: answers.append(fetch_json(stack.url("/behave/add"))))
+    visiting.start()
+    assert inited.wait(60)  # the deploy is still held
+    release.set()
+    visiting.join(60)
+    assert [body for _, body, *_ in answers] == [{"hits": 2}]
+    assert ran_after_deploy == [True]
 
 
 def test_a_new_run_journals_after_the_journal_its_snapshot_names(tmp_path):

@@ -63,9 +63,13 @@ class FunctionRuntime:
         on_logs: Any = None,
         python: str = sys.executable,
         before_invoke: Callable[[], None] | None = None,
+        deployed: threading.Event | None = None,
     ):
         self.function = function
         self.before_invoke = before_invoke  # e.g. a look at whether the code changed
+        # Set once what the function uses is in place: until then an environment may start
+        # (its init runs), but no event is sent to it.
+        self.deployed = deployed
         self.idle_timeout = idle_timeout
         self.python = python
         self.on_logs = on_logs  # called with (log stream, [LogEvent]) after each phase
@@ -235,6 +239,8 @@ class FunctionRuntime:
                 ready = True
             if not ready and not self._init_again(environment, inv):
                 return inv
+            if self.deployed is not None:
+                self.deployed.wait()
             keep = self._run(environment, event, inv)
             return inv
         finally:

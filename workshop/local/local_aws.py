@@ -23,7 +23,7 @@ from workshop.local.json_protocol import Refused, emulator_failed, json_error, p
 from workshop.local.keep_alive import close_all, wsgi_handler
 from workshop.local.moto_gaps import ClientTokens, account, answered, refuse_before
 from workshop.local.not_emulated import refusal
-from workshop.local.persistence import JOURNALED, Journal
+from workshop.local.persistence import JOURNALED, REPLAYED, Journal
 from workshop.local.user_aws import isolate_moto, isolated_session, reach
 
 # Dummy credentials: moto accepts any, and they keep the user's real ones out of local calls.
@@ -112,7 +112,8 @@ class _DynamoDBGate:
         stall = stall if stall is not None and stall.admitting else None
         # The watchers first, in the order they came, then the IAM check, as the call arrives.
         hooks = [*self.interceptors.get(key, ()), self.authorizers.get(key)]
-        hooks = [hook for hook in hooks if hook is not None]
+        replayed = _environ_key(REPLAYED) in environ
+        hooks = [hook for hook in hooks if hook is not None and not replayed]
         for hook in hooks:
             denied = hook(target, request)
             if denied is not None:
@@ -158,6 +159,11 @@ def _listener(port: int) -> socket.socket:
         listener.bind(("127.0.0.1", 0))
     listener.listen(128)
     return listener
+
+
+def _environ_key(name: str) -> str:
+    """A request header's key in a WSGI environ."""
+    return "HTTP_" + name.upper().replace("-", "_")
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

@@ -26,6 +26,9 @@ from workshop.errors import WorkshopError
 
 __all__ = ["JOURNALED", "Journal", "forget", "restore", "save"]
 
+# The header of a journaled write sent again: it was checked when it was first made, and its
+# function's calls may be held meanwhile (the stack is starting), so it goes past their hooks.
+REPLAYED = "X-Workshop-Replayed"
 # The DynamoDB operations that may change items, or delete them all: each one that succeeded is
 # journaled.
 JOURNALED = frozenset(
@@ -235,6 +238,7 @@ def _replay(connection: http.client.HTTPConnection, write: dict[str, str]) -> No
         "X-Amz-Target": write["target"],
         "Content-Type": "application/x-amz-json-1.0",
         "Authorization": write["authorization"],
+        REPLAYED: "1",
     }
     connection.request("POST", "/", write["body"].encode("utf-8"), headers)
     connection.getresponse().read()

@@ -18,7 +18,7 @@ from workshop.local.api_gateway import INTEGRATION_TIMEOUT, ApiGateway
 from workshop.local.cloudwatch_logs import LogShipper, StoredEvent, filter_events
 from workshop.local.iam import FunctionAuthorizer, function_credentials
 from workshop.local.lambda_runtime import DEFAULT_IDLE_TIMEOUT, FunctionRuntime
-from workshop.local.local_aws import LocalAWS, ensure_log_group
+from workshop.local.local_aws import Authorizer, LocalAWS, ensure_log_group
 from workshop.types import Function, Invocation
 
 SAVE_INTERVAL = 1.0  # seconds between snapshots of changed state while running
@@ -103,6 +103,7 @@ class Stack:
         self._saver: threading.Thread | None = None
         self._journal: persistence.Journal | None = None
         self._stopping = threading.Event()
+        self._deployed = threading.Event()  # the tables and log groups are made
 
     @classmethod
     def for_project(cls, project: manifest.Project | str | None = None, **options: Any) -> Stack:
@@ -114,6 +115,7 @@ class Stack:
     # Life cycle.
 
     def start(self) -> Stack:
+        self._deployed.clear()
         if self._owns_aws:
             self.aws.start()
         try:
@@ -129,14 +131,14 @@ class Stack:
                     on_request=self.on_request,
                     clock=self.clock,
                 )
-            self._deploy()
             self._shipper = LogShipper(self.aws.client("logs"))
             self._unhook_logs = self.aws.before_logs_read(self._shipper.flush)
             for fn in self.template.functions.values():
                 options = {"python": self.python} if self.python else {}
                 credentials = function_credentials(fn)
                 self.aws.authorize(
-                    credentials["AWS_ACCESS_KEY_ID"], FunctionAuthorizer(fn, self.aws.region)
+                    credentials["AWS_ACCESS_KEY_ID"],
+                    self._after_deploy(FunctionAuthorizer(fn, self.aws.region)),
                 )
                 self.runtimes[fn.logical_id] = FunctionRuntime(
                     fn,
@@ -146,10 +148,16 @@ class Stack:
                     idle_timeout=self.idle_timeout,
                     on_logs=self._shipper,
                     before_invoke=self._code_watch(fn) if self.on_code_change else None,
+                    deployed=self._deployed,
                     **options,
                 )
+            # The API serves while the tables are made: a first request's cold start (its
+            # environment's init) runs meanwhile, on a core of its own, as the function's
+            # event, and its calls to DynamoDB, wait for the deploy to end.
             if self.api:
                 self.api.start()
+            self._deploy()
+            self._deployed.set()
         except OSError as exc:
             self.stop()
             if exc.errno in (48, 98, 10048):  # EADDRINUSE on macOS, Linux, Windows
@@ -169,6 +177,7 @@ class Stack:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._deployed.set()  # an invocation held for a deploy that failed goes on, and fails
         if self.api:
             self.api.stop()
             self.api = None
@@ -196,6 +205,16 @@ class Stack:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
+
+    def _after_deploy(self, authorizer: FunctionAuthorizer) -> Authorizer:
+        """The function's calls, checked once the deploy is over (one made at init may come
+        sooner)."""
+
+        def check(target: str, body: dict[str, Any]) -> dict[str, Any] | None:
+            self._deployed.wait()
+            return authorizer(target, body)
+
+        return check
 
     def _deploy(self) -> None:
         """Create the template's tables and log groups; bring back saved state unless fresh."""
