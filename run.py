@@ -33,6 +33,7 @@ This file uses the standard library only, and its syntax must stay readable by P
 that older Pythons reach the version check below and say what is wrong.
 """
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -325,6 +326,19 @@ def run_quietly(command, what, capture=False):
         raise SetupError(f"{what} failed (exit code {done.returncode}); see the messages above.")
 
 
+def compile_workshop(python):
+    """Compile the workshop's modules, as pip compiles what it installs: every command, and every
+    Lambda environment's runtime, then reads them, even where PYTHONDONTWRITEBYTECODE (which
+    Docker images often set) keeps Python from writing them itself. Never in the way: a module
+    that does not compile says so when it is run."""
+    with contextlib.suppress(OSError):  # no Python to compile with: the next command says so
+        subprocess.run(
+            [str(python), "-m", "compileall", "-q", "-q", str(REPO / "workshop")],
+            cwd=str(REPO),
+            capture_output=True,
+        )
+
+
 def create_venv(venv):
     try:
         run_quietly([sys.executable, "-m", "venv", venv], "Creating the venv")
@@ -405,6 +419,7 @@ def set_up(venv, action, digest, installed):
             "Installing the workshop",
             capture=True,  # setuptools' warnings about pyproject.toml are not for attendees
         )
+    compile_workshop(python)
     write_stamp(venv, make_stamp(digest, venv, REPO, installed))
     say("Installed.")
 

@@ -368,8 +368,9 @@ class FakeSetUp:
     """run.py's side effects, recorded: what pip was asked to install, in which order."""
 
     def __init__(self, monkeypatch, venv):
-        self.steps, self.venv = [], venv
+        self.steps, self.venv, self.compiled = [], venv, 0
         monkeypatch.setattr(run, "probe_venv", self.probe)
+        monkeypatch.setattr(run, "compile_workshop", self.compile)
         monkeypatch.setattr(run, "create_venv", lambda venv: venv.mkdir(parents=True))
         monkeypatch.setattr(run, "install_lock", self.install_lock)
         monkeypatch.setattr(run, "run_quietly", lambda command, what, capture=False: None)
@@ -381,6 +382,9 @@ class FakeSetUp:
     def install_lock(self, venv, lock, name=None):
         text = Path(lock).read_text(encoding="utf-8")
         self.steps.append(set(lock_parts.parse_lock(text)))
+
+    def compile(self, python):
+        self.compiled += 1
 
 
 def test_up_then_test_then_up_installs_each_part_once(monkeypatch, tmp_path):
@@ -397,6 +401,7 @@ def test_up_then_test_then_up_installs_each_part_once(monkeypatch, tmp_path):
     assert fake.steps[1:] == [everything]
     assert run.read_stamp(venv)["installed"] == run.EVERYTHING
 
+    assert fake.compiled == 2  # after each install, what it installed in editable mode too
     run.ensure_venv(environ, wanted=run.ATTENDEE)  # up again, and test again: nothing to do
     run.ensure_venv(environ, wanted=run.EVERYTHING)
     assert len(fake.steps) == 2
@@ -442,3 +447,17 @@ def test_a_failed_install_says_so_without_traceback_and_the_next_run_finishes_it
     monkeypatch.setattr(run, "ensure_tool", lambda *args: None)
     assert run.main(["test"]) == 0
     assert run.read_stamp(venv)["installed"] == run.EVERYTHING
+
+
+def test_the_workshop_is_compiled_where_python_would_not_write_its_bytecode(monkeypatch, tmp_path):
+    """PYTHONDONTWRITEBYTECODE (Docker images often set it) would have every command, and every
+    Lambda environment, compile the workshop's modules again; a module that does not compile is
+    left to say so when it runs."""
+    (tmp_path / "workshop").mkdir()
+    (tmp_path / "workshop" / "fine.py").write_text("VALUE = 1\n", encoding="utf-8")
+    (tmp_path / "workshop" / "broken.py").write_text("def (:\n", encoding="utf-8")
+    monkeypatch.setattr(run, "REPO", tmp_path)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    run.compile_workshop(sys.executable)
+    compiled = sorted(p.name.split(".")[0] for p in tmp_path.glob("workshop/__pycache__/*.pyc"))
+    assert compiled == ["fine"]
