@@ -49,6 +49,10 @@ AT_ONCE = 8  # visitors at the same moment that the limits must let through (as 
 # Lambda's default quota of concurrent executions in an account, and how much of it a function
 # may reserve: 100 stay unreserved (Lambda's guide, "Configuring reserved concurrency").
 ACCOUNT_QUOTA, RESERVABLE = 1000, 900
+# API Gateway's default throttle for all the APIs of an account in a Region (its guide, "Amazon
+# API Gateway quotas"): requests a second, and the burst bucket. A stage's limit at or above it
+# limits nothing the account's did not already (a few Regions' defaults are lower still).
+ACCOUNT_RATE, ACCOUNT_BURST = 10_000, 5_000
 # What a counter never needs from other services, each on a resource of the account: a policy
 # that allows one of them (a broad managed policy beside the right statement) gives too much.
 OTHER_SERVICES = (
@@ -271,7 +275,15 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
                 "Globals."
             )
         at_once = burst_capacity(api.throttle_rate, api.throttle_burst)
-        if at_once < AT_ONCE:
+        if api.throttle_rate >= ACCOUNT_RATE or at_once >= ACCOUNT_BURST:
+            problems.append(
+                f"The API's throttling ({api.throttle_rate:g} requests a second, bursts of "
+                f"{at_once}) is no lower than API Gateway's own limit for the whole account "
+                f"({ACCOUNT_RATE:,} a second, bursts of {ACCOUNT_BURST:,}, shared by all its "
+                "APIs): it limits nothing that was not limited already. Set limits this "
+                "counter's busiest moment needs, not the account's."
+            )
+        elif at_once < AT_ONCE:
             problems.append(
                 f"The API's throttling lets {at_once} requests through at one moment "
                 f"(ThrottlingBurstLimit, or without one ThrottlingRateLimit): of {AT_ONCE} "
