@@ -397,9 +397,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--cold-starts",
         type=usage.whole(2),
-        default=12,
+        default=24,
         metavar="C",
-        help="cold starts of each app, among the warm visits (default: 12)",
+        help="cold starts of each app, among the warm visits (default: 24)",
     )
     bench.add_argument(
         "--race-visits",

@@ -235,7 +235,7 @@ def refused(*args: str) -> str:
     [
         (["--clients", "1,x"], "is not a list of whole numbers from 1 to 128, like 1,8,32"),
         (["--original", "01"], "has no table"),
-        (["--warm-visits", "5"], "--cold-starts 12 is more than --warm-visits 5"),
+        (["--warm-visits", "5"], "--cold-starts 24 is more than --warm-visits 5"),
     ],
     ids=["clients", "no-table", "cold-starts"],
 )
@@ -327,3 +327,15 @@ def test_an_app_with_no_request_to_time_is_refused_and_its_stack_stopped(tmp_pat
     with pytest.raises(WorkshopError, match="makes no GetItem, PutItem or UpdateItem to time"):
         bench_module.bench(str(project), "final", warm_visits=1, cold_starts=0)
     assert len(started) == 1 and started[0].api is None and not started[0].runtimes
+
+
+def test_the_command_s_defaults_are_the_benchmark_s():
+    # The CLI names them itself: it starts without importing the benchmark (and boto3).
+    from workshop import cli
+
+    args = cli.parse(["bench"])
+    assert (args.warm_visits, args.cold_starts) == (
+        bench_module.WARM_VISITS,
+        bench_module.COLD_STARTS,
+    )
+    assert tuple(args.clients) == bench_module.RACE_CLIENTS
