@@ -51,14 +51,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
 
     printing = threading.Lock()  # requests are served at once: each one's lines together
-    # The API serves while the stack starts: a request's lines come after what says it started.
-    announced = threading.Event()
+    # The API serves while the stack starts: a request's lines come after what says it started,
+    # or, if it did not start, never (its error is what the user must read).
+    announced, failed = threading.Event(), threading.Event()
 
     def report(request: str, status: int, inv: Invocation | None, why: str) -> None:
         lines = [served.request_line(request, status, inv, why)]
         if inv is not None and args.show_logs:
             lines += _invocation_lines(inv)
         announced.wait()
+        if failed.is_set():
+            return
         try:
             with printing:
                 print("\n".join(lines), flush=True)
@@ -86,14 +89,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         on_request=report,
         on_code_change=new_code,
     )
+    marker = state_dir / "running.json"
     try:
         stack.start()
     except BaseException:
-        announced.set()  # what the requests served meanwhile say is printed, not held for ever
+        failed.set()
+        announced.set()  # the requests served meanwhile are answered, not held for ever
         raise
-    ready = served.seconds_since_start()
-    marker = state_dir / "running.json"
     try:
+        ready = served.seconds_since_start()
         marker.parent.mkdir(parents=True, exist_ok=True)
         info = stack.describe()
         marker.write_text(json.dumps({"pid": os.getpid(), **info}), encoding="utf-8")

@@ -6,11 +6,13 @@ import json
 import shutil
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.iam.access_control import PermissionResult
 
-from tests.helpers import PROBE_APP
+from tests.helpers import PROBE_APP, as_the_function
 from workshop.errors import WorkshopError
 from workshop.local.iam import decide
+from workshop.local.persistence import REPLAYED
 from workshop.local.physical_names import generated_name
 from workshop.local.sam_template import load
 
@@ -58,6 +60,20 @@ def test_what_the_policy_allows_goes_through(narrowed):
     narrowed.table().put_item(Item={"pk": "shared", "hits": 5})  # the harness itself is not checked
     inv = narrowed.invoke({"action": "read"})
     assert json.loads(inv.payload["body"]) == {"hits": 5}
+
+
+def test_a_function_cannot_pass_for_a_replayed_write(narrowed):
+    """A restart replays journaled writes past the function's hooks, marked with a token of the
+    local AWS's own: a function that sends the header itself is checked as any call is."""
+    client = as_the_function(narrowed)
+
+    def forge(request, **_):
+        request.headers[REPLAYED] = "1"
+
+    client.meta.events.register("before-sign.dynamodb", forge)
+    with pytest.raises(ClientError, match="AccessDeniedException"):
+        client.delete_table(TableName=TABLE)
+    assert TABLE in narrowed.aws.client("dynamodb").list_tables()["TableNames"]
 
 
 def test_the_policy_covers_only_its_resource(narrowed):

@@ -90,6 +90,69 @@ def test_visits_acknowledged_after_the_last_snapshot_survive_a_crash(
     assert fetch_json(last.url("/behave/add"))[1] == {"hits": 7}
 
 
+class HeldStart:
+    """A stack started in a thread of its own, its deploy held until `release()`; meanwhile its
+    API serves, and its runtime says when an environment's init ended and whether an event was
+    sent after the deploy (`ran`: one entry for each event sent)."""
+
+    def __init__(self, make_stack, monkeypatch, deploy_fails: bool = False, **options):
+        self.deploying, self._release, self.deployed = threading.Event(), threading.Event(), []
+        self.inited, self.ran, self.errors, stacks = threading.Event(), [], [], []
+        deploy = stack_module.Stack._deploy
+
+        def held(stack):
+            stacks.append(stack)
+            self.deploying.set()
+            assert self._release.wait(60)
+            if deploy_fails:
+                raise WorkshopError("the deploy failed")
+            deploy(stack)
+            self.deployed.append(True)
+
+        def start():
+            try:
+                make_stack(**options)
+            except WorkshopError as error:
+                self.errors.append(error)
+
+        monkeypatch.setattr(stack_module.Stack, "_deploy", held)
+        self._starter = threading.Thread(target=start)
+        self._starter.start()
+        assert self.deploying.wait(60)
+        (self.stack,) = stacks
+        (runtime,) = self.stack.runtimes.values()
+        init, run = runtime._init, runtime._run
+
+        def watched_init(*args):
+            ready = init(*args)
+            self.inited.set()
+            return ready
+
+        def watched_run(*args):
+            self.ran.append(bool(self.deployed))
+            return run(*args)
+
+        runtime._init, runtime._run = watched_init, watched_run
+
+    def release(self) -> None:
+        self._release.set()
+        self._starter.join(60)
+
+
+def _visit_in_a_thread(url: str) -> tuple[threading.Thread, list]:
+    answers: list = []
+
+    def visit() -> None:
+        try:
+            answers.append(fetch_json(url))
+        except OSError as error:  # the API stopped before it answered
+            answers.append(error)
+
+    visiting = threading.Thread(target=visit)
+    visiting.start()
+    return visiting, answers
+
+
 def test_a_visit_while_the_stack_starts_inits_at_once_and_counts_on_from_what_came_back(
     make_stack, tmp_path, monkeypatch
 ):
@@ -100,42 +163,25 @@ def test_a_visit_while_the_stack_starts_inits_at_once_and_counts_on_from_what_ca
     assert fetch_json(first.url("/behave/add"))[1] == {"hits": 1}
     first.stop()
 
-    starting, deploying, release, deployed = [], threading.Event(), threading.Event(), []
-    deploy = stack_module.Stack._deploy
-
-    def held(stack):
-        starting.append(stack)
-        deploying.set()
-        assert release.wait(60)
-        deploy(stack)
-        deployed.append(True)
-
-    monkeypatch.setattr(stack_module.Stack, "_deploy", held)
-    threading.Thread(target=make_stack, kwargs={"state_dir": tmp_path, "fresh": False}).start()
-    assert deploying.wait(60)
-    (stack,) = starting
-    (runtime,) = stack.runtimes.values()
-    inited, ran_after_deploy = threading.Event(), []
-    init, run = runtime._init, runtime._run
-
-    def watched_init(*args):
-        ready = init(*args)
-        inited.set()
-        return ready
-
-    def watched_run(*args):
-        ran_after_deploy.append(bool(deployed))
-        return run(*args)
-
-    runtime._init, runtime._run = watched_init, watched_run
-    answers = []
-    visiting = threading.Thread(target=lambda: answers.append(fetch_json(stack.url("/behave/add"))))
-    visiting.start()
-    assert inited.wait(60)  # the deploy is still held
-    release.set()
+    start = HeldStart(make_stack, monkeypatch, state_dir=tmp_path, fresh=False)
+    visiting, answers = _visit_in_a_thread(start.stack.url("/behave/add"))
+    assert start.inited.wait(60)  # the deploy is still held
+    start.release()
     visiting.join(60)
     assert [body for _, body, *_ in answers] == [{"hits": 2}]
-    assert ran_after_deploy == [True]
+    assert start.ran == [True]
+
+
+def test_a_visit_waiting_for_a_deploy_that_fails_never_reaches_the_function(
+    make_stack, tmp_path, monkeypatch
+):
+    start = HeldStart(make_stack, monkeypatch, deploy_fails=True, state_dir=tmp_path)
+    visiting, _ = _visit_in_a_thread(start.stack.url("/behave/add"))
+    assert start.inited.wait(60)
+    start.release()
+    visiting.join(60)
+    assert [str(error) for error in start.errors] == ["the deploy failed"]
+    assert start.ran == []  # its event was never sent: the stack stopped first
 
 
 def test_a_new_run_journals_after_the_journal_its_snapshot_names(tmp_path):

@@ -63,13 +63,14 @@ class FunctionRuntime:
         on_logs: Any = None,
         python: str = sys.executable,
         before_invoke: Callable[[], None] | None = None,
-        deployed: threading.Event | None = None,
+        may_run: Callable[[], bool] | None = None,
     ):
         self.function = function
         self.before_invoke = before_invoke  # e.g. a look at whether the code changed
-        # Set once what the function uses is in place: until then an environment may start
-        # (its init runs), but no event is sent to it.
-        self.deployed = deployed
+        # Asked once an environment is ready, before the event is sent to it: it may wait (an
+        # environment may start, its init run, before what the function uses is in place), and
+        # says False when the event must never be sent (the stack stopped meanwhile).
+        self.may_run = may_run
         self.idle_timeout = idle_timeout
         self.python = python
         self.on_logs = on_logs  # called with (log stream, [LogEvent]) after each phase
@@ -239,8 +240,10 @@ class FunctionRuntime:
                 ready = True
             if not ready and not self._init_again(environment, inv):
                 return inv
-            if self.deployed is not None:
-                self.deployed.wait()
+            if self.may_run is not None and not self.may_run():
+                environment.kill()  # as a stop does to a busy environment: the event never ran
+                inv.error = self._exit_error(environment, request_id)
+                return inv
             keep = self._run(environment, event, inv)
             return inv
         finally:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hmac
 import io
 import os
+import secrets
 import socket
 import threading
 from collections import Counter
@@ -45,8 +47,9 @@ class _DynamoDBGate:
     DynamoDB never does. Serialising every DynamoDB request gives moto the same guarantee.
     """
 
-    def __init__(self, app: Any):
+    def __init__(self, app: Any, replay_token: str):
         self.app = app  # moto's DomainDispatcherApplication
+        self.replay_token = replay_token  # a replayed write's header holds it (persistence)
         self.lock = threading.Lock()
         self.authorizers: dict[str, Authorizer] = {}  # by access key; other keys are not checked
         self.interceptors: dict[str, list[Authorizer]] = {}  # by access key: see intercept_dynamodb
@@ -112,7 +115,8 @@ class _DynamoDBGate:
         stall = stall if stall is not None and stall.admitting else None
         # The watchers first, in the order they came, then the IAM check, as the call arrives.
         hooks = [*self.interceptors.get(key, ()), self.authorizers.get(key)]
-        replayed = _environ_key(REPLAYED) in environ
+        told = environ.get(_environ_key(REPLAYED), "")
+        replayed = hmac.compare_digest(told.encode(), self.replay_token.encode())
         hooks = [hook for hook in hooks if hook is not None and not replayed]
         for hook in hooks:
             denied = hook(target, request)
@@ -215,6 +219,7 @@ class LocalAWS:
         self._thread: threading.Thread | None = None
         self._gate: _DynamoDBGate | None = None
         self._clients: dict[tuple[str, str], Any] = {}
+        self.replay_token = secrets.token_urlsafe(16)  # see persistence.REPLAYED
 
     @property
     def embedded(self) -> bool:
@@ -230,7 +235,8 @@ class LocalAWS:
         from werkzeug.serving import make_server
 
         isolate_moto()  # its own sessions read nothing of the user's AWS setup, as ours do
-        self._gate = _DynamoDBGate(DomainDispatcherApplication(create_backend_app))
+        app = DomainDispatcherApplication(create_backend_app)
+        self._gate = _DynamoDBGate(app, self.replay_token)
         listener = _listener(self.port)  # bound here: werkzeug would exit the process if taken
         try:
             self._server = make_server(

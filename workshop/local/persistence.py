@@ -26,8 +26,9 @@ from workshop.errors import WorkshopError
 
 __all__ = ["JOURNALED", "Journal", "forget", "restore", "save"]
 
-# The header of a journaled write sent again: it was checked when it was first made, and its
-# function's calls may be held meanwhile (the stack is starting), so it goes past their hooks.
+# The header of a journaled write sent again, with the local AWS's replay token (which no
+# function has): it was checked when it was first made, and its function's calls may be held
+# meanwhile (the stack is starting), so it goes past their hooks.
 REPLAYED = "X-Workshop-Replayed"
 # The DynamoDB operations that may change items, or delete them all: each one that succeeded is
 # journaled.
@@ -226,19 +227,19 @@ def restore(aws: Any, path: Path, tables: bool = True) -> None:
             if number >= since:
                 for line in journal.read_text(encoding="utf-8").splitlines():
                     with contextlib.suppress(ValueError):  # a line cut short by the crash
-                        _replay(connection, json.loads(line))
+                        _replay(connection, json.loads(line), aws.replay_token)
     finally:
         connection.close()
 
 
-def _replay(connection: http.client.HTTPConnection, write: dict[str, str]) -> None:
+def _replay(connection: http.client.HTTPConnection, write: dict[str, str], token: str) -> None:
     """Send one journaled write again, as it came. One that fails now (its table deleted since,
     say) is left out, as its effect was."""
     headers = {
         "X-Amz-Target": write["target"],
         "Content-Type": "application/x-amz-json-1.0",
         "Authorization": write["authorization"],
-        REPLAYED: "1",
+        REPLAYED: token,
     }
     connection.request("POST", "/", write["body"].encode("utf-8"), headers)
     connection.getresponse().read()

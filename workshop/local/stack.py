@@ -115,6 +115,7 @@ class Stack:
     # Life cycle.
 
     def start(self) -> Stack:
+        self._stopping.clear()
         self._deployed.clear()
         if self._owns_aws:
             self.aws.start()
@@ -148,12 +149,13 @@ class Stack:
                     idle_timeout=self.idle_timeout,
                     on_logs=self._shipper,
                     before_invoke=self._code_watch(fn) if self.on_code_change else None,
-                    deployed=self._deployed,
+                    may_run=self._deployed_and_running,
                     **options,
                 )
             # The API serves while the tables are made: a first request's cold start (its
             # environment's init) runs meanwhile, on a core of its own, as the function's
-            # event, and its calls to DynamoDB, wait for the deploy to end.
+            # event, and its calls to DynamoDB, wait for the deploy to end. (An init that calls
+            # DynamoDB then waits too, and its Init Duration counts that fraction of a second.)
             if self.api:
                 self.api.start()
             self._deploy()
@@ -177,7 +179,7 @@ class Stack:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._deployed.set()  # an invocation held for a deploy that failed goes on, and fails
+        self._deployed.set()  # what waits for a deploy that failed or was stopped is let go
         if self.api:
             self.api.stop()
             self.api = None
@@ -205,6 +207,11 @@ class Stack:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
+
+    def _deployed_and_running(self) -> bool:
+        """Wait for the deploy; whether the stack still runs (an event is sent only then)."""
+        self._deployed.wait()
+        return not self._stopping.is_set()
 
     def _after_deploy(self, authorizer: FunctionAuthorizer) -> Authorizer:
         """The function's calls, checked once the deploy is over (one made at init may come

@@ -72,6 +72,26 @@ OTHER_SERVICES = (
 OTHER_ACCOUNT = "210987654321"
 
 
+def _as_the_account_s(rate: float, at_once: int) -> str | None:
+    """What is wrong with a stage's throttle that reaches the account's own, if it does."""
+    limits = []
+    if rate >= ACCOUNT_RATE:
+        limits.append(
+            f"its rate of {rate:,.10g} requests a second (the account's: {ACCOUNT_RATE:,})"
+        )
+    if at_once >= ACCOUNT_BURST:
+        limits.append(f"its burst of {at_once:,} (the account's: {ACCOUNT_BURST:,})")
+    if not limits:
+        return None
+    what = " and ".join(limits)
+    return (
+        f"The API's throttling is at or above API Gateway's own limit for the whole account, "
+        f"shared by all its APIs, in {what}: "
+        + ("it limits nothing" if len(limits) == 2 else "that limit adds nothing")
+        + " that was not limited already. Set the limits this counter's busiest moment needs."
+    )
+
+
 def dynamodb_actions() -> list[str]:
     """Every IAM action of DynamoDB, as dynamodb:Name."""
     import botocore.session
@@ -275,15 +295,9 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
                 "Globals."
             )
         at_once = burst_capacity(api.throttle_rate, api.throttle_burst)
-        if api.throttle_rate >= ACCOUNT_RATE or at_once >= ACCOUNT_BURST:
-            problems.append(
-                f"The API's throttling ({api.throttle_rate:g} requests a second, bursts of "
-                f"{at_once}) is no lower than API Gateway's own limit for the whole account "
-                f"({ACCOUNT_RATE:,} a second, bursts of {ACCOUNT_BURST:,}, shared by all its "
-                "APIs): it limits nothing that was not limited already. Set limits this "
-                "counter's busiest moment needs, not the account's."
-            )
-        elif at_once < AT_ONCE:
+        if problem := _as_the_account_s(api.throttle_rate, at_once):
+            problems.append(problem)
+        if at_once < AT_ONCE:
             problems.append(
                 f"The API's throttling lets {at_once} requests through at one moment "
                 f"(ThrottlingBurstLimit, or without one ThrottlingRateLimit): of {AT_ONCE} "
