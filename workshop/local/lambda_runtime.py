@@ -202,10 +202,16 @@ class FunctionRuntime:
         """Reclaim every environment, busy ones too, as Lambda does: no worker outlives it."""
         self._closed = True
         self.expire()
+        self.crash()
+
+    def crash(self) -> int:
+        """Kill the busy environments at once, as a crash does (out of memory, a segfault): each
+        invocation ends as one whose runtime exited, no `finally` of its run. How many."""
         with self._lock:
             busy = list(self._in_use)
         for environment in busy:
-            environment.kill()  # its invocation then ends as one whose runtime exited
+            environment.kill()
+        return len(busy)
 
     # Invocations.
 

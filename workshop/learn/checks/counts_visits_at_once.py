@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,6 +22,9 @@ from workshop.visitor import deletes, get
 NEEDS_STACK = True
 FIRST_VISITS = "first visits of a session (its item not made yet)"
 NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four"}
+# After a visit that crashed holding a lock, its session must count again within this many of
+# the function's Timeouts (a lease lapses after one, and a little more); tried every so often.
+CRASH_TIMEOUTS, CRASH_RETRY_SECONDS = 3, 0.5
 
 
 class InStep:
@@ -73,7 +77,8 @@ class InStep:
 def check(stack: Any) -> list[str]:
     """What still fails: two visits in a row, then (once four at once have started as many
     environments) two at the same moment, then one more, then four at once and one more; then,
-    the table emptied, two first visits of that session at the same moment, then one more.
+    the table emptied, two first visits of that session at the same moment, then one more; last,
+    a visit that crashes between its DynamoDB calls, and the visits after it.
 
     Any session will do: the exercise is the lost update, and a counter that also keeps a
     session per visitor (by cookie) is visited as a browser would, with its cookie.
@@ -99,7 +104,55 @@ def check(stack: Any) -> list[str]:
         return problems
     # The first visit of a session creates its item: two at once must not both create it.
     empty_table(stack)
-    return _together(stack, visitor, 2, 0, FIRST_VISITS)
+    problems = _together(stack, visitor, 2, 0, FIRST_VISITS)
+    if problems:
+        return problems
+    return _after_a_crash(stack, visitor)
+
+
+def _after_a_crash(stack: Any, visitor: LoggedVisitor) -> list[str]:
+    """A visit whose environment dies between two of its DynamoDB calls (out of memory, say:
+    no `finally` runs) must not keep the visits after it from counting, as a lock it took and
+    never let go would. A counter of one call a visit leaves nothing behind: nothing to judge."""
+    answer, logs = visitor.visit()
+    if count_of(answer) is None:  # a strict counter cleared the emptied session: a new one
+        answer, logs = visitor.visit()
+    if count_of(answer) is None:
+        return [unexpected("next visit", answer, logs, greeting(1, ANY_SESSION))]
+    function = stack.function()
+    calls: list[str] = []
+
+    def crash_at_the_second(target: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        calls.append(target)
+        if len(calls) != 2:
+            return None
+        stack.runtimes[function.logical_id].crash()
+        return {"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError"}  # never read
+
+    with stack.intercept_dynamodb(crash_at_the_second):
+        visitor.visit(patience=function.timeout + 5)
+    if len(calls) < 2:
+        return []
+    # A lock that lapses (a lease, longer than the Timeout, so that no visit still running
+    # can lose it) lets the visits through again by then.
+    patience = CRASH_TIMEOUTS * function.timeout
+    deadline = time.monotonic() + patience
+    while count_of(answer := visitor.visit(patience=function.timeout + 5)[0]) is None:
+        if time.monotonic() > deadline:
+            return [
+                "A visit whose execution environment crashed between its DynamoDB calls (killed "
+                "at its second, as when it runs out of memory: no `finally` ran) keeps the "
+                f"visits after it from counting: {patience:g} s later they still answer "
+                f"{answer.status} {quote(answer.body)}. What it held (a lock?) is never let "
+                "go: a lock must lapse by itself (a lease longer than the function's Timeout), "
+                "or not be needed at all (one atomic update)."
+            ]
+        time.sleep(CRASH_RETRY_SECONDS)
+    closing, logs = visitor.visit()
+    if count_of(closing) != count_of(answer) + 1:
+        expected = greeting(count_of(answer) + 1, ANY_SESSION)
+        return [unexpected("visit after the crash and the next", closing, logs, expected)]
+    return []
 
 
 def _at_once(stack: Any, visitor: LoggedVisitor, n: int) -> list[Any]:
