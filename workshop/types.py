@@ -118,6 +118,9 @@ class Api:
     # The method the throttle's MethodSettings name, as (ResourcePath, HttpMethod): ("/*", "*")
     # for every method of the stage.
     throttle_scope: tuple[str, str] = ("/*", "*")
+    # Set where that scope is no route's method: the rate and burst are then None, as they
+    # throttle nothing that is served.
+    throttle_missed: bool = False
     api_id: str = ""  # the REST API's id, as in <api_id>.execute-api.<region>.amazonaws.com
     endpoint_type: str = "EDGE"  # API Gateway's default: requests pass through CloudFront
     binary_media_types: tuple[str, ...] = ()

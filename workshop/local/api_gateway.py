@@ -37,6 +37,9 @@ from workshop.local.lambda_runtime import Throttled
 from workshop.local.trace_header import with_parent
 from workshop.types import Api, Invocation, Route
 
+# API Gateway's default throttle for all the APIs of an account in a Region (its guide, "Amazon
+# API Gateway quotas"): requests a second, and the burst bucket. A few Regions' are lower.
+ACCOUNT_RATE, ACCOUNT_BURST = 10_000.0, 5_000
 INTEGRATION_TIMEOUT = 29.0  # seconds: API Gateway gives up on a Lambda integration after this
 # A request body over API Gateway's payload quota (10 MB) is refused at its front door, in
 # text; an event over Lambda's synchronous invocation payload (6 MB) is refused by API Gateway
@@ -249,9 +252,9 @@ class ApiGateway:
         self.integration_timeout = integration_timeout
         self.on_request = on_request
         self._limits = {
-            api.logical_id: _TokenBucket(api.throttle_rate, api.throttle_burst, clock)
+            api.logical_id: _TokenBucket(*limits, clock)
             for api in self.apis.values()
-            if api.throttle_rate is not None
+            if (limits := throttle_limits(api)) is not None
         }
         gateway = self
 
@@ -498,19 +501,22 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def burst_capacity(rate: float, burst: int | None) -> int:
-    """How many requests the throttle lets through at one moment: the burst, or without one the
-    rate's whole requests."""
-    return burst if burst is not None else max(1, int(rate))
+def throttle_limits(api: Api) -> tuple[float, int] | None:
+    """An API's throttle as (rate, burst), or None where its MethodSettings set neither. A value
+    they leave out is the account's, as API Gateway's get-stage shows it (10000.0 and 5000)."""
+    if api.throttle_rate is None and api.throttle_burst is None:
+        return None
+    rate = ACCOUNT_RATE if api.throttle_rate is None else api.throttle_rate
+    return rate, ACCOUNT_BURST if api.throttle_burst is None else api.throttle_burst
 
 
 class _TokenBucket:
     """API Gateway's throttle: `rate` requests a second on average, bursts up to `burst`."""
 
-    def __init__(self, rate: float, burst: int | None, clock: Callable[[], float]):
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float]):
         self.rate = rate
         self.clock = clock  # seconds, monotonic
-        self.capacity = float(burst_capacity(rate, burst))
+        self.capacity = float(burst)
         self.tokens = self.capacity
         self.updated = clock()
         self.lock = threading.Lock()

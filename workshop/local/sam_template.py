@@ -476,6 +476,7 @@ def load(
         throttled = api.throttle_rate is not None or api.throttle_burst is not None
         if throttled and routes and not any(_covers(api.throttle_scope, r) for r in routes):
             api.throttle_rate = api.throttle_burst = None
+            api.throttle_missed = True
     if not functions:
         raise WorkshopError(f"{where}: no AWS::Serverless::Function to run.")
     return Template(path, stack_name, region, functions, tables, apis, log_groups)

@@ -20,9 +20,10 @@ from workshop.learn.checks.story import (
     quote,
     unexpected,
 )
-from workshop.local.api_gateway import burst_capacity
+from workshop.local.api_gateway import ACCOUNT_BURST, ACCOUNT_RATE, throttle_limits
 from workshop.local.iam import decide, requested
 from workshop.local.sam_template import ACCOUNT_ID
+from workshop.types import Api
 
 NEEDS_STACK = True
 # Every DynamoDB action a policy may allow: the API's operations (botocore's model), less those
@@ -49,10 +50,6 @@ AT_ONCE = 8  # visitors at the same moment that the limits must let through (as 
 # Lambda's default quota of concurrent executions in an account, and how much of it a function
 # may reserve: 100 stay unreserved (Lambda's guide, "Configuring reserved concurrency").
 ACCOUNT_QUOTA, RESERVABLE = 1000, 900
-# API Gateway's default throttle for all the APIs of an account in a Region (its guide, "Amazon
-# API Gateway quotas"): requests a second, and the burst bucket. A stage's limit at or above it
-# limits nothing the account's did not already (a few Regions' defaults are lower still).
-ACCOUNT_RATE, ACCOUNT_BURST = 10_000, 5_000
 # What a counter never needs from other services, each on a resource of the account: a policy
 # that allows one of them (a broad managed policy beside the right statement) gives too much.
 OTHER_SERVICES = (
@@ -72,23 +69,53 @@ OTHER_SERVICES = (
 OTHER_ACCOUNT = "210987654321"
 
 
-def _as_the_account_s(rate: float, at_once: int) -> str | None:
-    """What is wrong with a stage's throttle that reaches the account's own, if it does."""
+def _as_the_account_s(api: Api, rate: float, burst: int) -> str | None:
+    """What is wrong with a throttle whose rate or burst is the account's own, if it is."""
     limits = []
-    if rate >= ACCOUNT_RATE:
+    if api.throttle_rate is None:
+        limits.append(f"it sets no rate (ThrottlingRateLimit), which stays the account's {rate:,g}")
+    elif rate >= ACCOUNT_RATE:
+        limits.append(f"its rate of {rate:,.10g} requests a second is the account's or more")
+    if api.throttle_burst is None:
         limits.append(
-            f"its rate of {rate:,.10g} requests a second (the account's: {ACCOUNT_RATE:,})"
+            f"it sets no burst (ThrottlingBurstLimit), which stays the account's {burst:,}"
         )
-    if at_once >= ACCOUNT_BURST:
-        limits.append(f"its burst of {at_once:,} (the account's: {ACCOUNT_BURST:,})")
+    elif burst >= ACCOUNT_BURST:
+        limits.append(f"its burst of {burst:,} is the account's or more")
     if not limits:
         return None
-    what = " and ".join(limits)
+    how_much = "Part" if len(limits) == 1 else "All"
     return (
-        f"The API's throttling is at or above API Gateway's own limit for the whole account, "
-        f"shared by all its APIs, in {what}: "
-        + ("it limits nothing" if len(limits) == 2 else "that limit adds nothing")
-        + " that was not limited already. Set the limits this counter's busiest moment needs."
+        f"{how_much} of the API's throttling is API Gateway's own limit for the whole account "
+        f"({ACCOUNT_RATE:,g} requests a second, bursts of {ACCOUNT_BURST:,}, shared by all its "
+        f"APIs), which guards nothing of this API's own: {' and '.join(limits)}. Set both, to "
+        "what this counter's busiest moment needs."
+    )
+
+
+def _unthrottled(template: Any, apis: list[Api]) -> str:
+    """Why no API that serves the function's routes is throttled."""
+    routes = ", ".join(f"{r.method} {r.path}" for r in template.routes)
+    missed = [api for api in apis if api.throttle_missed]
+    if missed:
+        path, method = missed[0].throttle_scope
+        path = "/" + path.replace("~1", "/").lstrip("/")  # as CloudFormation writes it: /~1hello
+        return (
+            f"The API has no throttling of its routes: its MethodSettings throttle {method} "
+            f"{path}, and the routes are {routes}. Name a route's method and path, or every "
+            'one: HttpMethod "*" and ResourcePath "/*".'
+        )
+    elsewhere = [api for api in template.apis.values() if throttle_limits(api) and api not in apis]
+    if elsewhere:
+        serving = ", ".join(sorted(api.logical_id for api in apis))
+        return (
+            f"The API has no throttling: the throttled one, {elsewhere[0].logical_id}, serves "
+            f"no route, and the routes ({routes}) are served by {serving}. A route's "
+            "RestApiId names the API that serves it (without one, SAM's ServerlessRestApi)."
+        )
+    return (
+        "The API has no throttling (MethodSettings ThrottlingRateLimit and "
+        "ThrottlingBurstLimit): any flood of requests reaches the function."
     )
 
 
@@ -279,13 +306,10 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
     # The APIs that serve the function's routes: a throttled API that no route uses limits nothing.
     used = {route.api for route in stack.template.routes}
     apis = [api for name, api in stack.template.apis.items() if name in used]
-    limited = [api for api in apis if api.throttle_rate is not None]
+    limited = [(api, limits) for api in apis if (limits := throttle_limits(api)) is not None]
     if not limited:
-        problems.append(
-            "The API has no throttling (MethodSettings ThrottlingRateLimit and "
-            "ThrottlingBurstLimit): any flood of requests reaches the function."
-        )
-    for api in limited:
+        problems.append(_unthrottled(stack.template, apis))
+    for api, (rate, burst) in limited:
         if api.extra_stage:
             problems.append(
                 f"The throttled API is also deployed to a stage named `{api.extra_stage}`, which "
@@ -294,15 +318,13 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
                 'function. Set OpenApiVersion ("3.0.1", say) on the Api, or in the Api of '
                 "Globals."
             )
-        at_once = burst_capacity(api.throttle_rate, api.throttle_burst)
-        if problem := _as_the_account_s(api.throttle_rate, at_once):
+        if problem := _as_the_account_s(api, rate, burst):
             problems.append(problem)
-        if at_once < AT_ONCE:
+        if burst < AT_ONCE:
             problems.append(
-                f"The API's throttling lets {at_once} requests through at one moment "
-                f"(ThrottlingBurstLimit, or without one ThrottlingRateLimit): of {AT_ONCE} "
-                "visitors at the same moment, the others get 429. A limit is for floods, not "
-                "for a busy moment."
+                f"The API's throttling lets {burst} requests through at one moment "
+                f"(ThrottlingBurstLimit): of {AT_ONCE} visitors at the same moment, the others "
+                "get 429. A limit is for floods, not for a busy moment."
             )
     if function.reserved_concurrency is None:
         problems.append(
