@@ -20,7 +20,7 @@ The command then runs with the venv's own Python, in the folder the user stands 
 paths they give are read from there; `test` and `notebook` run here), and its exit code is ours.
 
 WORKSHOP_VENV: where the venv lives (default: .venv beside this file). Useful when this folder
-is synced by OneDrive, Dropbox or iCloud: syncing the venv's 40,000 files (785 MB) is slow
+is synced by OneDrive, Dropbox or iCloud: syncing the venv's 40,000 files (787 MB) is slow
 and can lock them. For example, in PowerShell:  $env:WORKSHOP_VENV = "$HOME\\workshop-venv"
 (or, for every new terminal: setx WORKSHOP_VENV "$HOME\\workshop-venv"), and in bash or zsh:
 export WORKSHOP_VENV=~/workshop-venv. Use the same setting in every terminal (or none), and
@@ -63,6 +63,8 @@ TOOL_LOCKS = {"checkov": "tools/checkov.lock", "awscli": "tools/awscli.lock"}
 # as much of the suite waits (timeouts, stalls, subprocesses); tests handed out in small batches
 # (a worker holds two), slow ones first (tests/conftest.py), so that all finish together.
 XDIST_DEFAULTS = {"-n": "6", "--dist": "load", "--maxschedchunk": "1"}
+SETTING_UP = False  # whether this run began installing something (see setting_up)
+CTRL_C_HELD = "WORKSHOP_CTRL_C_HELD"  # see run_child and workshop/__main__.py
 STAMP_FILE = ".workshop-setup.json"  # inside the venv: what it was installed from, and where
 # Bump when the install steps change, so that existing venvs are installed again.
 RECIPE = 2
@@ -389,7 +391,14 @@ def split_lock():
         ) from error
 
 
+def setting_up():
+    """From now on, an interrupted command left the set-up unfinished (main says so)."""
+    global SETTING_UP
+    SETTING_UP = True
+
+
 def set_up(venv, action, digest, installed):
+    setting_up()
     python = venv_python(venv)
     if action == RECREATE:
         say(f"The venv in {venv} no longer fits this folder or does not work: making it anew...")
@@ -462,6 +471,7 @@ def ensure_tool(venv, name, lock):
     action = decide(exists, probe, stamp, digest, tool, REPO, editable=False)
     if action == READY:
         return python
+    setting_up()
     if action == RECREATE:
         remove_venv(tool)
     if action in (CREATE, RECREATE):
@@ -489,6 +499,15 @@ def run_child(command, cwd, replace=None):
         sys.stdout.flush()
         sys.stderr.flush()
         os.chdir(cwd)
+        if (
+            command[1:3] == ["-m", "workshop"]
+            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        ):
+            # Handed over with Ctrl-C ignored, and told so: one pressed while the next Python
+            # starts (its site module) would end it with a traceback; the workshop's entry
+            # point takes Ctrl-C back as its first step.
+            os.environ[CTRL_C_HELD] = "1"
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         os.execv(command[0], command)  # returns only by raising OSError
     process = subprocess.Popen(command, cwd=str(cwd))
     # Only now: a child started while SIGINT is ignored would ignore Ctrl-C too.
@@ -527,7 +546,8 @@ def main(argv=None):
         say(f"Set-up failed: {error}")
         return 1
     except KeyboardInterrupt:
-        say("Interrupted. Run the same command again to finish the set-up.")
+        if SETTING_UP:
+            say("Interrupted. Run the same command again to finish the set-up.")
         return 130
 
 

@@ -356,7 +356,16 @@ def test_main_reports_set_up_failures_and_ctrl_c_without_traceback(monkeypatch, 
 
     monkeypatch.setattr(run, "ensure_venv", interrupted)
     assert run.main(["up"]) == 130
-    assert "Interrupted" in capsys.readouterr().out
+    assert capsys.readouterr().out == ""  # nothing was being set up: nothing to finish
+
+    def interrupted_while_installing(wanted):
+        run.setting_up()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "SETTING_UP", False)
+    monkeypatch.setattr(run, "ensure_venv", interrupted_while_installing)
+    assert run.main(["up"]) == 130
+    assert "Interrupted. Run the same command again" in capsys.readouterr().out
 
 
 def test_ensure_venv_sets_up_only_when_needed(monkeypatch, tmp_path):
@@ -509,3 +518,65 @@ def test_venv_python_matches_this_interpreter_s_layout():
     expected = run.venv_python(Path(sys.prefix))
     assert expected.exists(), expected
     assert os.path.samefile(expected.parent, Path(sys.executable).parent)
+
+
+def test_the_workshop_is_handed_over_with_ctrl_c_held_until_it_takes_it_back(monkeypatch):
+    """Python's own start (its site module) would end with a traceback at a Ctrl-C: run.py
+    execs the workshop with Ctrl-C ignored, and says so, for its entry point to take it back."""
+    seen = {}
+
+    def execv(path, args):
+        seen.update(held=os.environ.get(run.CTRL_C_HELD), ctrl_c=signal.getsignal(signal.SIGINT))
+        raise OSError("not run")
+
+    monkeypatch.setattr(run.os, "execv", execv)
+    monkeypatch.setattr(run.os, "chdir", lambda folder: None)
+    monkeypatch.delenv(run.CTRL_C_HELD, raising=False)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        with pytest.raises(OSError, match="not run"):
+            run.run_child([sys.executable, "-m", "workshop", "stages"], REPO, replace=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen == {"held": "1", "ctrl_c": signal.SIG_IGN}
+
+
+def _handed_over(*args: str, env: dict[str, str] = os.environ) -> subprocess.Popen:
+    """`python ARGS`, as run.py execs the workshop: Ctrl-C ignored, and the variable set."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return subprocess.Popen(
+            [sys.executable, *args],
+            cwd=REPO,
+            env={**env, run.CTRL_C_HELD: "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows has no exec: run.py waits for its child")
+def test_a_ctrl_c_while_the_handed_over_workshop_starts_ends_it_quietly():
+    """Each moment of its first half second tried: 130 (or done), never a traceback; and the
+    workshop takes Ctrl-C back as it starts, its variable gone from what it starts in turn."""
+    import time
+
+    seen_at_exit = (
+        "import atexit, os, runpy, signal, sys\n"
+        "atexit.register(lambda: print(signal.getsignal(signal.SIGINT) is "
+        f"signal.default_int_handler, os.environ.get({run.CTRL_C_HELD!r})))\n"
+        "sys.argv = ['workshop', 'stages']\n"
+        "runpy.run_module('workshop', run_name='__main__')\n"
+    )
+    out, _ = _handed_over("-c", seen_at_exit).communicate(timeout=60)
+    assert out.splitlines()[-1] == "True None"
+    for tenth in range(1, 21):
+        process = _handed_over("-m", "workshop", "stages")
+        time.sleep(tenth * 0.025)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+        # Done, stopped (130), or stopped by the signal itself while Python was exiting.
+        assert process.returncode in (0, 130, -signal.SIGINT), (tenth, out, err)
+        assert "Traceback" not in err, (tenth, err)
