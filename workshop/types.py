@@ -115,10 +115,11 @@ class Api:
     stage: str
     throttle_rate: float | None = None
     throttle_burst: int | None = None
-    # The method the throttle's MethodSettings name, as (ResourcePath, HttpMethod): ("/*", "*")
-    # for every method of the stage.
-    throttle_scope: tuple[str, str] = ("/*", "*")
-    # Set where that scope is no route's method: the rate and burst are then None, as they
+    # Each MethodSettings entry that throttles, as ((ResourcePath, HttpMethod), rate, burst):
+    # ("/*", "*") for every method of the stage. throttle_rate and throttle_burst are those of
+    # the one that applies to the API's routes (sam_template.load).
+    throttles: tuple[tuple[tuple[str, str], float | None, int | None], ...] = ()
+    # Set where the entries name no route's method: the rate and burst are then None, as they
     # throttle nothing that is served.
     throttle_missed: bool = False
     api_id: str = ""  # the REST API's id, as in <api_id>.execute-api.<region>.amazonaws.com

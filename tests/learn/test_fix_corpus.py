@@ -37,7 +37,11 @@ def fixes(kind: str, stage: str | None = None) -> list[Path]:
 # stalls of DynamoDB.
 SLOW_CHECKS = {"04", "06", "08"}
 # And fixes whose check waits, as 05's does for a lock taken by a visit that crashed to lapse.
-SLOW_FIXES = {"05-a-lock-item-with-a-lease", "05-a-lock-item-with-no-lease"}
+SLOW_FIXES = {
+    "05-a-lock-item-with-a-lease",
+    "05-a-lock-item-with-no-lease",
+    "05-a-lock-item-with-no-lease-taken-after-a-read",
+}
 
 
 def params(kind: str) -> list:

@@ -473,13 +473,35 @@ def load(
         # MethodSettings throttle the method they name: one that names no route's method (a
         # POST, another path) leaves the routes unthrottled, on AWS as here.
         routes = [r for fn in functions.values() for r in fn.routes if r.api == api.logical_id]
+        api.throttle_rate, api.throttle_burst = _route_throttle(api.throttles, routes)
         throttled = api.throttle_rate is not None or api.throttle_burst is not None
-        if throttled and routes and not any(_covers(api.throttle_scope, r) for r in routes):
-            api.throttle_rate = api.throttle_burst = None
-            api.throttle_missed = True
+        api.throttle_missed = bool(api.throttles and routes and not throttled)
     if not functions:
         raise WorkshopError(f"{where}: no AWS::Serverless::Function to run.")
     return Template(path, stack_name, region, functions, tables, apis, log_groups)
+
+
+def _route_throttle(entries: tuple, routes: list[Route]) -> tuple[float | None, int | None]:
+    """The rate and burst that apply to the routes: the most specific entry that covers one (a
+    method's own before its path's, before the whole stage's), with a value it leaves out
+    taken from the whole stage's entry. (None, None) where no entry covers a route."""
+
+    def specific(scope: tuple[str, str]) -> int:
+        return 2 * (scope[0] != "/*") + (scope[1] != "*")
+
+    covering = [
+        (specific(e[0]), index, e)
+        for index, e in enumerate(entries)
+        if any(_covers(e[0], route) for route in routes)
+    ]
+    if not covering:
+        return None, None
+    *_, (_, rate, burst) = max(covering)  # of two as specific, the later one
+    stage = [e for e in entries if e[0] == ("/*", "*")]
+    if stage:
+        rate = stage[-1][1] if rate is None else rate
+        burst = stage[-1][2] if burst is None else burst
+    return rate, burst
 
 
 def _covers(scope: tuple[str, str], route: Route) -> bool:
@@ -494,8 +516,7 @@ def _covers(scope: tuple[str, str], route: Route) -> bool:
 
 def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
     stage = resolver.resolve(props.get("StageName", DEFAULT_STAGE), f"{logical_id}.StageName")
-    rate = burst = None
-    scope = ("/*", "*")
+    throttles = []
     settings = resolver.resolve(props.get("MethodSettings") or [], f"{logical_id}.MethodSettings")
     for index, setting in enumerate(settings if isinstance(settings, list) else []):
         if not isinstance(setting, dict):
@@ -503,6 +524,7 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
         where = f"{logical_id}.MethodSettings[{index}]"
         # A parameter's value is a string, which CloudFormation converts: so does this. A typo
         # (`2OO`) is named, as the deploy would refuse it.
+        rate = burst = None
         if setting.get("ThrottlingRateLimit") is not None:
             rate = resolver.number(
                 setting["ThrottlingRateLimit"], f"{where}.ThrottlingRateLimit", float
@@ -513,8 +535,9 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
                     setting["ThrottlingBurstLimit"], f"{where}.ThrottlingBurstLimit", float
                 )
             )
-        if "ThrottlingRateLimit" in setting or "ThrottlingBurstLimit" in setting:
+        if rate is not None or burst is not None:
             scope = (str(setting.get("ResourcePath", "/*")), str(setting.get("HttpMethod", "*")))
+            throttles.append((scope, rate, burst))
     endpoint = resolver.resolve(props.get("EndpointConfiguration") or "EDGE", logical_id)
     if isinstance(endpoint, dict):  # SAM takes a type, or {Type: ..., VPCEndpointIds: [...]}
         endpoint = endpoint.get("Type", "EDGE")
@@ -541,9 +564,7 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
     return Api(
         logical_id,
         str(stage),
-        rate,
-        burst,
-        throttle_scope=scope,
+        throttles=tuple(throttles),
         api_id=resolver.api_id(logical_id),
         endpoint_type=str(endpoint).upper(),
         # SAM writes `~1` for `/` in BinaryMediaTypes, as in the OpenAPI extension it fills.

@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from workshop.errors import WorkshopError
 from workshop.learn.checks.logged_visits import LoggedVisitor, counts_in_a_row, empty_table
 from workshop.learn.checks.story import (
     ANY_SESSION,
@@ -78,7 +79,7 @@ def check(stack: Any) -> list[str]:
     """What still fails: two visits in a row, then (once four at once have started as many
     environments) two at the same moment, then one more, then four at once and one more; then,
     the table emptied, two first visits of that session at the same moment, then one more; last,
-    a visit that crashes between its DynamoDB calls, and the visits after it.
+    a visit that crashes at the last of its DynamoDB calls, and the visits after it.
 
     Any session will do: the exercise is the lost update, and a counter that also keeps a
     session per visitor (by cookie) is visited as a browser would, with its cookie.
@@ -111,41 +112,51 @@ def check(stack: Any) -> list[str]:
 
 
 def _after_a_crash(stack: Any, visitor: LoggedVisitor) -> list[str]:
-    """A visit whose environment dies between two of its DynamoDB calls (out of memory, say:
-    no `finally` runs) must not keep the visits after it from counting, as a lock it took and
-    never let go would. A counter of one call a visit leaves nothing behind: nothing to judge."""
-    answer, logs = visitor.visit()
-    if count_of(answer) is None:  # a strict counter cleared the emptied session: a new one
-        answer, logs = visitor.visit()
-    if count_of(answer) is None:
-        return [unexpected("next visit", answer, logs, greeting(1, ANY_SESSION))]
+    """A visit whose environment dies at the last of its DynamoDB calls (out of memory, say:
+    no `finally` runs, a lock is not let go) must not keep the visits after it from counting.
+    A counter of one call a visit leaves nothing behind: nothing to judge."""
     function = stack.function()
     calls: list[str] = []
 
-    def crash_at_the_second(target: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    def watch(target: str, body: dict[str, Any]) -> None:
         calls.append(target)
-        if len(calls) != 2:
+
+    with stack.intercept_dynamodb(watch):
+        answer, logs = visitor.visit()
+        if count_of(answer) is None:  # a strict counter cleared the emptied session: a new one
+            calls.clear()
+            answer, logs = visitor.visit()
+    if count_of(answer) is None:
+        return [unexpected("next visit", answer, logs, greeting(1, ANY_SESSION))]
+    last, calls, killed = len(calls), [], []
+    if last < 2:
+        return []
+
+    def crash_at_the_last(target: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        calls.append(target)
+        if len(calls) != last:
             return None
-        stack.runtimes[function.logical_id].crash()
+        killed.append(stack.runtimes[function.logical_id].crash())
         return {"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError"}  # never read
 
-    with stack.intercept_dynamodb(crash_at_the_second):
+    with stack.intercept_dynamodb(crash_at_the_last):
         visitor.visit(patience=function.timeout + 5)
-    if len(calls) < 2:
-        return []
-    # A lock that lapses (a lease, longer than the Timeout, so that no visit still running
-    # can lose it) lets the visits through again by then.
+    if not any(killed):
+        raise WorkshopError("the check could not stop the visit's execution environment")
+    # A lock that lapses (a lease a little longer than the Timeout, so that no visit still
+    # running can lose it) lets the visits through again by then.
     patience = CRASH_TIMEOUTS * function.timeout
     deadline = time.monotonic() + patience
     while count_of(answer := visitor.visit(patience=function.timeout + 5)[0]) is None:
         if time.monotonic() > deadline:
             return [
-                "A visit whose execution environment crashed between its DynamoDB calls (killed "
-                "at its second, as when it runs out of memory: no `finally` ran) keeps the "
-                f"visits after it from counting: {patience:g} s later they still answer "
-                f"{answer.status} {quote(answer.body)}. What it held (a lock?) is never let "
-                "go: a lock must lapse by itself (a lease longer than the function's Timeout), "
-                "or not be needed at all (one atomic update)."
+                "A visit whose execution environment crashed at the last of its DynamoDB calls "
+                "(killed, as when it runs out of memory: no `finally` ran) keeps the visits "
+                f"after it from counting: for {patience:g} s ({CRASH_TIMEOUTS} times the "
+                f"function's Timeout) they answer {answer.status} {quote(answer.body)}. What "
+                "it held (a lock?) is not let go: a lock must lapse by itself soon after the "
+                "Timeout (a lease a little longer than it), or not be needed at all (one "
+                "atomic update)."
             ]
         time.sleep(CRASH_RETRY_SECONDS)
     closing, logs = visitor.visit()

@@ -93,19 +93,28 @@ def _as_the_account_s(api: Api, rate: float, burst: int) -> str | None:
     )
 
 
-def _unthrottled(template: Any, apis: list[Api]) -> str:
-    """Why no API that serves the function's routes is throttled."""
-    routes = ", ".join(f"{r.method} {r.path}" for r in template.routes)
-    missed = [api for api in apis if api.throttle_missed]
+def _unthrottled(template: Any, apis: list[Api], limited: list[Api]) -> str:
+    """Why an API that serves the function's routes (`apis`) is not throttled."""
+    unlimited = [api for api in apis if api not in limited]
+    routes = ", ".join(
+        f"{r.method} {r.path}" for r in template.routes if r.api == unlimited[0].logical_id
+    )
+    if limited:
+        return (
+            f"The API {unlimited[0].logical_id} has no throttling, and serves {routes} too: "
+            "a flood of requests reaches the function through it. Throttle every API that "
+            "serves the function (or serve it from the throttled one: a route's RestApiId)."
+        )
+    missed = [api for api in unlimited if api.throttle_missed]
     if missed:
-        path, method = missed[0].throttle_scope
+        (path, method), *_ = missed[0].throttles[0]
         path = "/" + path.replace("~1", "/").lstrip("/")  # as CloudFormation writes it: /~1hello
         return (
             f"The API has no throttling of its routes: its MethodSettings throttle {method} "
             f"{path}, and the routes are {routes}. Name a route's method and path, or every "
             'one: HttpMethod "*" and ResourcePath "/*".'
         )
-    elsewhere = [api for api in template.apis.values() if throttle_limits(api) and api not in apis]
+    elsewhere = [api for api in template.apis.values() if api.throttles and api not in apis]
     if elsewhere:
         serving = ", ".join(sorted(api.logical_id for api in apis))
         return (
@@ -307,8 +316,8 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
     used = {route.api for route in stack.template.routes}
     apis = [api for name, api in stack.template.apis.items() if name in used]
     limited = [(api, limits) for api in apis if (limits := throttle_limits(api)) is not None]
-    if not limited:
-        problems.append(_unthrottled(stack.template, apis))
+    if len(limited) < len(apis):  # each API that serves a route, throttled
+        problems.append(_unthrottled(stack.template, apis, [api for api, _ in limited]))
     for api, (rate, burst) in limited:
         if api.extra_stage:
             problems.append(
