@@ -119,9 +119,6 @@ class Api:
     # ("/*", "*") for every method of the stage. throttle_rate and throttle_burst are those of
     # the one that applies to the API's routes (sam_template.load).
     throttles: tuple[tuple[tuple[str, str], float | None, int | None], ...] = ()
-    # Set where the entries name no route's method: the rate and burst are then None, as they
-    # throttle nothing that is served.
-    throttle_missed: bool = False
     api_id: str = ""  # the REST API's id, as in <api_id>.execute-api.<region>.amazonaws.com
     endpoint_type: str = "EDGE"  # API Gateway's default: requests pass through CloudFront
     binary_media_types: tuple[str, ...] = ()

@@ -348,3 +348,36 @@ def test_parameter_overrides_replace_the_defaults_and_must_be_declared(tmp_path)
     assert load(path, stack_name="t", overrides={"Seconds": "7"}).functions["Fn"].timeout == 7
     with pytest.raises(WorkshopError, match="sets Nope, which the template does not declare"):
         load(path, stack_name="t", overrides={"Nope": "1"})
+
+
+@pytest.mark.parametrize(
+    "entries, limits",
+    [
+        ([("/*", "*", 100, 200), ("/~1hello", "POST", 1, 1)], (100, 200)),
+        ([("/~1hello", "GET", 50, 5), ("/*", "*", 100, 200)], (50, 5)),
+        ([("/*", "*", 100, None), ("/~1hello", "GET", None, 200)], (100, 200)),
+        ([("/*", "*", 100, 200), ("/*", "*", 10, 20)], (10, 20)),
+    ],
+    ids=["post-of-its-own", "route-before-stage", "stage-fills-in", "later-of-equals"],
+)
+def test_of_several_method_settings_the_most_specific_throttles_the_route(
+    tmp_path, entries, limits
+):
+    events = (
+        "      Events:\n        Hello:\n          Type: Api\n          Properties:\n"
+        "            RestApiId: !Ref Api\n            Path: /hello\n            Method: get\n"
+    )
+    settings = "".join(
+        f"        - ResourcePath: {path}\n          HttpMethod: '{method}'\n"
+        + (f"          ThrottlingRateLimit: {rate}\n" if rate is not None else "")
+        + (f"          ThrottlingBurstLimit: {burst}\n" if burst is not None else "")
+        for path, method, rate, burst in entries
+    )
+    api = (
+        "  Api:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: Prod\n"
+        f"      OpenApiVersion: '3.0.1'\n      MethodSettings:\n{settings}"
+    )
+    template = load(
+        _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=events) + api), stack_name="t"
+    )
+    assert (template.apis["Api"].throttle_rate, template.apis["Api"].throttle_burst) == limits

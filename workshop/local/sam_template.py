@@ -474,8 +474,6 @@ def load(
         # POST, another path) leaves the routes unthrottled, on AWS as here.
         routes = [r for fn in functions.values() for r in fn.routes if r.api == api.logical_id]
         api.throttle_rate, api.throttle_burst = _route_throttle(api.throttles, routes)
-        throttled = api.throttle_rate is not None or api.throttle_burst is not None
-        api.throttle_missed = bool(api.throttles and routes and not throttled)
     if not functions:
         raise WorkshopError(f"{where}: no AWS::Serverless::Function to run.")
     return Template(path, stack_name, region, functions, tables, apis, log_groups)
@@ -504,12 +502,16 @@ def _route_throttle(entries: tuple, routes: list[Route]) -> tuple[float | None, 
     return rate, burst
 
 
+def resource_path(path: str) -> str:
+    """A MethodSettings ResourcePath as a route's path: CloudFormation writes each `/` after the
+    first as `~1` (/~1hello is /hello)."""
+    return "/" + path.replace("~1", "/").lstrip("/")
+
+
 def _covers(scope: tuple[str, str], route: Route) -> bool:
     """Whether MethodSettings for `scope` (ResourcePath, HttpMethod) apply to `route`."""
     path, method = scope
-    # CloudFormation writes each `/` after the first as `~1`: /~1hello is /hello.
-    named = "/" + path.replace("~1", "/").lstrip("/")
-    return (path == "/*" or named.rstrip("/") == route.path.rstrip("/")) and (
+    return (path == "/*" or resource_path(path).rstrip("/") == route.path.rstrip("/")) and (
         method == "*" or route.method in (method.upper(), "ANY")
     )
 

@@ -22,7 +22,7 @@ from workshop.learn.checks.story import (
 )
 from workshop.local.api_gateway import ACCOUNT_BURST, ACCOUNT_RATE, throttle_limits
 from workshop.local.iam import decide, requested
-from workshop.local.sam_template import ACCOUNT_ID
+from workshop.local.sam_template import ACCOUNT_ID, resource_path
 from workshop.types import Api
 
 NEEDS_STACK = True
@@ -105,14 +105,13 @@ def _unthrottled(template: Any, apis: list[Api], limited: list[Api]) -> str:
             "a flood of requests reaches the function through it. Throttle every API that "
             "serves the function (or serve it from the throttled one: a route's RestApiId)."
         )
-    missed = [api for api in unlimited if api.throttle_missed]
+    missed = [api for api in unlimited if api.throttles]  # entries, none of them its routes'
     if missed:
         (path, method), *_ = missed[0].throttles[0]
-        path = "/" + path.replace("~1", "/").lstrip("/")  # as CloudFormation writes it: /~1hello
         return (
             f"The API has no throttling of its routes: its MethodSettings throttle {method} "
-            f"{path}, and the routes are {routes}. Name a route's method and path, or every "
-            'one: HttpMethod "*" and ResourcePath "/*".'
+            f"{resource_path(path)}, and the routes are {routes}. Name a route's method and "
+            'path, or every one: HttpMethod "*" and ResourcePath "/*".'
         )
     elsewhere = [api for api in template.apis.values() if api.throttles and api not in apis]
     if elsewhere:
