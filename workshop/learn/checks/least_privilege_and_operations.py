@@ -84,12 +84,12 @@ def _as_the_account_s(api: Api, rate: float, burst: int) -> str | None:
         limits.append(f"its burst of {burst:,} is the account's or more")
     if not limits:
         return None
-    how_much = "Part" if len(limits) == 1 else "All"
     return (
-        f"{how_much} of the API's throttling is API Gateway's own limit for the whole account "
-        f"({ACCOUNT_RATE:,g} requests a second, bursts of {ACCOUNT_BURST:,}, shared by all its "
-        f"APIs), which guards nothing of this API's own: {' and '.join(limits)}. Set both, to "
-        "what this counter's busiest moment needs."
+        "The API's throttling leaves "
+        + ("its rate and its burst" if len(limits) == 2 else "part of it")
+        + f" at API Gateway's own limit for the whole account ({ACCOUNT_RATE:,g} requests a "
+        f"second, bursts of {ACCOUNT_BURST:,}, shared by all its APIs), which was there without "
+        f"it: {' and '.join(limits)}. Set both, to what this counter's busiest moment needs."
     )
 
 
