@@ -557,6 +557,32 @@ def _handed_over(*args: str, env: dict[str, str] = os.environ) -> subprocess.Pop
         signal.signal(signal.SIGINT, previous)
 
 
+def test_a_ctrl_c_that_python_3_11_makes_a_runtime_error_ends_the_workshop_quietly():
+    """Python 3.11 raises a RuntimeError from a KeyboardInterrupt that comes in a descriptor's
+    __set_name__, as a class is made: one comes so as the workshop's modules are imported."""
+    made_as_a_ctrl_c_comes = (
+        "import runpy, sys, types\n"
+        "cli = types.ModuleType('workshop.cli')\n"
+        "def main():\n"
+        "    class Field:\n"
+        "        def __set_name__(self, owner, name):\n"
+        "            raise KeyboardInterrupt\n"
+        "    class Invocation:\n"
+        "        logs = Field()\n"
+        "cli.main = main\n"
+        "sys.modules['workshop.cli'] = cli\n"
+        "runpy.run_module('workshop', run_name='__main__')\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", made_as_a_ctrl_c_comes],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (ran.returncode, ran.stderr) == (130, "")
+
+
 @pytest.mark.skipif(os.name == "nt", reason="Windows has no exec: run.py waits for its child")
 def test_a_ctrl_c_while_the_handed_over_workshop_starts_ends_it_quietly():
     """Each moment of its first half second tried: 130 (or done), never a traceback; and the

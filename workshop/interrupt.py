@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
@@ -12,6 +13,36 @@ INTERRUPTED = 130  # the exit code shells give a command that Ctrl-C (SIGINT) en
 # The signals that stop a command cleanly (those this platform has): SIGBREAK is Ctrl-Break, on
 # Windows only; SIGHUP, a terminal closed, everywhere else.
 STOPPING = ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+
+
+def ctrl_c_never_lost() -> None:
+    """A Ctrl-C that lands in code Python runs on its own (a weakref's callback, a __del__) is
+    printed as "Exception ignored", traceback and all, and dropped: raise it again instead, at
+    the next line of the code that was running, where it stops the command."""
+    printing = sys.unraisablehook
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if (
+            unraisable.exc_type is None
+            or not issubclass(unraisable.exc_type, KeyboardInterrupt)
+            or threading.current_thread() is not threading.main_thread()
+            or sys.gettrace() is not None  # a debugger's: left to it
+        ):
+            printing(unraisable)
+            return
+        interrupted = sys._getframe().f_back  # what ran when Python called the callback
+        if interrupted is None:  # Python is ending: as it would, only without a traceback
+            return
+
+        # Raised here, or by a signal here, it would be dropped again. A trace function's
+        # exception is raised in the frame it traces, and unsets it: at the next line run.
+        def again(frame: FrameType, event: str, arg: object) -> None:
+            raise KeyboardInterrupt
+
+        interrupted.f_trace = again
+        sys.settrace(again)
+
+    sys.unraisablehook = hook
 
 
 def stop_on_ctrl_c(first: Callable[[], None] | None = None) -> None:

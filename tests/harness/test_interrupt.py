@@ -37,6 +37,69 @@ def test_stopped_at_an_endpoint_of_the_users_says_it_emptied_the_tables(monkeypa
     )
 
 
+KEPT = """
+from workshop import interrupt
+if {kept}:
+    interrupt.ctrl_c_never_lost()
+"""
+LOST_IN_A_CALLBACK = """
+import weakref
+class Lock: pass
+def let_go(_):
+    raise KeyboardInterrupt  # as a Ctrl-C does that comes while the callback runs
+lock = Lock()
+ref = weakref.ref(lock, let_go)
+try:
+    del lock
+    for _ in range(1000):
+        pass
+    print("went on")
+except KeyboardInterrupt:
+    print("stopped")
+"""
+# Python waits for the thread at exit: a Ctrl-C comes then, when no line of ours runs.
+LOST_AS_PYTHON_ENDS = """
+import os, signal, threading
+def ctrl_c_at_exit():
+    while threading.main_thread().is_alive():
+        pass
+    os.kill(os.getpid(), signal.SIGINT)
+threading.Thread(target=ctrl_c_at_exit).start()
+print("ended")
+"""
+
+
+def _ran(script: str, kept: bool) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", KEPT.format(kept=kept) + script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_a_ctrl_c_that_comes_in_a_callback_stops_the_command_all_the_same(kept):
+    """As an import lets go of its module lock, a weakref callback runs: Python prints a
+    KeyboardInterrupt raised there as "Exception ignored", with a traceback, and goes on."""
+    ran = _ran(LOST_IN_A_CALLBACK, kept)
+    if kept:
+        assert (ran.stdout, ran.stderr) == ("stopped\n", "")
+    else:  # what the workshop would do without it
+        assert ran.stdout == "went on\n" and "Exception ignored" in ran.stderr
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_a_ctrl_c_as_python_ends_ends_it_without_a_traceback(kept):
+    ran = _ran(LOST_AS_PYTHON_ENDS, kept)
+    assert ran.stdout == "ended\n"
+    if kept:
+        assert ran.stderr == ""
+    else:
+        assert "Exception ignored" in ran.stderr and "KeyboardInterrupt" in ran.stderr
+
+
 # Ctrl-C in a long command: one line that says what it stopped and what is as it was.
 
 HOLD = """
