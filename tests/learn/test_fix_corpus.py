@@ -41,6 +41,7 @@ SLOW_FIXES = {
     "05-a-lock-item-with-a-lease",
     "05-a-lock-item-with-no-lease",
     "05-a-lock-item-with-no-lease-taken-after-a-read",
+    "05-a-lock-item-with-a-lease-shorter-than-the-timeout",
 }
 
 

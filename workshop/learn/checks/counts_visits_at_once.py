@@ -11,6 +11,7 @@ from workshop.errors import WorkshopError
 from workshop.learn.checks.logged_visits import LoggedVisitor, counts_in_a_row, empty_table
 from workshop.learn.checks.story import (
     ANY_SESSION,
+    ORDINALS,
     count_of,
     error_line,
     greeting,
@@ -18,7 +19,7 @@ from workshop.learn.checks.story import (
     quote,
     unexpected,
 )
-from workshop.visitor import deletes, get
+from workshop.visitor import Answer, deletes, get
 
 NEEDS_STACK = True
 FIRST_VISITS = "first visits of a session (its item not made yet)"
@@ -26,6 +27,9 @@ NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four"}
 # After a visit that crashed holding a lock, its session must count again within this many of
 # the function's Timeouts (a lease lapses after one, and a little more); tried every so often.
 CRASH_TIMEOUTS, CRASH_RETRY_SECONDS = 3, 0.5
+# A slow visit pauses before one of its DynamoDB calls until this many seconds are left of its
+# Timeout: what a lock must outlast, as a visit may take up to the Timeout.
+SLOW_VISIT_LEFT = 1.5
 
 
 class InStep:
@@ -78,8 +82,9 @@ class InStep:
 def check(stack: Any) -> list[str]:
     """What still fails: two visits in a row, then (once four at once have started as many
     environments) two at the same moment, then one more, then four at once and one more; then,
-    the table emptied, two first visits of that session at the same moment, then one more; last,
-    a visit that crashes at the last of its DynamoDB calls, and the visits after it.
+    the table emptied, two first visits of that session at the same moment, then one more; then
+    a visit that crashes at the last of its DynamoDB calls, and the visits after it; last, a
+    visit slow before one of its calls, and the visits that come meanwhile.
 
     Any session will do: the exercise is the lost update, and a counter that also keeps a
     session per visitor (by cookie) is visited as a browser would, with its cookie.
@@ -108,14 +113,6 @@ def check(stack: Any) -> list[str]:
     problems = _together(stack, visitor, 2, 0, FIRST_VISITS)
     if problems:
         return problems
-    return _after_a_crash(stack, visitor)
-
-
-def _after_a_crash(stack: Any, visitor: LoggedVisitor) -> list[str]:
-    """A visit whose environment dies at the last of its DynamoDB calls (out of memory, say:
-    no `finally` runs, a lock is not let go) must not keep the visits after it from counting.
-    A counter of one call a visit leaves nothing behind: nothing to judge."""
-    function = stack.function()
     calls: list[str] = []
 
     def watch(target: str, body: dict[str, Any]) -> None:
@@ -128,9 +125,20 @@ def _after_a_crash(stack: Any, visitor: LoggedVisitor) -> list[str]:
             answer, logs = visitor.visit()
     if count_of(answer) is None:
         return [unexpected("next visit", answer, logs, greeting(1, ANY_SESSION))]
-    last, calls, killed = len(calls), [], []
-    if last < 2:
+    # A counter of one call a visit leaves nothing behind, and has no call to be slow between.
+    if len(calls) < 2:
         return []
+    return _after_a_crash(stack, visitor, len(calls)) or _while_one_is_slow(
+        stack, visitor, len(calls)
+    )
+
+
+def _after_a_crash(stack: Any, visitor: LoggedVisitor, last: int) -> list[str]:
+    """A visit whose environment dies at the last of its DynamoDB calls (out of memory, say:
+    no `finally` runs, a lock is not let go) must not keep the visits after it from counting."""
+    function = stack.function()
+    calls: list[str] = []
+    killed: list[bool] = []
 
     def crash_at_the_last(target: str, body: dict[str, Any]) -> dict[str, Any] | None:
         calls.append(target)
@@ -164,6 +172,81 @@ def _after_a_crash(stack: Any, visitor: LoggedVisitor) -> list[str]:
         expected = greeting(count_of(answer) + 1, ANY_SESSION)
         return [unexpected("visit after the crash and the next", closing, logs, expected)]
     return []
+
+
+def _while_one_is_slow(stack: Any, visitor: LoggedVisitor, calls: int) -> list[str]:
+    """A visit slow before one of its DynamoDB calls (the second, then each later one), until
+    little is left of its Timeout, while visits come meanwhile: none answered 200 is lost."""
+    for position in range(2, calls + 1):
+        problem = _slow_before(stack, visitor, position)
+        if problem:
+            return [problem]
+    return []
+
+
+def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | None:
+    """One visit paused before its DynamoDB call number `position`; visits one after another
+    meanwhile, until one answers 200; what is wrong, if anything."""
+    timeout = stack.function().timeout
+    answer, logs = visitor.visit()
+    before = count_of(answer)
+    if before is None:
+        return unexpected("next visit", answer, logs, greeting(1, ANY_SESSION))
+    seen, paused, resumed = [0], threading.Event(), threading.Event()
+    slow: dict[str, Any] = {}
+
+    def pause(target: str, body: dict[str, Any]) -> None:
+        if paused.is_set():
+            return  # the slow visit's call: those after it go as they come
+        seen[0] += 1
+        if seen[0] == position:
+            paused.set()
+            time.sleep(max(0.0, slow["started"] + timeout - SLOW_VISIT_LEFT - time.monotonic()))
+            resumed.set()
+
+    def slow_visit() -> None:
+        slow["started"] = time.monotonic()
+        slow["answer"] = get(visitor.url, visitor.cookie, timeout=timeout + 5)
+
+    meanwhile = []
+    with stack.intercept_dynamodb(pause):
+        visiting = threading.Thread(target=slow_visit, daemon=True)
+        visiting.start()
+        while visiting.is_alive() and not paused.wait(0.05):
+            pass
+        while paused.is_set() and not resumed.is_set():
+            meanwhile.append(get(visitor.url, visitor.cookie, timeout=timeout + 5))
+            if meanwhile[-1].status == 200:
+                break
+        visiting.join(timeout + 5)
+    if not paused.is_set():
+        return None  # it made fewer calls this time: nothing held
+    closing, logs = visitor.visit()
+    count = count_of(closing)
+    if count is None:
+        expected = greeting(before + len(meanwhile) + 2, ANY_SESSION)
+        return unexpected("visit after a slow one", closing, logs, expected)
+    answer = slow.get("answer") or Answer(0, "no answer")
+    answered = [a for a in (answer, *meanwhile) if a.status == 200]
+    counted = count - before - 1  # the closing visit counts itself
+    if counted >= len(answered):
+        return None
+    if position <= len(ORDINALS):
+        call = f"its {ORDINALS[position - 1]} DynamoDB call"
+    else:
+        call = f"DynamoDB call number {position}"
+    told = (
+        "it and a visit that came meanwhile were both answered 200"
+        if answer.status == 200
+        else f"it answered {answer.status}, a visit that came meanwhile 200"
+    )
+    return (
+        f"A visit was slow before {call}, and went on {SLOW_VISIT_LEFT:g} s before the "
+        f"function's Timeout of {timeout:g} s, as a visit may: {told}, but the count rose by "
+        f"only {max(counted, 0)} (a lost update). A lock that lapses before a visit may end "
+        "lets the next visit in while the slow one still works: its lease must be a little "
+        "longer than the Timeout."
+    )
 
 
 def _at_once(stack: Any, visitor: LoggedVisitor, n: int) -> list[Any]:
