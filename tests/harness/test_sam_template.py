@@ -304,15 +304,30 @@ def test_a_managed_policy_arn_made_with_sub_is_read_and_a_wrong_path_is_not(tmp_
         load(_write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra)), stack_name="t")
 
 
-def test_a_policy_attached_to_a_role_is_named_as_one_the_harness_cannot_grant(tmp_path):
-    """The harness grants a function what its Policies list: a policy on its role would be
-    granted on AWS and not here, in either direction a wrong verdict."""
+ALLOW_SCAN = "{Statement: [{Effect: Allow, Action: 'dynamodb:Scan', Resource: '*'}]}"
+
+
+@pytest.mark.parametrize("kind", ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"])
+@pytest.mark.parametrize("role, granted", [("FnRole", True), ("OtherRole", False)])
+def test_a_policy_on_the_function_s_role_grants_it_its_statements(tmp_path, kind, role, granted):
+    """SAM makes a function's role as "<Function>Role": a policy whose Roles name it is granted
+    to the function on AWS, beside its Policies; one on another role grants it nothing."""
     resources = FUNCTION.format(runtime="python3.11", extra="") + (
-        "  Extra:\n    Type: AWS::IAM::Policy\n    Properties:\n      PolicyName: extra\n"
-        "      Roles: [!Ref FnRole]\n      PolicyDocument: {Statement: []}\n"
+        f"  Extra:\n    Type: {kind}\n    Properties:\n"
+        f"      Roles: [!Ref {role}]\n      PolicyDocument: {ALLOW_SCAN}\n"
     )
-    with pytest.raises(WorkshopError, match=r"Extra uses a policy attached to a role \(Roles\)"):
-        load(_write(tmp_path, resources), stack_name="t")
+    (function,) = load(_write(tmp_path, resources), stack_name="t").functions.values()
+    assert ("dynamodb:Scan" in json.dumps(function.policies)) is granted
+
+
+def test_a_managed_policy_of_the_template_in_policies_grants_its_statements(tmp_path):
+    extra = "      Policies:\n        - !Ref Extra\n"
+    resources = FUNCTION.format(runtime="python3.11", extra=extra) + (
+        "  Extra:\n    Type: AWS::IAM::ManagedPolicy\n    Properties:\n"
+        f"      PolicyDocument: {ALLOW_SCAN}\n"
+    )
+    (function,) = load(_write(tmp_path, resources), stack_name="t").functions.values()
+    assert "dynamodb:Scan" in json.dumps(function.policies)
 
 
 @pytest.mark.parametrize("method, throttled", [("GET", True), ("POST", False), ("*", True)])

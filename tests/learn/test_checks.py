@@ -25,6 +25,7 @@ from tests.helpers import STORY_WORDS, console_commands
 from workshop import learn, manifest
 from workshop.build import samconfig
 from workshop.learn import checks
+from workshop.learn.checks import least_privilege_and_operations as least_privilege
 from workshop.learn.checks.counts_visits_at_once import InStep
 from workshop.learn.checks.sessions_and_honest_errors import (
     NEW_VISITORS,
@@ -215,3 +216,33 @@ def test_check_04_follows_a_link_to_where_sam_really_builds(tmp_path):
     assert checks.run(exercise.check, project) != []
     (project / "samconfig.toml").write_text(solution.read_text(encoding="utf-8"))
     assert checks.run(exercise.check, project) == []
+
+
+TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t-VisitCounterTable-ABC123"
+
+
+@pytest.mark.parametrize(
+    "statement, said",
+    [
+        (
+            {"Effect": "Deny", "Action": "dynamodb:*", "Resource": "*"},
+            f"A Deny in the function's policy refuses dynamodb:UpdateItem on {TABLE_ARN}.",
+        ),
+        (
+            {"Effect": "Allow", "Action": ["DynamoDB:Update*"], "Resource": TABLE_ARN[:-7]},
+            f"The function's policy allows dynamodb:UpdateItem only on {TABLE_ARN[:-7]}, and the "
+            f"handler calls it on {TABLE_ARN}: name the table by its real ARN "
+            "(!GetAtt VisitCounterTable.Arn).",
+        ),
+        (
+            {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE_ARN},
+            "No statement of the function's policy allows dynamodb:UpdateItem, which the handler "
+            "calls: allow it on the table's real ARN (!GetAtt VisitCounterTable.Arn).",
+        ),
+    ],
+)
+def test_a_refused_call_is_told_by_what_in_the_policy_refuses_it(statement, said):
+    """The AccessDenied that the function logs reads the same for each mistake: the check
+    says which it is, read from the policy."""
+    policies = [{"Version": "2012-10-17", "Statement": [statement]}]
+    assert least_privilege.why_refused(policies, "dynamodb:UpdateItem", TABLE_ARN) == said

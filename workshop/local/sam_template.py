@@ -94,7 +94,8 @@ PASSIVE_TYPES = {
     "AWS::SQS::Queue",
     "AWS::ApiGateway::Account",
 }
-# Policies a template may attach to a role of its own making: the harness cannot grant them.
+# Policies a template may attach to roles (Roles): on a function's own role (SAM's
+# "<Function>Role"), they grant that function their statements, beside its Policies.
 ATTACHED_POLICIES = {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}
 ARN_MAKERS = {"Ref", "Fn::Sub", "Fn::Join"}  # what may make a managed policy's ARN
 SAM_TAGS = (
@@ -410,6 +411,7 @@ def load(
     implicit = with_globals(sam_globals, SERVERLESS_API, DEFAULT_API, {}, where)
     apis: dict[str, Api] = {DEFAULT_API: _api(DEFAULT_API, implicit, resolver)}
     log_groups: dict[str, dict[str, Any]] = {}
+    attached: list[tuple[str, dict[str, Any]]] = []
 
     for logical_id, resource in raw["Resources"].items():
         kind = resource.get("Type")
@@ -447,11 +449,7 @@ def load(
                     )
             log_groups[resolver.physical_name(logical_id)] = group
         elif kind in ATTACHED_POLICIES and props.get("Roles"):
-            raise resolver.unsupported(
-                logical_id,
-                "a policy attached to a role (Roles): the harness grants a function only what "
-                "its Policies list, so write these statements there",
-            )
+            attached.append((logical_id, props))
         elif kind not in PASSIVE_TYPES:
             raise WorkshopError(
                 f"{where}: resource {logical_id} has type {kind}, which the workshop harness "
@@ -459,6 +457,8 @@ def load(
                 f"{SERVERLESS_API} and {LOG_GROUP})."
             )
 
+    for logical_id, props in attached:
+        _attach(logical_id, props, functions, resolver)
     for fn in functions.values():
         for route in fn.routes:
             if route.api not in apis:
@@ -477,6 +477,28 @@ def load(
     if not functions:
         raise WorkshopError(f"{where}: no AWS::Serverless::Function to run.")
     return Template(path, stack_name, region, functions, tables, apis, log_groups)
+
+
+def _attach(
+    logical_id: str, props: dict[str, Any], functions: dict[str, Function], resolver: _Resolver
+) -> None:
+    """Grant a policy's statements to each function whose role (SAM's "<Function>Role") its
+    Roles name; a role of another's grants the functions nothing."""
+    from workshop.local.iam import unjudged_deny  # it needs our names
+
+    roles = props["Roles"] if isinstance(props["Roles"], list) else [props["Roles"]]
+    named = [role["Ref"] for role in roles if isinstance(role, dict) and set(role) == {"Ref"}]
+    granted = [fn for fn in functions.values() if f"{fn.logical_id}Role" in named]
+    if not granted:
+        return
+    where = f"{logical_id}.PolicyDocument"
+    document = resolver.resolve(props.get("PolicyDocument"), where)
+    if not isinstance(document, dict) or "Statement" not in document:
+        raise WorkshopError(f"{resolver.where}: {where} is not a policy document (Statement).")
+    if denied_on := unjudged_deny(document):
+        raise resolver.unsupported(where, f"a Deny on {denied_on}")
+    for fn in granted:
+        fn.policies.append(document)
 
 
 def _route_throttle(entries: tuple, routes: list[Route]) -> tuple[float | None, int | None]:
@@ -598,7 +620,10 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
     templates = None
     for index, policy in enumerate(policies):
         here = f"{where}[{index}]"
-        if isinstance(policy, dict) and len(policy) == 1 and next(iter(policy)) in ARN_MAKERS:
+        made_here = _managed_policy_of_the_template(policy, resolver)
+        if made_here is not None:  # !Ref a ManagedPolicy of the template: its statements
+            policy = made_here
+        elif isinstance(policy, dict) and len(policy) == 1 and next(iter(policy)) in ARN_MAKERS:
             try:  # an ARN made in the template: !Sub arn:${AWS::Partition}:iam::aws:policy/...
                 made = resolver.resolve(policy, here)
             except WorkshopError:
@@ -631,6 +656,16 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
         parameters = resolver.resolve(parameters or {}, here)
         documents.append(resolver.resolve(templates[name].to_statement(parameters), here))
     return documents
+
+
+def _managed_policy_of_the_template(policy: Any, resolver: _Resolver) -> Any:
+    """The PolicyDocument of the AWS::IAM::ManagedPolicy that `policy` refers to (!Ref), or None."""
+    if not (isinstance(policy, dict) and set(policy) == {"Ref"} and isinstance(policy["Ref"], str)):
+        return None
+    resource = resolver.resources.get(policy["Ref"])
+    if not isinstance(resource, dict) or resource.get("Type") != "AWS::IAM::ManagedPolicy":
+        return None
+    return (resource.get("Properties") or {}).get("PolicyDocument")
 
 
 def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Resolver) -> Function:

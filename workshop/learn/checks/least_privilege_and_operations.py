@@ -4,6 +4,7 @@ table recoverable to any second (stage 06 -> 07)."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Collection
 from typing import Any
@@ -127,6 +128,56 @@ def _unthrottled(template: Any, apis: list[Api], limited: list[Api]) -> str:
     )
 
 
+def why_refused(policies: list[Any], action: str, resource: str) -> str:
+    """What in the function's policies refuses `action` on `resource`: a sentence."""
+    if decide(policies, action, resource) == PermissionResult.DENIED:
+        return f"A Deny in the function's policy refuses {action} on {resource}."
+    elsewhere = sorted(
+        {
+            named
+            for statement in _statements(policies)
+            if statement.get("Effect") == "Allow" and _names(statement, action)
+            for named in _as_list(statement.get("Resource"))
+        }
+    )
+    if elsewhere:
+        return (
+            f"The function's policy allows {action} only on {_listed(elsewhere)}, and the "
+            f"handler calls it on {resource}: name the table by its real ARN "
+            "(!GetAtt VisitCounterTable.Arn)."
+        )
+    return (
+        f"No statement of the function's policy allows {action}, which the handler calls: "
+        "allow it on the table's real ARN (!GetAtt VisitCounterTable.Arn)."
+    )
+
+
+def _statements(policies: list[Any]) -> list[dict[str, Any]]:
+    statements = []
+    for document in policies:
+        found = document.get("Statement") if isinstance(document, dict) else None
+        statements += [s for s in _as_list(found) if isinstance(s, dict)]
+    return statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def _names(statement: dict[str, Any], action: str) -> bool:
+    """Whether a statement's Action (or NotAction) takes in `action`, as IAM reads them."""
+
+    def matched(patterns: Any) -> bool:
+        return any(
+            isinstance(p, str) and fnmatch.fnmatch(action.lower(), p.lower())
+            for p in _as_list(patterns)
+        )
+
+    if "NotAction" in statement:
+        return not matched(statement["NotAction"])
+    return matched(statement.get("Action"))
+
+
 def dynamodb_actions() -> list[str]:
     """Every IAM action of DynamoDB, as dynamodb:Name."""
     import botocore.session
@@ -148,10 +199,13 @@ def check(stack: Any, seen: Collection[str] = ()) -> list[str]:
     visitor = LoggedVisitor(stack)
     printed: list[str] = []
     called: set[str] = set(seen)
+    requests: list[tuple[str, str]] = []  # (action, resource) of each call, in order
+    function = stack.function()
 
     def watch(target: str, body: dict[str, Any]) -> None:
         operation = target.rsplit(".", 1)[-1]
-        called.update(action for action, _ in requested(operation, body, stack.aws.region))
+        requests.extend(requested(operation, body, stack.aws.region))
+        called.update(action for action, _ in requests)
 
     with stack.intercept_dynamodb(watch):
         for count in (1, 2):
@@ -159,14 +213,15 @@ def check(stack: Any, seen: Collection[str] = ()) -> list[str]:
             if not is_greeting(answer, count, None):
                 expected = greeting(count, ANY_SESSION)
                 problem = unexpected(ordinal_visit(count), answer, logs, expected)
-                if any("AccessDeniedException" in message for message in logs):
-                    problem += (
-                        " The policy must allow the call the handler makes, on the table's "
-                        "real ARN (!GetAtt VisitCounterTable.Arn)."
-                    )
+                refused = [
+                    (action, resource)
+                    for action, resource in requests
+                    if decide(function.policies, action, resource) != PermissionResult.PERMITTED
+                ]
+                if refused:
+                    problem += " " + why_refused(function.policies, *refused[0])
                 return [problem]
             printed += logs
-    function = stack.function()
     tables = f"arn:aws:dynamodb:{stack.aws.region}:{ACCOUNT_ID}:table/"
     table = tables + stack.table().name
 
