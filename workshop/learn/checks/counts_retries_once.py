@@ -29,6 +29,7 @@ from workshop.learn.checks.story import (
     ordinal_visit,
     quote,
     unexpected,
+    waiting,
 )
 from workshop.local.iam import requested
 from workshop.visitor import Answer, get
@@ -196,6 +197,11 @@ def _retries(stack: Any) -> list[str]:
         return [problem]
 
     # Two tabs: the other tab's visits, before the late one and while it waits to try again.
+    waiting(
+        "Two tabs of one visitor: a visit answered late tries again near the Timeout, the "
+        "other tab's visits meanwhile",
+        stack.function().timeout,
+    )
     late, others = _two_tabs(stack, visitor)
     both = (
         f"Of two tabs of one visitor, the other tab made {EARLIER_VISITS} visits, then one "
@@ -227,6 +233,7 @@ def _retries(stack: Any) -> list[str]:
         return [problem]
 
     # Beyond the retries: every write is applied, and no answer comes in time.
+    waiting("A visit none of whose updates DynamoDB answers in time", stack.function().timeout)
     answer, logs = _held_visit(stack, visitor, retry_in_time=False)
     beyond = "When DynamoDB answers none of a visit's updates in time, that visit"
     if answer.status != 503:

@@ -18,6 +18,7 @@ from workshop.learn.checks.story import (
     is_greeting,
     quote,
     unexpected,
+    waiting,
 )
 from workshop.visitor import Answer, deletes, get
 
@@ -147,13 +148,16 @@ def _after_a_crash(stack: Any, visitor: LoggedVisitor, last: int) -> list[str]:
         killed.append(stack.runtimes[function.logical_id].crash())
         return {"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError"}  # never read
 
+    # A lock that lapses (a lease a little longer than the Timeout, so that no visit still
+    # running can lose it) lets the visits through again by then.
+    patience = CRASH_TIMEOUTS * function.timeout
+    waiting(
+        "A visit crashes at its last DynamoDB call; the visits after it must count again", patience
+    )
     with stack.intercept_dynamodb(crash_at_the_last):
         visitor.visit(patience=function.timeout + 5)
     if not any(killed):
         raise WorkshopError("the check could not stop the visit's execution environment")
-    # A lock that lapses (a lease a little longer than the Timeout, so that no visit still
-    # running can lose it) lets the visits through again by then.
-    patience = CRASH_TIMEOUTS * function.timeout
     deadline = time.monotonic() + patience
     while count_of(answer := visitor.visit(patience=function.timeout + 5)[0]) is None:
         if time.monotonic() > deadline:
@@ -209,6 +213,10 @@ def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | Non
         slow["answer"] = get(visitor.url, visitor.cookie, timeout=timeout + 5)
 
     meanwhile = []
+    waiting(
+        f"A visit is slow before {_call(position)}, while others come meanwhile",
+        timeout - SLOW_VISIT_LEFT,
+    )
     with stack.intercept_dynamodb(pause):
         visiting = threading.Thread(target=slow_visit, daemon=True)
         visiting.start()
@@ -231,22 +239,24 @@ def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | Non
     counted = count - before - 1  # the closing visit counts itself
     if counted >= len(answered):
         return None
-    if position <= len(ORDINALS):
-        call = f"its {ORDINALS[position - 1]} DynamoDB call"
-    else:
-        call = f"DynamoDB call number {position}"
     told = (
         "it and a visit that came meanwhile were both answered 200"
         if answer.status == 200
         else f"it answered {answer.status}, a visit that came meanwhile 200"
     )
     return (
-        f"A visit was slow before {call}, and went on {SLOW_VISIT_LEFT:g} s before the "
+        f"A visit was slow before {_call(position)}, and went on {SLOW_VISIT_LEFT:g} s before the "
         f"function's Timeout of {timeout:g} s, as a visit may: {told}, but the count rose by "
         f"only {max(counted, 0)} (a lost update). A lock that lapses before a visit may end "
         "lets the next visit in while the slow one still works: its lease must be a little "
         "longer than the Timeout."
     )
+
+
+def _call(position: int) -> str:
+    if position <= len(ORDINALS):
+        return f"its {ORDINALS[position - 1]} DynamoDB call"
+    return f"its DynamoDB call number {position}"
 
 
 def _at_once(stack: Any, visitor: LoggedVisitor, n: int) -> list[Any]:

@@ -156,6 +156,12 @@ def ordinal_visit(number: int) -> str:
     return f"{ORDINALS[number - 1]} visit" if number <= len(ORDINALS) else f"visit number {number}"
 
 
+def waiting(what: str, seconds: float) -> None:
+    """Say what a check waits for, and how long at most, before a wait of seconds: the learner
+    sees that it has not hung."""
+    print(f"  ... {what} (up to {seconds:.0f} s)", flush=True)
+
+
 def delay_or_date(value: str) -> bool:
     """Whether a Retry-After value is delay-seconds or an HTTP date, as RFC 9110 allows."""
     if value.strip().isdigit():
