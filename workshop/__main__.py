@@ -13,13 +13,12 @@ try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     from workshop.cli import main
 
-    code = main()
+    raise SystemExit(main())  # here, so that a Ctrl-C raised again at this line is caught too
 except KeyboardInterrupt:
-    code = 130
+    raise SystemExit(130) from None
 except RuntimeError as error:
     # Python 3.11 makes a Ctrl-C that comes as a class is made (in a field's __set_name__)
     # the cause of a RuntimeError.
     if not isinstance(error.__cause__, KeyboardInterrupt):
         raise
-    code = 130
-raise SystemExit(code)
+    raise SystemExit(130) from None

@@ -21,25 +21,34 @@ def ctrl_c_never_lost() -> None:
     the next line of the code that was running, where it stops the command."""
     printing = sys.unraisablehook
 
+    def again(frame: FrameType, event: str, arg: object) -> None:
+        """Raise the Ctrl-C in the frame traced, once: the trace goes with it."""
+        if interrupted:
+            interrupted.pop().f_trace = None
+        sys.settrace(None)
+        raise KeyboardInterrupt
+
+    interrupted: list[FrameType] = []
+
     def hook(unraisable: sys.UnraisableHookArgs) -> None:
         if (
             unraisable.exc_type is None
             or not issubclass(unraisable.exc_type, KeyboardInterrupt)
             or threading.current_thread() is not threading.main_thread()
-            or sys.gettrace() is not None  # a debugger's: left to it
+            or sys.gettrace() not in (None, again)  # a debugger's: left to it
         ):
             printing(unraisable)
             return
-        interrupted = sys._getframe().f_back  # what ran when Python called the callback
-        if interrupted is None:  # Python is ending: as it would, only without a traceback
+        frame = sys._getframe().f_back  # what ran when Python called the callback
+        if frame is None:  # Python is ending: as it would, only without a traceback
             return
-
         # Raised here, or by a signal here, it would be dropped again. A trace function's
-        # exception is raised in the frame it traces, and unsets it: at the next line run.
-        def again(frame: FrameType, event: str, arg: object) -> None:
-            raise KeyboardInterrupt
-
-        interrupted.f_trace = again
+        # exception is raised in the frame it traces: at the next line run, or in the next
+        # call. (A blocking call under way, a sleep or a wait, ends first.)
+        if interrupted:
+            interrupted.pop().f_trace = None
+        interrupted.append(frame)
+        frame.f_trace = again
         sys.settrace(again)
 
     sys.unraisablehook = hook

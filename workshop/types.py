@@ -85,6 +85,8 @@ class Function:
     reserved_concurrency: int | None = None
     logging_config: dict[str, Any] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
+    # Of `policies`, those the stack attaches to the function's role, by their logical ids.
+    attached: dict[int, str] = field(default_factory=dict)
 
     @property
     def log_group(self) -> str:

@@ -318,6 +318,32 @@ def test_a_policy_on_the_function_s_role_grants_it_its_statements(tmp_path, kind
     )
     (function,) = load(_write(tmp_path, resources), stack_name="t").functions.values()
     assert ("dynamodb:Scan" in json.dumps(function.policies)) is granted
+    # Named, so that a check can say where a grant comes from.
+    assert [function.attached.get(i) for i in range(len(function.policies))][-1:] == (
+        ["Extra"] if granted else [None] * len(function.policies[-1:])
+    )
+
+
+CONDITIONS = "Conditions:\n  Never: !Equals [a, b]\n"
+
+
+def test_a_policy_whose_condition_does_not_hold_grants_nothing(tmp_path):
+    """CloudFormation does not make a resource whose Condition is false."""
+    resources = FUNCTION.format(runtime="python3.11", extra="") + (
+        "  Extra:\n    Type: AWS::IAM::Policy\n    Condition: Never\n    Properties:\n"
+        f"      Roles: [!Ref FnRole]\n      PolicyDocument: {ALLOW_SCAN}\n"
+    )
+    (function,) = load(_write(tmp_path, resources, CONDITIONS), stack_name="t").functions.values()
+    assert "dynamodb:Scan" not in json.dumps(function.policies)
+
+
+def test_a_role_named_other_than_by_ref_is_one_the_harness_cannot_read(tmp_path):
+    resources = FUNCTION.format(runtime="python3.11", extra="") + (
+        "  Extra:\n    Type: AWS::IAM::Policy\n    Properties:\n"
+        f"      Roles: [!Sub '${{FnRole}}']\n      PolicyDocument: {ALLOW_SCAN}\n"
+    )
+    with pytest.raises(WorkshopError, match=r"Extra.Roles\[0\] uses a role named by"):
+        load(_write(tmp_path, resources), stack_name="t")
 
 
 def test_a_managed_policy_of_the_template_in_policies_grants_its_statements(tmp_path):

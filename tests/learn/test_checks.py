@@ -235,6 +235,23 @@ TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t-VisitCounterTable-A
             "(!GetAtt VisitCounterTable.Arn).",
         ),
         (
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:UpdateItem",
+                "Resource": TABLE_ARN,
+                "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}},
+            },
+            "The statement that allows dynamodb:UpdateItem has a Condition that the handler's "
+            'call does not meet ({"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}): it '
+            "goes over HTTPS, to the table's own region.",
+        ),
+        (
+            {"Effect": "Allow", "Action": "dynamodb:*", "NotResource": TABLE_ARN},
+            f"The function's policy allows dynamodb:UpdateItem only on every resource but "
+            f"{TABLE_ARN}, and the handler calls it on {TABLE_ARN}: name the table by its real "
+            "ARN (!GetAtt VisitCounterTable.Arn).",
+        ),
+        (
             {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE_ARN},
             "No statement of the function's policy allows dynamodb:UpdateItem, which the handler "
             "calls: allow it on the table's real ARN (!GetAtt VisitCounterTable.Arn).",

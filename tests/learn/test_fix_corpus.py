@@ -33,16 +33,10 @@ def fixes(kind: str, stage: str | None = None) -> list[Path]:
     )
 
 
-# Exercises whose check takes seconds: 04's runs two real `sam build`s, 06's and 08's wait out
-# stalls of DynamoDB.
-SLOW_CHECKS = {"04", "06", "08"}
-# And fixes whose check waits, as 05's does for a lock taken by a visit that crashed to lapse.
-SLOW_FIXES = {
-    "05-a-lock-item-with-a-lease",
-    "05-a-lock-item-with-no-lease",
-    "05-a-lock-item-with-no-lease-taken-after-a-read",
-    "05-a-lock-item-with-a-lease-shorter-than-the-timeout",
-}
+# Exercises whose check takes seconds: 04's runs two real `sam build`s, 05's waits for a lock
+# that a crashed visit took to lapse, and for visits slowed before their calls, 06's and 08's
+# wait out stalls of DynamoDB.
+SLOW_CHECKS = {"04", "05", "06", "08"}
 
 
 def params(kind: str) -> list:
@@ -50,9 +44,7 @@ def params(kind: str) -> list:
         pytest.param(
             fix,
             id=f"{fix.parts[-3]}-{fix.name}",
-            marks=[pytest.mark.slow]
-            if fix.parts[-3] in SLOW_CHECKS or f"{fix.parts[-3]}-{fix.name}" in SLOW_FIXES
-            else [],
+            marks=[pytest.mark.slow] if fix.parts[-3] in SLOW_CHECKS else [],
         )
         for fix in fixes(kind)
     ]

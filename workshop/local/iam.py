@@ -96,8 +96,7 @@ def _as_it_applies(document: Any, resource: str) -> Any:
         statements = [statements]
     if not isinstance(statements, list):
         return document
-    region = resource.split(":")[3] if resource.count(":") >= 3 else ""
-    context = {"aws:securetransport": "true", "aws:requestedregion": region}
+    context = call_context(resource)
     applied = []
     for statement in statements:
         if not isinstance(statement, dict):
@@ -122,6 +121,12 @@ def _as_it_applies(document: Any, resource: str) -> Any:
                 statement[key] = [v.lower() if isinstance(v, str) else v for v in value]
         applied.append(statement)
     return {**document, "Statement": applied}
+
+
+def call_context(resource: str) -> dict[str, str]:
+    """The condition keys of a function's SDK call on `resource` (KNOWN_CONDITION_KEYS)."""
+    region = resource.split(":")[3] if resource.count(":") >= 3 else ""
+    return {"aws:securetransport": "true", "aws:requestedregion": region}
 
 
 def condition_holds(condition: Any, context: dict[str, str]) -> bool | None:

@@ -416,6 +416,10 @@ def load(
     for logical_id, resource in raw["Resources"].items():
         kind = resource.get("Type")
         props = resource.get("Properties") or {}
+        if "Condition" in resource and not resolver.condition(
+            str(resource["Condition"]), f"{logical_id}.Condition"
+        ):
+            continue  # CloudFormation does not make it
         if kind == FUNCTION:
             merged = with_globals(sam_globals, kind, logical_id, resource, where)
             functions[logical_id] = _function(logical_id, merged, path.parent, resolver)
@@ -484,20 +488,22 @@ def _attach(
 ) -> None:
     """Grant a policy's statements to each function whose role (SAM's "<Function>Role") its
     Roles name; a role of another's grants the functions nothing."""
-    from workshop.local.iam import unjudged_deny  # it needs our names
-
     roles = props["Roles"] if isinstance(props["Roles"], list) else [props["Roles"]]
-    named = [role["Ref"] for role in roles if isinstance(role, dict) and set(role) == {"Ref"}]
+    named = []
+    for index, role in enumerate(roles):
+        if isinstance(role, dict) and set(role) == {"Ref"}:
+            named.append(role["Ref"])
+        elif not isinstance(role, str):  # a role's name made otherwise: !Sub "${FnRole}", say
+            raise resolver.unsupported(
+                f"{logical_id}.Roles[{index}]", f"a role named by {json.dumps(role)}"
+            )
+    # A role named by a plain string is not one that SAM makes: its name is CloudFormation's.
     granted = [fn for fn in functions.values() if f"{fn.logical_id}Role" in named]
     if not granted:
         return
-    where = f"{logical_id}.PolicyDocument"
-    document = resolver.resolve(props.get("PolicyDocument"), where)
-    if not isinstance(document, dict) or "Statement" not in document:
-        raise WorkshopError(f"{resolver.where}: {where} is not a policy document (Statement).")
-    if denied_on := unjudged_deny(document):
-        raise resolver.unsupported(where, f"a Deny on {denied_on}")
+    document = _document(logical_id, props, resolver)
     for fn in granted:
+        fn.attached[len(fn.policies)] = logical_id
         fn.policies.append(document)
 
 
@@ -662,10 +668,34 @@ def _managed_policy_of_the_template(policy: Any, resolver: _Resolver) -> Any:
     """The PolicyDocument of the AWS::IAM::ManagedPolicy that `policy` refers to (!Ref), or None."""
     if not (isinstance(policy, dict) and set(policy) == {"Ref"} and isinstance(policy["Ref"], str)):
         return None
-    resource = resolver.resources.get(policy["Ref"])
+    logical_id = policy["Ref"]
+    resource = resolver.resources.get(logical_id)
     if not isinstance(resource, dict) or resource.get("Type") != "AWS::IAM::ManagedPolicy":
         return None
-    return (resource.get("Properties") or {}).get("PolicyDocument")
+    if "Condition" in resource and not resolver.condition(
+        str(resource["Condition"]), f"{logical_id}.Condition"
+    ):
+        raise WorkshopError(
+            f"{resolver.where}: a function's Policies name {logical_id}, whose Condition does "
+            "not hold, so CloudFormation does not make it: the deploy would fail."
+        )
+    return _document(logical_id, resource.get("Properties") or {}, resolver)
+
+
+def _document(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> dict[str, Any]:
+    """A policy resource's PolicyDocument, resolved."""
+    from workshop.local.iam import unjudged_deny  # it needs our names
+
+    where = f"{logical_id}.PolicyDocument"
+    document = resolver.resolve(props.get("PolicyDocument"), where)
+    if not isinstance(document, dict) or "Statement" not in document:
+        raise WorkshopError(
+            f"{resolver.where}: {where} is not a policy document (it has no Statement): the "
+            "deploy would fail."
+        )
+    if denied_on := unjudged_deny(document):
+        raise resolver.unsupported(where, f"a Deny on {denied_on}")
+    return document
 
 
 def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Resolver) -> Function:

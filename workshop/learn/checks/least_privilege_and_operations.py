@@ -22,9 +22,9 @@ from workshop.learn.checks.story import (
     unexpected,
 )
 from workshop.local.api_gateway import ACCOUNT_BURST, ACCOUNT_RATE, throttle_limits
-from workshop.local.iam import decide, requested
+from workshop.local.iam import call_context, condition_holds, decide, requested
 from workshop.local.sam_template import ACCOUNT_ID, resource_path
-from workshop.types import Api
+from workshop.types import Api, Function
 
 NEEDS_STACK = True
 # Every DynamoDB action a policy may allow: the API's operations (botocore's model), less those
@@ -128,22 +128,46 @@ def _unthrottled(template: Any, apis: list[Api], limited: list[Api]) -> str:
     )
 
 
+def _the_policy(function: Function, actions: list[str], resource: str) -> str:
+    """ "The function's policy", naming the policies on its role that grant some of `actions`
+    on `resource`: a grant made outside its Policies is found there."""
+    granting = [
+        name
+        for index, name in function.attached.items()
+        if any(
+            decide([function.policies[index]], action, resource) == PermissionResult.PERMITTED
+            for action in actions
+        )
+    ]
+    if not granting:
+        return "The function's policy"
+    return f"The function's policy (with {_listed(granting)}, which the stack attaches to its role)"
+
+
 def why_refused(policies: list[Any], action: str, resource: str) -> str:
     """What in the function's policies refuses `action` on `resource`: a sentence."""
     if decide(policies, action, resource) == PermissionResult.DENIED:
         return f"A Deny in the function's policy refuses {action} on {resource}."
-    elsewhere = sorted(
-        {
-            named
-            for statement in _statements(policies)
-            if statement.get("Effect") == "Allow" and _names(statement, action)
-            for named in _as_list(statement.get("Resource"))
-        }
-    )
+    elsewhere: list[str] = []
+    unmet: list[str] = []
+    for statement in _statements(policies):
+        if statement.get("Effect") != "Allow" or not _names(statement, action):
+            continue
+        if condition_holds(statement.get("Condition") or {}, call_context(resource)) is False:
+            unmet.append(json.dumps(statement["Condition"]))
+        elif "NotResource" in statement:
+            elsewhere.append(f"every resource but {_listed(_as_list(statement['NotResource']))}")
+        else:
+            elsewhere += [str(named) for named in _as_list(statement.get("Resource"))]
+    if unmet:
+        return (
+            f"The statement that allows {action} has a Condition that the handler's call does "
+            f"not meet ({unmet[0]}): it goes over HTTPS, to the table's own region."
+        )
     if elsewhere:
         return (
-            f"The function's policy allows {action} only on {_listed(elsewhere)}, and the "
-            f"handler calls it on {resource}: name the table by its real ARN "
+            f"The function's policy allows {action} only on {_listed(sorted(set(elsewhere)))}, "
+            f"and the handler calls it on {resource}: name the table by its real ARN "
             "(!GetAtt VisitCounterTable.Arn)."
         )
     return (
@@ -250,7 +274,8 @@ def check(stack: Any, seen: Collection[str] = ()) -> list[str]:
             if action in unused
         ]
         problems.append(
-            f"The function's policy still allows {_listed(unused)} on its table, where the "
+            f"{_the_policy(function, unused, table)} still allows {_listed(unused)} on its "
+            "table, where the "
             f"handler calls only {calls}"
             + (f": with the function's credentials, {_listed(harm)}." if harm else ".")
         )
@@ -266,7 +291,8 @@ def check(stack: Any, seen: Collection[str] = ()) -> list[str]:
         elsewhere = allowed(other)
         if elsewhere:
             problems.append(
-                f"The function's policy allows {_listed(elsewhere)} on other tables too, such "
+                f"{_the_policy(function, elsewhere, other)} allows {_listed(elsewhere)} on "
+                "other tables too, such "
                 f"as {other}, where only its own table ({table}) is needed."
             )
             break
