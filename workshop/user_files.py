@@ -12,6 +12,7 @@ import codecs
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from workshop.errors import WorkshopError
 
@@ -78,3 +79,22 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 def changes(old: dict[str, tuple[int, int]], new: dict[str, tuple[int, int]]) -> list[str]:
     """The files (relative paths) that came, went or changed between two snapshots."""
     return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
+
+
+def yaml_problem(error: Any) -> str:
+    """What is wrong with a YAML file, from PyYAML's error, on one line by line and column:
+    without the excerpt and the caret it draws under them, noise once on one line."""
+    import yaml  # here: only a file that fails to parse needs it
+
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
+        return "(" + " ".join(str(error).split()) + ")"
+    mark = error.problem_mark
+    said = f"at line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
+    if error.context and error.context_mark is not None:
+        start = error.context_mark
+        said += (
+            f" ({error.context} that starts at line {start.line + 1}, column {start.column + 1})"
+        )
+    elif error.context:
+        said += f" ({error.context})"
+    return said

@@ -182,10 +182,16 @@ def test_an_unknown_resource_type_is_named(tmp_path):
 
 
 def test_broken_yaml_is_a_clear_error(tmp_path):
+    """On one line, by line and column: without the excerpt and the caret the parser draws."""
     path = tmp_path / "template.yaml"
-    path.write_text("Resources: [unclosed\n", encoding="utf-8")
-    with pytest.raises(WorkshopError, match="not valid YAML"):
+    path.write_text("Resources:\n  Fn:\n    Type: X\n   Bad: [\n", encoding="utf-8")
+    with pytest.raises(WorkshopError) as raised:
         load(path, stack_name="t")
+    assert str(raised.value) == (
+        f"{path}: not valid YAML at line 4, column 4: expected <block end>, but found "
+        "'<block mapping start>' (while parsing a block mapping that starts at line 2, column "
+        "3); fix the template."
+    )
 
 
 def test_globals_apply_and_functions_override_them(tmp_path):

@@ -51,7 +51,9 @@ def template_runtimes(template: Path) -> set[str]:
         text = user_files.read_text(template, "a SAM template")
         doc = yaml.load(text, Loader=_TolerantLoader) or {}
     except yaml.YAMLError as error:
-        raise WorkshopError(f"{template} is not valid YAML: {error}") from error
+        raise WorkshopError(
+            f"{template} is not valid YAML {user_files.yaml_problem(error)}"
+        ) from error
     default = ((doc.get("Globals") or {}).get("Function") or {}).get("Runtime")
     runtimes = set()
     for resource in (doc.get("Resources") or {}).values():

@@ -137,7 +137,9 @@ def parse_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.load(text, Loader=_TemplateLoader)  # noqa: S506
     except yaml.YAMLError as exc:
-        raise WorkshopError(f"{path}: not valid YAML ({exc}); fix the template.") from None
+        raise WorkshopError(
+            f"{path}: not valid YAML {user_files.yaml_problem(exc)}; fix the template."
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
         raise WorkshopError(f"{path}: a SAM template needs a Resources section.")
     return data
