@@ -22,7 +22,13 @@ def ctrl_c_never_lost() -> None:
     printing = sys.unraisablehook
 
     def again(frame: FrameType, event: str, arg: object) -> None:
-        """Raise the Ctrl-C in the frame traced, once: the trace goes with it."""
+        """Raise the Ctrl-C in the frame traced, once: the trace goes with it. Not in the hook
+        itself, called for another Ctrl-C lost meanwhile: it would be dropped there."""
+        caller: FrameType | None = frame
+        while caller is not None:
+            if caller.f_code is hook.__code__:
+                return
+            caller = caller.f_back
         if interrupted:
             interrupted.pop().f_trace = None
         sys.settrace(None)

@@ -81,11 +81,15 @@ def changes(old: dict[str, tuple[int, int]], new: dict[str, tuple[int, int]]) ->
     return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
 
 
-def yaml_problem(error: Any) -> str:
-    """What is wrong with a YAML file, from PyYAML's error, on one line by line and column:
-    without the excerpt and the caret it draws under them, noise once on one line."""
+def yaml_problem(error: Any, text: str) -> str:
+    """What is wrong with a YAML file (`text`), from PyYAML's error, on one line by line and
+    column: without the excerpt and the caret it draws under them, noise once on one line."""
     import yaml  # here: only a file that fails to parse needs it
 
+    if isinstance(error, yaml.reader.ReaderError):  # a character YAML takes nowhere
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        return f"at line {line}, column {column}: character #x{error.character:04x}: {error.reason}"
     if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
         return "(" + " ".join(str(error).split()) + ")"
     mark = error.problem_mark
@@ -97,4 +101,6 @@ def yaml_problem(error: Any) -> str:
         )
     elif error.context:
         said += f" ({error.context})"
+    if "'\\t'" in str(error.problem):  # a tab, as some editors indent with
+        said += "; YAML indents with spaces, not tabs"
     return said

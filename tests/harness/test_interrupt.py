@@ -60,6 +60,24 @@ def work():
         print("stopped", sys.gettrace(), sys._getframe().f_trace)
 work()
 """
+# Two lost at once, each in a callback of C (as Python's own Ctrl-C handler is): the second
+# comes while the first waits to be raised again.
+LOST_TWICE = """
+import functools, signal, sys, weakref
+class Lock: pass
+let_go = functools.partial(signal.default_int_handler, signal.SIGINT)  # (it, the ref)
+def work():
+    first, second = Lock(), Lock()
+    refs = weakref.ref(first, let_go), weakref.ref(second, let_go)
+    try:
+        del first, second
+        for _ in range(1000):
+            pass
+        print("went on")
+    except KeyboardInterrupt:
+        print("stopped", sys.gettrace(), sys._getframe().f_trace)
+work()
+"""
 # Python waits for the thread at exit: a Ctrl-C comes then, when no line of ours runs.
 LOST_AS_PYTHON_ENDS = """
 import os, signal, threading
@@ -83,10 +101,11 @@ def _ran(script: str, kept: bool) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("kept", [True, False])
-def test_a_ctrl_c_that_comes_in_a_callback_stops_the_command_all_the_same(kept):
+@pytest.mark.parametrize("script", [LOST_IN_A_CALLBACK, LOST_TWICE], ids=["once", "twice"])
+def test_a_ctrl_c_that_comes_in_a_callback_stops_the_command_all_the_same(kept, script):
     """As an import lets go of its module lock, a weakref callback runs: Python prints a
     KeyboardInterrupt raised there as "Exception ignored", with a traceback, and goes on."""
-    ran = _ran(LOST_IN_A_CALLBACK, kept)
+    ran = _ran(script, kept)
     if kept:
         assert (ran.stdout, ran.stderr) == ("stopped None None\n", "")
     else:  # what the workshop would do without it

@@ -325,9 +325,7 @@ def test_a_policy_on_the_function_s_role_grants_it_its_statements(tmp_path, kind
     (function,) = load(_write(tmp_path, resources), stack_name="t").functions.values()
     assert ("dynamodb:Scan" in json.dumps(function.policies)) is granted
     # Named, so that a check can say where a grant comes from.
-    assert [function.attached.get(i) for i in range(len(function.policies))][-1:] == (
-        ["Extra"] if granted else [None] * len(function.policies[-1:])
-    )
+    assert function.attached == ({len(function.policies) - 1: "Extra"} if granted else {})
 
 
 CONDITIONS = "Conditions:\n  Never: !Equals [a, b]\n"
@@ -341,6 +339,67 @@ def test_a_policy_whose_condition_does_not_hold_grants_nothing(tmp_path):
     )
     (function,) = load(_write(tmp_path, resources, CONDITIONS), stack_name="t").functions.values()
     assert "dynamodb:Scan" not in json.dumps(function.policies)
+
+
+TABLE_NEVER_MADE = "  T:\n    Type: AWS::Serverless::SimpleTable\n    Condition: Never\n"
+
+
+def test_a_resource_whose_condition_does_not_hold_is_not_made(tmp_path):
+    resources = FUNCTION.format(runtime="python3.11", extra="") + TABLE_NEVER_MADE
+    assert load(_write(tmp_path, resources, CONDITIONS), stack_name="t").tables == {}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "      Environment:\n        Variables:\n          TABLE: !Ref T\n",
+        "      Policies:\n        - DynamoDBCrudPolicy:\n            TableName: !Ref T\n",
+    ],
+)
+def test_a_resource_that_is_not_made_cannot_be_referred_to(tmp_path, extra):
+    """CloudFormation refuses it: the deploy would fail."""
+    resources = FUNCTION.format(runtime="python3.11", extra=extra) + TABLE_NEVER_MADE
+    with pytest.raises(WorkshopError, match="refers to T, whose Condition does not hold"):
+        load(_write(tmp_path, resources, CONDITIONS), stack_name="t")
+
+
+def test_an_if_in_policies_takes_the_policy_its_condition_chooses(tmp_path):
+    extra = (
+        "      Policies:\n        - !If [Never, !Ref AWS::NoValue, !Ref Extra]\n"
+        "        - !If [Never, !Ref Extra, !Ref AWS::NoValue]\n"
+    )
+    resources = FUNCTION.format(runtime="python3.11", extra=extra) + (
+        "  Extra:\n    Type: AWS::IAM::ManagedPolicy\n    Properties:\n"
+        f"      PolicyDocument: {ALLOW_SCAN}\n"
+    )
+    (function,) = load(_write(tmp_path, resources, CONDITIONS), stack_name="t").functions.values()
+    assert json.dumps(function.policies).count("dynamodb:Scan") == 1
+
+
+def test_a_role_named_by_sam_s_logical_id_as_a_string_is_a_mistake(tmp_path):
+    resources = FUNCTION.format(runtime="python3.11", extra="") + (
+        "  Extra:\n    Type: AWS::IAM::Policy\n    Properties:\n"
+        f"      Roles: [FnRole]\n      PolicyDocument: {ALLOW_SCAN}\n"
+    )
+    with pytest.raises(WorkshopError, match="the logical id of the role SAM makes.*!Ref FnRole"):
+        load(_write(tmp_path, resources), stack_name="t")
+
+
+@pytest.mark.parametrize(
+    "tag, said",
+    [
+        (
+            "!FindInMap [M, k, v]",
+            "line 11 uses !FindInMap, which the workshop harness cannot serve",
+        ),
+        ("!Nonsense [a]", "line 11 uses !Nonsense, which is no CloudFormation function"),
+    ],
+)
+def test_a_tag_the_harness_does_not_read_is_named_for_what_it_is(tmp_path, tag, said):
+    """Valid YAML either way: not "not valid YAML"."""
+    extra = f"      Environment:\n        Variables:\n          X: {tag}\n"
+    with pytest.raises(WorkshopError, match=said):
+        load(_write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra)), stack_name="t")
 
 
 def test_a_role_named_other_than_by_ref_is_one_the_harness_cannot_read(tmp_path):

@@ -241,15 +241,26 @@ TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t-VisitCounterTable-A
                 "Resource": TABLE_ARN,
                 "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}},
             },
-            "The statement that allows dynamodb:UpdateItem has a Condition that the handler's "
-            'call does not meet ({"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}): it '
-            "goes over HTTPS, to the table's own region.",
+            f"The statement that allows dynamodb:UpdateItem on {TABLE_ARN} has a Condition "
+            "that the handler's call does not meet "
+            '({"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}): it goes over HTTPS, to '
+            "the table's own region.",
         ),
         (
             {"Effect": "Allow", "Action": "dynamodb:*", "NotResource": TABLE_ARN},
-            f"The function's policy allows dynamodb:UpdateItem only on every resource but "
-            f"{TABLE_ARN}, and the handler calls it on {TABLE_ARN}: name the table by its real "
-            "ARN (!GetAtt VisitCounterTable.Arn).",
+            f"The statement that allows dynamodb:UpdateItem leaves {TABLE_ARN} out "
+            "(NotResource): name the table under Resource (!GetAtt VisitCounterTable.Arn).",
+        ),
+        (  # the Condition of a statement on another table is not what refuses the call
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:UpdateItem",
+                "Resource": TABLE_ARN[:-7],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            f"The function's policy allows dynamodb:UpdateItem only on {TABLE_ARN[:-7]}, and the "
+            f"handler calls it on {TABLE_ARN}: name the table by its real ARN "
+            "(!GetAtt VisitCounterTable.Arn).",
         ),
         (
             {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE_ARN},

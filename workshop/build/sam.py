@@ -52,7 +52,7 @@ def template_runtimes(template: Path) -> set[str]:
         doc = yaml.load(text, Loader=_TolerantLoader) or {}
     except yaml.YAMLError as error:
         raise WorkshopError(
-            f"{template} is not valid YAML {user_files.yaml_problem(error)}"
+            f"{template} is not valid YAML {user_files.yaml_problem(error, text)}"
         ) from error
     default = ((doc.get("Globals") or {}).get("Function") or {}).get("Runtime")
     runtimes = set()

@@ -110,7 +110,7 @@ def _as_it_applies(document: Any, resource: str) -> Any:
             if holds:
                 del statement["Condition"]
         if "NotResource" in statement:
-            if _matches(resource, statement.pop("NotResource")):
+            if names_resource(resource, statement.pop("NotResource")):
                 continue
             statement["Resource"] = "*"
         for key in ("Action", "NotAction"):
@@ -174,7 +174,7 @@ def unjudged_deny(document: Any) -> str | None:
     return None
 
 
-def _matches(resource: str, patterns: Any) -> bool:
+def names_resource(resource: str, patterns: Any) -> bool:
     """Whether `resource` is one of an IAM element's ARNs (with its * and ? wildcards)."""
     patterns = patterns if isinstance(patterns, list) else [patterns]
     return any(isinstance(p, str) and fnmatch.fnmatchcase(resource, p) for p in patterns)

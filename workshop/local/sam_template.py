@@ -102,6 +102,12 @@ SAM_TAGS = (
     *("Ref", "Sub", "GetAtt", "Join", "Select", "Split"),
     *("If", "Equals", "Not", "And", "Or", "Condition"),
 )
+# The short forms CloudFormation reads besides SAM_TAGS (its guide's "Intrinsic function
+# reference"; Length and ToJsonString with AWS::LanguageExtensions).
+CLOUDFORMATION_TAGS = {"Base64", "Cidr", "FindInMap", "GetAZs", "ImportValue", "Transform"} | {
+    "Length",
+    "ToJsonString",
+}
 NO_VALUE = object()  # what `!Ref AWS::NoValue` resolves to: the property is left out
 
 
@@ -137,8 +143,23 @@ def parse_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.load(text, Loader=_TemplateLoader)  # noqa: S506
     except yaml.YAMLError as exc:
+        unknown = re.fullmatch(
+            r"could not determine a constructor for the tag '(!\w+)'", getattr(exc, "problem", "")
+        )
+        if unknown and isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark:
+            line, tag = exc.problem_mark.line + 1, unknown[1]
+            if tag[1:] not in CLOUDFORMATION_TAGS:
+                raise WorkshopError(
+                    f"{path}: line {line} uses {tag}, which is no CloudFormation function: "
+                    "the deploy would fail."
+                ) from None
+            raise WorkshopError(  # valid YAML, and CloudFormation's: the harness's limit
+                f"{path}: line {line} uses {tag}, which the workshop harness cannot serve: a "
+                "limit of the offline stand-in, not a mistake (sam deploy would accept it); to "
+                "run it here, write that part in a form the harness serves."
+            ) from None
         raise WorkshopError(
-            f"{path}: not valid YAML {user_files.yaml_problem(exc)}; fix the template."
+            f"{path}: not valid YAML {user_files.yaml_problem(exc, text)}; fix the template."
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
         raise WorkshopError(f"{path}: a SAM template needs a Resources section.")
@@ -201,6 +222,17 @@ class _Resolver:
             return f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{name}:*"
         return f"arn:aws:cloudformation:{self.region}:{ACCOUNT_ID}:{kind}/{name}"
 
+    def made(self, logical_id: str) -> bool:
+        """Whether CloudFormation makes the resource: its Condition, if it has one, holds."""
+        condition = self.resources[logical_id].get("Condition")
+        return condition is None or self.condition(str(condition), f"{logical_id}.Condition")
+
+    def unmade(self, logical_id: str, where: str) -> WorkshopError:
+        return WorkshopError(
+            f"{self.where}: {where} refers to {logical_id}, whose Condition does not hold, so "
+            "CloudFormation does not make it: the deploy would fail."
+        )
+
     def ref(self, name: str, where: str) -> Any:
         if name == "AWS::NoValue":
             return NO_VALUE
@@ -221,6 +253,8 @@ class _Resolver:
                 raise self.unsupported(where, f"parameter {name} has no Default")
             return str(default)
         if name in self.resources or name == DEFAULT_API:
+            if name != DEFAULT_API and not self.made(name):
+                raise self.unmade(name, where)
             if name == DEFAULT_API or self.resources[name].get("Type") == SERVERLESS_API:
                 return self.api_id(name)
             return self.physical_name(name)
@@ -229,6 +263,8 @@ class _Resolver:
     def get_att(self, logical_id: str, attribute: str, where: str) -> str:
         if logical_id not in self.resources:
             raise WorkshopError(f"{self.where}: {where} refers to {logical_id!r}, not defined.")
+        if not self.made(logical_id):
+            raise self.unmade(logical_id, where)
         if attribute == "Arn":
             return self.arn(logical_id)
         if attribute == "StreamArn":
@@ -251,7 +287,7 @@ class _Resolver:
             return value
         if len(value) == 1:
             ((key, arg),) = value.items()
-            self._check_shape(key, arg, where)
+            self.check_shape(key, arg, where)
             if key == "Ref":
                 return self.ref(arg, where)
             if key == "Fn::If":
@@ -278,7 +314,7 @@ class _Resolver:
         resolved = {key: self.resolve(item, f"{where}.{key}") for key, item in value.items()}
         return {key: item for key, item in resolved.items() if item is not NO_VALUE}
 
-    def _check_shape(self, key: str, arg: Any, where: str) -> None:
+    def check_shape(self, key: str, arg: Any, where: str) -> None:
         """A WorkshopError naming an intrinsic whose arguments are not of its form (as
         `sam validate` and the deploy refuse it), before they are unpacked."""
         form, holds = INTRINSIC_FORMS.get(key, ("", lambda _: True))
@@ -300,7 +336,7 @@ class _Resolver:
     def _holds(self, value: Any, where: str) -> bool:
         if isinstance(value, dict) and len(value) == 1:
             ((key, arg),) = value.items()
-            self._check_shape(key, arg, where)
+            self.check_shape(key, arg, where)
             if key == "Fn::Equals":
                 left, right = (self.resolve(item, where) for item in arg)
                 return str(left) == str(right)
@@ -418,10 +454,8 @@ def load(
     for logical_id, resource in raw["Resources"].items():
         kind = resource.get("Type")
         props = resource.get("Properties") or {}
-        if "Condition" in resource and not resolver.condition(
-            str(resource["Condition"]), f"{logical_id}.Condition"
-        ):
-            continue  # CloudFormation does not make it
+        if not resolver.made(logical_id):
+            continue
         if kind == FUNCTION:
             merged = with_globals(sam_globals, kind, logical_id, resource, where)
             functions[logical_id] = _function(logical_id, merged, path.parent, resolver)
@@ -467,6 +501,8 @@ def load(
         _attach(logical_id, props, functions, resolver)
     for fn in functions.values():
         for route in fn.routes:
+            if route.api in raw["Resources"] and not resolver.made(route.api):
+                raise resolver.unmade(route.api, f"{fn.logical_id}'s RestApiId")
             if route.api not in apis:
                 raise WorkshopError(
                     f"{where}: {fn.logical_id} uses RestApiId {route.api!r}, "
@@ -493,13 +529,18 @@ def _attach(
     roles = props["Roles"] if isinstance(props["Roles"], list) else [props["Roles"]]
     named = []
     for index, role in enumerate(roles):
+        here = f"{logical_id}.Roles[{index}]"
         if isinstance(role, dict) and set(role) == {"Ref"}:
             named.append(role["Ref"])
         elif not isinstance(role, str):  # a role's name made otherwise: !Sub "${FnRole}", say
-            raise resolver.unsupported(
-                f"{logical_id}.Roles[{index}]", f"a role named by {json.dumps(role)}"
+            raise resolver.unsupported(here, f"a role named by {json.dumps(role)}")
+        elif role in {f"{fn}Role" for fn in functions}:
+            raise WorkshopError(
+                f"{resolver.where}: {here} is the string {role!r}, the logical id of the role "
+                "SAM makes, where Roles takes a role's name, which CloudFormation makes: the "
+                f"deploy would fail (no role has that name). Write !Ref {role}."
             )
-    # A role named by a plain string is not one that SAM makes: its name is CloudFormation's.
+    # Any other name is a role that SAM does not make: not a function's of this template.
     granted = [fn for fn in functions.values() if f"{fn.logical_id}Role" in named]
     if not granted:
         return
@@ -628,7 +669,13 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
     templates = None
     for index, policy in enumerate(policies):
         here = f"{where}[{index}]"
-        made_here = _managed_policy_of_the_template(policy, resolver)
+        if isinstance(policy, dict) and set(policy) == {"Fn::If"}:  # one policy or another
+            resolver.check_shape("Fn::If", policy["Fn::If"], here)
+            condition, if_true, if_false = policy["Fn::If"]
+            policy = if_true if resolver.condition(str(condition), here) else if_false
+            if policy == {"Ref": "AWS::NoValue"}:
+                continue
+        made_here = _managed_policy_of_the_template(policy, resolver, here)
         if made_here is not None:  # !Ref a ManagedPolicy of the template: its statements
             policy = made_here
         elif isinstance(policy, dict) and len(policy) == 1 and next(iter(policy)) in ARN_MAKERS:
@@ -666,7 +713,7 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
     return documents
 
 
-def _managed_policy_of_the_template(policy: Any, resolver: _Resolver) -> Any:
+def _managed_policy_of_the_template(policy: Any, resolver: _Resolver, where: str) -> Any:
     """The PolicyDocument of the AWS::IAM::ManagedPolicy that `policy` refers to (!Ref), or None."""
     if not (isinstance(policy, dict) and set(policy) == {"Ref"} and isinstance(policy["Ref"], str)):
         return None
@@ -674,13 +721,8 @@ def _managed_policy_of_the_template(policy: Any, resolver: _Resolver) -> Any:
     resource = resolver.resources.get(logical_id)
     if not isinstance(resource, dict) or resource.get("Type") != "AWS::IAM::ManagedPolicy":
         return None
-    if "Condition" in resource and not resolver.condition(
-        str(resource["Condition"]), f"{logical_id}.Condition"
-    ):
-        raise WorkshopError(
-            f"{resolver.where}: a function's Policies name {logical_id}, whose Condition does "
-            "not hold, so CloudFormation does not make it: the deploy would fail."
-        )
+    if not resolver.made(logical_id):
+        raise resolver.unmade(logical_id, where)
     return _document(logical_id, resource.get("Properties") or {}, resolver)
 
 

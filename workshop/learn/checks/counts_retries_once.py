@@ -198,9 +198,8 @@ def _retries(stack: Any) -> list[str]:
 
     # Two tabs: the other tab's visits, before the late one and while it waits to try again.
     waiting(
-        "Two tabs of one visitor: a visit answered late tries again near the Timeout, the "
-        "other tab's visits meanwhile",
-        stack.function().timeout,
+        "Two tabs of one visitor: a visit answered late tries again just before the function's "
+        f"Timeout ({stack.function().timeout:g} s), the other tab visits meanwhile"
     )
     late, others = _two_tabs(stack, visitor)
     both = (
@@ -233,7 +232,10 @@ def _retries(stack: Any) -> list[str]:
         return [problem]
 
     # Beyond the retries: every write is applied, and no answer comes in time.
-    waiting("A visit none of whose updates DynamoDB answers in time", stack.function().timeout)
+    waiting(
+        "A visit none of whose updates DynamoDB answers in time: it ends by the function's "
+        f"Timeout ({stack.function().timeout:g} s)"
+    )
     answer, logs = _held_visit(stack, visitor, retry_in_time=False)
     beyond = "When DynamoDB answers none of a visit's updates in time, that visit"
     if answer.status != 503:

@@ -153,7 +153,8 @@ def _after_a_crash(stack: Any, visitor: LoggedVisitor, last: int) -> list[str]:
     # running can lose it) lets the visits through again by then.
     patience = CRASH_TIMEOUTS * function.timeout
     waiting(
-        "A visit crashes at its last DynamoDB call; the visits after it must count again", patience
+        "A visit crashes at its last DynamoDB call; the visits after it must count again "
+        f"within {patience:g} s"
     )
     with stack.intercept_dynamodb(crash_at_the_last):
         visitor.visit(patience=function.timeout + 5)
@@ -215,8 +216,8 @@ def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | Non
 
     meanwhile = []
     waiting(
-        f"A visit is slow before {_call(position)}, while others come meanwhile",
-        timeout - SLOW_VISIT_LEFT,
+        f"A visit is slow before {_call(position)}, for about {timeout - SLOW_VISIT_LEFT:g} s, "
+        "while others come meanwhile"
     )
     with stack.intercept_dynamodb(pause):
         visiting = threading.Thread(target=slow_visit, daemon=True)

@@ -22,7 +22,13 @@ from workshop.learn.checks.story import (
     unexpected,
 )
 from workshop.local.api_gateway import ACCOUNT_BURST, ACCOUNT_RATE, throttle_limits
-from workshop.local.iam import call_context, condition_holds, decide, requested
+from workshop.local.iam import (
+    call_context,
+    condition_holds,
+    decide,
+    names_resource,
+    requested,
+)
 from workshop.local.sam_template import ACCOUNT_ID, resource_path
 from workshop.types import Api, Function
 
@@ -150,19 +156,30 @@ def why_refused(policies: list[Any], action: str, resource: str) -> str:
         return f"A Deny in the function's policy refuses {action} on {resource}."
     elsewhere: list[str] = []
     unmet: list[str] = []
+    left_out = False
     for statement in _statements(policies):
         if statement.get("Effect") != "Allow" or not _names(statement, action):
             continue
-        if condition_holds(statement.get("Condition") or {}, call_context(resource)) is False:
-            unmet.append(json.dumps(statement["Condition"]))
-        elif "NotResource" in statement:
-            elsewhere.append(f"every resource but {_listed(_as_list(statement['NotResource']))}")
+        if "NotResource" in statement:
+            covered = not names_resource(resource, statement["NotResource"])
+            left_out = left_out or not covered
         else:
-            elsewhere += [str(named) for named in _as_list(statement.get("Resource"))]
+            covered = names_resource(resource, statement.get("Resource"))
+            if not covered:
+                elsewhere += [str(named) for named in _as_list(statement.get("Resource"))]
+        condition = statement.get("Condition") or {}
+        if covered and condition_holds(condition, call_context(resource)) is False:
+            unmet.append(json.dumps(condition))
     if unmet:
         return (
-            f"The statement that allows {action} has a Condition that the handler's call does "
-            f"not meet ({unmet[0]}): it goes over HTTPS, to the table's own region."
+            f"The statement that allows {action} on {resource} has a Condition that the "
+            f"handler's call does not meet ({unmet[0]}): it goes over HTTPS, to the table's "
+            "own region."
+        )
+    if left_out:
+        return (
+            f"The statement that allows {action} leaves {resource} out (NotResource): name the "
+            "table under Resource (!GetAtt VisitCounterTable.Arn)."
         )
     if elsewhere:
         return (

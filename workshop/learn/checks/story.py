@@ -156,10 +156,10 @@ def ordinal_visit(number: int) -> str:
     return f"{ORDINALS[number - 1]} visit" if number <= len(ORDINALS) else f"visit number {number}"
 
 
-def waiting(what: str, seconds: float) -> None:
-    """Say what a check waits for, and how long at most, before a wait of seconds: the learner
+def waiting(what: str) -> None:
+    """Say what a check tries, and what it waits for, before a wait of seconds: the learner
     sees that it has not hung."""
-    print(f"  ... {what} (up to {seconds:.0f} s)", flush=True)
+    print(f"  ... {what}", flush=True)
 
 
 def delay_or_date(value: str) -> bool:
