@@ -60,6 +60,13 @@ def ctrl_c_never_lost() -> None:
     sys.unraisablehook = hook
 
 
+def join(thread: threading.Thread) -> None:
+    """thread.join(), in turns that a Ctrl-C ends: on Linux a join with no timeout never wakes
+    for a Ctrl-C that another thread took, and keeps the command waiting for good."""
+    while thread.is_alive():
+        thread.join(0.1)
+
+
 def stop_on_ctrl_c(first: Callable[[], None] | None = None) -> None:
     """Make Ctrl-C, the SIGTERM (or, on Windows, Ctrl-Break) that a test or a supervisor
     sends, and the SIGHUP of a terminal closed under it, a KeyboardInterrupt, so the command

@@ -122,6 +122,44 @@ def test_a_ctrl_c_as_python_ends_ends_it_without_a_traceback(kept):
         assert "Exception ignored" in ran.stderr and "KeyboardInterrupt" in ran.stderr
 
 
+# A join that waits for good; a Ctrl-C, once the main thread waits in it, taken by another
+# thread (Linux hands a process's signal to any thread that does not block it).
+JOINED = """
+import signal, sys, threading
+from workshop import interrupt
+held = threading.Thread(target=threading.Event().wait, daemon=True)
+held.start()
+main = threading.main_thread().ident
+def ctrl_c_taken_here():
+    while sys._current_frames()[main].f_code.co_name not in ("join", "_wait_for_tstate_lock"):
+        pass
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+threading.Thread(target=ctrl_c_taken_here, daemon=True).start()
+try:
+    {join}(held)
+except KeyboardInterrupt:
+    print("stopped")
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows has no pthread_kill to aim a Ctrl-C")
+@pytest.mark.parametrize("join", ["interrupt.join", "threading.Thread.join"])
+def test_a_ctrl_c_that_another_thread_takes_ends_a_join(join):
+    """Thread.join() with no timeout never wakes for it: the command would wait for good."""
+    try:
+        ran = subprocess.run(
+            [sys.executable, "-c", JOINED.format(join=join)],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=REPO,
+        )
+    except subprocess.TimeoutExpired:
+        assert join == "threading.Thread.join"  # what race did, before interrupt.join
+    else:
+        assert (join, ran.stdout, ran.stderr) == ("interrupt.join", "stopped\n", "")
+
+
 # Ctrl-C in a long command: one line that says what it stopped and what is as it was.
 
 HOLD = """

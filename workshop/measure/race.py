@@ -39,6 +39,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from workshop import interrupt
 from workshop.errors import WorkshopError
 from workshop.local.faults import Stall
 from workshop.local.sam_template import load
@@ -343,12 +344,12 @@ def _race(
     start.wait()  # every client is ready: let them all go
     started = time.perf_counter()
     for thread in threads[:clients]:
-        thread.join()
+        interrupt.join(thread)
     seconds = time.perf_counter() - started
     finished.set()
     quarter.set()
     for thread in threads[clients:]:
-        thread.join()
+        interrupt.join(thread)
 
     answered = sum(statuses, Counter())
     failed = sent - answered[200]
