@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 
@@ -60,11 +61,12 @@ def ctrl_c_never_lost() -> None:
     sys.unraisablehook = hook
 
 
-def join(thread: threading.Thread) -> None:
-    """thread.join(), in turns that a Ctrl-C ends: on Linux a join with no timeout never wakes
-    for a Ctrl-C that another thread took, and keeps the command waiting for good."""
-    while thread.is_alive():
-        thread.join(0.1)
+def join(thread: threading.Thread, timeout: float | None = None) -> None:
+    """thread.join(timeout), in turns that a Ctrl-C ends: on Linux a join never wakes for a
+    Ctrl-C that another thread took, and keeps the command waiting (for good, or the timeout)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while thread.is_alive() and (deadline is None or time.monotonic() < deadline):
+        thread.join(0.1 if deadline is None else min(0.1, max(0.0, deadline - time.monotonic())))
 
 
 def stop_on_ctrl_c(first: Callable[[], None] | None = None) -> None:

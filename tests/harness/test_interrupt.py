@@ -160,6 +160,19 @@ def test_a_ctrl_c_that_another_thread_takes_ends_a_join(join):
         assert (join, ran.stdout, ran.stderr) == ("interrupt.join", "stopped\n", "")
 
 
+def test_a_join_in_turns_still_gives_up_at_its_timeout():
+    import threading
+
+    done = threading.Event()
+    held = threading.Thread(target=done.wait, daemon=True)
+    held.start()
+    interrupt.join(held, 0.2)
+    assert held.is_alive()  # it returned, as Thread.join(0.2) does, with the thread still on
+    done.set()
+    interrupt.join(held)
+    assert not held.is_alive()
+
+
 # Ctrl-C in a long command: one line that says what it stopped and what is as it was.
 
 HOLD = """

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from workshop import interrupt
 from workshop.learn.checks.logged_visits import LoggedVisitor, counts_in_a_row
 from workshop.learn.checks.story import count_of, greeting, is_greeting, quote, unexpected
 from workshop.visitor import Answer, get
@@ -46,7 +47,7 @@ def _in_two_environments(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, An
             pass  # held, or answered without a call
         other = get(visitor.url, visitor.cookie)
         hold.release()
-        first.join(PATIENCE * 2)
+        interrupt.join(first, PATIENCE * 2)
     return (held or [Answer(0, "no answer")])[0], other
 
 

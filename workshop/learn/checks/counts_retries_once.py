@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Any
 
+from workshop import interrupt
 from workshop.errors import WorkshopError
 from workshop.learn.checks import least_privilege_and_operations as earlier
 from workshop.learn.checks.logged_visits import LoggedVisitor
@@ -84,7 +85,7 @@ def _held_visit(stack: Any, visitor: LoggedVisitor, retry_in_time: bool) -> tupl
         visiting.start()
         while visiting.is_alive() and not (retry_in_time and stall.wait_for_held(2, 0.05)):
             visiting.join(0.05)
-    visiting.join(PATIENCE)
+    interrupt.join(visiting, PATIENCE)
     return answers[0] if answers else (Answer(0, "no answer"), [])
 
 
@@ -142,7 +143,7 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
             closed.set()  # late's held call goes, and is applied before the next visit
             if parked.is_set():
                 stall.wait_for_applied(applied + 1, PATIENCE)
-            late.join(PATIENCE)
+            interrupt.join(late, PATIENCE)
     return answers.get("late", Answer(0, "no answer")), others
 
 

@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from workshop import interrupt
 from workshop.errors import WorkshopError
 from workshop.learn.checks.logged_visits import LoggedVisitor, counts_in_a_row, empty_table
 from workshop.learn.checks.story import (
@@ -229,7 +230,7 @@ def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | Non
             if meanwhile[-1].status == 200:
                 break
             time.sleep(MEANWHILE_PAUSE)  # a counter that answers "busy" at once: as a client
-        visiting.join(timeout + 5)
+        interrupt.join(visiting, timeout + 5)
     if not paused.is_set():
         return None  # it made fewer calls this time: nothing held
     answer = slow.get("answer") or Answer(0, "no answer")

@@ -6,6 +6,7 @@ import http.client
 import threading
 from typing import Any
 
+from workshop import interrupt
 from workshop.learn.checks.story import (
     ANY_SESSION,
     SESSION,
@@ -49,7 +50,7 @@ class LoggedVisitor:
 
         visiting = threading.Thread(target=go, daemon=True)
         visiting.start()
-        visiting.join(patience)
+        interrupt.join(visiting, patience)
         answer = answers[0] if answers else Answer(0, f"no answer within {patience:g} seconds")
         self.answer = self.answer or answer
         return answer, [event.message for event in self.stack.logs()[seen:]]
