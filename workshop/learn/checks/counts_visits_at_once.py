@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from workshop import interrupt
@@ -278,7 +278,10 @@ def _at_once(stack: Any, visitor: LoggedVisitor, n: int) -> list[Any]:
             gate.done()
 
     with stack.intercept_dynamodb(gate), ThreadPoolExecutor(n) as pool:
-        return list(pool.map(visit, range(n)))
+        visits = [pool.submit(visit, i) for i in range(n)]
+        while wait(visits, timeout=0.1).not_done:  # in turns, which a Ctrl-C ends (interrupt.join)
+            pass
+        return [answer.result() for answer in visits]
 
 
 def _together(stack: Any, visitor: LoggedVisitor, n: int, before: int, which: str) -> list[str]:
