@@ -552,8 +552,9 @@ def _attach(
 
 def _route_throttle(entries: tuple, routes: list[Route]) -> tuple[float | None, int | None]:
     """The rate and burst that apply to the routes: the most specific entry that covers one (a
-    method's own before its path's, before the whole stage's), with a value it leaves out
-    taken from the whole stage's entry. (None, None) where no entry covers a route."""
+    method's own before its path's, before the whole stage's). (None, None) where no entry
+    covers a route. A value the chosen entry leaves out is taken from the whole stage's entry:
+    an assumption, not confirmed against AWS."""
 
     def specific(scope: tuple[str, str]) -> int:
         return 2 * (scope[0] != "/*") + (scope[1] != "*")
@@ -677,8 +678,9 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
                 continue
         made_here = _managed_policy_of_the_template(policy, resolver, here)
         if made_here is not None:  # !Ref a ManagedPolicy of the template: its statements
-            policy = made_here
-        elif isinstance(policy, dict) and len(policy) == 1 and next(iter(policy)) in ARN_MAKERS:
+            documents.append(made_here)
+            continue
+        if isinstance(policy, dict) and len(policy) == 1 and next(iter(policy)) in ARN_MAKERS:
             try:  # an ARN made in the template: !Sub arn:${AWS::Partition}:iam::aws:policy/...
                 made = resolver.resolve(policy, here)
             except WorkshopError:

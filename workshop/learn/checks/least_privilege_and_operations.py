@@ -194,6 +194,7 @@ def why_refused(policies: list[Any], action: str, resource: str) -> str:
 
 
 def _statements(policies: list[Any]) -> list[dict[str, Any]]:
+    """Every statement of the policies (a lone statement, not in a list, too)."""
     statements = []
     for document in policies:
         found = document.get("Statement") if isinstance(document, dict) else None
@@ -353,20 +354,16 @@ def _other_services(documents: list[Any]) -> list[str]:
     """The actions of other services that the policies allow, as written (a NotAction in an
     Allow as `all but ...`): whichever service, not only those OTHER_SERVICES samples."""
     found: list[str] = []
-    for document in documents:
-        statements = document.get("Statement") if isinstance(document, dict) else None
-        statements = [statements] if isinstance(statements, dict) else statements or []
-        for statement in statements if isinstance(statements, list) else []:
-            if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
-                continue
-            if "NotAction" in statement:
-                found.append(f"every action but {statement['NotAction']}")
-                continue
-            actions = statement.get("Action", [])
-            for action in actions if isinstance(actions, list) else [actions]:
-                service = str(action).partition(":")[0].lower()
-                if service not in OWN_SERVICES and str(action) not in found:
-                    found.append(str(action))
+    for statement in _statements(documents):
+        if statement.get("Effect") != "Allow":
+            continue
+        if "NotAction" in statement:
+            found.append(f"every action but {statement['NotAction']}")
+            continue
+        for action in _as_list(statement.get("Action")):
+            service = str(action).partition(":")[0].lower()
+            if service not in OWN_SERVICES and str(action) not in found:
+                found.append(str(action))
     return found
 
 
