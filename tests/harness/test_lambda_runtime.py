@@ -82,6 +82,15 @@ def test_concurrent_requests_get_separate_environments(probe):
     assert [result["warm_count"] for result in results] == [1, 1]
 
 
+def test_each_environment_reads_the_monotonic_clocks_of_a_machine_of_its_own(probe):
+    """Their reference point is undefined (Python's docs): a stamp of one environment means
+    nothing in another, as environments of one function run on machines of their own."""
+    results = [body(inv) for inv in invoke_at_once(probe, [{"action": "count"}] * 2)]
+    for clock in ("monotonic", "perf_counter"):
+        apart = abs(results[1][clock] - results[0][clock])
+        assert lambda_environment.UPTIME_APART - 60 < apart < lambda_environment.UPTIME_APART + 60
+
+
 def test_closing_the_runtime_ends_a_busy_environment_too(probe):
     """As a stack stops (Ctrl-C on `up`) mid-invocation: no worker outlives it as an orphan."""
     runtime = probe.runtimes["ProbeFunction"]

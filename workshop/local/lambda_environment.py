@@ -19,6 +19,13 @@ from workshop.local.lambda_reports import now_ms
 from workshop.local.lambda_worker import RECORD_MARK
 from workshop.types import Function, LogEvent
 
+# Environments of one function run on machines of their own (Lambda's Workers), each up for its
+# own time, and Python says only that the reference point of time.monotonic() and
+# time.perf_counter() is undefined: comparing their values across environments is meaningless.
+# Here every environment shares the laptop's clock, so each reads those clocks as from a machine
+# up this much longer than the last one's: a stamp one environment makes, another cannot read.
+UPTIME_APART = 86400.0  # seconds
+
 
 class ExecutionEnvironment:
     """One execution environment: a worker process with its own memory and log stream.
@@ -27,8 +34,12 @@ class ExecutionEnvironment:
     resets its sandbox): the log stream stays, module state does not.
     """
 
-    def __init__(self, function: Function, variables: dict[str, str], python: str):
+    def __init__(
+        self, function: Function, variables: dict[str, str], python: str, machine: int = 0
+    ):
+        """`machine`: which of the function's environments this is, from 0 (see UPTIME_APART)."""
         self.function = function
+        self.uptime = machine * UPTIME_APART
         self.code_version = 0  # the function's code it runs (FunctionRuntime.new_code)
         self.stream = (
             time.strftime("%Y/%m/%d/", time.gmtime()) + f"[$LATEST]{secrets.token_hex(16)}"
@@ -47,7 +58,7 @@ class ExecutionEnvironment:
         self._records: queue.Queue[dict[str, Any]] = queue.Queue()
         self._answers: queue.Queue[bytes] = queue.Queue()
         self.process = subprocess.Popen(
-            [self._python, "-u", "-m", "workshop.local.lambda_worker"],
+            [self._python, "-u", "-m", "workshop.local.lambda_worker", repr(self.uptime)],
             cwd=self.function.code_dir,
             env=self._variables,
             stdin=subprocess.PIPE,

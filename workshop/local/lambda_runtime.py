@@ -78,6 +78,7 @@ class FunctionRuntime:
             ExecutionEnvironment
         ] = []  # the most recently used last: it is reused first
         self._busy = 0
+        self._made = 0  # environments made so far: the next one's `machine`
         self._code_version = 0  # how many times the code changed since the runtime began
         self._in_use: set[ExecutionEnvironment] = set()  # busy, with their processes
         self._lock = threading.Lock()
@@ -232,7 +233,11 @@ class FunctionRuntime:
                 # longer and outrun the init limit, so they start a few at a time (the wait
                 # for a slot is not init time).
                 with INIT_SLOTS:
-                    environment = ExecutionEnvironment(self.function, self.variables, self.python)
+                    with self._lock:
+                        machine, self._made = self._made, self._made + 1
+                    environment = ExecutionEnvironment(
+                        self.function, self.variables, self.python, machine
+                    )
                     environment.code_version = code_version
                     with self._lock:
                         self._in_use.add(environment)

@@ -15,17 +15,22 @@ as the harness's venv has them.
 
 Lambda's code folder, /var/task, is read-only: a write there fails with EROFS, and only /tmp
 may be written. Here the code runs from the learner's folder, which root could write whatever
-its permissions say: an audit hook refuses the writes instead. Standard library only: it runs
-beside the handler's code.
+its permissions say: an audit hook refuses the writes instead.
+
+Each environment runs on a machine of its own, whose monotonic clock counts from its own point:
+here they share one, so each reads it shifted by its own uptime (`own_clock`). Standard library
+only: it runs beside the handler's code.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import importlib.machinery
 import os
 import re
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -236,3 +241,15 @@ def read_only(task_root: str, shown: Callable[[str], str]) -> None:
                 refuse(args[index], args[folder] if folder is not None else None)
 
     sys.addaudithook(hook)
+
+
+def own_clock(uptime: float) -> None:
+    """time.monotonic() and time.perf_counter() (and their _ns forms) read `uptime` seconds more
+    than the host's: this environment's machine's clock (lambda_environment.UPTIME_APART)."""
+    if not uptime:
+        return
+    nanoseconds = round(uptime * 1e9)
+    for name in ("monotonic", "perf_counter"):
+        seconds, ns = getattr(time, name), getattr(time, f"{name}_ns")
+        setattr(time, name, functools.wraps(seconds)(lambda read=seconds: read() + uptime))
+        setattr(time, f"{name}_ns", functools.wraps(ns)(lambda read=ns: read() + nanoseconds))

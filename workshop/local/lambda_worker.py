@@ -32,6 +32,7 @@ from typing import Any
 from workshop.local.lambda_sandbox import (
     RUNTIME_PACKAGES,
     only_what_lambda_has,
+    own_clock,
     read_only,
     site_folder,
 )
@@ -458,6 +459,7 @@ def main() -> None:
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     only_what_lambda_has(task_root)
     read_only(task_root, as_on_lambda)
+    own_clock(float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)  # the uptime of its machine
     try:
         handler = load_handler(os.environ["_HANDLER"])
     except InitError as exc:

@@ -227,7 +227,8 @@ def _retries(stack: Any) -> list[str]:
             "visit was counted again, as the other tab's visits had wiped out the record that "
             "it had counted. Keep the id of every visit whose retry may still come: not only "
             "the last one, not as many as fit, but each until it is older than the function's "
-            "Timeout, and more."
+            "Timeout, and more, by a clock every environment shares (time.time(): "
+            "time.monotonic() counts from a point of each environment's own)."
         ]
     if problem:
         return [problem]
