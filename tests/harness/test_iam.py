@@ -117,6 +117,39 @@ def test_a_deny_of_plain_http_does_not_apply_to_an_sdk_call():
     assert decide([document], "dynamodb:UpdateItem", table) == PermissionResult.DENIED
 
 
+def test_a_condition_on_the_call_s_return_values_or_account_is_judged():
+    """dynamodb:ReturnValues is the request's; aws:ResourceAccount the resource ARN's. A key the
+    call lacks matches nothing: a negation holds, and so does ...IfExists (IAM's guide)."""
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/Items"
+    elsewhere = table.replace("123456789012", "210987654321")
+    returns = {
+        "Effect": "Allow",
+        "Action": "dynamodb:UpdateItem",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"dynamodb:ReturnValues": ["NONE", "UPDATED_OLD"]}},
+    }
+    document = {"Version": "2012-10-17", "Statement": [returns]}
+    for asked, verdict in (
+        ({"ReturnValues": "UPDATED_NEW"}, PermissionResult.NEUTRAL),
+        ({"ReturnValues": "UPDATED_OLD"}, PermissionResult.PERMITTED),
+        ({}, PermissionResult.NEUTRAL),
+    ):
+        assert decide([document], "dynamodb:UpdateItem", table, asked) == verdict
+    returns["Condition"] = {"StringEqualsIfExists": returns["Condition"]["StringEquals"]}
+    assert decide([document], "dynamodb:UpdateItem", table, {}) == PermissionResult.PERMITTED
+    guard = {
+        "Effect": "Deny",
+        "Action": "dynamodb:*",
+        "Resource": "*",
+        "Condition": {"StringNotEquals": {"aws:ResourceAccount": "123456789012"}},
+    }
+    allow = {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}
+    document = {"Version": "2012-10-17", "Statement": [allow, guard]}
+    assert decide([document], "dynamodb:UpdateItem", table) == PermissionResult.PERMITTED
+    assert decide([document], "dynamodb:UpdateItem", elsewhere) == PermissionResult.DENIED
+    assert decide([document], "dynamodb:ListTables", "*") == PermissionResult.DENIED  # no account
+
+
 def test_a_deny_with_not_resource_spares_only_what_it_names():
     """NotResource: the Deny applies to every other resource (moto let any statement without
     Resource through, a Deny included)."""
@@ -129,7 +162,7 @@ def test_a_deny_with_not_resource_spares_only_what_it_names():
     assert decide([document], "dynamodb:UpdateItem", other) == PermissionResult.DENIED
 
 
-def test_a_deny_on_a_condition_the_harness_cannot_judge_is_named(tmp_path):
+def test_a_condition_the_harness_cannot_judge_is_named(tmp_path):
     """moto reads no condition: a Deny on aws:SourceIp would refuse every call here."""
     app = shutil.copytree(PROBE_APP, tmp_path / "app")
     template = app / "template.yaml"
@@ -143,4 +176,11 @@ def test_a_deny_on_a_condition_the_harness_cannot_judge_is_named(tmp_path):
     )
     template.write_text(template.read_text(encoding="utf-8").replace(crud, deny), encoding="utf-8")
     with pytest.raises(WorkshopError, match=r"uses a Deny on .*aws:SourceIp"):
+        load(template, stack_name="t")
+    # An Allow too: moto would apply it to every call, whatever its condition.
+    allow = deny.replace("Deny", "Allow").replace(
+        "{IpAddress: {aws:SourceIp: 10.0.0.0/8}}", "{StringEquals: {dynamodb:Select: COUNT}}"
+    )
+    template.write_text(template.read_text(encoding="utf-8").replace(deny, allow), encoding="utf-8")
+    with pytest.raises(WorkshopError, match=r"uses an Allow on .*dynamodb:Select"):
         load(template, stack_name="t")

@@ -63,11 +63,14 @@ def requested(operation: str, body: dict[str, Any], region: str) -> Iterator[tup
         yield f"dynamodb:{operation}", "*"
 
 
-def decide(documents: list[Any], action: str, resource: str) -> PermissionResult:
-    """What the policies say: PERMITTED, DENIED (explicitly) or NEUTRAL (nothing allows it)."""
+def decide(
+    documents: list[Any], action: str, resource: str, request: dict[str, Any] | None = None
+) -> PermissionResult:
+    """What the policies say of `action` on `resource` (for the call `request`, as sent):
+    PERMITTED, DENIED (explicitly) or NEUTRAL (nothing allows it)."""
     verdict = PermissionResult.NEUTRAL
     for document in documents:
-        policy = IAMPolicy(json.dumps(_as_it_applies(document, resource)))
+        policy = IAMPolicy(json.dumps(_as_it_applies(document, resource, request)))
         result = policy.is_action_permitted(action.lower(), resource)
         if result == PermissionResult.DENIED:
             return result
@@ -77,12 +80,24 @@ def decide(documents: list[Any], action: str, resource: str) -> PermissionResult
 
 
 # The condition keys of an SDK's call from a function, as the harness knows them: over HTTPS,
-# in the region of the resource it names. A Deny on any other key cannot be judged offline
-# (sam_template refuses it), since moto reads no condition and would apply it to every call.
-KNOWN_CONDITION_KEYS = ("aws:securetransport", "aws:requestedregion")
+# in the region and to the account of the resource it names, with the ReturnValues it asks for.
+# A statement on any other key cannot be judged offline (sam_template refuses it), since moto
+# reads no condition and would apply it to every call.
+KNOWN_CONDITION_KEYS = (
+    "aws:securetransport",
+    "aws:requestedregion",
+    "aws:resourceaccount",
+    "dynamodb:returnvalues",
+)
+STRING_OPERATORS = {
+    "StringEquals": (False, False),  # (negated, case ignored)
+    "StringNotEquals": (True, False),
+    "StringEqualsIgnoreCase": (False, True),
+    "StringNotEqualsIgnoreCase": (True, True),
+}
 
 
-def _as_it_applies(document: Any, resource: str) -> Any:
+def _as_it_applies(document: Any, resource: str, request: dict[str, Any] | None = None) -> Any:
     """The document as it applies to a call on `resource`, in what moto reads:
     - its actions in lower case ("The prefix and the action name are case insensitive", IAM
       JSON policy elements: Action; moto compares them as written);
@@ -96,7 +111,7 @@ def _as_it_applies(document: Any, resource: str) -> Any:
         statements = [statements]
     if not isinstance(statements, list):
         return document
-    context = call_context(resource)
+    context = call_context(resource, request)
     applied = []
     for statement in statements:
         if not isinstance(statement, dict):
@@ -123,15 +138,27 @@ def _as_it_applies(document: Any, resource: str) -> Any:
     return {**document, "Statement": applied}
 
 
-def call_context(resource: str) -> dict[str, str]:
-    """The condition keys of a function's SDK call on `resource` (KNOWN_CONDITION_KEYS)."""
-    region = resource.split(":")[3] if resource.count(":") >= 3 else ""
-    return {"aws:securetransport": "true", "aws:requestedregion": region}
+def call_context(resource: str, request: dict[str, Any] | None = None) -> dict[str, str | None]:
+    """The condition keys of a function's SDK call on `resource` (KNOWN_CONDITION_KEYS), None
+    for a key the call does not have: an account for "*", ReturnValues where it asks none."""
+    parts = resource.split(":")
+    returns = (request or {}).get("ReturnValues")
+    return {
+        "aws:securetransport": "true",
+        "aws:requestedregion": parts[3] if len(parts) > 3 else "",
+        "aws:resourceaccount": (parts[4] or None) if len(parts) > 4 else None,
+        "dynamodb:returnvalues": returns if isinstance(returns, str) else None,
+    }
 
 
-def condition_holds(condition: Any, context: dict[str, str]) -> bool | None:
+def condition_holds(condition: Any, context: dict[str, str | None]) -> bool | None:
     """Whether a Condition holds for a call with `context`'s keys; None where it names a key or
-    an operator the harness does not judge."""
+    an operator the harness does not judge.
+
+    A key the call does not have matches no value: a condition on it is false, but a negated
+    one (StringNotEquals...) is true, and so is one ...IfExists (IAM JSON policy elements:
+    condition operators).
+    """
     if not isinstance(condition, dict):
         return None
     for operator, tests in condition.items():
@@ -139,38 +166,44 @@ def condition_holds(condition: Any, context: dict[str, str]) -> bool | None:
         if not isinstance(tests, dict):
             return None
         for key, wanted in tests.items():
-            actual = context.get(str(key).lower())
-            if actual is None:
+            if str(key).lower() not in KNOWN_CONDITION_KEYS:
                 return None
+            actual = context.get(str(key).lower())
             values = [str(v) for v in (wanted if isinstance(wanted, list) else [wanted])]
             if base == "Bool":
-                met = actual in (v.lower() for v in values)
-            elif base in ("StringEquals", "StringNotEquals"):
-                met = (actual in values) == (base == "StringEquals")
-            elif base in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
-                equal = actual.lower() in (v.lower() for v in values)
-                met = equal == (base == "StringEqualsIgnoreCase")
+                negated, met = False, actual is not None and actual in (v.lower() for v in values)
+            elif base in STRING_OPERATORS:
+                negated, ignore_case = STRING_OPERATORS[base]
+                fold = str.lower if ignore_case else str
+                met = actual is not None and fold(actual) in (fold(v) for v in values)
             elif base in ("StringLike", "StringNotLike"):
-                like = any(fnmatch.fnmatchcase(actual, v) for v in values)
-                met = like == (base == "StringLike")
+                negated = base == "StringNotLike"
+                met = actual is not None and any(fnmatch.fnmatchcase(actual, v) for v in values)
             else:
                 return None
+            if actual is None:
+                met = negated or base != operator  # absent: only a negation or IfExists holds
+            elif negated:
+                met = not met
             if not met:
                 return False
     return True
 
 
-def unjudged_deny(document: Any) -> str | None:
-    """The condition of a Deny in `document` that the harness cannot judge, as JSON, or None."""
+def unjudged_condition(document: Any) -> str | None:
+    """A statement of `document` whose condition the harness cannot judge, said as "a Deny on
+    <the condition, as JSON>", or None."""
     statements = document.get("Statement") if isinstance(document, dict) else None
     statements = [statements] if isinstance(statements, dict) else statements or []
-    context = dict.fromkeys(KNOWN_CONDITION_KEYS, "")
+    absent = dict.fromkeys(KNOWN_CONDITION_KEYS)
     for statement in statements if isinstance(statements, list) else []:
-        if not isinstance(statement, dict) or statement.get("Effect") != "Deny":
+        if not isinstance(statement, dict):
             continue
         condition = statement.get("Condition")
-        if condition is not None and condition_holds(condition, context) is None:
-            return json.dumps(condition)
+        if condition is not None and condition_holds(condition, absent) is None:
+            effect = str(statement.get("Effect"))
+            article = "an" if effect[:1] in "AEIOU" else "a"
+            return f"{article} {effect} on {json.dumps(condition)}"
     return None
 
 
@@ -193,7 +226,7 @@ class FunctionAuthorizer:
     def __call__(self, target: str, body: dict[str, Any]) -> dict[str, Any] | None:
         operation = target.rsplit(".", 1)[-1]
         for action, resource in requested(operation, body, self.region):
-            verdict = decide(self.function.policies, action, resource)
+            verdict = decide(self.function.policies, action, resource, body)
             if verdict == PermissionResult.PERMITTED:
                 continue
             why = (

@@ -664,7 +664,7 @@ def _policy_templates() -> dict[str, Any]:
 
 def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> list[Any]:
     """The function's policies as IAM documents: SAM policy templates expanded as SAM does."""
-    from workshop.local.iam import aws_managed_policy, unjudged_deny  # they need our names
+    from workshop.local.iam import aws_managed_policy, unjudged_condition  # they need our names
 
     documents: list[Any] = []
     templates = None
@@ -698,8 +698,8 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
             continue
         if isinstance(policy, dict) and "Statement" in policy:
             documents.append(resolver.resolve(policy, here))
-            if denied_on := unjudged_deny(documents[-1]):
-                raise resolver.unsupported(here, f"a Deny on {denied_on}")
+            if unjudged := unjudged_condition(documents[-1]):
+                raise resolver.unsupported(here, unjudged)
             continue
         if not isinstance(policy, dict) or len(policy) != 1:
             raise resolver.unsupported(here, "a policy that is not a template, name or document")
@@ -730,7 +730,7 @@ def _managed_policy_of_the_template(policy: Any, resolver: _Resolver, where: str
 
 def _document(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> dict[str, Any]:
     """A policy resource's PolicyDocument, resolved."""
-    from workshop.local.iam import unjudged_deny  # it needs our names
+    from workshop.local.iam import unjudged_condition  # it needs our names
 
     where = f"{logical_id}.PolicyDocument"
     document = resolver.resolve(props.get("PolicyDocument"), where)
@@ -739,8 +739,8 @@ def _document(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> di
             f"{resolver.where}: {where} is not a policy document (it has no Statement): the "
             "deploy would fail."
         )
-    if denied_on := unjudged_deny(document):
-        raise resolver.unsupported(where, f"a Deny on {denied_on}")
+    if unjudged := unjudged_condition(document):
+        raise resolver.unsupported(where, unjudged)
     return document
 
 

@@ -74,6 +74,15 @@ OTHER_SERVICES = (
 )
 # Another account's, for the counter's own table name elsewhere.
 OTHER_ACCOUNT = "210987654321"
+# What DynamoDB names under a table's ARN (the Service Authorization Reference's resource types
+# index, stream, backup and export), each as one of them might be named: a grant on
+# `<table ARN>/*` reaches them all, where the counter needs none.
+TABLE_PARTS = (
+    ("index", "index/any-index"),
+    ("stream", "stream/2026-01-01T00:00:00.000"),
+    ("backups", "backup/01767225600000-a1b2c3d4"),
+    ("exports", "export/01767225600000-a1b2c3d4"),
+)
 
 
 def _as_the_account_s(api: Api, rate: float, burst: int) -> str | None:
@@ -297,11 +306,27 @@ def check(stack: Any, seen: Collection[str] = ()) -> list[str]:
             f"handler calls only {calls}"
             + (f": with the function's credentials, {_listed(harm)}." if harm else ".")
         )
-    # Other tables: other names (one that starts as its own does, as a wildcard after its ARN
-    # allows), and its own name in another region and in another account.
+    for what, part in TABLE_PARTS:
+        resource = f"{table}/{part}"
+        beneath = [action for action in allowed(resource) if action not in called]
+        if beneath:
+            problems.append(
+                f"{_the_policy(function, beneath, resource)} allows {_listed(beneath)} on its "
+                f"table's {what} too (such as {resource}), which the handler never reaches."
+            )
+            break
+    # Other tables: the template's others that the handler never reached, other names (one that
+    # starts as its own does, as a wildcard after its ARN allows), and its own name in another
+    # region and in another account.
     name, region = stack.table().name, stack.aws.region
     elsewhere_region = "eu-west-1" if region != "eu-west-1" else "us-east-1"
-    others = [tables + other for other in (*OTHER_TABLES, f"{name}-archive")] + [
+    reached = {resource for _, resource in requests}
+    of_the_stack = [  # the template's other tables, first: a grant on them is easy to miss
+        tables + other.name
+        for other in stack.template.tables.values()
+        if tables + other.name != table and tables + other.name not in reached
+    ]
+    others = [*of_the_stack, *(tables + other for other in (*OTHER_TABLES, f"{name}-archive"))] + [
         f"arn:aws:dynamodb:{elsewhere_region}:{ACCOUNT_ID}:table/{name}",
         f"arn:aws:dynamodb:{region}:{OTHER_ACCOUNT}:table/{name}",
     ]
