@@ -11,7 +11,7 @@ from moto.iam.access_control import PermissionResult
 
 from tests.helpers import PROBE_APP, as_the_function
 from workshop.errors import WorkshopError
-from workshop.local.iam import decide
+from workshop.local.iam import attribute_names, decide
 from workshop.local.persistence import REPLAYED
 from workshop.local.physical_names import generated_name
 from workshop.local.sam_template import load
@@ -118,25 +118,27 @@ def test_a_deny_of_plain_http_does_not_apply_to_an_sdk_call():
 
 
 def test_a_condition_on_the_call_s_return_values_or_account_is_judged():
-    """dynamodb:ReturnValues is the request's; aws:ResourceAccount the resource ARN's. A key the
-    call lacks matches nothing: a negation holds, and so does ...IfExists (IAM's guide)."""
+    """dynamodb:ReturnValues is the request's, NONE where a write asks none (DynamoDB's guide),
+    absent from a read; aws:ResourceAccount the resource ARN's. A key the call lacks matches
+    nothing: a negation holds, and so does ...IfExists (IAM's guide)."""
     table = "arn:aws:dynamodb:us-east-1:123456789012:table/Items"
     elsewhere = table.replace("123456789012", "210987654321")
     returns = {
         "Effect": "Allow",
-        "Action": "dynamodb:UpdateItem",
+        "Action": ["dynamodb:UpdateItem", "dynamodb:GetItem"],
         "Resource": "*",
         "Condition": {"StringEquals": {"dynamodb:ReturnValues": ["NONE", "UPDATED_OLD"]}},
     }
     document = {"Version": "2012-10-17", "Statement": [returns]}
-    for asked, verdict in (
-        ({"ReturnValues": "UPDATED_NEW"}, PermissionResult.NEUTRAL),
-        ({"ReturnValues": "UPDATED_OLD"}, PermissionResult.PERMITTED),
-        ({}, PermissionResult.NEUTRAL),
+    for action, asked, verdict in (
+        ("dynamodb:UpdateItem", {"ReturnValues": "UPDATED_NEW"}, PermissionResult.NEUTRAL),
+        ("dynamodb:UpdateItem", {"ReturnValues": "UPDATED_OLD"}, PermissionResult.PERMITTED),
+        ("dynamodb:UpdateItem", {}, PermissionResult.PERMITTED),
+        ("dynamodb:GetItem", {}, PermissionResult.NEUTRAL),
     ):
-        assert decide([document], "dynamodb:UpdateItem", table, asked) == verdict
+        assert decide([document], action, table, asked) == verdict
     returns["Condition"] = {"StringEqualsIfExists": returns["Condition"]["StringEquals"]}
-    assert decide([document], "dynamodb:UpdateItem", table, {}) == PermissionResult.PERMITTED
+    assert decide([document], "dynamodb:GetItem", table, {}) == PermissionResult.PERMITTED
     guard = {
         "Effect": "Deny",
         "Action": "dynamodb:*",
@@ -148,6 +150,38 @@ def test_a_condition_on_the_call_s_return_values_or_account_is_judged():
     assert decide([document], "dynamodb:UpdateItem", table) == PermissionResult.PERMITTED
     assert decide([document], "dynamodb:UpdateItem", elsewhere) == PermissionResult.DENIED
     assert decide([document], "dynamodb:ListTables", "*") == PermissionResult.DENIED  # no account
+
+
+def test_a_condition_on_the_attributes_a_call_names_is_judged():
+    """dynamodb:Attributes: the top-level names of a request (its key, its expressions' names
+    and #placeholders), compared with ForAllValues or ForAnyValue."""
+    update = {
+        "TableName": "Items",
+        "Key": {"session_id": {"S": "s"}},
+        "UpdateExpression": "SET #a.b = if_not_exists(#a.b, :zero) + :one, c[0] = :x REMOVE d",
+        "ConditionExpression": "attribute_exists(session_id) AND NOT contains(e, :x)",
+        "ExpressionAttributeNames": {"#a": "alpha"},
+    }
+    assert attribute_names(update) == ["alpha", "c", "d", "e", "session_id"]
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/Items"
+    counted = {
+        "TableName": "Items",
+        "Key": {"session_id": {"S": "s"}},
+        "UpdateExpression": "ADD visit_count :one",
+    }
+    allowed = ["session_id", "visit_count"]
+    statement = {
+        "Effect": "Allow",
+        "Action": "dynamodb:UpdateItem",
+        "Resource": table,
+        "Condition": {"ForAllValues:StringEquals": {"dynamodb:Attributes": allowed}},
+    }
+    document = {"Version": "2012-10-17", "Statement": [statement]}
+    assert decide([document], "dynamodb:UpdateItem", table, counted) == PermissionResult.PERMITTED
+    more = {**counted, "UpdateExpression": "ADD visit_count :one, counted_requests :e"}
+    assert decide([document], "dynamodb:UpdateItem", table, more) == PermissionResult.NEUTRAL
+    statement["Condition"] = {"ForAnyValue:StringEquals": {"dynamodb:Attributes": ["secret"]}}
+    assert decide([document], "dynamodb:UpdateItem", table, counted) == PermissionResult.NEUTRAL
 
 
 def test_a_deny_with_not_resource_spares_only_what_it_names():

@@ -45,22 +45,26 @@ def _table_arn(name: str, region: str) -> str:
     return f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{name}"
 
 
-def requested(operation: str, body: dict[str, Any], region: str) -> Iterator[tuple[str, str]]:
-    """The (action, resource ARN) pairs that one DynamoDB request needs to be allowed."""
+def requested(
+    operation: str, body: dict[str, Any], region: str
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """What one DynamoDB request needs to be allowed: (action, resource ARN, the request it
+    authorises: a transaction's item, or the whole request) for each."""
     if operation in ("TransactWriteItems", "TransactGetItems"):
         for item in body.get("TransactItems", []):
             ((kind, detail),) = item.items()
-            yield f"dynamodb:{TRANSACT_ACTIONS[kind]}", _table_arn(detail["TableName"], region)
+            table = _table_arn(detail["TableName"], region)
+            yield f"dynamodb:{TRANSACT_ACTIONS[kind]}", table, detail
     elif operation in ("BatchGetItem", "BatchWriteItem"):
         for table in body.get("RequestItems", {}):
-            yield f"dynamodb:{operation}", _table_arn(table, region)
+            yield f"dynamodb:{operation}", _table_arn(table, region), {}
     elif "TableName" in body:
         arn = _table_arn(body["TableName"], region)
         if body.get("IndexName"):
             arn += f"/index/{body['IndexName']}"
-        yield f"dynamodb:{operation}", arn
+        yield f"dynamodb:{operation}", arn, body
     else:  # ListTables and other account-wide actions
-        yield f"dynamodb:{operation}", "*"
+        yield f"dynamodb:{operation}", "*", body
 
 
 def decide(
@@ -70,7 +74,7 @@ def decide(
     PERMITTED, DENIED (explicitly) or NEUTRAL (nothing allows it)."""
     verdict = PermissionResult.NEUTRAL
     for document in documents:
-        policy = IAMPolicy(json.dumps(_as_it_applies(document, resource, request)))
+        policy = IAMPolicy(json.dumps(_as_it_applies(document, action, resource, request)))
         result = policy.is_action_permitted(action.lower(), resource)
         if result == PermissionResult.DENIED:
             return result
@@ -80,25 +84,47 @@ def decide(
 
 
 # The condition keys of an SDK's call from a function, as the harness knows them: over HTTPS,
-# in the region and to the account of the resource it names, with the ReturnValues it asks for.
-# A statement on any other key cannot be judged offline (sam_template refuses it), since moto
-# reads no condition and would apply it to every call.
+# in the region and to the account of the resource it names, with the ReturnValues it asks for
+# and the attributes it names. A statement on any other key cannot be judged offline
+# (sam_template refuses it), since moto reads no condition and would apply it to every call.
 KNOWN_CONDITION_KEYS = (
     "aws:securetransport",
     "aws:requestedregion",
     "aws:resourceaccount",
     "dynamodb:returnvalues",
+    "dynamodb:attributes",
 )
-STRING_OPERATORS = {
-    "StringEquals": (False, False),  # (negated, case ignored)
-    "StringNotEquals": (True, False),
-    "StringEqualsIgnoreCase": (False, True),
-    "StringNotEqualsIgnoreCase": (True, True),
-}
+MULTIVALUED_KEYS = ("dynamodb:attributes",)  # judged only with ForAllValues or ForAnyValue
+# "the ReturnValues parameter always has a value (NONE unless otherwise specified)" for these
+# (DynamoDB's guide, Using IAM policy conditions for fine-grained access control).
+RETURNING_ACTIONS = ("dynamodb:putitem", "dynamodb:updateitem", "dynamodb:deleteitem")
+# dynamodb:Attributes: "the attribute names in a request": the top-level names in these fields
+# of it (dictionaries keyed by name, a list of names, and expressions).
+NAMING_FIELDS = ("Key", "Item", "AttributeUpdates", "Expected")
+EXPRESSIONS = (
+    "UpdateExpression",
+    "ConditionExpression",
+    "ProjectionExpression",
+    "FilterExpression",
+    "KeyConditionExpression",
+)
+# A name in an expression, or a #placeholder of one; not one after a "." or "]" (a nested
+# name), nor a :value. A name followed by "(" is a function's.
+EXPRESSION_NAME = re.compile(r"(?<![\w#:.\]])(#?[A-Za-z_]\w*)(\s*\()?")
+EXPRESSION_WORDS = frozenset(
+    {"set", "remove", "add", "delete", "and", "or", "not", "between", "in"}
+)
+# The condition operators the harness judges ("Not" in a name makes it a negation).
+OPERATORS = frozenset(
+    {"Bool", "StringEquals", "StringEqualsIgnoreCase", "StringLike"}
+    | {"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike"}
+)
 
 
-def _as_it_applies(document: Any, resource: str, request: dict[str, Any] | None = None) -> Any:
-    """The document as it applies to a call on `resource`, in what moto reads:
+def _as_it_applies(
+    document: Any, action: str, resource: str, request: dict[str, Any] | None = None
+) -> Any:
+    """The document as it applies to `action` on `resource`, in what moto reads:
     - its actions in lower case ("The prefix and the action name are case insensitive", IAM
       JSON policy elements: Action; moto compares them as written);
     - a statement whose condition the call does not meet left out, and one whose condition it
@@ -111,7 +137,7 @@ def _as_it_applies(document: Any, resource: str, request: dict[str, Any] | None 
         statements = [statements]
     if not isinstance(statements, list):
         return document
-    context = call_context(resource, request)
+    context = call_context(action, resource, request)
     applied = []
     for statement in statements:
         if not isinstance(statement, dict):
@@ -138,56 +164,83 @@ def _as_it_applies(document: Any, resource: str, request: dict[str, Any] | None 
     return {**document, "Statement": applied}
 
 
-def call_context(resource: str, request: dict[str, Any] | None = None) -> dict[str, str | None]:
-    """The condition keys of a function's SDK call on `resource` (KNOWN_CONDITION_KEYS), None
-    for a key the call does not have: an account for "*", ReturnValues where it asks none."""
+def call_context(
+    action: str, resource: str, request: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The condition keys of a function's SDK call of `action` on `resource`, as `request` asks
+    (KNOWN_CONDITION_KEYS; without a request, what any such call has): None for a key the call
+    does not have, an account for "*" say."""
     parts = resource.split(":")
     returns = (request or {}).get("ReturnValues")
+    if not isinstance(returns, str):
+        returns = "NONE" if action.lower() in RETURNING_ACTIONS else None
     return {
         "aws:securetransport": "true",
         "aws:requestedregion": parts[3] if len(parts) > 3 else "",
         "aws:resourceaccount": (parts[4] or None) if len(parts) > 4 else None,
-        "dynamodb:returnvalues": returns if isinstance(returns, str) else None,
+        "dynamodb:returnvalues": returns,
+        "dynamodb:attributes": None if request is None else attribute_names(request),
     }
 
 
-def condition_holds(condition: Any, context: dict[str, str | None]) -> bool | None:
+def attribute_names(request: dict[str, Any]) -> list[str]:
+    """The top-level attribute names a DynamoDB request names (dynamodb:Attributes)."""
+    placeholders = request.get("ExpressionAttributeNames") or {}
+    found = set(request.get("AttributesToGet") or [])
+    for field in NAMING_FIELDS:
+        if isinstance(request.get(field), dict):
+            found.update(request[field])
+    for field in EXPRESSIONS:
+        for name, call in EXPRESSION_NAME.findall(str(request.get(field) or "")):
+            if not call and name.lower() not in EXPRESSION_WORDS:
+                found.add(str(placeholders.get(name, name)))
+    return sorted(found)
+
+
+def condition_holds(condition: Any, context: dict[str, Any]) -> bool | None:
     """Whether a Condition holds for a call with `context`'s keys; None where it names a key or
     an operator the harness does not judge.
 
     A key the call does not have matches no value: a condition on it is false, but a negated
-    one (StringNotEquals...) is true, and so is one ...IfExists (IAM JSON policy elements:
-    condition operators).
+    one (StringNotEquals...) is true, and so is one ...IfExists; ForAllValues holds when every
+    value of the call's key matches (so when it has none), ForAnyValue when one does (IAM JSON
+    policy elements: condition operators, and conditions with multiple context keys or values).
     """
     if not isinstance(condition, dict):
         return None
     for operator, tests in condition.items():
-        base = str(operator).removesuffix("IfExists")
-        if not isinstance(tests, dict):
+        qualifier, _, named = str(operator).rpartition(":")
+        base = named.removesuffix("IfExists")
+        if not isinstance(tests, dict) or qualifier not in ("", "ForAllValues", "ForAnyValue"):
             return None
         for key, wanted in tests.items():
-            if str(key).lower() not in KNOWN_CONDITION_KEYS:
+            key = str(key).lower()
+            if key not in KNOWN_CONDITION_KEYS or (key in MULTIVALUED_KEYS) != bool(qualifier):
                 return None
-            actual = context.get(str(key).lower())
+            if base not in OPERATORS:
+                return None
             values = [str(v) for v in (wanted if isinstance(wanted, list) else [wanted])]
-            if base == "Bool":
-                negated, met = False, actual is not None and actual in (v.lower() for v in values)
-            elif base in STRING_OPERATORS:
-                negated, ignore_case = STRING_OPERATORS[base]
-                fold = str.lower if ignore_case else str
-                met = actual is not None and fold(actual) in (fold(v) for v in values)
-            elif base in ("StringLike", "StringNotLike"):
-                negated = base == "StringNotLike"
-                met = actual is not None and any(fnmatch.fnmatchcase(actual, v) for v in values)
+            negated = "Not" in base
+            actual = context.get(key)
+            if qualifier:
+                each = [_hit(base, value, values) != negated for value in actual or []]
+                met = all(each) if qualifier == "ForAllValues" else any(each)
+            elif actual is None:
+                met = negated or base != named  # absent: only a negation or IfExists holds
             else:
-                return None
-            if actual is None:
-                met = negated or base != operator  # absent: only a negation or IfExists holds
-            elif negated:
-                met = not met
+                met = _hit(base, actual, values) != negated
             if not met:
                 return False
     return True
+
+
+def _hit(operator: str, actual: str, values: list[str]) -> bool:
+    """Whether `actual` is one of `values`, as `operator` compares them (negation aside)."""
+    if operator == "Bool" or "IgnoreCase" in operator:
+        return actual.lower() in (v.lower() for v in values)
+    if "Like" in operator:
+        return any(fnmatch.fnmatchcase(actual, v) for v in values)
+    return actual in values
 
 
 def unjudged_condition(document: Any) -> str | None:
@@ -195,7 +248,7 @@ def unjudged_condition(document: Any) -> str | None:
     <the condition, as JSON>", or None."""
     statements = document.get("Statement") if isinstance(document, dict) else None
     statements = [statements] if isinstance(statements, dict) else statements or []
-    absent = dict.fromkeys(KNOWN_CONDITION_KEYS)
+    absent = dict.fromkeys(KNOWN_CONDITION_KEYS)  # so that only an unknown key answers None
     for statement in statements if isinstance(statements, list) else []:
         if not isinstance(statement, dict):
             continue
@@ -225,8 +278,8 @@ class FunctionAuthorizer:
 
     def __call__(self, target: str, body: dict[str, Any]) -> dict[str, Any] | None:
         operation = target.rsplit(".", 1)[-1]
-        for action, resource in requested(operation, body, self.region):
-            verdict = decide(self.function.policies, action, resource, body)
+        for action, resource, request in requested(operation, body, self.region):
+            verdict = decide(self.function.policies, action, resource, request)
             if verdict == PermissionResult.PERMITTED:
                 continue
             why = (

@@ -154,7 +154,7 @@ def check(stack: Any) -> list[str]:
 
     def watch(target: str, body: dict[str, Any]) -> None:
         operation = target.rsplit(".", 1)[-1]
-        called.update(action for action, _ in requested(operation, body, stack.aws.region))
+        called.update(action for action, *_ in requested(operation, body, stack.aws.region))
 
     with stack.intercept_dynamodb(watch):
         problems = _retries(stack)

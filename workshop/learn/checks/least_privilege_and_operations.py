@@ -159,9 +159,12 @@ def _the_policy(function: Function, actions: list[str], resource: str) -> str:
     return f"The function's policy (with {_listed(granting)}, which the stack attaches to its role)"
 
 
-def why_refused(policies: list[Any], action: str, resource: str) -> str:
-    """What in the function's policies refuses `action` on `resource`: a sentence."""
-    if decide(policies, action, resource) == PermissionResult.DENIED:
+def why_refused(
+    policies: list[Any], action: str, resource: str, request: dict[str, Any] | None = None
+) -> str:
+    """What in the function's policies refuses `action` on `resource` (by `request`): a
+    sentence."""
+    if decide(policies, action, resource, request) == PermissionResult.DENIED:
         return f"A Deny in the function's policy refuses {action} on {resource}."
     elsewhere: list[str] = []
     unmet: list[str] = []
@@ -177,13 +180,18 @@ def why_refused(policies: list[Any], action: str, resource: str) -> str:
             if not covered:
                 elsewhere += [str(named) for named in _as_list(statement.get("Resource"))]
         condition = statement.get("Condition") or {}
-        if covered and condition_holds(condition, call_context(resource)) is False:
+        if covered and condition_holds(condition, call_context(action, resource, request)) is False:
             unmet.append(json.dumps(condition))
     if unmet:
+        context = call_context(action, resource, request)
+        call = "it goes over HTTPS, to the table's own region"
+        if "dynamodb:returnvalues" in unmet[0].lower():
+            call += f", asking for ReturnValues {context['dynamodb:returnvalues']}"
+        if "dynamodb:attributes" in unmet[0].lower() and context["dynamodb:attributes"]:
+            call += f", naming the attributes {_listed(context['dynamodb:attributes'])}"
         return (
             f"The statement that allows {action} on {resource} has a Condition that the "
-            f"handler's call does not meet ({unmet[0]}): it goes over HTTPS, to the table's "
-            "own region."
+            f"handler's call does not meet ({unmet[0]}): {call}."
         )
     if left_out:
         return (
@@ -250,13 +258,13 @@ def check(stack: Any, seen: Collection[str] = ()) -> list[str]:
     visitor = LoggedVisitor(stack)
     printed: list[str] = []
     called: set[str] = set(seen)
-    requests: list[tuple[str, str]] = []  # (action, resource) of each call, in order
+    requests: list[tuple[str, str, dict[str, Any]]] = []  # of each call: see iam.requested
     function = stack.function()
 
     def watch(target: str, body: dict[str, Any]) -> None:
         operation = target.rsplit(".", 1)[-1]
         requests.extend(requested(operation, body, stack.aws.region))
-        called.update(action for action, _ in requests)
+        called.update(action for action, *_ in requests)
 
     with stack.intercept_dynamodb(watch):
         for count in (1, 2):
@@ -265,9 +273,9 @@ def check(stack: Any, seen: Collection[str] = ()) -> list[str]:
                 expected = greeting(count, ANY_SESSION)
                 problem = unexpected(ordinal_visit(count), answer, logs, expected)
                 refused = [
-                    (action, resource)
-                    for action, resource in requests
-                    if decide(function.policies, action, resource) != PermissionResult.PERMITTED
+                    need
+                    for need in requests
+                    if decide(function.policies, *need) != PermissionResult.PERMITTED
                 ]
                 if refused:
                     problem += " " + why_refused(function.policies, *refused[0])
@@ -320,7 +328,7 @@ def check(stack: Any, seen: Collection[str] = ()) -> list[str]:
     # region and in another account.
     name, region = stack.table().name, stack.aws.region
     elsewhere_region = "eu-west-1" if region != "eu-west-1" else "us-east-1"
-    reached = {resource for _, resource in requests}
+    reached = {resource for _, resource, _ in requests}
     of_the_stack = [  # the template's other tables, first: a grant on them is easy to miss
         tables + other.name
         for other in stack.template.tables.values()
