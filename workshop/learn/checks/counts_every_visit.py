@@ -4,6 +4,7 @@ environment serves it (stage 02 -> 03)."""
 from __future__ import annotations
 
 import threading
+from decimal import Decimal
 from typing import Any
 
 from workshop import interrupt
@@ -13,6 +14,10 @@ from workshop.visitor import Answer, get
 
 NEEDS_STACK = True
 PATIENCE = 15.0  # seconds a held visit waits for the other one (a cold start among them)
+ELSEWHERE = 2  # visits another execution environment counts, unseen by the one that serves next
+# Where an environment may keep a count for itself: its memory, and its own /tmp, which no other
+# environment sees on Lambda (here they share the laptop's).
+KEPT_FOR_ITSELF = "what one environment kept for itself, in its memory or in its own /tmp"
 
 
 class HoldFirst:
@@ -51,9 +56,54 @@ def _in_two_environments(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, An
     return (held or [Answer(0, "no answer")])[0], other
 
 
+def _counted_elsewhere(stack: Any, counted: int) -> bool:
+    """Add ELSEWHERE to every count of `counted` visits that the table holds, as an execution
+    environment on another machine would by counting that many visits; whether it held one.
+    A count is a Number attribute (not the key): what the resource API reads as a Decimal."""
+    table = stack.table()
+    keys = {part["AttributeName"] for part in table.key_schema}
+    held = False
+    for item in table.scan()["Items"]:
+        counts = [
+            name
+            for name, value in item.items()
+            if name not in keys and isinstance(value, Decimal) and value == counted
+        ]
+        if counts:
+            table.put_item(Item={**item, **dict.fromkeys(counts, Decimal(counted + ELSEWHERE))})
+            held = True
+    return held
+
+
+def _from_the_table(stack: Any, visitor: LoggedVisitor, counted: int) -> list[str]:
+    """After `counted` visits, another environment counts ELSEWHERE more, straight in the
+    table: the next visit, served by one of the warm environments, must count on from there."""
+    if not _counted_elsewhere(stack, counted):
+        return [
+            f"After {counted} visits no item of the table holds the count, the number "
+            f"{counted}: the count must come from the table each time, kept there as a number, "
+            f"not from {KEPT_FOR_ITSELF}."
+        ]
+    expected = counted + ELSEWHERE + 1
+    answer, logs = visitor.visit()
+    told = count_of(answer)
+    if told is not None and told != expected:
+        return [
+            f"After {counted} visits, another execution environment, on another machine, "
+            f"counted {ELSEWHERE} more, and the table holds {counted + ELSEWHERE}; the next "
+            f"visit is told visit {told}, where it should be visit {expected}: the count must "
+            f"come from the table each time, not from {KEPT_FOR_ITSELF}."
+        ]
+    if not is_greeting(answer, expected):
+        which = f"visit after another execution environment counted {ELSEWHERE} more"
+        return [unexpected(which, answer, logs, greeting(expected))]
+    return []
+
+
 def check(stack: Any) -> list[str]:
     """What still fails: three visits in a row, then one after a cold start, then pairs of
-    visits served by two environments (one held while the other one serves)."""
+    visits served by two environments (one held while the other one serves), then one after
+    another environment counted in the table."""
     visitor = LoggedVisitor(stack)
     problems = counts_in_a_row(visitor, 3)
     if problems:
@@ -92,6 +142,9 @@ def check(stack: Any) -> list[str]:
                 f"After {before} visits, two more served by two execution environments, one "
                 f"after the other, are told {said}, where they should be visits {before + 1} "
                 f"and {before + 2}: the count must come from the table each time, not from "
-                "what one environment kept in its memory (Lambda runs as many as it needs)."
+                f"{KEPT_FOR_ITSELF} (Lambda runs as many as it needs)."
             ]
-    return []
+    # Here the environments share the laptop's /tmp, where on Lambda each has its own: a count
+    # kept in a file there passes the pairs, but not a count changed in the table. The two
+    # pairs made the count counted + 4.
+    return _from_the_table(stack, visitor, counted + 4)
