@@ -107,6 +107,7 @@ class Table:
     arn: str
     create_args: dict[str, Any]
     point_in_time_recovery: bool = False
+    time_to_live: str | None = None  # the attribute of an item's expiry time, when TTL is on
 
 
 @dataclass

@@ -91,6 +91,21 @@ def test_each_environment_reads_the_monotonic_clocks_of_a_machine_of_its_own(pro
         assert lambda_environment.UPTIME_APART - 60 < apart < lambda_environment.UPTIME_APART + 60
 
 
+def test_later_moves_the_handler_s_time_of_day_on_and_not_its_deadline(probe):
+    """A check's "an hour later" (Stack.later): time.time() and datetime.now() read an hour on,
+    in new environments only; the time left to the invocation is Lambda's, as it was."""
+    before = body(probe.invoke({"action": "count"}))
+    with probe.later(3600):
+        later = body(probe.invoke({"action": "count"}))
+    after = body(probe.invoke({"action": "count"}))
+    assert later["warm_count"] == after["warm_count"] == 1  # each in an environment of its own
+    for clock in ("time", "now"):
+        assert 3600 <= later[clock] - before[clock] < 3600 + 60
+        assert 0 <= after[clock] - before[clock] < 60
+    timeout_ms = probe.template.functions["ProbeFunction"].timeout * 1000
+    assert timeout_ms - 10_000 < later["remaining_ms"] <= timeout_ms
+
+
 def test_closing_the_runtime_ends_a_busy_environment_too(probe):
     """As a stack stops (Ctrl-C on `up`) mid-invocation: no worker outlives it as an orphan."""
     runtime = probe.runtimes["ProbeFunction"]

@@ -110,16 +110,19 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     """The check's whole schedule on 08: visit 3 held until the SDK's retry (200, counted
     once); the other tab's visits 5 to 14; visit 15, its retry held back while the other tab
     makes visits 16 to 40, the last five just before the Timeout (503, and each counted once);
-    visit 42 held until it is answered (503, applied once); then stage 07's check, whose new
-    visitor makes two visits."""
+    visit 42 held until it is answered (503, applied once); 44 to 143 an hour later, and 144
+    an hour after that, each the first of its hour to forget the ids of the hour before; then
+    stage 07's check, whose new visitor makes two visits."""
     check = counts_retries_once
     earlier, after = check.EARLIER_VISITS, check.MIDDLE_VISITS + check.LATER_VISITS
+    comeback = check.COMEBACK_VISITS + 1
     served: list = []  # (status, invocation) of every request, as API Gateway saw it
     stack = start_stage("08", on_request=lambda _, status, inv, __: served.append((status, inv)))
     with dynamodb_calls(stack) as calls:
         assert COUNTS_RETRIES_ONCE(stack) == []
-    # Visits 3, 15 and 42: the first attempt and the SDK's retry each; the others one call.
-    assert calls == ["UpdateItem"] * (3 * 2 + 3 + earlier + after + 2 + 2)
+    # Visits 3, 15 and 42: the first attempt and the SDK's retry each; the others one call, and
+    # the first of each later hour one more, that forgets.
+    assert calls == ["UpdateItem"] * (3 * 2 + 3 + earlier + after + 2 + comeback + 2 + 2)
     statuses = [status for status, _ in served]
     bodies = [json.loads(inv.payload["body"]) for _, inv in served]
     counts = [body.get("visit_count") for body in bodies]
@@ -133,11 +136,13 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     tabs.remove((503, None))
     assert tabs == [(200, count) for count in range(late + 2, late + 2 + after)]
     closing = late + 1 + after
-    assert statuses[closing:] == [200, 503, 200, 200, 200]
+    assert statuses[closing:] == [200, 503] + [200] * (1 + comeback + 2)
     assert counts[closing] == closing + 1
     assert bodies[closing + 1] == UNAVAILABLE
     # Exactly once each: the 503 visit counted once (DynamoDB applied it), the next is after it.
-    assert counts[closing + 2] == closing + 3
+    assert counts[closing + 2 : closing + 3 + comeback] == list(
+        range(closing + 3, closing + 4 + comeback)
+    )
 
 
 @pytest.mark.slow

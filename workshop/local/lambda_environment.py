@@ -35,11 +35,17 @@ class ExecutionEnvironment:
     """
 
     def __init__(
-        self, function: Function, variables: dict[str, str], python: str, machine: int = 0
+        self,
+        function: Function,
+        variables: dict[str, str],
+        python: str,
+        machine: int = 0,
+        ahead: float = 0.0,
     ):
-        """`machine`: which of the function's environments this is, from 0 (see UPTIME_APART)."""
+        """`machine`: which of the function's environments this is, from 0 (see UPTIME_APART);
+        `ahead`: how many seconds later than now the handler's time of day reads."""
         self.function = function
-        self.uptime = machine * UPTIME_APART
+        self.clocks = [machine * UPTIME_APART, ahead]
         self.code_version = 0  # the function's code it runs (FunctionRuntime.new_code)
         self.stream = (
             time.strftime("%Y/%m/%d/", time.gmtime()) + f"[$LATEST]{secrets.token_hex(16)}"
@@ -58,7 +64,7 @@ class ExecutionEnvironment:
         self._records: queue.Queue[dict[str, Any]] = queue.Queue()
         self._answers: queue.Queue[bytes] = queue.Queue()
         self.process = subprocess.Popen(
-            [self._python, "-u", "-m", "workshop.local.lambda_worker", repr(self.uptime)],
+            [self._python, "-u", "-m", "workshop.local.lambda_worker", *map(repr, self.clocks)],
             cwd=self.function.code_dir,
             env=self._variables,
             stdin=subprocess.PIPE,

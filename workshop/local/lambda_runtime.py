@@ -79,6 +79,9 @@ class FunctionRuntime:
         ] = []  # the most recently used last: it is reused first
         self._busy = 0
         self._made = 0  # environments made so far: the next one's `machine`
+        # Seconds later than now that new environments' handlers read the time of day: a check
+        # moves it to see what a visit does much later (Stack.later).
+        self.clock_ahead = 0.0
         self._code_version = 0  # how many times the code changed since the runtime began
         self._in_use: set[ExecutionEnvironment] = set()  # busy, with their processes
         self._lock = threading.Lock()
@@ -236,7 +239,7 @@ class FunctionRuntime:
                     with self._lock:
                         machine, self._made = self._made, self._made + 1
                     environment = ExecutionEnvironment(
-                        self.function, self.variables, self.python, machine
+                        self.function, self.variables, self.python, machine, self.clock_ahead
                     )
                     environment.code_version = code_version
                     with self._lock:

@@ -24,6 +24,7 @@ only: it runs beside the handler's code.
 
 from __future__ import annotations
 
+import datetime
 import errno
 import functools
 import importlib.machinery
@@ -243,13 +244,39 @@ def read_only(task_root: str, shown: Callable[[str], str]) -> None:
     sys.addaudithook(hook)
 
 
-def own_clock(uptime: float) -> None:
+def own_clock(uptime: float, ahead: float = 0.0) -> None:
     """time.monotonic() and time.perf_counter() (and their _ns forms) read `uptime` seconds more
-    than the host's: this environment's machine's clock (lambda_environment.UPTIME_APART)."""
-    if not uptime:
-        return
-    nanoseconds = round(uptime * 1e9)
-    for name in ("monotonic", "perf_counter"):
-        seconds, ns = getattr(time, name), getattr(time, f"{name}_ns")
-        setattr(time, name, functools.wraps(seconds)(lambda read=seconds: read() + uptime))
-        setattr(time, f"{name}_ns", functools.wraps(ns)(lambda read=ns: read() + nanoseconds))
+    than the host's: this environment's machine's clock (lambda_environment.UPTIME_APART); the
+    time of day (time.time(), time.time_ns(), and so date.today(); datetime's now() and
+    utcnow()) reads `ahead` seconds later, where a check makes it later for the handler
+    (FunctionRuntime.clock_ahead)."""
+    for names, seconds in ((("monotonic", "perf_counter"), uptime), (("time",), ahead)):
+        if not seconds:
+            continue
+        nanoseconds = round(seconds * 1e9)
+        for name in names:
+            read, read_ns = getattr(time, name), getattr(time, f"{name}_ns")
+            shifted = functools.wraps(read)(lambda read=read, by=seconds: read() + by)
+            shifted_ns = functools.wraps(read_ns)(lambda read=read_ns, by=nanoseconds: read() + by)
+            setattr(time, name, shifted)
+            setattr(time, f"{name}_ns", shifted_ns)
+    if ahead:
+        datetime.datetime = _later(datetime.timedelta(seconds=ahead))
+
+
+def _later(delta: datetime.timedelta) -> type[datetime.datetime]:
+    """datetime.datetime, whose now() and utcnow() (read from the system's clock in C, not from
+    time.time()) are `delta` later."""
+
+    class LaterDatetime(datetime.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return super().now(tz) + delta
+
+        @classmethod
+        def utcnow(cls) -> Any:
+            return super().utcnow() + delta
+
+    LaterDatetime.__name__ = LaterDatetime.__qualname__ = "datetime"
+    LaterDatetime.__module__ = "datetime"
+    return LaterDatetime

@@ -40,6 +40,8 @@ from workshop.local.lambda_sandbox import (
 # The Runtime API refuses (413) a response over Lambda's synchronous payload quota, 6 MB.
 RESPONSE_LIMIT = 6291556
 RECORD_MARK = "\x1e"  # starts a framed record on the log pipe; never in ordinary text
+# The runtime's own clock, taken before own_clock may move the handler's later.
+WALL_CLOCK = time.time
 TEXT_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
 SECONDS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # JSON logs and the uncaught error: to the second
 ERROR_INDENT = "\u00a0"  # the runtime indents a logged traceback with no-break spaces
@@ -89,7 +91,7 @@ def emit_record(kind: str, **fields: Any) -> None:
     """Write one framed record to the log pipe in a single write, so it cannot interleave."""
     sys.stdout.flush()
     sys.stderr.flush()
-    line = RECORD_MARK + json.dumps({"kind": kind, "ts": time.time() * 1000, **fields}) + "\n"
+    line = RECORD_MARK + json.dumps({"kind": kind, "ts": WALL_CLOCK() * 1000, **fields}) + "\n"
     os.write(2, line.encode("utf-8"))
 
 
@@ -398,7 +400,7 @@ class LambdaContext:
         self._log_sink = log_sink
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, self._epoch_deadline_time_in_ms - int(time.time() * 1000))
+        return max(0, self._epoch_deadline_time_in_ms - int(WALL_CLOCK() * 1000))
 
     def w3c(self) -> dict[str, str]:
         return {}  # no client context carries a W3C trace context here
@@ -459,7 +461,7 @@ def main() -> None:
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     only_what_lambda_has(task_root)
     read_only(task_root, as_on_lambda)
-    own_clock(float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)  # the uptime of its machine
+    own_clock(*map(float, sys.argv[1:]))  # its machine's uptime, and how much later it is
     try:
         handler = load_handler(os.environ["_HANDLER"])
     except InitError as exc:

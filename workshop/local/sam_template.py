@@ -470,8 +470,14 @@ def load(
             )
             recovery = recovery if isinstance(recovery, dict) else {}  # !Ref AWS::NoValue
             pitr = recovery.get("PointInTimeRecoveryEnabled", False) in (True, "true", "True")
+            expiry = resolver.resolve(
+                props.get("TimeToLiveSpecification") or {},
+                f"{logical_id}.TimeToLiveSpecification",
+            )
+            expiry = expiry if isinstance(expiry, dict) else {}
+            ttl = expiry.get("AttributeName") if expiry.get("Enabled") in (True, "true") else None
             tables[logical_id] = Table(
-                logical_id, name, resolver.arn(logical_id), create_args, pitr
+                logical_id, name, resolver.arn(logical_id), create_args, pitr, ttl
             )
         elif kind == SERVERLESS_API:
             merged = with_globals(sam_globals, kind, logical_id, resource, where)

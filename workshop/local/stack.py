@@ -6,7 +6,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -355,6 +355,21 @@ class Stack:
             plain = [r.path for r in self.template.routes if "{" not in r.path]
             path = (plain or [self.template.routes[0].path])[0]
         return f"http://127.0.0.1:{self.api.port}{self.api.stage_path(path)}"
+
+    @contextlib.contextmanager
+    def later(self, seconds: float) -> Iterator[None]:
+        """Within it, the handlers read the time of day `seconds` later than it is, as visits
+        that much later would. Only new environments do: the idle ones are reclaimed at the start
+        and at the end (nothing may be in flight then)."""
+        for runtime in self.runtimes.values():
+            runtime.clock_ahead = seconds
+        self.expire_environments()
+        try:
+            yield
+        finally:
+            for runtime in self.runtimes.values():
+                runtime.clock_ahead = 0.0
+            self.expire_environments()
 
     def expire_environments(self) -> int:
         """Reclaim every idle environment now, as the idle timeout would: the next call is cold."""

@@ -8,25 +8,32 @@ visits before the late one and between its held write and its retry, just before
 Timeout (the late visit answers 503 meanwhile): each must count once. Then while no attempt can
 be answered: the stall holds every write until the visit is answered, and the visit must answer
 503, with a Retry-After, and count at most once. How much a visit counted is read as its
-visitor reads it: from the next visit's count. Last, stage 07's check, whose lesson the code
-this exercise starts from holds, must pass still (a wider policy for the new calls would not).
+visitor reads it: from the next visit's count. Then the visitor comes back an hour later, and
+an hour after that (the handlers' clocks moved on: Stack.later): the ids of hours-old visits
+must be gone from the tables by then. Last, the lessons the code this exercise starts from
+holds must hold still: stage 07's check (a wider policy for the new calls would not pass), the
+visits at the same moment of stage 05's, and the outages and bugs of stage 06's.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 import time
 from typing import Any
 
 from workshop import interrupt
 from workshop.errors import WorkshopError
+from workshop.learn.checks import counts_visits_at_once as at_once
 from workshop.learn.checks import least_privilege_and_operations as earlier
+from workshop.learn.checks import sessions_and_honest_errors as honest
 from workshop.learn.checks.logged_visits import LoggedVisitor
 from workshop.learn.checks.story import (
     count_of,
     delay_or_date,
     greeting,
+    is_greeting,
     ordinal_visit,
     quote,
     unexpected,
@@ -52,6 +59,11 @@ EARLIER_VISITS = 10
 MIDDLE_VISITS = 20
 LATER_VISITS = 5
 RETRY_MARGIN = 1.5
+LATER = 3600.0  # seconds: by then every id is far older than any retry of its visit can be
+# Visits an hour later: more than the old ids any counter waits for, before it forgets them,
+# and more than twice the visits before (which a counter that keeps a few ids, or a count that
+# grows a digit, never doubles the tables for).
+COMEBACK_VISITS = 100
 
 
 def _session(answer: Answer) -> str:
@@ -87,6 +99,24 @@ def _held_visit(stack: Any, visitor: LoggedVisitor, retry_in_time: bool) -> tupl
             visiting.join(0.05)
     interrupt.join(visiting, PATIENCE)
     return answers[0] if answers else (Answer(0, "no answer"), [])
+
+
+def _late_first_visit(stack: Any) -> str | None:
+    """A new visitor's first visit, answered late: its retry finds it counted, and must still
+    give the visitor the session cookie, or their next visit starts a session anew."""
+    newcomer = LoggedVisitor(stack)
+    answer, logs = _held_visit(stack, newcomer, retry_in_time=True)
+    which = f"first visit of a new visitor, {LATE},"
+    if not is_greeting(answer, 1, None):
+        return unexpected(which, answer, logs, greeting(1, _session(answer) or "..."))
+    count, problem = _visit(newcomer, 2)
+    if count == 1:
+        return (
+            f"The {which} answers 200 {quote(answer.body)}, but the visitor's next visit is a "
+            "first visit again: the answer of the retry that found the visit counted did not "
+            "set the session cookie, so the visitor's session is lost."
+        )
+    return problem
 
 
 def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]:
@@ -149,7 +179,9 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
 
 def check(stack: Any) -> list[str]:
     """What still fails: a late answer that makes an update count twice, or answer 503; then
-    stage 07's check, told of every call the handler made here (a read on a retry, say)."""
+    stage 07's check, told of every call the handler made here (a read on a retry, say); then
+    stage 05's visits at the same moment, and stage 06's outages and bugs (last: they leave the
+    table missing)."""
     called: set[str] = set()
 
     def watch(target: str, body: dict[str, Any]) -> None:
@@ -160,10 +192,22 @@ def check(stack: Any) -> list[str]:
         problems = _retries(stack)
     if problems:
         return problems
-    # Stage 07's lesson, which the code this exercise starts from holds, must hold still.
-    return [
-        f"Stage 07's lesson no longer holds: {problem}" for problem in earlier.check(stack, called)
-    ]
+    # The lessons that the code this exercise starts from holds must hold still.
+    lessons = (
+        ("07", lambda: earlier.check(stack, called)),
+        ("05", lambda: at_once.at_the_same_moment(stack, LoggedVisitor(stack))[0]),
+        ("06", lambda: _honest_errors(stack, LoggedVisitor(stack))),
+    )
+    for stage, lesson in lessons:
+        problems = [f"Stage {stage}'s lesson no longer holds: {problem}" for problem in lesson()]
+        if problems:
+            return problems
+    return []
+
+
+def _honest_errors(stack: Any, visitor: LoggedVisitor) -> list[str]:
+    """Stage 06's outages, then its bugs."""
+    return honest.outages(stack, visitor) or honest.bugs(stack, visitor)
 
 
 def _retries(stack: Any) -> list[str]:
@@ -194,6 +238,9 @@ def _retries(stack: Any) -> list[str]:
         ]
     if count_of(answer) != 3:
         return [unexpected(f"third visit, {LATE},", answer, logs, greeting(3, _session(answer)))]
+    if problem:
+        return [problem]
+    problem = _late_first_visit(stack)
     if problem:
         return [problem]
 
@@ -264,4 +311,50 @@ def _retries(stack: Any) -> list[str]:
             f"After a visit answered 503, the next visit answers {after}, where the count "
             f"should go on from {closing}."
         ]
+    return _kept_for_good(stack, visitor, after)
+
+
+def _kept_for_good(stack: Any, visitor: LoggedVisitor, count: int) -> list[str]:
+    """Request ids kept for good: the tables hold more than twice what they held, once the
+    visitor has come back an hour later, made COMEBACK_VISITS visits, and one more an hour
+    after that."""
+    waiting(
+        f"The visitor comes back an hour later for {COMEBACK_VISITS} visits, and an hour after "
+        "that for one: by then the ids of old visits must be forgotten"
+    )
+    before = _stored(stack, 0.0)
+    number = count
+    for hours in (1, 2):
+        with stack.later(hours * LATER):
+            for _ in range(COMEBACK_VISITS if hours == 1 else 1):
+                number += 1
+                _, problem = _visit(visitor, number)
+                if problem:
+                    return [f"{hours} hour{'s' * (hours > 1)} later: {problem}"]
+            after = _stored(stack, hours * LATER)
+    if after > 2 * before:
+        return [
+            f"The visitor came back an hour later and made {COMEBACK_VISITS} visits, and an "
+            f"hour after that one more: the tables then hold {after:,} bytes, more than twice "
+            f"the {before:,} they held before, so the ids of visits hours old are still kept. "
+            "A session's item "
+            "grows with every visit, until DynamoDB refuses to store it (400 KB an item), and "
+            "every write of it costs more as it grows. Forget each id once its retries are "
+            "over: when it is older than the function's Timeout, and a little more."
+        ]
     return []
+
+
+def _stored(stack: Any, ahead: float) -> int:
+    """The bytes the template's tables hold (each item's names and values, as JSON), without
+    the items whose time to live is over, `ahead` seconds from now: DynamoDB deletes those."""
+    dynamodb = stack.aws.client("dynamodb")
+    now = time.time() + ahead
+    total = 0
+    for table in stack.template.tables.values():
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table.name):
+            for item in page["Items"]:
+                expiry = item.get(table.time_to_live or "", {}).get("N")
+                if expiry is None or float(expiry) >= now:
+                    total += len(json.dumps(item))
+    return total

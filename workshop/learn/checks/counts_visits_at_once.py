@@ -93,9 +93,19 @@ def check(stack: Any) -> list[str]:
     session per visitor (by cookie) is visited as a browser would, with its cookie.
     """
     visitor = LoggedVisitor(stack)
+    problems, calls = at_the_same_moment(stack, visitor)
+    # A counter of one call a visit leaves nothing behind, and has no call to be slow between.
+    if problems or calls < 2:
+        return problems
+    return _after_a_crash(stack, visitor, calls) or _while_one_is_slow(stack, visitor, calls)
+
+
+def at_the_same_moment(stack: Any, visitor: LoggedVisitor) -> tuple[list[str], int]:
+    """The visits of `check` up to the crash: what fails, and how many DynamoDB calls the last
+    visit made."""
     problems = counts_in_a_row(visitor, 2, session=None)
     if problems:
-        return problems
+        return problems, 0
     # Four environments start with visits that are not judged: a judged visit would wait
     # through the others' cold starts, which a short Timeout may not outlast. The count goes
     # on from the next visit's.
@@ -103,19 +113,20 @@ def check(stack: Any) -> list[str]:
     answer, logs = visitor.visit()
     counted = count_of(answer)
     if counted is None:
-        return [unexpected("visit after four at once", answer, logs, greeting(7, ANY_SESSION))]
+        expected = greeting(7, ANY_SESSION)
+        return [unexpected("visit after four at once", answer, logs, expected)], 0
     problems = _together(stack, visitor, 2, counted, "visits")
     if problems:
-        return problems
+        return problems, 0
     # Four at once: a fix that gives up after three conflicts, or fewer, fails here.
     problems = _together(stack, visitor, 4, counted + 3, "visits")
     if problems:
-        return problems
+        return problems, 0
     # The first visit of a session creates its item: two at once must not both create it.
     empty_table(stack)
     problems = _together(stack, visitor, 2, 0, FIRST_VISITS)
     if problems:
-        return problems
+        return problems, 0
     calls: list[str] = []
 
     def watch(target: str, body: dict[str, Any]) -> None:
@@ -127,13 +138,8 @@ def check(stack: Any) -> list[str]:
             calls.clear()
             answer, logs = visitor.visit()
     if count_of(answer) is None:
-        return [unexpected("next visit", answer, logs, greeting(1, ANY_SESSION))]
-    # A counter of one call a visit leaves nothing behind, and has no call to be slow between.
-    if len(calls) < 2:
-        return []
-    return _after_a_crash(stack, visitor, len(calls)) or _while_one_is_slow(
-        stack, visitor, len(calls)
-    )
+        return [unexpected("next visit", answer, logs, greeting(1, ANY_SESSION))], 0
+    return [], len(calls)
 
 
 def _after_a_crash(stack: Any, visitor: LoggedVisitor, last: int) -> list[str]:

@@ -258,7 +258,7 @@ def _forgotten(stack: Any, visitor: LoggedVisitor) -> list[str]:
     return []
 
 
-def _outages(stack: Any, visitor: LoggedVisitor) -> list[str]:
+def outages(stack: Any, visitor: LoggedVisitor) -> list[str]:
     """While DynamoDB throttles, or fails, a visit gets 503, Retry-After, and its cause logged."""
     for kind, during in (
         ("throttled", "While DynamoDB throttles every call"),
@@ -333,9 +333,9 @@ def _said(logs: list[str], names: tuple[str, ...]) -> str:
     return f" (the logs say `{quote(named[0])}`)" if named else ""
 
 
-def _bugs(stack: Any, visitor: LoggedVisitor) -> list[str]:
+def bugs(stack: Any, visitor: LoggedVisitor) -> list[str]:
     """A denied call, a table keyed otherwise, then a missing table: each a bug, 502 with its
-    traceback in the logs."""
+    traceback in the logs. The table is left missing."""
     function = stack.function()
     deny_all = FunctionAuthorizer(dataclasses.replace(function, policies=[]), stack.aws.region)
     dynamodb, table = stack.aws.client("dynamodb"), stack.table().name
@@ -391,8 +391,8 @@ def check(stack: Any) -> list[str]:
         return problems  # a counter that does not answer at all: that comes first
     problems += _malformed(visitor)
     problems += _forgotten(stack, visitor)
-    problems += _outages(stack, visitor)
+    problems += outages(stack, visitor)
     if not problems:  # it waits out most of the Timeout: only once the rest holds
         problems += _no_answer(stack, visitor)
-    problems += _bugs(stack, visitor)
+    problems += bugs(stack, visitor)
     return problems

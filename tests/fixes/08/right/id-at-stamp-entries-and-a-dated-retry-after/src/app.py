@@ -1,0 +1,194 @@
+import email.utils
+import json
+import logging
+import os
+import re
+import secrets
+import time
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as DynamoDBUnreachable
+
+# Made once per execution environment, at import, so warm invocations reuse the client.
+# Explicit limits: a visit waits at worst 2 attempts x (1 s to connect + 3 s to read), plus a
+# backoff of up to 1 s between them: 9 s, less than the function's Timeout of 10 s, so the
+# handler always gets to answer before Lambda stops it. DynamoDB answers in milliseconds; 3 s
+# leaves room for a slow network (or the local emulator on a busy laptop), since an attempt
+# that times out may still have counted, and its retry counts again.
+TABLE_NAME = os.environ["STATE_TABLE_NAME"]
+table = boto3.resource(
+    "dynamodb",
+    config=Config(
+        connect_timeout=1,
+        read_timeout=3,
+        retries={"mode": "standard", "total_max_attempts": 2},
+    ),
+).Table(TABLE_NAME)
+
+# Lambda's Python runtime writes each record with its time, level and request id.
+logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "session_id"
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{22}")  # what secrets.token_urlsafe(16) makes
+SESSION_MAX_AGE = 365 * 24 * 60 * 60  # seconds: a visitor keeps their count for a year
+COOKIE_ATTRIBUTES = "Path=/; HttpOnly; Secure; SameSite=Lax"
+# DynamoDB's error codes for "not now": the table or the account is over its throughput.
+THROTTLED = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+}
+
+# Forgetting old entries must never cost a counted visit its answer: a client of its own that
+# tries once, briefly, and only while the invocation has time left.
+pruner = boto3.client(
+    "dynamodb",
+    config=Config(connect_timeout=1, read_timeout=1, retries={"total_max_attempts": 1}),
+)
+KEEP_SECONDS = 45  # an entry is needed while its invocation may retry: 10 s at most
+PRUNE_AT = 8  # old entries pruned together once there are this many
+PRUNE_BUDGET_MS = 3000
+
+
+class MalformedSession(ValueError):
+    """The request has a session cookie, but its value is not a session id."""
+
+
+def lambda_handler(event, context):
+    """Count this visitor's visits in DynamoDB and greet them.
+
+    event: the API Gateway proxy event of GET /hello; its Cookie header names the session.
+    context: the Lambda context object (unused).
+    Returns an API Gateway proxy response: 200 with the count, and a session cookie for a
+    visitor who had none; 400 for a malformed session cookie; 503 while DynamoDB cannot count.
+    Any other failure is a bug, and is left to fail: Lambda logs its traceback, and API
+    Gateway answers 502.
+    """
+    try:
+        session_id = session_from(event)
+    except MalformedSession as error:
+        logger.warning("Rejected a malformed session cookie: %s", error)
+        # Clear it too, or the browser would send it, and be refused, on every visit.
+        clear = f"{SESSION_COOKIE}=; Max-Age=0; {COOKIE_ATTRIBUTES}"
+        message = f"Malformed session cookie: {error}. It is cleared: visit again for a new one."
+        return respond(400, {"message": message}, {"Set-Cookie": clear})
+
+    headers = {}
+    if session_id is None:
+        session_id = secrets.token_urlsafe(16)
+        cookie = f"{SESSION_COOKIE}={session_id}; Max-Age={SESSION_MAX_AGE}; {COOKIE_ATTRIBUTES}"
+        headers["Set-Cookie"] = cookie
+
+    # One marker per invocation, fixed before the SDK's first attempt (its retry resends it).
+    marker = f"{context.aws_request_id}@{int(time.time())}"
+    try:
+        response = table.update_item(
+            Key={"session_id": session_id},
+            UpdateExpression="ADD #visits :one, #markers :markers",
+            ConditionExpression="attribute_not_exists(#markers) OR NOT contains(#markers, :marker)",
+            ExpressionAttributeNames={"#visits": "visit_count", "#markers": "invocations"},
+            ExpressionAttributeValues={":one": 1, ":marker": marker, ":markers": {marker}},
+            ReturnValues="UPDATED_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if code == "ConditionalCheckFailedException":
+            logger.warning("Retried update already counted (request %s)", context.aws_request_id)
+            visit_count = int(error.response["Item"]["visit_count"]["N"])
+        elif dynamodb_failed(error):
+            return unavailable(error)
+        else:
+            raise
+    except (DynamoDBUnreachable, HTTPClientError) as error:
+        return unavailable(error)
+    else:
+        visit_count = int(response["Attributes"]["visit_count"])
+        forget(session_id, response["Attributes"]["invocations"], context)
+
+    if visit_count == 1:
+        message = "Welcome! This is your first visit."
+    else:
+        message = f"Welcome back! This is your {visit_count} visit."
+
+    return respond(
+        200, {"message": message, "session_id": session_id, "visit_count": visit_count}, headers
+    )
+
+
+def session_from(event):
+    """The session id in the request's Cookie header, or None when it has no session cookie.
+
+    Raises MalformedSession when the session cookie is not a session id: wrong length, other
+    characters (control characters too), or empty. Other cookies are left alone, whatever
+    they hold; if the session cookie comes twice, the first one counts, as browsers send the
+    most specific first.
+    """
+    multi = event.get("multiValueHeaders") or {}
+    lines = [v for name, values in multi.items() if name.lower() == "cookie" for v in values or []]
+    if not lines:  # an event made by hand may have only `headers`
+        single = event.get("headers") or {}
+        lines = [v for name, v in single.items() if name.lower() == "cookie" and v is not None]
+    for line in lines:
+        for pair in line.split(";"):
+            name, equals, value = pair.strip(" ").partition("=")
+            if equals and name == SESSION_COOKIE:
+                if not value:
+                    raise MalformedSession("it is empty")
+                if len(value) != 22:
+                    raise MalformedSession(f"it has {len(value)} characters, not 22")
+                if not SESSION_ID.fullmatch(value):
+                    raise MalformedSession("it has characters other than A-Z, a-z, 0-9, - and _")
+                return value
+    return None
+
+
+def dynamodb_failed(error):
+    """Whether DynamoDB refused the call for now: throttled, or failing itself (a 5xx).
+
+    A missing table (ResourceNotFoundException), a denied call (AccessDeniedException) or a
+    malformed request (ValidationException) is no outage: trying again shortly would not
+    mend it, so it must surface as the bug it is, not as a 503 that says "try again".
+    """
+    code = error.response.get("Error", {}).get("Code")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code in THROTTLED or status >= 500
+
+
+def unavailable(error):
+    """503: DynamoDB could not count this visit now. The cause goes to the logs."""
+    logger.error("DynamoDB could not count the visit: %s: %s", type(error).__name__, error)
+    message = "The visit counter is unavailable; try again shortly."
+    retry_at = email.utils.formatdate(time.time() + 2, usegmt=True)
+    return respond(503, {"message": message}, {"Retry-After": retry_at})
+
+
+def respond(status, body, headers=None):
+    """An API Gateway proxy response with a JSON body."""
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "body": json.dumps(body),
+    }
+
+
+def forget(session_id, markers, context):
+    """DELETE markers older than KEEP_SECONDS (their invocations ended long ago), in batches."""
+    if context.get_remaining_time_in_millis() < PRUNE_BUDGET_MS:
+        return
+    now = time.time()
+    old = sorted(m for m in markers if now - int(m.rpartition("@")[2]) > KEEP_SECONDS)
+    if len(old) < PRUNE_AT:
+        return
+    try:
+        pruner.update_item(
+            TableName=TABLE_NAME,
+            Key={"session_id": {"S": session_id}},
+            UpdateExpression="DELETE invocations :old",
+            ConditionExpression="attribute_exists(visit_count)",
+            ExpressionAttributeValues={":old": {"SS": old}},
+        )
+    except (ClientError, DynamoDBUnreachable, HTTPClientError) as error:
+        logger.warning("Kept %d old markers for a later visit: %s", len(old), error)
