@@ -114,8 +114,15 @@ class Visitor:
 
     @property
     def cookie(self) -> str | None:
-        """The Cookie header this visitor sends, or None when it has no cookie."""
-        return "; ".join(f"{name}={value}" for name, value in self.jar.items()) or None
+        """The Cookie header this visitor sends, or None when it sends no cookie: only the
+        cookies whose Path covers the URL's path go, as a browser sends them."""
+        here = urlsplit(self.url).path or "/"
+        sent = [
+            f"{name}={value}"
+            for name, value in self.jar.items()
+            if path_matches(here, self._paths[name])
+        ]
+        return "; ".join(sent) or None
 
     def visit(self, timeout: float = VISIT_TIMEOUT) -> Answer:
         if self._connection is None:
@@ -163,6 +170,17 @@ class Visitor:
         else:
             self.jar[name] = value.strip()
             self._paths[name] = path
+
+
+def path_matches(request_path: str, cookie_path: str) -> bool:
+    """Whether a browser sends a cookie of `cookie_path` to `request_path` (RFC 6265 5.1.4): the
+    same path, or one of its folders (`/Prod` and `/Prod/` cover `/Prod/hello`; `/Pro` and
+    `/hello` do not)."""
+    if request_path == cookie_path:
+        return True
+    return request_path.startswith(cookie_path) and (
+        cookie_path.endswith("/") or request_path[len(cookie_path)] == "/"
+    )
 
 
 def _default_path(url: str) -> str:

@@ -53,3 +53,25 @@ def test_a_deletion_reaches_only_the_cookie_of_its_path(deletion, kept):
     visitor.keep("sid=abc; Max-Age=60; Path=/")
     visitor.keep(deletion)
     assert visitor.jar.get("sid") == kept
+
+
+@pytest.mark.parametrize(
+    ("set_cookie", "sent"),
+    [
+        ("sid=abc; Path=/", True),
+        ("sid=abc; Path=/Prod", True),
+        ("sid=abc; Path=/Prod/", True),
+        ("sid=abc; Path=/Prod/hello", True),
+        ("sid=abc", True),  # no Path: the request's folder, /Prod (RFC 6265 5.1.4)
+        ("sid=abc; Path=hello", True),  # not a path: the request's folder too
+        ("sid=abc; Path=/hello", False),  # the route without its stage
+        ("sid=abc; Path=/Pro", False),  # a prefix, but not a folder, of /Prod/hello
+        ("sid=abc; Path=/Prod/hello/more", False),
+    ],
+)
+def test_a_cookie_is_sent_only_to_the_paths_its_path_covers(set_cookie, sent):
+    """A browser sends a cookie only to the paths that its Path matches (RFC 6265 5.1.4)."""
+    visitor = Visitor("http://127.0.0.1:1/Prod/hello")
+    visitor.keep(set_cookie)
+    assert visitor.jar == {"sid": "abc"}
+    assert visitor.cookie == ("sid=abc" if sent else None)

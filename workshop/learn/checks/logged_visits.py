@@ -29,7 +29,8 @@ class LoggedVisitor:
 
     @property
     def cookie(self) -> str | None:
-        """The Cookie header it sends, or None before it was given a cookie."""
+        """The Cookie header it sends, or None when it sends none: before it was given a
+        cookie, or when the cookie's Path does not cover the counter's."""
         return self.browser.cookie
 
     def visit(self, patience: float | None = None) -> tuple[Answer, list[str]]:

@@ -112,7 +112,7 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
             ]
         if not is_greeting(answer, 1, None):
             return first, [unexpected(which, answer, logs, greeting(1, ANY_SESSION))]
-    if first.cookie is None or second.cookie is None:
+    if first.answer.cookie is None or second.answer.cookie is None:
         return first, [
             f"A new visitor is answered 200 {quote(first.answer.body)} but gets no session "
             "cookie (no Set-Cookie header), so their next visit cannot find their session."
