@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from typing import Any
+from urllib.parse import urlsplit
 
 from workshop.learn.checks.logged_visits import LoggedVisitor, empty_table
 from workshop.learn.checks.story import (
@@ -21,7 +22,7 @@ from workshop.learn.checks.story import (
 )
 from workshop.local.faults import THROTTLED
 from workshop.local.iam import FunctionAuthorizer
-from workshop.visitor import Visitor, get
+from workshop.visitor import Visitor, get, path_matches
 
 NEEDS_STACK = True
 # The error code an SDK reports for each outage of the local AWS: throttling says which kind of
@@ -137,6 +138,15 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
             "one id, anyone can find others' sessions and count on them."
         )
     problems += _cookie_attributes(first.answer.set_cookie or "")
+    if not _sent_back(first):
+        name = first.answer.cookie.partition("=")[0]
+        return first, [
+            *problems,
+            f"The session cookie is set with Path={first.browser.path_of(name)}, which does not "
+            f"cover the counter's path on AWS, {urlsplit(first.url).path} (API Gateway puts the "
+            "stage first): the browser never sends it back, so every visit is a first visit. "
+            "Set it with Path=/, which covers every path of the API.",
+        ]
     for visitor, which in ((first, "first"), (second, "second")):
         answer, logs = visitor.visit()
         session = _value(visitor.answer and visitor.answer.cookie)
@@ -151,6 +161,14 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
     if not problems:
         problems += _other_cookies(first)
     return first, problems
+
+
+def _sent_back(visitor: LoggedVisitor) -> bool:
+    """Whether the browser sends the session cookie back to the counter: its Path covers the
+    counter's path on AWS (the stage's, /Prod/hello), as the local URL has it too."""
+    name = (visitor.answer and visitor.answer.cookie or "").partition("=")[0]
+    path = visitor.browser.path_of(name)
+    return path is None or path_matches(urlsplit(visitor.url).path, path)
 
 
 def _other_cookies(visitor: LoggedVisitor) -> list[str]:
@@ -387,8 +405,9 @@ def bugs(stack: Any, visitor: LoggedVisitor) -> list[str]:
 def check(stack: Any) -> list[str]:
     """What still fails: sessions, a malformed cookie, an outage of DynamoDB, and bugs."""
     visitor, problems = _sessions(stack)
-    if visitor.answer is None or visitor.answer.status != 200:
-        return problems  # a counter that does not answer at all: that comes first
+    if visitor.answer is None or visitor.answer.status != 200 or not _sent_back(visitor):
+        # A counter that does not answer at all, or never gets its cookie back: that comes first.
+        return problems
     problems += _malformed(visitor)
     problems += _forgotten(stack, visitor)
     problems += outages(stack, visitor)
