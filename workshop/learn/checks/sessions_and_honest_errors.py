@@ -47,6 +47,9 @@ MIN_ENTROPY_BITS = 64
 REFUSED_BELOW_BITS = 58
 SAME_SITE = ("lax", "strict")
 SHORTEST_SESSION = 24 * 3600  # seconds: a visitor's session outlives a day's break at least
+# DynamoDB refuses a partition key of more than 2,048 bytes: an id longer than that is no
+# session, and a counter that takes it for one gets a ValidationException (a bug) for its key.
+LONGEST_KEY = 2048  # bytes
 OTHER_KEY = "key_of_another_app"  # a table keyed on it refuses the counter's keys (a bug)
 # Cookies a browser may send beside the session's: another app's JSON, a flag with no value,
 # and other apps' cookies whose names end or begin with the session cookie's (a search for
@@ -222,30 +225,44 @@ def _malformed(visitor: LoggedVisitor) -> list[str]:
     name = (visitor.cookie or "session_id=").partition("=")[0]
     issued = _value(visitor.cookie)
     forged = issued[: len(issued) // 2] + "*" + issued[len(issued) // 2 + 1 :]
-    probes = [(SESSION, "the original's id")]
+    # (value, how it is shown, what it is, how to mend a counter that takes it)
+    probes = [(SESSION, SESSION, "the original's id", "")]
     if issued:
-        probes.append((forged, "an id of this counter's with one character changed to *"))
-    for value, what in probes:
+        probes.append(
+            (forged, forged, "an id of this counter's with one character changed to *", "")
+        )
+        longer = issued + (issued * (LONGEST_KEY // len(issued) + 1))[:LONGEST_KEY]
+        probes.append(
+            (
+                longer,
+                f"{issued}...",
+                f"an id of this counter's followed by {LONGEST_KEY:,} more of its characters "
+                "(longer than any DynamoDB key may be)",
+                ": a value is a session id only if all of it is one, so check the whole value "
+                "and its length, not how it begins (a pattern's fullmatch, not match)",
+            )
+        )
+    for value, shown, what, mend in probes:
         # A browser that holds the cookie as the counter set it (its Path), with this value.
         path = visitor.browser.path_of(name) or "/"
         browser = Visitor(visitor.url, f"{name}={value}", cookie_path=path)
         answer = browser.visit()
         if answer.status != 400:
             return [
-                f"A visit whose cookie is {name}={value}, {what}, answers {answer.status} "
-                f"{quote(answer.body)}, where a malformed session id should get 400."
+                f"A visit whose cookie is {name}={shown}, {what}, answers {answer.status} "
+                f"{quote(answer.body)}, where a malformed session id should get 400{mend}."
             ]
         body = answer.json()
         if not (isinstance(body, dict) and isinstance(body.get("message"), str)):
             return [
-                f"A visit whose cookie is {name}={value}, {what}, answers 400 "
+                f"A visit whose cookie is {name}={shown}, {what}, answers 400 "
                 f"{quote(answer.body)}, where the caller should get a JSON message that says "
                 'what is wrong ({"message": ...}).'
             ]
         again = browser.visit()  # the browser sends what the 400 left it
         if not is_greeting(again, 1, None):
             return [
-                f"A visit whose cookie is {name}={value}, {what}, answers 400 but leaves the "
+                f"A visit whose cookie is {name}={shown}, {what}, answers 400 but leaves the "
                 f"cookie in the browser (its next visit answers {again.status} "
                 f"{quote(again.body)}): the browser sends it, and is refused, on every visit "
                 "for a year. Clear it with the answer (Set-Cookie with Max-Age=0, and the Path "
