@@ -6,9 +6,11 @@ what a browser would: the status, the body, the headers, and the cookies the ans
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import http.client
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -197,19 +199,36 @@ def _attribute(header: str, name: str) -> list[str]:
     return [value.strip() for key, _, value in pairs if key.strip().lower() == name]
 
 
-def _past(date: str) -> bool:
-    """Whether a cookie's Expires date has passed (a date that cannot be read has not)."""
+def _expires_at(date: str) -> float | None:
+    """An Expires date as a timestamp, or None when it cannot be read as an HTTP date (a browser
+    then ignores the attribute: RFC 6265 5.2.1). A date without a zone is GMT, as cookies' are."""
     try:
         when = email.utils.parsedate_to_datetime(date)
     except (TypeError, ValueError):
-        return False
-    return when.timestamp() <= time.time()
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=datetime.UTC)).timestamp()
+
+
+def max_age(header: str) -> int | None:
+    """The Max-Age a browser reads in a Set-Cookie header: the last one that is a whole number
+    of seconds (RFC 6265 5.2.2), or None."""
+    ages = [age for age in _attribute(header, "max-age") if re.fullmatch("-?[0-9]+", age)]
+    return int(ages[-1]) if ages else None
+
+
+def lifetime(header: str) -> float | None:
+    """How many seconds from now a browser keeps the cookie a Set-Cookie header sets (0 or less:
+    it deletes it), or None for a cookie that ends when the browser closes: the last Max-Age
+    that is a whole number, or else the last Expires date that can be read (RFC 6265 5.3)."""
+    age = max_age(header)
+    if age is not None:
+        return float(age)
+    dates = [when for when in map(_expires_at, _attribute(header, "expires")) if when is not None]
+    return dates[-1] - time.time() if dates else None
 
 
 def deletes(header: str) -> bool:
     """Whether a Set-Cookie header deletes its cookie: Max-Age of 0 or less, or else an Expires
     date that has passed."""
-    ages = _attribute(header, "max-age")
-    if ages:
-        return any(age.lstrip("-").isdigit() and int(age) <= 0 for age in ages)
-    return any(_past(date) for date in _attribute(header, "expires"))
+    seconds = lifetime(header)
+    return seconds is not None and seconds <= 0

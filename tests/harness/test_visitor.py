@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workshop.visitor import Answer, Visitor
+from workshop.visitor import Answer, Visitor, lifetime
 
 
 @pytest.mark.parametrize(
@@ -75,3 +75,30 @@ def test_a_cookie_is_sent_only_to_the_paths_its_path_covers(set_cookie, sent):
     visitor.keep(set_cookie)
     assert visitor.jar == {"sid": "abc"}
     assert visitor.cookie == ("sid=abc" if sent else None)
+
+
+@pytest.mark.parametrize(
+    ("set_cookie", "seconds"),
+    [
+        ("sid=abc; Max-Age=31536000", 31536000),
+        ("sid=abc; Max-Age=60; Max-Age=120", 120),  # the last one counts
+        ("sid=abc; Max-Age=120; Expires=Thu, 01 Jan 1970 00:00:00 GMT", 120),  # it wins
+        ("sid=abc; Expires=not a date", None),  # ignored, as a browser ignores it
+        ("sid=abc; Path=/", None),  # ends when the browser closes
+    ],
+)
+def test_a_cookie_lasts_its_max_age_or_until_the_browser_closes(set_cookie, seconds):
+    assert lifetime(set_cookie) == seconds
+
+
+@pytest.mark.parametrize(
+    ("set_cookie", "ahead"),
+    [
+        ("sid=abc; Expires=Fri, 01 Jan 2100 00:00:00 GMT", True),
+        ("sid=abc; Expires=Fri, 01 Jan 2100 00:00:00", True),  # no zone: GMT
+        ("sid=abc; Max-Age=soon; Expires=Thu, 01 Jan 1970 00:00:00 GMT", False),  # no number
+    ],
+)
+def test_without_a_max_age_a_cookie_lasts_until_its_expires_date(set_cookie, ahead):
+    kept = lifetime(set_cookie)
+    assert kept is not None and (kept > 0) == ahead

@@ -22,7 +22,7 @@ from workshop.learn.checks.story import (
 )
 from workshop.local.faults import THROTTLED
 from workshop.local.iam import FunctionAuthorizer
-from workshop.visitor import Visitor, get, path_matches
+from workshop.visitor import Visitor, get, lifetime, max_age, path_matches
 
 NEEDS_STACK = True
 # The error code an SDK reports for each outage of the local AWS: throttling says which kind of
@@ -191,7 +191,8 @@ def _other_cookies(visitor: LoggedVisitor) -> list[str]:
 
 
 def _cookie_attributes(header: str) -> list[str]:
-    """What the session cookie lacks: HttpOnly, Secure and SameSite=Lax (or Strict)."""
+    """What the session cookie lacks: HttpOnly, Secure, SameSite=Lax (or Strict), and a
+    lifetime of a day at least."""
     attributes = {}
     for part in header.split(";")[1:]:
         name, _, value = part.strip().partition("=")
@@ -209,11 +210,21 @@ def _cookie_attributes(header: str) -> list[str]:
             "without SameSite=Lax (or Strict), so other sites' pages can send it with their "
             "requests"
         )
-    age = attributes.get("max-age", "")
-    if age.lstrip("-").isdigit() and int(age) < SHORTEST_SESSION:
+    seconds, age = lifetime(header), max_age(header)
+    if seconds is None:
         missing.append(
-            f"for {int(age)} seconds only (Max-Age), so a visitor who comes back the next "
-            "day counts as a new one"
+            "without Max-Age or Expires, so it ends when the browser closes, and a visitor who "
+            "comes back the next day counts as a new one (Max-Age=31536000 keeps it a year)"
+        )
+    elif age is not None and age < SHORTEST_SESSION:
+        missing.append(
+            f"for {age} seconds only (Max-Age), so a visitor who comes back the next day counts "
+            "as a new one"
+        )
+    elif seconds < SHORTEST_SESSION:
+        missing.append(
+            f"for {seconds / 3600:.1f} hours only (its Expires date), so a visitor who comes "
+            "back the next day counts as a new one (Max-Age=31536000 keeps it a year)"
         )
     if not missing:
         return []

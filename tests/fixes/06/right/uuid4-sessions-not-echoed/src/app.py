@@ -1,7 +1,9 @@
 import json
 import logging
 import os
+import time
 import uuid
+from email.utils import formatdate
 
 import boto3
 from botocore.config import Config
@@ -22,6 +24,7 @@ TABLE = boto3.resource(
 ).Table(os.environ["STATE_TABLE_NAME"])
 COOKIE = "visitor"
 ATTRIBUTES = "Path=/; Secure; HttpOnly; SameSite=Strict"
+KEPT_FOR = 365 * 24 * 3600  # seconds: the cookie outlives the browser, for a year
 THROTTLING = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -64,7 +67,8 @@ def lambda_handler(event, context):
     headers = {}
     if session is None:
         session = str(uuid.uuid4())  # 122 random bits, from os.urandom
-        headers["Set-Cookie"] = f"{COOKIE}={session}; {ATTRIBUTES}"
+        expires = formatdate(time.time() + KEPT_FOR, usegmt=True)
+        headers["Set-Cookie"] = f"{COOKIE}={session}; Expires={expires}; {ATTRIBUTES}"
     try:
         attributes = TABLE.update_item(
             Key={"session_id": session},
