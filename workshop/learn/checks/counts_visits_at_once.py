@@ -262,8 +262,9 @@ def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | Non
     return (
         f"A visit was slow before {_call(position)}, and went on {SLOW_VISIT_LEFT:g} s before the "
         f"function's Timeout of {timeout:g} s, as a visit may: {told}, but the count rose by "
-        f"only {max(counted, 0)} (a lost update). What kept the visits apart let go before a "
-        "visit may end: a lock's lease must be a little longer than the Timeout."
+        f"only {max(counted, 0)} (a lost update). What kept the visits apart let another in "
+        "before the slow one had ended: a lock must be taken only while no visit holds it, "
+        "and its lease must be a little longer than the Timeout."
     )
 
 
