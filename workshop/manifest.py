@@ -107,6 +107,13 @@ def project(name: str | None) -> Project:
     """Resolve a stage name, `final` (the default) or a path to a SAM project folder."""
     if name is None or name.lower() == FINAL:
         return _final()
+    if not name.strip():  # Path("") is ".": an unset $stage in PowerShell would serve a folder
+        from workshop.learn import run_py
+
+        raise WorkshopError(
+            f"an empty stage name: choose one of {ids(stages())}, or {FINAL!r} (see "
+            f"`{run_py()} stages`), or a folder that holds a template.yaml, such as `.`"
+        )
     path = Path(name).expanduser()
     if (path / "template.yaml").is_file():
         return _folder_project(path.resolve())

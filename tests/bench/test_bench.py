@@ -234,7 +234,7 @@ def refused(*args: str) -> str:
     ("args", "says"),
     [
         (["--clients", "1,x"], "is not a list of whole numbers from 1 to 128, like 1,8,32"),
-        (["--original", "01"], "has no table"),
+        (["--original", "01"], "`bench` is for a counter kept in a DynamoDB table"),
         (["--warm-visits", "5"], "--cold-starts 24 is more than --warm-visits 5"),
     ],
     ids=["clients", "no-table", "cold-starts"],
@@ -249,9 +249,26 @@ def test_a_json_file_that_cannot_be_written_is_refused_before_the_run(tmp_path):
     for where, says in (
         (tmp_path / "a-file" / "x.json", "cannot make the folder"),
         (tmp_path, "is a folder"),
+        (tmp_path / ("x" * 300 + ".json"), "cannot write it"),  # a name no system takes
     ):
         error = refused("--json", str(where))
         assert error.startswith(f"error: --json {where}") and says in error, error
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file"]  # nothing left behind
+
+
+def test_a_counter_that_does_not_answer_200_is_refused_in_a_line():
+    """Stage 02 answers 500 from its second visit: its failures are no speed to time."""
+    settings = ["--warm-visits", "2", "--cold-starts", "2", "--race-visits", "1", "--clients", "1"]
+    run = subprocess.run(
+        [sys.executable, "-m", "workshop", "bench", "--original", "02", "--final", "03", *settings],
+        capture_output=True,
+        text=True,
+        cwd=manifest.REPO_ROOT,
+        timeout=120,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    error = run.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: the original (02) answered 500") and "stage 03 on" in error
 
 
 def shape(body: dict) -> dict:

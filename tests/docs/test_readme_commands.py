@@ -292,6 +292,21 @@ def bash_assignments(line: str) -> dict[str, str]:
     return dict(word.split("=", 1) for word in words[1:])
 
 
+def aws_folder(aws: str, tmp_path: Path) -> str:
+    """A folder whose `aws` runs the CLI. pip writes the venv's path into the script's `#!`
+    line as it is, and a kernel cannot run one with a space in it (a OneDrive folder, say):
+    outside Windows, a script of the test's own starts it with the venv's Python, wherever the
+    venv is."""
+    if os.name == "nt":  # there, the venv has an aws.cmd, not a `#!` line
+        return str(Path(aws).parent)
+    folder = tmp_path / "aws-bin"
+    folder.mkdir()
+    python = run.venv_python(Path(aws).parent.parent)
+    (folder / "aws").write_text(f'#!/bin/sh\nexec "{python}" "{aws}" "$@"\n', encoding="utf-8")
+    (folder / "aws").chmod(0o755)
+    return str(folder)
+
+
 def test_the_aws_cli_examples_work_with_only_what_up_printed(tmp_path):
     aws_venv = run.tool_venv_dir(Path(sys.prefix), "awscli")
     aws = shutil.which("aws", path=str(run.venv_python(aws_venv).parent))
@@ -322,7 +337,7 @@ def test_the_aws_cli_examples_work_with_only_what_up_printed(tmp_path):
         assert bash_assignments(bash_line) == powershell_assignments(powershell_line)
         port = serving.line("Local AWS:").rsplit(":", 1)[1]
         system = [str(Path(shell[0]).parent) for shell in shells] + ["/usr/bin", "/bin"]
-        env = new_user_env(tmp_path, os.pathsep.join([str(Path(aws).parent), *system]))
+        env = new_user_env(tmp_path, os.pathsep.join([aws_folder(aws, tmp_path), *system]))
         for shell in shells:
             first = powershell_line if shell[0] == powershell else bash_line
             for line in [serving.line("then:"), *lines]:

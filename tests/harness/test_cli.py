@@ -33,6 +33,13 @@ def test_a_wrong_stage_says_which_exist(capsys):
     assert_one_line_error(result, "no stage '99'", "01", "python run.py stages")
 
 
+@pytest.mark.parametrize("command", [["up", ""], ["diff", "", "03"], ["race", " "]])
+def test_an_empty_stage_is_refused_not_read_as_the_folder_one_stands_in(command, capsys):
+    """PowerShell passes an unset `$stage` as "": never the final app, nor the folder here."""
+    result = here(capsys, *command)
+    assert_one_line_error(result, "an empty stage name", "01", "python run.py stages")
+
+
 def test_a_folder_without_a_template_is_refused(tmp_path, capsys):
     assert_one_line_error(here(capsys, "up", str(tmp_path)), "no template.yaml")
 

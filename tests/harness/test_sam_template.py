@@ -91,6 +91,17 @@ def test_what_the_harness_cannot_serve_is_named(tmp_path, runtime, extra, named)
     assert named in str(caught.value) and str(path) in str(caught.value)
 
 
+def test_a_function_without_a_runtime_is_a_mistake_said_as_one(tmp_path):
+    """Lambda needs a Runtime for a .zip package: not a limit of the harness (Runtime None)."""
+    path = _write(
+        tmp_path,
+        FUNCTION.format(runtime="python3.11", extra="").replace("      Runtime: python3.11\n", ""),
+    )
+    with pytest.raises(WorkshopError) as caught:
+        load(path, stack_name="t")
+    assert "Fn has no Runtime" in str(caught.value) and "cannot serve" not in str(caught.value)
+
+
 TABLE = "  Table:\n    Type: AWS::Serverless::SimpleTable\n"
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import tomllib
 from pathlib import Path
@@ -32,7 +33,7 @@ def parameters(project: Path, command: str) -> dict[str, Any]:
             config = tomllib.loads(text) if name.endswith(".toml") else yaml.safe_load(text)
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as error:
             kind = "TOML" if name.endswith(".toml") else "YAML"
-            message = " ".join(str(error).split())
+            message = " ".join(str(error).split()) + _backslash_hint(error, text)
             raise ConfigError(f"The project's {name} is not valid {kind} ({message})") from None
         break
     default = config.get("default") if isinstance(config, dict) else None
@@ -43,6 +44,24 @@ def parameters(project: Path, command: str) -> dict[str, Any]:
         found = section.get("parameters") if isinstance(section, dict) else None
         merged.update(found if isinstance(found, dict) else {})
     return merged
+
+
+def _backslash_hint(error: Exception, text: str) -> str:
+    """What a Windows path in TOML's "double quotes" needs, where the error is on such a line."""
+    at = (
+        re.search(r"at line (\d+)", str(error))
+        if isinstance(error, tomllib.TOMLDecodeError)
+        else None
+    )
+    lines = text.splitlines()
+    line = lines[int(at.group(1)) - 1] if at and 0 < int(at.group(1)) <= len(lines) else ""
+    if not re.search(r'"[^"]*\\', line):
+        return ""
+    return (
+        '; in TOML a backslash in "double quotes" starts an escape: write a Windows path with '
+        'forward slashes ("C:/Users/me/sam-build") or in single quotes '
+        "('C:\\Users\\me\\sam-build')"
+    )
 
 
 def parameter_overrides(project: Path) -> dict[str, str]:

@@ -757,6 +757,12 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
     if "InlineCode" in props:
         raise resolver.unsupported(where, "InlineCode")
     runtime = props.get("Runtime")
+    if runtime is None:  # left out: not a form the harness lacks, but a template SAM refuses
+        raise WorkshopError(
+            f"{resolver.where}: {logical_id} has no Runtime, and Globals gives it none: the "
+            "deploy would fail (a Zip function needs one); add `Runtime: python3.11` under its "
+            "Properties."
+        )
     if not isinstance(runtime, str) or not re.fullmatch(r"python3\.\d+", runtime):
         raise resolver.unsupported(where, f"Runtime {runtime!r} (it runs python3.x functions)")
     code_uri = props.get("CodeUri", ".")

@@ -44,7 +44,7 @@ from workshop.manifest import project
 from workshop.measure.race import plural, race, raceable
 from workshop.measure.round_trip import RoundTrips
 from workshop.types import Invocation
-from workshop.visitor import Visitor
+from workshop.visitor import Answer, Visitor
 
 RACE_CLIENTS = (1, 8, 32)
 WARM_VISITS = 200
@@ -366,7 +366,7 @@ class _App:
                 actions.append(target.rsplit(".", 1)[-1])
 
             with self.stack.intercept_dynamodb(watch):
-                self.visitor.visit()
+                self._answered(self.visitor.visit())
             self.operations = [PROBED[action] for action in actions if action in PROBED]
             if not self.operations:
                 raise WorkshopError(f"{label} makes no GetItem, PutItem or UpdateItem to time")
@@ -380,9 +380,16 @@ class _App:
         started = time.perf_counter()
         answer = self.visitor.visit()
         elapsed = (time.perf_counter() - started) * 1000
-        if answer.status != 200:
-            raise RuntimeError(f"{self.figures.label} answered {answer.status}: {answer.body}")
+        self._answered(answer)
         return elapsed
+
+    def _answered(self, answer: Answer) -> None:
+        """Refuse to time a counter that does not count: its failures are not its speed."""
+        if answer.status != 200:
+            raise WorkshopError(
+                f"the {self.figures.label} answered {answer.status} {answer.body[:200]!r}: the "
+                "benchmark times counters that answer 200: stage 03 on"
+            )
 
     def warm_visit(self) -> None:
         seen = len(self.invocations)
@@ -411,7 +418,7 @@ def bench(
     """Measure `original` and `final` side by side; `log` gets progress lines."""
     say = log or (lambda line: None)
     for name in (original, final):  # refused now, not after minutes of warm visits
-        raceable(name)
+        raceable(name, "bench")
     if cold_starts > warm_visits:
         raise WorkshopError(
             f"--cold-starts {cold_starts} is more than --warm-visits {warm_visits}: the cold "
@@ -481,18 +488,26 @@ def bench(
 
 def prepare_json(path: Path) -> None:
     """Make sure `--json FILE` is writable before a run of minutes: its folder made if need be."""
-    if path.is_dir():
-        example = path / "bench.json"
-        raise WorkshopError(f"--json {path} is a folder: give a file in it, e.g. {example}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+        if path.is_dir():
+            example = path / "bench.json"
+            raise WorkshopError(f"--json {path} is a folder: give a file in it, e.g. {example}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkshopError(
+                f"--json {path}: cannot make the folder {path.parent} ({exc.strerror or exc}); "
+                "give a file in a folder you can write"
+            ) from None
+        existed = path.exists()
+        # Opened, not asked about: root passes os.access, and a special folder (/proc) refuses.
+        path.open("a", encoding="utf-8").close()
+        if not existed:
+            path.unlink()
+    except OSError as exc:  # a name too long, a folder that refuses files
         raise WorkshopError(
-            f"--json {path}: cannot make the folder {path.parent} ({exc.strerror or exc}); "
-            "give a file in a folder you can write"
+            f"--json {path}: cannot write it ({exc.strerror or exc}); give a file you can write"
         ) from None
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise WorkshopError(f"--json {path}: permission denied; give a file you can write")
 
 
 def write_json(result: BenchResult, path: Path) -> None:

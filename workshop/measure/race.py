@@ -202,23 +202,26 @@ def _count_of(answer: Answer, label: str, which: str) -> int:
     return count
 
 
-def _needs_a_table(template: Template, label: str) -> None:
+def _needs_a_table(template: Template, label: str, command: str) -> None:
     """Refuse a race that could only mislead: a count that no table keeps cannot be raced."""
     if not template.tables:
         from workshop.learn import run_py
 
+        example = "race 04" if command == "race" else f"{command} --original 03"
         raise WorkshopError(
             f"{label} has no table: it keeps its count in each execution environment's memory, "
             "so visits that reach different environments never meet, and none is lost to a race. "
-            f"A race is for a counter kept in a DynamoDB table: stage {FIRST_RACE_STAGE} on "
-            f"(`{run_py()} race 04`)"
+            f"`{command}` is for a counter kept in a DynamoDB table: stage {FIRST_RACE_STAGE} on "
+            f"(`{run_py()} {example}`)"
         )
 
 
-def raceable(target: str) -> Project:
-    """The project `target` names, once its counter is known to be kept in a table."""
+def raceable(target: str, command: str = "race") -> Project:
+    """The project `target` names, once its counter is known to be kept in a table (for
+    `command`, named in the refusal)."""
     found = project(target)
-    _needs_a_table(load(found.path / "template.yaml", stack_name=found.stack_name), found.label)
+    template = load(found.path / "template.yaml", stack_name=found.stack_name)
+    _needs_a_table(template, found.label, command)
     return found
 
 
@@ -246,7 +249,7 @@ def race(
         raise WorkshopError(f"--stall must be more than 0 and at most {MAX_STALL:g}, not {stall:g}")
     say = log or (lambda line: None)
     if isinstance(target, Stack):
-        _needs_a_table(target.template, str(target.project_dir))
+        _needs_a_table(target.template, str(target.project_dir), "race")
         return _race(target, str(target.project_dir), clients, visits, stall, say)
     found = raceable(target)
     say(f"Starting {found.label} on a free port, from nothing...")
