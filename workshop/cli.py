@@ -130,9 +130,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         pass
     finally:
         announced.set()
-        unkept = stack.tables_not_kept()  # asked before the local AWS goes with the stack
-        stack.stop()
-        marker.unlink(missing_ok=True)
+        with interrupt.finishing("stopping, saving what it stored"):
+            unkept = stack.tables_not_kept()  # asked before the local AWS goes with the stack
+            stack.stop()
+            marker.unlink(missing_ok=True)
     print(f"Stopped. What it stored is kept in {state_dir} (start with --fresh to forget it).")
     if unkept:
         print(

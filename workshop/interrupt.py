@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 INTERRUPTED = 130  # the exit code shells give a command that Ctrl-C (SIGINT) ended
@@ -88,6 +89,34 @@ def stop_on_ctrl_c(first: Callable[[], None] | None = None) -> None:
             name == "SIGHUP" and signal.getsignal(number) is signal.SIG_IGN
         ):
             signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def finishing(what: str) -> Iterator[None]:
+    """Within it (in the main thread), the first Ctrl-C (or other stopping signal) lets `what`
+    go on, and says so, where it would cut it short and lose what it saves; another one stops
+    at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if pressed.is_set():
+            signal.default_int_handler(signum, frame)
+        pressed.set()
+        print(f"\nStill {what}: a moment (Ctrl-C again to quit at once, losing it).", flush=True)
+
+    numbers = [getattr(signal, name) for name in STOPPING if hasattr(signal, name)]
+    before = {number: signal.getsignal(number) for number in numbers}
+    for number, previous in before.items():
+        if previous is not signal.SIG_IGN:  # `nohup`'s SIGHUP, say, is left ignored
+            signal.signal(number, handler)
+    try:
+        yield
+    finally:
+        for number, previous in before.items():
+            signal.signal(number, previous)
 
 
 def printing_until_ctrl_c() -> Callable[[str], None]:
