@@ -105,7 +105,7 @@ def finishing(what: str) -> Iterator[None]:
         if pressed.is_set():
             signal.default_int_handler(signum, frame)
         pressed.set()
-        print(f"\nStill {what}: a moment (Ctrl-C again to quit at once, losing it).", flush=True)
+        _say_now(f"\nStill {what}: a moment (Ctrl-C again to quit at once, losing it).\n")
 
     numbers = [getattr(signal, name) for name in STOPPING if hasattr(signal, name)]
     before = {number: signal.getsignal(number) for number in numbers}
@@ -117,6 +117,15 @@ def finishing(what: str) -> Iterator[None]:
     finally:
         for number, previous in before.items():
             signal.signal(number, previous)
+
+
+def _say_now(text: str) -> None:
+    """Write `text` to stdout from a signal handler: past print's buffer, which the code the
+    signal interrupted may be writing to (a print there could raise "reentrant call")."""
+    try:
+        os.write(sys.stdout.fileno(), text.encode(sys.stdout.encoding or "utf-8", "replace"))
+    except (AttributeError, OSError, ValueError):  # no file behind it (a test's capture)
+        print(text, end="", flush=True)
 
 
 def printing_until_ctrl_c() -> Callable[[str], None]:

@@ -11,7 +11,14 @@ from moto.iam.access_control import PermissionResult
 
 from tests.helpers import PROBE_APP, as_the_function
 from workshop.errors import WorkshopError
-from workshop.local.iam import attribute_names, decide
+from workshop.local.iam import (
+    attribute_names,
+    call_context,
+    condition_holds,
+    decide,
+    requested,
+    unjudged_condition,
+)
 from workshop.local.persistence import REPLAYED
 from workshop.local.physical_names import generated_name
 from workshop.local.sam_template import load
@@ -182,6 +189,31 @@ def test_a_condition_on_the_attributes_a_call_names_is_judged():
     assert decide([document], "dynamodb:UpdateItem", table, more) == PermissionResult.NEUTRAL
     statement["Condition"] = {"ForAnyValue:StringEquals": {"dynamodb:Attributes": ["secret"]}}
     assert decide([document], "dynamodb:UpdateItem", table, counted) == PermissionResult.NEUTRAL
+
+
+def test_a_condition_is_judged_whole_its_wildcards_as_iam_reads_them():
+    """A key the harness cannot judge anywhere in a Condition makes it unjudged, even after a
+    test that fails (a call that met that test would be allowed as if the rest held); StringLike
+    knows * and ? only; a batch names its items' attributes, and a transaction's item has no
+    ReturnValues of its own."""
+    region = {"Bool": {"aws:SecureTransport": "false"}}
+    unknown = {**region, "StringEquals": {"aws:SourceVpc": "vpc-1"}}
+    assert condition_holds(region, call_context("dynamodb:GetItem", "*")) is False
+    assert condition_holds(unknown, call_context("dynamodb:GetItem", "*")) is None
+    document = {
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": unknown}]
+    }
+    assert unjudged_condition(document) == f"an Allow on {json.dumps(unknown)}"
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/Items"
+    like = {"StringLike": {"aws:RequestedRegion": "us-[e]ast-1"}}
+    assert condition_holds(like, call_context("dynamodb:GetItem", table)) is False
+    batch = {"RequestItems": {"Items": [{"PutRequest": {"Item": {"k": {"S": "x"}, "secret": {}}}}]}}
+    ((_, _, request),) = requested("BatchWriteItem", batch, "us-east-1")
+    assert attribute_names(request) == ["k", "secret"]
+    transaction = {"TransactItems": [{"Update": {"TableName": "Items", "Key": {}}}]}
+    ((action, resource, request),) = requested("TransactWriteItems", transaction, "us-east-1")
+    assert call_context(action, resource, request)["dynamodb:returnvalues"] is None
+    assert call_context(action, resource, {})["dynamodb:returnvalues"] == "NONE"
 
 
 def test_a_deny_with_not_resource_spares_only_what_it_names():

@@ -306,7 +306,7 @@ def test_a_command_started_with_nohup_outlives_its_terminal():
             signal.signal(number, handler)
 
 
-def test_a_first_ctrl_c_while_finishing_lets_it_go_on_and_a_second_stops(capsys):
+def test_a_first_ctrl_c_while_finishing_lets_it_go_on_and_a_second_stops(capfd):
     """As `up` stops, saving what it stored: a Ctrl-C pressed again, as the wait goes on, would
     cut the saving short and lose the logs; the first is told so, the second is obeyed."""
     before = signal.getsignal(signal.SIGINT)
@@ -317,5 +317,5 @@ def test_a_first_ctrl_c_while_finishing_lets_it_go_on_and_a_second_stops(capsys)
         signal.raise_signal(signal.SIGINT)
         went_on.append(False)
     assert went_on == [True]
-    assert "Still saving: a moment (Ctrl-C again to quit at once" in capsys.readouterr().out
+    assert "Still saving: a moment (Ctrl-C again to quit at once" in capfd.readouterr().out
     assert signal.getsignal(signal.SIGINT) is before

@@ -111,8 +111,8 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     counted once); a new visitor's first visit held so too, and its second; the other tab's
     visits 5 to 14; visit 15, its retry held back while the other tab makes visits 16 to 40, the
     last five just before the Timeout (503, and each counted once); visit 42 held until it is
-    answered (503, applied once); 44 to 143 an hour later, and 144 an hour after that, each the
-    first of its hour to forget the ids of the hour before. (The earlier stages' lessons, which
+    answered (503, applied once); 44 to 143 a day later, and 144 a day after that, each the
+    first of its day to forget the ids of the day before. (The earlier stages' lessons, which
     the check tries after, are their own checks', tried on 08 by the corpus's right fixes.)"""
     check = counts_retries_once
     earlier, after = check.EARLIER_VISITS, check.MIDDLE_VISITS + check.LATER_VISITS
@@ -122,7 +122,7 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     with dynamodb_calls(stack) as calls:
         assert check.late_answers(stack) == []
     # Visits 3, 15 and 42, and the new visitor's first: the first attempt and the SDK's retry
-    # each; the others one call, and the first of each later hour one more, that forgets.
+    # each; the others one call, and the first of each later day one more, that forgets.
     assert calls == ["UpdateItem"] * (4 * 2 + 4 + earlier + after + 2 + comeback + 2)
     statuses = [status for status, _ in served]
     bodies = [json.loads(inv.payload["body"]) for _, inv in served]

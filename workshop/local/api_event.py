@@ -131,11 +131,13 @@ def build_event(
     region: str = "us-east-1",
     trace: str | None = None,
     extended_request_id: str | None = None,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """The event a Lambda proxy integration receives, as API Gateway builds it.
 
     `raw_path` is the path as requested (with or without the stage), percent-encoded, and
-    `path_parameters` are kept encoded too; `headers` are the client's.
+    `path_parameters` are kept encoded too; `headers` are the client's; `now` is when it came
+    (by default, now).
     """
     url = urlsplit(raw_path)
     stage = api.stage if api is not None else route.stage
@@ -155,7 +157,7 @@ def build_event(
     content_type = next((v for n, v in headers if n.lower() == "content-type"), "")
     binary = bool(body) and matches_media_type(content_type, api.binary_media_types if api else ())
     text = base64.b64encode(body).decode("ascii") if binary else body.decode("utf-8", "replace")
-    now = time.time()
+    now = time.time() if now is None else now
     domain = domain_name(api, region)
     user_agent = single.get("User-Agent")
     deployment = f"{api.api_id if api else 'local'}/{stage}/deployment"

@@ -6,7 +6,6 @@ itself, with moto's policy evaluator, before moto sees it, and refuses it as Dyn
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import hashlib
 import json
@@ -54,10 +53,12 @@ def requested(
         for item in body.get("TransactItems", []):
             ((kind, detail),) = item.items()
             table = _table_arn(detail["TableName"], region)
-            yield f"dynamodb:{TRANSACT_ACTIONS[kind]}", table, detail
+            # An item has no ReturnValues of its own: the key is absent, not the NONE that
+            # DynamoDB's guide gives a PutItem, UpdateItem or DeleteItem call.
+            yield f"dynamodb:{TRANSACT_ACTIONS[kind]}", table, {**detail, "ReturnValues": None}
     elif operation in ("BatchGetItem", "BatchWriteItem"):
-        for table in body.get("RequestItems", {}):
-            yield f"dynamodb:{operation}", _table_arn(table, region), {}
+        for table, asked in body.get("RequestItems", {}).items():
+            yield f"dynamodb:{operation}", _table_arn(table, region), _batch_request(asked)
     elif "TableName" in body:
         arn = _table_arn(body["TableName"], region)
         if body.get("IndexName"):
@@ -65,6 +66,20 @@ def requested(
         yield f"dynamodb:{operation}", arn, body
     else:  # ListTables and other account-wide actions
         yield f"dynamodb:{operation}", "*", body
+
+
+def _batch_request(asked: Any) -> dict[str, Any]:
+    """A batch's requests on one table, as one request that names what they all name: for
+    dynamodb:Attributes."""
+    if isinstance(asked, dict):  # BatchGetItem's: its keys, and what to read of them
+        keys = asked.get("Keys") or []
+        named = {name: None for key in keys if isinstance(key, dict) for name in key}
+        return {**{k: v for k, v in asked.items() if k != "Keys"}, "Key": named}
+    named = {}
+    for each in asked if isinstance(asked, list) else []:  # BatchWriteItem's: puts and deletes
+        put, delete = (each.get("PutRequest") or {}), (each.get("DeleteRequest") or {})
+        named.update(dict.fromkeys(put.get("Item") or {}), **dict.fromkeys(delete.get("Key") or {}))
+    return {"Item": named}
 
 
 def decide(
@@ -171,8 +186,9 @@ def call_context(
     (KNOWN_CONDITION_KEYS; without a request, what any such call has): None for a key the call
     does not have, an account for "*" say."""
     parts = resource.split(":")
-    returns = (request or {}).get("ReturnValues")
-    if not isinstance(returns, str):
+    if request is not None and "ReturnValues" in request:
+        returns = request["ReturnValues"] if isinstance(request["ReturnValues"], str) else None
+    else:
         returns = "NONE" if action.lower() in RETURNING_ACTIONS else None
     return {
         "aws:securetransport": "true",
@@ -199,39 +215,51 @@ def attribute_names(request: dict[str, Any]) -> list[str]:
 
 def condition_holds(condition: Any, context: dict[str, Any]) -> bool | None:
     """Whether a Condition holds for a call with `context`'s keys; None where it names a key or
-    an operator the harness does not judge.
+    an operator the harness does not judge, anywhere in it.
 
     A key the call does not have matches no value: a condition on it is false, but a negated
     one (StringNotEquals...) is true, and so is one ...IfExists; ForAllValues holds when every
     value of the call's key matches (so when it has none), ForAnyValue when one does (IAM JSON
     policy elements: condition operators, and conditions with multiple context keys or values).
     """
+    tests = _tests(condition)
+    if tests is None:
+        return None
+    for qualifier, named, key, values in tests:
+        base = named.removesuffix("IfExists")
+        negated = "Not" in base
+        actual = context.get(key)
+        if qualifier:
+            each = [_hit(base, value, values) != negated for value in actual or []]
+            met = all(each) if qualifier == "ForAllValues" else any(each)
+        elif actual is None:
+            met = negated or base != named  # absent: only a negation or IfExists holds
+        else:
+            met = _hit(base, actual, values) != negated
+        if not met:
+            return False
+    return True
+
+
+def _tests(condition: Any) -> list[tuple[str, str, str, list[str]]] | None:
+    """A Condition's tests, (set qualifier, operator, key in lower case, values) each; None if
+    one names an operator or a key the harness does not judge."""
     if not isinstance(condition, dict):
         return None
-    for operator, tests in condition.items():
+    tests = []
+    for operator, pairs in condition.items():
         qualifier, _, named = str(operator).rpartition(":")
-        base = named.removesuffix("IfExists")
-        if not isinstance(tests, dict) or qualifier not in ("", "ForAllValues", "ForAnyValue"):
+        if not isinstance(pairs, dict) or qualifier not in ("", "ForAllValues", "ForAnyValue"):
             return None
-        for key, wanted in tests.items():
+        if named.removesuffix("IfExists") not in OPERATORS:
+            return None
+        for key, wanted in pairs.items():
             key = str(key).lower()
             if key not in KNOWN_CONDITION_KEYS or (key in MULTIVALUED_KEYS) != bool(qualifier):
                 return None
-            if base not in OPERATORS:
-                return None
             values = [str(v) for v in (wanted if isinstance(wanted, list) else [wanted])]
-            negated = "Not" in base
-            actual = context.get(key)
-            if qualifier:
-                each = [_hit(base, value, values) != negated for value in actual or []]
-                met = all(each) if qualifier == "ForAllValues" else any(each)
-            elif actual is None:
-                met = negated or base != named  # absent: only a negation or IfExists holds
-            else:
-                met = _hit(base, actual, values) != negated
-            if not met:
-                return False
-    return True
+            tests.append((qualifier, named, key, values))
+    return tests
 
 
 def _hit(operator: str, actual: str, values: list[str]) -> bool:
@@ -239,8 +267,15 @@ def _hit(operator: str, actual: str, values: list[str]) -> bool:
     if operator == "Bool" or "IgnoreCase" in operator:
         return actual.lower() in (v.lower() for v in values)
     if "Like" in operator:
-        return any(fnmatch.fnmatchcase(actual, v) for v in values)
+        return any(_like(actual, v) for v in values)
     return actual in values
+
+
+def _like(text: str, pattern: str) -> bool:
+    """IAM's wildcard match: * any characters, ? one; nothing else is special (fnmatch's
+    [...] would be)."""
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch("".join(parts), text, re.DOTALL) is not None
 
 
 def unjudged_condition(document: Any) -> str | None:
@@ -248,12 +283,11 @@ def unjudged_condition(document: Any) -> str | None:
     <the condition, as JSON>", or None."""
     statements = document.get("Statement") if isinstance(document, dict) else None
     statements = [statements] if isinstance(statements, dict) else statements or []
-    absent = dict.fromkeys(KNOWN_CONDITION_KEYS)  # so that only an unknown key answers None
     for statement in statements if isinstance(statements, list) else []:
         if not isinstance(statement, dict):
             continue
         condition = statement.get("Condition")
-        if condition is not None and condition_holds(condition, absent) is None:
+        if condition is not None and _tests(condition) is None:
             effect = str(statement.get("Effect"))
             article = "an" if effect[:1] in "AEIOU" else "a"
             return f"{article} {effect} on {json.dumps(condition)}"
@@ -263,7 +297,7 @@ def unjudged_condition(document: Any) -> str | None:
 def names_resource(resource: str, patterns: Any) -> bool:
     """Whether `resource` is one of an IAM element's ARNs (with its * and ? wildcards)."""
     patterns = patterns if isinstance(patterns, list) else [patterns]
-    return any(isinstance(p, str) and fnmatch.fnmatchcase(resource, p) for p in patterns)
+    return any(isinstance(p, str) and _like(resource, p) for p in patterns)
 
 
 class FunctionAuthorizer:

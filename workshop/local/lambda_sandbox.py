@@ -247,9 +247,10 @@ def read_only(task_root: str, shown: Callable[[str], str]) -> None:
 def own_clock(uptime: float, ahead: float = 0.0) -> None:
     """time.monotonic() and time.perf_counter() (and their _ns forms) read `uptime` seconds more
     than the host's: this environment's machine's clock (lambda_environment.UPTIME_APART); the
-    time of day (time.time(), time.time_ns(), and so date.today(); datetime's now() and
-    utcnow()) reads `ahead` seconds later, where a check makes it later for the handler
-    (FunctionRuntime.clock_ahead)."""
+    time of day reads `ahead` seconds later, where a check makes it later for the handler
+    (FunctionRuntime.clock_ahead): time.time() and time_ns() (and so date.today()),
+    clock_gettime(CLOCK_REALTIME), gmtime(), localtime(), ctime(), asctime() and strftime()
+    of the time now, and datetime's now() and utcnow()."""
     for names, seconds in ((("monotonic", "perf_counter"), uptime), (("time",), ahead)):
         if not seconds:
             continue
@@ -261,7 +262,34 @@ def own_clock(uptime: float, ahead: float = 0.0) -> None:
             setattr(time, name, shifted)
             setattr(time, f"{name}_ns", shifted_ns)
     if ahead:
+        _now_later(ahead)
         datetime.datetime = _later(datetime.timedelta(seconds=ahead))
+
+
+def _now_later(ahead: float) -> None:
+    """time's functions of the time now that read the system's clock in C, not time.time()."""
+    for name in ("gmtime", "localtime", "ctime"):  # f(seconds=None)
+        read = getattr(time, name)
+        shifted = functools.wraps(read)(
+            lambda seconds=None, read=read: read(time.time() if seconds is None else seconds)
+        )
+        setattr(time, name, shifted)
+    asctime, strftime = time.asctime, time.strftime
+    time.asctime = functools.wraps(asctime)(
+        lambda t=None: asctime(time.localtime() if t is None else t)
+    )
+    time.strftime = functools.wraps(strftime)(
+        lambda format, t=None: strftime(format, time.localtime() if t is None else t)
+    )
+    if hasattr(time, "clock_gettime"):  # not on Windows
+        for name, by in (("clock_gettime", ahead), ("clock_gettime_ns", round(ahead * 1e9))):
+            read = getattr(time, name)
+            shifted = functools.wraps(read)(
+                lambda clock, read=read, by=by: (
+                    read(clock) + (by if clock == time.CLOCK_REALTIME else 0)
+                )
+            )
+            setattr(time, name, shifted)
 
 
 def _later(delta: datetime.timedelta) -> type[datetime.datetime]:

@@ -358,18 +358,21 @@ class Stack:
 
     @contextlib.contextmanager
     def later(self, seconds: float) -> Iterator[None]:
-        """Within it, the handlers read the time of day `seconds` later than it is, as visits
-        that much later would. Only new environments do: the idle ones are reclaimed at the start
-        and at the end (nothing may be in flight then)."""
-        for runtime in self.runtimes.values():
-            runtime.clock_ahead = seconds
-        self.expire_environments()
+        """Within it, the handlers read the time of day `seconds` later than it is, and the API's
+        events say so, as visits that much later would. Only new environments do: the idle ones
+        are reclaimed at the start and at the end (nothing may be in flight then)."""
+        self._clock_ahead(seconds)
         try:
             yield
         finally:
-            for runtime in self.runtimes.values():
-                runtime.clock_ahead = 0.0
-            self.expire_environments()
+            self._clock_ahead(0.0)
+
+    def _clock_ahead(self, seconds: float) -> None:
+        for runtime in self.runtimes.values():
+            runtime.clock_ahead = seconds
+        if self.api:
+            self.api.clock_ahead = seconds  # the time its events say they came
+        self.expire_environments()
 
     def expire_environments(self) -> int:
         """Reclaim every idle environment now, as the idle timeout would: the next call is cold."""

@@ -499,11 +499,14 @@ def prepare_json(path: Path) -> None:
                 f"--json {path}: cannot make the folder {path.parent} ({exc.strerror or exc}); "
                 "give a file in a folder you can write"
             ) from None
-        existed = path.exists()
+        target = path.resolve()  # a symlink's file: the link itself is left as it is
+        if target.exists() and not target.is_file():  # a FIFO, say: opening it would wait
+            raise WorkshopError(f"--json {path} is not a file: give a file to write")
+        existed = target.exists()
         # Opened, not asked about: root passes os.access, and a special folder (/proc) refuses.
-        path.open("a", encoding="utf-8").close()
+        target.open("a", encoding="utf-8").close()
         if not existed:
-            path.unlink()
+            target.unlink()
     except OSError as exc:  # a name too long, a folder that refuses files
         raise WorkshopError(
             f"--json {path}: cannot write it ({exc.strerror or exc}); give a file you can write"

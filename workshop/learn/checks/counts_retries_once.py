@@ -8,9 +8,9 @@ visits before the late one and between its held write and its retry, just before
 Timeout (the late visit answers 503 meanwhile): each must count once. Then while no attempt can
 be answered: the stall holds every write until the visit is answered, and the visit must answer
 503, with a Retry-After, and count at most once. How much a visit counted is read as its
-visitor reads it: from the next visit's count. Then the visitor comes back an hour later, and
-an hour after that (the handlers' clocks moved on: Stack.later): the ids of hours-old visits
-must be gone from the tables by then. Last, the lessons the code this exercise starts from
+visitor reads it: from the next visit's count. Then the visitor comes back a day later, and a
+day after that (the handlers' clocks moved on: Stack.later): the ids of visits a day old must
+be gone from the tables by then. Last, the lessons the code this exercise starts from
 holds must hold still: stage 07's check (a wider policy for the new calls would not pass), the
 visits at the same moment of stage 05's, and the outages and bugs of stage 06's.
 """
@@ -59,7 +59,9 @@ EARLIER_VISITS = 10
 MIDDLE_VISITS = 20
 LATER_VISITS = 5
 RETRY_MARGIN = 1.5
-LATER = 3600.0  # seconds: by then every id is far older than any retry of its visit can be
+# Seconds: a day. By then every id is far older than any retry of its visit can be, and older
+# than any counter keeps one (an hour, say, as Powertools' idempotency does by default).
+LATER = 24 * 3600.0
 # Visits an hour later: more than the old ids any counter waits for, before it forgets them,
 # and more than twice the visits before (which a counter that keeps a few ids, or a count that
 # grows a digit, never doubles the tables for).
@@ -129,6 +131,9 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
 
     Nothing but late runs from its first write to its next call, so the hook knows that call
     for late's own, however it is written. (Late answers 503 meanwhile: its retry waits.)
+    Late runs in the function's first environment, the only one that served before; the other
+    tab's visits meanwhile start a second, whose monotonic clock reads a day on
+    (lambda_environment.UPTIME_APART): time.monotonic() stamps of late's look a day old there.
     """
     answers: dict[str, Answer] = {}
     wrote, parked, closed = threading.Event(), threading.Event(), threading.Event()
@@ -183,10 +188,12 @@ def check(stack: Any) -> list[str]:
     stage 05's visits at the same moment, and stage 06's outages and bugs (last: they leave the
     table missing)."""
     called: set[str] = set()
+    reached: set[str] = set()
 
     def watch(target: str, body: dict[str, Any]) -> None:
-        operation = target.rsplit(".", 1)[-1]
-        called.update(action for action, *_ in requested(operation, body, stack.aws.region))
+        for action, resource, _ in requested(target.rsplit(".", 1)[-1], body, stack.aws.region):
+            called.add(action)
+            reached.add(resource)
 
     with stack.intercept_dynamodb(watch):
         problems = late_answers(stack)
@@ -194,7 +201,7 @@ def check(stack: Any) -> list[str]:
         return problems
     # The lessons that the code this exercise starts from holds must hold still.
     lessons = (
-        ("07", lambda: earlier.check(stack, called)),
+        ("07", lambda: earlier.check(stack, called, reached)),
         ("05", lambda: at_once.at_the_same_moment(stack, LoggedVisitor(stack))[0]),
         ("06", lambda: _honest_errors(stack, LoggedVisitor(stack))),
     )
@@ -316,27 +323,27 @@ def late_answers(stack: Any) -> list[str]:
 
 def _kept_for_good(stack: Any, visitor: LoggedVisitor, count: int) -> list[str]:
     """Request ids kept for good: the tables hold more than twice what they held, once the
-    visitor has come back an hour later, made COMEBACK_VISITS visits, and one more an hour
-    after that."""
+    visitor has come back a day later, made COMEBACK_VISITS visits, and one more a day after
+    that."""
     waiting(
-        f"The visitor comes back an hour later for {COMEBACK_VISITS} visits, and an hour after "
+        f"The visitor comes back a day later for {COMEBACK_VISITS} visits, and a day after "
         "that for one: by then the ids of old visits must be forgotten"
     )
     before = _stored(stack, 0.0)
     number = count
-    for hours in (1, 2):
-        with stack.later(hours * LATER):
-            for _ in range(COMEBACK_VISITS if hours == 1 else 1):
+    for days in (1, 2):
+        with stack.later(days * LATER):
+            for _ in range(COMEBACK_VISITS if days == 1 else 1):
                 number += 1
                 _, problem = _visit(visitor, number)
                 if problem:
-                    return [f"{hours} hour{'s' * (hours > 1)} later: {problem}"]
-            after = _stored(stack, hours * LATER)
+                    return [f"{days} day{'s' * (days > 1)} later: {problem}"]
+            after = _stored(stack, days * LATER)
     if after > 2 * before:
         return [
-            f"The visitor came back an hour later and made {COMEBACK_VISITS} visits, and an "
-            f"hour after that one more: the tables then hold {after:,} bytes, more than twice "
-            f"the {before:,} they held before, so the ids of visits hours old are still kept. "
+            f"The visitor came back a day later and made {COMEBACK_VISITS} visits, and a day "
+            f"after that one more: the tables then hold {after:,} bytes, more than twice the "
+            f"{before:,} they held before, so the ids of visits a day old are still kept. "
             "A session's item "
             "grows with every visit, until DynamoDB refuses to store it (400 KB an item), and "
             "every write of it costs more as it grows. Forget each id once its retries are "
@@ -347,7 +354,8 @@ def _kept_for_good(stack: Any, visitor: LoggedVisitor, count: int) -> list[str]:
 
 def _stored(stack: Any, ahead: float) -> int:
     """The bytes the template's tables hold (each item's names and values, as JSON), without
-    the items whose time to live is over, `ahead` seconds from now: DynamoDB deletes those."""
+    the items whose time to live is over, `ahead` seconds from now: DynamoDB deletes those,
+    within a few days, and they are the counter's way of forgetting."""
     dynamodb = stack.aws.client("dynamodb")
     now = time.time() + ahead
     total = 0

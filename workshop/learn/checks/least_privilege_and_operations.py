@@ -252,9 +252,9 @@ def _listed(actions: list[str]) -> str:
     return actions[0] if len(actions) == 1 else ", ".join(actions[:-1]) + " and " + actions[-1]
 
 
-def check(stack: Any, seen: Collection[str] = ()) -> list[str]:
+def check(stack: Any, seen: Collection[str] = (), reached: Collection[str] = ()) -> list[str]:
     """What still fails: the policy against the calls the handler made (here, and the actions
-    `seen` elsewhere), then operations."""
+    `seen` elsewhere, on the resources `reached` there), then operations."""
     visitor = LoggedVisitor(stack)
     printed: list[str] = []
     called: set[str] = set(seen)
@@ -328,7 +328,7 @@ def check(stack: Any, seen: Collection[str] = ()) -> list[str]:
     # region and in another account.
     name, region = stack.table().name, stack.aws.region
     elsewhere_region = "eu-west-1" if region != "eu-west-1" else "us-east-1"
-    reached = {resource for _, resource, _ in requests}
+    reached = {resource for _, resource, _ in requests} | set(reached)
     of_the_stack = [  # the template's other tables, first: a grant on them is easy to miss
         tables + other.name
         for other in stack.template.tables.values()
