@@ -140,8 +140,10 @@ def _as_it_applies(
     document: Any, action: str, resource: str, request: dict[str, Any] | None = None
 ) -> Any:
     """The document as it applies to `action` on `resource`, in what moto reads:
-    - its actions in lower case ("The prefix and the action name are case insensitive", IAM
-      JSON policy elements: Action; moto compares them as written);
+    - a statement whose Action (or NotAction) does not cover `action` left out, and one that
+      does named by `action` alone: IAM's * and ? wildcards, whatever the case ("The prefix
+      and the action name are case insensitive", IAM JSON policy elements: Action), where moto
+      compares the case as written and reads [...] as a wildcard too;
     - a statement whose condition the call does not meet left out, and one whose condition it
       meets kept without it (moto reads no condition);
     - a NotResource read here (moto lets any statement without Resource through)."""
@@ -169,12 +171,12 @@ def _as_it_applies(
             if names_resource(resource, statement.pop("NotResource")):
                 continue
             statement["Resource"] = "*"
-        for key in ("Action", "NotAction"):
-            value = statement.get(key)
-            if isinstance(value, str):
-                statement[key] = value.lower()
-            elif isinstance(value, list):
-                statement[key] = [v.lower() if isinstance(v, str) else v for v in value]
+        if "Action" in statement or "NotAction" in statement:
+            negated = "Action" not in statement
+            named = statement.pop("NotAction" if negated else "Action")
+            if names_action(action, named) == negated:
+                continue
+            statement["Action"] = action.lower()  # what moto is asked about, below
         applied.append(statement)
     return {**document, "Statement": applied}
 
@@ -257,9 +259,14 @@ def _tests(condition: Any) -> list[tuple[str, str, str, list[str]]] | None:
             key = str(key).lower()
             if key not in KNOWN_CONDITION_KEYS or (key in MULTIVALUED_KEYS) != bool(qualifier):
                 return None
-            values = [str(v) for v in (wanted if isinstance(wanted, list) else [wanted])]
+            values = [_text(v) for v in (wanted if isinstance(wanted, list) else [wanted])]
             tests.append((qualifier, named, key, values))
     return tests
+
+
+def _text(value: Any) -> str:
+    """A condition's value as the policy's JSON gives it to IAM: a YAML true is "true"."""
+    return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
 def _hit(operator: str, actual: str, values: list[str]) -> bool:
@@ -269,6 +276,12 @@ def _hit(operator: str, actual: str, values: list[str]) -> bool:
     if "Like" in operator:
         return any(_like(actual, v) for v in values)
     return actual in values
+
+
+def names_action(action: str, patterns: Any) -> bool:
+    """Whether an Action element names `action`: IAM's wildcards, the case ignored."""
+    patterns = patterns if isinstance(patterns, list) else [patterns]
+    return any(isinstance(p, str) and _like(action.lower(), p.lower()) for p in patterns)
 
 
 def _like(text: str, pattern: str) -> bool:

@@ -4,7 +4,6 @@ table recoverable to any second (stage 06 -> 07)."""
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from collections.abc import Collection
 from typing import Any
@@ -23,9 +22,11 @@ from workshop.learn.checks.story import (
 )
 from workshop.local.api_gateway import ACCOUNT_BURST, ACCOUNT_RATE, throttle_limits
 from workshop.local.iam import (
+    attribute_names,
     call_context,
     condition_holds,
     decide,
+    names_action,
     names_resource,
     requested,
 )
@@ -69,11 +70,22 @@ OTHER_SERVICES = (
     ("sqs:SendMessage", "arn:aws:sqs:{region}:{account}:any"),
     ("sns:Publish", "arn:aws:sns:{region}:{account}:any"),
     ("logs:DeleteLogGroup", "arn:aws:logs:{region}:{account}:log-group:any"),
+    # Other functions' logs, beyond what SAM's AWSLambdaBasicExecutionRole gives every function
+    # (CreateLogGroup, CreateLogStream and PutLogEvents): to delete them, cut them, or read them.
+    ("logs:DeleteLogGroup", "arn:aws:logs:{region}:{account}:log-group:/aws/lambda/any"),
+    ("logs:PutRetentionPolicy", "arn:aws:logs:{region}:{account}:log-group:/aws/lambda/any"),
+    (
+        "logs:GetLogEvents",
+        "arn:aws:logs:{region}:{account}:log-group:/aws/lambda/any:log-stream:any",
+    ),
     ("sts:AssumeRole", "arn:aws:iam::{account}:role/any-role"),
     ("lambda:GetFunctionConfiguration", "arn:aws:lambda:{region}:{account}:function:any"),
 )
-# Another account's, for the counter's own table name elsewhere.
-OTHER_ACCOUNT = "210987654321"
+# Other accounts', for the counter's own table name elsewhere: one that shares the first
+# digits of its own too (a wildcard after them takes it in).
+OTHER_ACCOUNTS = ("210987654321", ACCOUNT_ID[:-1] + str((int(ACCOUNT_ID[-1]) + 1) % 10))
+# Other regions, for its own table name elsewhere: one in Europe, one in the US.
+OTHER_REGIONS = ("eu-west-1", "us-west-2", "us-east-1")
 # What DynamoDB names under a table's ARN (the Service Authorization Reference's resource types
 # index, stream, backup and export), each as one of them might be named: a grant on
 # `<table ARN>/*` reaches them all, where the counter needs none.
@@ -225,25 +237,21 @@ def _as_list(value: Any) -> list[Any]:
 
 def _names(statement: dict[str, Any], action: str) -> bool:
     """Whether a statement's Action (or NotAction) takes in `action`, as IAM reads them."""
-
-    def matched(patterns: Any) -> bool:
-        return any(
-            isinstance(p, str) and fnmatch.fnmatch(action.lower(), p.lower())
-            for p in _as_list(patterns)
-        )
-
     if "NotAction" in statement:
-        return not matched(statement["NotAction"])
-    return matched(statement.get("Action"))
+        return not names_action(action, statement["NotAction"])
+    return names_action(action, statement.get("Action"))
 
 
 def dynamodb_actions() -> list[str]:
-    """Every IAM action of DynamoDB, as dynamodb:Name."""
+    """Every IAM action of DynamoDB, as dynamodb:Name: its streams' API's too (GetRecords...),
+    which IAM names with the same prefix."""
     import botocore.session
 
-    model = botocore.session.get_session().get_service_model("dynamodb")
-    names = (set(model.operation_names) - NOT_ACTIONS) | IAM_ONLY_ACTIONS
-    return [f"dynamodb:{name}" for name in sorted(names)]
+    session = botocore.session.get_session()
+    names = set().union(
+        *(session.get_service_model(api).operation_names for api in ("dynamodb", "dynamodbstreams"))
+    )
+    return [f"dynamodb:{name}" for name in sorted((names - NOT_ACTIONS) | IAM_ONLY_ACTIONS)]
 
 
 def _listed(actions: list[str]) -> str:
@@ -286,11 +294,20 @@ def check(stack: Any, seen: Collection[str] = (), reached: Collection[str] = ())
 
     actions = dynamodb_actions()
 
+    # A call names attributes (dynamodb:Attributes): none, its key only, or every one the
+    # handler's calls named. A policy that allows an action for any of them allows it.
+    named = sorted({name for *_, request in requests for name in attribute_names(request)})
+    keys = [part["AttributeName"] for part in stack.table().key_schema]
+    probes = [None, {"AttributesToGet": keys}, {"AttributesToGet": named}]
+
     def allowed(resource: str) -> list[str]:
         return [
             action
             for action in actions
-            if decide(function.policies, action, resource) == PermissionResult.PERMITTED
+            if any(
+                decide(function.policies, action, resource, probe) == PermissionResult.PERMITTED
+                for probe in probes
+            )
         ]
 
     problems = []
@@ -327,16 +344,17 @@ def check(stack: Any, seen: Collection[str] = (), reached: Collection[str] = ())
     # starts as its own does, as a wildcard after its ARN allows), and its own name in another
     # region and in another account.
     name, region = stack.table().name, stack.aws.region
-    elsewhere_region = "eu-west-1" if region != "eu-west-1" else "us-east-1"
     reached = {resource for _, resource, _ in requests} | set(reached)
     of_the_stack = [  # the template's other tables, first: a grant on them is easy to miss
         tables + other.name
         for other in stack.template.tables.values()
         if tables + other.name != table and tables + other.name not in reached
     ]
-    others = [*of_the_stack, *(tables + other for other in (*OTHER_TABLES, f"{name}-archive"))] + [
-        f"arn:aws:dynamodb:{elsewhere_region}:{ACCOUNT_ID}:table/{name}",
-        f"arn:aws:dynamodb:{region}:{OTHER_ACCOUNT}:table/{name}",
+    others = [
+        *of_the_stack,
+        *(tables + other for other in (*OTHER_TABLES, f"{name}-archive")),
+        *(f"arn:aws:dynamodb:{r}:{ACCOUNT_ID}:table/{name}" for r in OTHER_REGIONS if r != region),
+        *(f"arn:aws:dynamodb:{region}:{a}:table/{name}" for a in OTHER_ACCOUNTS),
     ]
     for other in others:
         elsewhere = allowed(other)
