@@ -20,6 +20,7 @@ from workshop.learn.checks.story import (
     quote,
     unexpected,
 )
+from workshop.local.api_event import domain_name
 from workshop.local.faults import THROTTLED
 from workshop.local.iam import FunctionAuthorizer
 from workshop.visitor import Visitor, get, lifetime, max_age, path_matches
@@ -140,7 +141,8 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
             f"id needs at least {MIN_ENTROPY_BITS} (secrets.token_urlsafe(16) has 128): from "
             "one id, anyone can find others' sessions and count on them."
         )
-    problems += _cookie_attributes(first.answer.set_cookie or "")
+    hosts = {domain_name(api, stack.aws.region) for api in stack.template.apis.values()}
+    problems += _cookie_attributes(first.answer.set_cookie or "", hosts)
     if not _sent_back(first):
         name = first.answer.cookie.partition("=")[0]
         return first, [
@@ -190,13 +192,18 @@ def _other_cookies(visitor: LoggedVisitor) -> list[str]:
     return []
 
 
-def _cookie_attributes(header: str) -> list[str]:
+def _cookie_attributes(header: str, hosts: set[str]) -> list[str]:
     """What the session cookie lacks: HttpOnly, Secure, SameSite=Lax (or Strict), and a
-    lifetime of a day at least."""
+    lifetime of a day at least; and what makes a browser refuse it: a Domain that is not the
+    API's host on AWS (one of `hosts`) nor above it, or a name's prefix it breaks the rules of
+    (RFC 6265, 5.3; RFC 6265bis, 4.1.3)."""
     attributes = {}
     for part in header.split(";")[1:]:
         name, _, value = part.strip().partition("=")
         attributes[name.strip().lower()] = value.strip().lower()
+    refused = _refused_by_browsers(header.partition("=")[0].strip(), attributes, hosts)
+    if refused:
+        return [f"The session cookie is set as `{quote(header)}`: {refused}."]
     missing = [
         words
         for name, words in (
@@ -229,6 +236,24 @@ def _cookie_attributes(header: str) -> list[str]:
     if not missing:
         return []
     return [f"The session cookie is set as `{quote(header)}`: {'; '.join(missing)}."]
+
+
+def _refused_by_browsers(name: str, attributes: dict[str, str], hosts: set[str]) -> str:
+    """Why a browser would not keep the cookie at all, or ""."""
+    keeps = "so the browser does not keep it, and every visit is a first visit"
+    domain = attributes.get("domain", "").lstrip(".")
+    if "domain" in attributes and not any(h == domain or h.endswith("." + domain) for h in hosts):
+        host = ", ".join(sorted(hosts))
+        return f"with Domain={domain}, which is not the API's host ({host}), {keeps}"
+    if name.startswith("__Host-") and (
+        "secure" not in attributes or attributes.get("path") != "/" or "domain" in attributes
+    ):
+        return (
+            f"named {name}, which a browser keeps only with Secure, Path=/ and no Domain, {keeps}"
+        )
+    if name.startswith("__Secure-") and "secure" not in attributes:
+        return f"named {name}, which a browser keeps only with Secure, {keeps}"
+    return ""
 
 
 def _malformed(visitor: LoggedVisitor) -> list[str]:
