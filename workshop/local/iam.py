@@ -171,12 +171,13 @@ def _as_it_applies(
             if names_resource(resource, statement.pop("NotResource")):
                 continue
             statement["Resource"] = "*"
-        if "Action" in statement or "NotAction" in statement:
-            negated = "Action" not in statement
-            named = statement.pop("NotAction" if negated else "Action")
-            if names_action(action, named) == negated:
-                continue
-            statement["Action"] = action.lower()  # what moto is asked about, below
+        if "Action" not in statement and "NotAction" not in statement:
+            continue  # names no action: IAM refuses such a policy (moto would fail on it)
+        negated = "Action" not in statement
+        named = statement.pop("NotAction" if negated else "Action")
+        if names_action(action, named) == negated:
+            continue
+        statement["Action"] = action.lower()  # what moto is asked about, below
         applied.append(statement)
     return {**document, "Statement": applied}
 

@@ -53,6 +53,22 @@ IAM_ONLY_ACTIONS = {
 # Tables the function must not reach: another team's, and another stack's counter (a staging
 # stack's, say), whose name differs from its own only in the stack's part.
 OTHER_TABLES = ("another-teams-table", "staging-VisitCounterTable-1A2B3C4D5E6F7")
+# The actions on items, whose calls always name the key (DynamoDB's guide: a policy on
+# dynamodb:Attributes must list the key), and the ReturnValues that each write takes.
+ITEM_ACTIONS = {
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "ConditionCheckItem",
+}
+RETURN_VALUES = {
+    "PutItem": ("NONE", "ALL_OLD"),
+    "DeleteItem": ("NONE", "ALL_OLD"),
+    "UpdateItem": ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"),
+}
 SHOWN = 6  # actions named in a message; the rest are counted
 AT_ONCE = 8  # visitors at the same moment that the limits must let through (as `race` sends)
 # Lambda's default quota of concurrent executions in an account, and how much of it a function
@@ -73,7 +89,9 @@ OTHER_SERVICES = (
     # Other functions' logs, beyond what SAM's AWSLambdaBasicExecutionRole gives every function
     # (CreateLogGroup, CreateLogStream and PutLogEvents): to delete them, cut them, or read them.
     ("logs:DeleteLogGroup", "arn:aws:logs:{region}:{account}:log-group:/aws/lambda/any"),
+    ("logs:DeleteLogGroup", "arn:aws:logs:{region}:{account}:log-group:/aws/lambda/any:*"),
     ("logs:PutRetentionPolicy", "arn:aws:logs:{region}:{account}:log-group:/aws/lambda/any"),
+    ("logs:PutRetentionPolicy", "arn:aws:logs:{region}:{account}:log-group:/aws/lambda/any:*"),
     (
         "logs:GetLogEvents",
         "arn:aws:logs:{region}:{account}:log-group:/aws/lambda/any:log-stream:any",
@@ -222,6 +240,18 @@ def why_refused(
     )
 
 
+def _attributes_in_conditions(policies: list[Any]) -> set[str]:
+    """The attribute names the policies' conditions on dynamodb:Attributes list."""
+    found: set[str] = set()
+    for statement in _statements(policies):
+        condition = statement.get("Condition")
+        for tests in condition.values() if isinstance(condition, dict) else ():
+            for key, values in tests.items() if isinstance(tests, dict) else ():
+                if str(key).lower() == "dynamodb:attributes":
+                    found.update(map(str, values if isinstance(values, list) else [values]))
+    return found
+
+
 def _statements(policies: list[Any]) -> list[dict[str, Any]]:
     """Every statement of the policies (a lone statement, not in a list, too)."""
     statements = []
@@ -294,11 +324,21 @@ def check(stack: Any, seen: Collection[str] = (), reached: Collection[str] = ())
 
     actions = dynamodb_actions()
 
-    # A call names attributes (dynamodb:Attributes): none, its key only, or every one the
-    # handler's calls named. A policy that allows an action for any of them allows it.
+    # The calls an action may be asked in, for the conditions on them: naming its key only,
+    # every attribute the handler's calls named, or one more (dynamodb:Attributes; an item's
+    # action names its key at least, so only another names none), and with each ReturnValues
+    # it takes. A policy that allows an action in any of them allows it.
     named = sorted({name for *_, request in requests for name in attribute_names(request)})
     keys = [part["AttributeName"] for part in stack.table().key_schema]
-    probes = [None, {"AttributesToGet": keys}, {"AttributesToGet": named}]
+    listed = sorted(_attributes_in_conditions(function.policies))  # ForAnyValue's, say
+    names = [keys, named, [*named, "any_attribute", *listed]]
+
+    def probes(action: str) -> list[dict[str, Any] | None]:
+        asked = [{"AttributesToGet": these} for these in names]
+        if action.removeprefix("dynamodb:") not in ITEM_ACTIONS:
+            asked.insert(0, None)
+        returns = RETURN_VALUES.get(action.removeprefix("dynamodb:"), ())
+        return asked + [{**call, "ReturnValues": value} for call in asked for value in returns]
 
     def allowed(resource: str) -> list[str]:
         return [
@@ -306,7 +346,7 @@ def check(stack: Any, seen: Collection[str] = (), reached: Collection[str] = ())
             for action in actions
             if any(
                 decide(function.policies, action, resource, probe) == PermissionResult.PERMITTED
-                for probe in probes
+                for probe in probes(action)
             )
         ]
 
@@ -378,14 +418,18 @@ def check(stack: Any, seen: Collection[str] = (), reached: Collection[str] = ())
             f"The function's policy denies {_listed(silenced)} on its log group: on AWS the "
             "function could write no log line at all. Deny only what it must never do."
         )
-    beyond = [
-        action
-        for action, resource in OTHER_SERVICES
-        if decide(
-            function.policies, action, resource.format(account=ACCOUNT_ID, region=stack.aws.region)
+    beyond = list(
+        dict.fromkeys(  # an action tried on two forms of its resource is named once
+            action
+            for action, resource in OTHER_SERVICES
+            if decide(
+                function.policies,
+                action,
+                resource.format(account=ACCOUNT_ID, region=stack.aws.region),
+            )
+            == PermissionResult.PERMITTED
         )
-        == PermissionResult.PERMITTED
-    ]
+    )
     beyond += [action for action in _other_services(function.policies) if action not in beyond]
     if beyond:
         problems.append(

@@ -141,7 +141,8 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
             f"id needs at least {MIN_ENTROPY_BITS} (secrets.token_urlsafe(16) has 128): from "
             "one id, anyone can find others' sessions and count on them."
         )
-    hosts = {domain_name(api, stack.aws.region) for api in stack.template.apis.values()}
+    apis = {route.api for route in stack.template.routes}  # those that serve the counter
+    hosts = {domain_name(stack.template.apis.get(api), stack.aws.region) for api in apis}
     problems += _cookie_attributes(first.answer.set_cookie or "", hosts)
     if not _sent_back(first):
         name = first.answer.cookie.partition("=")[0]
@@ -241,17 +242,18 @@ def _cookie_attributes(header: str, hosts: set[str]) -> list[str]:
 def _refused_by_browsers(name: str, attributes: dict[str, str], hosts: set[str]) -> str:
     """Why a browser would not keep the cookie at all, or ""."""
     keeps = "so the browser does not keep it, and every visit is a first visit"
-    domain = attributes.get("domain", "").lstrip(".")
-    if "domain" in attributes and not any(h == domain or h.endswith("." + domain) for h in hosts):
+    domain = attributes.get("domain", "")
+    domain = domain[1:] if domain.startswith(".") else domain  # one leading dot is ignored
+    if domain and not any(h == domain or h.endswith("." + domain) for h in hosts):
         host = ", ".join(sorted(hosts))
         return f"with Domain={domain}, which is not the API's host ({host}), {keeps}"
-    if name.startswith("__Host-") and (
-        "secure" not in attributes or attributes.get("path") != "/" or "domain" in attributes
+    if name.lower().startswith("__host-") and (
+        "secure" not in attributes or attributes.get("path") != "/" or domain
     ):
         return (
             f"named {name}, which a browser keeps only with Secure, Path=/ and no Domain, {keeps}"
         )
-    if name.startswith("__Secure-") and "secure" not in attributes:
+    if name.lower().startswith("__secure-") and "secure" not in attributes:
         return f"named {name}, which a browser keeps only with Secure, {keeps}"
     return ""
 
