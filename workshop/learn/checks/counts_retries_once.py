@@ -229,12 +229,20 @@ def late_answers(stack: Any) -> list[str]:
     answer, logs = _held_visit(stack, visitor, retry_in_time=True)
     if answer.status == 503:
         return [
-            f"The third visit, {LATE}, answers 503, where a retry of the update, answered in "
-            f"time, should count the visit once and answer 200: {quote(answer.body)}."
+            f"The third visit, {LATE}, answers 503 {quote(answer.body)}, where a retry of the "
+            "update, answered in time, should count the visit once and answer 200: a retry "
+            "refused because its first attempt counted already (ConditionalCheckFailed) is the "
+            "visit counted, and its answer is the count."
         ]
     if answer.status != 200:
         which = f"third visit, {LATE},"
-        return [unexpected(which, answer, logs, greeting(3, _session(answer) or "..."))]
+        problem = unexpected(which, answer, logs, greeting(3, _session(answer) or "..."))
+        if any("KeyError: 'Item'" in line for line in logs):
+            problem += (
+                " A refused update's error carries the item only when the update asks for it: "
+                'ReturnValuesOnConditionCheckFailure="ALL_OLD".'
+            )
+        return [problem]
     after, problem = _visit(visitor, 4)
     if after is not None and after > 4:
         return [

@@ -19,6 +19,7 @@ from workshop.learn.checks.story import (
     printed_lines,
     quote,
     unexpected,
+    waiting,
 )
 from workshop.local.api_event import domain_name
 from workshop.local.faults import THROTTLED
@@ -338,13 +339,17 @@ def outages(stack: Any, visitor: LoggedVisitor) -> list[str]:
         ("unavailable", "While DynamoDB answers every call with 503 Service Unavailable"),
     ):
         codes = CAUSES[kind]
+        waiting(f"{during}: a visit waits for at most {OUTAGE_PATIENCE:g} s")
         with stack.aws.dynamodb_outage(kind):
             answer, logs = visitor.visit(patience=OUTAGE_PATIENCE)
         during += ", a visit"
         if answer.status == 0:
             return [
                 f"{during} still has no answer after {OUTAGE_PATIENCE:g} seconds, where it "
-                "should get 503 with a Retry-After header within a few seconds."
+                "should get 503 with a Retry-After header within a few seconds: the SDK retries "
+                "a throttled call for a long while by itself. Give the DynamoDB client few "
+                "attempts and short timeouts (botocore's Config: retries, connect_timeout, "
+                "read_timeout), and answer 503 once they are spent."
             ]
         if answer.status != 503:
             said = _said(logs, codes)
@@ -382,6 +387,9 @@ def _no_answer(stack: Any, visitor: LoggedVisitor) -> list[str]:
     """While DynamoDB does not answer, a visit gets 503 and Retry-After before the Timeout."""
     during = "While DynamoDB does not answer at all (a stall), a visit"
     patience = stack.function().timeout + STALL_MARGIN
+    waiting(
+        f"While DynamoDB does not answer at all (a stall): a visit, waited for up to {patience:g} s"
+    )
     with stack.aws.dynamodb_stall():
         answer, logs = visitor.visit(patience=patience)
     if answer.status == 503 and answer.retry_after:
