@@ -199,7 +199,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     running = served.running(project)
     saved = served.state_dir(project) / "state.json"
     if not running and not saved.exists():
-        where = f" --from {args.source}" if args.source else f" {args.stage or ''}"
+        where = f" --from {usage.as_typed(args.source)}" if args.source else f" {args.stage or ''}"
         command = f"{_run()} up{where.rstrip()}"
         raise WorkshopError(
             f"{project.label} has no logs yet: start it with `{command}` and visit its URL"

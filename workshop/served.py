@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from workshop import manifest
 from workshop.errors import WorkshopError
 from workshop.types import Invocation
+from workshop.usage import as_typed
 
 OWNER = "project.txt"  # the folder whose state a state folder holds
 
@@ -222,22 +223,33 @@ def from_folder(args: argparse.Namespace) -> manifest.Project:
     if project.path in (stage.path, copy and copy.resolve()):
         return project
     run = f"{learn.run_py()} {args.command}"
+    typed = as_typed(args.source)
     theirs = ""
     if copy is not None:  # the stage has an exercise, and the learner a copy of it
         theirs = f" (your copy of stage {manifest.find(args.stage).id} is {learn.shown(copy)})"
     raise WorkshopError(
-        f"{args.stage} and --from {args.source} name two different projects{theirs}: say "
-        f"which one you mean, `{run} --from {args.source}` for that folder, or "
+        f"{args.stage} and --from {typed} name two different projects{theirs}: say "
+        f"which one you mean, `{run} --from {typed}` for that folder, or "
         f"`{run} {args.stage}` for {stage.label}"
     )
 
 
 def in_a_copy(args: argparse.Namespace) -> str | None:
-    """What `up` says when typed with no stage in an exercise's copy: it serves the final app."""
+    """What `up` says of the copy it does not serve: typed with no stage in an exercise's copy,
+    it serves the final app; typed with a stage whose exercise the learner copied, the stage's
+    own code (as `invoke` and `logs` say), so a fix seems to fail where it was never served."""
     from workshop import learn
 
-    if args.source or args.stage:
+    if args.source:
         return None
+    if args.stage:
+        copy = learn.served_copy(args.stage)
+        if copy is None:
+            return None
+        return (
+            f"(Stage {args.stage}'s own code; for your copy: "
+            f"`{learn.run_py()} up --from {learn.shown(copy)}`.)"
+        )
     copied = learn.copy_here()
     if copied is None:
         return None

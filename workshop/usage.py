@@ -114,9 +114,9 @@ def unquoted_phrase(argv: list[str], args: argparse.Namespace, extras: list[str]
     phrase = " ".join([args.filter, *words])
     from workshop.learn import run_py
 
-    where = [_word(stage)] if stage else []
+    where = [as_typed(stage)] if stage else []
     if args.source:
-        where += ["--from", _word(args.source)]
+        where += ["--from", as_typed(args.source)]
     command = " ".join([run_py(), "logs", *where, "--filter", quoted(phrase)])
     return (
         f"--filter takes one word, or a phrase in quotes: {len(words) + 1} words followed it, "
@@ -129,8 +129,10 @@ def unquoted_phrase(argv: list[str], args: argparse.Namespace, extras: list[str]
 PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=+")
 
 
-def _word(text: str) -> str:
-    return text if set(text) <= PLAIN else quoted(text)
+def as_typed(text: str) -> str:
+    """`text` as a word of a suggested command: as it is when PLAIN (letters of any script
+    too: Café), else quoted."""
+    return text if all(c in PLAIN or c.isalnum() for c in text) else quoted(text)
 
 
 def _names_a_project(name: str) -> bool:
@@ -179,13 +181,13 @@ def options_first(typed: list[str], commands: dict[str, argparse.ArgumentParser]
             return None  # argparse's words: the option is no command's
         return (
             f"{before[0]} needs a command before it: options go after one, as in "
-            f"`{' '.join([run_py(), takers[0], *map(_word, before)])}` (`{run_py()} --help` "
+            f"`{' '.join([run_py(), takers[0], *map(as_typed, before)])}` (`{run_py()} --help` "
             "lists them)"
         )
     mended = [*typed[at:], *before]
     return (
         f"{before[0]} comes before the command: options go after it, so type "
-        f"`{' '.join([run_py(), *map(_word, mended)])}`"
+        f"`{' '.join([run_py(), *map(as_typed, mended)])}`"
     )
 
 
@@ -202,7 +204,7 @@ def not_understood(
     if not isinstance(command, CommandParser):  # none named: argparse's words are all there is
         return said
     if args.command == "logs" and {"--tail", "-t"} & {word.split("=")[0] for word in extras}:
-        where = f"--from {_word(args.source)}" if args.source else _word(args.stage or "")
+        where = f"--from {as_typed(args.source)}" if args.source else as_typed(args.stage or "")
         return (
             f"{said}: `sam logs --tail` follows new log events; here "
             f"`{' '.join([run_py(), 'up', where]).rstrip()}` prints each invocation's log lines "
@@ -228,5 +230,5 @@ def not_understood(
     said += f"; did you mean {' or '.join(names)}?"
     mended = [meant.get(word, word) for word in typed[typed.index(args.command) + 1 :]]
     if command.takes(mended):  # the command to type, whole, when that is all it lacked
-        said += f" Type `{' '.join([run_py(), args.command, *map(_word, mended)])}`"
+        said += f" Type `{' '.join([run_py(), args.command, *map(as_typed, mended)])}`"
     return said

@@ -165,6 +165,21 @@ def test_a_stage_and_a_from_that_name_two_projects_say_which_to_drop(command, co
     )
 
 
+def test_a_folder_with_a_space_is_quoted_in_the_commands_said(tmp_path, state_dir, capsys):
+    """Pasted as printed, a suggested command must name the folder typed: quoted, as typed."""
+    folder = tmp_path / "my copy"
+    shutil.copytree(manifest.find("02").path, folder)
+    assert_one_line_error(
+        here(capsys, "logs", "--from", str(folder)),
+        f'error: {folder} has no logs yet: start it with `python run.py up --from "{folder}"`',
+    )
+    assert_one_line_error(
+        here(capsys, "invoke", "05", "--from", str(folder)),
+        f'error: 05 and --from "{folder}" name two different projects: say which one you mean, '
+        f'`python run.py invoke --from "{folder}"` for that folder, or ',
+    )
+
+
 def test_a_stage_and_a_from_that_agree_are_taken(copies, capsys):
     """Its copy, or its own folder: `logs` goes on to read it (it has saved no logs yet)."""
     for stage, folder, label in (

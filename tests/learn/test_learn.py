@@ -332,6 +332,20 @@ def test_logs_and_invoke_say_whose_code_they_read_during_an_exercise(
     assert f"invoke 02 --from {learn.shown(copy)}" in said
 
 
+def test_up_of_a_stage_whose_exercise_was_copied_says_it_serves_the_stage_s_own_code(
+    capsys, playground
+):
+    """After `try 02` and a fix, `up 02` is what the README taught: it serves stage 02's own
+    code, and must say how to serve the copy, as `invoke` and `logs` do."""
+    args = argparse.Namespace(source=None, stage="02")
+    assert served.in_a_copy(args) is None  # no copy yet
+    workshop(capsys, "try", "02")
+    assert served.in_a_copy(args) == (
+        "(Stage 02's own code; for your copy: "
+        f"`{learn.run_py()} up --from {learn.shown(playground / '02-decimal-bug')}`.)"
+    )
+
+
 def test_reset_of_an_exercise_never_started_says_so(capsys, playground):
     code, out, _ = workshop(capsys, "reset", "04")
     assert code == 0

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 from pathlib import Path
 
 from workshop import manifest
 from workshop.errors import WorkshopError
-from workshop.usage import quoted
+from workshop.usage import as_typed
 
 PLAYGROUND_ENV = "WORKSHOP_PLAYGROUND"
 PREVIOUS = ".previous"
@@ -60,7 +59,7 @@ def shown(path: Path) -> str:
         _within(path, manifest.REPO_ROOT) and _within(here, manifest.REPO_ROOT)
     ):
         text = Path(os.path.relpath(path, here)).as_posix()
-    return text if re.fullmatch(r"[\w./:@+=-]+", text) else quoted(text)
+    return as_typed(text)
 
 
 def _within(path: Path, folder: Path) -> bool:
