@@ -165,6 +165,11 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             event = json.loads(text)
         except json.JSONDecodeError as exc:
             raise WorkshopError(f"{args.event}: not valid JSON ({exc}); fix the file") from None
+        except RecursionError:  # Python's parser, not JSON's rules: no event nests so deep
+            raise WorkshopError(
+                f"{args.event}: its JSON nests too deeply for Python to read (thousands of "
+                "[ or { inside each other); an API Gateway event nests a few levels: fix the file"
+            ) from None
     elif fn.routes:
         route = fn.routes[0]
         # The event API Gateway would send for a browser's visit to the route.

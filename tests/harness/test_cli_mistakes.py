@@ -98,10 +98,13 @@ def test_a_template_saved_as_utf_16_is_read(tmp_path, capsys):
 def test_an_event_file_the_user_got_wrong_is_one_line_naming_it(tmp_path, capsys):
     not_text = tmp_path / "latin-1.json"
     not_text.write_bytes('{"name": "Zoë"}'.encode("latin-1"))
+    too_deep = tmp_path / "deep.json"
+    too_deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
     for event, says in (
         (tmp_path, "is a folder, not an event file"),
         (tmp_path / "missing.json", "no such file"),
         (not_text, "not UTF-8 text"),
+        (too_deep, "its JSON nests too deeply for Python to read"),
     ):
         result = here(capsys, "invoke", str(PROBE_APP), "--event", str(event))
         assert_one_line_error(result, f"error: {event}", says)

@@ -358,6 +358,15 @@ def test_reset_of_an_exercise_never_started_says_so(capsys, playground):
     assert files_under(playground / "04-locked-build") == sam_files(manifest.find("04"))
 
 
+def test_reset_of_an_exercise_never_started_sets_its_hints_back_too(capsys, playground):
+    """Hints read before `try`: reset starts the exercise from its first hint, as after `try`."""
+    for _ in range(2):
+        workshop(capsys, "hint", "07")
+    code, out, _ = workshop(capsys, "reset", "07")
+    assert code == 0 and out.splitlines()[0].endswith(" Its hints start again from the first.")
+    assert "Hint 1 of" in workshop(capsys, "hint", "07")[1]
+
+
 def test_try_alone_lists_the_exercises(capsys):
     code, out, _ = workshop(capsys, "try")
     assert code == 0

@@ -88,6 +88,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
             f"You had not started {exercise.label} yet, so there was nothing to reset: "
             f"your copy is in {shown(copy)} now, as `{run_py()} try {exercise.stage.id}` "
             "would have made it."
+            + (" Its hints start again from the first." if _forget_hints(exercise) else "")
         )
         print(f"Next: fix it there, then `{run_py()} check {exercise.stage.id}`.")
         return 0
@@ -104,13 +105,20 @@ def cmd_reset(args: argparse.Namespace) -> int:
     done.append(f"moved your copy to {shown(previous)} (in case you want something back)")
     copy_start(exercise, copy)
     done.append(f"copied {shown(exercise.start.path)} to {shown(copy)} again")
-    seen = hints_seen()
-    if seen.pop(exercise.stage.id, None):
-        save_hints_seen(seen)
+    if _forget_hints(exercise):
         done.append("set its hints back to the first")
     print(f"Reset {exercise.label}: " + "; ".join(done) + ".")
     print(f"Next: fix it there, then `{run_py()} check {exercise.stage.id}`.")
     return 0
+
+
+def _forget_hints(exercise: Exercise) -> bool:
+    """Set the exercise's hints back to the first; whether any had been seen."""
+    seen = hints_seen()
+    if not seen.pop(exercise.stage.id, None):
+        return False
+    save_hints_seen(seen)
+    return True
 
 
 def cmd_hint(args: argparse.Namespace) -> int:

@@ -78,6 +78,7 @@ class FunctionRuntime:
             ExecutionEnvironment
         ] = []  # the most recently used last: it is reused first
         self._busy = 0
+        self.refused = 0  # invocations refused at the reserved concurrency (Throttled), so far
         self._made = 0  # environments made so far: the next one's `machine`
         # Seconds later than now that new environments' handlers read the time of day: a check
         # moves it to see what a visit does much later (Stack.later).
@@ -156,6 +157,7 @@ class FunctionRuntime:
                     return environment
             limit = self.function.reserved_concurrency
             if limit is not None and self._busy >= limit:
+                self.refused += 1
                 raise Throttled(
                     f"Rate Exceeded. ({self.function.name} is at its reserved "
                     f"concurrency of {limit})"

@@ -104,6 +104,10 @@ class RaceResult:
     # answered 200 were told (each its own, when no update is lost).
     answered: dict[int, int] = field(default_factory=dict)
     told: tuple[int, ...] = ()
+    # Visits Lambda refused, the function at its reserved concurrency (API Gateway answers
+    # them 500), and that concurrency.
+    refused: int = 0
+    reserved_concurrency: int | None = None
 
     @property
     def unavailable(self) -> int:
@@ -181,6 +185,13 @@ class RaceResult:
         if other:
             answers = ", ".join(f"{n} x {status or 'no answer'}" for status, n in other.items())
             lines.append(f"Other answers: {answers}.")
+        if self.refused:
+            lines.append(
+                f"{_were(self.refused)} refused by Lambda, which API Gateway answers 500: more "
+                "visits at once than the function's reserved concurrency "
+                f"({self.reserved_concurrency}) lets run. Race with --clients "
+                f"{self.reserved_concurrency} or fewer to see the counter's own answers."
+            )
         return lines
 
 
@@ -287,6 +298,8 @@ def _race(
         before = [_count_of(opening, label, "opening") for opening in openings]
         cookies = [opening.cookie for opening in openings]
 
+    runtimes = list(stack.runtimes.values())
+    refused_before = [runtime.refused for runtime in runtimes]
     sent = clients * visits
     sessions = len(cookies)  # with a stall, a tally for each; else one, whatever it holds
     statuses: list[Counter[int]] = [Counter() for _ in range(sessions)]
@@ -356,6 +369,14 @@ def _race(
 
     answered = sum(statuses, Counter())
     failed = sent - answered[200]
+    # The functions that refused visits, and how many: the race says why they answered 500.
+    refusing = [
+        (runtime.refused - before, runtime.function.reserved_concurrency)
+        for runtime, before in zip(runtimes, refused_before, strict=True)
+        if runtime.refused > before
+    ]
+    refused = sum(count for count, _ in refusing)
+    limit = min((limit for _, limit in refusing), default=None)
     if stall is None:
         after = _count_of(Visitor(url, cookies[0]).visit(), label, "closing")
         counted = after - before[0] - 1
@@ -373,6 +394,8 @@ def _race(
             seconds,
             answered=dict(sorted(answered.items())),
             told=tuple(sorted(told)),
+            refused=refused,
+            reserved_concurrency=limit,
         )
     tallies = []
     for index in range(sessions):
@@ -390,4 +413,6 @@ def _race(
         stall=stall,
         held=held,
         visitors=tuple(tallies),
+        refused=refused,
+        reserved_concurrency=limit,
     )
