@@ -8,7 +8,8 @@
 
 (On Windows `py run.py up` works too; on macOS and Linux `python3 run.py up`.)
 
-Every command first makes sure the virtual environment is ready:
+Every command first makes sure the virtual environment is ready (`--help` before it is set up is
+answered without it: the workshop's parser needs the standard library only):
 - it is created with the Python that runs this file (3.11 or newer) when it is missing;
 - the packages that attendees use are installed from requirements.lock, with their hashes
   checked, and this repository is installed into it in editable mode, so edits to workshop/
@@ -522,11 +523,32 @@ def run_child(command, cwd, replace=None):
         signal.signal(signal.SIGINT, previous)
 
 
+def help_before_setup(args):
+    """`--help` of a workshop command, typed before the venv is set up: answered by this
+    Python, as the workshop's parser needs nothing beyond the standard library, where the
+    first `--help` would wait minutes for the install. Its exit code."""
+    # -S: no site-packages, so none of this Python's packages, broken or not, comes into it;
+    # the package found on PYTHONPATH; run where the user stands, as the commands it shows are.
+    paths = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    code = subprocess.run([sys.executable, "-S", "-m", "workshop", *args], env=environ).returncode
+    with contextlib.suppress(OSError):  # on stderr: the help alone goes down a pipe (| more)
+        sys.stderr.write(
+            "(Nothing is installed yet: the first command other than --help makes the venv "
+            "and installs what the workshop uses, a minute or two.)\n"
+        )
+    return code
+
+
 def main(argv=None):
     args = list(sys.argv[1:] if argv is None else argv)
-    helping = args[:1] == ["test"] and {"-h", "--help"} & set(args)
-    if helping and (read_stamp(venv_dir(os.environ)) or {}).get("installed") != EVERYTHING:
+    asks_help = bool({"-h", "--help"} & set(args))
+    helping = args[:1] == ["test"] and asks_help
+    stamp = read_stamp(venv_dir(os.environ))
+    if helping and (stamp or {}).get("installed") != EVERYTHING:
         return say(TEST_HELP) or 0  # not pytest's: it needs the tests' packages, installed first
+    if asks_help and stamp is None and args[:1] != ["notebook"]:  # JupyterLab's needs the venv
+        return help_before_setup(args)
     try:
         python = ensure_venv(wanted=EVERYTHING if args[:1] == ["test"] else ATTENDEE)
         try:

@@ -1,5 +1,6 @@
-"""`python run.py test --help` before the venv holds what only the tests use: run.py says what
-`test` does rather than install those packages (about 700 MB) for pytest's help."""
+"""`--help` before the venv is set up: run.py answers it rather than install first. `test --help`
+says what `test` does rather than install what only the tests use (about 700 MB) for pytest's
+help; the workshop's own commands are answered by the Python that runs run.py."""
 
 from __future__ import annotations
 
@@ -58,3 +59,23 @@ def test_notebook_help_says_first_what_notebook_does(monkeypatch, capsys):
     assert run.main(["notebook", "--help"]) == 0
     assert capsys.readouterr().out.startswith("`python run.py notebook [ARGS...]` starts ")
     assert ran[0][1:4] == ["-m", "jupyter", "lab"] and ran[0][-1] == "--help"
+
+
+@pytest.mark.parametrize("asked", [["--help"], ["-h"], ["up", "--help"], ["race", "08", "-h"]])
+def test_a_command_s_help_before_the_venv_is_made_installs_nothing(tmp_path, asked):
+    """A new user's first `python run.py --help` on a fresh clone: the help at once, by a
+    Python with no packages (run.py runs it with -S: no site-packages), and no venv made."""
+    venv = tmp_path / "venv"
+    done = subprocess.run(
+        [sys.executable, str(RUN_PY), *asked],
+        env={**os.environ, "WORKSHOP_VENV": str(venv)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("usage: python run.py "), done
+    assert done.stderr == (
+        "(Nothing is installed yet: the first command other than --help makes the venv and "
+        "installs what the workshop uses, a minute or two.)\n"
+    )
+    assert not venv.exists()
