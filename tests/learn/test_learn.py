@@ -386,6 +386,20 @@ def test_a_command_without_its_stage_lists_the_exercises_as_try_does(capsys, com
     assert rest == listed
 
 
+@pytest.mark.parametrize("command", ["check", "hint", "reset"])
+def test_a_command_without_its_stage_in_a_copy_names_that_copy_s_stage(
+    capsys, playground, monkeypatch, command
+):
+    workshop(capsys, "try", "02")
+    monkeypatch.chdir(playground / "02-decimal-bug" / "src")
+    code, _, err = workshop(capsys, command)
+    assert code == 2 and "Traceback" not in err
+    typed = f"`{learn.run_py()} {command} 02`"
+    assert (
+        err.strip().splitlines()[-1].endswith(f"you are in your copy of stage 02, so type {typed}")
+    )
+
+
 def test_paths_inside_the_repository_are_shown_from_it():
     assert learn.shown(REPO / "playground" / "02-decimal-bug") == "playground/02-decimal-bug"
     assert learn.shown(Path("/elsewhere with space/x")).startswith('"')

@@ -45,7 +45,15 @@ def _the_exercises(heading: str) -> str:
 
 
 def _needs_a_stage(command: str, what: str) -> str:
-    """What `check`, `hint` and `reset` say when no stage is given: the exercises to choose from."""
+    """What `check`, `hint` and `reset` say when no stage is given: the exercises to choose from,
+    or, typed in an exercise's copy, the command for that one."""
+    copied = course.copy_here()
+    if copied is not None:
+        ident = copied.stage.id
+        return (
+            f"{command} needs a stage: {what}; you are in your copy of stage {ident}, so type "
+            f"`{run_py()} {command} {ident}`"
+        )
     return _the_exercises(
         f"{command} needs a stage: {what}, as in `{run_py()} {command} NN`. The exercises:"
     )
