@@ -156,6 +156,8 @@ def project_served(args: argparse.Namespace) -> manifest.Project:
     if args.source:
         return from_folder(args)
     project = manifest.project(args.stage)
+    if note := _unnamed_while_a_stage_runs(args, project):
+        print(note, flush=True)
     copy = learn.served_copy(args.stage) if args.stage else None
     if copy is None or running(project):
         return project
@@ -183,6 +185,23 @@ def project_served(args: argparse.Namespace) -> manifest.Project:
         flush=True,
     )
     return project
+
+
+def _unnamed_while_a_stage_runs(args: argparse.Namespace, project: manifest.Project) -> str | None:
+    """With no stage named, `logs` and `invoke` read the final app: said when it is not the one
+    running and a stage is (`up 02` in the other terminal), with the command for that stage."""
+    from workshop import learn
+
+    if args.stage or running(project):
+        return None
+    live = [stage.id for stage in manifest.stages() if running(manifest.project(stage.id))]
+    if not live:
+        return None
+    return (
+        f"(No stage named: this reads {project.label}, which is not running. Stage "
+        f"{' and '.join(live)} {'is' if len(live) == 1 else 'are'} running: name it, as in "
+        f"`{learn.run_py()} {args.command} {live[0]}`.)"
+    )
 
 
 def project_folder(typed: str, option: str = "--from") -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import PROBE_APP, assert_one_line_error, here, workshop
-from workshop import cli, manifest
+from workshop import cli, manifest, served
 
 # The user's own AWS setup: neither a stopped endpoint nor a profile may end in a traceback.
 
@@ -180,6 +180,22 @@ def test_a_folder_with_a_space_is_quoted_in_the_commands_said(tmp_path, state_di
         here(capsys, "invoke", "05", "--from", str(folder)),
         f'error: 05 and --from "{folder}" name two different projects: say which one you mean, '
         f'`python run.py invoke --from "{folder}"` for that folder, or ',
+    )
+
+
+@pytest.mark.parametrize("command", ["logs", "invoke"])
+def test_no_stage_named_while_another_stage_runs_says_how_to_name_it(
+    command, state_dir, monkeypatch, capsys
+):
+    """`up 02` in one terminal, `logs` in the other: the final app's logs (none) would puzzle."""
+    two = manifest.find("02").path
+    monkeypatch.setattr(
+        served, "running", lambda project: {"endpoint": "..."} if project.path == two else None
+    )
+    said = here(capsys, command)
+    assert said.stdout.startswith(
+        "(No stage named: this reads the final app, which is not running. Stage 02 is running: "
+        f"name it, as in `python run.py {command} 02`.)\n"
     )
 
 
