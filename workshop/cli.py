@@ -219,13 +219,34 @@ def cmd_logs(args: argparse.Namespace) -> int:
         # Blanks alone are no term: every line, as with no filter (or an empty one).
         pattern = (args.filter or "").strip() or None
         events = [e for group in groups for e in filter_events(logs, group, pattern)]
+        every = [e for group in groups for e in filter_events(logs, group)] if pattern else []
     finally:
         aws.stop()
     for event in sorted(events, key=lambda e: e.timestamp):
         print(format_event(event))
     if not events:
         print("(no log events" + (f" match {pattern!r})" if pattern else ")"))
+        if pattern and (other_case := _in_another_case(pattern, every)):
+            print(
+                f"(Filter patterns are case-sensitive, as in CloudWatch Logs: {other_case} "
+                f"{'holds' if other_case == '1 event' else 'hold'} its terms in another case.)"
+            )
     return 0
+
+
+def _in_another_case(pattern: str, events: list) -> str | None:
+    """How many events hold a pattern of plain terms and quoted phrases, case aside ("3
+    events"), or None: none, or a pattern of another kind (JSON, -term, ?term)."""
+    import shlex
+
+    try:
+        terms = shlex.split(pattern)
+    except ValueError:  # a quote left open
+        return None
+    if not terms or any(term[:1] in "{[-?" for term in terms):
+        return None
+    found = sum(all(t.lower() in e.message.lower() for t in terms) for e in events)
+    return f"{found} event{'s' * (found != 1)}" if found else None
 
 
 def _diff_needs() -> str:

@@ -182,6 +182,12 @@ def test_up_serves_prints_its_endpoints_stops_cleanly_and_remembers(capsys):
     # brought back into a fresh local AWS (this process's keeps other tests' events).
     saved = workshop("logs", str(PROBE_APP), "--filter", "START")
     assert "is not running" in saved.stdout and saved.stdout.count("START RequestId:") == 2
+    # Terms in the wrong case match nothing, as on CloudWatch Logs: the user is told.
+    lower = here(capsys, "logs", str(PROBE_APP), "--filter", "start requestid")
+    assert lower.stdout.endswith(
+        "(no log events match 'start requestid')\n(Filter patterns are case-sensitive, as in "
+        "CloudWatch Logs: 2 events hold its terms in another case.)\n"
+    )
 
 
 @pytest.mark.slow
