@@ -529,7 +529,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     top = parser()
     typed = sys.argv[1:] if argv is None else argv
     commands = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
-    mistake = usage.options_first(typed, commands.choices)
+    mistake = usage.options_first(typed, commands.choices) or usage.unknown_command(
+        typed, commands.choices
+    )
     if mistake:
         top.error(mistake)
     args, extras = top.parse_known_args(argv)

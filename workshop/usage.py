@@ -191,6 +191,26 @@ def options_first(typed: list[str], commands: dict[str, argparse.ArgumentParser]
     )
 
 
+def unknown_command(typed: list[str], commands: dict[str, argparse.ArgumentParser]) -> str | None:
+    """What to say of a first word that is no command but near one (`log 02`, `Up`) or a stage
+    (`02`, which `up` serves), if it is: the command to type. None leaves it to argparse."""
+    from workshop.learn import run_py
+
+    if not typed or typed[0].startswith("-") or typed[0] in commands:
+        return None
+    word, rest = typed[0], typed[1:]
+    close = difflib.get_close_matches(word.lower(), commands, n=1, cutoff=0.6)
+    if close:
+        mended, why = [close[0], *rest], f"did you mean {close[0]}?"
+    elif _names_a_project(word):
+        what = manifest.project(word).label  # stage 02 (The Decimal bug), the final app, a folder
+        mended, why = ["up", *typed], f"it names {what}, which `up` serves."
+    else:
+        return None
+    command = " ".join([run_py(), *map(as_typed, mended)])
+    return f"{word!r} is not a command: {why} Type `{command}` (`{run_py()} --help` lists them)"
+
+
 def not_understood(
     command: argparse.ArgumentParser, typed: list[str], args: argparse.Namespace, extras: list[str]
 ) -> str:

@@ -373,6 +373,31 @@ def test_options_with_no_command_are_shown_after_one(capsys):
 
 
 @pytest.mark.parametrize(
+    ("typed", "why", "mended"),
+    [
+        (["log", "02"], "did you mean logs?", "logs 02"),
+        (["hints", "06"], "did you mean hint?", "hint 06"),
+        (["Up", "--from", "my copy"], "did you mean up?", 'up --from "my copy"'),
+        (["02"], "it names stage 02 (The Decimal bug), which `up` serves.", "up 02"),
+        (["final", "--fresh"], "it names the final app, which `up` serves.", "up final --fresh"),
+    ],
+)
+def test_a_first_word_near_a_command_or_naming_a_stage_gets_the_command_to_type(
+    typed, why, mended, capsys
+):
+    line = _usage_mistake(here(capsys, *typed), "")
+    assert line == (
+        f"python run.py: error: {typed[0]!r} is not a command: {why} Type "
+        f"`python run.py {mended}` (`python run.py --help` lists them)"
+    )
+
+
+def test_a_first_word_near_no_command_gets_argparse_s_list(capsys):
+    line = _usage_mistake(here(capsys, "xyzzy"), "")
+    assert line.startswith("python run.py: error: argument COMMAND: invalid choice: 'xyzzy'")
+
+
+@pytest.mark.parametrize(
     ("typed", "mended"),
     [
         (["--fresh", "up", "05"], "up 05 --fresh"),
