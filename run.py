@@ -15,8 +15,9 @@ answered without it: the workshop's parser needs the standard library only):
   checked, and this repository is installed into it in editable mode, so edits to workshop/
   apply at once; `test` adds, once, the rest of the same lock: what only the tests use
   (pyproject.toml's `test` extra, and what it needs: tools/lock_parts.py tells them apart);
-- it is installed again when requirements.lock changed (what it held, it keeps), and made anew
-  when it no longer works (for example after the folder was moved: a venv cannot be moved).
+- it is installed again when requirements.lock changed (what it held, it keeps) or another clone
+  of the workshop set it up (one WORKSHOP_VENV for both), and made anew when it no longer works
+  (for example after the folder was moved: a venv cannot be moved).
 The command then runs with the venv's own Python, in the folder the user stands in (so that
 paths they give are read from there; `test` and `notebook` run here), and its exit code is ours.
 
@@ -194,8 +195,12 @@ def decide(venv_exists, probe, stamp, digest, venv, repo, editable=True, wanted=
         return RECREATE
     if stamp is None:  # a set-up that was interrupted, or a venv made by hand: finish it
         return INSTALL
-    if stamp.get("venv") != norm_path(venv) or stamp.get("repo") != norm_path(repo):
-        return RECREATE  # moved or copied: its scripts and editable install point to the old place
+    if stamp.get("venv") != norm_path(venv):
+        return RECREATE  # moved or copied: its scripts point to the old place
+    if stamp.get("repo") != norm_path(repo):
+        # Another clone's venv (one WORKSHOP_VENV for both): its packages serve this one too,
+        # once this clone's workshop is installed in place of the other's.
+        return INSTALL
     if stamp.get("lock_sha256") != digest or stamp.get("recipe") != RECIPE:
         return INSTALL
     if editable and (
@@ -411,7 +416,7 @@ def set_up(venv, action, digest, installed):
             say(hint)
         create_venv(venv)
     elif action == INSTALL:
-        say(f"Updating {venv} to match requirements.lock...")
+        say(f"Updating {venv} to match this folder and its requirements.lock...")
     attendee_part, attendee_count, test_count = split_lock()
     if installed == EVERYTHING:  # pip keeps what is there already, at its locked version
         which = f"the {test_count} that only the tests use" if action == ADD else "all of them"

@@ -175,6 +175,14 @@ def test_decide_needs_no_workshop_package_in_a_tool_s_venv(places):
     assert run.decide(True, None, stamp, "abc", venv, repo, editable=False) == run.RECREATE
 
 
+def test_decide_installs_again_a_venv_that_another_clone_set_up(places, tmp_path):
+    """One WORKSHOP_VENV for two clones (the README's tip, followed in each): switching clones
+    installs this one's workshop in place of the other's, and deletes nothing."""
+    repo, venv, probe = places
+    other_clones = run.make_stamp("abc", venv, tmp_path / "other-clone")
+    assert run.decide(True, probe, other_clones, "abc", venv, repo) == run.INSTALL
+
+
 def test_decide_recreates_a_broken_or_moved_venv(places, tmp_path):
     repo, venv, probe = places
     stamp = run.make_stamp("abc", venv, repo)
