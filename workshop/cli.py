@@ -423,28 +423,28 @@ def parser() -> argparse.ArgumentParser:
         type=usage.whole(2),
         default=200,
         metavar="N",
-        help="warm visits to each app, for the latencies (default: 200)",
+        help="warm visits to each app, for the latencies: 2 or more (default: 200)",
     )
     bench.add_argument(
         "--cold-starts",
         type=usage.whole(2),
         default=24,
         metavar="C",
-        help="cold starts of each app, among the warm visits (default: 24)",
+        help="cold starts of each app, among the warm visits: 2 or more, at most N (default: 24)",
     )
     bench.add_argument(
         "--race-visits",
         type=usage.whole(1),
         default=3,
         metavar="K",
-        help="visits by each client in each race (default: 3)",
+        help="visits by each client in each race: 1 or more (default: 3)",
     )
     bench.add_argument(
         "--clients",
         type=usage.counts(MAX_CLIENTS),
         default=(1, 8, 32),
         metavar="T,T,...",
-        help="concurrent clients in each race (default: 1,8,32)",
+        help=f"concurrent clients in each race, each 1 to {MAX_CLIENTS} (default: 1,8,32)",
     )
     bench.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
     bench.set_defaults(run=cmd_bench)
@@ -470,14 +470,20 @@ def parser() -> argparse.ArgumentParser:
     )
     race.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
     for flag, kind, default, metavar, text in (
-        ("--clients", usage.whole(1, MAX_CLIENTS), 8, "N", "clients at once (default: 8)"),
-        ("--visits", usage.whole(1), 10, "K", "visits by each client (default: 10)"),
+        (
+            "--clients",
+            usage.whole(1, MAX_CLIENTS),
+            8,
+            "N",
+            f"clients at once: 1 to {MAX_CLIENTS} (default: 8)",
+        ),
+        ("--visits", usage.whole(1), 10, "K", "visits by each client: 1 or more (default: 10)"),
         (
             "--stall",
             usage.seconds(MAX_STALL),
             None,
             "SECONDS",
-            "DynamoDB answers up to SECONDS late",
+            f"DynamoDB answers up to SECONDS late: more than 0, at most {MAX_STALL:g}",
         ),
     ):
         race.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)

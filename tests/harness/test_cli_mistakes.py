@@ -312,6 +312,25 @@ def test_a_bad_number_reads_alike_in_every_option(typed, said, capsys):
     assert line == f"python run.py {typed[0]}: error: argument {said}"
 
 
+@pytest.mark.parametrize(
+    ("command", "option", "limit"),
+    [
+        ("race", "--clients", "1 to 128"),
+        ("race", "--visits", "1 or more"),
+        ("race", "--stall", "more than 0, at most 25"),
+        ("bench", "--warm-visits", "2 or more"),
+        ("bench", "--cold-starts", "2 or more, at most N"),
+        ("bench", "--race-visits", "1 or more"),
+        ("bench", "--clients", "each 1 to 128"),
+    ],
+)
+def test_an_option_s_help_gives_the_limits_its_refusal_states(command, option, limit, capsys):
+    """Read before typing, not learnt from a refusal (the refusals' words are above)."""
+    shown = " ".join(here(capsys, command, "--help").stdout.split())
+    after = shown.split(f" {option} ", 1)[1]
+    assert limit in after.split(" --", 1)[0], after
+
+
 # A word a command does not take: that command's usage (argparse would show the top-level one),
 # what it did not understand, and the option meant, as the command to type.
 
