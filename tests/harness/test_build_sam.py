@@ -293,6 +293,21 @@ def test_a_lock_that_held_nothing_says_what_the_build_wrote(project, tmp_path):
     assert "HelloWorldFunction/" in message  # what .aws-sam/build holds instead
 
 
+def test_a_lock_with_a_build_elsewhere_says_the_build_left_aws_sam_alone(project, tmp_path):
+    """Building outside .aws-sam is stage 04's fix: a lock in .aws-sam holds nothing of it
+    (here none, as in a fresh copy: it said "build first", where the user just had)."""
+    shutil.rmtree(project / ".aws-sam")
+    sam = write_fake_sam(tmp_path)
+    held, out = "build/HelloWorldFunction/app.py", tmp_path / "out"
+    with pytest.warns(UserWarning) as warned:
+        assert b.build(project, out, sam=sam, simulate_lock=held) == 0
+    (message,) = [str(w.message) for w in warned]
+    assert message == (
+        f"--simulate-lock {held} held nothing: it holds a file in .aws-sam, and this build went "
+        f"to {out}, outside it: building elsewhere leaves a held .aws-sam alone"
+    )
+
+
 def test_a_lock_that_held_its_file_says_nothing_more(project, tmp_path, recwarn):
     sam = write_fake_sam(tmp_path)
     held = "build/HelloWorldFunction/app.py"

@@ -59,8 +59,12 @@ def parse_lock(spec: str, given: str = "--simulate-lock") -> tuple[Path, float |
 
 
 @contextmanager
-def lock_asked(project_dir: Path, spec: str | None) -> Iterator[None]:
-    """Hold what --simulate-lock (else WORKSHOP_SIMULATE_LOCK) asks for; say if it held nothing."""
+def lock_asked(
+    project_dir: Path, spec: str | None, elsewhere: Path | None = None
+) -> Iterator[None]:
+    """Hold what --simulate-lock (else WORKSHOP_SIMULATE_LOCK) asks for; say if it held nothing.
+
+    elsewhere: where a build outside the project's .aws-sam went, if one did: why then."""
     given = "--simulate-lock"
     if not spec:
         spec, given = os.environ.get(LOCK_ENV, "").strip(), f"{LOCK_ENV}="
@@ -74,7 +78,12 @@ def lock_asked(project_dir: Path, spec: str | None) -> Iterator[None]:
         yield
     if lock.refused:
         return
-    if (root / held).exists():
+    if elsewhere is not None:
+        state = (
+            f"it holds a file in {BUILD_FOLDER}, and this build went to {elsewhere}, outside it: "
+            f"building elsewhere leaves a held {BUILD_FOLDER} alone"
+        )
+    elif (root / held).exists():
         state = "nothing deleted or replaced it while it was held"
     else:
         state = f"there is no {BUILD_FOLDER}/{held.as_posix()}"

@@ -144,7 +144,10 @@ def build(
     `clean_first=False` runs `sam build` as the story's author did, to see it fail.
     simulate_lock: as for `clean`. What runs is said once the clean is done, just before it runs.
     """
-    with lock_asked(project_dir, simulate_lock):  # first: a malformed lock is refused at once
+    target = absolute(build_dir) if build_dir is not None else configured_build_dir(project_dir)
+    outside = target is not None and not is_inside(target, project_dir.resolve() / BUILD_FOLDER)
+    # First: a malformed lock is refused at once.
+    with lock_asked(project_dir, simulate_lock, target if outside else None):
         return _build(project_dir, build_dir, sam, extra_args, clean_first, log or _quiet)
 
 
