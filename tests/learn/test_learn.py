@@ -204,6 +204,20 @@ def test_hints_come_one_at_a_time(capsys, playground):
     assert workshop(capsys, "hint", "02")[1].startswith("Hint 1 of ")
 
 
+def test_a_hint_cut_short_by_a_closed_pipe_is_counted_as_seen(capsys, playground, monkeypatch):
+    """`hint 06 | head -1`: the pipe closes as the hint is printed; the reader saw its first
+    line, and the next `hint` gives the next one (it gave the same one again, or not)."""
+    from workshop.learn import commands
+
+    def pipe_closed(stage, number):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with monkeypatch.context() as patched, pytest.raises(BrokenPipeError):
+        patched.setattr(commands, "print_hint", pipe_closed)
+        commands.cmd_hint(argparse.Namespace(stage="06", all=False))  # cli.main ends it quietly
+    assert workshop(capsys, "hint", "06")[1].startswith("Hint 2 of ")
+
+
 def test_all_hints_at_once(capsys):
     code, out, _ = workshop(capsys, "hint", "04", "--all")
     assert code == 0

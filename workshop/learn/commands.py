@@ -141,10 +141,13 @@ def cmd_hint(args: argparse.Namespace) -> int:
         )
     seen = hints_seen()
     total = len(stage.hints)
+    # Each hint is counted as seen before it is printed: a reader who cuts the output short
+    # (`| head`, a closed window) has seen it, and the next `hint` goes on from there.
     if args.all:
+        seen[stage.id] = total
+        save_hints_seen(seen)
         for number in range(1, total + 1):
             print_hint(stage, number)
-        seen[stage.id] = total
     elif seen.get(stage.id, 0) >= total:
         print(
             f"There are no more hints for stage {stage.id}: you have seen all {total} "
@@ -156,9 +159,9 @@ def cmd_hint(args: argparse.Namespace) -> int:
         return 0
     else:
         number = seen.get(stage.id, 0) + 1
-        print_hint(stage, number)
         seen[stage.id] = number
-    save_hints_seen(seen)
+        save_hints_seen(seen)
+        print_hint(stage, number)
     if seen[stage.id] < total:
         print(f"Another one, stronger: `{run_py()} hint {stage.id}`.")
         return 0
