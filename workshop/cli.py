@@ -219,7 +219,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
         # Blanks alone are no term: every line, as with no filter (or an empty one).
         pattern = (args.filter or "").strip() or None
         events = [e for group in groups for e in filter_events(logs, group, pattern)]
-        every = [e for group in groups for e in filter_events(logs, group)] if pattern else []
+        # Only when nothing matched: whether the terms are there in another case.
+        every = (
+            [e for g in groups for e in filter_events(logs, g)] if pattern and not events else []
+        )
     finally:
         aws.stop()
     for event in sorted(events, key=lambda e: e.timestamp):
@@ -383,11 +386,14 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=usage.port, default=3000, help="HTTP port (default: 3000)")
     up.add_argument(
         "--idle-timeout",
-        type=usage.seconds(),
+        type=(idle := usage.seconds()),
         default=DEFAULT_IDLE_TIMEOUT,
         metavar="SECONDS",
-        help=f"reclaim an environment idle this long: a cold start follows "
-        f"(default: {DEFAULT_IDLE_TIMEOUT:.0f})",
+        help=usage.limited(
+            "reclaim an environment idle this long (a cold start follows)",
+            idle,
+            f"{DEFAULT_IDLE_TIMEOUT:.0f}",
+        ),
     )
     up.add_argument("--fresh", action="store_true", help="forget what earlier runs stored")
     up.add_argument(
@@ -418,34 +424,31 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure the original counter and the final app")
     bench.add_argument("--original", default="03", help="the original counter (default: 03)")
     bench.add_argument("--final", default="final", help="the final app (default: final)")
-    bench.add_argument(
-        "--warm-visits",
-        type=usage.whole(2),
-        default=200,
-        metavar="N",
-        help="warm visits to each app, for the latencies: 2 or more (default: 200)",
-    )
-    bench.add_argument(
-        "--cold-starts",
-        type=usage.whole(2),
-        default=24,
-        metavar="C",
-        help="cold starts of each app, among the warm visits: 2 or more, at most N (default: 24)",
-    )
-    bench.add_argument(
-        "--race-visits",
-        type=usage.whole(1),
-        default=3,
-        metavar="K",
-        help="visits by each client in each race: 1 or more (default: 3)",
-    )
-    bench.add_argument(
-        "--clients",
-        type=usage.counts(MAX_CLIENTS),
-        default=(1, 8, 32),
-        metavar="T,T,...",
-        help=f"concurrent clients in each race, each 1 to {MAX_CLIENTS} (default: 1,8,32)",
-    )
+    for flag, kind, default, metavar, text in (
+        ("--warm-visits", usage.whole(2), 200, "N", "warm visits to each app, for the latencies"),
+        (
+            "--cold-starts",
+            usage.whole(2),
+            24,
+            "C",
+            "cold starts of each app, among the warm visits (at most N)",
+        ),
+        ("--race-visits", usage.whole(1), 3, "K", "visits by each client in each race"),
+        (
+            "--clients",
+            usage.counts(MAX_CLIENTS),
+            (1, 8, 32),
+            "T,T,...",
+            "concurrent clients in each race",
+        ),
+    ):
+        bench.add_argument(
+            flag,
+            type=kind,
+            default=default,
+            metavar=metavar,
+            help=usage.limited(text, kind, default),
+        )
     bench.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
     bench.set_defaults(run=cmd_bench)
 
@@ -470,23 +473,23 @@ def parser() -> argparse.ArgumentParser:
     )
     race.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
     for flag, kind, default, metavar, text in (
-        (
-            "--clients",
-            usage.whole(1, MAX_CLIENTS),
-            8,
-            "N",
-            f"clients at once: 1 to {MAX_CLIENTS} (default: 8)",
-        ),
-        ("--visits", usage.whole(1), 10, "K", "visits by each client: 1 or more (default: 10)"),
+        ("--clients", usage.whole(1, MAX_CLIENTS), 8, "N", "clients at once"),
+        ("--visits", usage.whole(1), 10, "K", "visits by each client"),
         (
             "--stall",
             usage.seconds(MAX_STALL),
             None,
             "SECONDS",
-            f"DynamoDB answers up to SECONDS late: more than 0, at most {MAX_STALL:g}",
+            "DynamoDB answers up to SECONDS late",
         ),
     ):
-        race.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
+        race.add_argument(
+            flag,
+            type=kind,
+            default=default,
+            metavar=metavar,
+            help=usage.limited(text, kind, default),
+        )
     race.set_defaults(run=cmd_race)
 
     for name, run, text in (

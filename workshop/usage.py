@@ -47,7 +47,15 @@ def seconds(maximum: float | None = None):
             raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}")
         return value
 
+    parse.limits = "more than 0" + (f", at most {maximum:g}" if maximum else "")  # for --help
     return parse
+
+
+def limited(text: str, kind: Callable, default: object = None) -> str:
+    """An option's help: `text`, the limits its `kind` (seconds, whole, counts) refuses past,
+    and its default (a tuple as typed: 1,8,32)."""
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+    return f"{text}: {kind.limits}" + ("" if default is None else f" (default: {shown})")
 
 
 def whole(minimum: int, maximum: int | None = None):
@@ -63,6 +71,7 @@ def whole(minimum: int, maximum: int | None = None):
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number{wanted}")
         return value
 
+    parse.limits = f"{minimum} to {maximum}" if maximum else f"{minimum} or more"  # for --help
     return parse
 
 
@@ -77,6 +86,7 @@ def counts(maximum: int):
             wanted = f"whole numbers from 1 to {maximum}, like 1,8,32"
             raise argparse.ArgumentTypeError(f"{text!r} is not a list of {wanted}") from None
 
+    parse.limits = f"each {each.limits}"  # for --help
     return parse
 
 

@@ -3,6 +3,7 @@ port. Each ends in one line that says what is wrong and how to mend it, never a 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import re
 import shlex
@@ -312,23 +313,26 @@ def test_a_bad_number_reads_alike_in_every_option(typed, said, capsys):
     assert line == f"python run.py {typed[0]}: error: argument {said}"
 
 
-@pytest.mark.parametrize(
-    ("command", "option", "limit"),
-    [
-        ("race", "--clients", "1 to 128"),
-        ("race", "--visits", "1 or more"),
-        ("race", "--stall", "more than 0, at most 25"),
-        ("bench", "--warm-visits", "2 or more"),
-        ("bench", "--cold-starts", "2 or more, at most N"),
-        ("bench", "--race-visits", "1 or more"),
-        ("bench", "--clients", "each 1 to 128"),
-    ],
-)
-def test_an_option_s_help_gives_the_limits_its_refusal_states(command, option, limit, capsys):
-    """Read before typing, not learnt from a refusal (the refusals' words are above)."""
-    shown = " ".join(here(capsys, command, "--help").stdout.split())
-    after = shown.split(f" {option} ", 1)[1]
-    assert limit in after.split(" --", 1)[0], after
+def test_an_option_s_help_gives_the_limits_its_refusal_states(capsys):
+    """Read before typing, not learnt from a refusal: every option whose value has limits (the
+    refusals' words are above) says them in its help, as `--help` prints it."""
+    commands = next(a for a in cli.parser()._actions if isinstance(a, argparse._SubParsersAction))
+    limited = [
+        (name, action.option_strings[0], action.type.limits)
+        for name, command in commands.choices.items()
+        for action in command._actions
+        if hasattr(action.type, "limits")
+    ]
+    assert {(name, option) for name, option, _ in limited} >= {
+        ("race", "--clients"),
+        ("race", "--stall"),
+        ("bench", "--warm-visits"),
+        ("up", "--idle-timeout"),
+    }
+    for name, option, limits in limited:
+        shown = " ".join(here(capsys, name, "--help").stdout.split())
+        after = shown.split(f" {option} ", 1)[1]
+        assert limits in after.split(" --", 1)[0], (name, option, after)
 
 
 # A word a command does not take: that command's usage (argparse would show the top-level one),

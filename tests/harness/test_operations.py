@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.helpers import PROBE_APP, fetch_json, first_run_held
-from workshop.measure.race import RaceResult
 
 
 @pytest.fixture
@@ -78,27 +77,6 @@ def test_reserved_concurrency_throttles_the_rest_as_a_500(variant):
     name = stack.function("ProbeFunction").name
     refused = f"Rate Exceeded. ({name} is at its reserved concurrency of 1)"
     assert whys == [f"Lambda refused the invoke: {refused}"] * 2
-    assert runtime.refused == 2  # what `race` reads to say why its visits answered 500
-
-
-def test_a_race_says_which_500s_lambda_refused_at_the_reserved_concurrency():
-    said = RaceResult(
-        64,
-        3,
-        192,
-        159,
-        0,
-        failed=33,
-        answered={200: 159, 500: 33},
-        refused=33,
-        reserved_concurrency=50,
-    ).verdict()
-    assert said[-2:] == [
-        "Other answers: 33 x 500.",
-        "33 visits were refused by Lambda, which API Gateway answers 500: more visits at once "
-        "than the function's reserved concurrency (50) lets run. Race with --clients 50 or "
-        "fewer to see the counter's own answers.",
-    ]
 
 
 def _throttled_api(text: str, properties: str = "") -> str:

@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 from tests.helpers import (
     BAD_GATEWAY,
     as_the_function,
+    before_each_run,
     changed_files,
     dynamodb_calls,
     new_session,
@@ -36,6 +37,7 @@ from tests.helpers import (
 )
 from workshop import manifest
 from workshop.local.sam_template import ACCOUNT_ID, load, parse_yaml
+from workshop.measure.race import race
 
 FINAL = manifest.FINAL
 REGION = "us-east-1"
@@ -344,6 +346,34 @@ def test_reserved_concurrency_throttles_visits_beyond_it(start_stage, tmp_path):
     assert (third[0], third[2]) == (500, {"message": "Internal server error"})
     assert first_two == [200, 200]
     assert visit(url)[0] == 200  # once they are done, there is room again
+
+
+def test_a_race_past_the_reserved_concurrency_says_which_500s_lambda_refused(start_stage, tmp_path):
+    """A copy whose limit is 1, raced by 2 clients: the visit that got the one environment holds
+    it (after the opening visit) until the other has been answered, so that one is refused."""
+    stack = start_stage(str(with_reserved_concurrency(tmp_path, 1)))
+    (runtime,) = stack.runtimes.values()
+    armed, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        if armed.is_set() and not release.is_set():
+            release.wait(60)
+
+    def said(line: str) -> None:
+        if line.startswith("Opening visit"):
+            armed.set()  # the race's own visits from here on
+        elif line.strip() == "1/2 visits answered":
+            release.set()  # the refused one: the held one may go on
+
+    with before_each_run(runtime, hold):
+        result = race(stack, clients=2, visits=1, log=said)
+    assert (result.answered, result.refused, result.lost) == ({200: 1, 500: 1}, 1, 0)
+    assert result.verdict()[-2:] == [
+        "Other answers: 1 x 500.",
+        "1 visit was refused by Lambda, which API Gateway answers 500: more visits at once than "
+        "the function's reserved concurrency (1) lets run. Race with --clients 1 or fewer to "
+        "see the counter's own answers.",
+    ]
 
 
 @pytest.mark.parametrize(("stage", "status"), [("06", "DISABLED"), (FINAL, "ENABLED")])

@@ -92,11 +92,11 @@ def cmd_reset(args: argparse.Namespace) -> int:
     copy = copy_of(exercise)
     if not copy.exists():
         copy_start(exercise, copy)
+        hints = " Its hints start again from the first." if _forget_hints(exercise) else ""
         print(
             f"You had not started {exercise.label} yet, so there was nothing to reset: "
             f"your copy is in {shown(copy)} now, as `{run_py()} try {exercise.stage.id}` "
-            "would have made it."
-            + (" Its hints start again from the first." if _forget_hints(exercise) else "")
+            f"would have made it.{hints}"
         )
         print(f"Next: fix it there, then `{run_py()} check {exercise.stage.id}`.")
         return 0
