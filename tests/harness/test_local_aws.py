@@ -341,3 +341,72 @@ def test_a_proxy_of_the_users_is_not_asked_for_the_local_aws(monkeypatch, tmp_pa
         assert stack.invoke({"pathParameters": {"how": "imports"}}).error is None
     finally:
         stack.stop()
+
+
+def test_while_calls_meet_an_eventually_consistent_read_misses_the_last_write_once(bare_aws):
+    """DynamoDB's guide: such a read may not reflect a write just completed; read again after a
+    short time, it does. A strongly consistent read always does."""
+    dynamodb, key = bare_aws.client("dynamodb"), {"pk": {"S": "stale"}}
+
+    def count(**consistency) -> str | None:
+        item = dynamodb.get_item(TableName="stalled", Key=key, **consistency).get("Item")
+        return item and item["n"]["N"]
+
+    with bare_aws.calls_meet() as meet:
+        dynamodb.put_item(TableName="stalled", Item={**key, "n": {"N": "1"}})
+        assert [count(), count()] == [None, "1"]  # no item before the first write
+        dynamodb.update_item(
+            TableName="stalled",
+            Key=key,
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+        assert [count(ConsistentRead=True), count()] == ["2", "1"]  # the stale one still owed
+        assert count() == "2"
+        assert meet.stale_reads == 2
+    dynamodb.put_item(TableName="stalled", Item={**key, "n": {"N": "3"}})
+    assert count() == "3"  # outside, every read sees the last write
+
+
+def test_while_calls_meet_a_transaction_that_met_another_on_an_item_is_cancelled(bare_aws):
+    """Two transactions on one item, the second arriving before the first was applied: DynamoDB
+    cancels one with TransactionConflict (TransactionCanceledException, its API reference)."""
+    dynamodb, key = bare_aws.client("dynamodb"), {"pk": {"S": "met"}}
+    other = {"pk": {"S": "apart"}}
+    arrived, go = threading.Barrier(2), threading.Event()
+
+    def hold_until_both_arrived(target: str, body: dict) -> None:
+        if target.endswith("TransactWriteItems") and not go.is_set():
+            arrived.wait(30)
+
+    def add(keys: list[dict]) -> dict | Exception:
+        items = [
+            {
+                "Update": {
+                    "TableName": "stalled",
+                    "Key": k,
+                    "UpdateExpression": "ADD n :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            }
+            for k in keys
+        ]
+        try:
+            return dynamodb.transact_write_items(TransactItems=items)
+        except dynamodb.exceptions.TransactionCanceledException as error:
+            return error
+
+    with bare_aws.calls_meet(), bare_aws.intercept_dynamodb("testing", hold_until_both_arrived):
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(add, [[key], [other, key]]))
+        go.set()
+        apart = add([other])  # alone: nothing met
+    cancelled = [r for r in results if isinstance(r, Exception)]
+    assert len(cancelled) == 1
+    reasons = cancelled[0].response["CancellationReasons"]
+    assert reasons[-1] == {
+        "Code": "TransactionConflict",
+        "Message": "Transaction is ongoing for the item",
+    }
+    assert all(reason == {"Code": "None"} for reason in reasons[:-1])
+    assert not isinstance(apart, Exception)

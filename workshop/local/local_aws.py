@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from http import HTTPStatus
@@ -20,6 +21,7 @@ import boto3
 from botocore.config import Config
 
 from workshop.errors import WorkshopError
+from workshop.local.calls_meet import NOT_STALE, CallsMeet
 from workshop.local.faults import OUTAGES, Stall, outage_answer
 from workshop.local.json_protocol import Refused, emulator_failed, json_error, parameters
 from workshop.local.keep_alive import close_all, wsgi_handler
@@ -62,6 +64,7 @@ class _DynamoDBGate:
         self._apps: dict[str, Callable[..., Any]] = {}  # moto's app, by X-Amz-Target's API
         self.journal: Journal | None = None  # where each write that succeeded is kept, if set
         self.tokens = ClientTokens()  # the transactions applied, by client token
+        self.calls_meet: CallsMeet | None = None  # see LocalAWS.calls_meet
 
     def _dispatch(self, target: str, environ: dict[str, Any], start_response: Callable[..., Any]):
         """Hand the request to moto's app for its API. moto's dispatcher looks for that app in
@@ -88,6 +91,7 @@ class _DynamoDBGate:
             return json_error(start_response, refused.error, refused.status, json_version)
 
     def _serve(self, target: str, environ: dict[str, Any], start_response: Callable[..., Any]):
+        arrived = time.monotonic()  # before any hook holds it: a transaction met meanwhile
         action = target.rsplit(".", 1)[-1]
         body = _read_body(environ)
         request = parameters(target, body)
@@ -125,8 +129,20 @@ class _DynamoDBGate:
         with self.lock:
             # The response is produced inside the lock, so the whole request is serialised.
             refuse_before(target, request, environ, key, _region(environ))
+            meet = self.calls_meet
+            conflict = meet.conflict(action, request, arrived) if meet else None
+            if conflict is not None:
+                return json_error(start_response, conflict)
+            stale = meet.stale(action, request) if meet else NOT_STALE
+            if meet:
+                meet.before_write(action, request)
             apply = functools.partial(self._apply, target, environ, body)
-            (status, headers, *_), payload = self.tokens.once(target, request, apply)
+            with (
+                meet.seen_as(request, stale) if stale is not NOT_STALE else contextlib.nullcontext()
+            ):
+                (status, headers, *_), payload = self.tokens.once(target, request, apply)
+            if meet and status.startswith("200"):
+                meet.applied(action, request)
         if stall is not None:
             stall.hold(action)  # outside the lock: other calls go on, and are applied meanwhile
         headers, payload = answered(target, request, status, headers, payload)
@@ -303,6 +319,22 @@ class LocalAWS:
             yield
         finally:
             self._gate.lock = serialising
+
+    @contextlib.contextmanager
+    def calls_meet(self) -> Iterator[CallsMeet | None]:
+        """While inside, DynamoDB does what it may when calls meet (see calls_meet): the first
+        eventually consistent GetItem of an item after a write misses that write, and a
+        transaction meeting another on an item is cancelled (TransactionConflict). Only the
+        embedded AWS (None: a real endpoint does so on its own)."""
+        if self._gate is None:
+            yield None
+            return
+        meet = CallsMeet(account({}, LOCAL_CREDENTIALS["aws_access_key_id"]), self.region)
+        self._gate.calls_meet = meet
+        try:
+            yield meet
+        finally:
+            self._gate.calls_meet = None
 
     @contextlib.contextmanager
     def dynamodb_outage(self, kind: str = "throttled") -> Iterator[None]:

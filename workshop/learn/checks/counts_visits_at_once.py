@@ -33,6 +33,11 @@ CRASH_TIMEOUTS, CRASH_RETRY_SECONDS = 3, 0.5
 # Timeout: what a lock must outlast, as a visit may take up to the Timeout.
 SLOW_VISIT_LEFT = 1.5
 MEANWHILE_PAUSE = 0.2  # seconds between the visits meanwhile, after one not answered 200
+STALE_READ = (
+    "A read that was not strongly consistent (GetItem without ConsistentRead=True) missed the "
+    "write just before it, as DynamoDB allows: a count read that way may be one that another "
+    "visit has already replaced."
+)
 
 
 class InStep:
@@ -89,8 +94,10 @@ def check(stack: Any) -> list[str]:
     a visit that crashes at the last of its DynamoDB calls, and the visits after it; last, a
     visit slow before one of its calls, and the visits that come meanwhile.
 
-    Any session will do: the exercise is the lost update, and a counter that also keeps a
-    session per visitor (by cookie) is visited as a browser would, with its cookie.
+    While visits meet, DynamoDB does what it may then (`LocalAWS.calls_meet`): a read that is
+    not strongly consistent misses the write before it, and a transaction meeting another is
+    cancelled. Any session will do: the exercise is the lost update, and a counter that also
+    keeps a session per visitor (by cookie) is visited as a browser would, with its cookie.
     """
     visitor = LoggedVisitor(stack)
     problems, calls = at_the_same_moment(stack, visitor)
@@ -226,7 +233,7 @@ def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | Non
         f"A visit is slow before {_call(position)}, for about {timeout - SLOW_VISIT_LEFT:g} s, "
         "while others come meanwhile"
     )
-    with stack.intercept_dynamodb(pause):
+    with stack.aws.calls_meet() as meet, stack.intercept_dynamodb(pause):
         visiting = threading.Thread(target=slow_visit, daemon=True)
         visiting.start()
         while visiting.is_alive() and not paused.wait(0.05):
@@ -265,6 +272,7 @@ def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | Non
         f"only {max(counted, 0)} (a lost update). What kept the visits apart let another in "
         "before the slow one had ended: a lock must be taken only while no visit holds it, "
         "and its lease must be a little longer than the Timeout."
+        + (f" {STALE_READ}" if meet and meet.stale_reads else "")
     )
 
 
@@ -274,8 +282,9 @@ def _call(position: int) -> str:
     return f"its DynamoDB call number {position}"
 
 
-def _at_once(stack: Any, visitor: LoggedVisitor, n: int) -> list[Any]:
-    """The answers to `n` visits at the same moment, their DynamoDB calls let go together."""
+def _at_once(stack: Any, visitor: LoggedVisitor, n: int) -> tuple[list[Any], int]:
+    """The answers to `n` visits at the same moment, their DynamoDB calls let go together, and
+    how many of their reads missed the write before them (not strongly consistent)."""
     gate = InStep(n)
 
     def visit(_: int) -> Any:
@@ -284,17 +293,21 @@ def _at_once(stack: Any, visitor: LoggedVisitor, n: int) -> list[Any]:
         finally:
             gate.done()
 
-    with stack.intercept_dynamodb(gate), ThreadPoolExecutor(n) as pool:
+    with (
+        stack.aws.calls_meet() as meet,
+        stack.intercept_dynamodb(gate),
+        ThreadPoolExecutor(n) as pool,
+    ):
         visits = [pool.submit(visit, i) for i in range(n)]
         while wait(visits, timeout=0.1).not_done:  # in turns, which a Ctrl-C ends (interrupt.join)
             pass
-        return [answer.result() for answer in visits]
+        return [answer.result() for answer in visits], meet.stale_reads if meet else 0
 
 
 def _together(stack: Any, visitor: LoggedVisitor, n: int, before: int, which: str) -> list[str]:
     """`n` `which` at the same moment, then one more: each counted, each told its own count."""
     seen = len(stack.logs())
-    answers = _at_once(stack, visitor, n)
+    answers, stale_reads = _at_once(stack, visitor, n)
     number = NUMBERS[n]
     if which == FIRST_VISITS and all(
         answer.status == 400 and any(map(deletes, answer.set_cookies)) for answer in answers
@@ -338,9 +351,11 @@ def _together(stack: Any, visitor: LoggedVisitor, n: int, before: int, which: st
             lost_text = "one of them was lost"
         else:
             lost_text = f"{NUMBERS[lost]} of them were lost"
+        stale = f" {STALE_READ}" if stale_reads else ""
         return [
             f"{number.capitalize()} {which} at the same moment were {every} answered 200 "
             f"({told_text}), but the count rose by only {counted}: {lost_text} (a lost update)."
+            + stale
         ]
     same = max(set(told), key=told.count)
     if told.count(same) > 1:

@@ -33,8 +33,9 @@ def count_visit(session_id):
             client.transact_write_items(TransactItems=[{"Put": put}])
             return old + 1
         except client.exceptions.TransactionCanceledException as e:
-            reasons = [r.get("Code") for r in e.response.get("CancellationReasons", [])]
-            if "ConditionalCheckFailed" not in reasons:
+            reasons = {r.get("Code") for r in e.response.get("CancellationReasons", [])}
+            # Another visit changed the count first, or its transaction met ours: read again.
+            if not reasons & {"ConditionalCheckFailed", "TransactionConflict"}:
                 raise
 
 

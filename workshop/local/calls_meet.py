@@ -1,0 +1,153 @@
+"""What DynamoDB may do when calls meet, and moto, applying one call at a time, never does.
+
+- An eventually consistent read "might not reflect the results of a recently completed write
+  operation"; repeated "after a short time", it returns the latest data (DynamoDB's guide, "Read
+  consistency"). So a read under a lock that is not strongly consistent may miss what the last
+  holder of the lock wrote.
+- DynamoDB cancels a TransactWriteItems when "there is an ongoing TransactWriteItems operation
+  that conflicts with a concurrent TransactWriteItems request", the reason of the item
+  TransactionConflict (TransactionCanceledException, in its API reference). The SDK does not
+  retry it (only TransactionInProgressException, in botocore's retry data).
+
+While a check's visits meet (`LocalAWS.calls_meet`), the local AWS does both, at the worst that
+DynamoDB allows, so that it happens each time: the first eventually consistent GetItem of an item
+after a write sees the item as it was before that write (and the next one, the latest); and a
+transaction on an item that another transaction wrote after this one arrived is cancelled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+WRITES = ("PutItem", "UpdateItem", "DeleteItem")
+KEPT = 64  # transactions remembered, to tell which met: far more than a check's visits at once
+CANCELLED = "com.amazonaws.dynamodb.v20120810#TransactionCanceledException"
+CANCELLED_MESSAGE = "Transaction cancelled, please refer cancellation reasons for specific reasons"
+CONFLICT = {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+NOT_STALE: Any = object()
+
+
+class CallsMeet:
+    """The items' images before their last writes, and the transactions applied lately."""
+
+    def __init__(self, account: str, region: str):
+        self.account = account
+        self.region = region
+        self._before: dict[tuple[str, str], Any] = {}  # an item (or None) not yet read as stale
+        self._transactions: list[tuple[float, set[tuple[str, str]]]] = []  # (applied, items)
+        self.stale_reads = 0  # eventually consistent reads answered with an item's last image
+
+    def _table(self, name: Any) -> Any:
+        from moto.dynamodb.models import dynamodb_backends
+
+        tables = dynamodb_backends[self.account][self.region].tables
+        return tables.get(name) if isinstance(name, str) else None
+
+    def _written(self, operation: str, request: dict[str, Any]) -> list[tuple[str, str]]:
+        """(table, key) of each item a write or a transaction's part names."""
+        if operation == "TransactWriteItems":
+            parts = request.get("TransactItems")
+            found = []
+            for part in parts if isinstance(parts, list) else ():
+                for kind, action in part.items() if isinstance(part, dict) else ():
+                    if isinstance(action, dict):
+                        found += self._written({"Put": "PutItem"}.get(kind, "UpdateItem"), action)
+            return found
+        table = self._table(request.get("TableName"))
+        if table is None:
+            return []
+        if operation == "PutItem":
+            item = request.get("Item")
+            names = [table.hash_key_attr, *([table.range_key_attr] if table.range_key_attr else [])]
+            key = {n: item.get(n) for n in names} if isinstance(item, dict) else None
+        else:
+            key = request.get("Key")
+        if not isinstance(key, dict):
+            return []
+        return [(table.name, json.dumps(key, sort_keys=True))]
+
+    def _item(self, table_name: str, key: str) -> tuple[Any, Any, Any]:
+        """moto's table, the item's hash and range values (as moto keys its items)."""
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        table = self._table(table_name)
+        attributes = json.loads(key)
+        hash_value = DynamoType(attributes[table.hash_key_attr])
+        range_name = table.range_key_attr
+        return table, hash_value, DynamoType(attributes[range_name]) if range_name else None
+
+    def before_write(self, operation: str, request: dict[str, Any]) -> None:
+        """Keep the items a write is about to change as they are: the next eventually
+        consistent read of each sees that."""
+        if operation not in WRITES and operation != "TransactWriteItems":
+            return
+        for table_name, key in self._written(operation, request):
+            with contextlib.suppress(KeyError, TypeError, AttributeError):
+                table, hash_value, range_value = self._item(table_name, key)
+                item = table.get_item(hash_value, range_value)
+                self._before[(table_name, key)] = copy.deepcopy(item)
+
+    def stale(self, operation: str, request: dict[str, Any]) -> Any:
+        """The item an eventually consistent GetItem sees (None: no item yet), once after each
+        write of it; NOT_STALE for any other read."""
+        if operation != "GetItem" or request.get("ConsistentRead") is True:
+            return NOT_STALE
+        found = self._written("GetItem", request)
+        seen = self._before.pop(found[0], NOT_STALE) if found else NOT_STALE
+        self.stale_reads += seen is not NOT_STALE
+        return seen
+
+    @contextlib.contextmanager
+    def seen_as(self, request: dict[str, Any], item: Any) -> Iterator[None]:
+        """moto holds `item` in place of the current one while inside (the gate's lock held)."""
+        [(table_name, key)] = self._written("GetItem", request)
+        table, hash_value, range_value = self._item(table_name, key)
+        current = table.get_item(hash_value, range_value)
+        _place(table, hash_value, range_value, item)
+        try:
+            yield
+        finally:
+            _place(table, hash_value, range_value, current)
+
+    def conflict(
+        self, operation: str, request: dict[str, Any], arrived: float
+    ) -> dict[str, Any] | None:
+        """The error that cancels a transaction meeting another, or None."""
+        if operation != "TransactWriteItems":
+            return None
+        met = {item for applied, items in self._transactions if applied > arrived for item in items}
+        parts = request.get("TransactItems")
+        reasons = []
+        for part in parts if isinstance(parts, list) else ():
+            kind, action = next(iter(part.items())) if isinstance(part, dict) and part else ("", {})
+            named = self._written({"Put": "PutItem"}.get(kind, "UpdateItem"), action)
+            reasons.append(CONFLICT if set(named) & met else {"Code": "None"})
+        if CONFLICT not in reasons:
+            return None
+        codes = ", ".join(reason["Code"] for reason in reasons)
+        message = f"{CANCELLED_MESSAGE} [{codes}]"
+        return {"__type": CANCELLED, "CancellationReasons": reasons, "Message": message}
+
+    def applied(self, operation: str, request: dict[str, Any]) -> None:
+        """Remember a transaction that was applied, and its items."""
+        if operation == "TransactWriteItems":
+            items = set(self._written(operation, request))
+            self._transactions = [*self._transactions[-KEPT + 1 :], (time.monotonic(), items)]
+
+
+def _place(table: Any, hash_value: Any, range_value: Any, item: Any) -> None:
+    """Put `item` at its key in moto's table, or take the key's item out (None)."""
+    if range_value is None:
+        if item is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = item
+    elif item is None:
+        table.items.get(hash_value, {}).pop(range_value, None)
+    else:
+        table.items[hash_value][range_value] = item
