@@ -21,6 +21,10 @@ from workshop import interrupt, manifest, served, usage, user_files
 from workshop.errors import WorkshopError
 from workshop.types import DEFAULT_IDLE_TIMEOUT, MAX_CLIENTS, MAX_STALL, Invocation
 
+# Seconds an `invoke` waits for another command using what the project stored: another invoke
+# ends within its start and its function's Timeout; an `up` only when stopped (then: refused).
+INVOKE_WAIT = 60.0
+
 
 def _invocation_lines(inv: Invocation) -> list[str]:
     """The invocation's log lines, each under the request it belongs to."""
@@ -157,6 +161,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         state_dir=None if running else served.state_dir(project),
         aws=aws,
         serve_api=False,
+        state_wait=INVOKE_WAIT,
     )
     fn = stack.function(args.function)
     if args.event:

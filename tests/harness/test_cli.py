@@ -17,6 +17,7 @@ import pytest
 from tests.helpers import PROBE_APP, assert_one_line_error, fetch_json, here, workshop
 from workshop import manifest, served
 from workshop.local.local_aws import LocalAWS
+from workshop.local.state_lock import StateLock
 
 REPO = manifest.REPO_ROOT
 NAMED = ("Function:", "Role:", "Table:")  # the names `up` prints, one a line
@@ -516,3 +517,33 @@ def test_invoke_hands_any_json_event_to_the_handler_as_it_is(capsys, tmp_path, e
     result = here(capsys, "invoke", str(PROBE_APP), "--event", str(path))
     assert result.returncode == 1
     assert f"'{given}' object has no attribute 'get'" in result.stdout
+
+
+def test_invokes_at_once_take_turns_with_what_the_project_stored(monkeypatch, tmp_path):
+    """Each `invoke` loads what the project stored, runs and writes it back: two at once would
+    each write back their own count, and a visit answered 200 would be lost. They take turns."""
+    monkeypatch.setenv("WORKSHOP_STATE_DIR", str(tmp_path))
+    command = [sys.executable, "-m", "workshop", "invoke", "05"]
+    running = [
+        subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=120) for process in running]
+    assert [process.returncode for process in running] == [0, 0], outputs
+    counts = [int(re.findall(rb'visit_count\\": (\d+)', out)[-1]) for out, _ in outputs]
+    assert sorted(counts) == [1, 2]
+    # A process of its own: this one's moto may hold stage 05's table from another test.
+    assert re.findall(r'visit_count\\": (\d+)', workshop("invoke", "05").stdout) == ["3"]
+
+
+def test_up_while_another_command_uses_what_the_project_stored_says_so(
+    capsys, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("WORKSHOP_STATE_DIR", str(tmp_path))
+    held = StateLock(served.state_dir(manifest.project("05")), wait=0)
+    held.acquire()
+    try:
+        result = here(capsys, "up", "05", "--port", "0")
+    finally:
+        held.release()
+    assert_one_line_error(result, "is in use by another command (an `up` of it")

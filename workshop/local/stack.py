@@ -19,6 +19,7 @@ from workshop.local.cloudwatch_logs import LogShipper, StoredEvent, filter_event
 from workshop.local.iam import FunctionAuthorizer, function_credentials
 from workshop.local.lambda_runtime import DEFAULT_IDLE_TIMEOUT, FunctionRuntime
 from workshop.local.local_aws import Authorizer, LocalAWS, ensure_log_group
+from workshop.local.state_lock import StateLock
 from workshop.types import Function, Invocation
 
 SAVE_INTERVAL = 1.0  # seconds between snapshots of changed state while running
@@ -65,6 +66,7 @@ class Stack:
         serve_api: bool = True,
         clock: Callable[[], float] = time.monotonic,
         on_code_change: Callable[[str | None, list[str]], None] | None = None,
+        state_wait: float = 0.0,
     ):
         self.project_dir = Path(project_dir).resolve()
         # The API's port, and the local AWS's beside it: the same from one start to the next,
@@ -84,6 +86,8 @@ class Stack:
         self.port = port
         self.idle_timeout = idle_timeout
         self.state_file = Path(state_dir) / "state.json" if state_dir else None
+        # Held from start to stop: another process using the same state would lose its writes.
+        self._state_lock = StateLock(Path(state_dir), state_wait) if state_dir else None
         self.fresh = fresh
         self.integration_timeout = integration_timeout
         self.on_request = on_request
@@ -117,8 +121,15 @@ class Stack:
     def start(self) -> Stack:
         self._stopping.clear()
         self._deployed.clear()
-        if self._owns_aws:
-            self.aws.start()
+        if self._state_lock:
+            self._state_lock.acquire()
+        try:
+            if self._owns_aws:
+                self.aws.start()
+        except BaseException:
+            if self._state_lock:
+                self._state_lock.release()
+            raise
         try:
             if self.serve_api and self.template.routes:
                 # Its port first: a port in use stops the start before anything is changed.
@@ -201,6 +212,8 @@ class Stack:
         self.runtimes.clear()
         if self._owns_aws:
             self.aws.stop()
+        if self._state_lock:
+            self._state_lock.release()
 
     def __enter__(self) -> Stack:
         return self.start()
