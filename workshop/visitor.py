@@ -61,15 +61,19 @@ class Answer:
             return None
 
 
-def get(url: str, cookie: str | None = None, timeout: float = VISIT_TIMEOUT) -> Answer:
+def get(
+    url: str, cookie: str | None = None, timeout: float = VISIT_TIMEOUT, *, http2: bool = False
+) -> Answer:
     """One GET of `url`, sending `cookie` (a Cookie header's value); an error status is an answer.
 
     A new connection each time, with nothing but the Cookie header, so that visits made at the
-    same moment from threads are truly separate requests, as separate browsers make them.
+    same moment from threads are truly separate requests, as separate browsers make them. With
+    `http2`, the header is named as an HTTP/2 browser names it: `cookie`, in lower case (RFC
+    9113, 8.2), and API Gateway passes it on so.
     """
     connection = _connect(url, timeout)
     try:
-        return _exchange(connection, url, cookie)
+        return _exchange(connection, url, cookie, http2)
     finally:
         connection.close()
 
@@ -81,11 +85,14 @@ def _connect(url: str, timeout: float) -> http.client.HTTPConnection:
     )
 
 
-def _exchange(connection: http.client.HTTPConnection, url: str, cookie: str | None) -> Answer:
+def _exchange(
+    connection: http.client.HTTPConnection, url: str, cookie: str | None, http2: bool = False
+) -> Answer:
     """One GET on `connection`, read to its end (so that the connection may carry the next)."""
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+    name = "cookie" if http2 else "Cookie"
+    connection.request("GET", path, headers={name: cookie} if cookie else {})
     response = connection.getresponse()
     body = response.read().decode("utf-8", "replace")
     return Answer(response.status, body, tuple(response.getheaders()))
@@ -101,11 +108,14 @@ class Visitor:
         *,
         keep_alive: bool = False,
         cookie_path: str = "/",
+        http2: bool = False,
     ):
         """`cookie` (name=value) as set earlier with `cookie_path`. `keep_alive`: one connection
         for every visit, as a browser refreshing keeps its own (close() ends it); otherwise a
-        new connection for each visit, as `get` makes."""
+        new connection for each visit, as `get` makes. `http2`: the Cookie header named in
+        lower case, as `get` says."""
         self.url = url
+        self.http2 = http2
         self.jar: dict[str, str] = {}
         self._paths: dict[str, str] = {}  # the Path each stored cookie was set with
         if cookie:
@@ -128,7 +138,7 @@ class Visitor:
 
     def visit(self, timeout: float = VISIT_TIMEOUT) -> Answer:
         if self._connection is None:
-            answer = get(self.url, self.cookie, timeout)
+            answer = get(self.url, self.cookie, timeout, http2=self.http2)
         else:
             answer = self._visit_on(self._connection, timeout)
         for header in answer.set_cookies:
@@ -142,7 +152,7 @@ class Visitor:
         if connection.sock is not None:
             connection.sock.settimeout(timeout)
         try:
-            return _exchange(connection, self.url, self.cookie)
+            return _exchange(connection, self.url, self.cookie, self.http2)
         except BaseException:
             connection.close()
             raise

@@ -345,3 +345,11 @@ def test_an_answer_api_gateway_makes_itself_says_why_in_up(make_stack):
     assert served.request_line(request, status, inv, why).endswith(
         f" GET /{stage}/behave/malformed -> 502 ({inv.duration_ms:.0f} ms; API Gateway: {why})"
     )
+
+
+@pytest.mark.parametrize(("http2", "name"), [(False, "Cookie"), (True, "cookie")])
+def test_the_cookie_header_reaches_the_function_named_as_the_browser_sent_it(probe, http2, name):
+    """An HTTP/2 browser names its headers in lower case (RFC 9113, 8.2): API Gateway passes
+    them on so."""
+    answer = Visitor(probe.url("/echo/x"), "sid=abc", http2=http2).visit()
+    assert answer.json()["headers"][name] == "sid=abc"

@@ -21,10 +21,11 @@ from workshop.visitor import Answer, Visitor
 class LoggedVisitor:
     """One visitor of a started stack, with a cookie jar; reads each visit's logs."""
 
-    def __init__(self, stack: Any):
+    def __init__(self, stack: Any, *, http2: bool = False):
+        """`http2`: its browser names the Cookie header in lower case (see visitor.get)."""
         self.stack = stack
         self.url = stack.url()
-        self.browser = Visitor(self.url)
+        self.browser = Visitor(self.url, http2=http2)
         self.answer: Answer | None = None  # the first answer it got
 
     @property
