@@ -121,9 +121,23 @@ def test_a_dynamodb_outage_fails_the_calls_until_it_ends(probe):
         throttled = probe.invoke({"action": "add_once"})
     with probe.aws.dynamodb_outage("unavailable"):
         unavailable = probe.invoke({"action": "add_once"})
+    with probe.aws.dynamodb_outage("unreachable"):
+        unreachable = probe.invoke({"action": "add_once"})
     assert "(ThrottlingException)" in throttled.error["errorMessage"]  # an on-demand table
     assert "(503)" in unavailable.error["errorMessage"]
+    # What botocore raises whenever a connection ends with no answer.
+    assert unreachable.error["errorType"] == "ConnectionClosedError"
     assert json.loads(probe.invoke({"action": "add"}).payload["body"]) == {"hits": 1}
+
+
+def test_a_deploy_with_other_variables_lasts_as_long_as_its_block(probe):
+    def variables():
+        return json.loads(probe.invoke({"pathParameters": {"how": "env"}}).payload["body"])
+
+    table = variables()["TABLE_NAME"]
+    with probe.deployed_with({"TABLE_NAME": ""}):
+        assert variables()["TABLE_NAME"] == ""  # in a new environment: the warm one is retired
+    assert variables()["TABLE_NAME"] == table
 
 
 def test_point_in_time_recovery_is_turned_on_as_the_template_asks(variant):

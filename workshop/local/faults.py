@@ -1,6 +1,7 @@
 """DynamoDB's bad moments, as the local AWS plays them: an outage, and a stall.
 
-An outage answers every call as DynamoDB does while it throttles or fails; a stall applies
+An outage answers every call as DynamoDB does while it throttles or fails, or closes its
+connection with no answer, as when DynamoDB cannot be reached; a stall applies
 each call at once and holds its answer, as a slow DynamoDB or network does (LocalAWS's
 dynamodb_outage and dynamodb_stall).
 """
@@ -37,7 +38,9 @@ THROTTLED = {
 }
 # Unavailable, DynamoDB's front end answers 503 with an HTML page, not JSON.
 UNAVAILABLE = b"<html><body><b>Http/1.1 Service Unavailable</b></body> </html>"
-OUTAGES = ("throttled", "unavailable")
+# Unreachable, each call's connection is closed with no answer: botocore raises what it raises
+# whenever a connection ends so, ConnectionClosedError (retried, as a ConnectionError is).
+OUTAGES = ("throttled", "unavailable", "unreachable")
 READS = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List")
 
 

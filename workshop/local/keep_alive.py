@@ -19,6 +19,11 @@ from workshop.local.http_framing import (
 )
 
 
+class NoAnswer(Exception):
+    """Raised by a WSGI app served by `wsgi_handler`: the connection is closed with no answer,
+    as a network that drops it, or a server that dies, closes it."""
+
+
 class ClosedOnStop:
     """A request handler mixin: the server knows its open connections, so that `close_all` can
     end them when it stops. socketserver's shutdown() only stops accepting new ones: a kept-alive
@@ -107,6 +112,9 @@ def wsgi_handler() -> type:
                     getattr(chunks, "close", lambda: None)()
                 if not answer:
                     raise RuntimeError("the application returned without start_response")
+            except NoAnswer:
+                self.close_connection = True
+                return
             except Exception:  # as werkzeug does: a 500, and the error in the server's log
                 self.server.log("error", "Error on request:\n%s", traceback.format_exc())
                 answer.clear()

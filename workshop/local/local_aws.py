@@ -24,7 +24,7 @@ from workshop.errors import WorkshopError
 from workshop.local.calls_meet import NOT_STALE, CallsMeet
 from workshop.local.faults import OUTAGES, Stall, outage_answer
 from workshop.local.json_protocol import Refused, emulator_failed, json_error, parameters
-from workshop.local.keep_alive import close_all, wsgi_handler
+from workshop.local.keep_alive import NoAnswer, close_all, wsgi_handler
 from workshop.local.moto_gaps import ClientTokens, account, answered, refuse_before
 from workshop.local.not_emulated import refusal
 from workshop.local.persistence import JOURNALED, REPLAYED, Journal
@@ -106,6 +106,8 @@ class _DynamoDBGate:
             return self._dispatch(target, environ, start_response)
         self.requests[key] += 1
         outage = self.outage
+        if outage is not None and outage[0] == "unreachable":
+            raise NoAnswer
         if outage is not None:
             status, kind, body = outage_answer(
                 outage[0], action, request, _region(environ), outage[1]
@@ -341,8 +343,9 @@ class LocalAWS:
         """Make every DynamoDB call fail for a while, as DynamoDB does when it throttles or fails.
 
         `kind` is "throttled" (400: ThrottlingException for an on-demand table,
-        ProvisionedThroughputExceededException for a provisioned one; SDKs retry both) or
-        "unavailable" (503, with an HTML body). Embedded AWS only.
+        ProvisionedThroughputExceededException for a provisioned one; SDKs retry both),
+        "unavailable" (503, with an HTML body) or "unreachable" (each call's connection closed
+        with no answer). Embedded AWS only.
         """
         if self._gate is None:
             raise RuntimeError("an outage can only be simulated on the embedded AWS")

@@ -380,6 +380,23 @@ class Stack:
         finally:
             self._clock_ahead(0.0)
 
+    @contextlib.contextmanager
+    def deployed_with(
+        self, variables: dict[str, str], function: str | None = None
+    ) -> Iterator[None]:
+        """Within it, the function runs with `variables` in its environment, as after a deploy
+        that set them: its environments are retired at the start and at the end, as a deploy
+        retires them."""
+        runtime = self.runtimes[self.function(function).logical_id]
+        kept = runtime.variables
+        runtime.variables = {**kept, **variables}
+        runtime.new_code()
+        try:
+            yield
+        finally:
+            runtime.variables = kept
+            runtime.new_code()
+
     def _clock_ahead(self, seconds: float) -> None:
         for runtime in self.runtimes.values():
             runtime.clock_ahead = seconds
