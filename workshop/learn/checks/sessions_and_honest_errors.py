@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from workshop.learn.checks.logged_visits import LoggedVisitor, empty_table
 from workshop.learn.checks.story import (
@@ -29,12 +29,14 @@ from workshop.visitor import Visitor, get, lifetime, max_age, path_matches
 NEEDS_STACK = True
 # The error code an SDK reports for each outage of the local AWS: throttling says which kind of
 # table (on-demand or provisioned) was throttled; an unavailable DynamoDB answers an HTML 503,
-# which botocore reports with the code "503".
+# which botocore reports with the code "503"; an unreachable one closes each connection with no
+# answer, which botocore reports as ConnectionClosedError, "Connection was closed before...".
 CAUSES = {
     "throttled": tuple(
         THROTTLED[mode][0].rpartition("#")[2] for mode in ("on-demand", "provisioned")
     ),
     "unavailable": ("503",),
+    "unreachable": ("ConnectionClosedError", "Connection was closed"),
 }
 OUTAGE_PATIENCE = 6.0  # seconds a visit may take to answer during an outage
 # While DynamoDB does not answer, a visit is waited for past the function's Timeout: one that
@@ -103,26 +105,29 @@ def _value(cookie: str | None) -> str:
     return (cookie or "").partition("=")[2]
 
 
-def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
-    """New visitors, a visit each, and two of them twice: (the first visitor, what fails)."""
-    first, second = LoggedVisitor(stack), LoggedVisitor(stack)
+def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str], list[str]]:
+    """New visitors, a visit each, and two of them twice: (the first visitor, the session ids
+    they were given, what fails). The second one's browser speaks HTTP/2, as most do."""
+    first, second = LoggedVisitor(stack), LoggedVisitor(stack, http2=True)
     for visitor, which in ((first, "first visit"), (second, "first visit of a second visitor")):
         answer, logs = visitor.visit()
         body = answer.json() if isinstance(answer.json(), dict) else {}
         if visitor is second and answer.status == 200 and body.get("visit_count") != 1:
             session = body.get("session_id")
-            return first, [
+            shared = (
                 f'A second visitor, with no cookie, is told "{body.get("message")}"'
                 + (f" (session {session})" if session else "")
                 + ": every visitor still counts on one session."
-            ]
+            )
+            return first, [], [shared]
         if not is_greeting(answer, 1, None):
-            return first, [unexpected(which, answer, logs, greeting(1, ANY_SESSION))]
+            return first, [], [unexpected(which, answer, logs, greeting(1, ANY_SESSION))]
     if first.answer.cookie is None or second.answer.cookie is None:
-        return first, [
+        cookieless = (
             f"A new visitor is answered 200 {quote(first.answer.body)} but gets no session "
             "cookie (no Set-Cookie header), so their next visit cannot find their session."
-        ]
+        )
+        return first, [], [cookieless]
     problems = []
     others = [LoggedVisitor(stack) for _ in range(NEW_VISITORS - 2)]
     for visitor in others:
@@ -147,18 +152,26 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
     problems += _cookie_attributes(first.answer.set_cookie or "", hosts)
     if not _sent_back(first):
         name = first.answer.cookie.partition("=")[0]
-        return first, [
-            *problems,
+        unsent = (
             f"The session cookie is set with Path={first.browser.path_of(name)}, which does not "
             f"cover the counter's path on AWS, {urlsplit(first.url).path} (API Gateway puts the "
             "stage first): the browser never sends it back, so every visit is a first visit. "
-            "Set it with Path=/, which covers every path of the API.",
-        ]
+            "Set it with Path=/, which covers every path of the API."
+        )
+        return first, ids, [*problems, unsent]
     for visitor, which in ((first, "first"), (second, "second")):
         answer, logs = visitor.visit()
         session = _value(visitor.answer and visitor.answer.cookie)
         body = answer.json() if isinstance(answer.json(), dict) else {}
         # The page need not show the session id; if it does, it must be the visitor's own.
+        if visitor is second and is_greeting(answer, 1, None):
+            problems.append(
+                "The second visit of a visitor whose browser speaks HTTP/2 is counted as a "
+                "first visit: such a browser names its cookie header `cookie`, in lower case "
+                "(RFC 9113, 8.2), and API Gateway passes it on as the browser named it. Header "
+                "names are case-insensitive: look for the Cookie header whatever its case."
+            )
+            break
         if not is_greeting(answer, 2, None) or body.get("session_id", session) != session:
             expected = greeting(2, session)
             problems.append(
@@ -166,8 +179,29 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str]]:
             )
             break
     if not problems:
+        problems += _in_the_url(second)
+    if not problems:
         problems += _other_cookies(first)
-    return first, problems
+    return first, ids, problems
+
+
+def _in_the_url(visitor: LoggedVisitor) -> list[str]:
+    """A visit without a cookie, but with the visitor's session id in its URL's query: it is a
+    new visitor, and must not count on that session."""
+    name, _, session = (visitor.cookie or "").partition("=")
+    answer = get(f"{visitor.url}?{urlencode({name: session})}")
+    body = answer.json() if isinstance(answer.json(), dict) else {}
+    if answer.status == 200 and (
+        body.get("visit_count") != 1 or session and session in answer.body
+    ):
+        return [
+            f"A visit with no cookie, but with ?{name}=<the second visitor's session id> in "
+            f'its URL, is told "{body.get("message")}": it counts on that session. Take the '
+            "session id from the cookie only: in a URL it ends up in access logs, browser "
+            "history and Referer headers, and a link can make a visitor count on a session "
+            "that someone else chose (session fixation)."
+        ]
+    return []
 
 
 def _sent_back(visitor: LoggedVisitor) -> bool:
@@ -333,10 +367,15 @@ def _forgotten(stack: Any, visitor: LoggedVisitor) -> list[str]:
 
 
 def outages(stack: Any, visitor: LoggedVisitor) -> list[str]:
-    """While DynamoDB throttles, or fails, a visit gets 503, Retry-After, and its cause logged."""
+    """While DynamoDB throttles, fails, or cannot be reached, a visit gets 503, Retry-After, and
+    its cause logged."""
     for kind, during in (
         ("throttled", "While DynamoDB throttles every call"),
         ("unavailable", "While DynamoDB answers every call with 503 Service Unavailable"),
+        (
+            "unreachable",
+            "While DynamoDB cannot be reached (every connection to it closed with no answer)",
+        ),
     ):
         codes = CAUSES[kind]
         waiting(f"{during}: a visit waits for at most {OUTAGE_PATIENCE:g} s")
@@ -415,14 +454,22 @@ def _said(logs: list[str], names: tuple[str, ...]) -> str:
 
 
 def bugs(stack: Any, visitor: LoggedVisitor) -> list[str]:
-    """A denied call, a table keyed otherwise, then a missing table: each a bug, 502 with its
-    traceback in the logs. The table is left missing."""
+    """A denied call, a table name the SDK refuses, a table keyed otherwise, then a missing
+    table: each a bug, 502 with its traceback in the logs. The table is left missing."""
     function = stack.function()
     deny_all = FunctionAuthorizer(dataclasses.replace(function, policies=[]), stack.aws.region)
     dynamodb, table = stack.aws.client("dynamodb"), stack.table().name
+    # The variables that name the table, deployed empty: botocore refuses the call before it
+    # sends it, as a TableName must have 1 character at least (ParamValidationError).
+    unnamed = {name: "" for name, value in function.environment.items() if value == table}
     problems = []
     for code, during in (
         ("AccessDeniedException", "the function's calls are denied (AccessDeniedException)"),
+        (
+            "ParamValidationError",
+            f"the table's name is deployed empty ({', '.join(unnamed)}), which the SDK refuses "
+            "before it sends the call (ParamValidationError)",
+        ),
         (
             "ValidationException",
             "the table's key is not the one the code uses (ValidationException)",
@@ -431,6 +478,11 @@ def bugs(stack: Any, visitor: LoggedVisitor) -> list[str]:
     ):
         if code == "AccessDeniedException":
             with stack.intercept_dynamodb(deny_all):
+                answer, logs = visitor.visit(patience=OUTAGE_PATIENCE)
+        elif code == "ParamValidationError":
+            if not unnamed:  # the code names the table itself: no deploy can change it
+                continue
+            with stack.deployed_with(unnamed):
                 answer, logs = visitor.visit(patience=OUTAGE_PATIENCE)
         else:
             dynamodb.delete_table(TableName=table)
@@ -467,7 +519,7 @@ def bugs(stack: Any, visitor: LoggedVisitor) -> list[str]:
 
 def check(stack: Any) -> list[str]:
     """What still fails: sessions, a malformed cookie, an outage of DynamoDB, and bugs."""
-    visitor, problems = _sessions(stack)
+    visitor, ids, problems = _sessions(stack)
     if visitor.answer is None or visitor.answer.status != 200 or not _sent_back(visitor):
         # A counter that does not answer at all, or never gets its cookie back: that comes first.
         return problems
@@ -477,4 +529,20 @@ def check(stack: Any) -> list[str]:
     if not problems:  # it waits out most of the Timeout: only once the rest holds
         problems += _no_answer(stack, visitor)
     problems += bugs(stack, visitor)
+    problems += _logged_ids(stack, ids)
     return problems
+
+
+def _logged_ids(stack: Any, ids: list[str]) -> list[str]:
+    """No log event of the function holds a session id that a visitor was given."""
+    messages = [event.message for event in stack.logs()]
+    logged = [session for session in ids if session and any(session in m for m in messages)]
+    if not logged:
+        return []
+    line = next(m for m in messages if logged[0] in m)
+    return [
+        f"The function's logs hold the session ids of {len(logged)} of the {len(ids)} new "
+        f"visitors (such as {logged[0]}, in `{quote(line)}`): a session id is all a visitor "
+        "needs to count on a session, so whoever reads the logs can count on anyone's. Log "
+        "no session id, nor the request's Cookie header (nor the whole event, which holds it)."
+    ]
