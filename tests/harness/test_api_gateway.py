@@ -322,6 +322,23 @@ def test_a_body_that_cannot_be_delimited_says_why_in_up(make_stack):
     assert lines == [(f"POST {path} refused: a chunk size is not hexadecimal", 400, None)]
 
 
+@pytest.mark.parametrize(
+    "headers", ["Host: localhost\r\n", ""], ids=["a-header-line-then-nothing", "no-header"]
+)
+def test_a_request_whose_headers_never_end_is_refused_and_not_run(make_stack, headers):
+    """A client that stops sending (half-closes) before the empty line that ends the headers:
+    the request was never finished, so no function runs for it."""
+    lines = []
+    stack = make_stack(on_request=lambda request, code, inv, _: lines.append((request, code, inv)))
+    path = urlsplit(stack.url("/echo/x")).path
+    data = f"GET {path} HTTP/1.1\r\n{headers}".encode()
+    [(status, answered, _)] = raw_http(stack.url(), data, end=True)
+    assert (status, answered["connection"]) == (400, "close")
+    assert lines == [
+        (f"GET {path} refused: its headers never ended: the client stopped first", 400, None)
+    ]
+
+
 def test_an_answer_api_gateway_makes_itself_says_why_in_up(make_stack):
     """The client gets API Gateway's bare answer; `up`'s line for it says why, as API Gateway's
     own logs would (a malformed answer in their words: brefphp/bref#534)."""

@@ -27,6 +27,7 @@ from workshop.local.api_event import (
 from workshop.local.http_framing import (
     TLS_REFUSED,
     BadFraming,
+    LastLine,
     persists,
     read_body,
     refusal,
@@ -275,8 +276,17 @@ class ApiGateway:
                     self.requestline = self.request_version = self.command = ""
                     self.send_error(414)
                     return
-                if not self.raw_requestline or not self.parse_request():
+                raw, self.rfile = self.rfile, LastLine(self.rfile)
+                try:
+                    parsed = bool(self.raw_requestline) and self.parse_request()
+                    watched = self.rfile
+                finally:
+                    self.rfile = raw
+                if not parsed:
                     self.close_connection = True
+                    return
+                if not watched.ended():  # API Gateway runs no request that was never finished
+                    self._refuse(BadFraming("its headers never ended: the client stopped first"))
                     return
                 length = self.headers.get("Content-Length", "").strip()
                 if length.isdigit() and int(length) > PAYLOAD_QUOTA:

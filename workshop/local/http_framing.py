@@ -24,6 +24,26 @@ class BadFraming(ValueError):
         self.status = status
 
 
+class LastLine:
+    """A reader that remembers the last line it read: a header section ends with an empty line,
+    and one that ended where the stream did (b"": the client stopped sending) never did."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw = raw
+        self.last: bytes | None = None
+
+    def readline(self, *limit: int) -> bytes:
+        self.last = self.raw.readline(*limit)
+        return self.last
+
+    def __getattr__(self, name: str):
+        return getattr(self.raw, name)
+
+    def ended(self) -> bool:
+        """Whether the header section read through it ended with its empty line."""
+        return self.last in (b"\r\n", b"\n")
+
+
 def _options(headers: Message) -> set[str]:
     """The connection options of a request: `Connection` is a comma list, case-insensitive."""
     return {
