@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.helpers import fetch, fetch_json, raw_http
+from tests.helpers import PROBE_APP, fetch, fetch_json, raw_http
 from workshop import served
+from workshop.local.api_gateway import MalformedResponse, proxy_response
 from workshop.visitor import Visitor
 
 
@@ -370,3 +371,30 @@ def test_the_cookie_header_reaches_the_function_named_as_the_browser_sent_it(pro
     them on so."""
     answer = Visitor(probe.url("/echo/x"), "sid=abc", http2=http2).visit()
     assert answer.json()["headers"][name] == "sid=abc"
+
+
+RESPONDING_APP = PROBE_APP.parent / "apigw_app"  # its /respond returns the body it is sent
+
+
+def test_a_header_value_beyond_latin_1_goes_out_in_utf_8(make_stack):
+    stack = make_stack(RESPONDING_APP)
+    body = json.dumps({"headers": {"X-Name": "café ☃"}, "body": ""}).encode()
+    path = urlsplit(stack.url("/respond")).path
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+    [(status, headers, _)] = raw_http(
+        stack.url(), f"{head}Connection: close\r\n\r\n".encode() + body
+    )
+    assert status == 200
+    assert headers["x-name"].encode("latin-1").decode("utf-8") == "café ☃"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-A": "1\r\nSet-Cookie: evil=1"}, {"X-A": "a\nb"}, {"Bad Name": "1"}, {"": "1"}],
+    ids=["crlf-then-a-header", "a-line-feed", "a-space-in-the-name", "no-name"],
+)
+def test_a_header_that_would_make_other_headers_is_a_malformed_response(headers):
+    with pytest.raises(MalformedResponse):
+        proxy_response({"headers": headers, "body": ""})
+    with pytest.raises(MalformedResponse):
+        proxy_response({"multiValueHeaders": {name: [v] for name, v in headers.items()}})

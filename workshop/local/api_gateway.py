@@ -49,6 +49,7 @@ PAYLOAD_QUOTA = 10 * 1024 * 1024
 PAYLOAD_TOO_LARGE = f"HTTP content length exceeded {PAYLOAD_QUOTA} bytes.".encode()
 INVOKE_PAYLOAD_QUOTA = 6 * 1024 * 1024
 PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a token (RFC 9110 5.1, 5.6.2)
 
 
 @dataclass(frozen=True)
@@ -172,9 +173,20 @@ class MalformedResponse(ValueError):
     """The function's answer is not a valid Lambda proxy response."""
 
 
-def _header_value(value: Any) -> str:
-    """A header value as API Gateway writes it: JSON's `true`, not Python's `True`."""
-    return value if isinstance(value, str) else json.dumps(value)
+def _header_value(name: str, value: Any) -> str:
+    """A header value as API Gateway writes it: JSON's `true`, not Python's `True`; its
+    characters in UTF-8 (http.server writes each character as a byte: Latin-1).
+
+    No recording shows what API Gateway does with a name that is not an HTTP token, or a value
+    that holds a line break: written as they are, they would make headers of their own (a
+    value's CR LF, a `Set-Cookie` after it), so they are taken for a malformed response.
+    """
+    text = value if isinstance(value, str) else json.dumps(value)
+    if not HEADER_NAME.fullmatch(name):
+        raise MalformedResponse(f"header name {name!r} is not an HTTP field name")
+    if any(c in text for c in "\r\n\0"):
+        raise MalformedResponse(f"the value of header {name} holds a line break or NUL")
+    return text.encode("utf-8").decode("latin-1")
 
 
 def proxy_response(
@@ -214,9 +226,10 @@ def proxy_response(
     for name, values in multi.items():
         if not isinstance(values, list):
             raise MalformedResponse(f"multiValueHeaders.{name} must be a list")
-        merged.setdefault(name.lower(), (name, []))[1].extend(map(_header_value, values))
+        texts = [_header_value(name, value) for value in values]
+        merged.setdefault(name.lower(), (name, []))[1].extend(texts)
     for name, value in single.items():
-        merged.setdefault(name.lower(), (name, []))[1].append(_header_value(value))
+        merged.setdefault(name.lower(), (name, []))[1].append(_header_value(name, value))
     headers = [
         (f"x-amzn-Remapped-{name}" if name.lower() in REMAPPED_HEADERS else name, value)
         for name, values in merged.values()
