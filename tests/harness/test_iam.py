@@ -124,6 +124,62 @@ def test_a_deny_of_plain_http_does_not_apply_to_an_sdk_call():
     assert decide([document], "dynamodb:UpdateItem", table) == PermissionResult.DENIED
 
 
+def test_a_condition_that_the_call_is_direct_is_judged():
+    """aws:ViaAWSService is false for the function's own SDK calls, which no service makes on
+    its behalf: an Allow held to direct calls allows them, a Deny of direct calls denies them."""
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/Items"
+    direct = {
+        "Effect": "Allow",
+        "Action": "dynamodb:UpdateItem",
+        "Resource": table,
+        "Condition": {"Bool": {"aws:ViaAWSService": "false"}},
+    }
+    document = {"Version": "2012-10-17", "Statement": [direct]}
+    assert unjudged_condition(document) is None
+    assert decide([document], "dynamodb:UpdateItem", table) == PermissionResult.PERMITTED
+    direct["Condition"]["Bool"]["aws:ViaAWSService"] = True  # a YAML true: only via a service
+    assert decide([document], "dynamodb:UpdateItem", table) == PermissionResult.NEUTRAL
+
+
+def test_a_partiql_statement_is_authorised_as_what_it_does_on_its_table():
+    """IAM has no ExecuteStatement action: a statement needs dynamodb:PartiQLSelect, Insert,
+    Update or Delete on the table or index it names (DynamoDB's guide, "IAM security policies
+    with PartiQL for DynamoDB"), each statement of a batch or transaction its own."""
+    tables = "arn:aws:dynamodb:us-east-1:123456789012:table/"
+    for operation, body, needed in (
+        (
+            "ExecuteStatement",
+            {"Statement": 'UPDATE "my-table" SET n = n + 1 WHERE id = ? RETURNING ALL NEW *'},
+            [("dynamodb:PartiQLUpdate", tables + "my-table")],
+        ),
+        (
+            "ExecuteStatement",
+            {"Statement": 'select * from Items."by-day" where d = ?'},
+            [("dynamodb:PartiQLSelect", tables + "Items/index/by-day")],
+        ),
+        (
+            "BatchExecuteStatement",
+            {
+                "Statements": [
+                    {"Statement": "INSERT INTO Items VALUE {'id': ?}"},
+                    {"Statement": 'DELETE FROM "Items" WHERE id = ?'},
+                ]
+            },
+            [
+                ("dynamodb:PartiQLInsert", tables + "Items"),
+                ("dynamodb:PartiQLDelete", tables + "Items"),
+            ],
+        ),
+        (
+            "ExecuteTransaction",
+            {"TransactStatements": [{"Statement": 'EXISTS(SELECT * FROM "Items" WHERE id = ?)'}]},
+            [("dynamodb:PartiQLSelect", tables + "Items")],
+        ),
+    ):
+        asked = [(action, arn) for action, arn, _ in requested(operation, body, "us-east-1")]
+        assert asked == needed, operation
+
+
 def test_a_condition_on_the_call_s_return_values_or_account_is_judged():
     """dynamodb:ReturnValues is the request's, NONE where a write asks none (DynamoDB's guide),
     absent from a read; aws:ResourceAccount the resource ARN's. A key the call lacks matches

@@ -26,6 +26,30 @@ TRANSACT_ACTIONS = {
     "ConditionCheck": "ConditionCheckItem",
     "Get": "GetItem",
 }
+# A PartiQL statement is authorised as what it does, on the table (or index) it names: IAM has
+# no ExecuteStatement action (DynamoDB's guide, "IAM security policies with PartiQL for
+# DynamoDB"). The name is "quoted" or a plain identifier, an index's after the table's and a dot.
+_PARTIQL_NAME = r'("(?:[^"]|"")+"|[A-Za-z_]\w*)'
+PARTIQL_TARGETS = tuple(
+    (
+        action,
+        re.compile(
+            rf"\A\s*(?:exists\s*\(\s*)?{verb}\s+{_PARTIQL_NAME}(?:\s*\.\s*{_PARTIQL_NAME})?",
+            re.IGNORECASE | re.DOTALL,
+        ),
+    )
+    for action, verb in (
+        ("PartiQLSelect", r"select\b.*?\bfrom"),  # EXISTS(SELECT ...) in a transaction too
+        ("PartiQLInsert", r"insert\s+into"),
+        ("PartiQLUpdate", r"update"),
+        ("PartiQLDelete", r"delete\s+from"),
+    )
+)
+PARTIQL_OPERATIONS = {
+    "ExecuteStatement": None,  # the body is one statement
+    "BatchExecuteStatement": "Statements",
+    "ExecuteTransaction": "TransactStatements",
+}
 
 
 def function_credentials(function: Function) -> dict[str, str]:
@@ -56,6 +80,11 @@ def requested(
             # An item has no ReturnValues of its own: the key is absent, not the NONE that
             # DynamoDB's guide gives a PutItem, UpdateItem or DeleteItem call.
             yield f"dynamodb:{TRANSACT_ACTIONS[kind]}", table, {**detail, "ReturnValues": None}
+    elif operation in PARTIQL_OPERATIONS:
+        field = PARTIQL_OPERATIONS[operation]
+        statements = [body] if field is None else body.get(field) or []
+        for each in statements:
+            yield from _partiql(each, region)
     elif operation in ("BatchGetItem", "BatchWriteItem"):
         for table, asked in body.get("RequestItems", {}).items():
             yield f"dynamodb:{operation}", _table_arn(table, region), _batch_request(asked)
@@ -66,6 +95,26 @@ def requested(
         yield f"dynamodb:{operation}", arn, body
     else:  # ListTables and other account-wide actions
         yield f"dynamodb:{operation}", "*", body
+
+
+def _partiql(request: Any, region: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """What one PartiQL statement needs to be allowed (nothing for one it cannot read, whose
+    syntax DynamoDB refuses before any policy is asked)."""
+    statement = request.get("Statement") if isinstance(request, dict) else None
+    for action, target in PARTIQL_TARGETS:
+        found = target.match(statement) if isinstance(statement, str) else None
+        if found:
+            table, index = found.groups()
+            arn = _table_arn(_unquoted(table), region)
+            if index:
+                arn += f"/index/{_unquoted(index)}"
+            yield f"dynamodb:{action}", arn, request
+            return
+
+
+def _unquoted(name: str) -> str:
+    """A PartiQL name as DynamoDB reads it: "a""b" is a"b."""
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
 
 
 def _batch_request(asked: Any) -> dict[str, Any]:
@@ -99,13 +148,15 @@ def decide(
 
 
 # The condition keys of an SDK's call from a function, as the harness knows them: over HTTPS,
-# in the region and to the account of the resource it names, with the ReturnValues it asks for
+# in the region and to the account of the resource it names, made by the function itself (not
+# by a service on its behalf: aws:ViaAWSService is false), with the ReturnValues it asks for
 # and the attributes it names. A statement on any other key cannot be judged offline
 # (sam_template refuses it), since moto reads no condition and would apply it to every call.
 KNOWN_CONDITION_KEYS = (
     "aws:securetransport",
     "aws:requestedregion",
     "aws:resourceaccount",
+    "aws:viaawsservice",
     "dynamodb:returnvalues",
     "dynamodb:attributes",
 )
@@ -197,6 +248,7 @@ def call_context(
         "aws:securetransport": "true",
         "aws:requestedregion": parts[3] if len(parts) > 3 else "",
         "aws:resourceaccount": (parts[4] or None) if len(parts) > 4 else None,
+        "aws:viaawsservice": "false",
         "dynamodb:returnvalues": returns,
         "dynamodb:attributes": None if request is None else attribute_names(request),
     }
