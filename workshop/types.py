@@ -87,6 +87,8 @@ class Function:
     routes: list[Route] = field(default_factory=list)
     # Of `policies`, those the stack attaches to the function's role, by their logical ids.
     attached: dict[int, str] = field(default_factory=dict)
+    # The role's logical id: SAM's "<Function>Role", or the template's role that Role names.
+    role: str = ""
 
     @property
     def log_group(self) -> str:
@@ -128,6 +130,7 @@ class Api:
     # The stage SAM's deployment also makes, `Stage`, unless OpenApiVersion is set: the same
     # routes, without the MethodSettings of `stage` (aws/serverless-application-model#191).
     extra_stage: str | None = None
+    data_trace: bool = False  # whether MethodSettings log full requests (DataTraceEnabled)
 
 
 @dataclass

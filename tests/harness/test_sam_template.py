@@ -498,3 +498,122 @@ def test_of_several_method_settings_the_most_specific_throttles_the_route(
         _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=events) + api), stack_name="t"
     )
     assert (template.apis["Api"].throttle_rate, template.apis["Api"].throttle_burst) == limits
+
+
+POLICY = (
+    "      Policies:\n        - Statement:\n            - Effect: Allow\n"
+    "              Action: dynamodb:GetItem\n              Resource: '*'\n"
+)
+LOGGING = "      LoggingConfig:\n        LogFormat: JSON\n"
+API = (
+    "  Api:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: Prod\n"
+    "      MethodSettings:\n        - ResourcePath: {path}\n          HttpMethod: '*'\n"
+    "          ThrottlingRateLimit: 10\n"
+)
+DYNAMODB_TABLE = (
+    "  Table:\n    Type: AWS::DynamoDB::Table\n    Properties:\n"
+    "      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]\n"
+    "      KeySchema: [{AttributeName: id, KeyType: HASH}]\n"
+)
+ROLE = (
+    "  Role:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument:\n"
+    "        Statement:\n          - Effect: Allow\n            Principal: {{Service: {service}}}\n"
+    "            Action: sts:AssumeRole\n"
+)
+
+
+@pytest.mark.parametrize(
+    "extra, resources, named",
+    [
+        (
+            POLICY.replace("- Effect", "- Sid: count-visits\n              Effect"),
+            "",
+            "has the Sid 'count-visits', which IAM refuses in an identity policy",
+        ),
+        (
+            POLICY.replace("- Effect", "- Principal: '*'\n              Effect"),
+            "",
+            "names a Principal, which IAM refuses in an identity policy",
+        ),
+        (
+            LOGGING + "        ApplicationLogLevel: WARNING\n",
+            "",
+            "Fn.LoggingConfig.ApplicationLogLevel is 'WARNING', which Lambda refuses",
+        ),
+        (LOGGING.replace("JSON", "json"), "", "LogFormat is 'json', which Lambda refuses"),
+        (LOGGING + "        SystemLogLevel: ERROR\n", "", "SystemLogLevel is 'ERROR'"),
+        ("", API.format(path="/hello"), "here '/~1hello'"),
+        ("", API.format(path="'*'"), "here '/*'"),
+        ("", API.format(path="/~1a/b"), "here '/~1a~1b'"),
+        ("", DYNAMODB_TABLE, "Table has no ProvisionedThroughput, and its BillingMode is PROV"),
+        (
+            "      Role: !GetAtt Role.Arn\n",
+            ROLE.format(service="ec2.amazonaws.com"),
+            "does not let Lambda assume the role",
+        ),
+    ],
+    ids=[
+        "sid",
+        "principal",
+        "app-level",
+        "log-format",
+        "system-level",
+        "unencoded-path",
+        "star-path",
+        "half-encoded-path",
+        "table-billing",
+        "role-trust",
+    ],
+)
+def test_what_the_deploy_would_refuse_is_named_as_aws_refuses_it(tmp_path, extra, resources, named):
+    """Not a limit of the harness: CloudFormation, IAM, Lambda or API Gateway refuses it."""
+    path = _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra) + resources)
+    with pytest.raises(WorkshopError) as caught:
+        load(path, stack_name="t")
+    assert named in str(caught.value) and "cannot serve" not in str(caught.value)
+
+
+def test_what_the_deploy_takes_of_those_is_served(tmp_path):
+    """A Sid of letters and digits, Lambda's own values, encoded paths, an on-demand table."""
+    extra = POLICY.replace("- Effect", "- Sid: CountVisits1\n              Effect") + (
+        LOGGING + "        ApplicationLogLevel: WARN\n        SystemLogLevel: INFO\n"
+    )
+    resources = (
+        API.format(path="/~1hello~1{proxy+}")
+        + DYNAMODB_TABLE
+        + "      BillingMode: PAY_PER_REQUEST\n"
+    )
+    template = load(
+        _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra) + resources),
+        stack_name="t",
+    )
+    assert template.tables["Table"].create_args["BillingMode"] == "PAY_PER_REQUEST"
+    assert template.functions["Fn"].logging_config["ApplicationLogLevel"] == "WARN"
+
+
+def test_a_role_of_the_stack_grants_its_own_and_its_attached_policies(tmp_path):
+    """A function's Role (!GetAtt of the template's role): its Policies and ManagedPolicyArns,
+    and an AWS::IAM::RolePolicy that names it; SAM makes no role then, and ignores Policies."""
+    role = ROLE.format(service="lambda.amazonaws.com") + (
+        "      ManagedPolicyArns:\n"
+        "        - !Sub arn:${AWS::Partition}:iam::aws:policy/service-role/"
+        "AWSLambdaBasicExecutionRole\n"
+        "      Policies:\n        - PolicyName: Own\n          PolicyDocument:\n"
+        "            Statement:\n              - {Effect: Allow, Action: dynamodb:GetItem, "
+        "Resource: '*'}\n"
+        "  More:\n    Type: AWS::IAM::RolePolicy\n    Properties:\n      RoleName: !Ref Role\n"
+        "      PolicyName: More\n      PolicyDocument:\n        Statement:\n"
+        "          - {Effect: Allow, Action: dynamodb:PutItem, Resource: '*'}\n"
+    )
+    extra = "      Role: !GetAtt Role.Arn\n" + POLICY.replace("GetItem", "DeleteItem")
+    template = load(
+        _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra) + role), stack_name="t"
+    )
+    fn = template.functions["Fn"]
+    actions = [
+        s["Action"] for d in fn.policies for s in d["Statement"] if s.get("Effect") == "Allow"
+    ]
+    assert "dynamodb:GetItem" in actions and "dynamodb:PutItem" in actions
+    assert "dynamodb:DeleteItem" not in actions  # Policies: unused beside a Role
+    assert (fn.role, fn.role_name) == ("Role", generated_name("t", "Role", 64))
+    assert fn.attached == {2: "More"}

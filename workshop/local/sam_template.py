@@ -28,6 +28,8 @@ SIMPLE_TABLE = "AWS::Serverless::SimpleTable"
 DYNAMODB_TABLE = "AWS::DynamoDB::Table"
 SERVERLESS_API = "AWS::Serverless::Api"
 LOG_GROUP = "AWS::Logs::LogGroup"
+ROLE = "AWS::IAM::Role"
+ROLE_POLICY = "AWS::IAM::RolePolicy"
 # The retentions that CloudWatch Logs takes (PutRetentionPolicy; the deploy refuses others).
 RETENTION_DAYS = (
     1,
@@ -94,10 +96,28 @@ PASSIVE_TYPES = {
     "AWS::SQS::Queue",
     "AWS::ApiGateway::Account",
 }
-# Policies a template may attach to roles (Roles): on a function's own role (SAM's
-# "<Function>Role"), they grant that function their statements, beside its Policies.
-ATTACHED_POLICIES = {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}
+# Policies a template may attach to roles, by the property that names them: on a function's
+# role (SAM's "<Function>Role", or the template's role that its Role names), they grant that
+# function their statements, beside the role's own.
+ATTACHED_POLICIES = {"AWS::IAM::Policy": "Roles", "AWS::IAM::ManagedPolicy": "Roles"} | {
+    ROLE_POLICY: "RoleName"
+}
 ARN_MAKERS = {"Ref", "Fn::Sub", "Fn::Join"}  # what may make a managed policy's ARN
+# IAM's rules for an identity policy, such as a role's, which the deploy meets when it makes the
+# policy (IAM answers MalformedPolicyDocument): a Sid of A-Z, a-z and 0-9 only (IAM JSON policy
+# elements: Sid), and no Principal, which only a resource's policy names ("Policy document
+# should not specify a principal", as hashicorp/terraform#13449 records IAM's answer).
+SID = re.compile(r"[A-Za-z0-9]*")
+PRINCIPALS = ("Principal", "NotPrincipal")
+LAMBDA_PRINCIPAL = "lambda.amazonaws.com"  # the service that assumes a function's role
+# The values Lambda takes in LoggingConfig (Lambda's API reference, LoggingConfig; the
+# CloudFormation property's allowed values), written so: the deploy refuses any other, such as
+# Python's WARNING, or json.
+LOGGING_VALUES = {
+    "LogFormat": ("Text", "JSON"),
+    "ApplicationLogLevel": ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"),
+    "SystemLogLevel": ("DEBUG", "INFO", "WARN"),
+}
 SAM_TAGS = (
     *("Ref", "Sub", "GetAtt", "Join", "Select", "Split"),
     *("If", "Equals", "Not", "And", "Or", "Condition"),
@@ -391,7 +411,10 @@ def _number(value: Any, where: str, convert: Callable[[Any], Any] = int) -> Any:
         ) from None
 
 
-def _table_create_args(kind: str, props: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+def _table_create_args(
+    kind: str, props: dict[str, Any], name: str, where: str, billing: Any = None
+) -> dict[str, Any]:
+    """A table's CreateTable arguments (`billing`: an AWS::DynamoDB::Table's BillingMode)."""
     if kind == SIMPLE_TABLE:
         key = props.get("PrimaryKey") or {"Name": "id", "Type": "String"}
         types = {"String": "S", "Number": "N", "Binary": "B"}
@@ -419,6 +442,15 @@ def _table_create_args(kind: str, props: dict[str, Any], name: str, where: str) 
             if props.get(optional):
                 args[optional] = props[optional]
         throughput = props.get("ProvisionedThroughput")
+        if billing != "PAY_PER_REQUEST" and not throughput:
+            # BillingMode's default is PROVISIONED, which needs ProvisionedThroughput
+            # (AWS::DynamoDB::Table's reference): CloudFormation cannot create the table.
+            raise WorkshopError(
+                f"{where} has no ProvisionedThroughput, and its BillingMode is "
+                f"{billing or 'PROVISIONED (the default, where none is set)'}, which needs one: "
+                "CloudFormation cannot create the table, and the deploy would fail. Set "
+                "BillingMode: PAY_PER_REQUEST (or the table's ProvisionedThroughput)."
+            )
     if throughput:
         args["ProvisionedThroughput"] = {
             unit: _number(throughput.get(unit), f"{where}.ProvisionedThroughput.{unit}")
@@ -449,7 +481,7 @@ def load(
     implicit = with_globals(sam_globals, SERVERLESS_API, DEFAULT_API, {}, where)
     apis: dict[str, Api] = {DEFAULT_API: _api(DEFAULT_API, implicit, resolver)}
     log_groups: dict[str, dict[str, Any]] = {}
-    attached: list[tuple[str, dict[str, Any]]] = []
+    attached: list[tuple[str, dict[str, Any]]] = []  # policy resources that name roles
 
     for logical_id, resource in raw["Resources"].items():
         kind = resource.get("Type")
@@ -461,8 +493,16 @@ def load(
             functions[logical_id] = _function(logical_id, merged, path.parent, resolver)
         elif kind in (SIMPLE_TABLE, DYNAMODB_TABLE):
             name = resolver.physical_name(logical_id)
+            billing = resolver.resolve(props.get("BillingMode"), f"{logical_id}.BillingMode")
             create_args = resolver.resolve(
-                _table_create_args(kind, props, name, f"{where}: {logical_id}"), logical_id
+                _table_create_args(
+                    kind,
+                    props,
+                    name,
+                    f"{where}: {logical_id}",
+                    None if billing is NO_VALUE else billing,
+                ),
+                logical_id,
             )
             recovery = resolver.resolve(
                 props.get("PointInTimeRecoverySpecification") or {},
@@ -494,17 +534,20 @@ def load(
                         f"{', '.join(map(str, RETENTION_DAYS))}."
                     )
             log_groups[resolver.physical_name(logical_id)] = group
-        elif kind in ATTACHED_POLICIES and props.get("Roles"):
+        elif kind in ATTACHED_POLICIES and props.get(ATTACHED_POLICIES[kind]):
             attached.append((logical_id, props))
         elif kind not in PASSIVE_TYPES:
             raise WorkshopError(
                 f"{where}: resource {logical_id} has type {kind}, which the workshop harness "
-                f"cannot serve (it serves {FUNCTION}, {SIMPLE_TABLE}, {DYNAMODB_TABLE}, "
-                f"{SERVERLESS_API} and {LOG_GROUP})."
+                "cannot serve: a limit of the offline stand-in, not a mistake (sam deploy would "
+                f"accept it). It serves {FUNCTION}, {SIMPLE_TABLE}, {DYNAMODB_TABLE}, "
+                f"{SERVERLESS_API} and {LOG_GROUP}, and reads {ROLE}, {ROLE_POLICY}, "
+                f"{', '.join(sorted(PASSIVE_TYPES - {ROLE}))}."
             )
 
     for logical_id, props in attached:
-        _attach(logical_id, props, functions, resolver)
+        element = ATTACHED_POLICIES[raw["Resources"][logical_id]["Type"]]
+        _attach(logical_id, props, element, functions, resolver)
     for fn in functions.values():
         for route in fn.routes:
             if route.api in raw["Resources"] and not resolver.made(route.api):
@@ -528,14 +571,18 @@ def load(
 
 
 def _attach(
-    logical_id: str, props: dict[str, Any], functions: dict[str, Function], resolver: _Resolver
+    logical_id: str,
+    props: dict[str, Any],
+    element: str,
+    functions: dict[str, Function],
+    resolver: _Resolver,
 ) -> None:
-    """Grant a policy's statements to each function whose role (SAM's "<Function>Role") its
-    Roles name; a role of another's grants the functions nothing."""
-    roles = props["Roles"] if isinstance(props["Roles"], list) else [props["Roles"]]
+    """Grant a policy's statements to each function whose role its `element` (Roles, or a
+    RolePolicy's RoleName) names; a role of another's grants the functions nothing."""
+    roles = props[element] if isinstance(props[element], list) else [props[element]]
     named = []
     for index, role in enumerate(roles):
-        here = f"{logical_id}.Roles[{index}]"
+        here = f"{logical_id}.{element}" + (f"[{index}]" if element == "Roles" else "")
         if isinstance(role, dict) and set(role) == {"Ref"}:
             named.append(role["Ref"])
         elif not isinstance(role, str):  # a role's name made otherwise: !Sub "${FnRole}", say
@@ -543,11 +590,11 @@ def _attach(
         elif role in {f"{fn}Role" for fn in functions}:
             raise WorkshopError(
                 f"{resolver.where}: {here} is the string {role!r}, the logical id of the role "
-                "SAM makes, where Roles takes a role's name, which CloudFormation makes: the "
+                f"SAM makes, where {element} takes a role's name, which CloudFormation makes: the "
                 f"deploy would fail (no role has that name). Write !Ref {role}."
             )
-    # Any other name is a role that SAM does not make: not a function's of this template.
-    granted = [fn for fn in functions.values() if f"{fn.logical_id}Role" in named]
+    # Any other name is a role that this template does not make: not a function's.
+    granted = [fn for fn in functions.values() if fn.role in named]
     if not granted:
         return
     document = _document(logical_id, props, resolver)
@@ -597,11 +644,17 @@ def _covers(scope: tuple[str, str], route: Route) -> bool:
 def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
     stage = resolver.resolve(props.get("StageName", DEFAULT_STAGE), f"{logical_id}.StageName")
     throttles = []
+    data_trace = False
     settings = resolver.resolve(props.get("MethodSettings") or [], f"{logical_id}.MethodSettings")
     for index, setting in enumerate(settings if isinstance(settings, list) else []):
         if not isinstance(setting, dict):
             continue
         where = f"{logical_id}.MethodSettings[{index}]"
+        _method_setting_path(setting.get("ResourcePath", "/*"), f"{where}.ResourcePath", resolver)
+        # Execution logs (LoggingLevel ERROR or INFO) are served as if the account named
+        # API Gateway's CloudWatch role, which is set outside any stack: the harness cannot
+        # know an account's. Full request logs (DataTraceEnabled) are kept for check 07.
+        data_trace = data_trace or str(setting.get("DataTraceEnabled")).lower() == "true"
         # A parameter's value is a string, which CloudFormation converts: so does this. A typo
         # (`2OO`) is named, as the deploy would refuse it.
         rate = burst = None
@@ -650,6 +703,24 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
         # SAM writes `~1` for `/` in BinaryMediaTypes, as in the OpenAPI extension it fills.
         binary_media_types=tuple(str(t).replace("~1", "/") for t in binary),
         extra_stage=None if openapi is not None else SAM_EXTRA_STAGE,
+        data_trace=data_trace,
+    )
+
+
+def _method_setting_path(path: Any, where: str, resolver: _Resolver) -> None:
+    """A WorkshopError where a MethodSettings ResourcePath is not as CloudFormation takes it:
+    /* for every path, / for the root, or a path whose each / after the first is written ~1
+    (/~1hello for /hello). API Gateway refuses another ("Invalid method setting path", as in
+    localstack/localstack#9334 and hashicorp/terraform-provider-aws#15855)."""
+    text = str(path)
+    if text in ("/*", "/") or (text.startswith("/~1") and "/" not in text[1:]):
+        return
+    rest = text.strip("/")
+    written = "/*" if rest == "*" else "/~1" + rest.removeprefix("~1").replace("/", "~1")
+    raise WorkshopError(
+        f"{resolver.where}: {where} is {text!r}, which API Gateway refuses (Invalid method "
+        "setting path): CloudFormation takes /* for every path, or a path with each / after "
+        f"the first written ~1, here {written!r}. The deploy would fail."
     )
 
 
@@ -703,7 +774,7 @@ def _policy_documents(policies: list[Any], resolver: _Resolver, where: str) -> l
             documents.append(document)
             continue
         if isinstance(policy, dict) and "Statement" in policy:
-            documents.append(resolver.resolve(policy, here))
+            documents.append(_identity_policy(resolver.resolve(policy, here), here, resolver))
             if unjudged := unjudged_condition(documents[-1]):
                 raise resolver.unsupported(here, unjudged)
             continue
@@ -747,7 +818,107 @@ def _document(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> di
         )
     if unjudged := unjudged_condition(document):
         raise resolver.unsupported(where, unjudged)
+    return _identity_policy(document, where, resolver)
+
+
+def _identity_policy(document: Any, where: str, resolver: _Resolver) -> Any:
+    """The document, or a WorkshopError naming a statement that IAM refuses in a role's policy."""
+    statements = document.get("Statement") if isinstance(document, dict) else None
+    statements = [statements] if isinstance(statements, dict) else statements
+    for index, statement in enumerate(statements if isinstance(statements, list) else []):
+        if not isinstance(statement, dict):
+            continue
+        here = f"{resolver.where}: {where}.Statement[{index}]"
+        sid = statement.get("Sid")
+        if sid is not None and not (isinstance(sid, str) and SID.fullmatch(sid)):
+            raise WorkshopError(
+                f"{here} has the Sid {sid!r}, which IAM refuses in an identity policy (a Sid "
+                "takes only A-Z, a-z and 0-9): the deploy would fail (MalformedPolicyDocument). "
+                "Write it without the other characters."
+            )
+        for element in PRINCIPALS:
+            if element in statement:
+                raise WorkshopError(
+                    f"{here} names a {element}, which IAM refuses in an identity policy such as "
+                    "a function's (the role that holds the policy is its principal): the deploy "
+                    "would fail (MalformedPolicyDocument). Leave the Principal out."
+                )
     return document
+
+
+def _logging_config(config: Any, where: str, resolver: _Resolver) -> dict[str, Any]:
+    """A function's LoggingConfig, or a WorkshopError naming a value that Lambda refuses."""
+    config = config if isinstance(config, dict) else {}
+    for key, values in LOGGING_VALUES.items():
+        if key in config and config[key] not in values:
+            raise WorkshopError(
+                f"{resolver.where}: {where}.{key} is {config[key]!r}, which Lambda refuses: "
+                f"it takes {', '.join(values[:-1])} or {values[-1]}, written so. The deploy "
+                "would fail."
+            )
+    return config
+
+
+def _role_of_the_template(role: Any, where: str, resolver: _Resolver) -> str:
+    """The logical id of the template's AWS::IAM::Role that a function's Role names by
+    `!GetAtt Role.Arn`; a role made otherwise is one the harness cannot read."""
+    named = role.get("Fn::GetAtt") if isinstance(role, dict) and len(role) == 1 else None
+    parts = named.split(".", 1) if isinstance(named, str) else named
+    if not (isinstance(parts, list) and len(parts) == 2 and parts[1] == "Arn"):
+        raise resolver.unsupported(
+            where, "a role that is not the !GetAtt Arn of an AWS::IAM::Role of the template"
+        )
+    logical_id = str(parts[0])
+    resource = resolver.resources.get(logical_id)
+    if not isinstance(resource, dict) or resource.get("Type") != ROLE:
+        raise resolver.unsupported(where, f"the role {logical_id}, not an {ROLE} of the template")
+    if not resolver.made(logical_id):
+        raise resolver.unmade(logical_id, where)
+    return logical_id
+
+
+def _role_documents(role: str, resolver: _Resolver) -> list[Any]:
+    """The policies of the template's role `role`: its own Policies, and its ManagedPolicyArns
+    (AWS's own, or the template's); those attached to it are added by _attach."""
+    props = resolver.resources[role].get("Properties") or {}
+    if "PermissionsBoundary" in props:
+        raise resolver.unsupported(f"{role}.PermissionsBoundary", "a permissions boundary")
+    trust = resolver.resolve(
+        props.get("AssumeRolePolicyDocument"), f"{role}.AssumeRolePolicyDocument"
+    )
+    if not _trusts_lambda(trust):
+        # Lambda's CreateFunction refuses a role it cannot assume.
+        raise WorkshopError(
+            f"{resolver.where}: {role}.AssumeRolePolicyDocument does not let Lambda assume the "
+            f"role (no statement allows sts:AssumeRole to the service {LAMBDA_PRINCIPAL}): "
+            "Lambda refuses a function whose role it cannot assume, and the deploy would fail."
+        )
+    documents = [
+        _document(f"{role}.Policies[{index}]", policy, resolver)
+        for index, policy in enumerate(props.get("Policies") or [])
+        if isinstance(policy, dict)
+    ]
+    managed = props.get("ManagedPolicyArns") or []
+    return documents + _policy_documents(
+        managed if isinstance(managed, list) else [managed], resolver, f"{role}.ManagedPolicyArns"
+    )
+
+
+def _trusts_lambda(trust: Any) -> bool:
+    """Whether a role's trust policy allows Lambda's service to assume it."""
+    from workshop.local.iam import names_action  # it needs our names
+
+    statements = trust.get("Statement") if isinstance(trust, dict) else None
+    statements = [statements] if isinstance(statements, dict) else statements or []
+    for statement in statements if isinstance(statements, list) else []:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        services = principal.get("Service") if isinstance(principal, dict) else None
+        services = services if isinstance(services, list) else [services]
+        if LAMBDA_PRINCIPAL in services and names_action("sts:AssumeRole", statement.get("Action")):
+            return True
+    return False
 
 
 def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Resolver) -> Function:
@@ -804,10 +975,17 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
     policies = props.get("Policies") or []
     if not isinstance(policies, list):
         policies = [policies]
-    if "Role" in props:
-        raise resolver.unsupported(
-            f"{where}.Role", "an explicit Role (the harness grants what Policies list)"
+    role = f"{logical_id}Role"  # the role SAM makes, with the Policies
+    role_name = generated_name(resolver.stack_name, role, ROLE_NAME_LIMIT)
+    if "Role" in props:  # SAM makes no role, and leaves Policies unused
+        role = _role_of_the_template(props["Role"], f"{where}.Role", resolver)
+        role_props = resolver.resolve(resolver.resources[role].get("Properties") or {}, role)
+        role_name = role_props.get("RoleName") or generated_name(
+            resolver.stack_name, role, ROLE_NAME_LIMIT
         )
+        documents = _role_documents(role, resolver)
+    else:
+        documents = _policy_documents(policies, resolver, f"{where}.Policies")
     reserved = resolver.resolve(
         props.get("ReservedConcurrentExecutions"), f"{where}.ReservedConcurrentExecutions"
     )
@@ -837,12 +1015,16 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
         timeout=timeout,
         memory_size=memory,
         environment=environment,
-        policies=_policy_documents(policies, resolver, f"{where}.Policies"),
-        # SAM makes the role as the resource "<Function>Role", which CloudFormation names.
-        role_name=generated_name(resolver.stack_name, f"{logical_id}Role", ROLE_NAME_LIMIT),
+        policies=documents,
+        role=role,
+        role_name=str(role_name),
         reserved_concurrency=None
         if reserved in (None, NO_VALUE)
         else resolver.number(reserved, f"{where}.ReservedConcurrentExecutions"),
-        logging_config=resolver.resolve(props.get("LoggingConfig") or {}, f"{where}.LoggingConfig"),
+        logging_config=_logging_config(
+            resolver.resolve(props.get("LoggingConfig") or {}, f"{where}.LoggingConfig"),
+            f"{where}.LoggingConfig",
+            resolver,
+        ),
         routes=routes,
     )

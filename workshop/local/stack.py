@@ -433,6 +433,6 @@ class Stack:
             "log_groups": self._log_groups(),
             # The names CloudFormation would give them (with its suffix): what to look for on AWS.
             "functions": {f.logical_id: f.name for f in self.template.functions.values()},
-            "roles": {f"{f.logical_id}Role": f.role_name for f in self.template.functions.values()},
+            "roles": {f.role: f.role_name for f in self.template.functions.values()},
             "tables": {t.logical_id: t.name for t in self.template.tables.values()},
         }

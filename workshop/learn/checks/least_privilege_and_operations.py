@@ -99,6 +99,16 @@ OTHER_SERVICES = (
     ("sts:AssumeRole", "arn:aws:iam::{account}:role/any-role"),
     ("lambda:GetFunctionConfiguration", "arn:aws:lambda:{region}:{account}:function:any"),
 )
+# What the function never needs on its own log group, where it only writes (CreateLogStream and
+# PutLogEvents, which SAM's AWSLambdaBasicExecutionRole gives it): each on the group's ARN as a
+# policy may name it, without and with `:*`, or on a stream of it. With them, its credentials
+# could delete its logs, or keep them for less time.
+OWN_LOG_GROUP = (
+    ("logs:DeleteLogGroup", ("", ":*")),
+    ("logs:PutRetentionPolicy", ("", ":*")),
+    ("logs:DeleteRetentionPolicy", ("", ":*")),
+    ("logs:DeleteLogStream", (":log-stream:any",)),
+)
 # Other accounts', for the counter's own table name elsewhere: one that shares the first
 # digits of its own too (a wildcard after them takes it in).
 OTHER_ACCOUNTS = ("210987654321", ACCOUNT_ID[:-1] + str((int(ACCOUNT_ID[-1]) + 1) % 10))
@@ -418,6 +428,39 @@ def check(stack: Any, seen: Collection[str] = (), reached: Collection[str] = ())
             f"The function's policy denies {_listed(silenced)} on its log group: on AWS the "
             "function could write no log line at all. Deny only what it must never do."
         )
+    # SAM's own role has AWSLambdaBasicExecutionRole, which the harness does not list among
+    # the policies: a role of the stack has only what the template gives it.
+    if function.role != f"{function.logical_id}Role":
+        unwritten = [
+            action
+            for action, resource in (
+                ("logs:CreateLogStream", group),
+                ("logs:PutLogEvents", streams),
+            )
+            if decide(function.policies, action, resource) != PermissionResult.PERMITTED
+        ]
+        if unwritten:
+            problems.append(
+                f"The function's role, {function.role}, does not allow {_listed(unwritten)} on "
+                "its log group: on AWS the function could write no log line at all. Give the "
+                "role what SAM gives its own (the AWSLambdaBasicExecutionRole managed policy)."
+            )
+    erasing = list(
+        dict.fromkeys(  # an action tried on two forms of its resource is named once
+            action
+            for action, suffixes in OWN_LOG_GROUP
+            for suffix in suffixes
+            if decide(function.policies, action, group.removesuffix(":*") + suffix)
+            == PermissionResult.PERMITTED
+        )
+    )
+    if erasing:
+        problems.append(
+            f"{_the_policy(function, erasing, group)} allows {_listed(erasing)} on the "
+            f"function's own log group ({function.log_group}), where it only writes: with the "
+            "function's credentials, its logs can be deleted, or kept for less time, and with "
+            "them the trace of what was done with those credentials."
+        )
     beyond = list(
         dict.fromkeys(  # an action tried on two forms of its resource is named once
             action
@@ -507,6 +550,15 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
     limited = [(api, limits) for api in apis if (limits := throttle_limits(api)) is not None]
     if len(limited) < len(apis):  # each API that serves a route, throttled
         problems.append(_unthrottled(stack.template, apis, [api for api, _ in limited]))
+    traced = [api.logical_id for api in apis if api.data_trace]
+    if traced:
+        problems.append(
+            f"The API {traced[0]} logs every request in full (MethodSettings DataTraceEnabled: "
+            "true): its execution logs then hold each request's headers, the visitor's Cookie "
+            "among them, so every session id, for anyone who reads the logs to take over a "
+            "session. AWS advises against full request logs for production APIs: leave "
+            "DataTraceEnabled out."
+        )
     for api, (rate, burst) in limited:
         if api.extra_stage:
             problems.append(
