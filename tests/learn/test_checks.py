@@ -12,6 +12,7 @@ each README does so.
 from __future__ import annotations
 
 import base64
+import os
 import random
 import shutil
 import threading
@@ -197,6 +198,31 @@ def test_check_04_never_lets_sam_empty_a_folder_of_the_learners(tmp_path):
     (problem,) = checks.run(exercise.check, project)
     assert "holds files that no build made (notes.txt)" in problem
     assert (theirs / "notes.txt").read_text(encoding="utf-8") == "keep\n"
+
+
+@pytest.mark.parametrize(
+    "build_dir, said",
+    [
+        ("~/visit-counter-build", "starts with ~, which SAM does not expand"),
+        ("$TMPDIR/visit-counter-build", "names a $VARIABLE, which SAM does not expand"),
+        ("C:/sam-builds/visit-counter", "is a Windows path, and off Windows C:/... is a relative"),
+    ],
+)
+def test_check_04_says_a_build_dir_written_for_a_shell_lands_in_the_project(
+    tmp_path, build_dir, said
+):
+    """SAM expands neither ~ nor $VARIABLES, and C:/... is relative off Windows: the build
+    lands in the project, and the refusal says why, before any build."""
+    if os.name == "nt" and build_dir.startswith("C:"):
+        pytest.skip("C:/... is a folder of its own on Windows")
+    exercise = learn.exercise("04")
+    project = tmp_path / exercise.stage.folder
+    learn.copy_start(exercise, project)
+    solution = manifest.REPO_ROOT / "solutions" / "04-locked-build" / "samconfig.toml"
+    config = solution.read_text(encoding="utf-8").replace("/tmp/visit-counter-build", build_dir)
+    (project / "samconfig.toml").write_text(config, encoding="utf-8")
+    (problem,) = checks.run(exercise.check, project)
+    assert said in problem and str(project / build_dir) in problem
 
 
 def test_check_04_follows_a_link_to_where_sam_really_builds(tmp_path):

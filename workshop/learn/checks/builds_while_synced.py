@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -17,6 +19,25 @@ from workshop.manifest import REPO_ROOT
 NEEDS_STACK = False
 BUILD_SKIP = shutil.ignore_patterns(".aws-sam", "__pycache__", "*.pyc", ".ipynb_checkpoints")
 SYNCED_WORDS = "the project folder (simulated: the check holds every file a build writes there)"
+WINDOWS_DRIVE = re.compile(r"\A[A-Za-z]:[\\/]")  # C:/... or C:\...
+
+
+def _unexpanded(configured: str, target: Path) -> str | None:
+    """Why a build_dir written as a shell or Windows would read it lands in the project, if it
+    does: SAM expands neither ~ nor $VARIABLES, and C:/... is a relative path off Windows."""
+    if configured.startswith("~"):
+        what = "starts with ~, which SAM does not expand as a shell would"
+    elif "$" in configured:
+        what = "names a $VARIABLE, which SAM does not expand as a shell would"
+    elif os.name != "nt" and WINDOWS_DRIVE.match(configured):
+        what = "is a Windows path, and off Windows C:/... is a relative path"
+    else:
+        return None
+    return (
+        f"The samconfig's build_dir, {configured}, {what}: sam build would make {target}, "
+        "inside the project, which OneDrive syncs. Write the folder out in full, such as "
+        "/tmp/visit-counter-build."
+    )
 
 
 def _unusable(configured: str, target: Path, folder: Path) -> str | None:
@@ -101,7 +122,7 @@ def check(folder: Path) -> list[str]:
     target = folder / BUILD_FOLDER / "build"
     if isinstance(configured, str):
         target = (folder / configured).resolve()  # through links: where sam really builds
-        problem = _unusable(configured, target, folder)
+        problem = _unexpanded(configured, target) or _unusable(configured, target, folder)
         if problem:
             return [problem]
     with tempfile.TemporaryDirectory(prefix="workshop-check-") as scratch:
