@@ -273,6 +273,18 @@ TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t-VisitCounterTable-A
             "the table's own region.",
         ),
         (
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:UpdateItem",
+                "Resource": TABLE_ARN,
+                "Condition": {"Bool": {"aws:ViaAWSService": "true"}},
+            },
+            f"The statement that allows dynamodb:UpdateItem on {TABLE_ARN} has a Condition "
+            "that the handler's call does not meet "
+            '({"Bool": {"aws:ViaAWSService": "true"}}): it goes over HTTPS, to the table\'s '
+            "own region, made by the function itself, not by a service on its behalf.",
+        ),
+        (
             {"Effect": "Allow", "Action": "dynamodb:*", "NotResource": TABLE_ARN},
             f"The statement that allows dynamodb:UpdateItem leaves {TABLE_ARN} out "
             "(NotResource): name the table under Resource (!GetAtt VisitCounterTable.Arn).",

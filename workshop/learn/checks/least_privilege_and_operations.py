@@ -225,6 +225,8 @@ def why_refused(
     if unmet:
         context = call_context(action, resource, request)
         call = "it goes over HTTPS, to the table's own region"
+        if "aws:viaawsservice" in unmet[0].lower():
+            call += ", made by the function itself, not by a service on its behalf"
         if "dynamodb:returnvalues" in unmet[0].lower():
             call += f", asking for ReturnValues {context['dynamodb:returnvalues']}"
         if "dynamodb:attributes" in unmet[0].lower() and context["dynamodb:attributes"]:
