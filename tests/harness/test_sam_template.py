@@ -617,3 +617,16 @@ def test_a_role_of_the_stack_grants_its_own_and_its_attached_policies(tmp_path):
     assert "dynamodb:DeleteItem" not in actions  # Policies: unused beside a Role
     assert (fn.role, fn.role_name) == ("Role", generated_name("t", "Role", 64))
     assert fn.attached == {2: "More"}
+
+
+def test_sam_s_role_named_beside_a_role_of_the_stack_is_refused(tmp_path):
+    """With Role set SAM makes no "<Function>Role": a reference to it fails the deploy."""
+    role = ROLE.format(service="lambda.amazonaws.com")
+    extra = "      Role: !GetAtt Role.Arn\n"
+    path = _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra) + role)
+    path.write_text(
+        path.read_text(encoding="utf-8") + "Outputs:\n  R:\n    Value: !Sub '${FnRole.Arn}'\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(WorkshopError, match="Outputs.R refers to FnRole, the role SAM makes"):
+        load(path, stack_name="t")

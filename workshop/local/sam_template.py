@@ -545,6 +545,8 @@ def load(
                 f"{', '.join(sorted(PASSIVE_TYPES - {ROLE}))}."
             )
 
+    for fn in functions.values():
+        _no_sam_role(fn, raw, resolver)
     for logical_id, props in attached:
         element = ATTACHED_POLICIES[raw["Resources"][logical_id]["Type"]]
         _attach(logical_id, props, element, functions, resolver)
@@ -568,6 +570,45 @@ def load(
     if not functions:
         raise WorkshopError(f"{where}: no AWS::Serverless::Function to run.")
     return Template(path, stack_name, region, functions, tables, apis, log_groups)
+
+
+def _no_sam_role(fn: Function, raw: dict[str, Any], resolver: _Resolver) -> None:
+    """A WorkshopError where the template refers to the role SAM makes for `fn` ("<Function>Role")
+    while fn has a Role of its own, so that SAM makes none: CloudFormation cannot resolve it."""
+    sam_role = f"{fn.logical_id}Role"
+    if fn.role == sam_role or sam_role in raw["Resources"]:
+        return
+    for section in ("Resources", "Outputs"):
+        for name, value in (raw.get(section) or {}).items():
+            if _mentions(value, sam_role):
+                raise WorkshopError(
+                    f"{resolver.where}: {section}.{name} refers to {sam_role}, the role SAM makes "
+                    f"for a function without a Role; {fn.logical_id}'s Role is {fn.role}, so SAM "
+                    "makes none, and the deploy would fail (an unresolved reference). Refer to "
+                    f"{fn.role} instead."
+                )
+
+
+def _mentions(value: Any, logical_id: str) -> bool:
+    """Whether `value` refers to the resource `logical_id`: Ref, GetAtt, or ${...} in a Sub."""
+    if isinstance(value, list):
+        return any(_mentions(item, logical_id) for item in value)
+    if not isinstance(value, dict):
+        return False
+    for key, arg in value.items():
+        if key == "Ref" and arg == logical_id:
+            return True
+        if key == "Fn::GetAtt":
+            target = arg.split(".", 1)[0] if isinstance(arg, str) else (arg or [None])[0]
+            if target == logical_id:
+                return True
+        if key == "Fn::Sub":
+            text = arg if isinstance(arg, str) else arg[0] if isinstance(arg, list) else ""
+            if re.search(r"\$\{" + re.escape(logical_id) + r"[.}]", str(text)):
+                return True
+        if _mentions(arg, logical_id):
+            return True
+    return False
 
 
 def _attach(
