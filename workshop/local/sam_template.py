@@ -882,7 +882,7 @@ def _identity_policy(document: Any, where: str, resolver: _Resolver) -> Any:
                 raise WorkshopError(
                     f"{here} names a {element}, which IAM refuses in an identity policy such as "
                     "a function's (the role that holds the policy is its principal): the deploy "
-                    "would fail (MalformedPolicyDocument). Leave the Principal out."
+                    f"would fail (MalformedPolicyDocument). Leave the {element} out."
                 )
     return document
 
