@@ -150,6 +150,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_invoke(args: argparse.Namespace) -> int:
     from workshop.local.api_gateway import build_event
+    from workshop.local.lambda_runtime import Throttled
     from workshop.local.local_aws import LocalAWS
     from workshop.local.stack import Stack
 
@@ -191,7 +192,12 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     else:
         event = {}
     with stack:
-        inv = stack.invoke(event, fn.logical_id)
+        try:
+            inv = stack.invoke(event, fn.logical_id)
+        except Throttled as refused:  # as `aws lambda invoke` says it: TooManyRequestsException
+            raise WorkshopError(
+                f"Lambda refused the invoke (TooManyRequestsException): {refused}"
+            ) from None
     for line in _invocation_lines(inv):
         print(line, flush=True)
     print(json.dumps(inv.error if inv.error else inv.payload, indent=2))

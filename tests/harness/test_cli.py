@@ -66,6 +66,25 @@ def test_a_broken_template_is_named(tmp_path, capsys):
     assert_one_line_error(here(capsys, "invoke", str(tmp_path)), "AWS::EC2::Instance")
 
 
+def test_an_invoke_that_lambda_refuses_is_one_line(tmp_path, capsys):
+    """A reserved concurrency of 0 stops every invocation: Lambda's TooManyRequestsException."""
+    shutil.copytree(PROBE_APP, tmp_path / "app")
+    template = tmp_path / "app" / "template.yaml"
+    text = template.read_text(encoding="utf-8")
+    template.write_text(
+        text.replace(
+            "      Handler: app.handler\n",
+            "      Handler: app.handler\n      ReservedConcurrentExecutions: 0\n",
+            1,
+        ),
+        encoding="utf-8",
+    )
+    assert_one_line_error(
+        here(capsys, "invoke", str(tmp_path / "app")),
+        "Lambda refused the invoke (TooManyRequestsException): Rate Exceeded.",
+    )
+
+
 @pytest.mark.parametrize("port", ["http", "70000"])
 def test_a_bad_port_is_explained(port):
     result = workshop("up", "01", "--port", port)

@@ -157,6 +157,22 @@ TABLE = "  Table:\n    Type: AWS::Serverless::SimpleTable\n"
             "          ThrottlingBurstLimit: 2OO\n",
             "Api.MethodSettings[0].ThrottlingBurstLimit is '2OO', which is not a number",
         ),
+        (
+            "      ReservedConcurrentExecutions: -5\n",
+            "",
+            "ReservedConcurrentExecutions is -5, and Lambda takes a whole number from 0",
+        ),
+        (
+            "      ReservedConcurrentExecutions: !Ref R\n",
+            "Parameters:\n  R:\n    Type: Number\n    Default: -5\n    MinValue: 0\n",
+            "parameter R (its Default: -5) is below its MinValue, 0",
+        ),
+        (
+            "      Environment:\n        Variables:\n          E: !Ref Env\n",
+            "Parameters:\n  Env:\n    Type: String\n    Default: prod\n"
+            "    AllowedValues: [dev, test]\n",
+            "parameter Env (its Default: prod) is not one of its AllowedValues (dev, test)",
+        ),
     ],
     ids=[
         "concurrency",
@@ -173,6 +189,9 @@ TABLE = "  Table:\n    Type: AWS::Serverless::SimpleTable\n"
         "ref-of-a-list",
         "retention-31",
         "burst-typo",
+        "concurrency-below-0",
+        "parameter-below-its-min",
+        "parameter-not-allowed",
     ],
 )
 def test_a_typo_in_the_template_is_named_where_it_is_not_a_traceback(

@@ -271,7 +271,7 @@ class _Resolver:
             default = self.overrides.get(name, self.parameters[name].get("Default"))
             if default is None:
                 raise self.unsupported(where, f"parameter {name} has no Default")
-            return str(default)
+            return self._within_limits(name, str(default))
         if name in self.resources or name == DEFAULT_API:
             if name != DEFAULT_API and not self.made(name):
                 raise self.unmade(name, where)
@@ -279,6 +279,32 @@ class _Resolver:
                 return self.api_id(name)
             return self.physical_name(name)
         raise WorkshopError(f"{self.where}: {where} refers to {name!r}, which is not defined.")
+
+    def _within_limits(self, name: str, value: str) -> str:
+        """A parameter's value, if its declaration takes it: CloudFormation refuses the stack's
+        creation otherwise (its Type Number, MinValue, MaxValue and AllowedValues)."""
+        declared = self.parameters[name] if isinstance(self.parameters[name], dict) else {}
+        given = "given" if name in self.overrides else "its Default"
+        problem = None
+        allowed = declared.get("AllowedValues")
+        if isinstance(allowed, list) and value not in map(str, allowed):
+            problem = f"is not one of its AllowedValues ({', '.join(map(str, allowed))})"
+        elif declared.get("Type") == "Number":
+            try:
+                number = float(value)
+            except ValueError:
+                number, problem = None, "is not a number, and its Type is Number"
+            low, high = declared.get("MinValue"), declared.get("MaxValue")
+            if number is not None and low is not None and number < float(low):
+                problem = f"is below its MinValue, {low}"
+            elif number is not None and high is not None and number > float(high):
+                problem = f"is above its MaxValue, {high}"
+        if problem:
+            raise WorkshopError(
+                f"{self.where}: parameter {name} ({given}: {value}) {problem}: the deploy would "
+                "fail."
+            )
+        return value
 
     def get_att(self, logical_id: str, attribute: str, where: str) -> str:
         if logical_id not in self.resources:
@@ -1046,6 +1072,16 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
                 f"{resolver.where}: {where}.{name_} is {value:g}, and Lambda takes {low} to "
                 f"{high} {unit}: the deploy would fail."
             )
+    concurrency = (
+        None
+        if reserved in (None, NO_VALUE)
+        else resolver.number(reserved, f"{where}.ReservedConcurrentExecutions")
+    )
+    if concurrency is not None and (concurrency < 0 or concurrency != int(concurrency)):
+        raise WorkshopError(
+            f"{resolver.where}: {where}.ReservedConcurrentExecutions is {concurrency:g}, and "
+            "Lambda takes a whole number from 0 (no invocation at all) up: the deploy would fail."
+        )
     return Function(
         logical_id=logical_id,
         name=name,
@@ -1059,9 +1095,7 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
         policies=documents,
         role=role,
         role_name=str(role_name),
-        reserved_concurrency=None
-        if reserved in (None, NO_VALUE)
-        else resolver.number(reserved, f"{where}.ReservedConcurrentExecutions"),
+        reserved_concurrency=None if concurrency is None else int(concurrency),
         logging_config=_logging_config(
             resolver.resolve(props.get("LoggingConfig") or {}, f"{where}.LoggingConfig"),
             f"{where}.LoggingConfig",
