@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import STORY_WORDS, console_commands
+from tests.helpers import PROBE_APP, STORY_WORDS, console_commands
 from workshop import learn, manifest
 from workshop.build import samconfig
 from workshop.learn import checks
@@ -33,6 +33,8 @@ from workshop.learn.checks.sessions_and_honest_errors import (
     REFUSED_BELOW_BITS,
     entropy_bits,
 )
+from workshop.learn.checks.story import unexpected
+from workshop.visitor import get
 
 EXERCISES = learn.exercises()
 IDS = [exercise.stage.id for exercise in EXERCISES]
@@ -312,3 +314,25 @@ def test_a_refused_call_is_told_by_what_in_the_policy_refuses_it(statement, said
     says which it is, read from the policy."""
     policies = [{"Version": "2012-10-17", "Statement": [statement]}]
     assert least_privilege.why_refused(policies, "dynamodb:UpdateItem", TABLE_ARN) == said
+
+
+@pytest.mark.parametrize("log_format", ["Text", "JSON"])
+def test_a_visit_that_timed_out_is_told_by_its_report_where_the_handler_logged_no_error(
+    start_stage, tmp_path, log_format
+):
+    """The handler logs nothing when Lambda stops it at its Timeout: the REPORT says so."""
+    project = tmp_path / "app"
+    shutil.copytree(PROBE_APP, project)
+    template = project / "template.yaml"
+    logging = f"    LoggingConfig:\n      LogFormat: {log_format}\n"
+    text = template.read_text(encoding="utf-8").replace(
+        "    MemorySize: 128\n", "    MemorySize: 128\n" + logging, 1
+    )
+    template.write_text(text, encoding="utf-8")
+    stack = start_stage(project, stack_name="probe")
+    answer = get(stack.url("/behave/sleep?s=5"))  # its Timeout is 2 s
+    stack.flush_logs()
+    logs = [event.message for event in stack.logs()]
+    said = unexpected("visit", answer, logs, {"visit_count": 1})
+    assert said.startswith("The visit answers 502")
+    assert "its REPORT says Status: timeout: it ran past its Timeout" in said

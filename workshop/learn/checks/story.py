@@ -57,10 +57,33 @@ def error_line(messages: list[str]) -> str | None:
     """The line of the logs that names the error: the first at level ERROR, else the first one
     saying Error or Exception (the runtime's WARNING before an init error says "error" too)."""
     lines = printed_lines(messages)
-    named = [line for line in lines if line.startswith("[ERROR]")] or [
+    return (_naming_errors(lines) or lines or [None])[0]
+
+
+def _naming_errors(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("[ERROR]")] or [
         line for line in lines if "error" in line.lower() or "exception" in line.lower()
     ]
-    return (named or lines or [None])[0]
+
+
+def reported_failure(messages: list[str]) -> tuple[str, str | None] | None:
+    """(Status, Error Type) of the last REPORT that says the invocation failed, or None; in the
+    text log format, or the JSON one's platform.report."""
+    found = None
+    for message in messages:
+        if message.startswith("REPORT ") and "\tStatus: " in message:
+            fields = dict(p.split(": ", 1) for p in message.split("\t") if ": " in p)
+            found = fields["Status"].strip(), fields.get("Error Type", "").strip() or None
+            continue
+        try:
+            record = json.loads(message)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("type") == "platform.report":
+            body = record.get("record") or {}
+            if body.get("status", "success") != "success":
+                found = str(body["status"]), body.get("errorType")
+    return found
 
 
 def quote(text: str) -> str:
@@ -88,6 +111,17 @@ def unexpected(which: str, answer: Answer, logs: list[str], expected: dict[str, 
         # "still": the story's own failure, the generic 500 over the Decimal error.
         still = "still " if answer.body == GENERIC_500 and line == DECIMAL_ERROR else ""
         said = f"The {which} {still}answers {answer.status} {quote(answer.body)}"
+        reported = reported_failure(logs)
+        if reported and not _naming_errors(printed_lines(logs)):
+            status, error_type = reported
+            why = (
+                "it ran past its Timeout, and Lambda stopped it"
+                if status == "timeout"
+                else f"its runtime ended it ({error_type or 'an error'}: the process exited "
+                "or crashed, which no `except` catches)"
+            )
+            named = f"Status: {status}" + (f", Error Type: {error_type}" if error_type else "")
+            return f"{said}; the handler logged no error, but its REPORT says {named}: {why}."
         if line:
             return f"{said}, and the logs {still}say `{quote(line)}`."
         failed = ("\tStatus: ", '"status":"timeout"', '"status":"error"')  # REPORT's
