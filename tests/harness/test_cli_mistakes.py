@@ -490,3 +490,33 @@ def test_from_a_file_says_to_give_the_folder_that_holds_it(capsys, command, tmp_
         f"error: --from {template} is a file: give the folder that holds it (`--from "
         f"{template.parent}`), the folder of your copy",
     )
+
+
+# A samconfig.toml as Windows tools save it (exercise 04 edits it): SAM CLI reads UTF-8 with no
+# BOM (a BOM stops it with "Empty key at line 1 col 0", UTF-16 with a traceback), so each
+# command says what is wrong before SAM CLI would.
+
+
+@pytest.mark.parametrize(
+    ("encoding", "says"),
+    [
+        ("utf-16", "samconfig.toml is UTF-16 text, which SAM CLI cannot read: save it as UTF-8"),
+        ("utf-8-sig", "samconfig.toml starts with a byte order mark (a BOM), which SAM CLI"),
+        ("latin-1", "samconfig.toml is not UTF-8 text (byte 0xe9 at position"),
+    ],
+    ids=["utf-16", "bom", "latin-1"],
+)
+@pytest.mark.parametrize("command", ["check", "build", "up", "invoke"])
+def test_a_samconfig_not_in_utf_8_says_how_to_save_it(
+    command, encoding, says, tmp_path, state_dir, capsys
+):
+    copy = shutil.copytree(manifest.find("04").path, tmp_path / "copy")
+    config = copy / "samconfig.toml"
+    config.write_bytes(("# café\n" + config.read_text(encoding="utf-8")).encode(encoding))
+    typed = {"check": ["04", "--from"], "build": [], "up": ["--port", "0", "--from"]}
+    result = here(capsys, command, *typed.get(command, ["--from"]), str(copy))
+    without_bom = '("UTF-8", not "UTF-8 with BOM")'
+    if command == "check":  # a check's finding, not a usage error
+        assert result.returncode == 1 and says in result.stdout and without_bom in result.stdout
+    else:
+        assert_one_line_error(result, says, without_bom)

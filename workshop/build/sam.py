@@ -153,9 +153,12 @@ def build(
 
 def configured_build_dir(project_dir: Path) -> Path | None:
     """The build_dir that the project's samconfig gives `sam build`, made absolute (None if it
-    gives none, or if SAM CLI would stop on the config itself)."""
+    gives none, or if SAM CLI would stop on the config itself and say why: one that is not UTF-8
+    is refused here, as SAM CLI would say it in a traceback)."""
     try:
         value = samconfig.parameters(project_dir, "build").get("build_dir")
+    except samconfig.NotUtf8:
+        raise
     except samconfig.ConfigError:
         return None
     return (Path(project_dir) / value).resolve() if isinstance(value, str) else None
