@@ -520,3 +520,19 @@ def test_a_samconfig_not_in_utf_8_says_how_to_save_it(
         assert result.returncode == 1 and says in result.stdout and without_bom in result.stdout
     else:
         assert_one_line_error(result, says, without_bom)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["up", "03", "--port", "0"], ["up", "03", "--fresh", "--port", "0"], ["invoke", "03"]],
+    ids=["up", "up-fresh", "invoke"],
+)
+def test_a_file_where_a_stage_keeps_what_it_stores_is_named(command, state_dir, capsys):
+    """A file called stage03 in .workshop (a sync tool's conflict copy, say): no FileExistsError."""
+    state_dir.mkdir()
+    (state_dir / "stage03").write_text("", encoding="utf-8")
+    assert_one_line_error(
+        here(capsys, *command),
+        f"error: {state_dir / 'stage03'} is a file, where the workshop keeps what this project "
+        "stores (a folder): delete that file, or move it away",
+    )

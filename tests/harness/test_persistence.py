@@ -245,6 +245,26 @@ def test_a_state_file_cut_short_is_a_clear_error_and_fresh_starts_over(
 
 
 @pytest.mark.parametrize(
+    "damaged",
+    [b'{"a": 1}\n', b'{"target": 1, "authorization": "", "body": ""}\n', b"\xff\xfe{\n"],
+    ids=["not-a-write", "a-number-for-a-target", "not-utf-8"],
+)
+def test_a_journal_damaged_is_a_clear_error_and_fresh_starts_over(make_stack, tmp_path, damaged):
+    """As state.json: a line that is JSON but no write, or bytes that are not text, are said as
+    damage, and --fresh starts over (they were a KeyError, a UnicodeDecodeError)."""
+    first = make_stack(state_dir=tmp_path)
+    assert fetch_json(first.url("/behave/add"))[1] == {"hits": 1}
+    first.table().delete()  # so that the restart makes it anew, and replays the journal
+    first.stop()
+    journal = max(tmp_path.rglob("state.journal.*.jsonl"))  # the one after the snapshot
+    journal.write_bytes(damaged)
+    with pytest.raises(WorkshopError, match=rf"in {journal}, cannot be read .*--fresh"):
+        make_stack(state_dir=tmp_path, fresh=False)
+    fresh = make_stack(state_dir=tmp_path, fresh=True)
+    assert fetch_json(fresh.url("/behave/add"))[1] == {"hits": 1}
+
+
+@pytest.mark.parametrize(
     "stored",
     [
         {"session_id": {"S": "shared"}, "hits": {"N": "7"}},  # another key's name

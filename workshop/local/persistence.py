@@ -68,7 +68,7 @@ class Journal:
         self.state_file = state_file
         # After every file there is: a restart replays those, and must not journal its replay.
         self.number = max((number for number, _ in _journals(state_file)), default=0) + 1
-        state_file.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(state_file)
         self._file = _journal_path(state_file, self.number).open("a", encoding="utf-8")
         self.failed = False  # whether a write could not be kept (said once)
 
@@ -103,6 +103,7 @@ class Journal:
 
 def forget(state_file: Path) -> None:
     """Delete the snapshot and its journals (`up --fresh`)."""
+    _make_folder(state_file)
     for _, path in _journals(state_file):
         path.unlink(missing_ok=True)
     state_file.unlink(missing_ok=True)
@@ -159,6 +160,19 @@ def _read_state(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise _damaged(path, str(error)) from None
     return state
+
+
+def _make_folder(state_file: Path) -> None:
+    """Make the folder `state_file` goes in; a file where it should be (which no run of the
+    workshop writes, and --fresh would not remove) is a WorkshopError naming it."""
+    try:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise WorkshopError(
+            f"{state_file.parent} is a file, where the workshop keeps what this project stores "
+            "(a folder): delete that file, or move it away, then run the command again; the "
+            "project starts afresh."
+        ) from None
 
 
 def _damaged(path: Path, why: str) -> WorkshopError:
@@ -225,11 +239,43 @@ def restore(aws: Any, path: Path, tables: bool = True) -> None:
     try:
         for number, journal in _journals(path) if tables else ():
             if number >= since:
-                for line in journal.read_text(encoding="utf-8").splitlines():
-                    with contextlib.suppress(ValueError):  # a line cut short by the crash
-                        _replay(connection, json.loads(line), aws.replay_token)
+                for write in _journaled(journal):
+                    _replay(connection, write, aws.replay_token)
     finally:
         connection.close()
+
+
+def _journaled(journal: Path) -> list[dict[str, str]]:
+    """The writes a journal file keeps, or a WorkshopError saying how to go on when it cannot be
+    read: it holds what `Journal.append` writes, JSON in ASCII, one write a line."""
+    try:
+        lines = journal.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise _damaged(journal, str(error)) from None
+    writes = []
+    for number, line in enumerate(lines, 1):
+        try:
+            write = json.loads(line)
+        except ValueError:  # a line cut short by the crash
+            continue
+        if not _is_write(write):
+            raise _damaged(journal, f"line {number} is not a write the workshop keeps")
+        writes.append(write)
+    return writes
+
+
+def _is_write(write: Any) -> bool:
+    """Whether `write` is what `Journal.append` keeps, and can be sent again: headers in ASCII
+    (as HTTP sent them), a body of text that UTF-8 can write (no lone surrogate)."""
+    if not isinstance(write, dict) or not all(
+        isinstance(write.get(part), str) for part in ("target", "authorization", "body")
+    ):
+        return False
+    try:
+        write["body"].encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return write["target"].isascii() and write["authorization"].isascii()
 
 
 def _replay(connection: http.client.HTTPConnection, write: dict[str, str], token: str) -> None:
