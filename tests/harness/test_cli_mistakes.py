@@ -536,3 +536,33 @@ def test_a_file_where_a_stage_keeps_what_it_stores_is_named(command, state_dir, 
         f"error: {state_dir / 'stage03'} is a file, where the workshop keeps what this project "
         "stores (a folder): delete that file, or move it away",
     )
+
+
+# Where an exercise's copy goes, something that is not a folder: try, check and reset agree.
+
+
+@pytest.mark.parametrize("there", ["a file", "a link to nothing"])
+def test_a_file_or_a_broken_link_where_the_copy_goes_is_said_alike_and_reset_clears_it(
+    there, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("WORKSHOP_PLAYGROUND", str(tmp_path / "pg"))
+    copy = tmp_path / "pg" / "05-lost-updates"
+    copy.parent.mkdir()
+    if there == "a file":
+        copy.write_text("notes\n", encoding="utf-8")
+        what = "a file"
+    else:
+        copy.symlink_to(tmp_path / "gone")
+        what = f"a link to {tmp_path / 'gone'}, which does not exist"
+    for command in ("try", "check"):
+        assert_one_line_error(
+            here(capsys, command, "05"),
+            f"error: 05-lost-updates in {copy.parent}, where your copy of stage 05 (Lost "
+            f"updates) goes, is {what}, not a folder: `python run.py reset 05` moves it to "
+            ".previous/ and makes your copy there",
+        )
+    result = here(capsys, "reset", "05")
+    assert result.returncode == 0 and f"moved what was there ({what}) to " in result.stdout
+    assert (copy / "template.yaml").is_file()
+    (kept,) = (tmp_path / "pg" / ".previous").iterdir()
+    assert kept.is_symlink() == (there != "a file")

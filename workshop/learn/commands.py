@@ -12,7 +12,7 @@ from workshop.errors import WorkshopError
 from workshop.learn import course
 from workshop.learn.course import Exercise, copy_of, copy_start
 from workshop.learn.hints import hints_seen, print_hint, save_hints_seen, wrap
-from workshop.learn.playground import kept_copy_for, make_folder, run_py, shown
+from workshop.learn.playground import PREVIOUS, kept_copy_for, make_folder, run_py, shown
 
 
 def cmd_try(args: argparse.Namespace) -> int:
@@ -21,6 +21,7 @@ def cmd_try(args: argparse.Namespace) -> int:
         return 0
     exercise = course.exercise(args.stage)
     copy = copy_of(exercise)
+    _refuse_what_is_not_a_folder(exercise, copy)
     if copy.exists():
         raise WorkshopError(
             f"{shown(copy)} exists already, with your work in it: check it with "
@@ -34,6 +35,29 @@ def cmd_try(args: argparse.Namespace) -> int:
     )
     _introduce(exercise, copy)
     return 0
+
+
+def _not_a_folder(copy: Path) -> str | None:
+    """What is where the copy goes, if it is there and not a folder (None otherwise)."""
+    if copy.is_dir() or not os.path.lexists(copy):
+        return None
+    if not copy.is_symlink():
+        return "a file"
+    target = os.readlink(copy)
+    return f"a link to {target}" + (", which does not exist" if not copy.exists() else ", a file")
+
+
+def _refuse_what_is_not_a_folder(exercise: Exercise, copy: Path) -> None:
+    """A file or a link to nothing where the copy goes: `try`, `check` and `reset` would each
+    read it their own way (none there, one there, a crash), so they say the same of it."""
+    what = _not_a_folder(copy)
+    if what is not None:
+        # Named by its folder: shown() follows the link, to a path that is not there.
+        raise WorkshopError(
+            f"{copy.name} in {shown(copy.parent)}, where your copy of {exercise.label} goes, "
+            f"is {what}, not a folder: `{run_py()} reset {exercise.stage.id}` moves it to "
+            f"{PREVIOUS}/ and makes your copy there"
+        )
 
 
 def _the_exercises(heading: str) -> str:
@@ -90,7 +114,8 @@ def _introduce(exercise: Exercise, copy: Path) -> None:
 def cmd_reset(args: argparse.Namespace) -> int:
     exercise = course.exercise(args.stage)
     copy = copy_of(exercise)
-    if not copy.exists():
+    not_a_folder = _not_a_folder(copy)
+    if not os.path.lexists(copy):  # a link to nothing is moved away below, as a file is
         copy_start(exercise, copy)
         hints = " Its hints start again from the first." if _forget_hints(exercise) else ""
         print(
@@ -110,7 +135,12 @@ def cmd_reset(args: argparse.Namespace) -> int:
             f"cannot move {shown(copy)} ({error.strerror}): close the programs that use it "
             f"(an editor, a `{run_py()} up --from` of it), then try again"
         ) from error
-    done.append(f"moved your copy to {shown(previous)} (in case you want something back)")
+    if not_a_folder:
+        done.append(
+            f"moved what was there ({not_a_folder}) to {previous.name} in {shown(previous.parent)}"
+        )
+    else:
+        done.append(f"moved your copy to {shown(previous)} (in case you want something back)")
     copy_start(exercise, copy)
     done.append(f"copied {shown(exercise.start.path)} to {shown(copy)} again")
     if _forget_hints(exercise):
@@ -192,6 +222,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         served.project_folder(args.path, option)
         _warn_of_a_stage_folder(copy, exercise.stage.id, option)
     elif not copy.is_dir():
+        _refuse_what_is_not_a_folder(exercise, copy)
         raise WorkshopError(
             f"there is no copy of {exercise.label} yet in {shown(copy)}: make one with "
             f"`{run_py()} try {exercise.stage.id}`"
