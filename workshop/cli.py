@@ -391,6 +391,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--from",
         dest="source",
+        type=usage.path(usage.A_COPY),
         metavar="PATH",
         help=f"serve your own copy of a stage (see `{_run()} try`)",
     )
@@ -417,14 +418,31 @@ def parser() -> argparse.ArgumentParser:
 
     invoke = sub.add_parser("invoke", help="invoke a function once (like sam local invoke)")
     invoke.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
-    invoke.add_argument("--from", dest="source", metavar="PATH", help="your own copy of a stage")
-    invoke.add_argument("--event", metavar="FILE", help="event JSON (default: a GET of its route)")
+    invoke.add_argument(
+        "--from",
+        dest="source",
+        type=usage.path(usage.A_COPY),
+        metavar="PATH",
+        help="your own copy of a stage",
+    )
+    invoke.add_argument(
+        "--event",
+        type=usage.path("an event file (JSON)"),
+        metavar="FILE",
+        help="event JSON (default: a GET of its route)",
+    )
     invoke.add_argument("--function", help="logical id of the function (default: the first)")
     invoke.set_defaults(run=cmd_invoke)
 
     logs = sub.add_parser("logs", help="a stage's CloudWatch Logs (like sam logs)")
     logs.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
-    logs.add_argument("--from", dest="source", metavar="PATH", help="your own copy of a stage")
+    logs.add_argument(
+        "--from",
+        dest="source",
+        type=usage.path(usage.A_COPY),
+        metavar="PATH",
+        help="your own copy of a stage",
+    )
     logs.add_argument(
         "--filter",
         metavar="TERM",
@@ -511,13 +529,14 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("stage", nargs="?", help=stage_help + " (default: final)")
         command.add_argument(
             "--build-dir",
-            type=Path,
+            type=usage.path("a folder to build in", Path),
             metavar="DIR",
             help="build here instead of .aws-sam (e.g. outside OneDrive): a new or empty "
             "folder, or an earlier build's, since sam build empties it",
         )
         command.add_argument(
             "--simulate-lock",
+            type=usage.path("a file in .aws-sam, as in build/HelloWorldFunction/app.py"),
             metavar="PATH[:SECONDS|:forever]",
             help="pretend another program (OneDrive) holds this file in .aws-sam, e.g. "
             "build/HelloWorldFunction/app.py: with :SECONDS it lets go after that many "

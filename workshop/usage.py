@@ -33,6 +33,22 @@ def port(text: str) -> int:
     return number
 
 
+# What --from (and check's --path) is given: the words of its refusal when it is empty.
+A_COPY = "the folder of your copy (`.` for the one you are in)"
+
+
+def path(what: str, kind: Callable[[str], object] = str):
+    """An option's path, as `kind`: never empty, which the commands would read as no option at
+    all (`up --from ""` serving the final app) or as the folder the user is in."""
+
+    def parse(text: str) -> object:
+        if not text.strip():  # `--from ""`, or `--from $COPY` with COPY unset in PowerShell
+            raise argparse.ArgumentTypeError(f"{text!r} is an empty path: give {what}")
+        return kind(text)
+
+    return parse
+
+
 def seconds(maximum: float | None = None):
     """An option's number of seconds: more than 0 (and at most `maximum`)."""
     wanted = "a number of seconds, more than 0" + (f" and at most {maximum:g}" if maximum else "")

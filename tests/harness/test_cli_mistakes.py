@@ -566,3 +566,26 @@ def test_a_file_or_a_broken_link_where_the_copy_goes_is_said_alike_and_reset_cle
     assert (copy / "template.yaml").is_file()
     (kept,) = (tmp_path / "pg" / ".previous").iterdir()
     assert kept.is_symlink() == (there != "a file")
+
+
+# An empty path (`--from ""`, or a variable that is not set): read as no option at all, it
+# served the final app, checked the playground's copy, held no lock. Each names stage 99, which
+# is none: without the refusal the command fails at once, where it would serve or build.
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        (["up", "99", "--from", ""], "--from: '' is an empty path: give the folder of your copy"),
+        (["invoke", "99", "--from="], "--from: '' is an empty path: give the folder of your copy"),
+        (["logs", "99", "--from", " "], "--from: ' ' is an empty path: give the folder of your"),
+        (["check", "99", "--path", ""], "--from/--path: '' is an empty path: give the folder"),
+        (["invoke", "99", "--event", ""], "--event: '' is an empty path: give an event file"),
+        (["build", "99", "--simulate-lock", ""], "--simulate-lock: '' is an empty path: give a"),
+        (["clean", "99", "--build-dir", ""], "--build-dir: '' is an empty path: give a folder"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
+)
+def test_an_empty_path_is_refused(typed, said, capsys):
+    line = _usage_mistake(here(capsys, *typed), typed[0])
+    assert line.startswith(f"python run.py {typed[0]}: error: argument {said}"), line

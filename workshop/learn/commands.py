@@ -7,7 +7,7 @@ import os
 import warnings
 from pathlib import Path
 
-from workshop import interrupt, manifest, served
+from workshop import interrupt, manifest, served, usage
 from workshop.errors import WorkshopError
 from workshop.learn import course
 from workshop.learn.course import Exercise, copy_of, copy_start
@@ -346,6 +346,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--from",
         "--path",
         dest="path",
+        type=usage.path(usage.A_COPY),
         metavar="PATH",
         action=_Folder,
         help="check this folder instead of your copy in playground/ (as `up --from PATH` "
