@@ -44,6 +44,11 @@ def clean(path: Path) -> bool:
         nb = json.loads(text)
     except json.JSONDecodeError as exc:
         raise WorkshopError(f"{path}: not a notebook ({exc}); give a .ipynb file") from None
+    if not _is_notebook(nb):  # JSON of another kind: cleaned, it would be changed, or crash
+        raise WorkshopError(
+            f"{path}: not a notebook (JSON, but without a notebook's nbformat and list of "
+            "cells, as Jupyter writes them); give a .ipynb file"
+        )
     nb["metadata"] = {k: v for k, v in nb.get("metadata", {}).items() if k in NOTEBOOK_METADATA}
     for cell in nb.get("cells", []):
         cell["metadata"] = {k: v for k, v in cell.get("metadata", {}).items() if k in CELL_METADATA}
@@ -55,3 +60,13 @@ def clean(path: Path) -> bool:
         return False
     path.write_text(cleaned, encoding="utf-8")
     return True
+
+
+def _is_notebook(nb: Any) -> bool:
+    """Whether `nb` has what `clean` reads as a notebook's, as every nbformat 4 notebook has."""
+    if not isinstance(nb, dict) or "nbformat" not in nb or not isinstance(nb.get("cells"), list):
+        return False
+    parts = [nb, *nb["cells"]]
+    return all(
+        isinstance(part, dict) and isinstance(part.get("metadata", {}), dict) for part in parts
+    )

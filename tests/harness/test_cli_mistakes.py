@@ -589,3 +589,17 @@ def test_a_file_or_a_broken_link_where_the_copy_goes_is_said_alike_and_reset_cle
 def test_an_empty_path_is_refused(typed, said, capsys):
     line = _usage_mistake(here(capsys, *typed), typed[0])
     assert line.startswith(f"python run.py {typed[0]}: error: argument {said}"), line
+
+
+@pytest.mark.parametrize("json_text", ["[]", '{"cells": [1], "nbformat": 4}', '{"a": 1}'])
+def test_clean_notebooks_on_json_that_is_no_notebook_says_so_and_leaves_it(
+    json_text, tmp_path, capsys
+):
+    """A traceback for the first two; the last was rewritten with a "metadata" of its own."""
+    path = tmp_path / "settings.json"
+    path.write_text(json_text, encoding="utf-8")
+    assert_one_line_error(
+        here(capsys, "clean-notebooks", str(path)),
+        f"error: {path}: not a notebook (JSON, but without a notebook's nbformat and list of cells",
+    )
+    assert path.read_text(encoding="utf-8") == json_text
