@@ -603,3 +603,37 @@ def test_clean_notebooks_on_json_that_is_no_notebook_says_so_and_leaves_it(
         f"error: {path}: not a notebook (JSON, but without a notebook's nbformat and list of cells",
     )
     assert path.read_text(encoding="utf-8") == json_text
+
+
+@pytest.mark.parametrize("deleted", ["the folder", "its template.yaml"])
+def test_watch_of_a_from_folder_deleted_meanwhile_does_not_advise_reset(
+    deleted, tmp_path, state_dir, monkeypatch, capsys
+):
+    """reset makes the playground's copy anew: a --from folder it would not touch."""
+    from workshop import interrupt
+    from workshop.learn import watch
+
+    folder = shutil.copytree(manifest.find("02").path, tmp_path / "mine")
+    watched = watch.watch
+
+    def deleted_first(*args):  # deleted after `check` found it there, before the first check
+        if deleted == "the folder":
+            shutil.rmtree(folder)
+        else:
+            (folder / "template.yaml").unlink()
+        return watched(*args)
+
+    def ctrl_c(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(interrupt, "stop_on_ctrl_c", lambda: None)  # pytest's handlers stay
+    monkeypatch.setattr(watch, "watch", deleted_first)
+    monkeypatch.setattr(watch, "_wait_for_change", ctrl_c)
+    result = here(capsys, "check", "02", "--watch", "--from", str(folder))
+    gone = "is not there any more" if deleted == "the folder" else "has no template.yaml any more"
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        f"  - {folder} {gone}, so nothing can start: put it back, or check the folder that holds "
+        "your copy now, `python run.py check 02 --from FOLDER`.\n"
+    ) in result.stdout
+    assert "reset" not in result.stdout

@@ -277,11 +277,17 @@ def _check_once(exercise: Exercise, copy: Path, again: str, watching: bool = Fal
         )
     if (copy / "template.yaml").is_file():
         problems = checks.run(exercise.check, copy)
-    else:  # deleted, or moved: nothing can start
+    elif copy.resolve() == copy_of(exercise).resolve():  # deleted, or moved: nothing can start
         problems = [
             "The copy has no template.yaml any more, so nothing can start: put it back, or "
             f"make a fresh copy with `{run_py()} reset {exercise.stage.id}` (the one you have is "
             "kept in .previous/)."
+        ]
+    else:  # a --from folder, which `reset` would not touch: it makes the playground's copy
+        gone = "is not there any more" if not copy.exists() else "has no template.yaml any more"
+        problems = [
+            f"{shown(copy)} {gone}, so nothing can start: put it back, or check the folder that "
+            f"holds your copy now, `{run_py()} check {exercise.stage.id} --from FOLDER`."
         ]
     if problems:
         print("Not yet. What still fails:")
