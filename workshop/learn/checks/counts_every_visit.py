@@ -4,6 +4,7 @@ environment serves it (stage 02 -> 03)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -59,26 +60,67 @@ def _in_two_environments(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, An
 def _counted_elsewhere(stack: Any, counted: int) -> bool:
     """Add ELSEWHERE to every count of `counted` visits that the table holds, as an execution
     environment on another machine would by counting that many visits; whether it held one.
-    A count is a Number attribute (not the key): what the resource API reads as a Decimal."""
+    A count is a Number (what the resource API reads as a Decimal) in any attribute but the
+    key, at any depth: in a map, or a list, too."""
     table = stack.table()
     keys = {part["AttributeName"] for part in table.key_schema}
     held = False
     for item in table.scan()["Items"]:
-        counts = [
-            name
+        changed = {
+            name: _recounted(value, counted)
             for name, value in item.items()
-            if name not in keys and isinstance(value, Decimal) and value == counted
-        ]
-        if counts:
-            table.put_item(Item={**item, **dict.fromkeys(counts, Decimal(counted + ELSEWHERE))})
+            if name not in keys and _count_in(value, counted)
+        }
+        if changed:
+            table.put_item(Item={**item, **changed})
             held = True
     return held
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    """The values in `value` that are neither a map nor a list, at any depth."""
+    if isinstance(value, dict):
+        for inner in value.values():
+            yield from _leaves(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _leaves(inner)
+    else:
+        yield value
+
+
+def _count_in(value: Any, counted: int) -> bool:
+    """Whether `value` is the Number `counted`, or a map or list that holds it."""
+    return any(isinstance(leaf, Decimal) and leaf == counted for leaf in _leaves(value))
+
+
+def _recounted(value: Any, counted: int) -> Any:
+    """`value` with each Number `counted` in it, at any depth, ELSEWHERE more."""
+    if isinstance(value, dict):
+        return {name: _recounted(inner, counted) for name, inner in value.items()}
+    if isinstance(value, list):
+        return [_recounted(inner, counted) for inner in value]
+    return Decimal(counted + ELSEWHERE) if _count_in(value, counted) else value
+
+
+def _count_as_text(stack: Any, counted: int) -> bool:
+    """Whether an item of the table holds `counted` as a String, at any depth."""
+    return any(
+        isinstance(leaf, str) and leaf.strip() == str(counted)
+        for item in stack.table().scan()["Items"]
+        for leaf in _leaves(item)
+    )
 
 
 def _from_the_table(stack: Any, visitor: LoggedVisitor, counted: int) -> list[str]:
     """After `counted` visits, another environment counts ELSEWHERE more, straight in the
     table: the next visit, served by one of the warm environments, must count on from there."""
     if not _counted_elsewhere(stack, counted):
+        if _count_as_text(stack, counted):
+            return [
+                f'After {counted} visits the table holds the count as text, "{counted}", not '
+                "as a number: keep it a Number, which DynamoDB can add to and compare."
+            ]
         return [
             f"After {counted} visits no item of the table holds the count, the number "
             f"{counted}: the count must come from the table each time, kept there as a number, "
