@@ -260,6 +260,31 @@ def test_what_requirements_txt_names_is_packaged_with_what_it_needs(tmp_path):
     assert inv.payload == {"vendored": True, "core": True, "yaml": False}
 
 
+def test_a_requirement_whose_marker_fails_on_lambda_is_not_packaged(tmp_path):
+    """pip skips a requirement whose environment marker is false for the runtime's Python on
+    Linux (x86_64): sam build does not package it, and its import fails as on Lambda. Extras
+    and options keep a requirement listed."""
+    (tmp_path / "requirements.txt").write_text(
+        'pydantic==2.* ; python_version < "3.11"\n'
+        "PyYAML[extra]>=6 ; sys_platform == 'linux' --hash=sha256:00\n"
+        "psutil ; sys_platform == 'linux' and platform_machine == 'x86_64' # its memory\n"
+        "-r other.txt\n"
+    )
+    (tmp_path / "app.py").write_text(
+        "import importlib.util\n"
+        "def handler(event, context):\n"
+        "    return {name: importlib.util.find_spec(name) is not None"
+        " for name in ('pydantic', 'yaml', 'psutil')}\n"
+    )
+    runtime = code_runtime(tmp_path)
+    try:
+        inv = runtime.invoke({})
+    finally:
+        runtime.close()
+    assert inv.error is None, inv.error
+    assert inv.payload == {"pydantic": False, "yaml": True, "psutil": True}
+
+
 def test_a_package_listed_but_not_installed_is_named_when_the_function_starts(tmp_path):
     """Offline, nothing installs what requirements.txt names: where the venv lacks it, its
     import fails as an unpackaged one would, and the harness says why."""

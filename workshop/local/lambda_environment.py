@@ -14,8 +14,11 @@ import threading
 import time
 from typing import Any
 
+from packaging.markers import InvalidMarker, Marker
+
 from workshop.local.lambda_memory import MemoryWatch
 from workshop.local.lambda_reports import now_ms
+from workshop.local.lambda_sandbox import requirements
 from workshop.local.lambda_worker import RECORD_MARK
 from workshop.types import Function, LogEvent
 
@@ -25,6 +28,38 @@ from workshop.types import Function, LogEvent
 # Here every environment shares the laptop's clock, so each reads those clocks as from a machine
 # up this much longer than the last one's: a stamp one environment makes, another cannot read.
 UPTIME_APART = 86400.0  # seconds
+
+
+def packaged(function: Function) -> list[str]:
+    """The distributions of the function's requirements.txt that `sam build` packages: those
+    whose environment marker (PEP 508) holds where the function runs. pip skips the others.
+
+    pip judges a marker for the Python it runs with: sam build's is the runtime's version
+    (python3.11's, say). The platform is taken as Lambda's, and that of its build image (sam
+    build --use-container): Linux, x86_64, as the harness reads no Architectures (arm64). A
+    marker pip cannot read fails the build; here its requirement is left listed.
+    """
+    version = ".".join(map(str, function.python_version))
+    lambda_python = {
+        "python_version": version,
+        "python_full_version": f"{version}.0",  # the patch release changes with runtime updates
+        "implementation_name": "cpython",
+        "implementation_version": f"{version}.0",
+        "platform_python_implementation": "CPython",
+        "os_name": "posix",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+    }
+    listed = []
+    for name, marker in requirements(str(function.code_dir)):
+        try:
+            holds = not marker or Marker(marker).evaluate(lambda_python)
+        except InvalidMarker:
+            holds = True
+        if holds:
+            listed.append(name)
+    return listed
 
 
 class ExecutionEnvironment:
@@ -64,7 +99,14 @@ class ExecutionEnvironment:
         self._records: queue.Queue[dict[str, Any]] = queue.Queue()
         self._answers: queue.Queue[bytes] = queue.Queue()
         self.process = subprocess.Popen(
-            [self._python, "-u", "-m", "workshop.local.lambda_worker", *map(repr, self.clocks)],
+            [
+                self._python,
+                "-u",
+                "-m",
+                "workshop.local.lambda_worker",
+                *map(repr, self.clocks),
+                *packaged(self.function),
+            ],
             cwd=self.function.code_dir,
             env=self._variables,
             stdin=subprocess.PIPE,

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workshop.local.lambda_environment import ExecutionEnvironment
+from workshop.local.lambda_environment import ExecutionEnvironment, packaged
 from workshop.local.lambda_reports import PlatformLog, now_ms
 from workshop.local.lambda_sandbox import not_installed
 from workshop.local.lambda_worker import RESPONSE_LIMIT
@@ -117,7 +117,7 @@ class FunctionRuntime:
             self.variables["AWS_LAMBDA_LOG_LEVEL"] = config.get("ApplicationLogLevel", "INFO")
         self.platform = PlatformLog(function, region)
         self._warn_on_python_mismatch()
-        missing = not_installed(str(function.code_dir))
+        missing = not_installed(packaged(function))
         if missing:
             warnings.warn(
                 f"{function.logical_id}'s requirements.txt names {', '.join(missing)}, which this "

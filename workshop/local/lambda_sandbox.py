@@ -10,8 +10,9 @@ the harness runs with the harness's Python, whose site-packages hold far more (m
 pydantic, the SAM CLI): a handler that imported one of them would work here and fail on AWS
 with Runtime.ImportModuleError. So every sys.path entry but the code's own folder is seen through a
 finder that finds only those packages, the standard library, and what the function's
-requirements.txt names, with what they need (what `sam build` packages into the code), as far
-as the harness's venv has them.
+requirements.txt names for Lambda, with what they need (what `sam build` packages into the code),
+as far as the harness's venv has them: the harness judges each requirement's environment marker
+(lambda_environment.packaged), and hands the worker the names that hold.
 
 Lambda's code folder, /var/task, is read-only: a write there fails with EROFS, and only /tmp
 may be written. Here the code runs from the learner's folder, which root could write whatever
@@ -32,7 +33,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 # The top-level names of what /var/runtime holds.
@@ -50,6 +51,7 @@ RUNTIME_PACKAGES = frozenset(
     }
 )
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a distribution's name, leading a requirement
+OPTIONS = re.compile(r"\s-")  # where a requirement's line goes on with options
 STANDARD_FINDERS = (
     importlib.machinery.BuiltinImporter,
     importlib.machinery.FrozenImporter,
@@ -73,9 +75,10 @@ class _OnlyThese:
         self._finder.invalidate_caches()
 
 
-def only_what_lambda_has(task_root: str | None) -> None:
-    """Let imports find, outside `task_root`, only what Lambda's runtime would have."""
-    names = frozenset(RUNTIME_PACKAGES | sys.stdlib_module_names | _packaged(task_root))
+def only_what_lambda_has(task_root: str | None, packaged: Collection[str] = ()) -> None:
+    """Let imports find, outside `task_root`, only what Lambda's runtime would have, and the
+    distributions `packaged` (with what they need)."""
+    names = frozenset(RUNTIME_PACKAGES | sys.stdlib_module_names | _packaged(packaged))
     # A site's own finders (an editable install's, setuptools' distutils hack) find the
     # harness's packages outside sys.path: Lambda has none of them.
     sys.meta_path[:] = [finder for finder in sys.meta_path if finder in STANDARD_FINDERS]
@@ -116,8 +119,10 @@ def _finder_for(entry: str) -> Any:
     return None
 
 
-def _listed(task_root: str | None) -> list[str]:
-    """The distributions the code's requirements.txt names (as PyPI compares names)."""
+def requirements(task_root: str | None) -> list[tuple[str, str]]:
+    """The requirements the code's requirements.txt lists: (each one's distribution, as PyPI
+    compares names, and its environment marker, "" when it has none). Lines of options (-r,
+    -e, --hash...) list none here."""
     if not task_root:
         return []
     try:
@@ -125,7 +130,14 @@ def _listed(task_root: str | None) -> list[str]:
             lines = file.read().splitlines()
     except (OSError, UnicodeDecodeError):
         return []
-    return [_canonical(m.group(0)) for line in lines if (m := NAME.match(line.strip()))]
+    listed = []
+    for line in lines:
+        match = NAME.match(line.strip())
+        if match:
+            # pip reads a line's options (--hash=...) and comment apart from its requirement.
+            marker = OPTIONS.split(line.partition(" #")[0], 1)[0].partition(";")[2]
+            listed.append((_canonical(match.group(0)), marker.strip()))
+    return listed
 
 
 def _canonical(name: str) -> str:
@@ -133,13 +145,13 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def not_installed(task_root: str | None) -> list[str]:
-    """What the code's requirements.txt names that the harness's venv does not have: sam build
-    would package it; offline, nothing installs it, and its import fails."""
+def not_installed(packaged: Collection[str]) -> list[str]:
+    """Of the distributions `packaged`, those the harness's venv does not have: sam build would
+    package them; offline, nothing installs them, and their import fails."""
     from importlib import metadata
 
     missing = []
-    for name in _listed(task_root):
+    for name in packaged:
         try:
             metadata.distribution(name)
         except metadata.PackageNotFoundError:
@@ -147,9 +159,9 @@ def not_installed(task_root: str | None) -> list[str]:
     return missing
 
 
-def _packaged(task_root: str | None) -> set[str]:
-    """The top-level names of what the code's requirements.txt names, and of what they need."""
-    wanted = _listed(task_root)
+def _packaged(packaged: Collection[str]) -> set[str]:
+    """The top-level names of the distributions `packaged`, and of what they need."""
+    wanted = list(packaged)
     if not wanted:
         return set()
     from importlib import metadata

@@ -459,9 +459,11 @@ def main() -> None:
         log_format, level_from_env(os.environ.get("AWS_LAMBDA_LOG_LEVEL")), log_to_pipe
     )
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
-    only_what_lambda_has(task_root)
+    # Its machine's uptime, how much later it is, and the distributions sam build packaged.
+    uptime, ahead, *packaged = sys.argv[1:]
+    only_what_lambda_has(task_root, packaged)
     read_only(task_root, as_on_lambda)
-    own_clock(*map(float, sys.argv[1:]))  # its machine's uptime, and how much later it is
+    own_clock(float(uptime), float(ahead))
     try:
         handler = load_handler(os.environ["_HANDLER"])
     except InitError as exc:
