@@ -111,19 +111,26 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     counted once); a new visitor's first visit held so too, and its second; the other tab's
     visits 5 to 14; visit 15, its retry held back while the other tab makes visits 16 to 40, the
     last five just before the Timeout (503, and each counted once); visit 42 held until it is
-    answered (503, applied once); 44 to 143 a day later, and 144 a day after that, each the
-    first of its day to forget the ids of the day before. (The earlier stages' lessons, which
-    the check tries after, are their own checks', tried on 08 by the corpus's right fixes.)"""
+    answered (503, applied once); visit 44, whose first attempt is applied only after its retry
+    (200, counted once), and 45. A day later, 46 finds its forgetting write throttled, 47 its
+    first attempt lost, its retry answered late and its forgetting write stalled (each 200,
+    and the ids kept); 48 forgets, its write held while another tab's visit 49 counts and waits
+    for its retry, answered too late (503, counted once); 50 to 147, and 148 a day after, the
+    first of its day to forget. (The earlier stages' lessons, which the check tries after, are
+    their own checks', tried on 08 by the corpus's right fixes.)"""
     check = counts_retries_once
     earlier, after = check.EARLIER_VISITS, check.MIDDLE_VISITS + check.LATER_VISITS
-    comeback = check.COMEBACK_VISITS + 1
+    comeback = check.COMEBACK_VISITS
     served: list = []  # (status, invocation) of every request, as API Gateway saw it
     stack = start_stage("08", on_request=lambda _, status, inv, __: served.append((status, inv)))
     with dynamodb_calls(stack) as calls:
         assert check.late_answers(stack) == []
-    # Visits 3, 15 and 42, and the new visitor's first: the first attempt and the SDK's retry
-    # each; the others one call, and the first of each later day one more, that forgets.
-    assert calls == ["UpdateItem"] * (4 * 2 + 4 + earlier + after + 2 + comeback + 2)
+    # Visits 3, 15, 42 and 44, and the new visitor's first: the first attempt and the SDK's
+    # retry each; 46 and 48 one more, that forgets, 47 two more (its retry, its forgetting); 49
+    # its first attempt and its retry; the others one call, and 148 one more, that forgets.
+    assert calls == ["UpdateItem"] * (
+        5 * 2 + 4 + earlier + after + 3 + (comeback - 3) + 2 + 3 + 2 + 2 + 1 + 2
+    )
     statuses = [status for status, _ in served]
     bodies = [json.loads(inv.payload["body"]) for _, inv in served]
     counts = [body.get("visit_count") for body in bodies]
@@ -140,11 +147,13 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     tabs.remove((503, None))
     assert tabs == [(200, count) for count in range(late + 2, late + 2 + after)]
     closing = late + 1 + after
-    assert statuses[closing:] == [200, 503] + [200] * (1 + comeback)
+    other_tab = closing + 8  # visit 49, answered 503
+    assert statuses[closing:] == [200, 503] + [200] * 6 + [503] + [200] * (comeback - 1)
     assert counts[closing] == closing + 1
-    assert bodies[closing + 1] == UNAVAILABLE
-    # Exactly once each: the 503 visit counted once (DynamoDB applied it), the next is after it.
-    assert counts[closing + 2 :] == list(range(closing + 3, closing + 4 + comeback))
+    assert bodies[closing + 1] == UNAVAILABLE == bodies[other_tab]
+    # Exactly once each: the 503 visits counted once (DynamoDB applied them), the next is after.
+    assert counts[closing + 2 : other_tab] == list(range(closing + 3, other_tab + 1))
+    assert counts[other_tab + 1 :] == list(range(other_tab + 2, other_tab + 1 + comeback))
 
 
 @pytest.mark.slow

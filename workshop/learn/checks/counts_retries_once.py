@@ -7,10 +7,15 @@ the visit must answer 200 and count once. Then the same, while a second tab of t
 visits before the late one and between its held write and its retry, just before the function's
 Timeout (the late visit answers 503 meanwhile): each must count once. Then while no attempt can
 be answered: the stall holds every write until the visit is answered, and the visit must answer
-503, with a Retry-After, and count at most once. How much a visit counted is read as its
-visitor reads it: from the next visit's count. Then the visitor comes back a day later, and a
-day after that (the handlers' clocks moved on: Stack.later): the ids of visits a day old must
-be gone from the tables by then. Last, the lessons the code this exercise starts from
+503, with a Retry-After (or 200 with its count, if it found out that it counted), and count at
+most once. Then a visit whose first write reaches DynamoDB only after the visit was answered: it
+must count once. How much a visit counted is read as its visitor reads it: from the next
+visit's count. Then the visitor comes back a day later, and a day after that (the handlers'
+clocks moved on: Stack.later): the ids of visits a day old must be gone from the tables by then.
+Meanwhile a visit that writes again once it has counted (to forget old ids) finds that write
+throttled, then DynamoDB slow past the function's Timeout: a visit counted must answer its
+count; then that write is held while another tab's late visit counts, and let go before its
+retry: the retry must not count again. Last, the lessons the code this exercise starts from
 holds must hold still: stage 07's check (a wider policy for the new calls would not pass), the
 visits at the same moment of stage 05's, and the outages and bugs of stage 06's.
 """
@@ -21,6 +26,7 @@ import http.client
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from workshop import interrupt
@@ -39,6 +45,7 @@ from workshop.learn.checks.story import (
     unexpected,
     waiting,
 )
+from workshop.local.faults import outage_answer
 from workshop.local.iam import requested
 from workshop.visitor import Answer, get
 
@@ -59,6 +66,10 @@ EARLIER_VISITS = 10
 MIDDLE_VISITS = 20
 LATER_VISITS = 5
 RETRY_MARGIN = 1.5
+# Seconds: what _StalledAfterTheCount takes off a retry's wait for its answer: the SDK's backoff
+# before a retry (botocore's is under 1 s), and a margin for the handler's own time.
+RETRY_LEEWAY = 1.5
+SETTLE = 2.0  # seconds a write let go may take to be applied (one that changes nothing, all)
 # Seconds: a day. By then every id is far older than any retry of its visit can be, and older
 # than any counter keeps one (an hour, say, as Powertools' idempotency does by default).
 LATER = 24 * 3600.0
@@ -119,6 +130,59 @@ def _late_first_visit(stack: Any) -> str | None:
             "set the session cookie, so the visitor's session is lost."
         )
     return problem
+
+
+def _delivered_late(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[str]]:
+    """One visit whose first write is slow on its way: DynamoDB gets it only once the visit
+    has been answered (the handler gave up waiting, and tried again, or read what it did),
+    and applies it then. (answer, the logs it left)"""
+    answers: list[tuple[Answer, list[str]]] = []
+    held, released = threading.Event(), threading.Event()
+    with stack.aws.dynamodb_stall(operations=WRITES) as stall:
+
+        def hold_first(target: str, _body: dict[str, Any]) -> None:
+            if not held.is_set() and target.rsplit(".", 1)[-1] in WRITES:
+                held.set()
+                stall.close()  # the stall counts this write's application: no other call's
+                released.wait(PATIENCE)
+
+        with stack.intercept_dynamodb(hold_first):
+            visiting = threading.Thread(
+                target=lambda: answers.append(visitor.visit(patience=PATIENCE)), daemon=True
+            )
+            visiting.start()
+            interrupt.join(visiting, PATIENCE)
+            applied = stall.applied
+            released.set()  # the first write arrives, and is applied before the next visit
+            if held.is_set():
+                stall.wait_for_applied(applied + 1, PATIENCE)
+    return answers[0] if answers else (Answer(0, "no answer"), [])
+
+
+def _late_delivery(stack: Any, visitor: LoggedVisitor, count: int) -> tuple[int, str | None]:
+    """A visit whose first write DynamoDB gets only after the visit was answered, `count`
+    visits before it: it must count once. (the count after the visit after it, what is wrong)"""
+    waiting(
+        "A visit whose first update is slow on its way: DynamoDB gets it, and applies it, only "
+        "after the visit has been answered"
+    )
+    answer, logs = _delivered_late(stack, visitor)
+    number = count + 1
+    which = "visit whose first update reached DynamoDB only after the visit was answered"
+    if answer.status not in (200, 503) or (answer.status == 200 and count_of(answer) != number):
+        return count, unexpected(f"{which},", answer, logs, greeting(number, _session(answer)))
+    # The first write is applied in any case, unless a condition refuses it: the visit counted.
+    after, problem = _visit(visitor, number + 1)
+    if after is not None and after > number + 1:
+        return after, (
+            f"A {which} is counted twice: it answers {answer.status} {quote(answer.body)}, and "
+            f"the next visit answers {after}, where it should answer {number + 1}: the first "
+            "update, slow on its way, was applied after the handler had counted the visit "
+            "again. A read cannot tell an update still on its way from one that was lost: "
+            "send again only an update that DynamoDB refuses once the visit has counted (a "
+            "condition on the request id)."
+        )
+    return number + 1, problem
 
 
 def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]:
@@ -302,50 +366,79 @@ def late_answers(stack: Any) -> list[str]:
     )
     answer, logs = _held_visit(stack, visitor, retry_in_time=False)
     beyond = "When DynamoDB answers none of a visit's updates in time, that visit"
-    if answer.status != 503:
+    if answer.status == 200:
+        # The handler found out that its update counted (a read, say): its count is the answer.
+        if count_of(answer) != closing + 1:
+            which = "visit none of whose updates DynamoDB answered in time,"
+            return [unexpected(which, answer, logs, greeting(closing + 1, _session(answer)))]
+    elif answer.status != 503:
         return [
             f"{beyond} answers {answer.status} {quote(answer.body)}, where it should get 503: "
-            "the counter could not tell whether it counted."
+            "the counter could not tell whether it counted (or 200 with its count, had it "
+            "found out)."
         ]
-    if not delay_or_date(answer.retry_after or ""):
+    elif not delay_or_date(answer.retry_after or ""):
         return [
             f"{beyond} answers 503 {quote(answer.body)} without a Retry-After header of seconds "
             "(or a date), which stage 06 gave every 503: a client then cannot tell when to "
             "try again."
         ]
-    most = closing + 2  # the 503 visit may count once, as DynamoDB applied it
-    after, _ = _visit(visitor, most)
+    most = closing + 2  # the visit counts once, as DynamoDB applied it (a 503 may not count)
+    after, problem = _visit(visitor, most)
     if after is not None and after > most:
         return [
-            f"{beyond} answers 503 but is counted twice: the next visit answers {after}, where "
-            f"it should answer {most} at most (the 503 visit may count once, as DynamoDB "
-            "applied it)."
+            f"{beyond} answers {answer.status} but is counted twice: the next visit answers "
+            f"{after}, where it should answer {most} at most (the visit may count once, as "
+            "DynamoDB applied it)."
         ]
     if after is None or after <= closing:
         return [
-            f"After a visit answered 503, the next visit answers {after}, where the count "
-            f"should go on from {closing}."
+            f"After a visit answered {answer.status}, the next visit answers {after}, where the "
+            f"count should go on from {closing}."
         ]
+    if answer.status == 200 and problem:
+        return [problem]  # its count was not counted
+    after, problem = _late_delivery(stack, visitor, after)
+    if problem:
+        return [problem]
     return _kept_for_good(stack, visitor, after)
 
 
 def _kept_for_good(stack: Any, visitor: LoggedVisitor, count: int) -> list[str]:
     """Request ids kept for good: the tables hold more than twice what they held, once the
     visitor has come back a day later, made COMEBACK_VISITS visits, and one more a day after
-    that."""
+    that. Meanwhile, a day later, the first visit that writes again once it has counted (to
+    forget old ids, say) finds that write throttled, and the visit after it finds DynamoDB slow
+    (_StalledAfterTheCount): each must still answer its count."""
     waiting(
-        f"The visitor comes back a day later for {COMEBACK_VISITS} visits, and a day after "
-        "that for one: by then the ids of old visits must be forgotten"
+        f"The visitor comes back a day later for {COMEBACK_VISITS} visits (DynamoDB throttles, "
+        "then stalls, a write made after a visit counted), and a day after that for one: by "
+        "then the ids of old visits must be forgotten"
     )
     before = _stored(stack, 0.0)
+    throttled = _throttling(stack)
     number = count
     for days in (1, 2):
         with stack.later(days * LATER):
+            throttle_next, stall_next, share_next = days == 1, False, False
             for _ in range(COMEBACK_VISITS if days == 1 else 1):
-                number += 1
-                _, problem = _visit(visitor, number)
+                if share_next:
+                    number, problem, share_next = _forgetting_meanwhile(stack, visitor, number)
+                elif throttle_next or stall_next:
+                    hook: _ThrottledAfterTheCount | _StalledAfterTheCount = (
+                        _ThrottledAfterTheCount(throttled)
+                        if throttle_next
+                        else _StalledAfterTheCount(throttled, stack.function().timeout)
+                    )
+                    number, problem = _after_the_count(stack, visitor, number + 1, hook)
+                    share_next = stall_next  # once the stall is over
+                    stall_next = throttle_next and hook.after_count
+                    throttle_next = throttle_next and not hook.after_count
+                else:
+                    number += 1
+                    _, problem = _visit(visitor, number)
                 if problem:
-                    return [f"{days} day{'s' * (days > 1)} later: {problem}"]
+                    return [f"{('A day', 'Two days')[days - 1]} later: {problem}"]
             after = _stored(stack, days * LATER)
     if after > 2 * before:
         return [
@@ -358,6 +451,241 @@ def _kept_for_good(stack: Any, visitor: LoggedVisitor, count: int) -> list[str]:
             "over: when it is older than the function's Timeout, and a little more."
         ]
     return []
+
+
+def _throttling(stack: Any) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    """The error DynamoDB answers a call with while it throttles (faults.outage_answer)."""
+    dynamodb = stack.aws.client("dynamodb")
+    on_demand = {
+        table.name: dynamodb.describe_table(TableName=table.name)["Table"]
+        .get("BillingModeSummary", {})
+        .get("BillingMode")
+        == "PAY_PER_REQUEST"
+        for table in stack.template.tables.values()
+    }
+
+    def error(target: str, request: dict[str, Any]) -> dict[str, Any]:
+        action = target.rsplit(".", 1)[-1]
+        _, _, body = outage_answer("throttled", action, request, stack.aws.region, on_demand)
+        return json.loads(body)
+
+    return error
+
+
+class _ThrottledAfterTheCount:
+    """One visit's DynamoDB calls: its first write goes, and DynamoDB throttles every write
+    after it."""
+
+    because = (
+        "DynamoDB throttled a write that the visit made after the one that counted it (the "
+        "write that forgets old ids, say)"
+    )
+
+    def __init__(self, throttled: Callable[[str, dict[str, Any]], dict[str, Any]]):
+        self.throttled = throttled
+        self.writes = 0
+        self.after_count = False  # whether a write came after the one that counted
+
+    def __call__(self, target: str, request: dict[str, Any]) -> dict[str, Any] | None:
+        if target.rsplit(".", 1)[-1] not in WRITES:
+            return None
+        self.writes += 1
+        if self.writes == 1:
+            return None
+        self.after_count = True
+        return self.throttled(target, request)
+
+    def close(self) -> None:
+        """Nothing is held."""
+
+
+class _StalledAfterTheCount:
+    """One visit's DynamoDB calls while DynamoDB is slow: its first write is lost on its way
+    (held until the handler's next call, then dropped), its second (the retry) is answered
+    late, and every write after that gets no answer before the function's Timeout, nor is it
+    applied.
+
+    The retry is answered RETRY_LEEWAY seconds less after it came than it came after the first
+    write: that is the read timeout with which the handler gave up on the first, less the
+    SDK's backoff before a retry (under 1 s, as botocore's is), and a margin. So the retry is
+    answered in time, and it leaves the handler less time than its first attempt took.
+    """
+
+    because = (
+        "DynamoDB was slow: the visit's first update was lost on its way, its retry counted the "
+        "visit, answered late, and a write that the visit made after it (the write that "
+        "forgets old ids, say) got no answer before the function's Timeout"
+    )
+
+    def __init__(self, throttled: Callable[[str, dict[str, Any]], dict[str, Any]], timeout: float):
+        self.throttled = throttled
+        self.timeout = timeout
+        self.first = 0.0  # when the first write came (time.monotonic())
+        self.writes = 0
+        self.after_count = False  # whether a write came after the one that counted
+        self._lock = threading.Lock()
+        self._next_call, self._closed = threading.Event(), threading.Event()
+
+    def __call__(self, target: str, request: dict[str, Any]) -> dict[str, Any] | None:
+        now = time.monotonic()
+        if target.rsplit(".", 1)[-1] not in WRITES:
+            self._next_call.set()
+            return None
+        with self._lock:
+            self.writes += 1
+            writes = self.writes
+            if writes == 1:
+                self.first = now
+        if writes == 1:
+            self._next_call.wait(self.timeout)
+            return self.throttled(target, request)  # to a handler that has stopped waiting
+        self._next_call.set()
+        if writes == 2:
+            self._closed.wait(max(0.0, now - self.first - RETRY_LEEWAY))
+            return None
+        self.after_count = True
+        self._closed.wait(max(0.0, self.first + self.timeout + 0.5 - now))
+        return self.throttled(target, request)
+
+    def close(self) -> None:
+        """Let the held calls go: the visit is over."""
+        self._next_call.set()
+        self._closed.set()
+
+
+def _after_the_count(
+    stack: Any,
+    visitor: LoggedVisitor,
+    number: int,
+    hook: _ThrottledAfterTheCount | _StalledAfterTheCount,
+) -> tuple[int, str | None]:
+    """Visit `number`, its DynamoDB calls shown to `hook`; if it does not answer its count,
+    the visit after it tells whether it counted. (the count so far, what is wrong)"""
+    with stack.intercept_dynamodb(hook):
+        answer, logs = visitor.visit(patience=PATIENCE)
+    hook.close()
+    if is_greeting(answer, number, None):
+        return number, None
+    if answer.status == 200:
+        return number, unexpected(ordinal_visit(number), answer, logs, greeting(number))
+    after, problem = _visit(visitor, number)  # visit `number` again, unless that one counted
+    if after == number:
+        return number, None
+    if after == number + 1 and hook.after_count:
+        return after, (
+            f"A visit that DynamoDB counted is answered {answer.status} {quote(answer.body)}, "
+            f"where it should answer 200 with its count, {number}: {hook.because}. Told to try "
+            "again, the visitor does, and that new invocation counts the visit again. Once a "
+            "visit has counted, nothing after may keep it from answering its count: leave a "
+            "write that fails to a later visit, and give it a timeout and attempts of its own "
+            "that fit in the time left (context.get_remaining_time_in_millis())."
+        )
+    if after == number + 1:
+        return after, None  # counted, but its answer came too late for the handler to tell
+    return number, problem
+
+
+def _forgetting_meanwhile(
+    stack: Any, visitor: LoggedVisitor, count: int
+) -> tuple[int, str | None, bool]:
+    """Two tabs of one visitor, while one visit forgets: the writes that a visit makes after
+    its count (the forgetting write, say) are held on their way until the other tab's visit,
+    whose first write DynamoDB applied but answered late, tries again; then they are applied,
+    and then the other visit's retry. Each visit must count once. (the count so far, what is
+    wrong, whether to try again on the next visit: this one wrote nothing after its count)"""
+    held, release = threading.Event(), threading.Event()
+    writes = 0
+
+    def hold_after_the_count(target: str, _body: dict[str, Any]) -> None:
+        nonlocal writes
+        if target.rsplit(".", 1)[-1] in WRITES:
+            writes += 1
+            if writes > 1:
+                held.set()
+                release.wait(PATIENCE)
+
+    number = count + 1
+    try:
+        with stack.intercept_dynamodb(hold_after_the_count):
+            answer, logs = visitor.visit(patience=PATIENCE)
+        if not held.is_set():
+            if is_greeting(answer, number, None):
+                return number, None, True
+            return number, unexpected(ordinal_visit(number), answer, logs, greeting(number)), False
+        if not is_greeting(answer, number, None):
+            return number, unexpected(ordinal_visit(number), answer, logs, greeting(number)), False
+        other = _late_while(stack, visitor, release)
+    finally:
+        release.set()
+    if other.status not in (200, 503):  # a 503: its retry was answered too late
+        which = f"visit of another tab, {LATE} while a visit forgot old ids,"
+        return number, unexpected(which, other, [], greeting(number + 1)), False
+    after, problem = _visit(visitor, number + 2)
+    if after is not None and after > number + 2:
+        return (
+            after,
+            (
+                f"While a visit forgot old ids, a visit of another tab of the visitor counted, "
+                f"{LATE}, and its retry came after the forgetting write: it was counted again. "
+                f"The next visit answers {after}, where it should answer {number + 2}: the "
+                "forgetting write dropped the id that the other visit had added since the ids were "
+                "read (a SET of the ids it read, say). Forget only the old ids themselves (DELETE "
+                "of those elements), or on condition that nothing changed meanwhile."
+            ),
+            False,
+        )
+    return number + 2, problem, False
+
+
+def _late_while(stack: Any, visitor: LoggedVisitor, release: threading.Event) -> Answer:
+    """A visit whose first write DynamoDB applies and answers late; when its next call (its
+    retry) comes, `release` is set, and the writes it lets go are applied before that call is.
+    (the visit's answer)"""
+    answers: list[Answer] = []
+    wrote, parked, closed = threading.Event(), threading.Event(), threading.Event()
+    tables = [table.name for table in stack.template.tables.values()]
+
+    def visit() -> None:
+        try:
+            answers.append(get(visitor.url, visitor.cookie, timeout=PATIENCE))
+        except (OSError, http.client.HTTPException) as error:
+            answers.append(Answer(0, f"no answer ({error})"))
+
+    with stack.aws.dynamodb_stall(operations=WRITES) as stall:
+
+        def park_the_retry(target: str, _body: dict[str, Any]) -> None:
+            if closed.is_set():
+                return
+            if not wrote.is_set():
+                if target.rsplit(".", 1)[-1] in WRITES:
+                    wrote.set()
+            elif not parked.is_set():
+                parked.set()
+                stall.close()  # the stall holds no other call: only this visit's
+                closed.wait(PATIENCE)
+
+        with stack.intercept_dynamodb(park_the_retry):
+            late = threading.Thread(target=visit, daemon=True)
+            late.start()
+            while late.is_alive() and not parked.wait(0.05):
+                pass
+            stall.close()
+            with stack.aws.between_calls():
+                before = stack.aws.items(tables)
+            release.set()
+            # The held writes are applied once they change the tables (or never do).
+            deadline = time.monotonic() + SETTLE
+            while time.monotonic() < deadline:
+                with stack.aws.between_calls():
+                    if stack.aws.items(tables) != before:
+                        break
+                time.sleep(0.05)
+            applied = stall.applied
+            closed.set()
+            if parked.is_set():
+                stall.wait_for_applied(applied + 1, PATIENCE)
+            interrupt.join(late, PATIENCE)
+    return answers[0] if answers else Answer(0, "no answer")
 
 
 def _stored(stack: Any, ahead: float) -> int:

@@ -25,6 +25,16 @@ table = boto3.resource(
         retries={"mode": "standard", "total_max_attempts": 2},
     ),
 ).Table(TABLE_NAME)
+# Forgetting is a write of its own, made after the visit counted: one attempt of 1 s to connect
+# and 1 s to read, made only with 3 s left, so that it always leaves the visit time to answer.
+pruner = boto3.resource(
+    "dynamodb",
+    config=Config(
+        connect_timeout=1,
+        read_timeout=1,
+        retries={"mode": "standard", "total_max_attempts": 1},
+    ),
+).Table(TABLE_NAME)
 # How long a request id is remembered: well past the 10 s Timeout, the last moment a retry of
 # the request's update can reach DynamoDB.
 REMEMBER_SECONDS = 120
@@ -203,7 +213,7 @@ def forget_old(session_id, requests, context):
         return
     names = {f"#r{i}": request for i, request in enumerate(old)}
     try:
-        table.update_item(
+        pruner.update_item(
             Key={"session_id": session_id},
             UpdateExpression="REMOVE " + ", ".join(f"requests.{name}" for name in names),
             ConditionExpression="attribute_exists(visit_count)",
