@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from workshop.errors import WorkshopError
 
-__all__ = ["JOURNALED", "Journal", "forget", "restore", "save"]
+__all__ = ["JOURNALED", "Journal", "forget", "make_state_folder", "restore", "save"]
 
 # The header of a journaled write sent again, with the local AWS's replay token (which no
 # function has): it was checked when it was first made, and its function's calls may be held
@@ -68,7 +68,7 @@ class Journal:
         self.state_file = state_file
         # After every file there is: a restart replays those, and must not journal its replay.
         self.number = max((number for number, _ in _journals(state_file)), default=0) + 1
-        _make_folder(state_file)
+        make_state_folder(state_file)
         self._file = _journal_path(state_file, self.number).open("a", encoding="utf-8")
         self.failed = False  # whether a write could not be kept (said once)
 
@@ -103,7 +103,7 @@ class Journal:
 
 def forget(state_file: Path) -> None:
     """Delete the snapshot and its journals (`up --fresh`)."""
-    _make_folder(state_file)
+    make_state_folder(state_file)
     for _, path in _journals(state_file):
         path.unlink(missing_ok=True)
     state_file.unlink(missing_ok=True)
@@ -162,7 +162,7 @@ def _read_state(path: Path) -> dict[str, Any]:
     return state
 
 
-def _make_folder(state_file: Path) -> None:
+def make_state_folder(state_file: Path) -> None:
     """Make the folder `state_file` goes in; a file where it should be (which no run of the
     workshop writes, and --fresh would not remove) is a WorkshopError naming it."""
     try:

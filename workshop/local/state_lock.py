@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from workshop.errors import WorkshopError
+from workshop.local.persistence import make_state_folder
 
 LOCK_FILE = "in-use.lock"
 POLL = 0.1  # seconds between tries while another process holds it
@@ -56,7 +57,7 @@ class StateLock:
         self._file: IO[bytes] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_state_folder(self.path)
         file = self.path.open("a+b")
         deadline = time.monotonic() + self.wait
         while not _try(file):
