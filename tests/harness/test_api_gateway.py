@@ -150,6 +150,23 @@ def test_an_unknown_route_is_a_403(probe, method, path):
     assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
 
 
+@pytest.mark.parametrize(
+    "authorization, part",
+    [("Bearer abc.def", "abc.def"), ("Basic user:secret", "user:secret")],
+    ids=["bearer", "basic"],
+)
+def test_an_unknown_route_reads_an_authorization_header_as_a_signature(probe, authorization, part):
+    """As recorded against AWS (mcguinness/node-lambda-oauth2-jwt-authorizer#1 and
+    serverless/serverless#3205, a Bearer token; cowinapi/developer.cowin#129, Basic)."""
+    status, headers, raw = fetch(probe.url("/nowhere"), headers={"Authorization": authorization})
+    message = (
+        f"'{part}' not a valid key=value pair (missing equal-sign) in Authorization header: "
+        f"'{authorization}'."
+    )
+    assert (status, json.loads(raw)) == (403, {"message": message})
+    assert headers["x-amzn-ErrorType"] == "IncompleteSignatureException"
+
+
 def test_a_visitor_who_hangs_up_is_no_error_to_print(probe, capsys):
     """A closed connection is the visitor's business; any other failure is still reported."""
     server = probe.api.server

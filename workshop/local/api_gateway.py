@@ -420,7 +420,8 @@ class ApiGateway:
             # With a stage, the resource or method is unknown; without one, AWS knows no API.
             asked = f"{request.method} {urlsplit(request.raw_path).path}"
             why = f"no route {asked}: the API serves {', '.join(self.router.served())}"
-            return self._error(replace(MISSING_TOKEN if stage else FORBIDDEN, why=why), ids), None
+            refused = (_not_signed(request.headers) or MISSING_TOKEN) if stage else FORBIDDEN
+            return self._error(replace(refused, why=why), ids), None
         route, parameters = found
         api = self.apis.get(route.api)
         if api is not None and stage is not None and stage == api.extra_stage != api.stage:
@@ -524,6 +525,25 @@ class _Server(ThreadingHTTPServer):
         # is the visitor's business, not an error to print a traceback for.
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
+
+
+def _not_signed(headers: list[tuple[str, str]]) -> GatewayError | None:
+    """What API Gateway answers a request for no route of the API that has an Authorization
+    header which is no signature: it reads the header as SigV4's key=value pairs, and names the
+    first part without one, as recorded against AWS (on a route that does not exist:
+    HumanCellAtlas/data-store#328; a Bearer token, the body byte for byte:
+    mcguinness/node-lambda-oauth2-jwt-authorizer#1, serverless/serverless#3205; Basic:
+    cowinapi/developer.cowin#129). None where there is no such header."""
+    value = next((v for name, v in headers if name.lower() == "authorization"), None)
+    for part in (value or "").partition(" ")[2].split(","):
+        if part.strip() and "=" not in part:
+            message = (
+                f"'{part.strip()}' not a valid key=value pair (missing equal-sign) in "
+                f"Authorization header: '{value}'."
+            )
+            body = json.dumps({"message": message}, separators=(",", ":")).encode()
+            return GatewayError(403, body, "IncompleteSignatureException")
+    return None
 
 
 def throttle_limits(api: Api) -> tuple[float, int] | None:
