@@ -363,7 +363,18 @@ def test_while_calls_meet_an_eventually_consistent_read_misses_the_last_write_on
         )
         assert [count(ConsistentRead=True), count()] == ["2", "1"]  # the stale one still owed
         assert count() == "2"
-        assert meet.stale_reads == 2
+        dynamodb.update_item(
+            TableName="stalled",
+            Key=key,
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+        with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
+            dynamodb.put_item(
+                TableName="stalled", Item=key, ConditionExpression="attribute_not_exists(pk)"
+            )
+        assert count() == "2"  # a refused write changed nothing: the miss is the applied one's
+        assert meet.stale_reads == 3
     dynamodb.put_item(TableName="stalled", Item={**key, "n": {"N": "3"}})
     assert count() == "3"  # outside, every read sees the last write
 

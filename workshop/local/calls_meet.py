@@ -81,16 +81,17 @@ class CallsMeet:
         range_name = table.range_key_attr
         return table, hash_value, DynamoType(attributes[range_name]) if range_name else None
 
-    def before_write(self, operation: str, request: dict[str, Any]) -> None:
-        """Keep the items a write is about to change as they are: the next eventually
-        consistent read of each sees that."""
+    def before_write(self, operation: str, request: dict[str, Any]) -> dict[Any, Any]:
+        """The items a write is about to change, as they are (for `applied`)."""
+        images = {}
         if operation not in WRITES and operation != "TransactWriteItems":
-            return
+            return images
         for table_name, key in self._written(operation, request):
             with contextlib.suppress(KeyError, TypeError, AttributeError):
                 table, hash_value, range_value = self._item(table_name, key)
                 item = table.get_item(hash_value, range_value)
-                self._before[(table_name, key)] = copy.deepcopy(item)
+                images[(table_name, key)] = copy.deepcopy(item)
+        return images
 
     def stale(self, operation: str, request: dict[str, Any]) -> Any:
         """The item an eventually consistent GetItem sees (None: no item yet), once after each
@@ -133,8 +134,11 @@ class CallsMeet:
         message = f"{CANCELLED_MESSAGE} [{codes}]"
         return {"__type": CANCELLED, "CancellationReasons": reasons, "Message": message}
 
-    def applied(self, operation: str, request: dict[str, Any]) -> None:
-        """Remember a transaction that was applied, and its items."""
+    def applied(self, operation: str, request: dict[str, Any], images: dict[Any, Any]) -> None:
+        """A write was applied (not refused: a refused one changed nothing): the next eventually
+        consistent read of each of its items sees `images`, them before it; and a transaction is
+        remembered, with its items."""
+        self._before.update(images)
         if operation == "TransactWriteItems":
             items = set(self._written(operation, request))
             self._transactions = [*self._transactions[-KEPT + 1 :], (time.monotonic(), items)]

@@ -136,15 +136,14 @@ class _DynamoDBGate:
             if conflict is not None:
                 return json_error(start_response, conflict)
             stale = meet.stale(action, request) if meet else NOT_STALE
-            if meet:
-                meet.before_write(action, request)
+            images = meet.before_write(action, request) if meet else {}
             apply = functools.partial(self._apply, target, environ, body)
             with (
                 meet.seen_as(request, stale) if stale is not NOT_STALE else contextlib.nullcontext()
             ):
                 (status, headers, *_), payload = self.tokens.once(target, request, apply)
             if meet and status.startswith("200"):
-                meet.applied(action, request)
+                meet.applied(action, request, images)
         if stall is not None:
             stall.hold(action)  # outside the lock: other calls go on, and are applied meanwhile
         headers, payload = answered(target, request, status, headers, payload)

@@ -290,7 +290,9 @@ def late_answers(stack: Any) -> list[str]:
             return [problem]
 
     # Within the retries: the first write is applied, its answer late; the retry is answered.
-    answer, logs = _held_visit(stack, visitor, retry_in_time=True)
+    # A read right after it may miss that write, as DynamoDB's eventually consistent reads may.
+    with stack.aws.calls_meet() as meet:
+        answer, logs = _held_visit(stack, visitor, retry_in_time=True)
     if answer.status == 503:
         return [
             f"The third visit, {LATE}, answers 503 {quote(answer.body)}, where a retry of the "
@@ -316,7 +318,8 @@ def late_answers(stack: Any) -> list[str]:
             "retried update counted the visit again."
         ]
     if count_of(answer) != 3:
-        return [unexpected(f"third visit, {LATE},", answer, logs, greeting(3, _session(answer)))]
+        problem = unexpected(f"third visit, {LATE},", answer, logs, greeting(3, _session(answer)))
+        return [problem + (f" {at_once.STALE_READ}" if meet and meet.stale_reads else "")]
     if problem:
         return [problem]
     problem = _late_first_visit(stack)
