@@ -561,6 +561,22 @@ ROLE = (
         ),
         (LOGGING.replace("JSON", "json"), "", "LogFormat is 'json', which Lambda refuses"),
         (LOGGING + "        SystemLogLevel: ERROR\n", "", "SystemLogLevel is 'ERROR'"),
+        (
+            POLICY.replace("Effect: Allow", "Effect: allow"),
+            "",
+            "has the Effect 'allow', which IAM refuses",
+        ),
+        (
+            POLICY.replace("- Statement", "- Version: 2012-10-18\n          Statement"),
+            "",
+            "has the Version '2012-10-18', which IAM refuses",
+        ),
+        (
+            "",
+            "  Logs:\n    Type: AWS::Logs::LogGroup\n    Properties:\n"
+            "      RetentionInDays: 30.5\n",
+            "Logs.RetentionInDays is 30.5, which CloudWatch Logs does not take",
+        ),
         ("", API.format(path="/hello"), "here '/~1hello'"),
         ("", API.format(path="'*'"), "here '/*'"),
         ("", API.format(path="/~1a/b"), "here '/~1a~1b'"),
@@ -577,6 +593,9 @@ ROLE = (
         "app-level",
         "log-format",
         "system-level",
+        "effect-case",
+        "policy-version",
+        "retention-fraction",
         "unencoded-path",
         "star-path",
         "half-encoded-path",
@@ -594,9 +613,9 @@ def test_what_the_deploy_would_refuse_is_named_as_aws_refuses_it(tmp_path, extra
 
 def test_what_the_deploy_takes_of_those_is_served(tmp_path):
     """A Sid of letters and digits, Lambda's own values, encoded paths, an on-demand table."""
-    extra = POLICY.replace("- Effect", "- Sid: CountVisits1\n              Effect") + (
-        LOGGING + "        ApplicationLogLevel: WARN\n        SystemLogLevel: INFO\n"
-    )
+    extra = POLICY.replace("- Effect", "- Sid: CountVisits1\n              Effect").replace(
+        "- Statement", "- Version: 2012-10-17\n          Statement"
+    ) + (LOGGING + "        ApplicationLogLevel: WARN\n        SystemLogLevel: INFO\n")
     resources = (
         API.format(path="/~1hello~1{proxy+}")
         + DYNAMODB_TABLE

@@ -109,6 +109,10 @@ ARN_MAKERS = {"Ref", "Fn::Sub", "Fn::Join"}  # what may make a managed policy's 
 # should not specify a principal", as hashicorp/terraform#13449 records IAM's answer).
 SID = re.compile(r"[A-Za-z0-9]*")
 PRINCIPALS = ("Principal", "NotPrincipal")
+# A statement's Effect, case-sensitive, and the policy grammar's versions (IAM JSON policy
+# elements: Effect, Version); IAM refuses any other as malformed.
+EFFECTS = ("Allow", "Deny")
+POLICY_VERSIONS = ("2012-10-17", "2008-10-17")
 LAMBDA_PRINCIPAL = "lambda.amazonaws.com"  # the service that assumes a function's role
 # The values Lambda takes in LoggingConfig (Lambda's API reference, LoggingConfig; the
 # CloudFormation property's allowed values), written so: the deploy refuses any other, such as
@@ -153,6 +157,9 @@ def _construct_tag(tag: str):
 
 for _tag in SAM_TAGS:
     _TemplateLoader.add_constructor(f"!{_tag}", _construct_tag(_tag))
+# A timestamp is read as the string it is written as, as SAM CLI reads it (its yamlhelper's
+# yaml_parse): an unquoted `Version: 2012-10-17` is IAM's version, not a date.
+_TemplateLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
 
 
 def parse_yaml(path: Path) -> dict[str, Any]:
@@ -552,7 +559,8 @@ def load(
             group = resolver.resolve(props, logical_id)
             days = group.get("RetentionInDays")
             if days is not None:  # a parameter's is a string, or "7": a number, as AWS takes it
-                group["RetentionInDays"] = resolver.number(days, f"{logical_id}.RetentionInDays")
+                kept = resolver.number(days, f"{logical_id}.RetentionInDays", float)
+                group["RetentionInDays"] = int(kept) if kept.is_integer() else kept
                 if group["RetentionInDays"] not in RETENTION_DAYS:
                     raise WorkshopError(
                         f"{where}: {logical_id}.RetentionInDays is {days!r}, which CloudWatch "
@@ -889,7 +897,15 @@ def _document(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> di
 
 
 def _identity_policy(document: Any, where: str, resolver: _Resolver) -> Any:
-    """The document, or a WorkshopError naming a statement that IAM refuses in a role's policy."""
+    """The document, or a WorkshopError naming its Version or a statement that IAM refuses in
+    a role's policy."""
+    version = document.get("Version") if isinstance(document, dict) else None
+    if version is not None and version not in POLICY_VERSIONS:
+        raise WorkshopError(
+            f"{resolver.where}: {where} has the Version {version!r}, which IAM refuses as a "
+            f"malformed policy (it knows only {' and '.join(POLICY_VERSIONS)}): the deploy "
+            'would fail. Write Version: "2012-10-17".'
+        )
     statements = document.get("Statement") if isinstance(document, dict) else None
     statements = [statements] if isinstance(statements, dict) else statements
     for index, statement in enumerate(statements if isinstance(statements, list) else []):
@@ -902,6 +918,12 @@ def _identity_policy(document: Any, where: str, resolver: _Resolver) -> Any:
                 f"{here} has the Sid {sid!r}, which IAM refuses in an identity policy (a Sid "
                 "takes only A-Z, a-z and 0-9): the deploy would fail (MalformedPolicyDocument). "
                 "Write it without the other characters."
+            )
+        effect = statement.get("Effect")
+        if effect not in EFFECTS:
+            raise WorkshopError(
+                f"{here} has the Effect {effect!r}, which IAM refuses as a malformed policy (it "
+                "takes Allow or Deny, written so): the deploy would fail."
             )
         for element in PRINCIPALS:
             if element in statement:
