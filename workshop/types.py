@@ -131,6 +131,9 @@ class Api:
     # routes, without the MethodSettings of `stage` (aws/serverless-application-model#191).
     extra_stage: str | None = None
     data_trace: bool = False  # whether MethodSettings log full requests (DataTraceEnabled)
+    # Each MethodSettings scope (ResourcePath, HttpMethod) whose responses the stage's cache
+    # serves: CachingEnabled, on a stage with CacheClusterEnabled.
+    cached: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

@@ -690,7 +690,7 @@ def _route_throttle(entries: tuple, routes: list[Route]) -> tuple[float | None, 
     covering = [
         (specific(e[0]), index, e)
         for index, e in enumerate(entries)
-        if any(_covers(e[0], route) for route in routes)
+        if any(covers(e[0], route) for route in routes)
     ]
     if not covering:
         return None, None
@@ -708,7 +708,7 @@ def resource_path(path: str) -> str:
     return "/" + path.replace("~1", "/").lstrip("/")
 
 
-def _covers(scope: tuple[str, str], route: Route) -> bool:
+def covers(scope: tuple[str, str], route: Route) -> bool:
     """Whether MethodSettings for `scope` (ResourcePath, HttpMethod) apply to `route`."""
     path, method = scope
     return (path == "/*" or resource_path(path).rstrip("/") == route.path.rstrip("/")) and (
@@ -718,7 +718,7 @@ def _covers(scope: tuple[str, str], route: Route) -> bool:
 
 def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
     stage = resolver.resolve(props.get("StageName", DEFAULT_STAGE), f"{logical_id}.StageName")
-    throttles = []
+    throttles, cached = [], []
     data_trace = False
     settings = resolver.resolve(props.get("MethodSettings") or [], f"{logical_id}.MethodSettings")
     for index, setting in enumerate(settings if isinstance(settings, list) else []):
@@ -730,6 +730,10 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
         # API Gateway's CloudWatch role, which is set outside any stack: the harness cannot
         # know an account's. Full request logs (DataTraceEnabled) are kept for check 07.
         data_trace = data_trace or str(setting.get("DataTraceEnabled")).lower() == "true"
+        if str(setting.get("CachingEnabled")).lower() == "true":
+            cached.append(
+                (str(setting.get("ResourcePath", "/*")), str(setting.get("HttpMethod", "*")))
+            )
         # A parameter's value is a string, which CloudFormation converts: so does this. A typo
         # (`2OO`) is named, as the deploy would refuse it.
         rate = burst = None
@@ -779,6 +783,11 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
         binary_media_types=tuple(str(t).replace("~1", "/") for t in binary),
         extra_stage=None if openapi is not None else SAM_EXTRA_STAGE,
         data_trace=data_trace,
+        # A method caches only where the stage has a cache cluster (API Gateway's guide, Cache
+        # settings for REST APIs), kept for check 07.
+        cached=tuple(cached)
+        if str(resolver.resolve(props.get("CacheClusterEnabled"), logical_id)).lower() == "true"
+        else (),
     )
 
 

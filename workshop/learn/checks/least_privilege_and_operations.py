@@ -30,7 +30,7 @@ from workshop.local.iam import (
     names_resource,
     requested,
 )
-from workshop.local.sam_template import ACCOUNT_ID, resource_path
+from workshop.local.sam_template import ACCOUNT_ID, covers, resource_path
 from workshop.types import Api, Function
 
 NEEDS_STACK = True
@@ -560,6 +560,21 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
             "among them, so every session id, for anyone who reads the logs to take over a "
             "session. AWS advises against full request logs for production APIs: leave "
             "DataTraceEnabled out."
+        )
+    # A stage's cache answers a GET from the cache for CacheTtlInSeconds, 300 by default (API
+    # Gateway's guide, Cache settings for REST APIs); the harness serves none, so it is read here.
+    cached = [
+        api.logical_id
+        for api in apis
+        for route in stack.template.routes
+        if route.api == api.logical_id and any(covers(scope, route) for scope in api.cached)
+    ]
+    if cached:
+        problems.append(
+            f"The API {cached[0]} answers the function's route from its stage's cache "
+            "(CacheClusterEnabled, MethodSettings CachingEnabled): for the cache's time to live "
+            "(300 seconds unless CacheTtlInSeconds says otherwise) every visitor gets the first "
+            "visitor's answer, so the count stops rising. Leave caching off."
         )
     for api, (rate, burst) in limited:
         if api.extra_stage:
