@@ -488,6 +488,8 @@ def check(stack: Any, seen: Collection[str] = (), reached: Collection[str] = ())
 # Services whose actions a counter's policy may hold: its table's, and its logs' (SAM's
 # AWSLambdaBasicExecutionRole, which the role has anyway; the log group is judged above).
 OWN_SERVICES = ("dynamodb", "logs")
+ON_FAILURE = ("ROLLBACK", "DELETE", "DO_NOTHING")  # what sam deploy's --on-failure takes
+CLICK_TRUE = ("1", "true", "t", "yes", "y", "on")  # click's BoolParamType's words for true
 
 
 def _other_services(documents: list[Any]) -> list[str]:
@@ -612,14 +614,22 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
         )
     # Read as the stack was started: an invalid config (`disable_rollback = False`) stops it.
     deploy = samconfig.parameters(stack.project_dir, "deploy")
+    on_failure = deploy.get("on_failure", "ROLLBACK")
+    # sam deploy's --on-failure is a case-sensitive choice (samcli.commands.deploy.command).
+    if on_failure not in ON_FAILURE:
+        problems.append(
+            f"The project's samconfig sets on_failure = {on_failure!r}, which sam deploy "
+            f"refuses (it takes {', '.join(ON_FAILURE)}, written so): the deploy does not run."
+        )
     keeps = [
         setting
         for setting, value in (
-            ("disable_rollback = true", deploy.get("disable_rollback") is True),
+            # SAM CLI hands the value to click's boolean, which reads "true", "yes", 1 as true.
             (
-                'on_failure = "DO_NOTHING"',
-                str(deploy.get("on_failure", "")).upper() == "DO_NOTHING",
+                "disable_rollback = true",
+                str(deploy.get("disable_rollback")).strip().lower() in CLICK_TRUE,
             ),
+            ('on_failure = "DO_NOTHING"', on_failure == "DO_NOTHING"),
         )
         if value
     ]
