@@ -513,7 +513,13 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
     """What running the counter in production needs, read from the running stack."""
     function, table = stack.function(), stack.table().name
     problems = []
-    if not any(_is_json_record(message) for message in printed):
+    # Judged by what the visits logged; where they logged nothing (SystemLogLevel WARN drops
+    # the START and END lines), by the format the function is told to log in.
+    if (
+        not any(_is_json_record(message) for message in printed)
+        if printed
+        else function.logging_config.get("LogFormat") != "JSON"
+    ):
         problems.append(
             "The function's logs are plain text, such as "
             f"`{quote(printed[0].splitlines()[0]) if printed else 'START RequestId: ...'}`, "
