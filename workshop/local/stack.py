@@ -418,12 +418,19 @@ class Stack:
         return filter_events(self.aws.client("logs"), self.function(function).log_group, pattern)
 
     def table(self, logical_id: str | None = None):
-        """A boto3 Table resource for one of the template's tables."""
+        """A boto3 Table resource for one of the template's tables: by default the one the
+        function uses, the first its environment variables name (the first table if none)."""
         tables = self.template.tables
         if not tables:
             raise WorkshopError("this template has no table")
-        table = tables[logical_id] if logical_id else next(iter(tables.values()))
-        return self.aws.resource("dynamodb").Table(table.name)
+        if logical_id:
+            return self.aws.resource("dynamodb").Table(tables[logical_id].name)
+        # By the variables' values, not their names: a fix may name its variable otherwise,
+        # and declare another table (an audit log) before the counter's.
+        names = [table.name for table in tables.values()]
+        functions = self.template.functions.values()
+        named = [v for fn in functions for v in fn.environment.values() if v in names]
+        return self.aws.resource("dynamodb").Table((named or names)[0])
 
     def describe(self) -> dict[str, Any]:
         """What `workshop up` writes for other commands (`workshop logs`) to find this stack."""

@@ -358,7 +358,7 @@ class _App:
             self.figures = AppFigures(label=label)
             self.function = self.stack.function()
             self.key = function_credentials(self.function)["AWS_ACCESS_KEY_ID"]
-            self.table = next(iter(self.stack.template.tables.values())).name
+            self.table = self.stack.table().name
             # The first visit's DynamoDB requests are those whose round trips are timed.
             actions: list[str] = []
 
