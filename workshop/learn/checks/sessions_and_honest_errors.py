@@ -231,7 +231,7 @@ def _other_cookies(visitor: LoggedVisitor) -> list[str]:
 def _cookie_attributes(header: str, hosts: set[str]) -> list[str]:
     """What the session cookie lacks: HttpOnly, Secure, SameSite=Lax (or Strict), and a
     lifetime of a day at least; and what makes a browser refuse it: a Domain that is not the
-    API's host on AWS (one of `hosts`) nor above it, or a name's prefix it breaks the rules of
+    API's host on AWS (one of `hosts`), or a name's prefix it breaks the rules of
     (RFC 6265, 5.3; RFC 6265bis, 4.1.3)."""
     attributes = {}
     for part in header.split(";")[1:]:
@@ -279,9 +279,24 @@ def _refused_by_browsers(name: str, attributes: dict[str, str], hosts: set[str])
     keeps = "so the browser does not keep it, and every visit is a first visit"
     domain = attributes.get("domain", "")
     domain = domain[1:] if domain.startswith(".") else domain  # one leading dot is ignored
-    if domain and not any(h == domain or h.endswith("." + domain) for h in hosts):
-        host = ", ".join(sorted(hosts))
+    host = ", ".join(sorted(hosts))
+    if domain and not any(h.lower() == domain or h.lower().endswith("." + domain) for h in hosts):
         return f"with Domain={domain}, which is not the API's host ({host}), {keeps}"
+    if domain and domain not in {h.lower() for h in hosts}:
+        # execute-api.<region>.amazonaws.com is on the Public Suffix List (its Amazon API
+        # Gateway section, one entry a region), so the API's host is its own registrable
+        # domain: browsers refuse a Domain that is a public suffix (RFC 6265, 5.3, step 5) or
+        # above the host's registrable domain (Chromium's cookie_util checks both).
+        older = (
+            "; one whose list of public suffixes is older sends it to every API of the region"
+            if domain.startswith("execute-api.")
+            else ""
+        )
+        return (
+            f"with Domain={domain}, above the API's host ({host}): a browser refuses a Domain "
+            "above the host's registrable domain, which for an API Gateway host is the host "
+            f"itself (execute-api.<region>.amazonaws.com is a public suffix), {keeps}{older}"
+        )
     if name.lower().startswith("__host-") and (
         "secure" not in attributes or attributes.get("path") != "/" or domain
     ):
