@@ -32,9 +32,10 @@ from workshop.learn.checks.sessions_and_honest_errors import (
     NEW_VISITORS,
     REFUSED_BELOW_BITS,
     entropy_bits,
+    kept_by_caches,
 )
 from workshop.learn.checks.story import unexpected
-from workshop.visitor import get
+from workshop.visitor import Answer, get
 
 EXERCISES = learn.exercises()
 IDS = [exercise.stage.id for exercise in EXERCISES]
@@ -166,6 +167,27 @@ def test_entropy_tells_random_ids_from_a_clock_and_a_counter():
     counter = [f"session-{k:06d}" for k in range(n)]
     assert entropy_bits(counter) < 16
     assert entropy_bits(["same"] * n) == 0
+
+
+@pytest.mark.parametrize(
+    ("headers", "kept"),
+    [
+        ((), False),
+        ((("Cache-Control", "no-store"),), False),
+        ((("Cache-Control", "public, max-age=3600, no-cache"),), False),
+        ((("cache-control", "private, max-age=0"),), False),
+        ((("Cache-Control", "public"),), True),
+        ((("Cache-Control", "private, max-age=60"),), True),
+        ((("Cache-Control", "s-maxage=60"),), True),
+        ((("Expires", "Thu, 01 Jan 1970 00:00:00 GMT"),), False),
+        ((("Expires", "0"),), False),  # a date that cannot be read has passed
+        ((("Expires", "Fri, 01 Jan 2100 00:00:00 GMT"),), True),
+        # With max-age, Expires is ignored (RFC 9111, 5.3).
+        ((("Cache-Control", "max-age=0"), ("Expires", "Fri, 01 Jan 2100 00:00:00 GMT")), False),
+    ],
+)
+def test_check_06_tells_a_counted_answer_a_cache_may_keep(headers, kept):
+    assert bool(kept_by_caches(Answer(200, "{}", headers))) is kept
 
 
 @pytest.mark.parametrize(

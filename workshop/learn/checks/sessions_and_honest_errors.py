@@ -5,7 +5,10 @@ bug fails as a bug, 502 with its traceback in the logs (stage 05 -> 06)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import email.utils
 import math
+import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -24,7 +27,7 @@ from workshop.learn.checks.story import (
 from workshop.local.api_event import domain_name
 from workshop.local.faults import THROTTLED
 from workshop.local.iam import FunctionAuthorizer
-from workshop.visitor import Visitor, get, lifetime, max_age, path_matches
+from workshop.visitor import Answer, Visitor, get, lifetime, max_age, path_matches
 
 NEEDS_STACK = True
 # The error code an SDK reports for each outage of the local AWS: throttling says which kind of
@@ -150,6 +153,7 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str], list[str]]:
     apis = {route.api for route in stack.template.routes}  # those that serve the counter
     hosts = {domain_name(stack.template.apis.get(api), stack.aws.region) for api in apis}
     problems += _cookie_attributes(first.answer.set_cookie or "", hosts)
+    problems += kept_by_caches(first.answer)
     if not _sent_back(first):
         name = first.answer.cookie.partition("=")[0]
         unsent = (
@@ -183,6 +187,38 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str], list[str]]:
     if not problems:
         problems += _other_cookies(first)
     return first, ids, problems
+
+
+def kept_by_caches(answer: Answer) -> list[str]:
+    """A counted answer must reach no cache: the browser (or a shared cache) would answer the
+    next visits with it, uncounted, and a shared one hand its Set-Cookie to other visitors."""
+    control = ", ".join(value for key, value in answer.headers if key.lower() == "cache-control")
+    directives = {}
+    for part in control.split(","):
+        name, _, value = part.strip().partition("=")
+        directives[name.strip().lower()] = value.strip().strip('"')
+    if "no-store" in directives or "no-cache" in directives:
+        return []
+    ages = [directives.get(name, "") for name in ("max-age", "s-maxage")]
+    kept = "public" in directives or any(age.isdigit() and int(age) > 0 for age in ages)
+    if not kept and not any(name in directives for name in ("max-age", "s-maxage")):
+        # Expires counts only without max-age or s-maxage (RFC 9111, 5.3).
+        try:
+            expires = email.utils.parsedate_to_datetime(answer.header("expires") or "")
+        except (TypeError, ValueError):
+            expires = None  # a date that cannot be read means already expired
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=datetime.UTC)
+        kept = expires is not None and expires.timestamp() > time.time()
+    if not kept:
+        return []
+    said = f"Cache-Control: {control}" if control else f"Expires: {answer.header('expires')}"
+    return [
+        f"A first visit is answered 200 with `{said}`: a cache may keep that answer, so the "
+        "browser shows the kept greeting on the next visits, which never reach the counter and "
+        "are not counted, and a shared cache may hand the visitor's Set-Cookie, their session, "
+        "to others. Answer a counted visit with Cache-Control: no-store."
+    ]
 
 
 def _in_the_url(visitor: LoggedVisitor) -> list[str]:
