@@ -281,6 +281,22 @@ def _honest_errors(stack: Any, visitor: LoggedVisitor) -> list[str]:
     return honest.outages(stack, visitor) or honest.bugs(stack, visitor)
 
 
+def _item_missing(line: str) -> bool:
+    """Whether a log line says the handler found no Item in a refused update's error: as text,
+    or as a JSON record (LogFormat: JSON) whose errorType and errorMessage say it."""
+    if "KeyError: 'Item'" in line:
+        return True
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return (
+        isinstance(record, dict)
+        and record.get("errorType") == "KeyError"
+        and record.get("errorMessage") == "'Item'"
+    )
+
+
 def late_answers(stack: Any) -> list[str]:
     """A late answer that makes an update count twice, or answer 503; ids kept for good."""
     visitor = LoggedVisitor(stack)
@@ -303,7 +319,7 @@ def late_answers(stack: Any) -> list[str]:
     if answer.status != 200:
         which = f"third visit, {LATE},"
         problem = unexpected(which, answer, logs, greeting(3, _session(answer) or "..."))
-        if any("KeyError: 'Item'" in line for line in logs):
+        if any(_item_missing(line) for line in logs):
             problem += (
                 " A refused update's error carries the item only when the update asks for it: "
                 'ReturnValuesOnConditionCheckFailure="ALL_OLD".'
