@@ -51,13 +51,7 @@ class CallsMeet:
     def _written(self, operation: str, request: dict[str, Any]) -> list[tuple[str, str]]:
         """(table, key) of each item a write or a transaction's part names."""
         if operation == "TransactWriteItems":
-            parts = request.get("TransactItems")
-            found = []
-            for part in parts if isinstance(parts, list) else ():
-                for kind, action in part.items() if isinstance(part, dict) else ():
-                    if isinstance(action, dict):
-                        found += self._written({"Put": "PutItem"}.get(kind, "UpdateItem"), action)
-            return found
+            return [item for part in self._parts(request) for item in part]
         table = self._table(request.get("TableName"))
         if table is None:
             return []
@@ -70,6 +64,16 @@ class CallsMeet:
         if not isinstance(key, dict):
             return []
         return [(table.name, json.dumps(key, sort_keys=True))]
+
+    def _parts(self, request: dict[str, Any]) -> list[list[tuple[str, str]]]:
+        """The items of each part of a TransactWriteItems (Put, Update, Delete, ConditionCheck)."""
+        parts = request.get("TransactItems")
+        found = []
+        for part in parts if isinstance(parts, list) else ():
+            kind, action = next(iter(part.items())) if isinstance(part, dict) and part else ("", {})
+            operation = {"Put": "PutItem"}.get(kind, "UpdateItem")  # the others name a Key
+            found.append(self._written(operation, action) if isinstance(action, dict) else [])
+        return found
 
     def _item(self, table_name: str, key: str) -> tuple[Any, Any, Any]:
         """moto's table, the item's hash and range values (as moto keys its items)."""
@@ -122,12 +126,9 @@ class CallsMeet:
         if operation != "TransactWriteItems":
             return None
         met = {item for applied, items in self._transactions if applied > arrived for item in items}
-        parts = request.get("TransactItems")
-        reasons = []
-        for part in parts if isinstance(parts, list) else ():
-            kind, action = next(iter(part.items())) if isinstance(part, dict) and part else ("", {})
-            named = self._written({"Put": "PutItem"}.get(kind, "UpdateItem"), action)
-            reasons.append(CONFLICT if set(named) & met else {"Code": "None"})
+        reasons = [
+            CONFLICT if set(part) & met else {"Code": "None"} for part in self._parts(request)
+        ]
         if CONFLICT not in reasons:
             return None
         codes = ", ".join(reason["Code"] for reason in reasons)

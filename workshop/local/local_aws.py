@@ -350,19 +350,23 @@ class LocalAWS:
             raise RuntimeError("an outage can only be simulated on the embedded AWS")
         if kind not in OUTAGES:
             raise ValueError(f"no outage {kind!r}: it is one of {', '.join(OUTAGES)}")
+        self._gate.outage = (kind, self.on_demand_tables())
+        try:
+            yield
+        finally:
+            self._gate.outage = None
+
+    def on_demand_tables(self) -> dict[str, bool]:
+        """Whether each table is on-demand (PAY_PER_REQUEST): DynamoDB throttles the two kinds
+        with errors of their own (faults.outage_answer)."""
         dynamodb = self.client("dynamodb")
-        on_demand = {
+        return {
             name: dynamodb.describe_table(TableName=name)["Table"]
             .get("BillingModeSummary", {})
             .get("BillingMode")
             == "PAY_PER_REQUEST"
             for name in dynamodb.list_tables()["TableNames"]
         }
-        self._gate.outage = (kind, on_demand)
-        try:
-            yield
-        finally:
-            self._gate.outage = None
 
     @contextlib.contextmanager
     def dynamodb_stall(

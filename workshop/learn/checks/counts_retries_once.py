@@ -474,14 +474,7 @@ def _kept_for_good(stack: Any, visitor: LoggedVisitor, count: int) -> list[str]:
 
 def _throttling(stack: Any) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
     """The error DynamoDB answers a call with while it throttles (faults.outage_answer)."""
-    dynamodb = stack.aws.client("dynamodb")
-    on_demand = {
-        table.name: dynamodb.describe_table(TableName=table.name)["Table"]
-        .get("BillingModeSummary", {})
-        .get("BillingMode")
-        == "PAY_PER_REQUEST"
-        for table in stack.template.tables.values()
-    }
+    on_demand = stack.aws.on_demand_tables()
 
     def error(target: str, request: dict[str, Any]) -> dict[str, Any]:
         action = target.rsplit(".", 1)[-1]
