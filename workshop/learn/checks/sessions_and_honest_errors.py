@@ -109,8 +109,9 @@ def _value(cookie: str | None) -> str:
 
 
 def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str], list[str]]:
-    """New visitors, a visit each, and two of them twice: (the first visitor, the session ids
-    they were given, what fails). The second one's browser speaks HTTP/2, as most do."""
+    """New visitors, a visit each, two of them twice, and the second a third time in a new
+    execution environment: (the first visitor, the session ids they were given, what fails).
+    The second one's browser speaks HTTP/2, as most do."""
     first, second = LoggedVisitor(stack), LoggedVisitor(stack, http2=True)
     for visitor, which in ((first, "first visit"), (second, "first visit of a second visitor")):
         answer, logs = visitor.visit()
@@ -183,10 +184,37 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str], list[str]]:
             )
             break
     if not problems:
+        problems += _in_another_environment(stack, second)
+    if not problems:
         problems += _in_the_url(second)
     if not problems:
         problems += _other_cookies(first)
     return first, ids, problems
+
+
+def _in_another_environment(stack: Any, visitor: LoggedVisitor) -> list[str]:
+    """The visitor's next visit served by a new execution environment, as any visit may be on
+    Lambda: it retires idle environments when it will, and every one on a deploy, and starts
+    more for visits that come at once. Their session and its count go on there."""
+    stack.expire_environments()  # the next visit is a cold start: its init runs anew
+    session = _value(visitor.answer and visitor.answer.cookie)
+    answer, logs = visitor.visit()
+    body = answer.json() if isinstance(answer.json(), dict) else {}
+    if is_greeting(answer, 3, None) and body.get("session_id", session) == session:
+        return []
+    which = "third visit of the second visitor, the first served by a new execution environment,"
+    said = (
+        f"The {which} is counted as a first visit"
+        if is_greeting(answer, 1, None)
+        else unexpected(which, answer, logs, greeting(3, session)).removesuffix(".")
+    )
+    return [
+        f"{said}: on another execution environment the visitor's session is lost, and their "
+        "count restarts. Lambda may serve any visit from any environment: it retires idle ones "
+        "when it will (and all of them on every deploy), and starts more for visits at once. "
+        "What makes a session id trusted must be the same in every environment: the table "
+        "(or a secret they all read), not one environment's memory."
+    ]
 
 
 def kept_by_caches(answer: Answer) -> list[str]:
