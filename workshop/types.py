@@ -65,6 +65,10 @@ class Route:
     path: str
     method: str  # upper case, or ANY
     function: str
+    # The method's authorization type, as API Gateway's get-method names it: NONE, or AWS_IAM
+    # (a SigV4-signed request); and whether it requires an API key (x-api-key).
+    authorization: str = "NONE"
+    api_key_required: bool = False
 
 
 @dataclass
@@ -89,6 +93,9 @@ class Function:
     attached: dict[int, str] = field(default_factory=dict)
     # The role's logical id: SAM's "<Function>Role", or the template's role that Role names.
     role: str = ""
+    # The AuthType of its function URL (FunctionUrlConfig): NONE, public, or AWS_IAM; None
+    # where it has none. The harness serves no function URL: check 07 reads it.
+    url_auth: str | None = None
 
     @property
     def log_group(self) -> str:
@@ -134,6 +141,10 @@ class Api:
     # Each MethodSettings scope (ResourcePath, HttpMethod) whose responses the stage's cache
     # serves: CachingEnabled, on a stage with CacheClusterEnabled.
     cached: tuple[tuple[str, str], ...] = ()
+    # The values of the API keys that the usage plans of its stage take (x-api-key).
+    api_keys: tuple[str, ...] = ()
+    # DisableExecuteApiEndpoint: the default endpoint, which the harness stands for, is off.
+    execute_api_disabled: bool = False
 
 
 @dataclass

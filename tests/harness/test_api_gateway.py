@@ -17,7 +17,9 @@ import pytest
 
 from tests.helpers import PROBE_APP, fetch, fetch_json, raw_http
 from workshop import served
-from workshop.local.api_gateway import MalformedResponse, proxy_response
+from workshop.local.api_event import Request
+from workshop.local.api_gateway import ApiGateway, MalformedResponse, proxy_response
+from workshop.types import Api, Invocation, Route
 from workshop.visitor import Visitor
 
 
@@ -415,3 +417,96 @@ def test_a_header_that_would_make_other_headers_is_a_malformed_response(headers)
         proxy_response({"headers": headers, "body": ""})
     with pytest.raises(MalformedResponse):
         proxy_response({"multiValueHeaders": {name: [v] for name, v in headers.items()}})
+
+
+# What an API's settings refuse before the function runs.
+
+
+@pytest.fixture
+def gateway_for():
+    """Makes a gateway for one route that records each invoke instead of running a function:
+    (gateway, the functions invoked). Each is closed at the end (it holds a port, unserved)."""
+    made = []
+
+    def make(api: Api, route: Route) -> tuple[ApiGateway, list[str]]:
+        invoked = []
+
+        def invoke(function: str, event: dict) -> Invocation:
+            invoked.append(function)
+            return Invocation("id", payload={"statusCode": 200, "body": "counted"})
+
+        made.append(ApiGateway([route], invoke, apis={api.logical_id: api}, port=0))
+        return made[-1], invoked
+
+    yield make
+    for gateway in made:
+        gateway.stop()
+
+
+def _answer(gateway: ApiGateway, path: str, headers: dict[str, str] | None = None):
+    response = gateway.handle(Request("GET", path, list((headers or {}).items()), b"", "1.2.3.4"))
+    return response.status, dict(response.headers).get("x-amzn-ErrorType"), response.body
+
+
+KEY = "a" * 40  # an API key of the API's usage plan
+
+
+@pytest.mark.parametrize(
+    "headers, answer",
+    [
+        ({}, (403, "ForbiddenException", b'{"message":"Forbidden"}')),
+        ({"x-api-key": "b" * 40}, (403, "ForbiddenException", b'{"message":"Forbidden"}')),
+        ({"X-API-Key": KEY}, (200, None, b"counted")),
+    ],
+    ids=["no-key", "a-key-of-no-usage-plan", "the-usage-plan-s-key"],
+)
+def test_a_method_that_requires_an_api_key_refuses_a_request_without_a_valid_one(
+    gateway_for, headers, answer
+):
+    """AWS's knowledge center (troubleshooting 403s): "API key isn't valid", ForbiddenException,
+    "Forbidden"; the function does not run."""
+    api = Api("Api", "Prod", api_keys=(KEY,), extra_stage="Stage")
+    gateway, invoked = gateway_for(api, Route("Api", "Prod", "/hello", "GET", "Fn", "NONE", True))
+    assert _answer(gateway, "/Prod/hello", headers) == answer
+    assert invoked == (["Fn"] if answer[0] == 200 else [])
+    # SAM's usage plan names the API's StageName: on its extra stage, no key is valid.
+    assert _answer(gateway, "/Stage/hello", headers)[0] == 403
+
+
+@pytest.mark.parametrize(
+    "headers, answer",
+    [
+        ({}, (403, "MissingAuthenticationTokenException", MISSING_TOKEN)),
+        ({"Authorization": "Bearer abc"}, (403, "IncompleteSignatureException", None)),
+        (
+            {
+                "Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/execute-api/"
+                "aws4_request, SignedHeaders=host;x-amz-date, Signature=0123abcd"
+            },
+            (200, None, b"counted"),
+        ),
+    ],
+    ids=["unsigned", "a-bearer-token", "signed"],
+)
+def test_a_method_with_iam_authorization_refuses_an_unsigned_request(gateway_for, headers, answer):
+    """As API Gateway answers a request for no route (AWS's knowledge center: "Missing
+    Authentication Token", an authentication token wasn't found in the request); a signed one
+    goes through, its signature unchecked."""
+    gateway, invoked = gateway_for(
+        Api("Api", "Prod"), Route("Api", "Prod", "/hello", "GET", "Fn", "AWS_IAM")
+    )
+    status, error_type, body = _answer(gateway, "/Prod/hello", headers)
+    assert (status, error_type) == answer[:2]
+    assert answer[2] is None or body == answer[2]
+    assert invoked == (["Fn"] if status == 200 else [])
+
+
+def test_an_api_with_its_default_endpoint_disabled_answers_403_and_runs_nothing(gateway_for):
+    """API Gateway's guide ("Disable the default endpoint for REST APIs"): 403 Forbidden; its
+    body was never recorded, so the harness makes none up."""
+    gateway, invoked = gateway_for(
+        Api("Api", "Prod", execute_api_disabled=True), Route("Api", "Prod", "/hello", "GET", "Fn")
+    )
+    for path in ("/Prod/hello", "/hello"):
+        assert _answer(gateway, path) == (403, None, b"")
+    assert invoked == []

@@ -668,3 +668,130 @@ def test_sam_s_role_named_beside_a_role_of_the_stack_is_refused(tmp_path):
     )
     with pytest.raises(WorkshopError, match="Outputs.R refers to FnRole, the role SAM makes"):
         load(path, stack_name="t")
+
+
+def _two_events(auth: str = "") -> str:
+    """Two Api events on the Api resource: /open, and /hello with `auth` as its Auth lines."""
+    return (
+        "      Events:\n        Open:\n          Type: Api\n          Properties:\n"
+        "            RestApiId: !Ref Api\n            Path: /open\n            Method: get\n"
+        "        Hello:\n          Type: Api\n          Properties:\n"
+        "            RestApiId: !Ref Api\n            Path: /hello\n            Method: get\n"
+        + auth
+    )
+
+
+API = "  Api:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: Prod\n"
+
+
+@pytest.mark.parametrize(
+    "api_auth, event_auth, methods",
+    [
+        ("", "", [("NONE", False), ("NONE", False)]),
+        (
+            "        ApiKeyRequired: true\n",
+            "            Auth:\n              ApiKeyRequired: false\n",
+            [("NONE", True), ("NONE", False)],
+        ),
+        (
+            "        DefaultAuthorizer: AWS_IAM\n",
+            "            Auth:\n              Authorizer: NONE\n",
+            [("AWS_IAM", False), ("NONE", False)],
+        ),
+        (
+            "",
+            "            Auth:\n              Authorizer: AWS_IAM\n",
+            [("NONE", False), ("AWS_IAM", False)],
+        ),
+    ],
+    ids=["no-auth", "api-key-but-not-on-hello", "iam-but-not-on-hello", "iam-on-hello-only"],
+)
+def test_a_method_has_its_api_s_auth_unless_its_event_s_auth_says_otherwise(
+    tmp_path, api_auth, event_auth, methods
+):
+    """As SAM's swagger editor sets each method's security (samtranslator's eventsources/push)."""
+    extra = _two_events(event_auth)
+    api = API + ("      Auth:\n" + api_auth if api_auth else "")
+    template = load(
+        _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra) + api), stack_name="t"
+    )
+    assert [(r.authorization, r.api_key_required) for r in template.routes] == methods
+
+
+@pytest.mark.parametrize(
+    "plan, source, keys",
+    [
+        ("PER_API", "HEADER", 1),
+        ("SHARED", "HEADER", 1),
+        ("NONE", "HEADER", 0),
+        ("PER_API", "AUTHORIZER", 0),
+    ],
+)
+def test_an_api_s_usage_plan_makes_the_one_key_it_takes(tmp_path, plan, source, keys):
+    """SAM's PER_API and SHARED usage plans make an API key; the harness makes its value, the
+    same from start to start, 40 letters and digits as API Gateway's."""
+    api = API + (
+        f"      ApiKeySourceType: {source}\n      Auth:\n        ApiKeyRequired: true\n"
+        f"        UsagePlan:\n          CreateUsagePlan: {plan}\n"
+    )
+    path = _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=_two_events()) + api)
+    made = load(path, stack_name="t").apis["Api"].api_keys
+    assert len(made) == keys and made == load(path, stack_name="t").apis["Api"].api_keys
+    assert all(re.fullmatch(r"[A-Za-z0-9]{40}", key) for key in made)
+
+
+def test_globals_give_the_implicit_api_its_auth(tmp_path):
+    events = "      Events:\n        Hello:\n          Type: Api\n          Properties:\n"
+    events += "            Path: /hello\n            Method: get\n"
+    globals_ = "Globals:\n  Api:\n    Auth:\n      DefaultAuthorizer: AWS_IAM\n"
+    template = load(
+        _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=events), globals_),
+        stack_name="t",
+    )
+    assert template.routes[0].authorization == "AWS_IAM"
+
+
+@pytest.mark.parametrize(
+    "api_auth, event_auth, named",
+    [
+        (
+            "        Authorizers:\n          Pool:\n            UserPoolArn: arn\n",
+            "",
+            "Api.Auth.Authorizers",
+        ),
+        (
+            "        ResourcePolicy:\n          IpRangeBlacklist: ['10.0.0.0/8']\n",
+            "",
+            "Api.Auth.ResourcePolicy",
+        ),
+        (
+            "",
+            "            Auth:\n              InvokeRole: NONE\n",
+            "Fn.Events.Hello.Auth.InvokeRole",
+        ),
+    ],
+    ids=["an-authorizer", "a-resource-policy", "an-invoke-role"],
+)
+def test_auth_the_harness_cannot_judge_is_named(tmp_path, api_auth, event_auth, named):
+    api = API + ("      Auth:\n" + api_auth if api_auth else "")
+    path = _write(
+        tmp_path, FUNCTION.format(runtime="python3.11", extra=_two_events(event_auth)) + api
+    )
+    with pytest.raises(WorkshopError, match="cannot serve") as caught:
+        load(path, stack_name="t")
+    assert named in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "auth_type, read", [("NONE", "NONE"), ("AWS_IAM", "AWS_IAM"), ("none", None)]
+)
+def test_a_function_url_s_auth_type_is_read_and_one_lambda_refuses_is_a_mistake(
+    tmp_path, auth_type, read
+):
+    extra = f"      FunctionUrlConfig:\n        AuthType: {auth_type}\n"
+    path = _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra))
+    if read is None:
+        with pytest.raises(WorkshopError, match="Lambda takes AWS_IAM or NONE"):
+            load(path, stack_name="t")
+    else:
+        assert load(path, stack_name="t").functions["Fn"].url_auth == read

@@ -66,6 +66,16 @@ MISSING_TOKEN = GatewayError(
     403, b'{"message":"Missing Authentication Token"}', "MissingAuthenticationTokenException"
 )
 FORBIDDEN = GatewayError(403, b'{"message":"Forbidden"}', "ForbiddenException")
+# A method that requires an API key, asked without one or with one that no usage plan of the
+# stage takes: the same 403 (AWS's knowledge center, "How do I troubleshoot HTTP 403 errors from
+# API Gateway?": "API key isn't valid", ForbiddenException, "Forbidden"; the body as recorded in
+# pmuens/serverless-secured-api#2; LocalStack's AWS-validated InvalidAPIKeyError).
+INVALID_API_KEY = FORBIDDEN
+# The default endpoint of an API with DisableExecuteApiEndpoint answers 403 Forbidden (API
+# Gateway's guide, "Disable the default endpoint for REST APIs"); no recording shows its body or
+# x-amzn-ErrorType, so none is made up: an empty body.
+ENDPOINT_DISABLED = GatewayError(403, b"", None)
+SIGV4 = "AWS4-HMAC-SHA256 "  # how a SigV4 Authorization header begins: its algorithm
 INTERNAL_ERROR = GatewayError(
     502, b'{"message": "Internal server error"}', "InternalServerErrorException"
 )
@@ -425,10 +435,14 @@ class ApiGateway:
         route, parameters = found
         api = self.apis.get(route.api)
         if api is not None and stage is not None and stage == api.extra_stage != api.stage:
-            # SAM's extra stage: the same deployment, without the stage's MethodSettings.
-            api, bucket = replace(api, stage=stage), None
+            # SAM's extra stage: the same deployment, without the stage's MethodSettings, and
+            # in no usage plan (SAM's names the API's StageName only), so no API key is valid.
+            api, bucket = replace(api, stage=stage, api_keys=()), None
         else:
             bucket = self._limits.get(route.api)
+        refused = _refused(route, api, request)
+        if refused is not None:
+            return self._error(refused, ids), None
         if bucket is not None and not bucket.take():
             why = f"over the API's throttle: {bucket.rate:g} requests a second, bursts of up to "
             why += f"{bucket.capacity:g}"
@@ -543,6 +557,33 @@ def _not_signed(headers: list[tuple[str, str]]) -> GatewayError | None:
             )
             body = json.dumps({"message": message}, separators=(",", ":")).encode()
             return GatewayError(403, body, "IncompleteSignatureException")
+    return None
+
+
+def _refused(route: Route, api: Api | None, request: Request) -> GatewayError | None:
+    """What API Gateway answers a request for `route` that its API's settings refuse before the
+    function runs, or None: the default endpoint disabled, IAM authorization without a signed
+    request, an API key missing or not valid. (Which of them AWS tries first is not recorded.)"""
+    if api is not None and api.execute_api_disabled:
+        why = f"the API {api.logical_id}'s default endpoint is disabled (DisableExecuteApiEndpoint)"
+        return replace(ENDPOINT_DISABLED, why=why)
+    headers = {name.lower(): value for name, value in request.headers}
+    if route.authorization == "AWS_IAM":
+        signed = headers.get("authorization", "").startswith(SIGV4) or "X-Amz-Signature=" in (
+            urlsplit(request.raw_path).query
+        )
+        # A signed request is let through unverified: the harness holds no caller's credentials
+        # to check a signature with.
+        if not signed:
+            why = f"{route.method} {route.path} requires IAM authorization (AWS_IAM), and the "
+            why += "request is not signed"
+            return replace(_not_signed(request.headers) or MISSING_TOKEN, why=why)
+    if route.api_key_required:
+        key = headers.get("x-api-key")
+        if key is None or key not in (api.api_keys if api else ()):
+            why = f"{route.method} {route.path} requires an API key (x-api-key), and the request "
+            why += "has none" if key is None else "has one that no usage plan of the stage takes"
+            return replace(INVALID_API_KEY, why=why)
     return None
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,21 @@ LOGGING_VALUES = {
     "ApplicationLogLevel": ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"),
     "SystemLogLevel": ("DEBUG", "INFO", "WARN"),
 }
+# The parts of an Api's Auth (SAM's AWS::Serverless::Api) that the harness serves: IAM
+# authorization and API keys. Lambda and Cognito authorizers, resource policies and an invoke
+# role it cannot judge.
+AUTH_SERVED = {
+    "DefaultAuthorizer",
+    "ApiKeyRequired",
+    "UsagePlan",
+    "AddDefaultAuthorizerToCorsPreflight",
+    "AddApiKeyRequiredToCorsPreflight",
+}
+IAM_AUTHORIZER = "AWS_IAM"  # SAM's name for IAM authorization, built in (no Authorizers entry)
+# The logical id of the API key SAM makes for a usage plan, by CreateUsagePlan (samtranslator's
+# api_generator); NONE makes none.
+USAGE_PLAN_KEYS = {"PER_API": "{api}ApiKey", "SHARED": "ServerlessApiKey", "NONE": None}
+URL_AUTH_TYPES = ("AWS_IAM", "NONE")  # a function URL's AuthType (Lambda's API reference)
 SAM_TAGS = (
     *("Ref", "Sub", "GetAtt", "Join", "Select", "Split"),
     *("If", "Equals", "Not", "And", "Or", "Condition"),
@@ -512,9 +528,11 @@ def load(
     tables: dict[str, Table] = {}
     # The API that SAM makes for Api events without a RestApiId takes Globals.Api too.
     implicit = with_globals(sam_globals, SERVERLESS_API, DEFAULT_API, {}, where)
-    apis: dict[str, Api] = {DEFAULT_API: _api(DEFAULT_API, implicit, resolver)}
+    auths = {DEFAULT_API: _api_auth(DEFAULT_API, implicit, resolver)}
+    apis: dict[str, Api] = {DEFAULT_API: _api(DEFAULT_API, implicit, resolver, auths[DEFAULT_API])}
     log_groups: dict[str, dict[str, Any]] = {}
     attached: list[tuple[str, dict[str, Any]]] = []  # policy resources that name roles
+    events: dict[str, list[dict[str, Any]]] = {}  # each function's events' Auth
 
     for logical_id, resource in raw["Resources"].items():
         kind = resource.get("Type")
@@ -524,6 +542,10 @@ def load(
         if kind == FUNCTION:
             merged = with_globals(sam_globals, kind, logical_id, resource, where)
             functions[logical_id] = _function(logical_id, merged, path.parent, resolver)
+            events[logical_id] = [  # each route's, in the order of its routes
+                _event_auth(event, f"{logical_id}.Events.{event_id}", resolver)
+                for event_id, event in (merged.get("Events") or {}).items()
+            ]
         elif kind in (SIMPLE_TABLE, DYNAMODB_TABLE):
             name = resolver.physical_name(logical_id)
             billing = resolver.resolve(props.get("BillingMode"), f"{logical_id}.BillingMode")
@@ -554,7 +576,8 @@ def load(
             )
         elif kind == SERVERLESS_API:
             merged = with_globals(sam_globals, kind, logical_id, resource, where)
-            apis[logical_id] = _api(logical_id, merged, resolver)
+            auths[logical_id] = _api_auth(logical_id, merged, resolver)
+            apis[logical_id] = _api(logical_id, merged, resolver, auths[logical_id])
         elif kind == LOG_GROUP:
             group = resolver.resolve(props, logical_id)
             days = group.get("RetentionInDays")
@@ -594,7 +617,12 @@ def load(
                     "which is not an AWS::Serverless::Api in this template."
                 )
         fn.routes = [
-            Route(r.api, apis[r.api].stage, r.path, r.method, r.function) for r in fn.routes
+            _method_auth(
+                Route(r.api, apis[r.api].stage, r.path, r.method, r.function),
+                event_auth,
+                auths[r.api],
+            )
+            for r, event_auth in zip(fn.routes, events[fn.logical_id], strict=True)
         ]
     for api in apis.values():
         # MethodSettings throttle the method they name: one that names no route's method (a
@@ -716,7 +744,104 @@ def covers(scope: tuple[str, str], route: Route) -> bool:
     )
 
 
-def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
+@dataclass(frozen=True)
+class _ApiAuth:
+    """What an Api's Auth gives each method of it, unless its event's Auth says otherwise."""
+
+    authorization: str = "NONE"  # or AWS_IAM
+    api_key_required: bool = False
+    # Whether the two apply to OPTIONS methods too (SAM's Add...ToCorsPreflight, true unless set).
+    preflight_authorization: bool = True
+    preflight_api_key: bool = True
+    usage_plan_key: str | None = None  # the logical id of the API key its usage plan takes
+
+
+def _true(value: Any) -> bool:
+    """A template's boolean: true, or "true" in any case (a parameter's value is a string)."""
+    return str(value).lower() == "true"
+
+
+def _api_auth(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> _ApiAuth:
+    """An Api's Auth, or a WorkshopError naming a part the harness cannot serve, or SAM refuses."""
+    where = f"{logical_id}.Auth"
+    auth = resolver.resolve(props.get("Auth") or {}, where)
+    auth = auth if isinstance(auth, dict) else {}
+    for key, value in auth.items():
+        if key not in AUTH_SERVED and value:
+            raise resolver.unsupported(
+                f"{where}.{key}", f"Auth {key} (it serves AWS_IAM authorization and API keys)"
+            )
+    default = auth.get("DefaultAuthorizer") or "NONE"
+    if default not in ("NONE", IAM_AUTHORIZER):
+        # With no Authorizers (refused above), SAM takes only AWS_IAM.
+        raise WorkshopError(
+            f"{resolver.where}: {where}.DefaultAuthorizer is {default!r}, which names no "
+            f"authorizer of Auth.Authorizers (the built-in one is {IAM_AUTHORIZER}): `sam "
+            "validate` and the deploy refuse it."
+        )
+    plan = auth.get("UsagePlan") or {}
+    create = plan.get("CreateUsagePlan") if isinstance(plan, dict) else None
+    if plan and create not in USAGE_PLAN_KEYS:
+        raise WorkshopError(
+            f"{resolver.where}: {where}.UsagePlan.CreateUsagePlan is {create!r}, and SAM takes "
+            f"{', '.join(USAGE_PLAN_KEYS)}: `sam validate` and the deploy refuse it."
+        )
+    key = USAGE_PLAN_KEYS[create] if plan else None
+    return _ApiAuth(
+        authorization=default,
+        api_key_required=_true(auth.get("ApiKeyRequired")),
+        preflight_authorization=_true(auth.get("AddDefaultAuthorizerToCorsPreflight", True)),
+        preflight_api_key=_true(auth.get("AddApiKeyRequiredToCorsPreflight", True)),
+        usage_plan_key=key and key.format(api=logical_id),
+    )
+
+
+def _method_auth(route: Route, event_auth: dict[str, Any], api: _ApiAuth) -> Route:
+    """`route` with the authorization and API key that its method has: its event's Auth
+    (Authorizer, ApiKeyRequired), else its Api's, as SAM's swagger editor sets them."""
+    preflight = route.method == "OPTIONS"
+    authorization = event_auth.get("Authorizer") or (
+        api.authorization if api.preflight_authorization or not preflight else "NONE"
+    )
+    key = event_auth.get("ApiKeyRequired")
+    required = (
+        _true(key)
+        if key is not None
+        else api.api_key_required and (api.preflight_api_key or not preflight)
+    )
+    return replace(route, authorization=authorization, api_key_required=required)
+
+
+def _event_auth(event: dict[str, Any], where: str, resolver: _Resolver) -> dict[str, Any]:
+    """An Api event's Auth, or a WorkshopError naming a part the harness cannot serve."""
+    props = event.get("Properties") or {}
+    auth = resolver.resolve(props.get("Auth") or {}, f"{where}.Auth")
+    auth = auth if isinstance(auth, dict) else {}
+    for key, value in auth.items():
+        if key not in ("Authorizer", "ApiKeyRequired") and value:
+            raise resolver.unsupported(
+                f"{where}.Auth.{key}", f"Auth {key} (it serves AWS_IAM authorization and API keys)"
+            )
+    if auth.get("Authorizer") not in (None, IAM_AUTHORIZER, "NONE"):
+        # With no Authorizers on the API (which the harness refuses), SAM refuses any other.
+        raise WorkshopError(
+            f"{resolver.where}: {where}.Auth.Authorizer is {auth['Authorizer']!r}, which names no "
+            f"authorizer of its Api's Auth.Authorizers (the built-in one is {IAM_AUTHORIZER}): "
+            "`sam validate` and the deploy refuse it."
+        )
+    return auth
+
+
+def _api_key_value(logical_id: str, resolver: _Resolver) -> str:
+    """The value of the API key SAM makes (`logical_id`), as API Gateway makes them (40
+    letters and digits), the same each run: AWS's is random, and read with get-api-key."""
+    digest = hashlib.sha256(f"{resolver.stack_name}/{logical_id}".encode()).digest()
+    number = int.from_bytes(digest, "big")
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    return "".join(alphabet[(number // 62**i) % 62] for i in range(40))
+
+
+def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver, auth: _ApiAuth) -> Api:
     stage = resolver.resolve(props.get("StageName", DEFAULT_STAGE), f"{logical_id}.StageName")
     throttles, cached = [], []
     data_trace = False
@@ -754,6 +879,10 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
     if isinstance(endpoint, dict):  # SAM takes a type, or {Type: ..., VPCEndpointIds: [...]}
         endpoint = endpoint.get("Type", "EDGE")
     binary = resolver.resolve(props.get("BinaryMediaTypes") or [], f"{logical_id}.BinaryMediaTypes")
+    # With ApiKeySourceType AUTHORIZER, a key comes from a Lambda authorizer, which the harness
+    # does not serve: no request can give one.
+    source = resolver.resolve(props.get("ApiKeySourceType", "HEADER"), logical_id)
+    keys = (auth.usage_plan_key,) if auth.usage_plan_key and source == "HEADER" else ()
     # samtranslator's api_generator leaves the extra stage out once OpenApiVersion is set.
     openapi = props.get("OpenApiVersion")
     if openapi is not None and not (
@@ -788,6 +917,10 @@ def _api(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Api:
         cached=tuple(cached)
         if str(resolver.resolve(props.get("CacheClusterEnabled"), logical_id)).lower() == "true"
         else (),
+        api_keys=tuple(_api_key_value(key, resolver) for key in keys),
+        execute_api_disabled=_true(
+            resolver.resolve(props.get("DisableExecuteApiEndpoint"), logical_id)
+        ),
     )
 
 
@@ -1113,6 +1246,13 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
             f"{resolver.where}: {where}.ReservedConcurrentExecutions is {concurrency:g}, and "
             "Lambda takes a whole number from 0 (no invocation at all) up: the deploy would fail."
         )
+    url = resolver.resolve(props.get("FunctionUrlConfig"), f"{where}.FunctionUrlConfig")
+    url_auth = url.get("AuthType") if isinstance(url, dict) else None
+    if url is not None and url is not NO_VALUE and url_auth not in URL_AUTH_TYPES:
+        raise WorkshopError(  # Lambda's CreateFunctionUrlConfig takes only those
+            f"{resolver.where}: {where}.FunctionUrlConfig.AuthType is {url_auth!r}, and Lambda "
+            f"takes {' or '.join(URL_AUTH_TYPES)}, written so: the deploy would fail."
+        )
     return Function(
         logical_id=logical_id,
         name=name,
@@ -1133,4 +1273,5 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
             resolver,
         ),
         routes=routes,
+        url_auth=url_auth,
     )
