@@ -183,6 +183,38 @@ def _unthrottled(template: Any, apis: list[Api], limited: list[Api]) -> str:
     )
 
 
+def _closed_door(stack: Any) -> str | None:
+    """Why API Gateway refuses every visitor's request for the route the visits take (the
+    first without a path parameter, as Stack.url), before the function runs; None if it
+    refuses none."""
+    routes = stack.template.routes
+    route = next((r for r in routes if "{" not in r.path), routes[0])
+    api = stack.template.apis[route.api]
+    if api.execute_api_disabled:
+        return (
+            f"The API {api.logical_id} has its default endpoint disabled "
+            "(DisableExecuteApiEndpoint: true): https://<api id>.execute-api.<region>."
+            "amazonaws.com, the address of the stack's own output and of every visitor, answers "
+            "each request 403 before the function runs; only a custom domain name would reach "
+            "the API. Leave DisableExecuteApiEndpoint out."
+        )
+    if route.authorization == "AWS_IAM":
+        return (
+            f"{route.method} {route.path} requires IAM authorization (Auth AWS_IAM): API "
+            "Gateway refuses every request that is not signed with AWS credentials (SigV4), and "
+            "a visitor's browser signs none. Leave the authorizer out: the counter is a public "
+            "page, and least privilege narrows what its function may call."
+        )
+    if route.api_key_required:
+        return (
+            f"{route.method} {route.path} requires an API key (Auth ApiKeyRequired: true): API "
+            "Gateway refuses every request without a valid x-api-key header, and a visitor's "
+            "browser sends none. The API's throttling (MethodSettings) limits every visitor, "
+            "with no key: leave ApiKeyRequired out."
+        )
+    return None
+
+
 def _the_policy(function: Function, actions: list[str], resource: str) -> str:
     """ "The function's policy", naming the policies on its role that grant some of `actions`
     on `resource`: a grant made outside its Policies is found there."""
@@ -329,6 +361,8 @@ def check(stack: Any, seen: Collection[str] = (), reached: Collection[str] = ())
                 ]
                 if refused:
                     problem += " " + why_refused(function.policies, *refused[0])
+                elif answer.status == 403 and not logs and (door := _closed_door(stack)):
+                    problem += " " + door
                 return [problem]
             printed += logs
     tables = f"arn:aws:dynamodb:{stack.aws.region}:{ACCOUNT_ID}:table/"

@@ -110,7 +110,9 @@ def unexpected(which: str, answer: Answer, logs: list[str], expected: dict[str, 
         line = error_line(logs)
         # "still": the story's own failure, the generic 500 over the Decimal error.
         still = "still " if answer.body == GENERIC_500 and line == DECIMAL_ERROR else ""
-        said = f"The {which} {still}answers {answer.status} {quote(answer.body)}"
+        said = f"The {which} {still}answers {answer.status} " + (
+            quote(answer.body) if answer.body else "with an empty body"
+        )
         reported = reported_failure(logs)
         if reported and not _naming_errors(printed_lines(logs)):
             status, error_type = reported
