@@ -594,6 +594,16 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
     limited = [(api, limits) for api in apis if (limits := throttle_limits(api)) is not None]
     if len(limited) < len(apis):  # each API that serves a route, throttled
         problems.append(_unthrottled(stack.template, apis, [api for api, _ in limited]))
+    # The harness serves no function URL: one open to anyone is read from the template.
+    public = [fn.logical_id for fn in stack.template.functions.values() if fn.url_auth == "NONE"]
+    if public:
+        problems.append(
+            f"The function {public[0]} has a public function URL (FunctionUrlConfig AuthType: "
+            "NONE): anyone can call it at its own address (https://<url id>.lambda-url."
+            "<region>.on.aws/) without API Gateway, where the API's throttling does not apply, "
+            "so a flood of requests reaches the function. Leave FunctionUrlConfig out: the API "
+            "is the counter's one way in."
+        )
     traced = [api.logical_id for api in apis if api.data_trace]
     if traced:
         problems.append(
