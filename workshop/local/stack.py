@@ -373,7 +373,8 @@ class Stack:
     def later(self, seconds: float) -> Iterator[None]:
         """Within it, the handlers read the time of day `seconds` later than it is, and the API's
         events say so, as visits that much later would. Only new environments do: the idle ones
-        are reclaimed at the start and at the end (nothing may be in flight then)."""
+        are reclaimed at the start and at the end, and one busy at the start keeps its clock
+        (none started within may be in flight at the end)."""
         self._clock_ahead(seconds)
         try:
             yield

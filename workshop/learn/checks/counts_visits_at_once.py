@@ -30,8 +30,15 @@ NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four"}
 # the function's Timeouts (a lease lapses after one, and a little more); tried every so often.
 CRASH_TIMEOUTS, CRASH_RETRY_SECONDS = 3, 0.5
 # A slow visit pauses before one of its DynamoDB calls until this many seconds are left of its
-# Timeout: what a lock must outlast, as a visit may take up to the Timeout.
+# Timeout (counted from its first call): what a lock must outlast, as a visit may take up to the
+# Timeout.
 SLOW_VISIT_LEFT = 1.5
+# The visits meanwhile run in environments whose clocks (time.time(), the API's requestTimeEpoch)
+# read this many seconds later: the last of them come, by those clocks, SLOW_VISIT_LEFT less this
+# before the slow visit's Timeout, so a lock that lapses sooner (a lease of 9 s for a Timeout of
+# 10 s) is lost while the slow visit still works; and a lease this much longer than the Timeout
+# lapses only once the slow visit is over, however slow its end, as it is stopped at its Timeout.
+MEANWHILE_AHEAD = 1.0
 MEANWHILE_PAUSE = 0.2  # seconds between the visits meanwhile, after one not answered 200
 STALE_READ = (
     "A read that was not strongly consistent (GetItem without ConsistentRead=True) missed the "
@@ -219,13 +226,15 @@ def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | Non
         if paused.is_set():
             return  # the slow visit's call: those after it go as they come
         seen[0] += 1
+        if seen[0] == 1:  # no later than it took a lock, if it takes one
+            slow["first_call"] = time.monotonic()
         if seen[0] == position:
             paused.set()
-            time.sleep(max(0.0, slow["started"] + timeout - SLOW_VISIT_LEFT - time.monotonic()))
+            until = slow["first_call"] + timeout - SLOW_VISIT_LEFT
+            time.sleep(max(0.0, until - time.monotonic()))
             resumed.set()
 
     def slow_visit() -> None:
-        slow["started"] = time.monotonic()
         slow["answer"] = get(visitor.url, visitor.cookie, timeout=timeout + 5)
 
     meanwhile = []
@@ -238,12 +247,15 @@ def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | Non
         visiting.start()
         while visiting.is_alive() and not paused.wait(0.05):
             pass
-        while paused.is_set() and not resumed.is_set():
-            meanwhile.append(get(visitor.url, visitor.cookie, timeout=timeout + 5))
-            if meanwhile[-1].status == 200:
-                break
-            time.sleep(MEANWHILE_PAUSE)  # a counter that answers "busy" at once: as a client
-        interrupt.join(visiting, timeout + 5)
+        # The slow visit's environment is busy: it keeps its clock, and the visits meanwhile
+        # start others, whose clocks read later.
+        with stack.later(MEANWHILE_AHEAD):
+            while paused.is_set() and not resumed.is_set():
+                meanwhile.append(get(visitor.url, visitor.cookie, timeout=timeout + 5))
+                if meanwhile[-1].status == 200:
+                    break
+                time.sleep(MEANWHILE_PAUSE)  # a counter that answers "busy" at once: as a client
+            interrupt.join(visiting, timeout + 5)
     if not paused.is_set():
         return None  # it made fewer calls this time: nothing held
     answer = slow.get("answer") or Answer(0, "no answer")
@@ -268,8 +280,10 @@ def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | Non
         told = f"a visit that came meanwhile was answered 200 (the slow one {got})"
     return (
         f"A visit was slow before {_call(position)}, and went on {SLOW_VISIT_LEFT:g} s before the "
-        f"function's Timeout of {timeout:g} s, as a visit may: {told}, but the count rose by "
-        f"only {max(counted, 0)} (a lost update). What kept the visits apart let another in "
+        f"function's Timeout of {timeout:g} s, as a visit may (by the clocks of the visits that "
+        f"came meanwhile, the last came {SLOW_VISIT_LEFT - MEANWHILE_AHEAD:g} s before it): "
+        f"{told}, but the count rose by only {max(counted, 0)} (a lost update). What kept the "
+        "visits apart let another in "
         "before the slow one had ended: a lock must be taken only while no visit holds it, "
         "and its lease must be a little longer than the Timeout."
         + (f" {STALE_READ}" if meet and meet.stale_reads else "")
