@@ -109,6 +109,17 @@ def test_later_moves_the_handler_s_time_of_day_on_and_not_its_deadline(probe):
     assert timeout_ms - 10_000 < later["remaining_ms"] <= timeout_ms
 
 
+def test_in_one_millisecond_the_api_s_events_say_so_each_with_its_own_request_id(probe):
+    """Requests that API Gateway gets in the same millisecond (Stack.in_one_millisecond): one
+    requestTimeEpoch, and a requestId each."""
+    counter = probe.url("/counter")
+    with probe.in_one_millisecond():
+        (_, first_headers, first), (_, second_headers, second) = visit(counter), visit(counter)
+    assert first["came"] == second["came"]
+    assert first_headers["x-amzn-RequestId"] != second_headers["x-amzn-RequestId"]
+    assert visit(counter)[2]["came"] >= first["came"]  # then the time goes on
+
+
 def test_closing_the_runtime_ends_a_busy_environment_too(probe):
     """As a stack stops (Ctrl-C on `up`) mid-invocation: no worker outlives it as an orphan."""
     runtime = probe.runtimes["ProbeFunction"]

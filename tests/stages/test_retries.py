@@ -108,9 +108,10 @@ def test_07_counts_an_update_answered_later_than_the_read_timeout_twice(start_st
 @pytest.mark.slow
 def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_stage):
     """The schedule of the check's late answers on 08: visit 3 held until the SDK's retry (200,
-    counted once); a new visitor's first visit held so too, and its second; the other tab's
-    visits 5 to 14; visit 15, its retry held back while the other tab makes visits 16 to 40, the
-    last five just before the Timeout (503, and each counted once); visit 42 held until it is
+    counted once); a new visitor's first visit held so too, and its second; another visitor's
+    four visits, the second and third in one millisecond; the other tab's visits 5 to 14; visit
+    15, its retry held back while the other tab makes visits 16 to 40, the last five just
+    before the Timeout (503, and each counted once); visit 42 held until it is
     answered (503, applied once); visit 44, whose first attempt is applied only after its retry
     (200, counted once), and 45. A day later, 46 finds its forgetting write throttled, 47 its
     first attempt lost, its retry answered late and its forgetting write stalled (each 200,
@@ -127,16 +128,19 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
         assert check.late_answers(stack) == []
     # Visits 3, 15, 42 and 44, and the new visitor's first: the first attempt and the SDK's
     # retry each; 46 and 48 one more, that forgets, 47 two more (its retry, its forgetting); 49
-    # its first attempt and its retry; the others one call, and 148 one more, that forgets.
+    # its first attempt and its retry; the others one call (another visitor's four too), and
+    # 148 one more, that forgets.
     assert calls == ["UpdateItem"] * (
-        5 * 2 + 4 + earlier + after + 3 + (comeback - 3) + 2 + 3 + 2 + 2 + 1 + 2
+        5 * 2 + 4 + 4 + earlier + after + 3 + (comeback - 3) + 2 + 3 + 2 + 2 + 1 + 2
     )
     statuses = [status for status, _ in served]
     bodies = [json.loads(inv.payload["body"]) for _, inv in served]
     counts = [body.get("visit_count") for body in bodies]
     newcomer = [counts.pop(4), counts.pop(4)]  # its visits come after the fourth
-    del statuses[4:6], bodies[4:6]
+    in_one_millisecond = [counts.pop(4) for _ in range(4)]  # then another visitor's
+    del statuses[4:10], bodies[4:10]
     assert newcomer == [1, 2]
+    assert in_one_millisecond == [1, 2, 3, 4]
     assert counts[: 4 + earlier] == list(range(1, 5 + earlier))
     # Visit 15 answered 503 once its retry, held back, timed out too: among the other tab's
     # visits after it. It counted once: they are 16 to 40, and its retry, let go after them,

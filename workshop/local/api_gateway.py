@@ -276,6 +276,7 @@ class ApiGateway:
         self.integration_timeout = integration_timeout
         self.on_request = on_request
         self.clock_ahead = 0.0  # seconds later than now that events say they came (Stack.later)
+        self.held_at: float | None = None  # when set, the time every event says it came
         self._limits = {
             api.logical_id: _TokenBucket(*limits, clock)
             for api in self.apis.values()
@@ -460,7 +461,7 @@ class ApiGateway:
             region=self.region,
             trace=ids.trace,
             extended_request_id=ids.extended,
-            now=time.time() + self.clock_ahead,
+            now=(time.time() if self.held_at is None else self.held_at) + self.clock_ahead,
         )
         if len(json.dumps(event).encode()) > INVOKE_PAYLOAD_QUOTA:
             why = f"the event is over Lambda's invoke payload quota ({INVOKE_PAYLOAD_QUOTA} bytes)"

@@ -382,6 +382,19 @@ class Stack:
             self._clock_ahead(0.0)
 
     @contextlib.contextmanager
+    def in_one_millisecond(self) -> Iterator[None]:
+        """Within it, the API's events say they all came in one millisecond (requestTimeEpoch,
+        requestTime), each with a requestId of its own, as API Gateway's events say of requests
+        it gets in the same millisecond."""
+        if self.api is None:
+            raise WorkshopError("this template has no Api event, so nothing is served over HTTP")
+        self.api.held_at = time.time()
+        try:
+            yield
+        finally:
+            self.api.held_at = None
+
+    @contextlib.contextmanager
     def deployed_with(
         self, variables: dict[str, str], function: str | None = None
     ) -> Iterator[None]:

@@ -3,21 +3,22 @@
 The local AWS stalls DynamoDB's writes (LocalAWS.dynamodb_stall): each is applied at once, and
 its answer held. First while a retry can still be answered in time: the stall ends as soon as
 the visit's second write arrives (the SDK, or the handler, gave up waiting for the first), and
-the visit must answer 200 and count once. Then the same, while a second tab of the visitor makes
-visits before the late one and between its held write and its retry, just before the function's
-Timeout (the late visit answers 503 meanwhile): each must count once. Then while no attempt can
-be answered: the stall holds every write until the visit is answered, and the visit must answer
-503, with a Retry-After (or 200 with its count, if it found out that it counted), and count at
-most once. Then a visit whose first write reaches DynamoDB only after the visit was answered: it
-must count once. How much a visit counted is read as its visitor reads it: from the next
-visit's count. Then the visitor comes back a day later, and a day after that (the handlers'
-clocks moved on: Stack.later): the ids of visits a day old must be gone from the tables by then.
-Meanwhile a visit that writes again once it has counted (to forget old ids) finds that write
-throttled, then DynamoDB slow past the function's Timeout: a visit counted must answer its
-count; then that write is held while another tab's late visit counts, and let go before its
-retry: the retry must not count again. Last, the lessons the code this exercise starts from
-holds must hold still: stage 07's check (a wider policy for the new calls would not pass), the
-visits at the same moment of stage 05's, and the outages and bugs of stage 06's.
+the visit must answer 200 and count once. Two visits that API Gateway gets in one millisecond
+must each count. Then the same, while a second tab of the visitor makes visits before the late
+one and between its held write and its retry, just before the function's Timeout (the late visit
+answers 503 meanwhile): each must count once. Then while no attempt can be answered: the stall
+holds every write until the visit is answered, and the visit must answer 503, with a Retry-After
+(or 200 with its count, if it found out that it counted), and count at most once. Then a visit
+whose first write reaches DynamoDB only after the visit was answered: it must count once. How
+much a visit counted is read as its visitor reads it: from the next visit's count. Then the
+visitor comes back a day later, and a day after that (the handlers' clocks moved on:
+Stack.later): the ids of visits a day old must be gone from the tables by then. Meanwhile a
+visit that writes again once it has counted (to forget old ids) finds that write throttled, then
+DynamoDB slow past the function's Timeout: a visit counted must answer its count; then that
+write is held while another tab's late visit counts, and let go before its retry: the retry must
+not count again. Last, the lessons the code this exercise starts from holds must hold still:
+stage 07's check (a wider policy for the new calls would not pass), the visits at the same
+moment of stage 05's, and the outages and bugs of stage 06's.
 """
 
 from __future__ import annotations
@@ -129,6 +130,38 @@ def _late_first_visit(stack: Any) -> str | None:
             "first visit again: the answer of the retry that found the visit counted did not "
             "set the session cookie, so the visitor's session is lost."
         )
+    return problem
+
+
+def _in_one_millisecond(stack: Any) -> str | None:
+    """A new visitor's first visit, then two that API Gateway gets in the same millisecond (two
+    tabs), and one more: each must count, though the two events say they came at the same time
+    (requestTimeEpoch), as each has a requestId of its own."""
+    visitor = LoggedVisitor(stack)
+    _, problem = _visit(visitor, 1)
+    if problem:
+        return problem
+    with stack.in_one_millisecond():
+        answers = [visitor.visit(patience=PATIENCE) for _ in range(2)]
+    which = "(of two that API Gateway got in the same millisecond)"
+    for number, (answer, logs) in zip((2, 3), answers, strict=True):
+        if answer.status != 200:
+            return unexpected(f"{ordinal_visit(number)} {which}", answer, logs, greeting(number))
+    after, problem = _visit(visitor, 4)
+    told = [count_of(answer) for answer, _ in answers]
+    if after is not None and after < 4:
+        return (
+            "Two visits of one visitor that API Gateway got in the same millisecond (two tabs: "
+            "their events' requestTimeEpoch is the same, each has a requestId of its own) were "
+            f"answered {told[0]} and {told[1]}, and the next visit answers {after}, where they "
+            "should answer 2 and 3, then 4: one of them was taken for a retry of the other, and "
+            "not counted. What tells a visit's attempts apart from other visits must differ for "
+            "each visit: the invocation's request id (context.aws_request_id), not the time it "
+            "came."
+        )
+    for number, (answer, logs) in zip((2, 3), answers, strict=True):
+        if count_of(answer) != number:
+            return unexpected(f"{ordinal_visit(number)} {which}", answer, logs, greeting(number))
     return problem
 
 
@@ -338,7 +371,7 @@ def late_answers(stack: Any) -> list[str]:
         return [problem + (f" {at_once.STALE_READ}" if meet and meet.stale_reads else "")]
     if problem:
         return [problem]
-    problem = _late_first_visit(stack)
+    problem = _late_first_visit(stack) or _in_one_millisecond(stack)
     if problem:
         return [problem]
 
