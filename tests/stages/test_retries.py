@@ -110,15 +110,15 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     """The schedule of the check's late answers on 08: visit 3 held until the SDK's retry (200,
     counted once); a new visitor's first visit held so too, and its second; another visitor's
     four visits, the second and third in one millisecond; the other tab's visits 5 to 14; visit
-    15, its retry held back while the other tab makes visits 16 to 40, the last five just
-    before the Timeout (503, and each counted once); visit 42 held until it is
-    answered (503, applied once); visit 44, whose first attempt is applied only after its retry
-    (200, counted once), and 45. A day later, 46 finds its forgetting write throttled, 47 its
-    first attempt lost, its retry answered late and its forgetting write stalled (each 200,
-    and the ids kept); 48 forgets, its write held while another tab's visit 49 counts and waits
-    for its retry, answered too late (503, counted once); 50 to 147, and 148 a day after, the
-    first of its day to forget. (The earlier stages' lessons, which the check tries after, are
-    their own checks', tried on 08 by the corpus's right fixes.)"""
+    15, its retry held back while the other tab makes visits 16 to 120, the last five just
+    before the Timeout (503, and each counted once); visit 122 held until it is answered (503,
+    applied once); visit 124, whose first attempt is applied only after its retry (200, counted
+    once), and 125. A day later, 126 finds its forgetting write throttled, 127 its first attempt
+    lost, its retry answered late and its forgetting write stalled (each 200, and the ids kept);
+    128 forgets, its write held while another tab's visit 129 counts and waits for its retry,
+    answered too late (503, counted once); 130 to 327, and 328 a day after, the first of its
+    day to forget. (The earlier stages' lessons, which the check tries after, are their own
+    checks', tried on 08 by the corpus's right fixes.)"""
     check = counts_retries_once
     earlier, after = check.EARLIER_VISITS, check.MIDDLE_VISITS + check.LATER_VISITS
     comeback = check.COMEBACK_VISITS
@@ -126,10 +126,10 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     stack = start_stage("08", on_request=lambda _, status, inv, __: served.append((status, inv)))
     with dynamodb_calls(stack) as calls:
         assert check.late_answers(stack) == []
-    # Visits 3, 15, 42 and 44, and the new visitor's first: the first attempt and the SDK's
-    # retry each; 46 and 48 one more, that forgets, 47 two more (its retry, its forgetting); 49
-    # its first attempt and its retry; the others one call (another visitor's four too), and
-    # 148 one more, that forgets.
+    # Visits 3, 15, 122 and 124, and the new visitor's first: the first attempt and the SDK's
+    # retry each; 126 and 128 one more, that forgets, 127 two more (its retry, its forgetting);
+    # 129 its first attempt and its retry; the others one call (another visitor's four too),
+    # and 328 one more, that forgets.
     assert calls == ["UpdateItem"] * (
         5 * 2 + 4 + 4 + earlier + after + 3 + (comeback - 3) + 2 + 3 + 2 + 2 + 1 + 2
     )
@@ -143,7 +143,7 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     assert in_one_millisecond == [1, 2, 3, 4]
     assert counts[: 4 + earlier] == list(range(1, 5 + earlier))
     # Visit 15 answered 503 once its retry, held back, timed out too: among the other tab's
-    # visits after it. It counted once: they are 16 to 40, and its retry, let go after them,
+    # visits after it. It counted once: they are 16 to 120, and its retry, let go after them,
     # counted nothing more.
     late = 4 + earlier
     window = slice(late, late + 1 + after)
@@ -151,7 +151,7 @@ def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_sta
     tabs.remove((503, None))
     assert tabs == [(200, count) for count in range(late + 2, late + 2 + after)]
     closing = late + 1 + after
-    other_tab = closing + 8  # visit 49, answered 503
+    other_tab = closing + 8  # visit 129, answered 503
     assert statuses[closing:] == [200, 503] + [200] * 6 + [503] + [200] * (comeback - 1)
     assert counts[closing] == closing + 1
     assert bodies[closing + 1] == UNAVAILABLE == bodies[other_tab]

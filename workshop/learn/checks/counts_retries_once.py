@@ -59,12 +59,15 @@ LATE = "whose update DynamoDB applied at once but answered late"
 # again, MIDDLE_VISITS at once and LATER_VISITS RETRY_MARGIN seconds before the function's
 # Timeout has passed since its first write, when its id and the earlier ones are older than the
 # Timeout less RETRY_MARGIN (8.5 s for stage 08's 10 s). A fix that keeps only the
-# last ids, or clears them all once it holds as many as the middle and later visits or fewer,
-# forgets the late one's; so does a fix that forgets ids sooner, however many it waits for
-# (up to the earlier visits and more). The late visit's retry is applied then, within the
-# Timeout, as a retry is.
+# last ids, or as many as it keeps of the newest (fewer than the middle and later visits), or
+# clears them all once it holds as many or fewer, forgets the late one's; so does a fix that
+# forgets ids sooner, however many it waits for (up to the earlier visits and more). The late
+# visit's retry is applied then, within the Timeout, as a retry is. The middle visits are made
+# one after another, quickly (a few hundredths of a second each): on a machine so slow that they
+# take until RETRY_MARGIN seconds before the Timeout, no more are made, and the later ones
+# follow, so that the retry still comes in time.
 EARLIER_VISITS = 10
-MIDDLE_VISITS = 20
+MIDDLE_VISITS = 100
 LATER_VISITS = 5
 RETRY_MARGIN = 1.5
 # Seconds: what _StalledAfterTheCount takes off a retry's wait for its answer: the SDK's backoff
@@ -74,10 +77,10 @@ SETTLE = 2.0  # seconds a write let go may take to be applied (one that changes 
 # Seconds: a day. By then every id is far older than any retry of its visit can be, and older
 # than any counter keeps one (an hour, say, as Powertools' idempotency does by default).
 LATER = 24 * 3600.0
-# Visits an hour later: more than the old ids any counter waits for, before it forgets them,
-# and more than twice the visits before (which a counter that keeps a few ids, or a count that
-# grows a digit, never doubles the tables for).
-COMEBACK_VISITS = 100
+# Visits a day later: more than the old ids any counter waits for, before it forgets them,
+# and more than the visits before (about 130): their ids, kept for good, more than double the
+# tables (which a counter that keeps a few ids, or a count that grows a digit, never does).
+COMEBACK_VISITS = 200
 
 
 def _session(answer: Answer) -> str:
@@ -222,7 +225,8 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
     """Two tabs of one visitor: the other tab makes EARLIER_VISITS visits; then a "late" visit,
     whose first write is applied and its answer held, and whose next call to DynamoDB (its
     retry, or a read of what it did) is held back; meanwhile the other tab makes MIDDLE_VISITS
-    more, and LATER_VISITS more RETRY_MARGIN seconds before the function's Timeout has passed
+    more (as many as it can until RETRY_MARGIN seconds before the function's Timeout has passed
+    since that write), and LATER_VISITS more RETRY_MARGIN seconds before the Timeout has passed
     since that write; then late's held call goes, and is applied before this returns. (late's
     answer, the other tab's answers)
 
@@ -266,9 +270,14 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
             stall.close()  # late may have answered without another call
             if not parked.is_set():
                 closed.set()  # then nothing more is held back: not the other tab's calls
-            others += [visit("other") for _ in range(MIDDLE_VISITS)]
+            # While late's retry waits, it must come within late's Timeout.
+            timeout = stack.function().timeout
+            until = first_write[0] + timeout - RETRY_MARGIN if parked.is_set() else float("inf")
+            for _ in range(MIDDLE_VISITS):
+                if time.monotonic() > until:
+                    break  # a machine so slow that no more fit
+                others.append(visit("other"))
             if parked.is_set():
-                until = first_write[0] + stack.function().timeout - RETRY_MARGIN
                 time.sleep(max(0.0, until - time.monotonic()))
             others += [visit("other") for _ in range(LATER_VISITS)]
             applied = stall.applied
@@ -383,7 +392,7 @@ def late_answers(stack: Any) -> list[str]:
     late, others = _two_tabs(stack, visitor)
     both = (
         f"Of two tabs of one visitor, the other tab made {EARLIER_VISITS} visits, then one "
-        f"visit was answered late, and the other tab made {MIDDLE_VISITS + LATER_VISITS} more "
+        f"visit was answered late, and the other tab made {len(others) - EARLIER_VISITS} more "
         "before the late one tried again, within the function's Timeout:"
     )
     refused = [answer for answer in others if answer.status != 200]
@@ -397,7 +406,7 @@ def late_answers(stack: Any) -> list[str]:
             f"{both} the late visit answers {late.status} {quote(late.body)}, where it "
             "should answer 200 (or 503, if its retry was answered too late)."
         ]
-    closing = 4 + EARLIER_VISITS + 1 + MIDDLE_VISITS + LATER_VISITS + 1
+    closing = 4 + len(others) + 1 + 1  # the late visit's, and the closing visit's own
     after, problem = _visit(visitor, closing)
     if after is not None and after > closing:
         return [
