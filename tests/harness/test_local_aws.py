@@ -3,6 +3,7 @@ asks, and DynamoDB made slow."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import itertools
 import json
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from botocore.config import Config
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from moto.dynamodb.models.dynamo_type import DynamoType
 
 from tests.helpers import PROBE_APP, SIGNED, raw_http
@@ -282,6 +283,81 @@ def test_a_stall_can_hold_some_operations_and_end_by_itself(bare_aws):
         assert stall.held == 1 and stall.ended
         dynamodb.put_item(TableName="stalled", Item=key)  # after its end: answered at once
         assert stall.held == 1
+
+
+@pytest.fixture
+def late_soon(monkeypatch):
+    """Answers later than 0.2 s are late (local_aws.LATE, lowered to keep the tests short)."""
+    monkeypatch.setattr(local_aws, "LATE", 0.2)
+
+
+@pytest.fixture
+def slow_machine(monkeypatch, late_soon):
+    """moto takes 0.4 s over each ADD, as a machine too busy to run it does."""
+    add = DynamoType.__add__
+
+    def slow_add(self, other):
+        time.sleep(0.4)
+        return add(self, other)
+
+    monkeypatch.setattr(DynamoType, "__add__", slow_add)
+
+
+def _impatient(aws: LocalAWS):
+    """A client that gives up on an answer after 0.3 s and tries once more, as the stages'
+    handlers do after 3 s."""
+    retries = {"mode": "standard", "total_max_attempts": 2}
+    return aws.client("dynamodb", config=Config(read_timeout=0.3, retries=retries))
+
+
+def _add(dynamodb, pk: str) -> None:
+    with contextlib.suppress(ReadTimeoutError):
+        dynamodb.update_item(
+            TableName="stalled",
+            Key={"pk": {"S": pk}},
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+
+
+def test_a_write_answered_late_and_sent_again_is_told_apart_and_still_applied_twice(
+    bare_aws, slow_machine
+):
+    _add(_impatient(bare_aws), "late")
+    # Applied twice, as DynamoDB applies a write sent again (stage 08's lesson) ...
+    item = bare_aws.client("dynamodb").get_item(TableName="stalled", Key={"pk": {"S": "late"}})
+    assert item["Item"]["n"] == {"N": "2"}
+    # ... and known as this machine's doing.
+    [seconds] = bare_aws.late_retries()
+    assert seconds > 0.3
+
+
+def _count(aws: LocalAWS, pk: str, count: int) -> bool:
+    """Whether the item `pk` reaches `count` within 10 s (the server goes on after the client
+    gave up)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        item = aws.client("dynamodb").get_item(TableName="stalled", Key={"pk": {"S": pk}})
+        if item.get("Item", {}).get("n") == {"N": str(count)}:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_late_write_sent_again_in_a_stall_is_no_late_retry(bare_aws, slow_machine):
+    with bare_aws.dynamodb_stall(seconds=0.5, operations={"UpdateItem"}):
+        _add(_impatient(bare_aws), "stalled")
+    assert _count(bare_aws, "stalled", 2)
+    assert bare_aws.late_retries() == []
+
+
+def test_a_write_a_watcher_holds_and_sent_again_is_no_late_retry(bare_aws, late_soon):
+    # Each attempt held 0.5 s: the retry, sent 0.3 s or more after the first, is applied after
+    # it, which is answered late, but only for the watcher's hold.
+    with bare_aws.intercept_dynamodb("testing", lambda *_: time.sleep(0.5)):
+        _add(_impatient(bare_aws), "watched")
+        assert _count(bare_aws, "watched", 2)
+    assert bare_aws.late_retries() == []
 
 
 def test_a_closed_stall_takes_no_more_calls_but_holds_its_own_until_its_end(bare_aws):

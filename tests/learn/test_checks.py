@@ -27,6 +27,7 @@ from workshop import learn, manifest
 from workshop.build import samconfig
 from workshop.learn import checks
 from workshop.learn.checks import least_privilege_and_operations as least_privilege
+from workshop.learn.checks import registry
 from workshop.learn.checks.counts_visits_at_once import InStep
 from workshop.learn.checks.sessions_and_honest_errors import (
     NEW_VISITORS,
@@ -34,7 +35,8 @@ from workshop.learn.checks.sessions_and_honest_errors import (
     entropy_bits,
     kept_by_caches,
 )
-from workshop.learn.checks.story import unexpected
+from workshop.learn.checks.story import too_slow, unexpected
+from workshop.local.local_aws import LocalAWS
 from workshop.visitor import Answer, get
 
 EXERCISES = learn.exercises()
@@ -358,3 +360,28 @@ def test_a_visit_that_timed_out_is_told_by_its_report_where_the_handler_logged_n
     said = unexpected("visit", answer, logs, {"visit_count": 1})
     assert said.startswith("The visit answers 502")
     assert "its REPORT says Status: timeout: it ran past its Timeout" in said
+
+
+@pytest.mark.parametrize("slowed", [1, 2])
+def test_a_stack_check_this_machine_slowed_runs_again_and_says_so_if_it_is_slowed_again(
+    monkeypatch, slowed
+):
+    """A failure after a write that the local AWS answered so late that the SDK sent it again
+    is not the learner's: the check runs again on a new stack, and tells the machine's slowness
+    only if that run is slowed too."""
+    stacks: list = []
+
+    def judge(stack) -> list[str]:
+        stacks.append(stack)
+        return ["The first visit answers 2."]
+
+    # The first `slowed` stacks' AWS answered a write 3.2 s late, and the SDK sent it again.
+    def late_retries(aws) -> list[float]:
+        return [3.2] if [s.aws for s in stacks].index(aws) < slowed else []
+
+    monkeypatch.setattr(LocalAWS, "late_retries", late_retries)
+    check = registry.Check("spoiled", judge, needs_stack=True)
+    said = check(learn.exercise("07").start.path)
+    assert len(stacks) == 2 and stacks[0] is not stacks[1]
+    assert said == ([too_slow([3.2])] if slowed == 2 else ["The first visit answers 2."])
+    assert "only after 3.2 seconds" in too_slow([0.4, 3.2]) and said[0].endswith(".")

@@ -7,6 +7,7 @@ import functools
 import hmac
 import io
 import os
+import re
 import secrets
 import socket
 import threading
@@ -38,6 +39,14 @@ CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_
 DIRECT = CLIENT_CONFIG.merge(Config(proxies={}))
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
+# A write applied but answered later than this (seconds) was slowed by this machine, not by
+# DynamoDB, which answers in milliseconds; an SDK whose read timeout passed sent it again.
+LATE = 1.0
+LATE_KEPT = 64  # the late writes remembered, the latest: a retry comes within seconds
+# An SDK's attempt at a call, in its amz-sdk-request header: "attempt=2; max=3" (botocore adds
+# a ttl first); its amz-sdk-invocation-id header is the same in each attempt.
+ATTEMPT = re.compile(r"(?:^|;)\s*attempt=(\d+)")
+
 # Sees a call before moto does: (X-Amz-Target, JSON body) -> an error body, or None to let it go.
 Authorizer = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 
@@ -65,6 +74,8 @@ class _DynamoDBGate:
         self.journal: Journal | None = None  # where each write that succeeded is kept, if set
         self.tokens = ClientTokens()  # the transactions applied, by client token
         self.calls_meet: CallsMeet | None = None  # see LocalAWS.calls_meet
+        self.late: dict[str, float] = {}  # writes answered late (LATE): seconds, by invocation
+        self.late_retries: list[float] = []  # the seconds of each that an SDK sent again
 
     def _dispatch(self, target: str, environ: dict[str, Any], start_response: Callable[..., Any]):
         """Hand the request to moto's app for its API. moto's dispatcher looks for that app in
@@ -120,14 +131,19 @@ class _DynamoDBGate:
         stall = self.stall  # a call that arrives during a stall is answered at its end
         stall = stall if stall is not None and stall.admitting else None
         # The watchers first, in the order they came, then the IAM check, as the call arrives.
-        hooks = [*self.interceptors.get(key, ()), self.authorizers.get(key)]
         told = environ.get(_environ_key(REPLAYED), "")
         replayed = hmac.compare_digest(told.encode(), self.replay_token.encode())
-        hooks = [hook for hook in hooks if hook is not None and not replayed]
-        for hook in hooks:
+        watchers = [] if replayed else list(self.interceptors.get(key, ()))
+        authorizer = None if replayed else self.authorizers.get(key)
+        watching = time.monotonic()
+        for hook in watchers:
             denied = hook(target, request)
             if denied is not None:
                 return json_error(start_response, denied)
+        watched = time.monotonic() - watching  # a watcher may hold the call on purpose
+        denied = authorizer(target, request) if authorizer is not None else None
+        if denied is not None:
+            return json_error(start_response, denied)
         with self.lock:
             # The response is produced inside the lock, so the whole request is serialised.
             refuse_before(target, request, environ, key, _region(environ))
@@ -144,11 +160,34 @@ class _DynamoDBGate:
                 (status, headers, *_), payload = self.tokens.once(target, request, apply)
             if meet and status.startswith("200"):
                 meet.applied(action, request, images)
+            if action in JOURNALED and status.startswith("200"):  # a write that changed items
+                took = time.monotonic() - arrived - watched
+                self._note_lateness(action, environ, request, took)
         if stall is not None:
             stall.hold(action)  # outside the lock: other calls go on, and are applied meanwhile
         headers, payload = answered(target, request, status, headers, payload)
         start_response(status, headers)
         return [payload]
+
+    def _note_lateness(
+        self, action: str, environ: dict[str, Any], request: dict[str, Any], took: float
+    ) -> None:
+        """Keep a write applied `took` seconds after it came (its watchers' holds left out) if
+        that is late, or count it if it is an SDK's retry of one kept: applied twice. Not while
+        the harness delays calls on purpose (a stall, calls meeting), nor for a transaction
+        with a client token, whose retry DynamoDB does not apply again (ClientTokens)."""
+        invocation = environ.get("HTTP_AMZ_SDK_INVOCATION_ID", "")
+        faulted = self.stall is not None or self.calls_meet is not None
+        once = action == "TransactWriteItems" and isinstance(request.get("ClientRequestToken"), str)
+        if not invocation or faulted or once:
+            return
+        attempt = ATTEMPT.search(environ.get("HTTP_AMZ_SDK_REQUEST", ""))
+        if attempt and int(attempt[1]) > 1 and invocation in self.late:
+            self.late_retries.append(self.late.pop(invocation))
+        elif took > LATE:
+            self.late[invocation] = took
+            if len(self.late) > LATE_KEPT:
+                del self.late[next(iter(self.late))]  # the oldest
 
     def _apply(self, target: str, environ: dict[str, Any], body: bytes) -> tuple[tuple, bytes]:
         """moto's answer to the call (start_response's arguments, the body); journaled if it
@@ -398,6 +437,13 @@ class LocalAWS:
         flushes = self._gate.logs_flushes
         flushes.append(flush)
         return lambda: flushes.remove(flush)
+
+    def late_retries(self) -> list[float]:
+        """The DynamoDB writes that an SDK sent again after the embedded AWS applied them but
+        answered them late (LATE), with no stall, calls meeting or watcher holding them: how
+        long each took. Each counted twice because this machine was slow, whatever the
+        caller's code; with a real endpoint, [] (its lateness is DynamoDB's or the network's)."""
+        return list(self._gate.late_retries) if self._gate else []
 
     def dynamodb_requests(self, access_key: str) -> int:
         """How many DynamoDB requests were signed with `access_key` (embedded AWS only)."""

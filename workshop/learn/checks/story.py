@@ -92,6 +92,17 @@ def quote(text: str) -> str:
     return text if len(text) <= LONGEST_QUOTE else text[: LONGEST_QUOTE - 3] + "..."
 
 
+def too_slow(seconds: list[float]) -> str:
+    """The sentence for a check that this machine's slowness kept from judging: the local AWS
+    answered writes so late (`seconds` each) that the function's SDK sent them again."""
+    return (
+        f"This machine answered a DynamoDB write of the function only after {max(seconds):.1f} "
+        "seconds, where DynamoDB takes milliseconds, so its SDK sent the write again and it was "
+        "applied twice: not your code's doing, but it spoils the count; check again when the "
+        "machine is less busy."
+    )
+
+
 def sentence(text: str) -> str:
     """`text` on one line, ending with a full stop."""
     text = " ".join(text.split())
