@@ -108,17 +108,17 @@ def test_07_counts_an_update_answered_later_than_the_read_timeout_twice(start_st
 @pytest.mark.slow
 def test_08_counts_an_update_answered_late_once_and_a_503_at_most_once(start_stage):
     """The schedule of the check's late answers on 08: visit 3 held until the SDK's retry (200,
-    counted once); a new visitor's first visit held so too, and its second; another visitor's
-    four visits, the second and third in one millisecond; the other tab's visits 5 to 14; visit
-    15, its retry held back while the other tab makes visits 16 to 120 (fewer on a machine too
-    slow for them all before the Timeout), the last five just before the Timeout (503, and each
-    counted once); visit 122 held until it is answered (503, applied once); visit 124, whose first attempt is applied only after its retry (200, counted
-    once), and 125. A day later, 126 finds its forgetting write throttled, 127 its first attempt
-    lost, its retry answered late and its forgetting write stalled (each 200, and the ids kept);
-    128 forgets, its write held while another tab's visit 129 counts and waits for its retry,
-    answered too late (503, counted once); 130 to 327, and 328 a day after, the first of its
-    day to forget. (The earlier stages' lessons, which the check tries after, are their own
-    checks', tried on 08 by the corpus's right fixes.)"""
+    counted once); a new visitor's first visit held so too, and its second; another visitor's four
+    visits, the second and third in one millisecond; the other tab's visits 5 to 14; visit 15, its
+    retry held back while the other tab makes visits 16 to 120 (fewer on a machine too slow for them
+    all before the Timeout), the last five just before the Timeout (503, and each counted once);
+    visit 122 held until it is answered (503, applied once); visit 124, whose first attempt is
+    applied only after its retry (200, counted once), and 125. A day later, 126 finds its forgetting
+    write throttled, 127 its first attempt lost, its retry answered late and its forgetting write
+    stalled (each 200, and the ids kept); 128 forgets, its write held while another tab's visit 129
+    counts and waits for its retry, answered too late (503, counted once); 130 to 327, and 328 a day
+    after, the first of its day to forget. (The earlier stages' lessons, which the check tries
+    after, are their own checks', tried on 08 by the corpus's right fixes.)"""
     check = counts_retries_once
     earlier, comeback = check.EARLIER_VISITS, check.COMEBACK_VISITS
     served: list = []  # (status, invocation) of every request, as API Gateway saw it
