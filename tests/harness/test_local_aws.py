@@ -8,6 +8,7 @@ import http.client
 import itertools
 import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -497,3 +498,61 @@ def test_while_calls_meet_a_transaction_that_met_another_on_an_item_is_cancelled
     }
     assert all(reason == {"Code": "None"} for reason in reasons[:-1])
     assert not isinstance(apart, Exception)
+
+
+def test_ttl_deletes_each_item_expired_by_then_and_nothing_else(bare_aws):
+    """DynamoDB's guide: an item whose TTL attribute is a Number of epoch seconds before now is
+    deleted; one whose attribute is not a Number, or more than five years past, is left."""
+    dynamodb, now = bare_aws.client("dynamodb"), time.time()
+    expiries = {
+        "past": {"N": str(int(now) - 60)},
+        "future": {"N": str(int(now) + 60)},
+        "text": {"S": str(int(now) - 60)},
+        "ancient": {"N": str(int(now) - 6 * 365 * 24 * 3600)},
+    }
+    for name, expiry in expiries.items():
+        dynamodb.put_item(TableName="stalled", Item={"pk": {"S": name}, "expires": expiry})
+    dynamodb.put_item(TableName="stalled", Item={"pk": {"S": "none"}})
+    assert bare_aws.expire_items(["stalled"], now + 120) == 0  # TTL not enabled: none
+    dynamodb.update_time_to_live(
+        TableName="stalled",
+        TimeToLiveSpecification={"AttributeName": "expires", "Enabled": True},
+    )
+    assert bare_aws.expire_items(["stalled", "missing"], now) == 1
+    kept = {item["pk"]["S"] for item in dynamodb.scan(TableName="stalled")["Items"]}
+    assert kept == {"future", "text", "ancient", "none"}
+    assert bare_aws.expire_items(["stalled"], now + 120) == 1  # "future", two minutes on
+
+
+def test_a_template_s_ttl_is_enabled_and_applied_as_the_clock_moves_on(make_stack, tmp_path):
+    """TimeToLiveSpecification turns TTL on, as CloudFormation does; within Stack.later, the
+    items expired by then are gone, as DynamoDB deletes them meanwhile."""
+    project = tmp_path / "ttl"
+    shutil.copytree(PROBE_APP, project)
+    template = project / "template.yaml"
+    simple = (
+        "Type: AWS::Serverless::SimpleTable\n    Properties:\n      PrimaryKey:\n"
+        "        Name: pk\n        Type: String\n"
+    )
+    with_ttl = """Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+      TimeToLiveSpecification: {AttributeName: expires, Enabled: true}
+"""
+    text = template.read_text(encoding="utf-8")
+    assert simple in text
+    template.write_text(text.replace(simple, with_ttl), encoding="utf-8")
+    stack = make_stack(project)
+    table, now = stack.table(), int(time.time())
+    described = table.meta.client.describe_time_to_live(TableName=table.name)
+    assert described["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED",
+        "AttributeName": "expires",
+    }
+    table.put_item(Item={"pk": "hour", "expires": now + 3600})
+    table.put_item(Item={"pk": "day", "expires": now + 2 * 24 * 3600})
+    with stack.later(24 * 3600) as expired:
+        assert expired == 1
+        assert [item["pk"] for item in table.scan()["Items"]] == ["day"]

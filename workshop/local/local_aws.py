@@ -29,6 +29,7 @@ from workshop.local.keep_alive import NoAnswer, close_all, wsgi_handler
 from workshop.local.moto_gaps import ClientTokens, account, answered, refuse_before
 from workshop.local.not_emulated import refusal
 from workshop.local.persistence import JOURNALED, REPLAYED, Journal
+from workshop.local.time_to_live import sweep
 from workshop.local.user_aws import isolate_moto, isolated_session, reach
 
 # Dummy credentials: moto accepts any, and they keep the user's real ones out of local calls.
@@ -427,6 +428,12 @@ class LocalAWS:
         finally:
             self._gate.stall = None
             stall.end()
+
+    def expire_items(self, tables: list[str], now: float) -> int:
+        """Delete the items of `tables` whose time to live (TTL) is over by `now` (epoch
+        seconds), as DynamoDB does in the background (time_to_live); how many it deleted.
+        Embedded AWS only: moto never deletes them, and another endpoint applies TTL itself."""
+        return sweep(self.client("dynamodb"), tables, now) if self._gate else 0
 
     def before_logs_read(self, flush: Callable[[], None]) -> Callable[[], None]:
         """Call `flush` before each read of CloudWatch Logs is answered, whoever reads (this

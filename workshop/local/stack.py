@@ -282,6 +282,14 @@ class Stack:
             if table.name not in existing:
                 dynamodb.create_table(**table.create_args)
                 created.append(table.name)
+                if table.time_to_live:
+                    dynamodb.update_time_to_live(
+                        TableName=table.name,
+                        TimeToLiveSpecification={
+                            "AttributeName": table.time_to_live,
+                            "Enabled": True,
+                        },
+                    )
                 if table.point_in_time_recovery:
                     dynamodb.update_continuous_backups(
                         TableName=table.name,
@@ -370,14 +378,17 @@ class Stack:
         return f"http://127.0.0.1:{self.api.port}{self.api.stage_path(path)}"
 
     @contextlib.contextmanager
-    def later(self, seconds: float) -> Iterator[None]:
+    def later(self, seconds: float) -> Iterator[int]:
         """Within it, the handlers read the time of day `seconds` later than it is, and the API's
         events say so, as visits that much later would. Only new environments do: the idle ones
         are reclaimed at the start and at the end, and one busy at the start keeps its clock
-        (none started within may be in flight at the end)."""
+        (none started within may be in flight at the end). The items whose time to live (TTL) is
+        over by then are deleted first, as DynamoDB would have deleted them meanwhile; it gives
+        how many."""
         self._clock_ahead(seconds)
         try:
-            yield
+            tables = [table.name for table in self.template.tables.values()]
+            yield self.aws.expire_items(tables, time.time() + seconds)
         finally:
             self._clock_ahead(0.0)
 
