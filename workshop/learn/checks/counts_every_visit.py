@@ -1,5 +1,5 @@
 """Every visit answers 200 and counts one more, even after a cold start, and whichever execution
-environment serves it (stage 02 -> 03)."""
+environment serves it; a visit while DynamoDB fails is not answered as counted (stage 02 -> 03)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from workshop import interrupt
+from workshop.learn.checks import sessions_and_honest_errors as honest
 from workshop.learn.checks.logged_visits import LoggedVisitor, counts_in_a_row
 from workshop.learn.checks.story import count_of, greeting, is_greeting, quote, unexpected
 from workshop.visitor import Answer, get
@@ -142,10 +143,41 @@ def _from_the_table(stack: Any, visitor: LoggedVisitor, counted: int) -> list[st
     return []
 
 
+def _while_dynamodb_fails(stack: Any, visitor: LoggedVisitor) -> list[str]:
+    """While DynamoDB throttles every call, then while it denies the function's calls, a visit
+    is not answered as counted: nothing was. (Which error it answers is exercise 06's.)"""
+    # Waited for until the function's Timeout: an SDK may retry as long, and a retry that
+    # outlived the outage would count after it.
+    patience = stack.function().timeout + honest.STALL_MARGIN
+    answer, _ = honest.visit_during_outage(stack, visitor, "throttled", patience)
+    problems = _counted_anyway(answer, honest.OUTAGES["throttled"])
+    if problems:
+        return problems
+    with stack.intercept_dynamodb(honest.denying_every_call(stack)):
+        answer, _ = visitor.visit(patience=patience)
+    return _counted_anyway(
+        answer, "While DynamoDB denies the function's calls (AccessDeniedException)"
+    )
+
+
+def _counted_anyway(answer: Answer, during: str) -> list[str]:
+    """A visit answered 2xx with a count `during` a failure: what is wrong with it."""
+    body = answer.json()
+    if not (200 <= answer.status < 300 and isinstance(body, dict) and "visit_count" in body):
+        return []
+    return [
+        f"{during}, a visit answers {answer.status} {quote(answer.body)}: a count that DynamoDB "
+        "never kept, told the visitor as if all were well, which hides the failure from them, "
+        "and from API Gateway's 5XXError metric. A failure must not be answered as a counted "
+        "visit: let it answer an error (exercise 06 makes it the right one)."
+    ]
+
+
 def check(stack: Any) -> list[str]:
-    """What still fails: three visits in a row, then one after a cold start, then pairs of
-    visits served by two environments (one held while the other one serves), then one after
-    another environment counted in the table."""
+    """What still fails: three visits in a row, then one after a cold start, then one while
+    DynamoDB throttles every call and one while it denies them, then pairs of visits served by
+    two environments (one held while the other one serves), then one after another environment
+    counted in the table."""
     visitor = LoggedVisitor(stack)
     problems = counts_in_a_row(visitor, 3)
     if problems:
@@ -162,6 +194,9 @@ def check(stack: Any) -> list[str]:
         return [
             unexpected("fourth visit, the first after a cold start,", answer, logs, greeting(4))
         ]
+    problems = _while_dynamodb_fails(stack, visitor)
+    if problems:
+        return problems
     # The second environment starts with a pair that is not judged: a judged visit would be
     # held through that cold start, which a short Timeout may not outlast. The count goes on
     # from the next visit's.

@@ -42,6 +42,14 @@ CAUSES = {
     "unreachable": ("ConnectionClosedError", "Connection was closed"),
 }
 OUTAGE_PATIENCE = 6.0  # seconds a visit may take to answer during an outage
+# Each outage of the local AWS (LocalAWS.dynamodb_outage), as a sentence about it begins.
+OUTAGES = {
+    "throttled": "While DynamoDB throttles every call",
+    "unavailable": "While DynamoDB answers every call with 503 Service Unavailable",
+    "unreachable": (
+        "While DynamoDB cannot be reached (every connection to it closed with no answer)"
+    ),
+}
 # While DynamoDB does not answer, a visit is waited for past the function's Timeout: one that
 # waits for ever is then seen to time out (502), and a right one has until its Timeout.
 STALL_MARGIN = 2.0  # seconds
@@ -448,18 +456,9 @@ def _forgotten(stack: Any, visitor: LoggedVisitor) -> list[str]:
 def outages(stack: Any, visitor: LoggedVisitor) -> list[str]:
     """While DynamoDB throttles, fails, or cannot be reached, a visit gets 503, Retry-After, and
     its cause logged."""
-    for kind, during in (
-        ("throttled", "While DynamoDB throttles every call"),
-        ("unavailable", "While DynamoDB answers every call with 503 Service Unavailable"),
-        (
-            "unreachable",
-            "While DynamoDB cannot be reached (every connection to it closed with no answer)",
-        ),
-    ):
+    for kind, during in OUTAGES.items():
         codes = CAUSES[kind]
-        waiting(f"{during}: a visit waits for at most {OUTAGE_PATIENCE:g} s")
-        with stack.aws.dynamodb_outage(kind):
-            answer, logs = visitor.visit(patience=OUTAGE_PATIENCE)
+        answer, logs = visit_during_outage(stack, visitor, kind)
         during += ", a visit"
         if answer.status == 0:
             return [
@@ -501,6 +500,22 @@ def outages(stack: Any, visitor: LoggedVisitor) -> list[str]:
     return []
 
 
+def visit_during_outage(
+    stack: Any, visitor: LoggedVisitor, kind: str, patience: float = OUTAGE_PATIENCE
+) -> tuple[Answer, list[str]]:
+    """A visit while DynamoDB has the outage `kind` (one of OUTAGES), waited for `patience`
+    seconds: its answer and its logs."""
+    waiting(f"{OUTAGES[kind]}: a visit waits for at most {patience:g} s")
+    with stack.aws.dynamodb_outage(kind):
+        return visitor.visit(patience=patience)
+
+
+def denying_every_call(stack: Any) -> FunctionAuthorizer:
+    """An IAM check that denies each of the function's calls, as a role that allows none."""
+    function = stack.function()
+    return FunctionAuthorizer(dataclasses.replace(function, policies=[]), stack.aws.region)
+
+
 def _no_answer(stack: Any, visitor: LoggedVisitor) -> list[str]:
     """While DynamoDB does not answer, a visit gets 503 and Retry-After before the Timeout."""
     during = "While DynamoDB does not answer at all (a stall), a visit"
@@ -536,7 +551,6 @@ def bugs(stack: Any, visitor: LoggedVisitor) -> list[str]:
     """A denied call, a table name the SDK refuses, a table keyed otherwise, then a missing
     table: each a bug, 502 with its traceback in the logs. The table is left missing."""
     function = stack.function()
-    deny_all = FunctionAuthorizer(dataclasses.replace(function, policies=[]), stack.aws.region)
     dynamodb, table = stack.aws.client("dynamodb"), stack.table().name
     # The variables that name the table, deployed empty: botocore refuses the call before it
     # sends it, as a TableName must have 1 character at least (ParamValidationError).
@@ -556,7 +570,7 @@ def bugs(stack: Any, visitor: LoggedVisitor) -> list[str]:
         ("ResourceNotFoundException", "the table is missing (ResourceNotFoundException)"),
     ):
         if code == "AccessDeniedException":
-            with stack.intercept_dynamodb(deny_all):
+            with stack.intercept_dynamodb(denying_every_call(stack)):
                 answer, logs = visitor.visit(patience=OUTAGE_PATIENCE)
         elif code == "ParamValidationError":
             if not unnamed:  # the code names the table itself: no deploy can change it
