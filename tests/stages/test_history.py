@@ -126,10 +126,11 @@ def test_03_counts_every_visit_without_an_error(start_stage):
 
     # The check makes visits 1 to 11 (the fourth after a cold start; then two while DynamoDB
     # fails, which count nothing; then pairs in two environments), counts 12 and 13 in the
-    # table as another environment would, then makes visit 14, and finds nothing wrong. Then
-    # the session starts over, as the story's did.
+    # table as another environment would, then makes visits 14 and 15, and 16 as the visitor
+    # comes back 400 days later, and finds nothing wrong. Then the session starts over, as the
+    # story's did.
     assert COUNTS_EVERY_VISIT(stack) == []
-    assert stored_count(stack) == 14
+    assert stored_count(stack) == 16
     stack.table().delete_item(Key={"session_id": "user_123"})
     answers = [visit(stack.url()) for _ in range(8)]
     assert [status for status, _ in answers] == [200] * 8

@@ -9,7 +9,12 @@ from typing import Any
 
 from workshop import interrupt
 from workshop.errors import WorkshopError
-from workshop.learn.checks.logged_visits import LoggedVisitor, counts_in_a_row, empty_table
+from workshop.learn.checks.logged_visits import (
+    LoggedVisitor,
+    comes_back_later,
+    counts_in_a_row,
+    empty_table,
+)
 from workshop.learn.checks.story import (
     ANY_SESSION,
     ORDINALS,
@@ -98,8 +103,10 @@ def check(stack: Any) -> list[str]:
     """What still fails: two visits in a row, then (once four at once have started as many
     environments) two at the same moment, then one more, then four at once and one more; then,
     the table emptied, two first visits of that session at the same moment, then one more; then
-    a visit that crashes at the last of its DynamoDB calls, and the visits after it; last, a
-    visit slow before one of its calls, and the visits that come meanwhile.
+    a visit that crashes at the last of its DynamoDB calls, and the visits after it; then a
+    visit slow before one of its calls, and the visits that come meanwhile; last, a visit when
+    the visitor comes back as late as their session lasts, the items whose time to live was
+    over by then deleted.
 
     While visits meet, DynamoDB does what it may then (`LocalAWS.calls_meet`): a read that is
     not strongly consistent misses the write before it, and a transaction meeting another is
@@ -109,9 +116,11 @@ def check(stack: Any) -> list[str]:
     visitor = LoggedVisitor(stack)
     problems, calls = at_the_same_moment(stack, visitor)
     # A counter of one call a visit leaves nothing behind, and has no call to be slow between.
-    if problems or calls < 2:
-        return problems
-    return _after_a_crash(stack, visitor, calls) or _while_one_is_slow(stack, visitor, calls)
+    if not problems and calls >= 2:
+        problems = _after_a_crash(stack, visitor, calls) or _while_one_is_slow(
+            stack, visitor, calls
+        )
+    return problems or comes_back_later(visitor, session=None)
 
 
 def at_the_same_moment(stack: Any, visitor: LoggedVisitor) -> tuple[list[str], int]:

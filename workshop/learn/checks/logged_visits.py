@@ -10,12 +10,24 @@ from workshop import interrupt
 from workshop.learn.checks.story import (
     ANY_SESSION,
     SESSION,
+    count_of,
     greeting,
     is_greeting,
     ordinal_visit,
+    quote,
     unexpected,
 )
-from workshop.visitor import Answer, Visitor
+from workshop.visitor import Answer, Visitor, lifetime
+
+# Browsers keep a cookie 400 days at most, whatever its Max-Age or Expires says: the cookies
+# RFC's revision (draft-ietf-httpbis-rfc6265bis, 5.5) asks for a limit of no more than 400 days,
+# to which a longer Max-Age or Expires is cut, and Chrome (since version 104) and Firefox apply it.
+LONGEST_COOKIE = 400 * 24 * 3600.0
+# A visitor comes back this long before their session cookie ends: more than a check takes from
+# the answer that set the cookie to the visit that comes back.
+BEFORE_THE_COOKIE_ENDS = 3600.0
+# A cookie with no lifetime ends when the browser closes: a day, for a visitor who keeps it open.
+SESSION_COOKIE_STAYS = 24 * 3600.0
 
 
 class LoggedVisitor:
@@ -79,3 +91,57 @@ def empty_table(stack: Any) -> None:
     for item in dynamodb.scan(TableName=table)["Items"]:
         key = {part["AttributeName"]: item[part["AttributeName"]] for part in schema}
         dynamodb.delete_item(TableName=table, Key=key)
+
+
+def comes_back_later(visitor: LoggedVisitor, session: str | None = SESSION) -> list[str]:
+    """The visitor comes back as late as their session cookie lets them (LONGEST_COOKIE where
+    they have none: the count is theirs for good), once DynamoDB's TTL has deleted what expired
+    by then (Stack.later): their visit must count on (for `session`, or any with None)."""
+    answer, logs = visitor.visit()
+    before = count_of(answer)
+    if before is None:
+        return [unexpected("next visit", answer, logs, greeting(1, session or ANY_SESSION))]
+    seconds, when = _until_the_cookie_ends(visitor)
+    later = next(
+        f"{seconds / unit:.0f} {name}"
+        for unit, name in ((86400, "days"), (3600, "hours"), (60, "minutes"), (1, "seconds"))
+        if seconds >= 2 * unit or unit == 1
+    )
+    came = f"The visitor comes back {later} later{when}"
+    with visitor.stack.later(seconds) as expired:
+        answer, logs = visitor.visit()
+    expected = before + 1
+    if is_greeting(answer, expected, session):
+        return []
+    if not expired:
+        which = f"visit {later} later{when}"
+        return [unexpected(which, answer, logs, greeting(expected, session or ANY_SESSION))]
+    lost = (
+        "the count's item expired, and the count is lost, as a cold start lost it in stage 01"
+        if visitor.cookie is None
+        else "the session's item expired while the cookie still names it"
+    )
+    mend = (
+        "a count kept for good has none"
+        if visitor.cookie is None
+        else "keep a session's item at least as long as its cookie (its TTL no sooner than the "
+        "cookie's end, moved on with each visit)"
+    )
+    return [
+        f"{came}, when DynamoDB's time to live (TTL) has deleted the items expired by then "
+        f"({expired} of them), and the visit answers {answer.status} {quote(answer.body)}, "
+        f"where it should be visit {expected}: {lost}. DynamoDB deletes an item within days of "
+        f"the time in its TTL attribute: {mend}."
+    ]
+
+
+def _until_the_cookie_ends(visitor: LoggedVisitor) -> tuple[float, str]:
+    """How many seconds later the visitor may come back, and `, before ...` that says why."""
+    header = visitor.answer.set_cookie if visitor.answer and visitor.cookie else None
+    if header is None:
+        return LONGEST_COOKIE, ""
+    seconds = lifetime(header)
+    if seconds is None:
+        return SESSION_COOKIE_STAYS, ", their browser still open (the session cookie ends with it)"
+    seconds = min(seconds, LONGEST_COOKIE)
+    return max(seconds - BEFORE_THE_COOKIE_ENDS, seconds / 2), ", before their session cookie ends"

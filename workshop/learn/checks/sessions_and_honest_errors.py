@@ -1,6 +1,6 @@
-"""Each visitor counts on a session of their own, that nobody can guess; a malformed session
-cookie gets 400; an outage of DynamoDB gets 503 with Retry-After, its cause in the logs; and a
-bug fails as a bug, 502 with its traceback in the logs (stage 05 -> 06)."""
+"""Each visitor counts on a session of their own, that nobody can guess, kept while their cookie
+lasts; a malformed session cookie gets 400; an outage of DynamoDB gets 503 with Retry-After, its
+cause in the logs; and a bug fails as a bug, 502 with its traceback in the logs (stage 05 -> 06)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from workshop.learn.checks.logged_visits import LoggedVisitor, empty_table
+from workshop.learn.checks.logged_visits import LoggedVisitor, comes_back_later, empty_table
 from workshop.learn.checks.story import (
     ANY_SESSION,
     SESSION,
@@ -611,12 +611,14 @@ def bugs(stack: Any, visitor: LoggedVisitor) -> list[str]:
 
 
 def check(stack: Any) -> list[str]:
-    """What still fails: sessions, a malformed cookie, an outage of DynamoDB, and bugs."""
+    """What still fails: sessions, a malformed cookie, a visitor who comes back before their
+    cookie ends, an outage of DynamoDB, and bugs."""
     visitor, ids, problems = _sessions(stack)
     if visitor.answer is None or visitor.answer.status != 200 or not _sent_back(visitor):
         # A counter that does not answer at all, or never gets its cookie back: that comes first.
         return problems
     problems += _malformed(visitor)
+    problems += comes_back_later(visitor, session=None)
     problems += _forgotten(stack, visitor)
     problems += outages(stack, visitor)
     if not problems:  # it waits out most of the Timeout: only once the rest holds
