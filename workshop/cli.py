@@ -112,6 +112,12 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"  API:        {info['url']}   (stage {stage}, as in the deployed URL)")
             local = f"{url.scheme}://{url.netloc}/{plain}"
             print(f"              {local} works too, as with `sam local start-api` (on AWS: 403)")
+        for logical_id, keys in info["api_keys"].items():
+            for key in keys:
+                print(f"  API key:    {key}   (send it as the x-api-key header: {logical_id} asks")
+                print(
+                    "              for one; on AWS: aws apigateway get-api-keys --include-values)"
+                )
         print(f"  Local AWS:  {info['endpoint']}")
         wanted, port = stack.aws.port, urlsplit(info["endpoint"]).port
         if wanted and port != wanted:  # the AWS CLI lines of other runs name the other port

@@ -566,3 +566,26 @@ def test_up_while_another_command_uses_what_the_project_stored_says_so(
     finally:
         held.release()
     assert_one_line_error(result, "is in use by another command (an `up` of it")
+
+
+@pytest.mark.slow
+def test_up_prints_the_api_key_that_an_api_asks_for(tmp_path):
+    """An API whose routes require a key (SAM Auth ApiKeyRequired, with a usage plan) refuses a
+    visit without one: `up` prints the key, as get-api-keys would show it on AWS."""
+    project = tmp_path / "keyed"
+    shutil.copytree(manifest.project("07").path, project)
+    template = project / "template.yaml"
+    text = template.read_text(encoding="utf-8")
+    openapi = '      OpenApiVersion: "3.0.1"\n'
+    assert text.count(openapi) == 1
+    auth = "      Auth:\n        ApiKeyRequired: true\n        UsagePlan:\n"
+    auth += "          CreateUsagePlan: PER_API\n"
+    template.write_text(text.replace(openapi, openapi + auth), encoding="utf-8")
+    process, lines = _start_up(str(project), "--port", "0", "--fresh")
+    try:
+        url = re.search(r"API: +(http://\S+)", "".join(lines))[1]
+        (key,) = re.findall(r"API key: +([A-Za-z0-9]{40}) ", "".join(lines))
+        assert fetch_json(url)[0] == 403
+        assert fetch_json(url, headers={"x-api-key": key})[0] == 200
+    finally:
+        _stop(process)

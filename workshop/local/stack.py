@@ -467,4 +467,14 @@ class Stack:
             "functions": {f.logical_id: f.name for f in self.template.functions.values()},
             "roles": {f.role: f.role_name for f in self.template.functions.values()},
             "tables": {t.logical_id: t.name for t in self.template.tables.values()},
+            # The keys of the APIs that have a route requiring one: on AWS, get-api-key shows
+            # a key's value; here nothing else would.
+            "api_keys": {
+                api.logical_id: list(api.api_keys)
+                for api in self.template.apis.values()
+                if api.api_keys
+                and any(
+                    r.api == api.logical_id and r.api_key_required for r in self.template.routes
+                )
+            },
         }
