@@ -27,8 +27,9 @@ def port(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (try 3000)") from None
     if not (number == 0 or 1024 <= number <= 65535):  # below 1024: the system's, and root's
+        what = "is not a port" if not 0 <= number <= 65535 else "is a port kept for the system"
         raise argparse.ArgumentTypeError(
-            f"{number} is not a port for this: use 1024-65535, or 0 for any free one (try 3000)"
+            f"{number} {what}: use 1024-65535, or 0 for any free one (try 3000)"
         )
     return number
 

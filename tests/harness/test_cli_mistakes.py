@@ -127,9 +127,13 @@ def test_an_unreadable_event_file_is_named(tmp_path, monkeypatch, capsys):
     assert error.startswith(f"error: {event}: permission denied") and "Traceback" not in error
 
 
-def test_a_port_below_1024_is_refused_as_the_system_s():
-    result = workshop("up", "01", "--port", "80")
-    assert result.returncode == 2 and "use 1024-65535" in result.stderr, result.stderr
+@pytest.mark.parametrize(
+    ("port", "why"), [("80", "80 is a port kept for the system"), ("99999", "99999 is not a port")]
+)
+def test_a_port_below_1024_or_beyond_the_last_is_refused_saying_which(port, why):
+    result = workshop("up", "01", "--port", port)
+    assert result.returncode == 2, result.stderr
+    assert f"{why}: use 1024-65535" in result.stderr, result.stderr
 
 
 def test_a_port_in_use_suggests_one_that_is_free(capsys):
