@@ -685,7 +685,7 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
     ]
     if keeps:
         problems.append(
-            f"The project's samconfig keeps a failed deploy as it is ({keeps[0]}): its "
+            f"The project's samconfig.toml keeps a failed deploy as it is ({keeps[0]}): its "
             "half-made resources stay in the account, where a rollback removes them."
         )
     level = str(function.logging_config.get("ApplicationLogLevel", "")).upper()

@@ -521,7 +521,7 @@ def _no_answer(stack: Any, visitor: LoggedVisitor) -> list[str]:
     during = "While DynamoDB does not answer at all (a stall), a visit"
     patience = stack.function().timeout + STALL_MARGIN
     waiting(
-        f"While DynamoDB does not answer at all (a stall): a visit, waited for up to {patience:g} s"
+        f"While DynamoDB does not answer at all (a stall): a visit waits for up to {patience:g} s"
     )
     with stack.aws.dynamodb_stall():
         answer, logs = visitor.visit(patience=patience)
