@@ -576,7 +576,9 @@ def bugs(stack: Any, visitor: LoggedVisitor) -> list[str]:
             if not unnamed:  # the code names the table itself: no deploy can change it
                 continue
             with stack.deployed_with(unnamed):
-                answer, logs = visitor.visit(patience=OUTAGE_PATIENCE)
+                # A new visitor: the deploy starts new environments, where a session that only
+                # one environment knew is lost, which the session visits tell on their own.
+                answer, logs = LoggedVisitor(stack).visit(patience=OUTAGE_PATIENCE)
         else:
             dynamodb.delete_table(TableName=table)
             if code == "ValidationException":  # made anew with another key: a real refusal
