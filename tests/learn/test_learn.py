@@ -541,6 +541,16 @@ def test_check_path_in_a_stage_s_own_folder_is_warned_of(capsys):
     assert "python run.py try 05" in str(warned[0].message)
 
 
+def test_check_from_another_exercise_s_copy_is_warned_of(capsys, playground):
+    """The copy of 05 holds 02's fix too, so check 02 passes it: the warning names its check."""
+    workshop(capsys, "try", "05")
+    copy = playground / "05-lost-updates"
+    with pytest.warns(UserWarning, match="is your copy of stage 05") as warned:
+        workshop(capsys, "check", "02", "--from", str(copy))
+    assert "not of stage 02" in str(warned[0].message)
+    assert "its check is `python run.py check 05`" in str(warned[0].message)
+
+
 def test_check_from_the_top_of_the_repository_is_warned_of(capsys):
     """`--from .` typed at the top checks the final app, which the workshop keeps as it is."""
     with pytest.warns(UserWarning, match="the final app at the top of the repository") as warned:

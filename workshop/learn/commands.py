@@ -249,13 +249,24 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _warn_of_a_stage_folder(path: Path, stage_id: str, option: str) -> None:
     """A --from PATH in a stage's own folder is the stage, not a copy to fix; the repository's
-    top (`--from .` typed there) is the final app."""
+    top (`--from .` typed there) is the final app; another exercise's copy has its own check."""
     resolved, root = path.resolve(), manifest.REPO_ROOT.resolve()
     if resolved.is_relative_to(root / "stages"):
         what = "a stage's own folder"
     elif resolved in (root, root / "src"):
         what = "the final app at the top of the repository (template.yaml, src/)"
     else:
+        other = next(
+            (e for e in course.exercises() if copy_of(e).resolve() == resolved),
+            None,
+        )
+        if other is not None and other.stage.id != stage_id:
+            warnings.warn(
+                f"{option} {shown(path)} is your copy of {other.label}, not of "
+                f"{course.exercise(stage_id).label}: its check is "
+                f"`{run_py()} check {other.stage.id}`",
+                stacklevel=2,
+            )
         return
     warnings.warn(
         f"{option} {shown(path)} checks {what}, which the workshop keeps as it "
