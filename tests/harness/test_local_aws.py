@@ -522,6 +522,13 @@ def test_ttl_deletes_each_item_expired_by_then_and_nothing_else(bare_aws):
     kept = {item["pk"]["S"] for item in dynamodb.scan(TableName="stalled")["Items"]}
     assert kept == {"future", "text", "ancient", "none"}
     assert bare_aws.expire_items(["stalled"], now + 120) == 1  # "future", two minutes on
+    # Six years on: an item that expires a minute from now was deleted then, however long ago
+    # that is by the end; one that had expired over five years before the clock moved is kept.
+    soon = {"pk": {"S": "soon"}, "expires": {"N": str(int(now) + 60)}}
+    dynamodb.put_item(TableName="stalled", Item=soon)
+    assert bare_aws.expire_items(["stalled"], now + 6 * 365 * 24 * 3600, since=now) == 1
+    kept = {item["pk"]["S"] for item in dynamodb.scan(TableName="stalled")["Items"]}
+    assert kept == {"text", "ancient", "none"}
 
 
 def test_a_template_s_ttl_is_enabled_and_applied_as_the_clock_moves_on(make_stack, tmp_path):

@@ -429,11 +429,12 @@ class LocalAWS:
             self._gate.stall = None
             stall.end()
 
-    def expire_items(self, tables: list[str], now: float) -> int:
+    def expire_items(self, tables: list[str], now: float, since: float | None = None) -> int:
         """Delete the items of `tables` whose time to live (TTL) is over by `now` (epoch
-        seconds), as DynamoDB does in the background (time_to_live); how many it deleted.
-        Embedded AWS only: moto never deletes them, and another endpoint applies TTL itself."""
-        return sweep(self.client("dynamodb"), tables, now) if self._gate else 0
+        seconds), the clock having moved on from `since`, as DynamoDB does in the background
+        (time_to_live); how many it deleted. Embedded AWS only: moto never deletes them, and
+        another endpoint applies TTL itself."""
+        return sweep(self.client("dynamodb"), tables, now, since) if self._gate else 0
 
     def before_logs_read(self, flush: Callable[[], None]) -> Callable[[], None]:
         """Call `flush` before each read of CloudWatch Logs is answered, whoever reads (this

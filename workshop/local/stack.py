@@ -388,7 +388,8 @@ class Stack:
         self._clock_ahead(seconds)
         try:
             tables = [table.name for table in self.template.tables.values()]
-            yield self.aws.expire_items(tables, time.time() + seconds)
+            now = time.time()
+            yield self.aws.expire_items(tables, now + seconds, since=now)
         finally:
             self._clock_ahead(0.0)
 

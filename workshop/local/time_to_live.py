@@ -18,22 +18,26 @@ from typing import Any
 FIVE_YEARS = 5 * 365.25 * 24 * 3600  # seconds: an expiry older than that is never deleted
 
 
-def expired(value: dict[str, Any] | None, now: float) -> bool:
+def expired(value: dict[str, Any] | None, now: float, since: float | None = None) -> bool:
     """Whether DynamoDB's TTL deletes an item whose TTL attribute is `value` (in DynamoDB's
-    JSON, as {"N": "1767225600"}; None where the item has none) by `now`, in epoch seconds."""
+    JSON, as {"N": "1767225600"}; None where the item has none) by `now`, in epoch seconds, the
+    clock having moved on from `since` (`now` where None): an item that expired meanwhile was
+    deleted soon after, however long before `now` that was."""
     number = (value or {}).get("N")
-    return number is not None and now - FIVE_YEARS <= float(number) < now
+    since = now if since is None else since
+    return number is not None and since - FIVE_YEARS <= float(number) < now
 
 
-def sweep(dynamodb: Any, tables: list[str], now: float) -> int:
+def sweep(dynamodb: Any, tables: list[str], now: float, since: float | None = None) -> int:
     """Delete the items of `tables` (those whose TTL is enabled; a table deleted is passed over)
-    that have expired by `now`, as DynamoDB's TTL does; how many it deleted."""
+    that have expired by `now`, since `since` (see expired), as DynamoDB's TTL does; how many it
+    deleted."""
     pages = dynamodb.get_paginator("list_tables").paginate()
     held = {name for page in pages for name in page["TableNames"]}
-    return sum(_sweep_table(dynamodb, table, now) for table in tables if table in held)
+    return sum(_sweep_table(dynamodb, table, now, since) for table in tables if table in held)
 
 
-def _sweep_table(dynamodb: Any, table: str, now: float) -> int:
+def _sweep_table(dynamodb: Any, table: str, now: float, since: float | None) -> int:
     ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") != "ENABLED":
         return 0
@@ -45,7 +49,7 @@ def _sweep_table(dynamodb: Any, table: str, now: float) -> int:
     deleted = 0
     for page in dynamodb.get_paginator("scan").paginate(TableName=table):
         for item in page["Items"]:
-            if not expired(item.get(attribute), now):
+            if not expired(item.get(attribute), now, since):
                 continue
             # Only as it was read: an item updated meanwhile (its expiry moved on) is kept.
             with contextlib.suppress(dynamodb.exceptions.ConditionalCheckFailedException):

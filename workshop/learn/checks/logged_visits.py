@@ -26,6 +26,9 @@ LONGEST_COOKIE = 400 * 24 * 3600.0
 # A visitor comes back this long before their session cookie ends: more than a check takes from
 # the answer that set the cookie to the visit that comes back.
 BEFORE_THE_COOKIE_ENDS = 3600.0
+# A count that no cookie names is kept for good: the visitor comes back five years later, as far
+# back as DynamoDB's TTL reaches (it never deletes an item expired longer ago than that).
+FOR_GOOD = 5 * 365 * 24 * 3600.0
 # A cookie with no lifetime ends when the browser closes: a day, for a visitor who keeps it open.
 SESSION_COOKIE_STAYS = 24 * 3600.0
 
@@ -94,8 +97,8 @@ def empty_table(stack: Any) -> None:
 
 
 def comes_back_later(visitor: LoggedVisitor, session: str | None = SESSION) -> list[str]:
-    """The visitor comes back as late as their session cookie lets them (LONGEST_COOKIE where
-    they have none: the count is theirs for good), once DynamoDB's TTL has deleted what expired
+    """The visitor comes back as late as their session cookie lets them (FOR_GOOD where they
+    have none: the count is theirs for good), once DynamoDB's TTL has deleted what expired
     by then (Stack.later): their visit must count on (for `session`, or any with None)."""
     answer, logs = visitor.visit()
     before = count_of(answer)
@@ -139,7 +142,7 @@ def _until_the_cookie_ends(visitor: LoggedVisitor) -> tuple[float, str]:
     """How many seconds later the visitor may come back, and `, before ...` that says why."""
     header = visitor.answer.set_cookie if visitor.answer and visitor.cookie else None
     if header is None:
-        return LONGEST_COOKIE, ""
+        return FOR_GOOD, ""
     seconds = lifetime(header)
     if seconds is None:
         return SESSION_COOKIE_STAYS, ", their browser still open (the session cookie ends with it)"
