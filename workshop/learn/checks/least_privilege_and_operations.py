@@ -215,6 +215,18 @@ def _closed_door(stack: Any) -> str | None:
     return None
 
 
+def _throttled_first(stack: Any) -> str:
+    """Why API Gateway throttled a visit before the function ran, at the first visits."""
+    route = next((r for r in stack.template.routes if "{" not in r.path), None)
+    api = stack.template.apis.get(route.api) if route else None
+    burst = f" (a burst of {api.throttle_burst})" if api and api.throttle_burst is not None else ""
+    return (
+        f"API Gateway answered 429 before the function ran: the API's throttling{burst} "
+        "lets no visit through at a quiet moment. A burst (ThrottlingBurstLimit) is how many "
+        "requests it lets through at one moment: it must be above 0, and the rate above 0."
+    )
+
+
 def _the_policy(function: Function, actions: list[str], resource: str) -> str:
     """ "The function's policy", naming the policies on its role that grant some of `actions`
     on `resource`: a grant made outside its Policies is found there."""
@@ -363,6 +375,8 @@ def check(stack: Any, seen: Collection[str] = (), reached: Collection[str] = ())
                     problem += " " + why_refused(function.policies, *refused[0])
                 elif answer.status == 403 and not logs and (door := _closed_door(stack)):
                     problem += " " + door
+                elif answer.status == 429 and not logs:
+                    problem += " " + _throttled_first(stack)
                 return [problem]
             printed += logs
     tables = f"arn:aws:dynamodb:{stack.aws.region}:{ACCOUNT_ID}:table/"
