@@ -48,6 +48,7 @@ from workshop.learn.checks.story import (
 )
 from workshop.local.faults import outage_answer
 from workshop.local.iam import requested
+from workshop.local.time_to_live import expired
 from workshop.visitor import Answer, get
 
 NEEDS_STACK = True
@@ -757,7 +758,6 @@ def _stored(stack: Any, ahead: float) -> int:
     for table in stack.template.tables.values():
         for page in dynamodb.get_paginator("scan").paginate(TableName=table.name):
             for item in page["Items"]:
-                expiry = item.get(table.time_to_live or "", {}).get("N")
-                if expiry is None or float(expiry) >= now:
+                if not expired(item.get(table.time_to_live or ""), now):
                     total += len(json.dumps(item))
     return total
