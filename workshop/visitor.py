@@ -226,15 +226,16 @@ def max_age(header: str) -> int | None:
     return int(ages[-1]) if ages else None
 
 
-def lifetime(header: str) -> float | None:
-    """How many seconds from now a browser keeps the cookie a Set-Cookie header sets (0 or less:
-    it deletes it), or None for a cookie that ends when the browser closes: the last Max-Age
-    that is a whole number, or else the last Expires date that can be read (RFC 6265 5.3)."""
+def lifetime(header: str, now: float | None = None) -> float | None:
+    """How many seconds from `now` (epoch seconds, the time the answer came; by default the
+    present) a browser keeps the cookie a Set-Cookie header sets (0 or less: it deletes it), or
+    None for a cookie that ends when the browser closes: the last Max-Age that is a whole
+    number, or else the last Expires date that can be read (RFC 6265 5.3)."""
     age = max_age(header)
     if age is not None:
         return float(age)
     dates = [when for when in map(_expires_at, _attribute(header, "expires")) if when is not None]
-    return dates[-1] - time.time() if dates else None
+    return dates[-1] - (time.time() if now is None else now) if dates else None
 
 
 def deletes(header: str) -> bool:

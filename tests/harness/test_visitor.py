@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from workshop.visitor import Answer, Visitor, lifetime
@@ -102,3 +104,12 @@ def test_a_cookie_lasts_its_max_age_or_until_the_browser_closes(set_cookie, seco
 def test_without_a_max_age_a_cookie_lasts_until_its_expires_date(set_cookie, ahead):
     kept = lifetime(set_cookie)
     assert kept is not None and (kept > 0) == ahead
+
+
+def test_a_cookie_lasts_from_the_time_its_answer_came():
+    """An answer that came a day from now (a clock moved on): its Expires date counts from then,
+    its Max-Age as ever."""
+    day = 24 * 3600.0
+    came = datetime.datetime(2100, 1, 1, tzinfo=datetime.UTC).timestamp() - day
+    assert lifetime("sid=abc; Expires=Fri, 01 Jan 2100 00:00:00 GMT", now=came) == day
+    assert lifetime("sid=abc; Max-Age=120", now=came) == 120
