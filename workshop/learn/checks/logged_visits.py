@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import threading
+import time
 from typing import Any
 
 from workshop import interrupt
@@ -99,43 +101,86 @@ def empty_table(stack: Any) -> None:
 def comes_back_later(visitor: LoggedVisitor, session: str | None = SESSION) -> list[str]:
     """The visitor comes back as late as their session cookie lets them (FOR_GOOD where they
     have none: the count is theirs for good), once DynamoDB's TTL has deleted what expired
-    by then (Stack.later): their visit must count on (for `session`, or any with None)."""
+    by then (Stack.later); where that visit sent the cookie anew, they come back again as late
+    as the new cookie lets them. Each visit must count on (for `session`, or any with None)."""
     answer, logs = visitor.visit()
     before = count_of(answer)
     if before is None:
         return [unexpected("next visit", answer, logs, greeting(1, session or ANY_SESSION))]
     seconds, when = _until_the_cookie_ends(visitor)
-    later = next(
-        f"{seconds / unit:.0f} {name}"
-        for unit, name in ((86400, "days"), (3600, "hours"), (60, "minutes"), (1, "seconds"))
-        if seconds >= 2 * unit or unit == 1
+    later = _span(seconds)
+    back = _Back(
+        came=f"The visitor comes back {later} later{when}",
+        which=f"visit {later} later{when}",
+        lost="the session's item expired while the cookie still names it",
+        mend="keep a session's item at least as long as its cookie (its TTL no sooner than the "
+        "cookie's end, moved on with each visit)",
     )
-    came = f"The visitor comes back {later} later{when}"
+    answer, problems = _comes_back(visitor, seconds, before + 1, session, back)
+    again = _until_the_new_cookie_ends(visitor, answer, seconds)
+    if problems or again is None:
+        return problems
+    # A sliding cookie: each visit sends it anew, to last its whole lifetime from then on, so
+    # a visitor who keeps coming back keeps it past the end of the first one.
+    back = _Back(
+        came=f"{back.came}, then again {_span(again)} after that, before the cookie that visit "
+        "sent anew ends",
+        which=f"visit {_span(again)} after the one {later} later, before the cookie that one "
+        "sent anew ends",
+        lost="the session's item expired while the cookie sent anew on the visit before still "
+        "names it",
+        mend="a visit that sends the cookie anew, to end later, must move the item's TTL on to "
+        "the new cookie's end too (or send the cookie only once, and keep the item until it "
+        "ends)",
+    )
+    return _comes_back(visitor, seconds + again, before + 2, session, back)[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Back:
+    """What is said of a visit that comes back later: `came` (a sentence's beginning), `which`
+    (the visit, for `unexpected`), what `lost` the count, and how to `mend` it."""
+
+    came: str
+    which: str
+    lost: str
+    mend: str
+
+
+def _comes_back(
+    visitor: LoggedVisitor, seconds: float, expected: int, session: str | None, back: _Back
+) -> tuple[Answer, list[str]]:
+    """The visitor's visit `seconds` later, which must be visit `expected`: its answer, and
+    what fails."""
     with visitor.stack.later(seconds) as expired:
         answer, logs = visitor.visit()
-    expected = before + 1
     if is_greeting(answer, expected, session):
-        return []
+        return answer, []
     if not expired:
-        which = f"visit {later} later{when}"
-        return [unexpected(which, answer, logs, greeting(expected, session or ANY_SESSION))]
+        return answer, [
+            unexpected(back.which, answer, logs, greeting(expected, session or ANY_SESSION))
+        ]
     lost = (
         "the count's item expired, and the count is lost, as a cold start lost it in stage 01"
         if visitor.cookie is None
-        else "the session's item expired while the cookie still names it"
+        else back.lost
     )
-    mend = (
-        "a count kept for good has none"
-        if visitor.cookie is None
-        else "keep a session's item at least as long as its cookie (its TTL no sooner than the "
-        "cookie's end, moved on with each visit)"
-    )
-    return [
-        f"{came}, when DynamoDB's time to live (TTL) has deleted the items expired by then "
+    mend = "a count kept for good has none" if visitor.cookie is None else back.mend
+    return answer, [
+        f"{back.came}, when DynamoDB's time to live (TTL) has deleted the items expired by then "
         f"({expired} of them), and the visit answers {answer.status} {quote(answer.body)}, "
         f"where it should be visit {expected}: {lost}. DynamoDB deletes an item within days of "
         f"the time in its TTL attribute: {mend}."
     ]
+
+
+def _span(seconds: float) -> str:
+    """`seconds` in the largest unit that leaves at least two of them: "364 days"."""
+    return next(
+        f"{seconds / unit:.0f} {name}"
+        for unit, name in ((86400, "days"), (3600, "hours"), (60, "minutes"), (1, "seconds"))
+        if seconds >= 2 * unit or unit == 1
+    )
 
 
 def _until_the_cookie_ends(visitor: LoggedVisitor) -> tuple[float, str]:
@@ -146,5 +191,26 @@ def _until_the_cookie_ends(visitor: LoggedVisitor) -> tuple[float, str]:
     seconds = lifetime(header)
     if seconds is None:
         return SESSION_COOKIE_STAYS, ", their browser still open (the session cookie ends with it)"
+    return _before_the_end(seconds), ", before their session cookie ends"
+
+
+def _until_the_new_cookie_ends(
+    visitor: LoggedVisitor, answer: Answer, ahead: float
+) -> float | None:
+    """How many seconds after a visit `ahead` seconds later the visitor may come back, where its
+    answer sent the session cookie anew with a lifetime; None where it did not (a cookie that
+    ends with the browser ends no later for being sent again)."""
+    if visitor.cookie is None or visitor.answer is None or visitor.answer.cookie is None:
+        return None  # no session cookie: that visit came FOR_GOOD later, the latest there is
+    name = visitor.answer.cookie.partition("=")[0]
+    headers = [
+        h for h in answer.set_cookies if h.split(";", 1)[0].partition("=")[0].strip() == name
+    ]
+    seconds = lifetime(headers[-1], now=time.time() + ahead) if headers else None
+    return None if seconds is None or seconds <= 0 else _before_the_end(seconds)
+
+
+def _before_the_end(seconds: float) -> float:
+    """How long after a cookie that lasts `seconds` is set the visitor comes back with it."""
     seconds = min(seconds, LONGEST_COOKIE)
-    return max(seconds - BEFORE_THE_COOKIE_ENDS, seconds / 2), ", before their session cookie ends"
+    return max(seconds - BEFORE_THE_COOKIE_ENDS, seconds / 2)
