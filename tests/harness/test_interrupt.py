@@ -6,9 +6,12 @@ import os
 import re
 import shutil
 import signal
+import socketserver
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -176,36 +179,61 @@ def test_a_join_in_turns_still_gives_up_at_its_timeout():
 # Ctrl-C in a long command: one line that says what it stopped and what is as it was.
 
 HOLD = """
-# Added by the test: each visit after the first is held (until Lambda's timeout, 900 s).
-_VISITS = pathlib.Path({visits!r})
+# Added by the test: each visit after the first is held (until Lambda's timeout, 900 s). The
+# test numbers the visits, across execution environments, which share no file (not /tmp).
 _answer = lambda_handler
 
 
 def lambda_handler(event, context):
-    with _VISITS.open("a", encoding="utf-8") as visits:
-        visits.write("visit\\n")
-    if len(_VISITS.read_text(encoding="utf-8").splitlines()) > 1:
+    with socket.create_connection(("127.0.0.1", {port})) as test:
+        visit = int(test.makefile().readline())
+    if visit > 1:
         threading.Event().wait(900)
     return _answer(event, context)
 """
 
 
+class Visits(socketserver.ThreadingTCPServer):
+    """Numbers the visits of the held app: it asks for its visit's number as each begins."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        self.count = 0
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), NumberedVisit)
+
+
+class NumberedVisit(socketserver.StreamRequestHandler):
+    def handle(self):
+        with self.server.lock:
+            self.server.count += 1
+            number = self.server.count
+        self.wfile.write(f"{number}\n".encode())
+
+
 @pytest.fixture
-def held_app(tmp_path) -> tuple[Path, Path]:
-    """(a copy of stage 03 whose function holds every visit after the first, the file where it
-    notes each visit): a race or a check of it is under way until Ctrl-C stops it."""
+def held_app(tmp_path) -> Iterator[tuple[Path, Visits]]:
+    """(a copy of stage 03 whose function holds every visit after the first, what numbers its
+    visits): a race or a check of it is under way until Ctrl-C stops it."""
     copy = shutil.copytree(
         manifest.find("03").path, tmp_path / "held", ignore=shutil.ignore_patterns(".aws-sam")
     )
     template = copy / "template.yaml"
     template.write_text(re.sub(r"Timeout: \d+", "Timeout: 900", template.read_text()))
-    app = copy / "src" / "app.py"
-    code = "import pathlib\nimport threading\n" + app.read_text(encoding="utf-8")
-    app.write_text(code + HOLD.format(visits=str(tmp_path / "visits.txt")), encoding="utf-8")
-    return copy, tmp_path / "visits.txt"
+    with Visits() as visits:
+        serving = threading.Thread(target=visits.serve_forever)
+        serving.start()
+        app = copy / "src" / "app.py"
+        code = "import socket\nimport threading\n" + app.read_text(encoding="utf-8")
+        port = visits.server_address[1]
+        app.write_text(code + HOLD.format(port=port), encoding="utf-8")
+        yield copy, visits
+        visits.shutdown()
+        serving.join()
 
 
-def _stopped_by_ctrl_c(args: list[str], visits: Path, state: Path) -> list[str]:
+def _stopped_by_ctrl_c(args: list[str], visits: Visits, state: Path) -> list[str]:
     """The output of a command sent Ctrl-C once its function holds a visit; it exits with 130.
 
     As a terminal sends it: to the command's whole process group, its children too."""
@@ -222,7 +250,7 @@ def _stopped_by_ctrl_c(args: list[str], visits: Path, state: Path) -> list[str]:
     )
     try:
         deadline = time.monotonic() + 120
-        while not visits.is_file() or len(visits.read_text(encoding="utf-8").split()) < 2:
+        while visits.count < 2:
             assert process.poll() is None, process.stdout.read()
             assert time.monotonic() < deadline, "no visit was held"
             time.sleep(0.1)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import ntpath
+import pathlib
 import re
 import shutil
 import sys
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -22,7 +25,13 @@ from tests.helpers import (
     visit,
     wait_until,
 )
-from workshop.local import lambda_environment, lambda_reports, lambda_runtime, lambda_worker
+from workshop.local import (
+    lambda_environment,
+    lambda_reports,
+    lambda_runtime,
+    lambda_sandbox,
+    lambda_worker,
+)
 from workshop.local.cloudwatch_logs import put_batches
 from workshop.local.lambda_runtime import FunctionRuntime
 from workshop.types import LogEvent
@@ -304,6 +313,86 @@ def test_a_package_listed_but_not_installed_is_named_when_the_function_starts(tm
     with pytest.warns(UserWarning, match=r"names no-such-package-here, which this offline"):
         runtime = code_runtime(tmp_path)
     runtime.close()
+
+
+def test_each_environment_has_a_tmp_of_its_own_empty_at_its_start_and_gone_at_its_end(tmp_path):
+    """As on Lambda, where /tmp is unique to each execution environment: what one environment
+    keeps there (with open, pathlib, os, shutil and tempfile) its next invocations find, a new
+    environment does not, and none of it lands in the host's /tmp."""
+    code = tmp_path / "code"  # under the host's /tmp: the code's own folder is not /tmp's
+    code.mkdir()
+    (code / "data.txt").write_text("the code's")
+    (code / "app.py").write_text(
+        "import os, pathlib, shutil, tempfile\n"
+        "def handler(event, context):\n"
+        "    found = sorted(os.listdir('/tmp'))\n"
+        "    name = event['name']\n"
+        "    if event.get('keep'):\n"
+        "        (pathlib.Path('/tmp') / 'cache').mkdir()\n"
+        "        with open(f'/tmp/cache/{name}', 'w') as file:\n"
+        "            file.write(event['keep'])\n"
+        "        os.replace(f'/tmp/cache/{name}', os.path.join('/tmp', name))\n"
+        "        os.makedirs('/tmp/a/b')\n"
+        "        shutil.rmtree('/tmp/a')\n"
+        "        with tempfile.NamedTemporaryFile(delete=False) as file:\n"
+        "            temporary = file.name\n"
+        "        os.remove(temporary)\n"
+        "    kept = pathlib.Path('/tmp', name)\n"
+        "    return {'found': found, 'kept': kept.read_text() if kept.exists() else None,\n"
+        "            'tempdir': tempfile.gettempdir(),\n"
+        "            'code': open(os.path.join(os.path.dirname(__file__), 'data.txt')).read()}\n"
+    )
+    name = f"kept-{uuid.uuid4()}"  # in no /tmp yet, the host's included
+    runtime = code_runtime(code)
+    try:
+        first = runtime.invoke({"name": name, "keep": "by the first"})
+        again = runtime.invoke({"name": name})
+        (environment,) = runtime._idle
+        folder = pathlib.Path(environment.tmp)
+        in_folder = sorted(path.name for path in folder.iterdir())
+        runtime.expire()
+        gone = not folder.exists()
+        new = runtime.invoke({"name": name})
+    finally:
+        runtime.close()
+    assert first.error is None, first.error
+    assert first.payload == {
+        "found": [],
+        "kept": "by the first",
+        "tempdir": "/tmp",
+        "code": "the code's",
+    }
+    assert again.payload["found"] == in_folder == ["cache", name]
+    assert again.payload["kept"] == "by the first"
+    assert gone and not pathlib.Path("/tmp", name).exists()
+    assert new.cold_start and new.payload["found"] == [] and new.payload["kept"] is None
+
+
+def test_a_path_under_tmp_leads_to_the_environment_s_own_folder():
+    """Every spelling of a path under /tmp, on Linux, macOS and Windows; other paths, those
+    under the harness's folders and the environment's own folder's name are themselves."""
+    folder = "/tmp/lambda-tmp-abc"  # where the host's temporary folder is /tmp (Linux)
+    where = lambda_sandbox.in_own_tmp(folder, [folder, "/tmp/pytest/code", "/opt/venv"])
+    assert where("/tmp") == where("/tmp/") == folder
+    assert where("/tmp/key") == where(pathlib.PurePosixPath("/tmp") / "key") == f"{folder}/key"
+    assert where("/tmp//cache/./key") == f"{folder}/cache/key"
+    assert where(b"/tmp/key") == f"{folder}/key".encode()
+    assert where(f"{folder}/key") == f"{folder}/key"  # led already (os.scandir's entries)
+    assert where(f"{folder}-other/key") == f"{folder}/lambda-tmp-abc-other/key"
+    for itself in (
+        "/tmpfile",
+        "/var/tmp/key",
+        "tmp/key",
+        "/tmp/../etc/key",
+        "/tmp/pytest/code/app.py",
+        3,
+    ):
+        assert where(itself) == itself
+    on_windows = lambda_sandbox.in_own_tmp(r"C:\Temp\lambda-tmp-abc", [], ntpath)
+    assert on_windows("/tmp/key") == on_windows(r"\tmp\key") == r"C:\Temp\lambda-tmp-abc\key"
+    assert on_windows(r"D:\tmp\key") == r"C:\Temp\lambda-tmp-abc\key"  # abspath's drive
+    assert on_windows(r"C:\Users\key") == r"C:\Users\key"
+    assert on_windows(r"\\server\share\tmp\key") == r"\\server\share\tmp\key"
 
 
 def test_a_line_read_late_keeps_its_place_before_a_record_written_after_it(tmp_path, monkeypatch):

@@ -9,9 +9,12 @@ import contextlib
 import json
 import queue
 import secrets
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
+import weakref
 from typing import Any
 
 from packaging.markers import InvalidMarker, Marker
@@ -66,7 +69,7 @@ class ExecutionEnvironment:
     """One execution environment: a worker process with its own memory and log stream.
 
     The runtime process can be restarted in the same environment (after a timeout, as Lambda
-    resets its sandbox): the log stream stays, module state does not.
+    resets its sandbox): the log stream and /tmp stay, module state does not.
     """
 
     def __init__(
@@ -91,6 +94,10 @@ class ExecutionEnvironment:
         self._python = python
         self._pending: list[LogEvent] = []
         self._lock = threading.Lock()
+        # Its own /tmp (lambda_sandbox.own_tmp), empty: kept through a restart of its runtime,
+        # removed when it ends, or when the harness does.
+        self.tmp = tempfile.mkdtemp(prefix="lambda-tmp-")
+        self._remove_tmp = weakref.finalize(self, shutil.rmtree, self.tmp, ignore_errors=True)
         self.start()
 
     def start(self) -> None:
@@ -105,6 +112,7 @@ class ExecutionEnvironment:
                 "-m",
                 "workshop.local.lambda_worker",
                 *map(repr, self.clocks),
+                self.tmp,
                 *packaged(self.function),
             ],
             cwd=self.function.code_dir,
@@ -205,6 +213,11 @@ class ExecutionEnvironment:
             self.process.kill()
         self.process.wait()
         self.process.stdin.close()
+
+    def end(self) -> None:
+        """End the environment: stop its runtime process, and remove its /tmp."""
+        self.kill()
+        self._remove_tmp()
 
     @property
     def alive(self) -> bool:

@@ -3,7 +3,7 @@
 Each environment is its own process running `workshop.local.lambda_worker`: it imports the handler
 once (the cold start), then serves one invocation at a time while warm. A request that finds
 every environment busy gets a new one; an environment idle for longer than the idle timeout
-is reclaimed, so module-level state lives exactly as long as it does on Lambda.
+is reclaimed, so module-level state (and /tmp) lives exactly as long as it does on Lambda.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ class FunctionRuntime:
                 self._idle.append(environment)
                 return
         if environment is not None:
-            environment.kill()
+            environment.end()
 
     def _reap_idle(self) -> None:
         while not self._closed:
@@ -189,7 +189,7 @@ class FunctionRuntime:
             stale = [idle for idle in self._idle if idle.last_used <= cutoff]
             self._idle = [idle for idle in self._idle if idle.last_used > cutoff]
         for environment in stale:
-            environment.kill()
+            environment.end()
         return len(stale)
 
     def new_code(self) -> None:

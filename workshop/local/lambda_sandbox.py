@@ -18,6 +18,9 @@ Lambda's code folder, /var/task, is read-only: a write there fails with EROFS, a
 may be written. Here the code runs from the learner's folder, which root could write whatever
 its permissions say: an audit hook refuses the writes instead.
 
+Lambda's /tmp is each environment's own, empty when it starts (`own_tmp`): here the environments
+share the host's, so each sees a folder of its own where its code names /tmp.
+
 Each environment runs on a machine of its own, whose monotonic clock counts from its own point:
 here they share one, so each reads it shifted by its own uptime (`own_clock`). Standard library
 only: it runs beside the handler's code.
@@ -25,13 +28,17 @@ only: it runs beside the handler's code.
 
 from __future__ import annotations
 
+import builtins
 import datetime
 import errno
 import functools
 import importlib.machinery
+import io
 import os
+import posixpath
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Collection
 from typing import Any
@@ -254,6 +261,98 @@ def read_only(task_root: str, shown: Callable[[str], str]) -> None:
                 refuse(args[index], args[folder] if folder is not None else None)
 
     sys.addaudithook(hook)
+
+
+# Lambda's /tmp is "temporary and unique to each execution environment", 512 MB unless the
+# function's EphemeralStorage says more (docs.aws.amazon.com/lambda/latest/dg/
+# configuration-ephemeral-storage.html): a new environment finds it empty.
+LAMBDA_TMP = "/tmp"
+# The functions that take paths, and the parameters that are paths, in order: the calls a
+# handler's code (and the standard library's: pathlib, tempfile, shutil, os.makedirs, os.walk)
+# makes on files. Windows' os.path tests some in C, not through os.stat.
+TAKE_PATHS = (
+    (builtins, "open", ("file",)),
+    (io, "open", ("file",)),
+    *(
+        (os, name, ("path",))
+        for name in (
+            *("open", "stat", "lstat", "access", "listdir", "scandir", "mkdir", "rmdir"),
+            *("remove", "unlink", "chdir", "chmod", "utime", "truncate", "readlink", "statvfs"),
+        )
+    ),
+    *((os, name, ("src", "dst")) for name in ("rename", "replace", "link", "symlink")),
+    *((os.path, name, ("path",)) for name in ("exists", "lexists", "isdir", "isfile", "islink")),
+)
+SUPPORTS = ("supports_dir_fd", "supports_fd", "supports_follow_symlinks", "supports_effective_ids")
+
+
+def own_tmp(folder: str, task_root: str | None) -> None:
+    """Lead the paths under /tmp, as a handler's code names them, to `folder`: this environment's
+    own /tmp, which the harness made empty and removes when the environment ends; tempfile's
+    files go there too.
+
+    Not covered: what does not go through the functions of TAKE_PATHS (C extensions such as
+    sqlite3, child processes, a function imported from os before this ran); a folder's name read
+    back (os.getcwd() after os.chdir("/tmp"), os.scandir's entries, Windows' realpath) is the
+    host's folder's, which leads there still. Nothing holds /tmp to its size."""
+    kept = [folder, task_root, *sys.path, sys.prefix, sys.base_prefix, sys.exec_prefix]
+    where = in_own_tmp(
+        folder, [way(p) for p in kept if p for way in (os.path.abspath, os.path.realpath)]
+    )
+    for module, name, parameters in TAKE_PATHS:
+        call = getattr(module, name, None)
+        if call is None:  # not on this system (os.statvfs on Windows)
+            continue
+        through = _through(call, parameters, where)
+        setattr(module, name, through)
+        for supports in SUPPORTS:
+            if call in getattr(os, supports):
+                getattr(os, supports).add(through)
+    tempfile.tempdir = LAMBDA_TMP  # tempfile.gettempdir() is "/tmp" on Lambda
+
+
+def in_own_tmp(folder: str, kept: list[str], paths: Any = os.path) -> Callable[[Any], Any]:
+    """What a path leads to where /tmp is `folder` (a path of the system of `paths`): one under
+    /tmp, that path in `folder`; any other itself, as one in a folder `kept` (the harness's, the
+    code's, where Lambda has them elsewhere), or `folder`'s (as a path read back names it)."""
+
+    def lambdas(name: str) -> str:
+        """The path as Lambda's Linux reads it: less a drive (abspath("/tmp") on Windows is
+        "C:\\tmp"), "" on a network share."""
+        drive, rest = paths.splitdrive(name)
+        return posixpath.normpath(rest.replace(paths.sep, "/")) if len(drive) < 3 else ""
+
+    def under(name: str, top: str) -> bool:
+        return name == top or name.startswith(top + "/")
+
+    tops = [top for top in map(lambdas, kept) if under(top, LAMBDA_TMP)]
+
+    def where(path: Any) -> Any:
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            return path  # a file descriptor
+        named = os.fspath(path)
+        name = lambdas(os.fsdecode(named))
+        if not under(name, LAMBDA_TMP) or any(under(name, top) for top in tops):
+            return path
+        rest = name[len(LAMBDA_TMP) :].lstrip("/")
+        inside = paths.join(folder, rest) if rest else folder
+        return os.fsencode(inside) if isinstance(named, bytes) else inside
+
+    return where
+
+
+def _through(call: Callable[..., Any], parameters: tuple[str, ...], where: Callable[[Any], Any]):
+    """`call`, its `parameters` led by `where`."""
+
+    @functools.wraps(call)
+    def through(*args: Any, **kwargs: Any) -> Any:
+        args = tuple(where(arg) if i < len(parameters) else arg for i, arg in enumerate(args))
+        kwargs = {
+            key: where(value) if key in parameters else value for key, value in kwargs.items()
+        }
+        return call(*args, **kwargs)
+
+    return through
 
 
 def own_clock(uptime: float, ahead: float = 0.0) -> None:

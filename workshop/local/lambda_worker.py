@@ -33,6 +33,7 @@ from workshop.local.lambda_sandbox import (
     RUNTIME_PACKAGES,
     only_what_lambda_has,
     own_clock,
+    own_tmp,
     read_only,
     site_folder,
 )
@@ -459,11 +460,13 @@ def main() -> None:
         log_format, level_from_env(os.environ.get("AWS_LAMBDA_LOG_LEVEL")), log_to_pipe
     )
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
-    # Its machine's uptime, how much later it is, and the distributions sam build packaged.
-    uptime, ahead, *packaged = sys.argv[1:]
+    # Its machine's uptime, how much later it is, its own /tmp, and the distributions sam build
+    # packaged.
+    uptime, ahead, tmp, *packaged = sys.argv[1:]
     only_what_lambda_has(task_root, packaged)
     read_only(task_root, as_on_lambda)
     own_clock(float(uptime), float(ahead))
+    own_tmp(tmp, task_root)
     try:
         handler = load_handler(os.environ["_HANDLER"])
     except InitError as exc:
