@@ -18,7 +18,7 @@ NEEDS_STACK = True
 PATIENCE = 15.0  # seconds a held visit waits for the other one (a cold start among them)
 ELSEWHERE = 2  # visits another execution environment counts, unseen by the one that serves next
 # Where an environment may keep a count for itself: its memory, and its own /tmp, which no other
-# environment sees on Lambda (here they share the laptop's).
+# environment sees.
 KEPT_FOR_ITSELF = "what one environment kept for itself, in its memory or in its own /tmp"
 
 
@@ -245,7 +245,7 @@ def check(stack: Any) -> list[str]:
                 f"and {before + 2}: the count must come from the table each time, not from "
                 f"{KEPT_FOR_ITSELF} (Lambda runs as many as it needs)."
             ]
-    # Here the environments share the laptop's /tmp, where on Lambda each has its own: a count
-    # kept in a file there passes the pairs, but not a count changed in the table. The two
-    # pairs made the count counted + 4.
+    # A count kept for itself by each environment may pass the pairs (one that reads the table
+    # first, and counts on from its own copy once it holds the session), but not a count
+    # changed in the table. The two pairs made the count counted + 4.
     return _from_the_table(stack, visitor, counted + 4) or comes_back_later(visitor)

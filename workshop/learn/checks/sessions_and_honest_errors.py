@@ -221,7 +221,8 @@ def _in_another_environment(stack: Any, visitor: LoggedVisitor) -> list[str]:
         "count restarts. Lambda may serve any visit from any environment: it retires idle ones "
         "when it will (and all of them on every deploy), and starts more for visits at once. "
         "What makes a session id trusted must be the same in every environment: the table "
-        "(or a secret they all read), not one environment's memory."
+        "(or a secret they all read), not one environment's memory or its own /tmp, which a "
+        "new environment starts without."
     ]
 
 
