@@ -368,6 +368,40 @@ def test_each_environment_has_a_tmp_of_its_own_empty_at_its_start_and_gone_at_it
     assert new.cold_start and new.payload["found"] == [] and new.payload["kept"] is None
 
 
+def test_what_the_code_is_told_of_a_path_in_tmp_names_it_as_the_code_did(tmp_path):
+    """An error's filename and an open file's name are /tmp/..., as on Lambda, not the folder
+    the environment's /tmp is here; and the traceback of an error has no frame of the harness."""
+    (tmp_path / "app.py").write_text(
+        "import pathlib\n"
+        "def handler(event, context):\n"
+        "    with open('/tmp/kept.txt', 'w') as file:\n"
+        "        name = file.name\n"
+        "    try:\n"
+        "        pathlib.Path('/tmp/missing').read_text()\n"
+        "    except OSError as error:\n"
+        "        said = str(error)\n"
+        "    if event.get('fail'):\n"
+        "        open('/tmp/nowhere/file')\n"
+        "    return {'name': name, 'said': said}\n"
+    )
+    runtime = code_runtime(tmp_path)
+    try:
+        told = runtime.invoke({})
+        failed = runtime.invoke({"fail": True})
+    finally:
+        runtime.close()
+    assert told.payload == {
+        "name": "/tmp/kept.txt",
+        "said": "[Errno 2] No such file or directory: '/tmp/missing'",
+    }
+    assert (
+        failed.error["errorMessage"] == "[Errno 2] No such file or directory: '/tmp/nowhere/file'"
+    )
+    assert [line.split(",")[0] for line in failed.error["stackTrace"]] == [
+        '  File "/var/task/app.py"'
+    ]
+
+
 def test_a_path_under_tmp_leads_to_the_environment_s_own_folder():
     """Every spelling of a path under /tmp, on Linux, macOS and Windows; other paths, those
     under the harness's folders and the environment's own folder's name are themselves."""

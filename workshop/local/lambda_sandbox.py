@@ -29,6 +29,7 @@ only: it runs beside the handler's code.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import datetime
 import errno
 import functools
@@ -342,15 +343,34 @@ def in_own_tmp(folder: str, kept: list[str], paths: Any = os.path) -> Callable[[
 
 
 def _through(call: Callable[..., Any], parameters: tuple[str, ...], where: Callable[[Any], Any]):
-    """`call`, its `parameters` led by `where`."""
+    """`call`, its `parameters` led by `where`; what it tells of a path it was given (an error's
+    filename, an open file's name) names the path as the code did: /tmp/key, as on Lambda."""
 
     @functools.wraps(call)
     def through(*args: Any, **kwargs: Any) -> Any:
-        args = tuple(where(arg) if i < len(parameters) else arg for i, arg in enumerate(args))
-        kwargs = {
-            key: where(value) if key in parameters else value for key, value in kwargs.items()
-        }
-        return call(*args, **kwargs)
+        named: dict[Any, Any] = {}  # where each path led elsewhere leads: the path as named
+
+        def lead(path: Any) -> Any:
+            led = where(path)
+            if led is not path:
+                named[led] = os.fspath(path)  # a pathlib.Path is named as its string
+            return led
+
+        args = tuple(lead(arg) if i < len(parameters) else arg for i, arg in enumerate(args))
+        kwargs = {key: lead(value) if key in parameters else value for key, value in kwargs.items()}
+        try:
+            result = call(*args, **kwargs)
+        except OSError as error:
+            for attribute in ("filename", "filename2"):
+                led = getattr(error, attribute)
+                if isinstance(led, (str, bytes)) and led in named:
+                    setattr(error, attribute, named[led])
+            raise
+        if named and isinstance(result, io.IOBase):  # open's file: its name is the raw file's
+            buffer = getattr(result, "buffer", result)
+            with contextlib.suppress(AttributeError):
+                getattr(buffer, "raw", buffer).name = next(iter(named.values()))
+        return result
 
     return through
 

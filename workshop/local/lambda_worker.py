@@ -29,6 +29,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from workshop.local import lambda_sandbox
 from workshop.local.lambda_sandbox import (
     RUNTIME_PACKAGES,
     only_what_lambda_has,
@@ -140,9 +141,16 @@ def _roots(task_root: str | None) -> list[tuple[str, str, frozenset[str] | None]
 def lambda_stack(tb: Any) -> traceback.StackSummary:
     """A traceback's frames (as traceback.extract_tb), the function's files as on Lambda."""
     stack = traceback.extract_tb(tb)  # the source lines are read now, from the real files
+    _as_on_lambda(stack)
+    return stack
+
+
+def _as_on_lambda(stack: traceback.StackSummary) -> None:
+    """Name a stack's files as Lambda does, and drop the sandbox's frames: its wrappers of the
+    calls that take paths (own_tmp) stand where Lambda has the built-in calls, with no frame."""
+    stack[:] = [frame for frame in stack if frame.filename != lambda_sandbox.__file__]
     for frame in stack:
         frame.filename = as_on_lambda(frame.filename)
-    return stack
 
 
 class TextFormatter(logging.Formatter):
@@ -156,8 +164,7 @@ class TextFormatter(logging.Formatter):
             if id(current) in seen:
                 continue
             seen.add(id(current))
-            for frame in current.stack:
-                frame.filename = as_on_lambda(frame.filename)
+            _as_on_lambda(current.stack)
             if getattr(current, "filename", None):  # a SyntaxError's file
                 current.filename = as_on_lambda(current.filename)
             group = getattr(current, "exceptions", None) or ()
