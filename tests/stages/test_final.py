@@ -93,7 +93,8 @@ def test_the_policy_allows_exactly_the_calls_the_handler_makes(start_stage):
         cookie, _ = new_session(stack.url())  # a new visitor, then a returning one
         assert visit(stack.url(), cookie)[0] == 200
         assert visit(stack.url(), "session_id=bad")[0] == 400  # refused before DynamoDB
-    assert calls == ["UpdateItem", "UpdateItem"]
+    # And the SDK's retry of an update this machine answered only after its read timeout.
+    assert calls == ["UpdateItem"] * (2 + len(stack.aws.late_retries()))
     (policy,) = stack.function().policies
     assert policy["Statement"] == [
         {
