@@ -2,7 +2,7 @@
 
     python run.py up          first run: makes .venv and installs what it uses, then starts
     python run.py test        the test suite (pytest; extra arguments go to pytest)
-    python run.py notebook    JupyterLab on notebooks/
+    python run.py notebook    JupyterLab on notebooks/ (`notebook 05`: on stage 05's)
     python run.py --help      every command
     python run.py ARGS...     any other workshop command: the same as `python -m workshop ARGS...`
 
@@ -76,8 +76,9 @@ TEST_HELP = (  # `test --help` before the venv holds what only the tests use, wh
     "`python run.py test --help` shows pytest's own options."
 )
 NOTEBOOK_HELP = (
-    "`python run.py notebook [ARGS...]` starts JupyterLab on notebooks/, a walkthrough per "
-    "stage; ARGS go to `jupyter lab` (e.g. --port 8889, --no-browser). JupyterLab's own help:"
+    "`python run.py notebook [STAGE] [ARGS...]` starts JupyterLab on notebooks/, a walkthrough "
+    "per stage (with STAGE, such as 05 or benchmark, on that one's); ARGS go to `jupyter lab` "
+    "(e.g. --port 8889, --no-browser). JupyterLab's own help:"
 )
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 # What a venv holds (its stamp says which): the lock's attendee part, or all of it (`test`).
@@ -114,8 +115,27 @@ def child_command(python, args):
     if args and args[0] == "notebook":
         # As root (a container's usual user) Jupyter refuses to start without being told.
         root = ["--allow-root"] if getattr(os, "geteuid", lambda: 1)() == 0 else []
-        return [python, "-m", "jupyter", "lab", "notebooks", *root, *args[1:]]
+        opened, rest = notebook_target(args[1:])
+        return [python, "-m", "jupyter", "lab", opened, *root, *rest]
     return [python, "-m", "workshop", *args]
+
+
+def notebook_target(args, folder=REPO / "notebooks"):
+    """What `python run.py notebook ARGS...` opens in JupyterLab, and the ARGS left for it: a
+    stage's notebook for a first word that names one (`05` or `5`, `benchmark`), else the
+    folder; None for a first word that names none."""
+    if not args or args[0].startswith("-"):
+        return "notebooks", args
+    word = args[0].lower().removesuffix(".ipynb")
+    word = word.zfill(2) if word.isdigit() else word
+    found = [path for path in sorted(folder.glob("*.ipynb")) if word in (path.stem, path.stem[:2])]
+    return (f"notebooks/{found[0].name}" if found else None), args[1:]
+
+
+def notebook_names(folder=REPO / "notebooks"):
+    """The words `python run.py notebook` takes: each stage's number, and benchmark."""
+    stems = [path.stem for path in sorted(folder.glob("*.ipynb"))]
+    return [stem[:2] if stem[:2].isdigit() else stem for stem in stems]
 
 
 def child_folder(args, here, repo=REPO):
@@ -554,6 +574,15 @@ def main(argv=None):
         return say(TEST_HELP) or 0  # not pytest's: it needs the tests' packages, installed first
     if asks_help and stamp is None and args[:1] != ["notebook"]:  # JupyterLab's needs the venv
         return help_before_setup(args)
+    if args[:1] == ["notebook"] and notebook_target(args[1:])[0] is None:
+        names = notebook_names()
+        print(
+            f"error: no notebook for '{args[1]}': `python run.py notebook` opens them all, "
+            f"`python run.py notebook {names[0]}` stage {names[0]}'s (one of "
+            f"{', '.join(names[:-1])} or {names[-1]})",
+            file=sys.stderr,
+        )
+        return 2
     try:
         python = ensure_venv(wanted=EVERYTHING if args[:1] == ["test"] else ATTENDEE)
         try:

@@ -36,6 +36,7 @@ run = load_run()
 
 
 XDIST = ["-n", "6", "--dist", "load", "--maxschedchunk", "1"]
+NOTEBOOK_05 = ["-m", "jupyter", "lab", "notebooks/05-lost-updates.ipynb"]
 
 
 @pytest.mark.parametrize(
@@ -61,6 +62,10 @@ XDIST = ["-n", "6", "--dist", "load", "--maxschedchunk", "1"]
         (["test", "--maxschedchunk=4"], ["-m", "pytest", *XDIST[:4], "--maxschedchunk=4"]),
         (["notebook"], ["-m", "jupyter", "lab", "notebooks"]),
         (["notebook", "--no-browser"], ["-m", "jupyter", "lab", "notebooks", "--no-browser"]),
+        # A stage's own, named as stages are, or the benchmark's.
+        (["notebook", "05"], ["-m", "jupyter", "lab", "notebooks/05-lost-updates.ipynb"]),
+        (["notebook", "5", "--port", "8889"], [*NOTEBOOK_05, "--port", "8889"]),
+        (["notebook", "Benchmark.ipynb"], ["-m", "jupyter", "lab", "notebooks/benchmark.ipynb"]),
         # Only the first word routes: a workshop command may take "test" as an argument.
         (["invoke", "test"], ["-m", "workshop", "invoke", "test"]),
     ],
@@ -68,6 +73,14 @@ XDIST = ["-n", "6", "--dist", "load", "--maxschedchunk", "1"]
 def test_child_command_routes_by_first_word(args, expected, monkeypatch):
     monkeypatch.setattr(run.os, "geteuid", lambda: 1000, raising=False)  # not root
     assert run.child_command("/v/bin/python", args) == ["/v/bin/python", *expected]
+
+
+def test_notebook_with_a_word_that_names_no_notebook_says_which_do(capsys):
+    """Refused before anything is installed or started, in the words the user types."""
+    assert run.main(["notebook", "99", "--no-browser"]) == 2
+    said = capsys.readouterr().err
+    assert "error: no notebook for '99': `python run.py notebook` opens them all" in said
+    assert "(one of 01, 02, 03, 04, 05, 06, 07, 08 or benchmark)" in said
 
 
 def test_jupyter_is_allowed_to_run_as_root_as_in_a_container(monkeypatch):

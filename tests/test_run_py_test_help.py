@@ -57,7 +57,7 @@ def test_notebook_help_says_first_what_notebook_does(monkeypatch, capsys):
     monkeypatch.setattr(run, "ensure_venv", lambda wanted: Path("/v/bin/python"))
     monkeypatch.setattr(run, "run_child", lambda command, cwd: ran.append(command) or 0)
     assert run.main(["notebook", "--help"]) == 0
-    assert capsys.readouterr().out.startswith("`python run.py notebook [ARGS...]` starts ")
+    assert capsys.readouterr().out.startswith("`python run.py notebook [STAGE] [ARGS...]` starts ")
     assert ran[0][1:4] == ["-m", "jupyter", "lab"] and ran[0][-1] == "--help"
 
 

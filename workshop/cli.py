@@ -561,7 +561,7 @@ def parser() -> argparse.ArgumentParser:
     learn.add_commands(sub)
     for name, text in (
         ("test", "run every test (pytest; what follows goes to pytest, e.g. -k decimal)"),
-        ("notebook", "open the notebooks in JupyterLab"),
+        ("notebook", "open the notebooks in JupyterLab (`notebook 05`: on stage 05's)"),
     ):
         sub.add_parser(name, help=text, add_help=False).set_defaults(run=cmd_run_py_only)
     for command in sub.choices.values():  # whose usage a mistake in its arguments shows

@@ -464,13 +464,17 @@ def test_open_it_and_refresh_counts_in_a_browser_on_the_local_url(start_stage):
 
 
 @pytest.mark.slow
-def test_the_readme_s_notebook_command_serves_the_notebooks_in_jupyterlab(tmp_path):
+@pytest.mark.parametrize("stage", [None, "05"], ids=["all", "05"])
+def test_the_readme_s_notebook_command_serves_the_notebooks_in_jupyterlab(tmp_path, stage):
     """README.md's `python run.py notebook`, as typed (as root too, as in a container): it
-    serves the notebooks folder until stopped. The browser it would open is a no-op here."""
-    assert "`python run.py notebook`" in (REPO / "README.md").read_text(encoding="utf-8")
-    env = {**os.environ, "BROWSER": "true", "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    serves the notebooks folder until stopped; `python run.py notebook 05` opens stage 05's
+    there. The browser it would open is a no-op here."""
+    command = "python run.py notebook" + (f" {stage}" if stage else "")
+    assert f"`{command}`" in (REPO / "README.md").read_text(encoding="utf-8")
+    runtime = tmp_path / "runtime"
+    env = {**os.environ, "BROWSER": "true", "JUPYTER_RUNTIME_DIR": str(runtime)}
     process = subprocess.Popen(
-        [sys.executable, "run.py", "notebook"],
+        [sys.executable, *command.split()[1:]],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -494,6 +498,9 @@ def test_the_readme_s_notebook_command_serves_the_notebooks_in_jupyterlab(tmp_pa
         with urllib.request.urlopen(f"{base}api/contents?token={token}", timeout=60) as answer:
             listed = {item["name"] for item in json.load(answer)["content"]}
         assert {path.name for path in (REPO / "notebooks").glob("*.ipynb")} <= listed
+        # The page the browser is sent to: Jupyter writes it before it says where it serves.
+        opened = [page.read_text() for page in runtime.glob("jpserver-*open.html")]
+        assert bool(stage) == any("/lab/tree/05-lost-updates.ipynb?token=" in p for p in opened)
     finally:
         watchdog.cancel()
         process.terminate()  # Jupyter shuts down cleanly on SIGTERM
