@@ -10,6 +10,7 @@ import pathlib
 import re
 import shutil
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -116,6 +117,21 @@ def test_later_moves_the_handler_s_time_of_day_on_and_not_its_deadline(probe):
         assert 0 <= after[clock] - before[clock] + 1 < 60, clock
     timeout_ms = probe.template.functions["ProbeFunction"].timeout * 1000
     assert timeout_ms - 10_000 < later["remaining_ms"] <= timeout_ms
+
+
+def test_an_environment_busy_when_the_clock_moves_on_serves_none_after(probe):
+    """One busy as Stack.later begins keeps its clock, and is reclaimed once its invocation ends:
+    the next visit, within, runs in another environment, whose clock reads later."""
+    counter = probe.url("/counter")
+    before = visit(counter)[2]
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(probe.invoke, {"action": "hold", "seconds": 1})
+        time.sleep(0.5)  # it runs in the environment that served `before`, the only one
+        with probe.later(3600):
+            assert body(held.result())["stream"] == before["stream"]
+            later = visit(counter)[2]
+    assert later["stream"] != before["stream"]
+    assert 3600 - 1 <= later["time"] - before["time"] < 3600 + 60
 
 
 def test_in_one_millisecond_the_api_s_events_say_so_each_with_its_own_request_id(probe):

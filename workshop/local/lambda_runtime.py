@@ -81,7 +81,8 @@ class FunctionRuntime:
         self.refused = 0  # invocations refused at the reserved concurrency (Throttled), so far
         self._made = 0  # environments made so far: the next one's `machine`
         # Seconds later than now that new environments' handlers read the time of day: a check
-        # moves it to see what a visit does much later (Stack.later).
+        # moves it to see what a visit does much later (Stack.later); an environment whose
+        # handler reads otherwise is reclaimed once its invocation ends.
         self.clock_ahead = 0.0
         self._code_version = 0  # how many times the code changed since the runtime began
         self._in_use: set[ExecutionEnvironment] = set()  # busy, with their processes
@@ -169,7 +170,13 @@ class FunctionRuntime:
         with self._lock:
             self._busy -= 1
             self._in_use.discard(environment)
-            current = environment is not None and environment.code_version == self._code_version
+            # One whose handler reads the time of day otherwise than new ones do (it was busy when
+            # Stack.later moved the clock) is not kept either: no later visit may read its clock.
+            current = (
+                environment is not None
+                and environment.code_version == self._code_version
+                and environment.clocks[1] == self.clock_ahead
+            )
             if current and keep and not self._closed:
                 environment.last_used = time.monotonic()
                 self._idle.append(environment)

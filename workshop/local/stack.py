@@ -381,10 +381,10 @@ class Stack:
     def later(self, seconds: float) -> Iterator[int]:
         """Within it, the handlers read the time of day `seconds` later than it is, and the API's
         events say so, as visits that much later would. Only new environments do: the idle ones
-        are reclaimed at the start and at the end, and one busy at the start keeps its clock
-        (none started within may be in flight at the end). The items whose time to live (TTL) is
-        over by then are deleted first, as DynamoDB would have deleted them meanwhile; it gives
-        how many."""
+        are reclaimed at the start and at the end, and one busy then keeps its clock until its
+        invocation ends, when it is reclaimed. The items whose time to live (TTL) is over by
+        then are deleted first, as DynamoDB would have deleted them meanwhile; it gives how
+        many."""
         self._clock_ahead(seconds)
         try:
             tables = [table.name for table in self.template.tables.values()]
