@@ -5,7 +5,8 @@ its answer held. First while a retry can still be answered in time: the stall en
 the visit's second write arrives (the SDK, or the handler, gave up waiting for the first), and
 the visit must answer 200 and count once. Two visits that API Gateway gets in one millisecond
 must each count. Then the same, while a second tab of the visitor makes visits before the late
-one and between its held write and its retry, just before the function's Timeout (the late visit
+one and between its held write and its retry, the last just before the function's Timeout by
+their handlers' clock, which reads later than the late one's (Stack.later; the late visit
 answers 503 meanwhile): each must count once. Then while no attempt can be answered: the stall
 holds every write until the visit is answered, and the visit must answer 503, with a Retry-After
 (or 200 with its count, if it found out that it counted), and count at most once. Then a visit
@@ -58,19 +59,26 @@ PATIENCE = 40.0  # seconds a held visit may take: more than API Gateway's 29 s (
 LATE = "whose update DynamoDB applied at once but answered late"
 # The other tab's visits. EARLIER_VISITS before the late visit; then, while it waits to try
 # again, MIDDLE_VISITS at once and LATER_VISITS RETRY_MARGIN seconds before the function's
-# Timeout has passed since its first write, when its id and the earlier ones are older than the
-# Timeout less RETRY_MARGIN (8.5 s for stage 08's 10 s). A fix that keeps only the
+# Timeout has passed since its first write (8.5 s for stage 08's 10 s). They run in an
+# environment whose clock (time.time(), the API's requestTimeEpoch) reads AHEAD seconds later
+# (Stack.later): by it, the later visits come just before the Timeout (9.9 s), as a retry's
+# last chance may, when the late visit's id and the earlier ones are almost as old as the
+# Timeout, whatever the fraction of the second it was stamped at. A fix that keeps only the
 # last ids, or as many as it keeps of the newest (fewer than the middle and later visits), or
 # clears them all once it holds as many or fewer, forgets the late one's; so does a fix that
-# forgets ids sooner, however many it waits for (up to the earlier visits and more). The late
-# visit's retry is applied then, within the Timeout, as a retry is. The middle visits are made
-# one after another, quickly (a few hundredths of a second each): on a machine so slow that they
-# take until RETRY_MARGIN seconds before the Timeout, no more are made, and the later ones
-# follow, so that the retry still comes in time.
+# forgets ids sooner than the Timeout (after 9 s, even stamped in whole seconds), however many
+# it waits for (up to the earlier visits and more). The late visit's retry is applied then,
+# within the Timeout, as a retry is: late's environment keeps its own clock, so its retry never
+# reads a time past the Timeout, however long the visits before it took (one that did could
+# count anew where a right fix keeps ids a little past the Timeout). The middle visits are
+# made one after another, quickly (a few hundredths of a second each): on a machine so slow
+# that they take until RETRY_MARGIN seconds before the Timeout, no more are made, and the later
+# ones follow, so that the retry still comes in time.
 EARLIER_VISITS = 10
 MIDDLE_VISITS = 100
 LATER_VISITS = 5
 RETRY_MARGIN = 1.5
+AHEAD = RETRY_MARGIN - 0.1  # seconds: the later visits come 0.1 s before the Timeout
 # Seconds: what _StalledAfterTheCount takes off a retry's wait for its answer: the SDK's backoff
 # before a retry (botocore's is under 1 s), and a margin for the handler's own time.
 RETRY_LEEWAY = 1.5
@@ -231,14 +239,16 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
     retry, or a read of what it did) is held back; meanwhile the other tab makes MIDDLE_VISITS
     more (as many as it can until RETRY_MARGIN seconds before the function's Timeout has passed
     since that write), and LATER_VISITS more RETRY_MARGIN seconds before the Timeout has passed
-    since that write; then late's held call goes, and is applied before this returns. (late's
-    answer, the other tab's answers)
+    since that write, by their clock AHEAD seconds later; then late's held call goes, and is
+    applied before this returns. (late's answer, the other tab's answers)
 
     Nothing but late runs from its first write to its next call, so the hook knows that call
     for late's own, however it is written. (Late answers 503 meanwhile: its retry waits.)
     Late runs in the function's first environment, the only one that served before; the other
     tab's visits meanwhile start a second, whose monotonic clock reads a day on
     (lambda_environment.UPTIME_APART): time.monotonic() stamps of late's look a day old there.
+    Its time of day reads AHEAD seconds on; late's (and so its retry's) reads as it is, and
+    once late is answered, its environment serves no more (Stack.later).
     """
     answers: dict[str, Answer] = {}
     wrote, parked, closed = threading.Event(), threading.Event(), threading.Event()
@@ -277,13 +287,16 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
             # While late's retry waits, it must come within late's Timeout.
             timeout = stack.function().timeout
             until = first_write[0] + timeout - RETRY_MARGIN if parked.is_set() else float("inf")
-            for _ in range(MIDDLE_VISITS):
-                if time.monotonic() > until:
-                    break  # a machine so slow that no more fit
-                others.append(visit("other"))
-            if parked.is_set():
-                time.sleep(max(0.0, until - time.monotonic()))
-            others += [visit("other") for _ in range(LATER_VISITS)]
+            # Late's environment is busy: it keeps its clock, and the other tab's visits start
+            # another (as they would anyway), whose clock reads later.
+            with stack.later(AHEAD):
+                for _ in range(MIDDLE_VISITS):
+                    if time.monotonic() > until:
+                        break  # a machine so slow that no more fit
+                    others.append(visit("other"))
+                if parked.is_set():
+                    time.sleep(max(0.0, until - time.monotonic()))
+                others += [visit("other") for _ in range(LATER_VISITS)]
             applied = stall.applied
             closed.set()  # late's held call goes, and is applied before the next visit
             if parked.is_set():
@@ -394,10 +407,13 @@ def late_answers(stack: Any) -> list[str]:
         f"Timeout ({stack.function().timeout:g} s), the other tab visits meanwhile"
     )
     late, others = _two_tabs(stack, visitor)
+    last = stack.function().timeout - RETRY_MARGIN + AHEAD
     both = (
         f"Of two tabs of one visitor, the other tab made {EARLIER_VISITS} visits, then one "
         f"visit was answered late, and the other tab made {len(others) - EARLIER_VISITS} more "
-        "before the late one tried again, within the function's Timeout:"
+        "before the late one tried again, within the function's Timeout (the last "
+        f"{LATER_VISITS} when, by their handlers' clock, {last:g} s had passed since its first "
+        "update):"
     )
     refused = [answer for answer in others if answer.status != 200]
     if refused:
