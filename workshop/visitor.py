@@ -12,7 +12,7 @@ import http.client
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +26,8 @@ class Answer:
     status: int
     body: str
     headers: tuple[tuple[str, str], ...] = ()
+    # When it came (epoch seconds): the moment a cookie it sets starts to count its Max-Age from.
+    at: float = field(default_factory=time.time, compare=False)
 
     def header(self, name: str) -> str | None:
         """The first value of the header `name` (any case), or None."""

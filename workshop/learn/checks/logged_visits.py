@@ -25,9 +25,11 @@ from workshop.visitor import Answer, Visitor, lifetime
 # RFC's revision (draft-ietf-httpbis-rfc6265bis, 5.5) asks for a limit of no more than 400 days,
 # to which a longer Max-Age or Expires is cut, and Chrome (since version 104) and Firefox apply it.
 LONGEST_COOKIE = 400 * 24 * 3600.0
-# A visitor comes back this long before their session cookie ends: more than a check takes from
-# the answer that set the cookie to the visit that comes back.
-BEFORE_THE_COOKIE_ENDS = 3600.0
+# A visitor comes back this long before their session cookie ends (counted from the answer that
+# set it): more than a handler's time from the moment it reads the clock for an item's TTL to its
+# answer, and a TTL or an Expires date cut to the second. A TTL set sooner than the cookie's end
+# (by half an hour, say) lets the item go before the cookie.
+BEFORE_THE_COOKIE_ENDS = 60.0
 # A count that no cookie names is kept for good: the visitor comes back five years later, as far
 # back as DynamoDB's TTL reaches (it never deletes an item expired longer ago than that).
 FOR_GOOD = 5 * 365 * 24 * 3600.0
@@ -44,6 +46,7 @@ class LoggedVisitor:
         self.url = stack.url()
         self.browser = Visitor(self.url, http2=http2)
         self.answer: Answer | None = None  # the first answer it got
+        self.answers: list[Answer] = []  # every answer it got, in order
 
     @property
     def cookie(self) -> str | None:
@@ -72,6 +75,7 @@ class LoggedVisitor:
         interrupt.join(visiting, patience)
         answer = answers[0] if answers else Answer(0, f"no answer within {patience:g} seconds")
         self.answer = self.answer or answer
+        self.answers.append(answer)
         return answer, [event.message for event in self.stack.logs()[seen:]]
 
 
@@ -188,10 +192,10 @@ def _until_the_cookie_ends(visitor: LoggedVisitor) -> tuple[float, str]:
     header = visitor.answer.set_cookie if visitor.answer and visitor.cookie else None
     if header is None:
         return FOR_GOOD, ""
-    seconds = lifetime(header)
+    seconds = lifetime(header, now=visitor.answer.at)
     if seconds is None:
         return SESSION_COOKIE_STAYS, ", their browser still open (the session cookie ends with it)"
-    return _before_the_end(seconds), ", before their session cookie ends"
+    return _before_the_end(seconds, visitor.answer.at), ", before their session cookie ends"
 
 
 def _until_the_new_cookie_ends(
@@ -206,11 +210,13 @@ def _until_the_new_cookie_ends(
     headers = [
         h for h in answer.set_cookies if h.split(";", 1)[0].partition("=")[0].strip() == name
     ]
-    seconds = lifetime(headers[-1], now=time.time() + ahead) if headers else None
-    return None if seconds is None or seconds <= 0 else _before_the_end(seconds)
+    seconds = lifetime(headers[-1], now=answer.at + ahead) if headers else None
+    return None if seconds is None or seconds <= 0 else _before_the_end(seconds, answer.at)
 
 
-def _before_the_end(seconds: float) -> float:
-    """How long after a cookie that lasts `seconds` is set the visitor comes back with it."""
+def _before_the_end(seconds: float, set_at: float) -> float:
+    """How much later than now the visitor comes back with a cookie that lasts `seconds` from
+    `set_at` (epoch seconds, the answer that set it): BEFORE_THE_COOKIE_ENDS before it ends, or
+    halfway through a cookie shorter than twice that."""
     seconds = min(seconds, LONGEST_COOKIE)
-    return max(seconds - BEFORE_THE_COOKIE_ENDS, seconds / 2)
+    return max(0.0, max(seconds - BEFORE_THE_COOKIE_ENDS, seconds / 2) - (time.time() - set_at))
