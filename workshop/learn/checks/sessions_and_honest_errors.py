@@ -12,6 +12,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from workshop.learn.checks import counts_visits_at_once as at_once
 from workshop.learn.checks.logged_visits import LoggedVisitor, comes_back_later, empty_table
 from workshop.learn.checks.story import (
     ANY_SESSION,
@@ -27,7 +28,7 @@ from workshop.learn.checks.story import (
 from workshop.local.api_event import domain_name
 from workshop.local.faults import THROTTLED
 from workshop.local.iam import FunctionAuthorizer
-from workshop.visitor import Answer, Visitor, get, lifetime, max_age, path_matches
+from workshop.visitor import Answer, Visitor, deletes, get, lifetime, max_age, path_matches
 
 NEEDS_STACK = True
 # The error code an SDK reports for each outage of the local AWS: throttling says which kind of
@@ -192,6 +193,8 @@ def _sessions(stack: Any) -> tuple[LoggedVisitor, list[str], list[str]]:
             )
             break
     if not problems:
+        problems += _set_anew(first, hosts) or _set_anew(second, hosts)
+    if not problems:
         problems += _in_another_environment(stack, second)
     if not problems:
         problems += _in_the_url(second)
@@ -301,18 +304,32 @@ def _other_cookies(visitor: LoggedVisitor) -> list[str]:
     return []
 
 
-def _cookie_attributes(header: str, hosts: set[str]) -> list[str]:
+def _set_anew(visitor: LoggedVisitor, hosts: set[str]) -> list[str]:
+    """What the session cookie lacks where an answer after the first sets it anew (a cookie
+    that slides on with each visit): the browser keeps the last one it got, whatever the
+    first was."""
+    name = (visitor.answer.cookie or "").partition("=")[0] if visitor.answer else ""
+    for answer in visitor.answers[1:]:
+        for header in answer.set_cookies:
+            if name and header.partition("=")[0].strip() == name and not deletes(header):
+                problems = _cookie_attributes(header, hosts, "is set anew, on a later visit,")
+                if problems:
+                    return problems
+    return []
+
+
+def _cookie_attributes(header: str, hosts: set[str], set_as: str = "is set") -> list[str]:
     """What the session cookie lacks: HttpOnly, Secure, SameSite=Lax (or Strict), and a
     lifetime of a day at least; and what makes a browser refuse it: a Domain that is not the
     API's host on AWS (one of `hosts`), or a name's prefix it breaks the rules of
-    (RFC 6265, 5.3; RFC 6265bis, 4.1.3)."""
+    (RFC 6265, 5.3; RFC 6265bis, 4.1.3). `set_as` says how the answer sets it."""
     attributes = {}
     for part in header.split(";")[1:]:
         name, _, value = part.strip().partition("=")
         attributes[name.strip().lower()] = value.strip().lower()
     refused = _refused_by_browsers(header.partition("=")[0].strip(), attributes, hosts)
     if refused:
-        return [f"The session cookie is set as `{quote(header)}`: {refused}."]
+        return [f"The session cookie {set_as} as `{quote(header)}`: {refused}."]
     missing = [
         words
         for name, words in (
@@ -344,7 +361,7 @@ def _cookie_attributes(header: str, hosts: set[str]) -> list[str]:
         )
     if not missing:
         return []
-    return [f"The session cookie is set as `{quote(header)}`: {'; '.join(missing)}."]
+    return [f"The session cookie {set_as} as `{quote(header)}`: {'; '.join(missing)}."]
 
 
 def _refused_by_browsers(name: str, attributes: dict[str, str], hosts: set[str]) -> str:
@@ -615,7 +632,7 @@ def bugs(stack: Any, visitor: LoggedVisitor) -> list[str]:
 
 def check(stack: Any) -> list[str]:
     """What still fails: sessions, a malformed cookie, a visitor who comes back before their
-    cookie ends, an outage of DynamoDB, and bugs."""
+    cookie ends, visits at the same moment (stage 05's), an outage of DynamoDB, and bugs."""
     visitor, ids, problems = _sessions(stack)
     if visitor.answer is None or visitor.answer.status != 200 or not _sent_back(visitor):
         # A counter that does not answer at all, or never gets its cookie back: that comes first.
@@ -623,6 +640,9 @@ def check(stack: Any) -> list[str]:
     problems += _malformed(visitor)
     problems += comes_back_later(visitor, session=None)
     problems += _forgotten(stack, visitor)
+    if not problems:  # the lesson of the code this exercise starts from must hold still
+        lesson = at_once.at_the_same_moment(stack, LoggedVisitor(stack))[0]
+        problems += [f"Stage 05's lesson no longer holds: {problem}" for problem in lesson]
     problems += outages(stack, visitor)
     if not problems:  # it waits out most of the Timeout: only once the rest holds
         problems += _no_answer(stack, visitor)
