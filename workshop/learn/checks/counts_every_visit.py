@@ -179,7 +179,17 @@ def _while_dynamodb_fails(stack: Any, visitor: LoggedVisitor) -> list[str]:
 
 
 def _counted_anyway(answer: Answer, during: str) -> list[str]:
-    """A visit answered 2xx `during` a failure: what is wrong with it."""
+    """A visit answered 2xx or 3xx `during` a failure: what is wrong with it."""
+    if 300 <= answer.status < 400:
+        where = answer.header("location")
+        return [
+            f"{during}, a visit answers {answer.status}"
+            + (f" with Location: {quote(where)}" if where else "")
+            + ": a redirect, not an error, which hides the failure from API Gateway's 5XXError "
+            "metric, and sends the browser on at once, back to the counter over and over for "
+            "as long as the failure lasts. A failure must not be answered as a success or a "
+            "redirect: let it answer an error (exercise 06 makes it the right one)."
+        ]
     if not 200 <= answer.status < 300:
         return []
     body = answer.json()
