@@ -96,6 +96,10 @@ class Function:
     # The AuthType of its function URL (FunctionUrlConfig): NONE, public, or AWS_IAM; None
     # where it has none. The harness serves no function URL: check 07 reads it.
     url_auth: str | None = None
+    # The template's tables whose resource policy (ResourcePolicy) names the function's role,
+    # by their ARN: (the table's logical id, the statements that apply to the function, as an
+    # identity policy would hold them). Within one account they grant on their own.
+    resource_policies: dict[str, tuple[str, Any]] = field(default_factory=dict)
 
     @property
     def log_group(self) -> str:

@@ -12,16 +12,20 @@ from moto.iam.access_control import PermissionResult
 from tests.helpers import PROBE_APP, as_the_function
 from workshop.errors import WorkshopError
 from workshop.local.iam import (
+    FunctionAuthorizer,
     attribute_names,
     call_context,
     condition_holds,
     decide,
+    decide_for,
+    for_the_function,
     requested,
     unjudged_condition,
 )
 from workshop.local.persistence import REPLAYED
 from workshop.local.physical_names import generated_name
 from workshop.local.sam_template import load
+from workshop.types import Function
 
 # The narrowed stack's names, as CloudFormation makes them.
 ROLE = generated_name("narrow", "ProbeFunctionRole", 64)
@@ -306,3 +310,57 @@ def test_a_condition_the_harness_cannot_judge_is_named(tmp_path):
     template.write_text(template.read_text(encoding="utf-8").replace(deny, allow), encoding="utf-8")
     with pytest.raises(WorkshopError, match=r"uses an Allow on .*dynamodb:Select"):
         load(template, stack_name="t")
+
+
+OWN_TABLE = f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE}"
+
+
+def _with_table_policy(identity: list, statements: list) -> Function:
+    """The narrowed stack's function, with `identity` policies, and a table policy of
+    `statements` that name its role."""
+    role = f"arn:aws:iam::123456789012:role/{ROLE}"
+    document = {"Version": "2012-10-17", "Statement": statements}
+    granted = for_the_function(document, (role,))
+    return Function(
+        "ProbeFunction",
+        FUNCTION,
+        f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}",
+        PROBE_APP / "src",
+        "app.handler",
+        "python3.11",
+        3,
+        128,
+        {},
+        identity,
+        ROLE,
+        resource_policies={OWN_TABLE: ("ItemsTable", granted)} if granted["Statement"] else {},
+    )
+
+
+def test_a_table_s_policy_that_names_the_role_grants_on_its_own():
+    """Within one account an Allow in the identity or the resource policy suffices, and a Deny
+    in either wins (IAM's guide, Policy evaluation for requests within a single account)."""
+    role = f"arn:aws:iam::123456789012:role/{ROLE}"
+    scan = {"Effect": "Allow", "Principal": {"AWS": role}, "Action": "dynamodb:*", "Resource": "*"}
+    function = _with_table_policy([], [scan])
+    assert decide_for(function, "dynamodb:Scan", OWN_TABLE) == PermissionResult.PERMITTED
+    # Its indexes too (the table's policy governs them), not another table, nor its stream.
+    index = OWN_TABLE + "/index/any"
+    assert decide_for(function, "dynamodb:Query", index) == PermissionResult.PERMITTED
+    other = OWN_TABLE.replace(TABLE, "other")
+    assert decide_for(function, "dynamodb:Scan", other) == PermissionResult.NEUTRAL
+    stream = OWN_TABLE + "/stream/2026-01-01T00:00:00.000"
+    assert decide_for(function, "dynamodb:GetRecords", stream) == PermissionResult.NEUTRAL
+    # The account's root grants nothing on its own.
+    root = {**scan, "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}
+    assert _with_table_policy([], [root]).resource_policies == {}
+    # A Deny in the table's policy refuses what the role's own policy allows.
+    allow = {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}
+    deny = {**scan, "Effect": "Deny", "Principal": "*", "Action": "dynamodb:DeleteItem"}
+    function = _with_table_policy([{"Statement": [allow]}], [deny])
+    assert decide_for(function, "dynamodb:DeleteItem", OWN_TABLE) == PermissionResult.DENIED
+    assert decide_for(function, "dynamodb:GetItem", OWN_TABLE) == PermissionResult.PERMITTED
+    refused = FunctionAuthorizer(function, "us-east-1")(
+        "DynamoDB_20120810.DeleteItem", {"TableName": TABLE, "Key": {}}
+    )
+    assert refused["Message"].endswith("with an explicit deny in a resource-based policy")

@@ -795,3 +795,80 @@ def test_a_function_url_s_auth_type_is_read_and_one_lambda_refuses_is_a_mistake(
             load(path, stack_name="t")
     else:
         assert load(path, stack_name="t").functions["Fn"].url_auth == read
+
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/" + generated_name("s", "FnRole", 64)
+RESOURCE_POLICY = (
+    "      BillingMode: PAY_PER_REQUEST\n      ResourcePolicy:\n        PolicyDocument:\n"
+    "          Statement:\n            - Effect: Allow\n              Principal: {principal}\n"
+    "              Action: dynamodb:Scan\n              Resource: '*'\n"
+)
+
+
+@pytest.mark.parametrize(
+    "principal, grants",
+    [
+        ("{AWS: !GetAtt FnRole.Arn}", True),
+        ("{AWS: [!Sub 'arn:aws:iam::${AWS::AccountId}:role/other', !GetAtt FnRole.Arn]}", True),
+        ("'*'", True),
+        ("{AWS: '*'}", True),
+        # The account's root, or its id, leaves the call to the role's own policies.
+        ("{AWS: !Sub 'arn:${AWS::Partition}:iam::${AWS::AccountId}:root'}", False),
+        ("{AWS: '123456789012'}", False),
+        ("{Service: lambda.amazonaws.com}", False),
+    ],
+)
+def test_a_table_s_resource_policy_is_given_to_the_function_it_names(tmp_path, principal, grants):
+    path = _write(
+        tmp_path,
+        FUNCTION.format(runtime="python3.11", extra="")
+        + DYNAMODB_TABLE
+        + RESOURCE_POLICY.format(principal=principal),
+    )
+    template = load(path, stack_name="s")
+    table = template.tables["Table"].arn
+    expected = {
+        table: (
+            "Table",
+            {"Statement": [{"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": "*"}]},
+        )
+    }
+    assert template.functions["Fn"].resource_policies == (expected if grants else {})
+
+
+def test_the_function_s_role_arn_is_the_one_sam_makes(tmp_path):
+    path = _write(
+        tmp_path,
+        FUNCTION.format(
+            runtime="python3.11",
+            extra="      Environment:\n        Variables:\n          ROLE: !GetAtt FnRole.Arn\n",
+        ),
+    )
+    assert load(path, stack_name="s").functions["Fn"].environment == {"ROLE": ROLE_ARN}
+
+
+def test_a_resource_policy_the_harness_cannot_judge_is_named(tmp_path):
+    principal = "{AWS: '*'}\n              Condition: {IpAddress: {aws:SourceIp: 10.0.0.0/8}}"
+    path = _write(
+        tmp_path,
+        FUNCTION.format(runtime="python3.11", extra="")
+        + DYNAMODB_TABLE
+        + RESOURCE_POLICY.format(principal=principal),
+    )
+    with pytest.raises(WorkshopError, match="Table.ResourcePolicy.PolicyDocument uses an Allow"):
+        load(path, stack_name="s")
+    not_principal = RESOURCE_POLICY.format(principal="'*'").replace("Principal:", "NotPrincipal:")
+    path = _write(
+        tmp_path, FUNCTION.format(runtime="python3.11", extra="") + DYNAMODB_TABLE + not_principal
+    )
+    with pytest.raises(WorkshopError, match="uses a NotPrincipal, which the workshop harness"):
+        load(path, stack_name="s")
+    on_the_account = RESOURCE_POLICY.format(principal="{AWS: '123456789012'}")
+    path = _write(
+        tmp_path,
+        FUNCTION.format(runtime="python3.11", extra="")
+        + DYNAMODB_TABLE
+        + on_the_account.replace("Effect: Allow", "Effect: Deny"),
+    )
+    with pytest.raises(WorkshopError, match="uses a Deny on the account's principal, which"):
+        load(path, stack_name="s")

@@ -147,6 +147,64 @@ def decide(
     return verdict
 
 
+def for_the_function(document: Any, principals: tuple[str, ...]) -> dict[str, Any]:
+    """The statements of a resource's policy whose Principal takes in the function (one of
+    `principals`, its role's ARN and its session's, or anyone: "*"), without their Principal,
+    as an identity policy holds them. One that names the account (its root, or its id) grants
+    nothing on its own: it leaves the call to the account's identity policies (IAM JSON policy
+    elements: Principal, AWS account principals)."""
+    statements = document.get("Statement") if isinstance(document, dict) else None
+    statements = [statements] if isinstance(statements, dict) else statements or []
+    applied = []
+    for statement in statements if isinstance(statements, list) else []:
+        if not isinstance(statement, dict):
+            continue
+        principal = statement.get("Principal")
+        named = principal.get("AWS") if isinstance(principal, dict) else principal
+        named = named if isinstance(named, list) else [named]
+        if "*" in named or any(p in named for p in principals):
+            applied.append({k: v for k, v in statement.items() if k != "Principal"})
+    return {**document, "Statement": applied}
+
+
+def granted_by_resources(
+    function: Function, action: str, resource: str, request: dict[str, Any] | None = None
+) -> tuple[PermissionResult, str | None]:
+    """What the resource policies of the template's tables say of the function's call of
+    `action` on `resource`, and the logical id of the table whose policy says it. A table's
+    policy governs the table and its indexes, not its stream, which has its own (DynamoDB's API
+    reference, PutResourcePolicy: ResourceArn)."""
+    verdict, said_by = PermissionResult.NEUTRAL, None
+    for table, (logical_id, document) in function.resource_policies.items():
+        if resource != table and not resource.startswith(table + "/index/"):
+            continue
+        found = decide([document], action, resource, request)
+        if found == PermissionResult.DENIED:
+            return found, logical_id
+        if found == PermissionResult.PERMITTED:
+            verdict, said_by = found, logical_id
+    return verdict, said_by
+
+
+def decide_for(
+    function: Function, action: str, resource: str, request: dict[str, Any] | None = None
+) -> PermissionResult:
+    """What the function's policies and the tables' resource policies together say of its call.
+
+    "If either the identity-based policy or the resource-based policy within the same account
+    allows the request and the other doesn't, the request is still allowed", and "an explicit
+    deny in any of the policies overrides the allow" (IAM's guide, Policy evaluation for
+    requests within a single account)."""
+    verdicts = {
+        decide(function.policies, action, resource, request),
+        granted_by_resources(function, action, resource, request)[0],
+    }
+    for verdict in (PermissionResult.DENIED, PermissionResult.PERMITTED):
+        if verdict in verdicts:
+            return verdict
+    return PermissionResult.NEUTRAL
+
+
 # The condition keys of an SDK's call from a function, as the harness knows them: over HTTPS,
 # in the region and to the account of the resource it names, made by the function itself (not
 # by a service on its behalf: aws:ViaAWSService is false), with the ReturnValues it asks for
@@ -379,11 +437,15 @@ class FunctionAuthorizer:
     def __call__(self, target: str, body: dict[str, Any]) -> dict[str, Any] | None:
         operation = target.rsplit(".", 1)[-1]
         for action, resource, request in requested(operation, body, self.region):
-            verdict = decide(self.function.policies, action, resource, request)
+            verdict = decide_for(self.function, action, resource, request)
             if verdict == PermissionResult.PERMITTED:
                 continue
+            if decide(self.function.policies, action, resource, request) == verdict:
+                kind = "an identity-based policy"
+            else:
+                kind = "a resource-based policy"
             why = (
-                "with an explicit deny in an identity-based policy"
+                f"with an explicit deny in {kind}"
                 if verdict == PermissionResult.DENIED
                 else f"because no identity-based policy allows the {action} action"
             )

@@ -263,6 +263,8 @@ class _Resolver:
             return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
         if kind == LOG_GROUP:
             return f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{name}:*"
+        if kind == ROLE:
+            return self.role_arn(logical_id)
         return f"arn:aws:cloudformation:{self.region}:{ACCOUNT_ID}:{kind}/{name}"
 
     def made(self, logical_id: str) -> bool:
@@ -329,7 +331,29 @@ class _Resolver:
             )
         return value
 
+    def sam_role(self, logical_id: str) -> bool:
+        """Whether `logical_id` names the role SAM makes for a function of the template."""
+        function = self.resources.get(logical_id.removesuffix("Role"))
+        return (
+            logical_id not in self.resources
+            and logical_id.endswith("Role")
+            and isinstance(function, dict)
+            and function.get("Type") == FUNCTION
+            and "Role" not in (function.get("Properties") or {})
+        )
+
+    def role_arn(self, logical_id: str) -> str:
+        """The ARN of the role SAM makes (`<Function>Role`), or of the template's role."""
+        props = (self.resources.get(logical_id) or {}).get("Properties") or {}
+        name = self.resolve(props.get("RoleName"), f"{logical_id}.RoleName") or generated_name(
+            self.stack_name, logical_id, ROLE_NAME_LIMIT
+        )
+        path = self.resolve(props.get("Path"), f"{logical_id}.Path") or "/"
+        return f"arn:aws:iam::{ACCOUNT_ID}:role{path}{name}"
+
     def get_att(self, logical_id: str, attribute: str, where: str) -> str:
+        if attribute == "Arn" and self.sam_role(logical_id):
+            return self.role_arn(logical_id)
         if logical_id not in self.resources:
             raise WorkshopError(f"{self.where}: {where} refers to {logical_id!r}, not defined.")
         if not self.made(logical_id):
@@ -532,6 +556,7 @@ def load(
     apis: dict[str, Api] = {DEFAULT_API: _api(DEFAULT_API, implicit, resolver, auths[DEFAULT_API])}
     log_groups: dict[str, dict[str, Any]] = {}
     attached: list[tuple[str, dict[str, Any]]] = []  # policy resources that name roles
+    table_policies: dict[str, tuple[str, Any]] = {}  # tables' ResourcePolicy, by their ARN
     events: dict[str, list[dict[str, Any]]] = {}  # each function's events' Auth
 
     for logical_id, resource in raw["Resources"].items():
@@ -574,6 +599,11 @@ def load(
             tables[logical_id] = Table(
                 logical_id, name, resolver.arn(logical_id), create_args, pitr, ttl
             )
+            if kind == DYNAMODB_TABLE and props.get("ResourcePolicy"):
+                table_policies[resolver.arn(logical_id)] = (
+                    logical_id,
+                    _resource_policy(logical_id, props["ResourcePolicy"], resolver),
+                )
         elif kind == SERVERLESS_API:
             merged = with_globals(sam_globals, kind, logical_id, resource, where)
             auths[logical_id] = _api_auth(logical_id, merged, resolver)
@@ -607,6 +637,8 @@ def load(
     for logical_id, props in attached:
         element = ATTACHED_POLICIES[raw["Resources"][logical_id]["Type"]]
         _attach(logical_id, props, element, functions, resolver)
+    for fn in functions.values():
+        _resource_grants(fn, table_policies, resolver)
     for fn in functions.values():
         for route in fn.routes:
             if route.api in raw["Resources"] and not resolver.made(route.api):
@@ -704,6 +736,49 @@ def _attach(
     for fn in granted:
         fn.attached[len(fn.policies)] = logical_id
         fn.policies.append(document)
+
+
+def _resource_policy(logical_id: str, policy: Any, resolver: _Resolver) -> Any:
+    """A table's ResourcePolicy document, resolved, or a WorkshopError naming a part the
+    harness cannot judge."""
+    from workshop.local.iam import unjudged_condition  # it needs our names
+
+    where = f"{logical_id}.ResourcePolicy.PolicyDocument"
+    document = resolver.resolve((policy or {}).get("PolicyDocument"), where)
+    if not isinstance(document, dict) or "Statement" not in document:
+        raise WorkshopError(
+            f"{resolver.where}: {where} is not a policy document (it has no Statement): the "
+            "deploy would fail."
+        )
+    if unjudged := unjudged_condition(document):
+        raise resolver.unsupported(where, unjudged)
+    statements = document["Statement"]
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(statement, dict):
+            continue
+        if "NotPrincipal" in statement:
+            raise resolver.unsupported(where, "a NotPrincipal")
+        principal = statement.get("Principal")
+        named = principal.get("AWS") if isinstance(principal, dict) else principal
+        named = named if isinstance(named, list) else [named]
+        account = (ACCOUNT_ID, f"arn:aws:iam::{ACCOUNT_ID}:root")
+        if statement.get("Effect") == "Deny" and any(p in account for p in named):
+            # Whether such a Deny reaches the account's roles, the harness does not know.
+            raise resolver.unsupported(where, "a Deny on the account's principal")
+    return document
+
+
+def _resource_grants(
+    fn: Function, table_policies: dict[str, tuple[str, Any]], resolver: _Resolver
+) -> None:
+    """Give `fn` what the tables' resource policies say of its role: its ARN, or its session's."""
+    from workshop.local.iam import for_the_function  # it needs our names
+
+    session = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{fn.role_name}/{fn.name}"
+    for table, (logical_id, document) in table_policies.items():
+        applied = for_the_function(document, (resolver.role_arn(fn.role), session))
+        if applied["Statement"]:
+            fn.resource_policies[table] = (logical_id, applied)
 
 
 def _route_throttle(entries: tuple, routes: list[Route]) -> tuple[float | None, int | None]:

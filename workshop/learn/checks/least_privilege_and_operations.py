@@ -26,6 +26,8 @@ from workshop.local.iam import (
     call_context,
     condition_holds,
     decide,
+    decide_for,
+    granted_by_resources,
     names_action,
     names_resource,
     requested,
@@ -229,7 +231,8 @@ def _throttled_first(stack: Any) -> str:
 
 def _the_policy(function: Function, actions: list[str], resource: str) -> str:
     """ "The function's policy", naming the policies on its role that grant some of `actions`
-    on `resource`: a grant made outside its Policies is found there."""
+    on `resource`, and the tables' resource policies that do: a grant made outside its Policies
+    is found there."""
     granting = [
         name
         for index, name in function.attached.items()
@@ -238,9 +241,26 @@ def _the_policy(function: Function, actions: list[str], resource: str) -> str:
             for action in actions
         )
     ]
-    if not granting:
-        return "The function's policy"
-    return f"The function's policy (with {_listed(granting)}, which the stack attaches to its role)"
+    own = "The function's policy" + (
+        f" (with {_listed(granting)}, which the stack attaches to its role)" if granting else ""
+    )
+    tables = sorted(
+        {
+            table
+            for action in actions
+            for verdict, table in [granted_by_resources(function, action, resource)]
+            if verdict == PermissionResult.PERMITTED and table
+        }
+    )
+    if not tables:
+        return own
+    theirs = (
+        f"the ResourcePolicy of {_listed(tables)} (its Principal takes in the function's role, "
+        "and within one account a resource's policy grants on its own)"
+    )
+    if any(decide(function.policies, a, resource) == PermissionResult.PERMITTED for a in actions):
+        return f"{own}, and {theirs},"
+    return theirs[0].upper() + theirs[1:]
 
 
 def why_refused(
@@ -294,6 +314,17 @@ def why_refused(
         f"No statement of the function's policy allows {action}, which the handler calls: "
         "allow it on the table's real ARN (!GetAtt VisitCounterTable.Arn)."
     )
+
+
+def _why_refused_to(
+    function: Function, action: str, resource: str, request: dict[str, Any] | None = None
+) -> str:
+    """What refuses the function's call: a Deny in a table's resource policy, or what
+    why_refused finds in its own policies."""
+    verdict, table = granted_by_resources(function, action, resource, request)
+    if verdict == PermissionResult.DENIED:
+        return f"A Deny in the ResourcePolicy of {table} refuses {action} on {resource}."
+    return why_refused(function.policies, action, resource, request)
 
 
 def _attributes_in_conditions(policies: list[Any]) -> set[str]:
@@ -369,10 +400,10 @@ def check(stack: Any, seen: Collection[str] = (), reached: Collection[str] = ())
                 refused = [
                     need
                     for need in requests
-                    if decide(function.policies, *need) != PermissionResult.PERMITTED
+                    if decide_for(function, *need) != PermissionResult.PERMITTED
                 ]
                 if refused:
-                    problem += " " + why_refused(function.policies, *refused[0])
+                    problem += " " + _why_refused_to(function, *refused[0])
                 elif answer.status == 403 and not logs and (door := _closed_door(stack)):
                     problem += " " + door
                 elif answer.status == 429 and not logs:
@@ -405,7 +436,7 @@ def check(stack: Any, seen: Collection[str] = (), reached: Collection[str] = ())
             action
             for action in actions
             if any(
-                decide(function.policies, action, resource, probe) == PermissionResult.PERMITTED
+                decide_for(function, action, resource, probe) == PermissionResult.PERMITTED
                 for probe in probes(action)
             )
         ]

@@ -529,9 +529,10 @@ def visit_during_outage(
 
 
 def denying_every_call(stack: Any) -> FunctionAuthorizer:
-    """An IAM check that denies each of the function's calls, as a role that allows none."""
-    function = stack.function()
-    return FunctionAuthorizer(dataclasses.replace(function, policies=[]), stack.aws.region)
+    """An IAM check that denies each of the function's calls, as a role that allows none (and
+    that no table's resource policy names)."""
+    function = dataclasses.replace(stack.function(), policies=[], resource_policies={})
+    return FunctionAuthorizer(function, stack.aws.region)
 
 
 def _no_answer(stack: Any, visitor: LoggedVisitor) -> list[str]:
