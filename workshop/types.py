@@ -96,6 +96,9 @@ class Function:
     # The AuthType of its function URL (FunctionUrlConfig): NONE, public, or AWS_IAM; None
     # where it has none. The harness serves no function URL: check 07 reads it.
     url_auth: str | None = None
+    # Who else its role's trust policy lets assume the role, beside Lambda's service: each
+    # principal as written. The harness runs no STS: check 07 reads it.
+    trusted: list[str] = field(default_factory=list)
     # The template's tables whose resource policy (ResourcePolicy) names the function's role,
     # by their ARN: (the table's logical id, the statements that apply to the function, as an
     # identity policy would hold them). Within one account they grant on their own.

@@ -872,3 +872,34 @@ def test_a_resource_policy_the_harness_cannot_judge_is_named(tmp_path):
     )
     with pytest.raises(WorkshopError, match="uses a Deny on the account's principal, which"):
         load(path, stack_name="s")
+
+
+TRUST = (
+    "      AssumeRolePolicyDocument:\n        Statement:\n          - Effect: Allow\n"
+    "            Principal: {principal}\n            Action: sts:AssumeRole\n"
+)
+
+
+def test_who_else_may_assume_the_function_s_role_is_read(tmp_path):
+    lambda_too = TRUST.format(principal="{Service: lambda.amazonaws.com}") + (
+        "          - Effect: Allow\n"
+        "            Principal: {AWS: !Sub 'arn:aws:iam::${AWS::AccountId}:root'}\n"
+        "            Action: sts:AssumeRole\n"
+    )
+    path = _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=lambda_too))
+    assert load(path, stack_name="s").functions["Fn"].trusted == ["arn:aws:iam::123456789012:root"]
+    # A role of the template that trusts another service too.
+    role = ROLE.format(service="[lambda.amazonaws.com, ec2.amazonaws.com]")
+    extra = "      Role: !GetAtt Role.Arn\n"
+    path = _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra) + role)
+    assert load(path, stack_name="s").functions["Fn"].trusted == ["ec2.amazonaws.com"]
+    # SAM's role as SAM makes it trusts Lambda alone.
+    path = _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=""))
+    assert load(path, stack_name="s").functions["Fn"].trusted == []
+
+
+def test_a_trust_policy_of_the_function_without_lambda_is_refused(tmp_path):
+    extra = TRUST.format(principal="{Service: ec2.amazonaws.com}")
+    path = _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra))
+    with pytest.raises(WorkshopError, match="Fn.AssumeRolePolicyDocument does not let Lambda"):
+        load(path, stack_name="s")

@@ -781,6 +781,34 @@ def _resource_grants(
             fn.resource_policies[table] = (logical_id, applied)
 
 
+def _trusted_others(trust: Any) -> list[str]:
+    """Who a role's trust policy lets assume the role beside Lambda's service: each principal
+    of a statement that allows it, as written."""
+    from workshop.local.iam import names_action  # it needs our names
+
+    statements = trust.get("Statement") if isinstance(trust, dict) else None
+    statements = [statements] if isinstance(statements, dict) else statements or []
+    others: list[str] = []
+    for statement in statements if isinstance(statements, list) else []:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        if not any(  # sts:AssumeRole, and its forms for web identities and SAML
+            names_action(f"sts:{action}", statement.get("Action"))
+            for action in ("AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML")
+        ):
+            continue
+        if "NotPrincipal" in statement:
+            others.append(f"every principal but {json.dumps(statement['NotPrincipal'])}")
+        principal = statement.get("Principal")
+        if not isinstance(principal, dict):
+            principal = {"AWS": principal} if principal is not None else {}
+        for kind, values in principal.items():
+            for value in values if isinstance(values, list) else [values]:
+                if (kind, value) != ("Service", LAMBDA_PRINCIPAL) and str(value) not in others:
+                    others.append(str(value))
+    return others
+
+
 def _route_throttle(entries: tuple, routes: list[Route]) -> tuple[float | None, int | None]:
     """The rate and burst that apply to the routes: the most specific entry that covers one (a
     method's own before its path's, before the whole stage's). (None, None) where no entry
@@ -1290,8 +1318,20 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
             resolver.stack_name, role, ROLE_NAME_LIMIT
         )
         documents = _role_documents(role, resolver)
+        trust = role_props.get("AssumeRolePolicyDocument")
     else:
         documents = _policy_documents(policies, resolver, f"{where}.Policies")
+        # SAM's role trusts Lambda alone, unless the function's AssumeRolePolicyDocument says
+        # otherwise: SAM then writes that document into the role as it is.
+        trust = resolver.resolve(
+            props.get("AssumeRolePolicyDocument"), f"{where}.AssumeRolePolicyDocument"
+        )
+        if trust not in (None, NO_VALUE) and not _trusts_lambda(trust):
+            raise WorkshopError(
+                f"{resolver.where}: {where}.AssumeRolePolicyDocument does not let Lambda assume "
+                f"the role (no statement allows sts:AssumeRole to the service {LAMBDA_PRINCIPAL}): "
+                "Lambda refuses a function whose role it cannot assume, and the deploy would fail."
+            )
     reserved = resolver.resolve(
         props.get("ReservedConcurrentExecutions"), f"{where}.ReservedConcurrentExecutions"
     )
@@ -1349,4 +1389,5 @@ def _function(logical_id: str, props: dict[str, Any], base: Path, resolver: _Res
         ),
         routes=routes,
         url_auth=url_auth,
+        trusted=_trusted_others(trust),
     )

@@ -32,7 +32,7 @@ from workshop.local.iam import (
     names_resource,
     requested,
 )
-from workshop.local.sam_template import ACCOUNT_ID, covers, resource_path
+from workshop.local.sam_template import ACCOUNT_ID, LAMBDA_PRINCIPAL, covers, resource_path
 from workshop.types import Api, Function
 
 NEEDS_STACK = True
@@ -559,6 +559,14 @@ def check(stack: Any, seen: Collection[str] = (), reached: Collection[str] = ())
         problems.append(
             f"The function's policy also allows {_listed(beyond)}, calls of other services "
             "that the handler never makes: a function's policy should hold only what it calls."
+        )
+    if function.trusted:
+        problems.append(
+            f"The function's role ({function.role}) lets {_listed(function.trusted)} assume it "
+            "too, beside Lambda (its AssumeRolePolicyDocument): whoever that stands for (for an "
+            "account, any of its users and roles that may call sts:AssumeRole) can act with the "
+            "function's credentials, and do all it may. Let only the service "
+            f"{LAMBDA_PRINCIPAL} assume the role."
         )
     problems += _operations(stack, printed)
     return problems
