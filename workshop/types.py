@@ -99,6 +99,10 @@ class Function:
     # Who else its role's trust policy lets assume the role, beside Lambda's service: each
     # principal as written. The harness runs no STS: check 07 reads it.
     trusted: list[str] = field(default_factory=list)
+    # The template's AWS::Lambda::Permission resources on the function: (logical id, their
+    # Action, Principal, SourceArn and SourceAccount, resolved). The harness serves only the
+    # API's invocations: check 07 reads them.
+    permissions: list[tuple[str, Any, Any, Any, Any]] = field(default_factory=list)
     # The template's tables whose resource policy (ResourcePolicy) names the function's role,
     # by their ARN: (the table's logical id, the statements that apply to the function, as an
     # identity policy would hold them). Within one account they grant on their own.

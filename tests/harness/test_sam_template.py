@@ -903,3 +903,15 @@ def test_a_trust_policy_of_the_function_without_lambda_is_refused(tmp_path):
     path = _write(tmp_path, FUNCTION.format(runtime="python3.11", extra=extra))
     with pytest.raises(WorkshopError, match="Fn.AssumeRolePolicyDocument does not let Lambda"):
         load(path, stack_name="s")
+
+
+def test_a_permission_on_the_function_is_read(tmp_path):
+    permission = (
+        "  Perm:\n    Type: AWS::Lambda::Permission\n    Properties:\n"
+        "      Action: lambda:InvokeFunction\n      FunctionName: !GetAtt Fn.Arn\n"
+        "      Principal: apigateway.amazonaws.com\n      SourceAccount: !Ref AWS::AccountId\n"
+    )
+    path = _write(tmp_path, FUNCTION.format(runtime="python3.11", extra="") + permission)
+    assert load(path, stack_name="s").functions["Fn"].permissions == [
+        ("Perm", "lambda:InvokeFunction", "apigateway.amazonaws.com", None, "123456789012")
+    ]

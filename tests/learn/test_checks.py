@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -338,6 +339,51 @@ def test_a_refused_call_is_told_by_what_in_the_policy_refuses_it(statement, said
     says which it is, read from the policy."""
     policies = [{"Version": "2012-10-17", "Statement": [statement]}]
     assert least_privilege.why_refused(policies, "dynamodb:UpdateItem", TABLE_ARN) == said
+
+
+@pytest.mark.parametrize(
+    ("action", "principal", "source", "account", "said"),
+    [
+        ("lambda:InvokeFunction", "*", None, None, "anyone with AWS credentials, of any account"),
+        ("lambda:*", "210987654321", None, None, "any user or role of the account 210987654321"),
+        (
+            "lambda:InvokeFunction",
+            "arn:aws:iam::210987654321:root",
+            None,
+            None,
+            "of the account 210987654321",
+        ),
+        (
+            "lambda:InvokeFunction",
+            "apigateway.amazonaws.com",
+            None,
+            "123456789012",
+            "any API of the account 123456789012 (it names the service apigateway.amazonaws.com "
+            "without a SourceArn)",
+        ),
+        ("lambda:InvokeFunction", "sns.amazonaws.com", None, None, "any resource of sns of any"),
+        # The API's own methods, the account's own identities, and another action: fine.
+        (
+            "lambda:InvokeFunction",
+            "apigateway.amazonaws.com",
+            "arn:aws:execute-api:us-east-1:123456789012:abc123/*/GET/hello",
+            None,
+            None,
+        ),
+        ("lambda:InvokeFunction", "123456789012", None, None, None),
+        ("lambda:GetFunction", "*", None, None, None),
+    ],
+)
+def test_check_07_refuses_a_permission_that_lets_others_than_the_api_invoke(
+    action, principal, source, account, said
+):
+    function = SimpleNamespace(logical_id="HelloWorldFunction")
+    opened = least_privilege._open_permission(function, "Perm", action, principal, source, account)
+    if said is None:
+        assert opened is None
+    else:
+        assert said in opened
+        assert "where the API's throttling does not apply" in opened
 
 
 @pytest.mark.parametrize("log_format", ["Text", "JSON"])

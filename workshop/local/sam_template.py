@@ -31,6 +31,7 @@ SERVERLESS_API = "AWS::Serverless::Api"
 LOG_GROUP = "AWS::Logs::LogGroup"
 ROLE = "AWS::IAM::Role"
 ROLE_POLICY = "AWS::IAM::RolePolicy"
+PERMISSION = "AWS::Lambda::Permission"
 # The retentions that CloudWatch Logs takes (PutRetentionPolicy; the deploy refuses others).
 RETENTION_DAYS = (
     1,
@@ -90,7 +91,7 @@ PASSIVE_TYPES = {
     "AWS::IAM::Role",
     "AWS::IAM::Policy",
     "AWS::IAM::ManagedPolicy",
-    "AWS::Lambda::Permission",
+    PERMISSION,
     "AWS::Lambda::Version",
     "AWS::CloudWatch::Alarm",
     "AWS::SNS::Topic",
@@ -556,6 +557,7 @@ def load(
     apis: dict[str, Api] = {DEFAULT_API: _api(DEFAULT_API, implicit, resolver, auths[DEFAULT_API])}
     log_groups: dict[str, dict[str, Any]] = {}
     attached: list[tuple[str, dict[str, Any]]] = []  # policy resources that name roles
+    permissions: list[tuple[str, dict[str, Any]]] = []  # AWS::Lambda::Permission resources
     table_policies: dict[str, tuple[str, Any]] = {}  # tables' ResourcePolicy, by their ARN
     events: dict[str, list[dict[str, Any]]] = {}  # each function's events' Auth
 
@@ -623,6 +625,8 @@ def load(
             log_groups[resolver.physical_name(logical_id)] = group
         elif kind in ATTACHED_POLICIES and props.get(ATTACHED_POLICIES[kind]):
             attached.append((logical_id, props))
+        elif kind == PERMISSION:
+            permissions.append((logical_id, props))
         elif kind not in PASSIVE_TYPES:
             raise WorkshopError(
                 f"{where}: resource {logical_id} has type {kind}, which the workshop harness "
@@ -637,6 +641,8 @@ def load(
     for logical_id, props in attached:
         element = ATTACHED_POLICIES[raw["Resources"][logical_id]["Type"]]
         _attach(logical_id, props, element, functions, resolver)
+    for logical_id, props in permissions:
+        _permission(logical_id, props, functions, resolver)
     for fn in functions.values():
         _resource_grants(fn, table_policies, resolver)
     for fn in functions.values():
@@ -779,6 +785,25 @@ def _resource_grants(
         applied = for_the_function(document, (resolver.role_arn(fn.role), session))
         if applied["Statement"]:
             fn.resource_policies[table] = (logical_id, applied)
+
+
+def _permission(
+    logical_id: str, props: dict[str, Any], functions: dict[str, Function], resolver: _Resolver
+) -> None:
+    """Record an AWS::Lambda::Permission on the function its FunctionName names (by its name,
+    or its ARN), for check 07."""
+    named = resolver.resolve(props.get("FunctionName"), f"{logical_id}.FunctionName")
+    for fn in functions.values():
+        if named in (fn.name, fn.arn):
+            fn.permissions.append(
+                (
+                    logical_id,
+                    *(
+                        resolver.resolve(props.get(key), f"{logical_id}.{key}")
+                        for key in ("Action", "Principal", "SourceArn", "SourceAccount")
+                    ),
+                )
+            )
 
 
 def _trusted_others(trust: Any) -> list[str]:

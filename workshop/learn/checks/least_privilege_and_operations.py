@@ -657,6 +657,11 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
             "so a flood of requests reaches the function. Leave FunctionUrlConfig out: the API "
             "is the counter's one way in."
         )
+    for fn in stack.template.functions.values():
+        for permission in fn.permissions:
+            if opened := _open_permission(fn, *permission):
+                problems.append(opened)
+                break
     traced = [api.logical_id for api in apis if api.data_trace]
     if traced:
         problems.append(
@@ -755,6 +760,37 @@ def _operations(stack: Any, printed: list[str]) -> list[str]:
             "(PointInTimeRecoverySpecification): a bad write or a deleted item is lost for good."
         )
     return problems
+
+
+def _open_permission(
+    function: Function, logical_id: str, action: Any, principal: Any, source: Any, account: Any
+) -> str | None:
+    """Why an AWS::Lambda::Permission lets others than this API invoke the function, if it
+    does: anyone ("*"), another account, or a service without a SourceArn, which any of its
+    resources, in any account (or in SourceAccount), may then be."""
+    if not names_action("lambda:InvokeFunction", action):
+        return None
+    principal = str(principal)
+    owner = principal.removeprefix("arn:aws:iam::").removesuffix(":root")
+    if principal == "*":
+        who = "anyone with AWS credentials, of any account"
+    elif owner.isdecimal() and owner != ACCOUNT_ID:
+        who = f"any user or role of the account {owner} that its own policies allow"
+    elif principal.endswith(".amazonaws.com") and source is None:
+        service = principal.removesuffix(".amazonaws.com")
+        where = f"the account {account}" if account is not None else "any account"
+        what = "any API" if service == "apigateway" else f"any resource of {service}"
+        who = f"{what} of {where} (it names the service {principal} without a SourceArn)"
+    else:
+        return None
+    return (
+        f"The function {function.logical_id} may be invoked by {who}: the "
+        f"AWS::Lambda::Permission {logical_id} grants it lambda:InvokeFunction. Such a call "
+        "reaches the function without this API, where the API's throttling does not apply, "
+        "so a flood of requests reaches the function. Leave the Permission out (SAM grants the "
+        "API its own, from the function's Api event, with the API's SourceArn), or give it the "
+        "SourceArn of this API's methods."
+    )
 
 
 def _is_json_record(message: str) -> bool:
