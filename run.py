@@ -596,6 +596,10 @@ def main(argv=None):
             args = ["test", *test_arguments(args[1:], here)]
         if args[:1] == ["notebook"] and {"-h", "--help"} & set(args):
             say(NOTEBOOK_HELP)
+        elif args[:1] == ["notebook"] and notebook_target(args[1:])[0] != "notebooks":
+            # JupyterLab's own lines name only its address, whose page does not open it.
+            name = notebook_target(args[1:])[0].rpartition("/")[2]
+            say(f"Starting JupyterLab on notebooks/, to open {name} (also in its file browser).")
         direct_to_this_machine(os.environ)
         return run_child(child_command(python, args), child_folder(args, here))
     except SetupError as error:

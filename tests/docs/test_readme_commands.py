@@ -472,7 +472,18 @@ def test_the_readme_s_notebook_command_serves_the_notebooks_in_jupyterlab(tmp_pa
     command = "python run.py notebook" + (f" {stage}" if stage else "")
     assert f"`{command}`" in (REPO / "README.md").read_text(encoding="utf-8")
     runtime = tmp_path / "runtime"
-    env = {**os.environ, "BROWSER": "true", "JUPYTER_RUNTIME_DIR": str(runtime)}
+    # A port of its own (a free one, from the system), not Jupyter's 8888 and the ones after it:
+    # with two of these tests at once (two workers), one was seen asking the other's server,
+    # which refused its token (403).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "BROWSER": "true",
+        "JUPYTER_RUNTIME_DIR": str(runtime),
+        "JUPYTER_PORT": str(port),
+    }
     process = subprocess.Popen(
         [sys.executable, *command.split()[1:]],
         cwd=REPO,
@@ -501,6 +512,8 @@ def test_the_readme_s_notebook_command_serves_the_notebooks_in_jupyterlab(tmp_pa
         # The page the browser is sent to: Jupyter writes it before it says where it serves.
         opened = [page.read_text() for page in runtime.glob("jpserver-*open.html")]
         assert bool(stage) == any("/lab/tree/05-lost-updates.ipynb?token=" in p for p in opened)
+        # And the words that name it, for a browser not opened (--no-browser).
+        assert bool(stage) == any("to open 05-lost-updates.ipynb" in line for line in printed)
     finally:
         watchdog.cancel()
         process.terminate()  # Jupyter shuts down cleanly on SIGTERM
