@@ -8,9 +8,11 @@ docstring). Figures that vary (durations, memory, ids) are matched by form.
 from __future__ import annotations
 
 import json
+import pathlib
 import re
 import urllib.error
 import urllib.request
+import uuid
 
 import pytest
 
@@ -412,8 +414,9 @@ def test_cloudwatch_keeps_each_text_line_with_its_newline(tmp_path):
 def test_the_code_folder_is_read_only_and_tmp_is_not(make_runtime):
     """omkarcloud/botasaurus issue #98 ("lambda cannot write into any directory other than
     /tmp"); the errors of a read-only file system as Linux gives them: a write, a new file or
-    folder, a deletion, a truncation, a link fail with EROFS; reading, and opening an existing
-    file with O_CREAT but no write access, work. /tmp is writable, a folder's removal too."""
+    folder, a deletion, a truncation, a link fail with EROFS, in the code's folder and anywhere
+    else but /tmp (the home folder); reading, and opening an existing file with O_CREAT but no
+    write access, work. /tmp is writable, a folder's removal too, and the null device."""
     runtime = make_runtime(
         "import os, shutil, tempfile\n"
         "here = os.path.dirname(os.path.abspath(__file__))\n"
@@ -438,9 +441,12 @@ def test_the_code_folder_is_read_only_and_tmp_is_not(make_runtime):
         "        'link': attempt(lambda: os.symlink('/tmp', os.path.join(here, 'tmp'))),\n"
         "        'mkdir': attempt(lambda: os.makedirs(os.path.join(here, 'logs'))),\n"
         "        'remove': attempt(lambda: os.remove(app)),\n"
+        "        'elsewhere': attempt(lambda: open(event['elsewhere'], 'w')),\n"
+        "        'devnull': attempt(lambda: open(os.devnull, 'w').write('x')),\n"
         "    }\n"
     )
-    inv = runtime.invoke({})
+    elsewhere = pathlib.Path.home().resolve() / f"count-{uuid.uuid4()}.json"  # not in /tmp
+    inv = runtime.invoke({"elsewhere": str(elsewhere)})
     assert inv.error is None, inv.error
     refused = "[Errno 30] Read-only file system: '/var/task/{}'"
     assert inv.payload == {
@@ -452,7 +458,10 @@ def test_the_code_folder_is_read_only_and_tmp_is_not(make_runtime):
         "link": refused.format("tmp"),
         "mkdir": refused.format("logs"),
         "remove": refused.format("app.py"),
+        "elsewhere": f"[Errno 30] Read-only file system: '{elsewhere}'",
+        "devnull": "done",
     }
+    assert not elsewhere.exists()
 
 
 def test_a_traceback_names_the_runtimes_files_where_lambda_has_them(make_runtime):

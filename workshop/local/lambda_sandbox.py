@@ -227,10 +227,15 @@ WRITES = {
 WRITE_ACCESS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC
 
 
-def read_only(task_root: str, shown: Callable[[str], str]) -> None:
+def read_only(task_root: str, shown: Callable[[str], str], writable: str | None = None) -> None:
     """Refuse writes under `task_root` as Lambda's read-only file system does (its message names
-    the file as `shown` gives it: where Lambda has it)."""
+    the file as `shown` gives it: where Lambda has it); with `writable` (the environment's own
+    /tmp, own_tmp), writes anywhere else too, as on Lambda only /tmp may be written: a file
+    kept in /var/tmp, the home folder or /dev/shm, say, would be shared by the environments
+    here. The null device stays writable, as it is on Lambda."""
     root = os.path.realpath(task_root).rstrip(os.sep) + os.sep
+    allowed = os.path.realpath(writable).rstrip(os.sep) + os.sep if writable else None
+    devices = {os.path.realpath(os.devnull), os.devnull}
 
     def where(path: Any, folder: Any) -> str | None:
         """The path's full name, or None where it cannot be told (a folder handle's, unknown)."""
@@ -246,7 +251,10 @@ def read_only(task_root: str, shown: Callable[[str], str]) -> None:
 
     def refuse(path: Any, folder: Any = None) -> None:
         full = where(path, folder)
-        if full is not None and (full + os.sep).startswith(root):
+        if full is None or full in devices:
+            return
+        elsewhere = allowed is not None and not (full + os.sep).startswith(allowed)
+        if elsewhere or (full + os.sep).startswith(root):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), shown(full))
 
     def hook(event: str, args: tuple[Any, ...]) -> None:

@@ -471,7 +471,7 @@ def main() -> None:
     # packaged.
     uptime, ahead, tmp, *packaged = sys.argv[1:]
     only_what_lambda_has(task_root, packaged)
-    read_only(task_root, as_on_lambda)
+    read_only(task_root, as_on_lambda, writable=tmp)
     own_clock(float(uptime), float(ahead))
     own_tmp(tmp, task_root)
     try:
