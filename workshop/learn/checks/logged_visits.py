@@ -33,6 +33,8 @@ BEFORE_THE_COOKIE_ENDS = 60.0
 # A count that no cookie names is kept for good: the visitor comes back five years later, as far
 # back as DynamoDB's TTL reaches (it never deletes an item expired longer ago than that).
 FOR_GOOD = 5 * 365 * 24 * 3600.0
+# A TTL attribute this large is no time in epoch seconds (the year 5138): epoch milliseconds.
+NOT_IN_SECONDS = 1e11
 # A cookie with no lifetime ends when the browser closes: a day, for a visitor who keeps it open.
 SESSION_COOKIE_STAYS = 24 * 3600.0
 
@@ -123,7 +125,7 @@ def comes_back_later(visitor: LoggedVisitor, session: str | None = SESSION) -> l
     answer, problems = _comes_back(visitor, seconds, before + 1, session, back)
     again = _until_the_new_cookie_ends(visitor, answer, seconds)
     if problems or again is None:
-        return problems
+        return problems or _expiry_not_in_seconds(visitor.stack)
     # A sliding cookie: each visit sends it anew, to last its whole lifetime from then on, so
     # a visitor who keeps coming back keeps it past the end of the first one.
     back = _Back(
@@ -137,7 +139,30 @@ def comes_back_later(visitor: LoggedVisitor, session: str | None = SESSION) -> l
         "the new cookie's end too (or send the cookie only once, and keep the item until it "
         "ends)",
     )
-    return _comes_back(visitor, seconds + again, before + 2, session, back)[1]
+    problems = _comes_back(visitor, seconds + again, before + 2, session, back)[1]
+    return problems or _expiry_not_in_seconds(visitor.stack)
+
+
+def _expiry_not_in_seconds(stack: Any) -> list[str]:
+    """An item whose TTL attribute is a time no clock in epoch seconds reaches (a year past
+    5000): milliseconds, most likely. DynamoDB's TTL reads epoch seconds, and never deletes it."""
+    dynamodb = stack.aws.client("dynamodb")
+    for logical_id, table in stack.template.tables.items():
+        if not table.time_to_live:
+            continue
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table.name):
+            for item in page["Items"]:
+                number = item.get(table.time_to_live, {}).get("N")
+                if number is not None and float(number) >= NOT_IN_SECONDS:
+                    return [
+                        f"An item of {logical_id} keeps its expiry ({table.time_to_live}) as "
+                        f"{number}, which in epoch seconds is thousands of years from now: a "
+                        "time in milliseconds, most likely. DynamoDB's time to live reads epoch "
+                        "seconds, so it never deletes the item, as if it had no TTL: the "
+                        "expiry is dead code. Write it in seconds: int(time.time()) and how "
+                        "many seconds to keep the item."
+                    ]
+    return []
 
 
 @dataclasses.dataclass(frozen=True)
