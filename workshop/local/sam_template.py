@@ -747,17 +747,8 @@ def _attach(
 def _resource_policy(logical_id: str, policy: Any, resolver: _Resolver) -> Any:
     """A table's ResourcePolicy document, resolved, or a WorkshopError naming a part the
     harness cannot judge."""
-    from workshop.local.iam import unjudged_condition  # it needs our names
-
     where = f"{logical_id}.ResourcePolicy.PolicyDocument"
-    document = resolver.resolve((policy or {}).get("PolicyDocument"), where)
-    if not isinstance(document, dict) or "Statement" not in document:
-        raise WorkshopError(
-            f"{resolver.where}: {where} is not a policy document (it has no Statement): the "
-            "deploy would fail."
-        )
-    if unjudged := unjudged_condition(document):
-        raise resolver.unsupported(where, unjudged)
+    document = _policy_document((policy or {}).get("PolicyDocument"), where, resolver)
     statements = document["Statement"]
     for statement in statements if isinstance(statements, list) else [statements]:
         if not isinstance(statement, dict):
@@ -1152,10 +1143,17 @@ def _managed_policy_of_the_template(policy: Any, resolver: _Resolver, where: str
 
 def _document(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> dict[str, Any]:
     """A policy resource's PolicyDocument, resolved."""
+    where = f"{logical_id}.PolicyDocument"
+    document = _policy_document(props.get("PolicyDocument"), where, resolver)
+    return _identity_policy(document, where, resolver)
+
+
+def _policy_document(raw: Any, where: str, resolver: _Resolver) -> dict[str, Any]:
+    """A policy document at `where`, resolved, or a WorkshopError: not a policy document, or
+    one with a condition the harness cannot judge."""
     from workshop.local.iam import unjudged_condition  # it needs our names
 
-    where = f"{logical_id}.PolicyDocument"
-    document = resolver.resolve(props.get("PolicyDocument"), where)
+    document = resolver.resolve(raw, where)
     if not isinstance(document, dict) or "Statement" not in document:
         raise WorkshopError(
             f"{resolver.where}: {where} is not a policy document (it has no Statement): the "
@@ -1163,7 +1161,7 @@ def _document(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> di
         )
     if unjudged := unjudged_condition(document):
         raise resolver.unsupported(where, unjudged)
-    return _identity_policy(document, where, resolver)
+    return document
 
 
 def _identity_policy(document: Any, where: str, resolver: _Resolver) -> Any:
