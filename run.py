@@ -574,7 +574,8 @@ def main(argv=None):
         return say(TEST_HELP) or 0  # not pytest's: it needs the tests' packages, installed first
     if asks_help and stamp is None and args[:1] != ["notebook"]:  # JupyterLab's needs the venv
         return help_before_setup(args)
-    if args[:1] == ["notebook"] and notebook_target(args[1:])[0] is None:
+    opened = notebook_target(args[1:])[0] if args[:1] == ["notebook"] else None
+    if args[:1] == ["notebook"] and opened is None:
         names = notebook_names()
         print(
             f"error: no notebook for '{args[1]}': `python run.py notebook` opens them all, "
@@ -596,9 +597,9 @@ def main(argv=None):
             args = ["test", *test_arguments(args[1:], here)]
         if args[:1] == ["notebook"] and {"-h", "--help"} & set(args):
             say(NOTEBOOK_HELP)
-        elif args[:1] == ["notebook"] and notebook_target(args[1:])[0] != "notebooks":
+        elif opened not in (None, "notebooks"):
             # JupyterLab's own lines name only its address, whose page does not open it.
-            name = notebook_target(args[1:])[0].rpartition("/")[2]
+            name = opened.rpartition("/")[2]
             say(f"Starting JupyterLab on notebooks/, to open {name} (also in its file browser).")
         direct_to_this_machine(os.environ)
         return run_child(child_command(python, args), child_folder(args, here))
