@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import sqlite3
 import urllib.error
 import urllib.request
 import uuid
@@ -462,6 +463,74 @@ def test_the_code_folder_is_read_only_and_tmp_is_not(make_runtime):
         "devnull": "done",
     }
     assert not elsewhere.exists()
+
+
+def test_sqlite3_finds_every_folder_but_tmp_read_only(make_runtime):
+    """zappa/Zappa issue #700 (a database deployed with the code, written to on Lambda:
+    `sqlite3.OperationalError: attempt to write a readonly database`), aws/aws-sam-cli issue
+    #6561 (`unable to open database file`, on AWS too) and SQLite's src/os_unix.c (unixOpen: a
+    file that cannot be opened to read and write is opened read-only, and one that cannot be
+    opened at all is SQLITE_CANTOPEN): in the code's folder and anywhere else but /tmp, a
+    database that exists is read and not written, a new one is not made, whatever the path's
+    spelling (relative to /var/task, a pathlib path, a URI that asks for rwc, given in place);
+    the traceback names no frame of the harness. /tmp's databases are written."""
+    runtime = make_runtime(
+        "import pathlib, sqlite3\n"
+        "def attempt(action):\n"
+        "    try:\n"
+        "        return action()\n"
+        "    except sqlite3.Error as error:\n"
+        "        return f'{type(error).__name__}: {error}'\n"
+        "def write(database, **options):\n"
+        "    with sqlite3.connect(database, **options) as db:\n"
+        "        db.execute('INSERT INTO kept VALUES (2)')\n"
+        "    return 'written'\n"
+        "def handler(event, context):\n"
+        "    if event.get('fail'):\n"
+        "        sqlite3.connect('new.db')\n"
+        "    with sqlite3.connect('/tmp/scratch.db') as db:\n"
+        "        db.execute('CREATE TABLE kept (value)')\n"
+        "    return {\n"
+        "        'read': sqlite3.connect('shipped.db').execute('SELECT * FROM kept').fetchall(),\n"
+        "        'write': attempt(lambda: write('shipped.db')),\n"
+        "        'uri': attempt(lambda: write('file:shipped.db?mode=rw', uri=True)),\n"
+        "        'pathlib': attempt(lambda: write(pathlib.Path.cwd() / 'shipped.db')),\n"
+        "        'new': attempt(lambda: sqlite3.connect('new.db')),\n"
+        "        'new by uri': attempt(\n"
+        "            lambda: sqlite3.connect('file:new.db?mode=rwc', 5, 0, None, True,\n"
+        "                                    sqlite3.Connection, 128, True)\n"
+        "        ),\n"
+        "        'elsewhere': attempt(lambda: sqlite3.connect(event['elsewhere'])),\n"
+        "        'tmp': attempt(lambda: write('/tmp/scratch.db')),\n"
+        "    }\n"
+    )
+    code = pathlib.Path(runtime.function.code_dir)
+    with sqlite3.connect(code / "shipped.db") as db:
+        db.execute("CREATE TABLE kept (value)")
+        db.execute("INSERT INTO kept VALUES (1)")
+    db.close()
+    elsewhere = pathlib.Path.home().resolve() / f"count-{uuid.uuid4()}.db"  # not in /tmp
+    inv = runtime.invoke({"elsewhere": str(elsewhere)})
+    failed = runtime.invoke({"fail": True})
+    assert inv.error is None, inv.error
+    readonly = "OperationalError: attempt to write a readonly database"
+    cannot_open = "OperationalError: unable to open database file"
+    assert inv.payload == {
+        "read": [[1]],
+        "write": readonly,
+        "uri": readonly,
+        "pathlib": readonly,
+        "new": cannot_open,
+        "new by uri": cannot_open,
+        "elsewhere": cannot_open,
+        "tmp": "written",
+    }
+    assert sorted(path.name for path in code.iterdir()) == ["app.py", "shipped.db"]
+    assert not elsewhere.exists()
+    assert failed.error["errorMessage"] == "unable to open database file"
+    assert [line.split(",")[0] for line in failed.error["stackTrace"]] == [
+        '  File "/var/task/app.py"'
+    ]
 
 
 def test_a_traceback_names_the_runtimes_files_where_lambda_has_them(make_runtime):

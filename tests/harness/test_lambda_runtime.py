@@ -445,6 +445,119 @@ def test_a_path_under_tmp_leads_to_the_environment_s_own_folder():
     assert on_windows(r"\\server\share\tmp\key") == r"\\server\share\tmp\key"
 
 
+def test_sqlite3_keeps_a_database_in_tmp_in_the_environment_s_own_tmp(tmp_path):
+    """sqlite3 opens its files in C, past the wrappers of open and os: its connect leads a path
+    under /tmp too. What one environment keeps in a database there its next invocations find,
+    whatever the path's spelling, a new environment does not, and none of it lands in the
+    host's /tmp."""
+    (tmp_path / "app.py").write_text(
+        "import os, pathlib, sqlite3\n"
+        "def handler(event, context):\n"
+        "    name = event['name']\n"
+        "    if event.get('keep'):\n"
+        "        with sqlite3.connect(f'/tmp/{name}') as db:\n"
+        "            db.execute('CREATE TABLE kept (value)')\n"
+        "            db.execute('INSERT INTO kept VALUES (?)', (event['keep'],))\n"
+        "        db.close()\n"
+        "    read = 'SELECT value FROM kept'\n"
+        "    ways = [(f'file:/tmp/{name}?mode=ro', True), (pathlib.Path('/tmp', name), False),\n"
+        "            (f'file://localhost/tmp//{name}', True), (os.fsencode(f'/tmp/{name}'), 0)]\n"
+        "    try:\n"
+        "        kept = [sqlite3.connect(path, uri=uri).execute(read).fetchall()\n"
+        "                for path, uri in ways]\n"
+        "    except sqlite3.Error as error:\n"
+        "        kept = str(error)\n"
+        "    return {'found': sorted(os.listdir('/tmp')), 'kept': kept}\n"
+    )
+    name = f"kept-{uuid.uuid4()}.db"  # in no /tmp yet, the host's included
+    runtime = code_runtime(tmp_path)
+    try:
+        first = runtime.invoke({"name": name, "keep": "by the first"})
+        (environment,) = runtime._idle
+        in_folder = sorted(path.name for path in pathlib.Path(environment.tmp).iterdir())
+        runtime.expire()
+        new = runtime.invoke({"name": name})
+    finally:
+        runtime.close()
+    assert first.error is None, first.error
+    assert first.payload == {"found": [name], "kept": [[["by the first"]]] * 4}
+    assert in_folder == [name]
+    assert not pathlib.Path("/tmp", name).exists()
+    # A new environment's /tmp is empty: the database cannot be opened read-only (mode=ro).
+    assert new.cold_start and new.payload == {"found": [], "kept": "unable to open database file"}
+
+
+def test_sqlite3_is_imported_only_by_code_that_imports_it(tmp_path):
+    """Its connect is wrapped as the code imports it, not at every cold start: an init
+    measures what the code's own imports cost, as on Lambda; imported by the handler, late,
+    it leads /tmp all the same."""
+    (tmp_path / "app.py").write_text(
+        "import os, sys\n"
+        "def handler(event, context):\n"
+        "    before = sorted(name for name in sys.modules if 'sqlite' in name)\n"
+        "    import sqlite3\n"
+        "    sqlite3.connect('/tmp/late.db').close()\n"
+        "    return {'before': before, 'found': os.listdir('/tmp')}\n"
+    )
+    runtime = code_runtime(tmp_path)
+    try:
+        inv = runtime.invoke({})
+    finally:
+        runtime.close()
+    assert inv.payload == {"before": [], "found": ["late.db"]}
+
+
+def test_what_sqlite3_opens_as_on_lambda(tmp_path, monkeypatch):
+    """A database under /tmp, in any spelling sqlite3.connect takes, is that file in the
+    environment's own /tmp; one elsewhere (here the code's folder, under the host's /tmp) is
+    opened read-only, by a URI that asks for it; one in memory, SQLite's own temporary one, and
+    a URI SQLite refuses, are left as they are."""
+    folder = "/tmp/lambda-tmp-abc"
+    where = lambda_sandbox.in_own_tmp(folder, [folder, str(tmp_path)])
+    monkeypatch.chdir(tmp_path)  # the code's folder: /var/task
+
+    def opened(database, uri=False):
+        return lambda_sandbox.sqlite_database(database, uri, where, folder)
+
+    assert opened("/tmp/keys.db") == (f"{folder}/keys.db", False)
+    assert opened(pathlib.PurePosixPath("/tmp/keys.db")) == (f"{folder}/keys.db", False)
+    assert opened(b"/tmp/keys.db") == (f"{folder}/keys.db", False)
+    assert opened("/tmp/keys.db", uri=True) == (f"{folder}/keys.db", True)  # not a URI
+    assert opened("file:/tmp/keys.db?mode=rwc&cache=shared", uri=True) == (
+        f"file:{folder}/keys.db?mode=rwc&cache=shared",
+        True,
+    )
+    assert opened("file:///tmp/my%20keys.db#part", uri=True) == (
+        f"file:{folder}/my%20keys.db",
+        True,
+    )
+    assert opened("file://localhost/tmp/keys.db", uri=True) == (f"file:{folder}/keys.db", True)
+    code = str(tmp_path)
+    assert opened("keys.db") == (f"file:{code}/keys.db?mode=ro", True)
+    assert opened("file:keys.db?mode=rwc&cache=shared", uri=True) == (
+        f"file:{code}/keys.db?cache=shared&mode=ro",
+        True,
+    )
+    assert opened("file:/tmp/keys.db", uri=False) == (
+        f"file:{code}/file%3A/tmp/keys.db?mode=ro",
+        True,
+    )
+    assert opened("/srv/a b?#%.db") == ("file:/srv/a%20b%3F%23%25.db?mode=ro", True)
+    assert opened("/srv/keys.db", uri=True) == ("file:/srv/keys.db?mode=ro", True)
+    assert opened("/tmp/../srv/keys.db") == ("file:/srv/keys.db?mode=ro", True)
+    for itself, uri in (
+        (f"{folder}/keys.db", False),  # led already
+        (":memory:", False),
+        ("", False),
+        ("file::memory:?cache=shared", True),
+        ("file:shared?mode=memory", True),
+        ("file:/tmp/keys.db?vfs=memdb", True),
+        ("file://elsewhere/tmp/keys.db", True),  # SQLite refuses its authority
+        (3, False),  # sqlite3.connect refuses it
+    ):
+        assert opened(itself, uri) == (itself, uri)
+
+
 def test_a_line_read_late_keeps_its_place_before_a_record_written_after_it(tmp_path, monkeypatch):
     """A printed line is stamped when the harness reads it, a record when the worker wrote it:
     on a busy machine, reading late, that is after a record written after the line. Here the

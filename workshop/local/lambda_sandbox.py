@@ -19,7 +19,9 @@ may be written. Here the code runs from the learner's folder, which root could w
 its permissions say: an audit hook refuses the writes instead.
 
 Lambda's /tmp is each environment's own, empty when it starts (`own_tmp`): here the environments
-share the host's, so each sees a folder of its own where its code names /tmp.
+share the host's, so each sees a folder of its own where its code names /tmp. sqlite3 opens its
+files in C, past the audit hook and those wrappers: its connect leads /tmp's databases too, and
+opens the others read-only, as SQLite opens them on Lambda (`sqlite_database`).
 
 Each environment runs on a machine of its own, whose monotonic clock counts from its own point:
 here they share one, so each reads it shifted by its own uptime (`own_clock`). Standard library
@@ -298,12 +300,13 @@ SUPPORTS = ("supports_dir_fd", "supports_fd", "supports_follow_symlinks", "suppo
 def own_tmp(folder: str, task_root: str | None) -> None:
     """Lead the paths under /tmp, as a handler's code names them, to `folder`: this environment's
     own /tmp, which the harness made empty and removes when the environment ends; tempfile's
-    files go there too.
+    files go there too, and sqlite3's databases, once the code imports it (sqlite_as_on_lambda).
 
-    Not covered: what does not go through the functions of TAKE_PATHS (C extensions such as
-    sqlite3, child processes, a function imported from os before this ran); a folder's name read
-    back (os.getcwd() after os.chdir("/tmp"), os.scandir's entries, Windows' realpath) is the
-    host's folder's, which leads there still. Nothing holds /tmp to its size."""
+    Not covered: what does not go through the functions of TAKE_PATHS or sqlite3.connect (other
+    C extensions, a file that SQL names to SQLite: ATTACH, VACUUM INTO; child processes; a
+    function imported from os before this ran); a folder's name read back (os.getcwd() after
+    os.chdir("/tmp"), os.scandir's entries, Windows' realpath) is the host's folder's, which
+    leads there still. Nothing holds /tmp to its size."""
     kept = [folder, task_root, *sys.path, sys.prefix, sys.base_prefix, sys.exec_prefix]
     where = in_own_tmp(
         folder, [way(p) for p in kept if p for way in (os.path.abspath, os.path.realpath)]
@@ -318,6 +321,10 @@ def own_tmp(folder: str, task_root: str | None) -> None:
             if call in getattr(os, supports):
                 getattr(os, supports).add(through)
     tempfile.tempdir = LAMBDA_TMP  # tempfile.gettempdir() is "/tmp" on Lambda
+    # Wrapped once imported, not before: most code never imports it, and importing it here
+    # would lengthen every cold start's init.
+    lead = functools.partial(sqlite_as_on_lambda, where=where, folder=folder)
+    sys.meta_path.insert(0, _WhenImported(SQLITE, lead))
 
 
 def in_own_tmp(folder: str, kept: list[str], paths: Any = os.path) -> Callable[[Any], Any]:
@@ -381,6 +388,110 @@ def _through(call: Callable[..., Any], parameters: tuple[str, ...], where: Calla
         return result
 
     return through
+
+
+# sqlite3 opens its databases in C, past the functions of TAKE_PATHS: its connect, which
+# sqlite3 and sqlite3.dbapi2 import from this module of C, is wrapped as the module is loaded.
+SQLITE = "_sqlite3"
+SQLITE_URI = "file:"  # a URI filename's start (sqlite.org/uri.html): its case counts
+IN_MEMORY = ":memory:"
+URI_AT = 6  # where uri is in sqlite3.connect's arguments after the database, given so
+
+
+class _WhenImported:
+    """A meta path finder that finds nothing itself: the module `name`, which the others find,
+    is handed to `then` once loaded."""
+
+    def __init__(self, name: str, then: Callable[[Any], None]):
+        self._name = name
+        self._then = then
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self._name:
+            return None
+        for finder in sys.meta_path:
+            spec = None if finder is self else finder.find_spec(fullname, path, target)
+            if spec is not None:
+                spec.loader = _ThenLoader(spec.loader, self._then)
+                return spec
+        return None
+
+
+class _ThenLoader:
+    """A loader that loads as `loader` does, then hands the module to `then`."""
+
+    def __init__(self, loader: Any, then: Callable[[Any], None]):
+        self._loader = loader
+        self._then = then
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._loader.exec_module(module)
+        self._then(module)
+
+
+def sqlite_as_on_lambda(module: Any, where: Callable[[Any], Any], folder: str) -> None:
+    """Make `module`'s connect (sqlite3.connect) open the database `sqlite_database` says."""
+    connect = module.connect
+
+    @functools.wraps(connect)
+    def through(database: Any, *args: Any, **kwargs: Any) -> Any:
+        given = len(args) > URI_AT
+        uri = args[URI_AT] if given else kwargs.get("uri", False)
+        database, uri = sqlite_database(database, uri, where, folder)
+        if given:
+            args = (*args[:URI_AT], uri, *args[URI_AT + 1 :])
+        elif uri:
+            kwargs["uri"] = uri
+        return connect(database, *args, **kwargs)
+
+    module.connect = through
+
+
+def sqlite_database(
+    database: Any, uri: bool, where: Callable[[Any], Any], folder: str
+) -> tuple[Any, bool]:
+    """The database, and its uri flag, that sqlite3.connect(database, uri=uri) opens as on
+    Lambda: one under /tmp, that file in `folder` (where /tmp is, as `where` leads it); one
+    elsewhere, the same file read-only. There SQLite finds a read-only file system: it opens an
+    existing file read-only, its writes fail with "attempt to write a readonly database", and a
+    new one fails with "unable to open database file". A database in memory, or SQLite's own
+    temporary one (""), is no file of the code's: it is left as it is. A relative path is
+    relative to the working directory: the code's folder, /var/task."""
+    from urllib.parse import quote, unquote
+
+    if not isinstance(database, (str, bytes, os.PathLike)):
+        return database, uri  # sqlite3.connect refuses it
+    name = os.fsdecode(os.fspath(database))
+    pairs = None  # a URI's query parameters, percent-encoded: "mode=ro"
+    if uri and name.startswith(SQLITE_URI):
+        rest, _, query = name[len(SQLITE_URI) :].partition("#")[0].partition("?")
+        if rest.startswith("//"):
+            authority, slash, rest = rest[2:].partition("/")
+            if authority not in ("", "localhost"):
+                return database, uri  # SQLite refuses it
+            rest = slash + rest
+        name = unquote(rest)
+        pairs = [pair for pair in query.split("&") if pair]
+        named = {tuple(unquote(part) for part in pair.split("=", 1)) for pair in pairs}
+        if {("mode", "memory"), ("vfs", "memdb")} & named:
+            return database, uri
+    if name in ("", IN_MEMORY):
+        return database, uri
+    path = os.path.abspath(name)
+    led = where(path)
+    if led is not path:
+        if pairs is None:
+            return led, uri
+        query = "?" + "&".join(pairs) if pairs else ""
+        return f"{SQLITE_URI}{quote(os.fsencode(led))}{query}", True
+    inside = os.path.realpath(folder).rstrip(os.sep) + os.sep
+    if (os.path.realpath(path) + os.sep).startswith(inside):
+        return database, uri
+    kept = [pair for pair in pairs or () if unquote(pair.partition("=")[0]) != "mode"]
+    return f"{SQLITE_URI}{quote(os.fsencode(path))}?{'&'.join([*kept, 'mode=ro'])}", True
 
 
 def own_clock(uptime: float, ahead: float = 0.0) -> None:
