@@ -7,7 +7,8 @@ and so do visits counted twice, from 8 visitors while the local AWS stalls Dynam
 held, once its update is applied, longer than the final app's read timeout).
 
 Timings, each warm round taking one sample of each, so that no figure gets the quieter moments:
-- warm visit: a visit as its client sees it, through the API, from the request to the answer read.
+- warm visit: a visit as its client sees it, through the API, from the request to the answer read:
+  of VISITORS visitors taking turns, each with a session of its own, as a site's visitors come.
 - overhead: what the local stack adds to a warm visit, the warm visit's time less its
   invocation's Duration (REPORT's, the time inside the handler): API Gateway's adapter, the
   invocation (the event to the environment's process and its answer back), START/END/REPORT
@@ -54,6 +55,11 @@ COLD_STARTS = 24
 # The DynamoDB actions whose round trips the probe can time, by their names in the API.
 PROBED = {"GetItem": "get_item", "PutItem": "put_item", "UpdateItem": "update_item"}
 STALL_VISITORS = 8
+# Visitors taking turns in the warm rounds, each on a connection of their own, each coming back
+# every VISITORS-th round. The final app's item keeps the request ids of its session's last 30 s
+# (stage 08), and each update carries them: one visitor alone, coming back every round (tens of
+# times a second), would time an item that a site's visitors never make it carry.
+VISITORS = 20
 STALL_SECONDS = 4.0  # past the final app's 3 s read timeout, within its SDK's retries
 TARGETS = {
     "round_trips": "final: 1 per visit (+1 in 10 at most)",
@@ -352,8 +358,8 @@ class _App:
             aws=aws,
             on_request=lambda _request, _status, inv, _why: inv and self.invocations.append(inv),
         ).start()
-        # One session throughout, as one visitor refreshing, on one kept-alive connection.
-        self.visitor = Visitor(self.stack.url(), keep_alive=True)
+        self.visitors = [Visitor(self.stack.url(), keep_alive=True) for _ in range(VISITORS)]
+        self.turn = -1  # the visitor of the last visit
         try:  # a start that fails stops what it started
             self.figures = AppFigures(label=label)
             self.function = self.stack.function()
@@ -366,19 +372,26 @@ class _App:
                 actions.append(target.rsplit(".", 1)[-1])
 
             with self.stack.intercept_dynamodb(watch):
-                self._answered(self.visitor.visit())
+                self._answered(self.visitors[0].visit())
             self.operations = [PROBED[action] for action in actions if action in PROBED]
             if not self.operations:
                 raise WorkshopError(f"{label} makes no GetItem, PutItem or UpdateItem to time")
+            for visitor in self.visitors[1:]:  # each visitor's first visit, which sets its cookie
+                self._answered(visitor.visit())
         except BaseException:
-            self.visitor.close()
-            self.stack.stop()
+            self.close()
             raise
 
+    def close(self) -> None:
+        for visitor in self.visitors:
+            visitor.close()
+        self.stack.stop()
+
     def visit_ms(self) -> float:
-        """One visit's time, as its client sees it."""
+        """One visit's time, as its client sees it: of the visitor whose turn it is."""
+        self.turn = (self.turn + 1) % len(self.visitors)
         started = time.perf_counter()
-        answer = self.visitor.visit()
+        answer = self.visitors[self.turn].visit()
         elapsed = (time.perf_counter() - started) * 1000
         self._answered(answer)
         return elapsed
@@ -445,8 +458,8 @@ def bench(
         for round_ in range(1, warm_visits + 1):
             for app in apps:
                 app.warm_visit()
-                for operation in app.operations:
-                    app.figures.round_trip_ms.append(probe.time(operation, app.table))
+                for operation in app.operations:  # on an item of the visitor's as big as theirs
+                    app.figures.round_trip_ms.append(probe.time(operation, app.table, app.turn))
             for _ in range(cold_after[round_]):
                 cold = len(apps[0].figures.init_ms)
                 for app in apps if cold % 2 == 0 else apps[::-1]:  # each goes first in turn
@@ -474,10 +487,10 @@ def bench(
         if probe is not None:
             probe.close()
         for app in apps:
-            app.visitor.close()
-            app.stack.stop()
+            app.close()
         aws.stop()
     settings = {
+        "visitors": VISITORS,
         "warm_visits": warm_visits,
         "race_visits": race_visits,
         "cold_starts": cold_starts,

@@ -3,9 +3,10 @@
 The benchmark's yardstick for the local stack's overhead. `RoundTrips` starts this module as
 Lambda starts an execution environment: a Python process of its own, with boto3, the local
 AWS's endpoint and credentials in its environment, and what Lambda's runtime lacks hidden.
-Each line it reads names a request and a table (`update_item visits-table`); it makes that
-request, as the apps make theirs (boto3's Table resource, on an item of its own), and answers
-the milliseconds the call took, from the first byte of Python to the parsed answer.
+Each line it reads names a request, a table and an item of its own (`update_item visits-table
+3`: one for each visitor of the bench, so that each is as big as that visitor's session); it
+makes that request, as the apps make theirs (boto3's Table resource), and answers the
+milliseconds the call took, from the first byte of Python to the parsed answer.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-PROBE_KEY = "bench-round-trip"  # the item it reads and writes: no visitor's session
+PROBE_KEY = "bench-round-trip"  # the items it reads and writes (numbered): no visitor's session
 PROBE_CREDENTIALS = {  # its own, so that the apps' round trips are still counted exactly
     "AWS_ACCESS_KEY_ID": "ASIABENCHROUNDTRIP",
     "AWS_SECRET_ACCESS_KEY": "bench-round-trip-secret",
@@ -57,9 +58,9 @@ class RoundTrips:
             text=True,
         )
 
-    def time(self, operation: str, table: str) -> float:
-        """Milliseconds that one `operation` on `table` took, as the probe saw it."""
-        self.process.stdin.write(f"{operation} {table}\n")
+    def time(self, operation: str, table: str, item: int = 0) -> float:
+        """Milliseconds that one `operation` on `table`'s `item` took, as the probe saw it."""
+        self.process.stdin.write(f"{operation} {table} {item}\n")
         self.process.stdin.flush()
         answer = self.process.stdout.readline()
         if not answer:
@@ -72,16 +73,21 @@ class RoundTrips:
         self.process.stdout.close()
 
 
-def request(table: Any, operation: str) -> dict[str, Any]:
-    """One request of `operation`, shaped as the apps send it; its answer."""
+def probe_key(item: int) -> str:
+    """The session id of the probe's `item`."""
+    return f"{PROBE_KEY}-{item}"
+
+
+def request(table: Any, operation: str, key: str) -> dict[str, Any]:
+    """One request of `operation` on the item `key`, shaped as the apps send it; its answer."""
     if operation == "get_item":  # the original's read
-        return table.get_item(Key={"session_id": PROBE_KEY})
+        return table.get_item(Key={"session_id": key})
     if operation == "put_item":  # and its write
-        return table.put_item(Item={"session_id": PROBE_KEY, "visit_count": 1})
+        return table.put_item(Item={"session_id": key, "visit_count": 1})
     # The final app's one atomic, idempotent update.
     entry = f"{int(time.time())}:{uuid.uuid4()}"
     return table.update_item(
-        Key={"session_id": PROBE_KEY},
+        Key={"session_id": key},
         UpdateExpression="ADD visit_count :one, counted_requests :entries",
         ConditionExpression=(
             "attribute_not_exists(counted_requests) OR NOT contains(counted_requests, :entry)"
@@ -92,14 +98,14 @@ def request(table: Any, operation: str) -> dict[str, Any]:
     )
 
 
-def forget_old(table: Any, answer: dict[str, Any]) -> None:
-    """Remove the probe item's old request ids, as the final app does its own."""
+def forget_old(table: Any, key: str, answer: dict[str, Any]) -> None:
+    """Remove the old request ids of the probe's item `key`, as the final app does its own."""
     oldest_kept = time.time() - REQUEST_MEMORY
     entries = answer.get("Attributes", {}).get("counted_requests", ())
     old = {entry for entry in entries if int(entry.partition(":")[0]) < oldest_kept}
     if len(old) >= FORGET_BATCH:
         table.update_item(
-            Key={"session_id": PROBE_KEY},
+            Key={"session_id": key},
             UpdateExpression="DELETE counted_requests :old",
             ExpressionAttributeValues={":old": old},
         )
@@ -117,14 +123,14 @@ def main() -> None:
     dynamodb = boto3.resource("dynamodb")
     tables: dict[str, Any] = {}
     for line in sys.stdin:
-        operation, name = line.split()
+        operation, name, item = line.split()
         if name not in tables:
             tables[name] = dynamodb.Table(name)
-        table = tables[name]
+        table, key = tables[name], probe_key(int(item))
         started = time.perf_counter()
-        answer = request(table, operation)
+        answer = request(table, operation, key)
         print((time.perf_counter() - started) * 1000, flush=True)
-        forget_old(table, answer)
+        forget_old(table, key, answer)
 
 
 if __name__ == "__main__":
