@@ -124,8 +124,9 @@ def test_03_counts_every_visit_without_an_error(start_stage):
     stage = manifest.find("03")
     stack = start_stage(stage.id)
 
-    # The check makes visits 1 to 11 (the fourth after a cold start; then two while DynamoDB
-    # fails, which count nothing; then pairs in two environments), counts 12 and 13 in the
+    # The check makes visits 1 to 11 (the fourth after a cold start; then three while DynamoDB
+    # fails, every call and then only the reads, which count nothing, since the handler reads
+    # before it writes; then pairs in two environments), counts 12 and 13 in the
     # table as another environment would, then makes visits 14 and 15, and 16 as the visitor
     # comes back 400 days later, and finds nothing wrong. Then the session starts over, as the
     # story's did.

@@ -1,10 +1,11 @@
 """Every visit answers 200 and counts one more, even after a cold start, and whichever execution
-environment serves it; a visit while DynamoDB fails is not answered as counted (stage 02 -> 03)."""
+environment serves it; a visit while DynamoDB fails is not answered as counted, nor told a count
+that a failed read made up (stage 02 -> 03)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,11 @@ ELSEWHERE = 2  # visits another execution environment counts, unseen by the one 
 # Where an environment may keep a count for itself: its memory, and its own /tmp, which no other
 # environment sees.
 KEPT_FOR_ITSELF = "what one environment kept for itself, in its memory or in its own /tmp"
+# DynamoDB's read operations: what a role with a write policy only is denied, while its writes
+# go through. SAM's DynamoDBWritePolicy allows PutItem, UpdateItem and BatchWriteItem, and no
+# read (aws/serverless-application-model: samtranslator/policy_templates_data/
+# policy_templates.json).
+READS = ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems")
 
 
 class HoldFirst:
@@ -161,9 +167,11 @@ def _from_the_table(stack: Any, visitor: LoggedVisitor, counted: int) -> list[st
     return []
 
 
-def _while_dynamodb_fails(stack: Any, visitor: LoggedVisitor) -> list[str]:
+def _while_dynamodb_fails(stack: Any, visitor: LoggedVisitor, counted: int) -> list[str]:
     """While DynamoDB throttles every call, then while it denies the function's calls, a visit
-    is not answered as counted: nothing was. (Which error it answers is exercise 06's.)"""
+    is not answered as counted: nothing was. Then, while it denies only the reads, a visit
+    answers the count after the `counted` ones the table holds, or an error: a failed read does
+    not mean a session with no count yet. (Which error it answers is exercise 06's.)"""
     # Waited for until the function's Timeout: an SDK may retry as long, and a retry that
     # outlived the outage would count after it.
     patience = stack.function().timeout + honest.STALL_MARGIN
@@ -173,9 +181,46 @@ def _while_dynamodb_fails(stack: Any, visitor: LoggedVisitor) -> list[str]:
         return problems
     with stack.intercept_dynamodb(honest.denying_every_call(stack)):
         answer, _ = visitor.visit(patience=patience)
-    return _counted_anyway(
+    problems = _counted_anyway(
         answer, "While DynamoDB denies the function's calls (AccessDeniedException)"
     )
+    if problems:
+        return problems
+    with stack.intercept_dynamodb(_denying_reads(stack)):
+        answer, _ = visitor.visit(patience=patience)
+    return _read_failed(answer, counted)
+
+
+def _denying_reads(stack: Any) -> Callable[[str, dict[str, Any]], dict[str, Any] | None]:
+    """An IAM check that denies the function's reads (AccessDeniedException) and lets its writes
+    through, as a role with a write policy only."""
+    deny = honest.denying_every_call(stack)
+
+    def hook(target: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        return deny(target, body) if target.rsplit(".", 1)[-1] in READS else None
+
+    return hook
+
+
+def _read_failed(answer: Answer, counted: int) -> list[str]:
+    """A visit answered while only DynamoDB's reads were denied, with `counted` visits in the
+    table: what is wrong with it. It may count (an update that returns the new count needs no
+    read) or fail; it must not answer another count, nor a redirect."""
+    during = (
+        "While DynamoDB denies the function's reads (AccessDeniedException) and lets its writes "
+        "through, as a role with a write policy only (SAM's DynamoDBWritePolicy) would"
+    )
+    if 300 <= answer.status < 400:
+        return _counted_anyway(answer, during)
+    if not 200 <= answer.status < 300 or is_greeting(answer, counted + 1):
+        return []
+    return [
+        f"{during}, a visit answers {answer.status} {quote(answer.body)}, where the table holds "
+        f"{counted} visits: it should answer visit {counted + 1}, or an error. A read that "
+        "failed is not a session with no count yet: catch only what says there is none (no "
+        '"Item" in get_item\'s answer), and let any other error fail the visit, or the count '
+        "written after it replaces the one the table kept."
+    ]
 
 
 def _counted_anyway(answer: Answer, during: str) -> list[str]:
@@ -208,10 +253,11 @@ def _counted_anyway(answer: Answer, during: str) -> list[str]:
 
 def check(stack: Any) -> list[str]:
     """What still fails: three visits in a row, then one after a cold start, then one while
-    DynamoDB throttles every call and one while it denies them, then pairs of visits served by
-    two environments (one held while the other one serves), then one after another environment
-    counted in the table; last, one when the visitor comes back a long while later, the items
-    whose time to live was over by then deleted."""
+    DynamoDB throttles every call, one while it denies them, and one while it denies only the
+    reads, then pairs of visits served by two environments (one held while the other one
+    serves), then one after another environment counted in the table; last, one when the
+    visitor comes back a long while later, the items whose time to live was over by then
+    deleted."""
     visitor = LoggedVisitor(stack)
     problems = counts_in_a_row(visitor, 3)
     if problems:
@@ -228,7 +274,8 @@ def check(stack: Any) -> list[str]:
         return [
             unexpected("fourth visit, the first after a cold start,", answer, logs, greeting(4))
         ]
-    problems = _while_dynamodb_fails(stack, visitor)
+    # Four visits counted: while every call fails, nothing more can be.
+    problems = _while_dynamodb_fails(stack, visitor, 4)
     if problems:
         return problems
     # The second environment starts with a pair that is not judged: a judged visit would be
