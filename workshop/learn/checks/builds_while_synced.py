@@ -108,10 +108,29 @@ def check(folder: Path) -> list[str]:
     project at all. A build_dir is first judged where it is: sam must be able to build there,
     it must not hold a folder of the learner's (sam empties it), and it must be out of the
     synced folder: the workshop's folder, when the project is in it. Then it goes to a scratch
-    folder beside the copy, so that sam never empties a real folder of the learner's.
+    folder beside the copy, so that sam never empties a real folder of the learner's. What
+    fails names a config file that SAM CLI ignores beside the one it reads.
     """
-
     folder = Path(folder).resolve()
+    ignored = _ignored_beside(folder)
+    return [problem + ignored for problem in _problems(folder)]
+
+
+def _ignored_beside(folder: Path) -> str:
+    """A sentence that names the config files SAM CLI ignores beside the one it reads, if any:
+    it reads samconfig.toml, and samconfig.yaml (or .yml) only where there is none (the AWS SAM
+    Developer Guide, "AWS SAM CLI configuration file": "Specify a configuration file")."""
+    found = [name for name in samconfig.CONFIG_FILES if (folder / name).is_file()]
+    if len(found) < 2:
+        return ""
+    return (
+        f" SAM CLI reads {found[0]} and ignores {' and '.join(found[1:])} beside it: what "
+        f"sam build is to use goes in {found[0]}."
+    )
+
+
+def _problems(folder: Path) -> list[str]:
+    """What fails, as `check` says, for the project in `folder` (resolved)."""
     if not (folder / "template.yaml").is_file():
         return [f"There is no template.yaml in {folder}: sam build needs one."]
     build.check_python(folder, ())  # no python3.11: this machine's problem, not the project's
