@@ -456,6 +456,55 @@ def test_while_calls_meet_an_eventually_consistent_read_misses_the_last_write_on
     assert count() == "3"  # outside, every read sees the last write
 
 
+def test_while_calls_meet_every_eventually_consistent_read_misses_the_last_write_once(bare_aws):
+    """A Query, a BatchGetItem and a Scan are eventually consistent too unless they ask for
+    ConsistentRead=True (DynamoDB's guide, "Read consistency"): each may miss a write just made,
+    of the items it reads only."""
+    dynamodb = bare_aws.client("dynamodb")
+
+    def put(pk: str, n: str) -> None:
+        dynamodb.put_item(TableName="stalled", Item={"pk": {"S": pk}, "n": {"N": n}})
+
+    def query(pk: str, **consistency) -> list[str]:
+        items = dynamodb.query(
+            TableName="stalled",
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={"#pk": "pk"},
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            **consistency,
+        )["Items"]
+        return [item["n"]["N"] for item in items]
+
+    def batch(*pks: str, **consistency) -> list[str]:
+        asked = {"Keys": [{"pk": {"S": pk}} for pk in pks], **consistency}
+        found = dynamodb.batch_get_item(RequestItems={"stalled": asked})["Responses"]["stalled"]
+        return sorted(item["n"]["N"] for item in found)
+
+    def scan() -> list[str]:
+        return sorted(item["n"]["N"] for item in dynamodb.scan(TableName="stalled")["Items"])
+
+    put("a", "1")
+    put("b", "1")
+    with bare_aws.calls_meet() as meet:
+        put("a", "2")
+        put("b", "2")
+        assert query("a", ConsistentRead=True) == ["2"]
+        assert [query("a"), query("a"), query("b")] == [["1"], ["2"], ["1"]]  # b was not read
+        put("a", "3")
+        put("b", "3")
+        assert [batch("a", "b", ConsistentRead=True), batch("a"), batch("a", "b")] == [
+            ["3", "3"],
+            ["2"],
+            ["2", "3"],
+        ]
+        put("a", "4")
+        put("c", "4")
+        assert [scan(), scan()] == [["3", "3"], ["3", "4", "4"]]  # a as before 4, c not yet
+        assert meet.stale_reads == 5
+    for pk in "abc":
+        dynamodb.delete_item(TableName="stalled", Key={"pk": {"S": pk}})
+
+
 def test_while_calls_meet_a_transaction_that_met_another_on_an_item_is_cancelled(bare_aws):
     """Two transactions on one item, the second arriving before the first was applied: DynamoDB
     cancels one with TransactionConflict (TransactionCanceledException, its API reference)."""

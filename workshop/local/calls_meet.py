@@ -10,9 +10,10 @@
   retry it (only TransactionInProgressException, in botocore's retry data).
 
 While a check's visits meet (`LocalAWS.calls_meet`), the local AWS does both, at the worst that
-DynamoDB allows, so that it happens each time: the first eventually consistent GetItem of an item
-after a write sees the item as it was before that write (and the next one, the latest); and a
-transaction on an item that another transaction wrote after this one arrived is cancelled.
+DynamoDB allows, so that it happens each time: the first eventually consistent read of an item
+after a write (GetItem, BatchGetItem, Query or Scan without ConsistentRead=True, all eventually
+consistent by default) sees the item as it was before that write (and the next one, the latest);
+and a transaction on an item that another transaction wrote after this one arrived is cancelled.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ KEPT = 64  # transactions remembered, to tell which met: far more than a check's
 CANCELLED = "com.amazonaws.dynamodb.v20120810#TransactionCanceledException"
 CANCELLED_MESSAGE = "Transaction cancelled, please refer cancellation reasons for specific reasons"
 CONFLICT = {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
-NOT_STALE: Any = object()
 
 
 class CallsMeet:
@@ -97,27 +97,80 @@ class CallsMeet:
                 images[(table_name, key)] = copy.deepcopy(item)
         return images
 
-    def stale(self, operation: str, request: dict[str, Any]) -> Any:
-        """The item an eventually consistent GetItem sees (None: no item yet), once after each
-        write of it; NOT_STALE for any other read."""
-        if operation != "GetItem" or request.get("ConsistentRead") is True:
-            return NOT_STALE
-        found = self._written("GetItem", request)
-        seen = self._before.pop(found[0], NOT_STALE) if found else NOT_STALE
-        self.stale_reads += seen is not NOT_STALE
+    def stale(self, operation: str, request: dict[str, Any]) -> dict[tuple[str, str], Any]:
+        """The items an eventually consistent read sees as they were before their last write
+        (None: no item yet), each once after each write of it, by (table, key); none for any
+        other call."""
+        seen = {}
+        for item in self._read(operation, request):
+            if item in self._before:
+                seen[item] = self._before.pop(item)
+        self.stale_reads += bool(seen)
         return seen
 
+    def _read(self, operation: str, request: dict[str, Any]) -> list[tuple[str, str]]:
+        """(table, key) of each item with a write not yet read that an eventually consistent
+        read may return: the keys a GetItem or a BatchGetItem names, the items of the partition
+        a Query names, every item of a table that a Scan reads."""
+        if operation == "BatchGetItem":
+            tables = request.get("RequestItems")
+            return [
+                item
+                for name, asked in (tables.items() if isinstance(tables, dict) else ())
+                if isinstance(asked, dict) and asked.get("ConsistentRead") is not True
+                for key in asked.get("Keys") or ()
+                for item in self._written("GetItem", {"TableName": name, "Key": key})
+            ]
+        if request.get("ConsistentRead") is True:
+            return []
+        if operation == "GetItem":
+            return self._written("GetItem", request)
+        table = self._table(request.get("TableName"))
+        if operation not in ("Query", "Scan") or table is None:
+            return []
+        pending = [(name, key) for name, key in self._before if name == table.name]
+        if operation == "Scan":
+            return pending
+        partition = self._partition(table, request)
+        return [
+            (name, key)
+            for name, key in pending
+            if json.loads(key).get(table.hash_key_attr) == partition
+        ]
+
+    def _partition(self, table: Any, request: dict[str, Any]) -> Any:
+        """The partition key value a Query on the table's own key names, or None."""
+        from moto.dynamodb.parsing.key_condition_expression import parse_expression
+
+        expression = request.get("KeyConditionExpression")
+        if request.get("IndexName") or not isinstance(expression, str):
+            return None
+        try:
+            conditions, _, _ = parse_expression(
+                expression,
+                request.get("ExpressionAttributeValues") or {},
+                request.get("ExpressionAttributeNames") or {},
+                table.schema,
+            )
+        except Exception:  # noqa: BLE001 - a query moto refuses reads nothing
+            return None
+        return next((value for name, value in conditions if name == table.hash_key_attr), None)
+
     @contextlib.contextmanager
-    def seen_as(self, request: dict[str, Any], item: Any) -> Iterator[None]:
-        """moto holds `item` in place of the current one while inside (the gate's lock held)."""
-        [(table_name, key)] = self._written("GetItem", request)
-        table, hash_value, range_value = self._item(table_name, key)
-        current = table.get_item(hash_value, range_value)
-        _place(table, hash_value, range_value, item)
+    def seen_as(self, items: dict[tuple[str, str], Any]) -> Iterator[None]:
+        """moto holds each of `items` in place of the current one while inside (the gate's
+        lock held)."""
+        current = []
+        for (table_name, key), item in items.items():
+            table, hash_value, range_value = self._item(table_name, key)
+            now = table.get_item(hash_value, range_value)
+            current.append((table, hash_value, range_value, now))
+            _place(table, hash_value, range_value, item)
         try:
             yield
         finally:
-            _place(table, hash_value, range_value, current)
+            for table, hash_value, range_value, item in reversed(current):
+                _place(table, hash_value, range_value, item)
 
     def conflict(
         self, operation: str, request: dict[str, Any], arrived: float

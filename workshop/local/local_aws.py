@@ -22,7 +22,7 @@ import boto3
 from botocore.config import Config
 
 from workshop.errors import WorkshopError
-from workshop.local.calls_meet import NOT_STALE, CallsMeet
+from workshop.local.calls_meet import CallsMeet
 from workshop.local.faults import OUTAGES, Stall, outage_answer
 from workshop.local.json_protocol import Refused, emulator_failed, json_error, parameters
 from workshop.local.keep_alive import NoAnswer, close_all, wsgi_handler
@@ -152,12 +152,10 @@ class _DynamoDBGate:
             conflict = meet.conflict(action, request, arrived) if meet else None
             if conflict is not None:
                 return json_error(start_response, conflict)
-            stale = meet.stale(action, request) if meet else NOT_STALE
+            stale = meet.stale(action, request) if meet else {}
             images = meet.before_write(action, request) if meet else {}
             apply = functools.partial(self._apply, target, environ, body)
-            with (
-                meet.seen_as(request, stale) if stale is not NOT_STALE else contextlib.nullcontext()
-            ):
+            with meet.seen_as(stale) if stale else contextlib.nullcontext():
                 (status, headers, *_), payload = self.tokens.once(target, request, apply)
             if meet and status.startswith("200"):
                 meet.applied(action, request, images)
@@ -364,7 +362,7 @@ class LocalAWS:
     @contextlib.contextmanager
     def calls_meet(self) -> Iterator[CallsMeet | None]:
         """While inside, DynamoDB does what it may when calls meet (see calls_meet): the first
-        eventually consistent GetItem of an item after a write misses that write, and a
+        eventually consistent read of an item after a write misses that write, and a
         transaction meeting another on an item is cancelled (TransactionConflict). Only the
         embedded AWS (None: a real endpoint does so on its own)."""
         if self._gate is None:

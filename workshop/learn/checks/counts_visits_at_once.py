@@ -46,9 +46,9 @@ SLOW_VISIT_LEFT = 1.5
 MEANWHILE_AHEAD = 1.0
 MEANWHILE_PAUSE = 0.2  # seconds between the visits meanwhile, after one not answered 200
 STALE_READ = (
-    "A read that was not strongly consistent (GetItem without ConsistentRead=True) missed the "
-    "write just before it, as DynamoDB allows: read the count with ConsistentRead=True, or take "
-    "it from the write itself (ReturnValues)."
+    "A read that was not strongly consistent (a GetItem, Query, BatchGetItem or Scan without "
+    "ConsistentRead=True) missed the write just before it, as DynamoDB allows: read the count "
+    "with ConsistentRead=True, or take it from the write itself (ReturnValues)."
 )
 
 
