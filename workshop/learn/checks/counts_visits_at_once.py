@@ -45,6 +45,23 @@ SLOW_VISIT_LEFT = 1.5
 # lapses only once the slow visit is over, however slow its end, as it is stopped at its Timeout.
 MEANWHILE_AHEAD = 1.0
 MEANWHILE_PAUSE = 0.2  # seconds between the visits meanwhile, after one not answered 200
+# In a rush, a visit's writes each meet another visit, made whole just before it, this many times
+# at most: a counter that tries again after a conflict must either keep trying or say it could
+# not count (503), never answer 200 for a visit it gave up on, however many tries it allows up to
+# this. A visit made meanwhile that is not answered within RUSH_PATIENCE seconds (it waits for a
+# lock that the visit held back holds) ends the rush; the first has the Timeout, as it may start
+# an execution environment (a cold start), the visit held back keeping its own busy.
+RUSH, RUSH_PATIENCE = 10, 3.0
+WRITES = (
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "ExecuteStatement",
+    "BatchExecuteStatement",
+    "ExecuteTransaction",
+)
 STALE_READ = (
     "A read that was not strongly consistent (a GetItem, Query, BatchGetItem or Scan without "
     "ConsistentRead=True) missed the write just before it, as DynamoDB allows: read the count "
@@ -104,7 +121,8 @@ def check(stack: Any) -> list[str]:
     environments) two at the same moment, then one more, then four at once and one more; then,
     the table emptied, two first visits of that session at the same moment, then one more; then
     a visit that crashes at the last of its DynamoDB calls, and the visits after it; then a
-    visit slow before one of its calls, and the visits that come meanwhile; last, a visit when
+    visit slow before one of its calls, and the visits that come meanwhile; then a visit in a
+    rush, each of its writes met by another visit made just before it; last, a visit when
     the visitor comes back as late as their session lasts, the items whose time to live was
     over by then deleted.
 
@@ -115,10 +133,13 @@ def check(stack: Any) -> list[str]:
     """
     visitor = LoggedVisitor(stack)
     problems, calls = at_the_same_moment(stack, visitor)
-    # A counter of one call a visit leaves nothing behind, and has no call to be slow between.
+    # A counter of one call a visit leaves nothing behind, has no call to be slow between, and
+    # no write to try again.
     if not problems and calls >= 2:
-        problems = _after_a_crash(stack, visitor, calls) or _while_one_is_slow(
-            stack, visitor, calls
+        problems = (
+            _after_a_crash(stack, visitor, calls)
+            or _while_one_is_slow(stack, visitor, calls)
+            or _in_a_rush(stack, visitor)
         )
     return problems or comes_back_later(visitor, session=None)
 
@@ -297,6 +318,67 @@ def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | Non
         "and its lease must be a little longer than the Timeout."
         + (f" {STALE_READ}" if meet and meet.stale_reads else "")
     )
+
+
+def _in_a_rush(stack: Any, visitor: LoggedVisitor) -> list[str]:
+    """A visit each of whose writes (up to RUSH) waits for another visit, made whole before it
+    goes on: a conditional write of what the visit read then fails each time, as when many
+    visitors come at once. Every visit answered 200 must be counted."""
+    answer, logs = visitor.visit()
+    before = count_of(answer)
+    if before is None:
+        return [unexpected("next visit", answer, logs, greeting(1, ANY_SESSION))]
+    timeout = stack.function().timeout
+    meanwhile: list[Answer] = []  # the answers of the visits made meanwhile
+    others: list[threading.Thread] = []
+    stuck = threading.Event()  # a visit meanwhile outlasted RUSH_PATIENCE: the rush is over
+    rushing = threading.Lock()  # held while a visit meanwhile runs: its calls go as they come
+
+    def visit_meanwhile() -> None:
+        meanwhile.append(get(visitor.url, visitor.cookie, timeout=timeout + 5))
+
+    def other_first(target: str, body: dict[str, Any]) -> None:
+        if target.rsplit(".", 1)[-1] not in WRITES or stuck.is_set() or len(others) >= RUSH:
+            return
+        if not rushing.acquire(blocking=False):
+            return  # a call of the visit meanwhile
+        try:
+            others.append(threading.Thread(target=visit_meanwhile, daemon=True))
+            others[-1].start()
+            interrupt.join(others[-1], RUSH_PATIENCE if len(others) > 1 else timeout)
+            if others[-1].is_alive():
+                stuck.set()  # it waits for something this visit holds (a lock?): let it go on
+        finally:
+            rushing.release()
+
+    waiting(
+        f"A visit in a rush: up to {RUSH} other visits come, each just before one of its writes"
+    )
+    with stack.intercept_dynamodb(other_first):
+        rushed = get(visitor.url, visitor.cookie, timeout=timeout + 5)
+    for other in others:
+        interrupt.join(other, timeout + 5)
+    closing, logs = visitor.visit()
+    count = count_of(closing)
+    answered = [a for a in (rushed, *meanwhile) if a.status == 200]
+    if count is None:
+        expected = greeting(before + len(answered) + 1, ANY_SESSION)
+        return [unexpected("visit after a rush", closing, logs, expected)]
+    counted = count - before - 1  # the closing visit counts itself
+    if counted >= len(answered):
+        return []
+    told = (
+        f"it was answered 200 {quote(rushed.body)}"
+        if rushed.status == 200
+        else f"it was answered {rushed.status}"
+    )
+    return [
+        f"A visit in a rush (each of its writes came just after another visit's, "
+        f"{len(others)} times): {told}, and {len(answered)} visits in all were answered 200, "
+        f"but the count rose by only {max(counted, 0)} (a lost update). A visit that gave up "
+        "on its write must not answer as counted: it must say so (503, try again), or keep "
+        "trying until it counts; one atomic update never has to try again."
+    ]
 
 
 def _call(position: int) -> str:
