@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -39,11 +40,13 @@ CRASH_TIMEOUTS, CRASH_RETRY_SECONDS = 3, 0.5
 # Timeout.
 SLOW_VISIT_LEFT = 1.5
 # The visits meanwhile run in environments whose clocks (time.time(), the API's requestTimeEpoch)
-# read this many seconds later: the last of them come, by those clocks, SLOW_VISIT_LEFT less this
-# before the slow visit's Timeout, so a lock that lapses sooner (a lease of 9 s for a Timeout of
-# 10 s) is lost while the slow visit still works; and a lease this much longer than the Timeout
-# lapses only once the slow visit is over, however slow its end, as it is stopped at its Timeout.
-MEANWHILE_AHEAD = 1.0
+# read later, by 1 to 2 s: by those clocks the last of them come this far into the whole second in
+# which the slow visit's Timeout falls. So a lock that lapses before the Timeout is lost while the
+# slow visit still works: a lease of 9 s for a Timeout of 10 s, and one counted in whole seconds
+# (int(time.time()) + 10), which lapses as that second starts, up to a second before the Timeout,
+# whatever fraction of a second the visit began at. A lease a second longer than the Timeout
+# lapses only once the slow visit is over, as it is stopped at its Timeout.
+INTO_THE_SECOND = 0.5
 MEANWHILE_PAUSE = 0.2  # seconds between the visits meanwhile, after one not answered 200
 # In a rush, a visit's writes each meet another visit, made whole just before it, this many times
 # at most: a counter that tries again after a conflict must either keep trying or say it could
@@ -257,7 +260,7 @@ def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | Non
             return  # the slow visit's call: those after it go as they come
         seen[0] += 1
         if seen[0] == 1:  # no later than it took a lock, if it takes one
-            slow["first_call"] = time.monotonic()
+            slow["first_call"], slow["first_time"] = time.monotonic(), time.time()
         if seen[0] == position:
             paused.set()
             until = slow["first_call"] + timeout - SLOW_VISIT_LEFT
@@ -279,7 +282,7 @@ def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | Non
             pass
         # The slow visit's environment is busy: it keeps its clock, and the visits meanwhile
         # start others, whose clocks read later.
-        with stack.later(MEANWHILE_AHEAD):
+        with stack.later(ahead := _ahead(slow.get("first_time", time.time()), timeout)):
             while paused.is_set() and not resumed.is_set():
                 meanwhile.append(get(visitor.url, visitor.cookie, timeout=timeout + 5))
                 if meanwhile[-1].status == 200:
@@ -310,8 +313,8 @@ def _slow_before(stack: Any, visitor: LoggedVisitor, position: int) -> str | Non
         told = f"a visit that came meanwhile was answered 200 (the slow one {got})"
     return (
         f"A visit was slow before {_call(position)}, and went on {SLOW_VISIT_LEFT:g} s before the "
-        f"function's Timeout of {timeout:g} s, as a visit may (by the clocks of the visits that "
-        f"came meanwhile, the last came {SLOW_VISIT_LEFT - MEANWHILE_AHEAD:g} s before it): "
+        f"function's Timeout of {timeout:g} s, as a visit may (the clocks of the visits that "
+        f"came meanwhile read {ahead:.1f} s later than its own): "
         f"{told}, but the count rose by only {max(counted, 0)} (a lost update). What kept the "
         "visits apart let another in "
         "before the slow one had ended: a lock must be taken only while no visit holds it, "
@@ -379,6 +382,13 @@ def _in_a_rush(stack: Any, visitor: LoggedVisitor) -> list[str]:
         "on its write must not answer as counted: it must say so (503, try again), or keep "
         "trying until it counts; one atomic update never has to try again."
     ]
+
+
+def _ahead(first: float, timeout: float) -> float:
+    """How many seconds later than the slow visit's the clocks of the visits meanwhile read, its
+    first call made at `first` (time.time()): 2 s less the fraction of a second it was made at."""
+    last = first + timeout - SLOW_VISIT_LEFT  # when the last visit meanwhile comes, by its clock
+    return math.floor(first + timeout) + INTO_THE_SECOND - last
 
 
 def _call(position: int) -> str:
