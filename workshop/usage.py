@@ -14,8 +14,10 @@ import difflib
 import io
 import itertools
 import math
+import re
+import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from workshop import manifest
 from workshop.errors import WorkshopError
@@ -170,16 +172,37 @@ def _names_a_project(name: str) -> bool:
     return True
 
 
+# argparse's words for an option typed with no value after it: `logs 02 --filter`.
+VALUE_MISSING = re.compile(r"argument (\S+): expected one argument")
+
+
 class CommandParser(argparse.ArgumentParser):
     """A command's parser: with `needs` set, a missing argument gets that message instead of
     argparse's bare `the following arguments are required`."""
 
     needs: Callable[[], str] | None = None
+    _typed: list[str] = []  # the words it was given to parse, as typed
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._typed = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         if self.needs and message.startswith("the following arguments are required"):
             message = self.needs()
+        elif found := VALUE_MISSING.fullmatch(message):
+            names = found.group(1).split("/")  # `--path/--from`: the one typed
+            typed = next((name for name in names if name in self._typed), names[0])
+            message = self._value_missing(typed) or message
         super().error(message)
+
+    def _value_missing(self, option: str) -> str | None:
+        """What to say of `option` typed last, or before another option, with no value."""
+        action = next((a for a in self._actions if option in a.option_strings), None)
+        if action is None or not action.help:
+            return None
+        metavar = action.metavar or action.dest.upper()
+        return f"{option} needs a value after it: `{option} {metavar}`, {action.help}"
 
     def takes(self, words: list[str]) -> bool:
         """Whether these words are the command's arguments, all of them and rightly so."""
@@ -226,7 +249,8 @@ def unknown_command(typed: list[str], commands: dict[str, argparse.ArgumentParse
     if not typed or typed[0].startswith("-") or typed[0] in commands:
         return None
     word, rest = typed[0], typed[1:]
-    close = difflib.get_close_matches(word.lower(), commands, n=1, cutoff=0.6)
+    # 0.5: a two-letter word one letter off (`uo` for up) is as near as a command can be.
+    close = difflib.get_close_matches(word.lower(), commands, n=1, cutoff=0.5)
     if close:
         mended, why = [close[0], *rest], f"did you mean {close[0]}?"
     elif _names_a_project(word):

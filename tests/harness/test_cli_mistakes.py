@@ -405,6 +405,7 @@ def test_options_with_no_command_are_shown_after_one(capsys):
         (["log", "02"], "did you mean logs?", "logs 02"),
         (["hints", "06"], "did you mean hint?", "hint 06"),
         (["Up", "--from", "my copy"], "did you mean up?", 'up --from "my copy"'),
+        (["uo", "05"], "did you mean up?", "up 05"),  # a two-letter word one letter off
         (["02"], "it names stage 02 (The Decimal bug), which `up` serves.", "up 02"),
         (["final", "--fresh"], "it names the final app, which `up` serves.", "up final --fresh"),
     ],
@@ -593,6 +594,21 @@ def test_a_file_or_a_broken_link_where_the_copy_goes_is_said_alike_and_reset_cle
 def test_an_empty_path_is_refused(typed, said, capsys):
     line = _usage_mistake(here(capsys, *typed), typed[0])
     assert line.startswith(f"python run.py {typed[0]}: error: argument {said}"), line
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        (["logs", "02", "--filter"], "--filter needs a value after it: `--filter TERM`, a Cloud"),
+        (["up", "--port", "--fresh"], "--port needs a value after it: `--port PORT`, HTTP port"),
+        (["check", "--from"], "--from needs a value after it: `--from PATH`, check this folder"),
+        (["check", "--path"], "--path needs a value after it: `--path PATH`, check this folder"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
+)
+def test_an_option_with_no_value_says_what_it_takes(typed, said, capsys):
+    line = _usage_mistake(here(capsys, *typed), typed[0])
+    assert line.startswith(f"python run.py {typed[0]}: error: {said}"), line
 
 
 @pytest.mark.parametrize("json_text", ["[]", '{"cells": [1], "nbformat": 4}', '{"a": 1}'])
