@@ -28,7 +28,10 @@ def test_test_help_says_what_test_does_without_installing_the_tests_packages(tmp
     )
     assert done.returncode == 0 and done.stderr == "", done
     assert done.stdout.startswith("`python run.py test [ARGS...]` runs the tests with pytest")
-    assert "(about 700 MB); then `python run.py test --help` shows pytest's own" in done.stdout
+    assert "the rest into the venvs of two tools they run, checkov and the AWS CLI); then " in (
+        done.stdout
+    )
+    assert "then `python run.py test --help` shows pytest's own" in done.stdout
     assert not venv.exists()
 
 
