@@ -278,7 +278,7 @@ def test_try_twice_keeps_the_work(capsys, playground):
     app = playground / "05-lost-updates" / "src" / "app.py"
     app.write_text("# my work\n", encoding="utf-8")
     assert error_of(capsys, "try", "05") == (
-        f"error: {playground / '05-lost-updates'} exists already, with your work in it: check "
+        f"error: {playground / '05-lost-updates'} exists already: it is your copy, to fix; check "
         "it with `python run.py check 05`, or start over with `python run.py reset 05`"
     )
     assert app.read_text(encoding="utf-8") == "# my work\n"

@@ -24,7 +24,7 @@ def cmd_try(args: argparse.Namespace) -> int:
     _refuse_what_is_not_a_folder(exercise, copy)
     if copy.exists():
         raise WorkshopError(
-            f"{shown(copy)} exists already, with your work in it: check it with "
+            f"{shown(copy)} exists already: it is your copy, to fix; check it with "
             f"`{run_py()} check {exercise.stage.id}`, or start over with "
             f"`{run_py()} reset {exercise.stage.id}`"
         )
