@@ -119,6 +119,23 @@ def test_later_moves_the_handler_s_time_of_day_on_and_not_its_deadline(probe):
     assert timeout_ms - 10_000 < later["remaining_ms"] <= timeout_ms
 
 
+def test_later_within_later_reads_its_own_time_then_the_enclosing_one_s(probe):
+    """Stack.later within another: the handlers read its own `seconds` on (not the sum of the
+    two), and once it ends, the enclosing one's again."""
+    counter = probe.url("/counter")
+    before = visit(counter)[2]
+    with probe.later(3600):
+        with probe.later(7200):
+            inner = visit(counter)[2]
+        outer = visit(counter)[2]
+    after = visit(counter)[2]
+    assert len({before["stream"], inner["stream"], outer["stream"], after["stream"]}) == 4
+    for clock in ("time", "came"):
+        assert 7200 - 1 <= inner[clock] - before[clock] < 7200 + 60, clock
+        assert 3600 - 1 <= outer[clock] - before[clock] < 3600 + 60, clock
+        assert 0 <= after[clock] - before[clock] + 1 < 60, clock
+
+
 def test_an_environment_busy_when_the_clock_moves_on_serves_none_after(probe):
     """One busy as Stack.later begins keeps its clock, and is reclaimed once its invocation ends:
     the next visit, within, runs in another environment, whose clock reads later."""

@@ -101,6 +101,7 @@ class Stack:
         self._template_seen = _stamp(self.project_dir / "template.yaml")
         self._template_lock = threading.Lock()
         self.runtimes: dict[str, FunctionRuntime] = {}
+        self._ahead = 0.0  # seconds the handlers' time of day reads later than it is (later)
         self.api: ApiGateway | None = None
         self._shipper: LogShipper | None = None
         self._unhook_logs: Callable[[], None] = lambda: None
@@ -384,14 +385,16 @@ class Stack:
         are reclaimed at the start and at the end, and one busy then keeps its clock until its
         invocation ends, when it is reclaimed. The items whose time to live (TTL) is over by
         then are deleted first, as DynamoDB would have deleted them meanwhile; it gives how
-        many."""
+        many. One within another reads its own `seconds` later, not the sum, and at its end the
+        clock reads as the other's again."""
+        enclosing = self._ahead
         self._clock_ahead(seconds)
         try:
             tables = [table.name for table in self.template.tables.values()]
             now = time.time()
             yield self.aws.expire_items(tables, now + seconds, since=now)
         finally:
-            self._clock_ahead(0.0)
+            self._clock_ahead(enclosing)
 
     @contextlib.contextmanager
     def in_one_millisecond(self) -> Iterator[None]:
@@ -424,6 +427,7 @@ class Stack:
             runtime.new_code()
 
     def _clock_ahead(self, seconds: float) -> None:
+        self._ahead = seconds
         for runtime in self.runtimes.values():
             runtime.clock_ahead = seconds
         if self.api:
