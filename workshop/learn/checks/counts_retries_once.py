@@ -4,28 +4,30 @@ The local AWS stalls DynamoDB's writes (LocalAWS.dynamodb_stall): each is applie
 its answer held. First while a retry can still be answered in time: the stall ends as soon as
 the visit's second write arrives (the SDK, or the handler, gave up waiting for the first), and
 the visit must answer 200 and count once. Two visits that API Gateway gets in one millisecond
-must each count. Then the same, while a second tab of the visitor makes visits before the late
-one and between its held write and its retry, the last just before the function's Timeout by
-their handlers' clock, which reads later than the late one's (Stack.later; the late visit
-answers 503 meanwhile): each must count once. Then while no attempt can be answered: the stall
-holds every write until the visit is answered, and the visit must answer 503, with a Retry-After
-(or 200 with its count, if it found out that it counted), and count at most once. Then a visit
-whose first write reaches DynamoDB only after the visit was answered: it must count once. How
-much a visit counted is read as its visitor reads it: from the next visit's count. Then the
-visitor comes back a day later, and a day after that (the handlers' clocks moved on:
-Stack.later): the ids of visits a day old must be gone from the tables by then. Meanwhile a
-visit that writes again once it has counted (to forget old ids) finds that write throttled, then
-DynamoDB slow past the function's Timeout: a visit counted must answer its count; then that
-write is held while another tab's late visit counts, and let go before its retry: the retry must
-not count again. Last, the lessons the code this exercise starts from holds must hold still:
-stage 07's check (a wider policy for the new calls would not pass), the visits at the same
-moment of stage 05's, and the outages and bugs of stage 06's.
+must each count. Then the same, just before a moment at which windows of the clock of whole
+seconds end (the handlers' clock moved on to it: Stack.later), while a second tab of the visitor
+makes visits before the late one and between its held write and its retry, the last just before
+the function's Timeout by their handlers' clock, which reads later than the late one's (the late
+visit answers 503 meanwhile): each must count once. Then while no attempt can be answered: the
+stall holds every write until the visit is answered, and the visit must answer 503, with a
+Retry-After (or 200 with its count, if it found out that it counted), and count at most once.
+Then a visit whose first write reaches DynamoDB only after the visit was answered: it must count
+once. How much a visit counted is read as its visitor reads it: from the next visit's count.
+Then the visitor comes back a day later, and a day after that, for a visit each Timeout for a
+minute (the handlers' clocks moved on: Stack.later): the ids of visits a day old must be gone
+from the tables by then. Meanwhile a visit that writes again once it has counted (to forget old
+ids) finds that write throttled, then DynamoDB slow past the function's Timeout: a visit counted
+must answer its count; then that write is held while another tab's late visit counts, and let go
+before its retry: the retry must not count again. Last, the lessons the code this exercise
+starts from holds must hold still: stage 07's check (a wider policy for the new calls would not
+pass), the visits at the same moment of stage 05's, and the outages and bugs of stage 06's.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -79,6 +81,25 @@ MIDDLE_VISITS = 100
 LATER_VISITS = 5
 RETRY_MARGIN = 1.5
 AHEAD = RETRY_MARGIN - 0.1  # seconds: the later visits come 0.1 s before the Timeout
+# The late visit comes BEFORE_ROUND seconds before a multiple of ROUND seconds since the epoch,
+# by its handler's clock (moved on to it: Stack.later), a moment at which every window of the
+# clock 1 to ROUND_WINDOWS whole seconds long ends. A fix that keeps ids by such windows (a set
+# for each, in turn, emptied as its turn comes again) keeps an id the shortest time when it is
+# made just before its window ends: if it ever forgets an id before the Timeout, it forgets
+# late's there (with windows up to 9.7 s: the later visits come 9.9 s after late, by their
+# clock), whatever the moment the check runs at. The earlier visits start EARLIER_SPAN seconds
+# before late, right after one another, so that they and late come in the same second: a fix
+# that stamps ids in whole seconds, and forgets old ones once it has as many as the earlier
+# visits, forgets late's with theirs, not theirs alone first. Another visitor's visit starts
+# late's environment first, LEAD seconds before late. On a machine so busy that this, or the
+# earlier visits, take longer, or that late reaches its handler only after the moment, the two
+# tabs visit again, ROUND_ATTEMPTS times in all at most, each with twice the LEAD.
+ROUND = 2520.0  # seconds: the least that 1 to ROUND_WINDOWS all divide
+ROUND_WINDOWS = 10
+BEFORE_ROUND = 0.2
+EARLIER_SPAN = 0.7
+ROUND_ATTEMPTS = 3
+LEAD = 4.0  # seconds
 # Seconds: what _StalledAfterTheCount takes off a retry's wait for its answer: the SDK's backoff
 # before a retry (botocore's is under 1 s), and a margin for the handler's own time.
 RETRY_LEEWAY = 1.5
@@ -90,9 +111,13 @@ LATER = 24 * 3600.0
 # and more than the visits before (about 130): their ids, kept for good, more than double the
 # tables (which a counter that keeps a few ids, or a count that grows a digit, never does).
 COMEBACK_VISITS = 200
-# Visits two days later: a counter that forgets day-old ids then may find its forgetting write
-# (of 200 ids) too slow for a timeout of its own on a busy machine, and forgets at its next.
-DAY_AFTER_VISITS = 3
+# Visits two days later, one each Timeout by the handlers' clock (Stack.later: a minute in all,
+# at no wait): a counter that forgets day-old ids then may find its forgetting write (of 200
+# ids) too slow for a timeout of its own on a busy machine, and forgets at its next; one that
+# forgets the ids of a window of the clock only at a visit in a window after it (a set for
+# each window, in turn, emptied as its turn comes again) gets a visit in each window of a
+# Timeout or longer, and in each of its sets' turns of up to 30 s.
+DAY_AFTER_VISITS = 7
 
 
 def _session(answer: Answer) -> str:
@@ -233,26 +258,32 @@ def _late_delivery(stack: Any, visitor: LoggedVisitor, count: int) -> tuple[int,
     return number + 1, problem
 
 
-def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]:
-    """Two tabs of one visitor: the other tab makes EARLIER_VISITS visits; then a "late" visit,
-    whose first write is applied and its answer held, and whose next call to DynamoDB (its
-    retry, or a read of what it did) is held back; meanwhile the other tab makes MIDDLE_VISITS
-    more (as many as it can until RETRY_MARGIN seconds before the function's Timeout has passed
-    since that write), and LATER_VISITS more RETRY_MARGIN seconds before the Timeout has passed
-    since that write, by their clock AHEAD seconds later; then late's held call goes, and is
-    applied before this returns. (late's answer, the other tab's answers)
+def _two_tabs(
+    stack: Any, visitor: LoggedVisitor, ahead: float, round_moment: float
+) -> tuple[Answer, list[Answer], bool]:
+    """Two tabs of one visitor, while their handlers' clock reads `ahead` seconds on (Stack.later,
+    the caller's), so that the late visit comes at BEFORE_ROUND seconds before `round_moment`:
+    another visitor visits; the other tab makes EARLIER_VISITS visits, from EARLIER_SPAN seconds
+    before that moment; then, at that moment, a "late" visit, whose first write is applied and
+    its answer held, and whose next call to DynamoDB (its retry, or a read of what it did) is
+    held back; meanwhile the other tab makes MIDDLE_VISITS more (as many as it can until
+    RETRY_MARGIN seconds before the function's Timeout has passed since that write), and
+    LATER_VISITS more RETRY_MARGIN seconds before the Timeout has passed since that write, by
+    their clock AHEAD seconds later; then late's held call goes, and is applied before this
+    returns. (late's answer, the other tab's answers, whether late's first write came before
+    `round_moment` by its handler's clock)
 
     Nothing but late runs from its first write to its next call, so the hook knows that call
     for late's own, however it is written. (Late answers 503 meanwhile: its retry waits.)
-    Late runs in the function's first environment, the only one that served before; the other
-    tab's visits meanwhile start a second, whose monotonic clock reads a day on
-    (lambda_environment.UPTIME_APART): time.monotonic() stamps of late's look a day old there.
-    Its time of day reads AHEAD seconds on; late's (and so its retry's) reads as it is, and
-    once late is answered, its environment serves no more (Stack.later).
+    Late runs in the environment that the other visitor started, the only one that served on
+    this clock; the other tab's visits meanwhile start a second, whose monotonic clock reads a
+    day on (lambda_environment.UPTIME_APART): time.monotonic() stamps of late's look a day old
+    there. Its time of day reads AHEAD seconds on; late's (and so its retry's) reads as it was.
     """
     answers: dict[str, Answer] = {}
     wrote, parked, closed = threading.Event(), threading.Event(), threading.Event()
     first_write: list[float] = []
+    late_wrote: list[float] = []  # when late's first write came, by its handler's clock
 
     def visit(tab: str) -> Answer:
         try:
@@ -261,7 +292,15 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
             answers[tab] = Answer(0, f"no answer ({error})")
         return answers[tab]
 
+    def wait_until(moment: float) -> None:
+        """Wait until the handlers' clock reads `moment` (no wait once it is past)."""
+        time.sleep(max(0.0, moment - ahead - time.time()))
+
+    LoggedVisitor(stack).visit(patience=PATIENCE)  # starts late's environment: it is no story's
+    wait_until(round_moment - BEFORE_ROUND - EARLIER_SPAN)
     others = [visit("other") for _ in range(EARLIER_VISITS)]
+    # On a machine so busy that they took longer, late comes at once: it misses the moment.
+    wait_until(round_moment - BEFORE_ROUND)
     with stack.aws.dynamodb_stall(operations=WRITES) as stall:
 
         def park_late(target: str, _body: dict[str, Any]) -> None:
@@ -270,6 +309,7 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
             if not wrote.is_set():
                 if target.rsplit(".", 1)[-1] in WRITES:
                     first_write.append(time.monotonic())
+                    late_wrote.append(time.time() + ahead)
                     wrote.set()
             elif not parked.is_set():
                 parked.set()
@@ -289,7 +329,7 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
             until = first_write[0] + timeout - RETRY_MARGIN if parked.is_set() else float("inf")
             # Late's environment is busy: it keeps its clock, and the other tab's visits start
             # another (as they would anyway), whose clock reads later.
-            with stack.later(AHEAD):
+            with stack.later(ahead + AHEAD):
                 for _ in range(MIDDLE_VISITS):
                     if time.monotonic() > until:
                         break  # a machine so slow that no more fit
@@ -302,7 +342,8 @@ def _two_tabs(stack: Any, visitor: LoggedVisitor) -> tuple[Answer, list[Answer]]
             if parked.is_set():
                 stall.wait_for_applied(applied + 1, PATIENCE)
             interrupt.join(late, PATIENCE)
-    return answers.get("late", Answer(0, "no answer")), others
+    in_round = bool(late_wrote) and late_wrote[0] < round_moment
+    return answers.get("late", Answer(0, "no answer")), others, in_round
 
 
 def check(stack: Any) -> list[str]:
@@ -401,45 +442,70 @@ def late_answers(stack: Any) -> list[str]:
     if problem:
         return [problem]
 
-    # Two tabs: the other tab's visits, before the late one and while it waits to try again.
-    waiting(
-        "Two tabs of one visitor: a visit answered late tries again just before the function's "
-        f"Timeout ({stack.function().timeout:g} s), the other tab visits meanwhile"
-    )
-    late, others = _two_tabs(stack, visitor)
-    last = stack.function().timeout - RETRY_MARGIN + AHEAD
-    both = (
-        f"Of two tabs of one visitor, the other tab made {EARLIER_VISITS} visits, then one "
-        f"visit was answered late, and the other tab made {len(others) - EARLIER_VISITS} more "
-        "before the late one tried again, within the function's Timeout (the last "
-        f"{LATER_VISITS} when, by their handlers' clock, {last:g} s had passed since its first "
-        "update):"
-    )
-    refused = [answer for answer in others if answer.status != 200]
-    if refused:
-        return [
-            f"{both} {len(refused)} of the other tab's visits answer {refused[0].status} "
-            f"{quote(refused[0].body)}, where each should answer 200."
-        ]
-    if late.status not in (200, 503):
-        return [
-            f"{both} the late visit answers {late.status} {quote(late.body)}, where it "
-            "should answer 200 (or 503, if its retry was answered too late)."
-        ]
-    closing = 4 + len(others) + 1 + 1  # the late visit's, and the closing visit's own
-    after, problem = _visit(visitor, closing)
-    if after is not None and after > closing:
-        return [
-            f"{both} the next visit answers {after}, where it should answer {closing}: the late "
-            "visit was counted again, as the other tab's visits had wiped out the record that "
-            "it had counted. Keep the id of every visit whose retry may still come: not only "
-            "the last one, not as many as fit, but each until it is older than the function's "
-            "Timeout, and more, by a clock every environment shares (time.time(): "
-            "time.monotonic() counts from a point of each environment's own)."
-        ]
-    if problem:
-        return [problem]
+    return _two_tabs_at_a_round_moment(stack, visitor, 4, 0.0, LEAD, ROUND_ATTEMPTS)
 
+
+def _two_tabs_at_a_round_moment(
+    stack: Any, visitor: LoggedVisitor, count: int, ahead: float, lead: float, attempts: int
+) -> list[str]:
+    """The two tabs (_two_tabs), `count` visits on, their handlers' clock moved on from `ahead`
+    seconds later than it is, so that `lead` seconds from now it reads BEFORE_ROUND seconds
+    before a multiple of ROUND; then, on that clock, what comes beyond the retries. On a machine
+    so busy that the late visit missed the moment, the two tabs visit again, with twice the
+    lead, `attempts` times in all at most."""
+    round_moment = ROUND * math.ceil((time.time() + ahead + lead + BEFORE_ROUND) / ROUND)
+    ahead = round_moment - BEFORE_ROUND - lead - time.time()
+    with stack.later(ahead):
+        # Two tabs: the other tab's visits, before the late one and while it waits to try again.
+        waiting(
+            "Two tabs of one visitor: a visit answered late tries again just before the "
+            f"function's Timeout ({stack.function().timeout:g} s), the other tab visits meanwhile"
+        )
+        late, others, in_round = _two_tabs(stack, visitor, ahead, round_moment)
+        last = stack.function().timeout - RETRY_MARGIN + AHEAD
+        both = (
+            f"Of two tabs of one visitor, the other tab made {EARLIER_VISITS} visits, then one "
+            f"visit, made {BEFORE_ROUND:g} s before a moment at which every window of the clock "
+            f"a whole number of seconds long up to {ROUND_WINDOWS} s ends (a multiple of "
+            f"{ROUND:g} s since 1970, by its handler's clock), was answered late, and the other "
+            f"tab made {len(others) - EARLIER_VISITS} more before the late one tried again, "
+            f"within the function's Timeout (the last {LATER_VISITS} when, by their handlers' "
+            f"clock, {last:g} s had passed since its first update):"
+        )
+        refused = [answer for answer in others if answer.status != 200]
+        if refused:
+            return [
+                f"{both} {len(refused)} of the other tab's visits answer {refused[0].status} "
+                f"{quote(refused[0].body)}, where each should answer 200."
+            ]
+        if late.status not in (200, 503):
+            return [
+                f"{both} the late visit answers {late.status} {quote(late.body)}, where it "
+                "should answer 200 (or 503, if its retry was answered too late)."
+            ]
+        closing = count + len(others) + 1 + 1  # the late visit's, and the closing visit's own
+        after, problem = _visit(visitor, closing)
+        if after is not None and after > closing:
+            return [
+                f"{both} the next visit answers {after}, where it should answer {closing}: the "
+                "late visit was counted again, as the other tab's visits had wiped out the record "
+                "that it had counted. Keep the id of every visit whose retry may still come: not "
+                "only the last one, not as many as fit, but each until it is older than the "
+                "function's Timeout, and more, by a clock every environment shares (time.time(): "
+                "time.monotonic() counts from a point of each environment's own)."
+            ]
+        if problem:
+            return [problem]
+        if not in_round and attempts > 1:
+            return _two_tabs_at_a_round_moment(
+                stack, visitor, closing, ahead, 2 * lead, attempts - 1
+            )
+        return _beyond_the_retries(stack, visitor, closing)
+
+
+def _beyond_the_retries(stack: Any, visitor: LoggedVisitor, closing: int) -> list[str]:
+    """A visit none of whose updates is answered in time, then one whose first update arrives
+    after it was answered, `closing` visits on; ids kept for good."""
     # Beyond the retries: every write is applied, and no answer comes in time.
     waiting(
         "A visit none of whose updates DynamoDB answers in time: it ends by the function's "
@@ -488,45 +554,56 @@ def late_answers(stack: Any) -> list[str]:
 def _kept_for_good(stack: Any, visitor: LoggedVisitor, count: int) -> list[str]:
     """Request ids kept for good: the tables hold more than twice what they held, once the
     visitor has come back a day later, made COMEBACK_VISITS visits, and DAY_AFTER_VISITS more a
-    day after that. Meanwhile, a day later, the first visit that writes again once it has
-    counted (to forget old ids, say) finds that write throttled, and the visit after it finds
-    DynamoDB slow (_StalledAfterTheCount): each must still answer its count."""
+    day after that, one each Timeout by the handlers' clock. Meanwhile, a day later, the first
+    visit that writes again once it has counted (to forget old ids, say) finds that write
+    throttled, and the visit after it finds DynamoDB slow (_StalledAfterTheCount): each must
+    still answer its count."""
     waiting(
         f"The visitor comes back a day later for {COMEBACK_VISITS} visits (DynamoDB throttles, "
         f"then stalls, a write made after a visit counted), and a day after that for "
-        f"{DAY_AFTER_VISITS}: by "
+        f"{DAY_AFTER_VISITS}, one every {stack.function().timeout:g} s: by "
         "then the ids of old visits must be forgotten"
     )
     before = _stored(stack, 0.0)
     throttled = _throttling(stack)
     number = count
-    for days in (1, 2):
-        with stack.later(days * LATER):
-            throttle_next, stall_next, share_next = days == 1, False, False
-            for _ in range(COMEBACK_VISITS if days == 1 else DAY_AFTER_VISITS):
-                if share_next:
-                    number, problem, share_next = _forgetting_meanwhile(stack, visitor, number)
-                elif throttle_next or stall_next:
-                    hook: _ThrottledAfterTheCount | _StalledAfterTheCount = (
-                        _ThrottledAfterTheCount(throttled)
-                        if throttle_next
-                        else _StalledAfterTheCount(throttled, stack.function().timeout)
-                    )
-                    number, problem = _after_the_count(stack, visitor, number + 1, hook)
-                    share_next = stall_next  # once the stall is over
-                    stall_next = throttle_next and hook.after_count
-                    throttle_next = throttle_next and not hook.after_count
-                else:
-                    number += 1
-                    _, problem = _visit(visitor, number)
-                if problem:
-                    return [f"{('A day', 'Two days')[days - 1]} later: {problem}"]
-            after = _stored(stack, days * LATER)
+    with stack.later(LATER):
+        throttle_next, stall_next, share_next = True, False, False
+        for _ in range(COMEBACK_VISITS):
+            if share_next:
+                number, problem, share_next = _forgetting_meanwhile(stack, visitor, number)
+            elif throttle_next or stall_next:
+                hook: _ThrottledAfterTheCount | _StalledAfterTheCount = (
+                    _ThrottledAfterTheCount(throttled)
+                    if throttle_next
+                    else _StalledAfterTheCount(throttled, stack.function().timeout)
+                )
+                number, problem = _after_the_count(stack, visitor, number + 1, hook)
+                share_next = stall_next  # once the stall is over
+                stall_next = throttle_next and hook.after_count
+                throttle_next = throttle_next and not hook.after_count
+            else:
+                number += 1
+                _, problem = _visit(visitor, number)
+            if problem:
+                return [f"A day later: {problem}"]
+    every = stack.function().timeout
+    start = time.time()
+    for visit in range(DAY_AFTER_VISITS):
+        # By the handlers' clock, each comes `every` seconds after the one before, however long
+        # that one took (an environment started for each).
+        ahead = 2 * LATER + visit * every - (time.time() - start)
+        with stack.later(ahead):
+            number += 1
+            _, problem = _visit(visitor, number)
+        if problem:
+            return [f"Two days later: {problem}"]
+    after = _stored(stack, ahead)
     if after > 2 * before:
         return [
             f"The visitor came back a day later and made {COMEBACK_VISITS} visits, and a day "
-            f"after that {DAY_AFTER_VISITS} more: the tables then hold {after:,} bytes, more "
-            f"than twice the "
+            f"after that {DAY_AFTER_VISITS} more, one every {every:g} s: the tables then hold "
+            f"{after:,} bytes, more than twice the "
             f"{before:,} they held before, so the ids of visits a day old are still kept. "
             "A session's item "
             "grows with every visit, until DynamoDB refuses to store it (400 KB an item), and "
