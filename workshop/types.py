@@ -19,6 +19,19 @@ DEFAULT_IDLE_TIMEOUT = 300.0
 # reason: the CLI checks the numbers it is given before it imports the race.
 MAX_CLIENTS = 128  # each client can start an execution environment: a process of its own
 MAX_STALL = 25.0  # seconds: a stall must end before API Gateway's 29 s do
+# DynamoDB's operations that may change items (PartiQL's statements may: they are counted in).
+ITEM_WRITES = frozenset(
+    {
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "ExecuteStatement",
+        "BatchExecuteStatement",
+        "ExecuteTransaction",
+    }
+)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from workshop.errors import WorkshopError
+from workshop.types import ITEM_WRITES
 
 __all__ = ["JOURNALED", "Journal", "forget", "make_state_folder", "restore", "save"]
 
@@ -32,19 +33,7 @@ __all__ = ["JOURNALED", "Journal", "forget", "make_state_folder", "restore", "sa
 REPLAYED = "X-Workshop-Replayed"
 # The DynamoDB operations that may change items, or delete them all: each one that succeeded is
 # journaled.
-JOURNALED = frozenset(
-    {
-        "DeleteTable",
-        "PutItem",
-        "UpdateItem",
-        "DeleteItem",
-        "BatchWriteItem",
-        "TransactWriteItems",
-        "ExecuteStatement",
-        "BatchExecuteStatement",
-        "ExecuteTransaction",
-    }
-)
+JOURNALED = ITEM_WRITES | {"DeleteTable"}
 
 
 def _journal_path(state_file: Path, number: int) -> Path:

@@ -27,6 +27,7 @@ from workshop.learn.checks.story import (
     unexpected,
     waiting,
 )
+from workshop.types import ITEM_WRITES
 from workshop.visitor import Answer, deletes, get
 
 NEEDS_STACK = True
@@ -55,16 +56,6 @@ MEANWHILE_PAUSE = 0.2  # seconds between the visits meanwhile, after one not ans
 # lock that the visit held back holds) ends the rush; the first has the Timeout, as it may start
 # an execution environment (a cold start), the visit held back keeping its own busy.
 RUSH, RUSH_PATIENCE = 10, 3.0
-WRITES = (
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "BatchWriteItem",
-    "TransactWriteItems",
-    "ExecuteStatement",
-    "BatchExecuteStatement",
-    "ExecuteTransaction",
-)
 STALE_READ = (
     "A read that was not strongly consistent (a GetItem, Query, BatchGetItem or Scan without "
     "ConsistentRead=True) missed the write just before it, as DynamoDB allows: read the count "
@@ -341,7 +332,7 @@ def _in_a_rush(stack: Any, visitor: LoggedVisitor) -> list[str]:
         meanwhile.append(get(visitor.url, visitor.cookie, timeout=timeout + 5))
 
     def other_first(target: str, body: dict[str, Any]) -> None:
-        if target.rsplit(".", 1)[-1] not in WRITES or stuck.is_set() or len(others) >= RUSH:
+        if target.rsplit(".", 1)[-1] not in ITEM_WRITES or stuck.is_set() or len(others) >= RUSH:
             return
         if not rushing.acquire(blocking=False):
             return  # a call of the visit meanwhile
