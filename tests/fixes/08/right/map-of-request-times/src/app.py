@@ -38,6 +38,9 @@ pruner = boto3.resource(
 # How long a request id is remembered: well past the 10 s Timeout, the last moment a retry of
 # the request's update can reach DynamoDB.
 REMEMBER_SECONDS = 120
+# Old ids forgotten in one write at most: an expression may be 4 KB long, and each path it
+# removes (`requests.#r123, `) takes 16 bytes or so; the rest wait for the next visit.
+FORGET_AT_ONCE = 100
 
 # Lambda's Python runtime writes each record with its time, level and request id.
 logger = logging.getLogger(__name__)
@@ -206,9 +209,11 @@ def count_visit(session_id, context):
 
 
 def forget_old(session_id, requests, context):
-    """Remove the request ids older than REMEMBER_SECONDS, once there are ten of them."""
+    """Remove the request ids older than REMEMBER_SECONDS, once there are ten of them (the
+    oldest FORGET_AT_ONCE, if there are more)."""
     oldest = time.time() - REMEMBER_SECONDS
-    old = [request for request, second in requests.items() if second < oldest]
+    old = sorted((second, request) for request, second in requests.items() if second < oldest)
+    old = [request for _, request in old[:FORGET_AT_ONCE]]
     if len(old) < 10 or context.get_remaining_time_in_millis() < 3000:
         return
     names = {f"#r{i}": request for i, request in enumerate(old)}
