@@ -279,6 +279,28 @@ def test_logs_land_in_the_functions_group_one_stream_per_environment(probe):
     assert [e.message for e in probe.logs('"Task timed out"')] == []
 
 
+def test_a_log_tail_reads_each_event_once_however_late_it_was_stored(probe):
+    """A tail (a visit's logs, for the checks) reads each event once, even one stored after
+    events stamped later than it were read (a long invocation's first line, shipped as it
+    ends), and events of one millisecond."""
+    tail = probe.log_tail()
+    invocation = probe.invoke({"action": "count"})
+    lines = [event.message for event in tail.read()]
+    assert lines[0].startswith("INIT_START")  # a cold start's
+    assert f"START RequestId: {invocation.request_id} Version: $LATEST" in lines
+    assert lines[-1].startswith(f"REPORT RequestId: {invocation.request_id}")
+    assert tail.read() == []
+    function = probe.function()
+    earliest = min(event.timestamp for event in probe.logs())
+    late = ["stamped first, stored last", "in the same millisecond"]
+    probe.runtimes[function.logical_id].on_logs(
+        function, "late", [LogEvent(earliest, message) for message in late]
+    )
+    assert [event.message for event in tail.read()] == late
+    assert tail.read() == []
+    assert [event.message for event in probe.logs()].count(late[0]) == 1
+
+
 def test_the_handler_sees_the_packages_of_lambdas_runtime_not_the_harness_venv(probe):
     """Lambda's runtime has the SDK and what it needs, and the runtime's own packages
     (simplejson, which the tests' venv has); not the AWS CRT nor pyOpenSSL, which botocore and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,9 @@ class LogShipper:
         self._waiting = 0  # callers of flush: the batch goes at once
         self._closed = False
         self._known: set[tuple[str, str]] = set()
+        # Per group, the earliest timestamp of each PutLogEvents stored, in turn: a LogTail
+        # reads from the earliest since its last read, and no further back.
+        self._earliest: dict[str, list[int]] = {}
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -102,6 +105,16 @@ class LogShipper:
                     logStreamName=stream,
                     logEvents=[{"timestamp": e.timestamp, "message": e.stored} for e in batch],
                 )
+                with self._changed:
+                    self._earliest.setdefault(group, []).append(batch[0].timestamp)
+
+    def stored_since(self, group: str, mark: int) -> tuple[int, int | None]:
+        """(a mark of what the group holds now, the earliest timestamp stored to it since
+        `mark`, or None if nothing was), once every event handed over so far is stored."""
+        self.flush()
+        with self._changed:
+            puts = self._earliest.get(group, [])
+            return len(puts), min(puts[mark:], default=None)
 
     def flush(self) -> None:
         """Wait until every event handed over so far is stored."""
@@ -142,22 +155,61 @@ def filter_events(logs_client: Any, group: str, pattern: str | None = None) -> l
     args: dict[str, Any] = {"logGroupName": group}
     if pattern:
         args["filterPattern"] = pattern
-    events: list[StoredEvent] = []
+    events = [_stored(group, e) for e in _filtered(logs_client, args)]
+    return sorted(events, key=lambda event: event.timestamp)
+
+
+def _filtered(logs_client: Any, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The events FilterLogEvents answers `args` with, page after page (none without a group)."""
     try:
         for page in logs_client.get_paginator("filter_log_events").paginate(**args):
-            events.extend(
-                StoredEvent(
-                    group, e["logStreamName"], e["timestamp"], e["message"].removesuffix("\n")
-                )
-                for e in page["events"]
-            )
+            yield from page["events"]
     except logs_client.exceptions.ResourceNotFoundException:
-        return []
+        return
     except ClientError as error:
         if error.response["Error"]["Code"] != "NotImplemented":
             raise
         raise WorkshopError(error.response["Error"]["Message"]) from None  # a pattern, say
-    return sorted(events, key=lambda event: event.timestamp)
+
+
+def _stored(group: str, event: dict[str, Any]) -> StoredEvent:
+    message = event["message"].removesuffix("\n")
+    return StoredEvent(group, event["logStreamName"], event["timestamp"], message)
+
+
+class LogTail:
+    """Follows one log group: each read returns the events stored since the one before.
+
+    As `sam logs --tail` does, it asks FilterLogEvents only from a time on: the earliest
+    timestamp of what the shipper stored since its last read. Events already read that fall in
+    that time are known by their eventId. So a visit's logs cost what the visit logged, not
+    what the group holds (reading it all at each visit made a check of many visits quadratic).
+    """
+
+    def __init__(self, logs_client: Any, group: str, shipper: Callable[[], LogShipper | None]):
+        """`shipper`: the stack's, as it is at each read (a stack started again has another)."""
+        self.logs = logs_client
+        self.group = group
+        self._shipper = shipper
+        self._shipped: tuple[LogShipper | None, int] = (None, 0)  # a shipper and its mark
+        self._seen: set[str] = set()  # the eventIds read
+        self.read()
+
+    def read(self) -> list[StoredEvent]:
+        """The events stored since the last read (at first, all), oldest first."""
+        shipper = self._shipper()
+        args: dict[str, Any] = {"logGroupName": self.group}
+        if shipper is not None:
+            last, mark = self._shipped
+            now, earliest = shipper.stored_since(self.group, mark if last is shipper else 0)
+            if last is shipper and earliest is None:
+                return []
+            if last is shipper:
+                args["startTime"] = earliest
+            self._shipped = (shipper, now)
+        new = [e for e in _filtered(self.logs, args) if e["eventId"] not in self._seen]
+        self._seen.update(e["eventId"] for e in new)
+        return sorted((_stored(self.group, e) for e in new), key=lambda event: event.timestamp)
 
 
 def format_event(event: StoredEvent) -> str:

@@ -15,7 +15,7 @@ from workshop.build import samconfig
 from workshop.errors import WorkshopError
 from workshop.local import persistence, sam_template
 from workshop.local.api_gateway import INTEGRATION_TIMEOUT, ApiGateway
-from workshop.local.cloudwatch_logs import LogShipper, StoredEvent, filter_events
+from workshop.local.cloudwatch_logs import LogShipper, LogTail, StoredEvent, filter_events
 from workshop.local.iam import FunctionAuthorizer, function_credentials
 from workshop.local.lambda_runtime import DEFAULT_IDLE_TIMEOUT, FunctionRuntime
 from workshop.local.local_aws import Authorizer, LocalAWS, ensure_log_group
@@ -446,6 +446,11 @@ class Stack:
         """The function's CloudWatch Logs events, oldest first, once every pending one is stored."""
         self.flush_logs()
         return filter_events(self.aws.client("logs"), self.function(function).log_group, pattern)
+
+    def log_tail(self, function: str | None = None) -> LogTail:
+        """A reader of the function's log group that returns, at each read, what is new."""
+        group = self.function(function).log_group
+        return LogTail(self.aws.client("logs"), group, lambda: self._shipper)
 
     def table(self, logical_id: str | None = None):
         """A boto3 Table resource for one of the template's tables: by default the one the

@@ -412,7 +412,7 @@ def _at_once(stack: Any, visitor: LoggedVisitor, n: int) -> tuple[list[Any], int
 
 def _together(stack: Any, visitor: LoggedVisitor, n: int, before: int, which: str) -> list[str]:
     """`n` `which` at the same moment, then one more: each counted, each told its own count."""
-    seen = len(stack.logs())
+    logs = stack.log_tail()
     answers, stale_reads = _at_once(stack, visitor, n)
     number = NUMBERS[n]
     if which == FIRST_VISITS and all(
@@ -423,7 +423,7 @@ def _together(stack: Any, visitor: LoggedVisitor, n: int, before: int, which: st
         return []
     for answer in answers:
         if answer.status != 200:
-            line = error_line([event.message for event in stack.logs()[seen:]])
+            line = error_line([event.message for event in logs.read()])
             return [
                 f"Of {number} {which} at the same moment, one answers {answer.status} "
                 f"{quote(answer.body)}"

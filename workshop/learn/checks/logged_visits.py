@@ -49,6 +49,7 @@ class LoggedVisitor:
         self.browser = Visitor(self.url, http2=http2)
         self.answer: Answer | None = None  # the first answer it got
         self.answers: list[Answer] = []  # every answer it got, in order
+        self._logs = stack.log_tail()
 
     @property
     def cookie(self) -> str | None:
@@ -64,7 +65,7 @@ class LoggedVisitor:
         answers or stops, so that the server never writes to a connection closed under it.
         """
         answers: list[Answer] = []
-        seen = len(self.stack.logs())
+        self._logs.read()  # what was logged before it is not this visit's
 
         def go() -> None:
             try:
@@ -78,7 +79,7 @@ class LoggedVisitor:
         answer = answers[0] if answers else Answer(0, f"no answer within {patience:g} seconds")
         self.answer = self.answer or answer
         self.answers.append(answer)
-        return answer, [event.message for event in self.stack.logs()[seen:]]
+        return answer, [event.message for event in self._logs.read()]
 
 
 def counts_in_a_row(
