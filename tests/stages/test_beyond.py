@@ -180,7 +180,9 @@ def test_the_final_app_counts_32_clients_at_once_exactly(start_stage):
         assert (ramp.lost, set(ramp.statuses) <= {200, 503}) == (0, True), ramp.statuses
     result = race(stack, clients=32, visits=3)
     acknowledged = result.statuses.get(200, 0)
-    assert (result.sent, result.lost, set(result.statuses) <= {200, 503}) == (96, 0, True)
+    assert (result.sent, result.lost, set(result.statuses) <= {200, 503}) == (96, 0, True), (
+        result.statuses
+    )
     # Each visit answered 200 was told a count of its own (a lost update tells two visits the
     # same), and the count rose by those visits, and by a 503's whose update DynamoDB applied.
     assert len(set(result.told)) == len(result.told) == acknowledged > 0, result.told

@@ -177,39 +177,67 @@ def _stored(group: str, event: dict[str, Any]) -> StoredEvent:
     return StoredEvent(group, event["logStreamName"], event["timestamp"], message)
 
 
-class LogTail:
-    """Follows one log group: each read returns the events stored since the one before.
+class LogFollower:
+    """Every event of one log group, in the order they were read, read a piece at a time.
 
     As `sam logs --tail` does, it asks FilterLogEvents only from a time on: the earliest
     timestamp of what the shipper stored since its last read. Events already read that fall in
-    that time are known by their eventId. So a visit's logs cost what the visit logged, not
-    what the group holds (reading it all at each visit made a check of many visits quadratic).
+    that time are known by their eventId. So what a visit logged costs what the visit logged,
+    not what the group holds (reading it all at each visit made a check of many visits
+    quadratic). One for each group of a stack, shared by its tails.
     """
 
     def __init__(self, logs_client: Any, group: str, shipper: Callable[[], LogShipper | None]):
         """`shipper`: the stack's, as it is at each read (a stack started again has another)."""
         self.logs = logs_client
         self.group = group
+        self.events: list[StoredEvent] = []  # each read's new events, oldest first, in turn
         self._shipper = shipper
         self._shipped: tuple[LogShipper | None, int] = (None, 0)  # a shipper and its mark
         self._seen: set[str] = set()  # the eventIds read
-        self.read()
+        self._lock = threading.Lock()
+
+    def read(self) -> int:
+        """Read what was stored since the last read; return how many events are read in all."""
+        with self._lock:
+            shipper = self._shipper()
+            args: dict[str, Any] = {"logGroupName": self.group}
+            if shipper is not None:
+                last, mark = self._shipped
+                now, earliest = shipper.stored_since(self.group, mark if last is shipper else 0)
+                if last is shipper and earliest is None:
+                    return len(self.events)
+                if last is shipper:
+                    args["startTime"] = earliest
+                self._shipped = (shipper, now)
+            new = [e for e in _filtered(self.logs, args) if e["eventId"] not in self._seen]
+            self._seen.update(e["eventId"] for e in new)
+            self.events += sorted((_stored(self.group, e) for e in new), key=_timestamp)
+            return len(self.events)
+
+    def tail(self) -> LogTail:
+        """A reader that starts from now."""
+        return LogTail(self, self.read())
+
+
+class LogTail:
+    """Follows one log group: each read returns the events stored since the one before."""
+
+    def __init__(self, follower: LogFollower, position: int):
+        self._follower = follower
+        self._position = position
 
     def read(self) -> list[StoredEvent]:
-        """The events stored since the last read (at first, all), oldest first."""
-        shipper = self._shipper()
-        args: dict[str, Any] = {"logGroupName": self.group}
-        if shipper is not None:
-            last, mark = self._shipped
-            now, earliest = shipper.stored_since(self.group, mark if last is shipper else 0)
-            if last is shipper and earliest is None:
-                return []
-            if last is shipper:
-                args["startTime"] = earliest
-            self._shipped = (shipper, now)
-        new = [e for e in _filtered(self.logs, args) if e["eventId"] not in self._seen]
-        self._seen.update(e["eventId"] for e in new)
-        return sorted((_stored(self.group, e) for e in new), key=lambda event: event.timestamp)
+        """The events stored since the last read (at first, since the tail was made), oldest
+        first."""
+        end = self._follower.read()
+        new = self._follower.events[self._position : end]
+        self._position = end
+        return sorted(new, key=_timestamp)
+
+
+def _timestamp(event: StoredEvent) -> int:
+    return event.timestamp
 
 
 def format_event(event: StoredEvent) -> str:
