@@ -52,7 +52,7 @@ class LogShipper:
         self._waiting = 0  # callers of flush: the batch goes at once
         self._closed = False
         self._known: set[tuple[str, str]] = set()
-        # Per group, the earliest timestamp of each PutLogEvents stored, in turn: a LogTail
+        # Per group, the earliest timestamp of each PutLogEvents stored, in turn: a LogFollower
         # reads from the earliest since its last read, and no further back.
         self._earliest: dict[str, list[int]] = {}
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -155,8 +155,7 @@ def filter_events(logs_client: Any, group: str, pattern: str | None = None) -> l
     args: dict[str, Any] = {"logGroupName": group}
     if pattern:
         args["filterPattern"] = pattern
-    events = [_stored(group, e) for e in _filtered(logs_client, args)]
-    return sorted(events, key=lambda event: event.timestamp)
+    return sorted((_stored(group, e) for e in _filtered(logs_client, args)), key=_timestamp)
 
 
 def _filtered(logs_client: Any, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
