@@ -280,9 +280,9 @@ def test_logs_land_in_the_functions_group_one_stream_per_environment(probe):
 
 
 def test_a_log_tail_reads_each_event_once_however_late_it_was_stored(probe):
-    """A tail (a visit's logs, for the checks) reads each event once, even one stored after
-    events stamped later than it were read (a long invocation's first line, shipped as it
-    ends), and events of one millisecond."""
+    """A tail (a visit's logs, for the checks) reads each event once, even one handed over
+    after events stamped later than it were read (a long invocation's first line, handed over
+    as it ends), and events of one millisecond; CloudWatch Logs holds them too."""
     tail = probe.log_tail()
     invocation = probe.invoke({"action": "count"})
     lines = [event.message for event in tail.read()]

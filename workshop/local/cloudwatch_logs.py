@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,9 +52,8 @@ class LogShipper:
         self._waiting = 0  # callers of flush: the batch goes at once
         self._closed = False
         self._known: set[tuple[str, str]] = set()
-        # Per group, the earliest timestamp of each PutLogEvents stored, in turn: a LogFollower
-        # reads from the earliest since its last read, and no further back.
-        self._earliest: dict[str, list[int]] = {}
+        # Per group that a tail follows, every event handed over since the first tail was made.
+        self._followed: dict[str, list[StoredEvent]] = {}
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -62,7 +61,18 @@ class LogShipper:
         with self._changed:
             self._pending.append((function, stream, events))
             self._handed += 1
+            followed = self._followed.get(function.log_group)
+            if followed is not None:
+                group = function.log_group
+                stored = (StoredEvent(group, stream, e.timestamp, _read(e.stored)) for e in events)
+                followed += sorted(stored, key=_timestamp)
             self._changed.notify_all()
+
+    def tail(self, group: str) -> LogTail:
+        """A reader of what the invocations hand over for `group` from now on."""
+        with self._changed:
+            events = self._followed.setdefault(group, [])
+            return LogTail(events, len(events), self._changed)
 
     def _run(self) -> None:
         while True:
@@ -105,16 +115,6 @@ class LogShipper:
                     logStreamName=stream,
                     logEvents=[{"timestamp": e.timestamp, "message": e.stored} for e in batch],
                 )
-                with self._changed:
-                    self._earliest.setdefault(group, []).append(batch[0].timestamp)
-
-    def stored_since(self, group: str, mark: int) -> tuple[int, int | None]:
-        """(a mark of what the group holds now, the earliest timestamp stored to it since
-        `mark`, or None if nothing was), once every event handed over so far is stored."""
-        self.flush()
-        with self._changed:
-            puts = self._earliest.get(group, [])
-            return len(puts), min(puts[mark:], default=None)
 
     def flush(self) -> None:
         """Wait until every event handed over so far is stored."""
@@ -172,66 +172,33 @@ def _filtered(logs_client: Any, args: dict[str, Any]) -> Iterator[dict[str, Any]
 
 
 def _stored(group: str, event: dict[str, Any]) -> StoredEvent:
-    message = event["message"].removesuffix("\n")
-    return StoredEvent(group, event["logStreamName"], event["timestamp"], message)
+    return StoredEvent(group, event["logStreamName"], event["timestamp"], _read(event["message"]))
 
 
-class LogFollower:
-    """Every event of one log group, in the order they were read, read a piece at a time.
-
-    As `sam logs --tail` does, it asks FilterLogEvents only from a time on: the earliest
-    timestamp of what the shipper stored since its last read. Events already read that fall in
-    that time are known by their eventId. So what a visit logged costs what the visit logged,
-    not what the group holds (reading it all at each visit made a check of many visits
-    quadratic). One for each group of a stack, shared by its tails.
-    """
-
-    def __init__(self, logs_client: Any, group: str, shipper: Callable[[], LogShipper | None]):
-        """`shipper`: the stack's, as it is at each read (a stack started again has another)."""
-        self.logs = logs_client
-        self.group = group
-        self.events: list[StoredEvent] = []  # each read's new events, oldest first, in turn
-        self._shipper = shipper
-        self._shipped: tuple[LogShipper | None, int] = (None, 0)  # a shipper and its mark
-        self._seen: set[str] = set()  # the eventIds read
-        self._lock = threading.Lock()
-
-    def read(self) -> int:
-        """Read what was stored since the last read; return how many events are read in all."""
-        with self._lock:
-            shipper = self._shipper()
-            args: dict[str, Any] = {"logGroupName": self.group}
-            if shipper is not None:
-                last, mark = self._shipped
-                now, earliest = shipper.stored_since(self.group, mark if last is shipper else 0)
-                if last is shipper and earliest is None:
-                    return len(self.events)
-                if last is shipper:
-                    args["startTime"] = earliest
-                self._shipped = (shipper, now)
-            new = [e for e in _filtered(self.logs, args) if e["eventId"] not in self._seen]
-            self._seen.update(e["eventId"] for e in new)
-            self.events += sorted((_stored(self.group, e) for e in new), key=_timestamp)
-            return len(self.events)
-
-    def tail(self) -> LogTail:
-        """A reader that starts from now."""
-        return LogTail(self, self.read())
+def _read(message: str) -> str:
+    """What a StoredEvent holds of a message as CloudWatch Logs keeps it: no final newline."""
+    return message.removesuffix("\n")
 
 
 class LogTail:
-    """Follows one log group: each read returns the events stored since the one before."""
+    """Follows one log group: each read returns the events that the invocations handed over to
+    the shipper since the read before (at first, since the tail was made).
 
-    def __init__(self, follower: LogFollower, position: int):
-        self._follower = follower
+    They are the lines CloudWatch Logs holds, or soon will: read from the shipper, not from
+    CloudWatch Logs, a visit's logs cost no call (a check of many visits read the whole group
+    twice a visit, and made the shipper store each visit's lines on its own).
+    """
+
+    def __init__(self, events: list[StoredEvent], position: int, lock: threading.Condition):
+        self._events = events
         self._position = position
+        self._lock = lock
 
     def read(self) -> list[StoredEvent]:
-        """The events stored since the last read (at first, since the tail was made), oldest
-        first."""
-        end = self._follower.read()
-        new = self._follower.events[self._position : end]
-        self._position = end
+        """The events handed over since the last read, oldest first."""
+        with self._lock:
+            new = self._events[self._position :]
+            self._position = len(self._events)
         return sorted(new, key=_timestamp)
 
 

@@ -15,13 +15,7 @@ from workshop.build import samconfig
 from workshop.errors import WorkshopError
 from workshop.local import persistence, sam_template
 from workshop.local.api_gateway import INTEGRATION_TIMEOUT, ApiGateway
-from workshop.local.cloudwatch_logs import (
-    LogFollower,
-    LogShipper,
-    LogTail,
-    StoredEvent,
-    filter_events,
-)
+from workshop.local.cloudwatch_logs import LogShipper, LogTail, StoredEvent, filter_events
 from workshop.local.iam import FunctionAuthorizer, function_credentials
 from workshop.local.lambda_runtime import DEFAULT_IDLE_TIMEOUT, FunctionRuntime
 from workshop.local.local_aws import Authorizer, LocalAWS, ensure_log_group
@@ -111,7 +105,6 @@ class Stack:
         self.api: ApiGateway | None = None
         self._shipper: LogShipper | None = None
         self._unhook_logs: Callable[[], None] = lambda: None
-        self._log_followers: dict[str, LogFollower] = {}  # by group, for log_tail
         self._saver: threading.Thread | None = None
         self._journal: persistence.Journal | None = None
         self._stopping = threading.Event()
@@ -455,11 +448,11 @@ class Stack:
         return filter_events(self.aws.client("logs"), self.function(function).log_group, pattern)
 
     def log_tail(self, function: str | None = None) -> LogTail:
-        """A reader of the function's log group that returns, at each read, what is new since
-        the one before (at first, since it was made)."""
-        group = self.function(function).log_group
-        follower = LogFollower(self.aws.client("logs"), group, lambda: self._shipper)
-        return self._log_followers.setdefault(group, follower).tail()
+        """A reader of the function's log group that returns, at each read, what the
+        invocations logged since the one before (at first, since it was made)."""
+        if self._shipper is None:
+            raise WorkshopError("the stack is not started: it has no logs to follow")
+        return self._shipper.tail(self.function(function).log_group)
 
     def table(self, logical_id: str | None = None):
         """A boto3 Table resource for one of the template's tables: by default the one the
