@@ -14,6 +14,7 @@ from tests.helpers import fetch_json
 from workshop import manifest, served
 from workshop.errors import WorkshopError
 from workshop.local import stack as stack_module
+from workshop.local.local_aws import LocalAWS
 from workshop.local.persistence import Journal
 
 
@@ -91,34 +92,56 @@ def test_visits_acknowledged_after_the_last_snapshot_survive_a_crash(
 
 
 class HeldStart:
-    """A stack started in a thread of its own, its deploy held until `release()`; meanwhile its
-    API serves, and its runtime says when an environment's init ended and whether an event was
-    sent after the deploy (`ran`: one entry for each event sent)."""
+    """A stack started in a thread of its own, its deploy held until `release()` (or, with
+    `serve_held`, what comes before it: the local AWS's serving, for which `up` loads moto);
+    meanwhile its API serves, and its runtime says when an environment's init ended and whether
+    an event was sent after the deploy (`ran`: one entry for each event sent)."""
 
-    def __init__(self, make_stack, monkeypatch, deploy_fails: bool = False, **options):
-        self.deploying, self._release, self.deployed = threading.Event(), threading.Event(), []
+    def __init__(
+        self,
+        make_stack,
+        monkeypatch,
+        deploy_fails: bool = False,
+        serve_held: bool = False,
+        **options,
+    ):
+        self.holding, self._release, self.deployed = threading.Event(), threading.Event(), []
         self.inited, self.ran, self.errors, stacks = threading.Event(), [], [], []
-        deploy = stack_module.Stack._deploy
+        start, deploy, serve = stack_module.Stack.start, stack_module.Stack._deploy, LocalAWS.serve
+
+        def starting(stack):
+            stacks.append(stack)
+            return start(stack)
+
+        def hold() -> None:
+            self.holding.set()
+            assert self._release.wait(60)
+
+        def held_serve(aws):
+            hold()
+            return serve(aws)
 
         def held(stack):
-            stacks.append(stack)
-            self.deploying.set()
-            assert self._release.wait(60)
+            if not serve_held:
+                hold()
             if deploy_fails:
                 raise WorkshopError("the deploy failed")
             deploy(stack)
             self.deployed.append(True)
 
-        def start():
+        def make():
             try:
                 make_stack(**options)
             except WorkshopError as error:
                 self.errors.append(error)
 
+        monkeypatch.setattr(stack_module.Stack, "start", starting)
         monkeypatch.setattr(stack_module.Stack, "_deploy", held)
-        self._starter = threading.Thread(target=start)
+        if serve_held:
+            monkeypatch.setattr(LocalAWS, "serve", held_serve)
+        self._starter = threading.Thread(target=make)
         self._starter.start()
-        assert self.deploying.wait(60)
+        assert self.holding.wait(60)
         (self.stack,) = stacks
         (runtime,) = self.stack.runtimes.values()
         init, run = runtime._init, runtime._run
@@ -169,6 +192,21 @@ def test_a_visit_while_the_stack_starts_inits_at_once_and_counts_on_from_what_ca
     start.release()
     visiting.join(60)
     assert [body for _, body, *_ in answers] == [{"hits": 2}]
+    assert start.ran == [True]
+
+
+def test_a_first_visit_inits_before_the_local_aws_serves_and_runs_once_it_is_deployed(
+    make_stack, monkeypatch
+):
+    """`up` serves its API before it loads moto: a first visit's cold start runs meanwhile, and
+    its event waits until the local AWS serves and the tables are made."""
+    start = HeldStart(make_stack, monkeypatch, serve_held=True)
+    visiting, answers = _visit_in_a_thread(start.stack.url("/behave/add"))
+    assert start.inited.wait(60)  # the local AWS is still to be served
+    assert start.ran == []
+    start.release()
+    visiting.join(60)
+    assert [body for _, body, *_ in answers] == [{"hits": 1}]
     assert start.ran == [True]
 
 

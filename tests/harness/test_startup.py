@@ -19,10 +19,10 @@ from workshop import manifest
 HEAVY = ("boto3", "moto", "psutil", "jsonschema", "workshop.local.lambda_runtime")
 
 
-def imported_after(code: str) -> list[str]:
-    """Which of HEAVY a fresh interpreter has imported once it has run `code`."""
+def imported_after(code: str, modules: tuple[str, ...] = HEAVY) -> list[str]:
+    """Which of `modules` a fresh interpreter has imported once it has run `code`."""
     check = (
-        f"{code}\nimport json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+        f"{code}\nimport json, sys\nprint(json.dumps([m for m in {modules!r} if m in sys.modules]))"
     )
     done = subprocess.run(
         [sys.executable, "-c", check],
@@ -40,6 +40,23 @@ def test_the_cli_starts_without_aws_the_runtime_or_psutil():
 
 def test_listing_the_stages_imports_nothing_heavy():
     assert imported_after("from workshop import cli; cli.main(['stages'])") == []
+
+
+def test_a_stack_serves_its_api_before_moto_is_loaded():
+    # It takes about half a second to load, with Flask: `up` serves its API first, so that a
+    # first visit's cold start runs meanwhile (Stack.start; test_persistence holds the serve).
+    code = (
+        "from workshop.local import local_aws, stack\n"
+        "def serve(aws):\n"
+        "    raise RuntimeError('where moto would load')\n"
+        "local_aws.LocalAWS.serve = serve\n"
+        "s = stack.Stack.for_project('02', port=0, fresh=True)\n"
+        "try:\n"
+        "    s.start()\n"
+        "except RuntimeError:\n"
+        "    assert s.runtimes == {}  # stopped: its API had served\n"
+    )
+    assert imported_after(code, ("moto", "flask")) == []
 
 
 def test_a_template_with_a_sam_policy_template_is_read_without_jsonschema():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +42,10 @@ class LogShipper:
     flushes before it answers any read of the logs (LocalAWS.before_logs_read).
     """
 
-    def __init__(self, logs_client: Any, window: float = SHIP_WINDOW):
-        self.logs = logs_client
+    def __init__(self, logs_client: Callable[[], Any], window: float = SHIP_WINDOW):
+        # Asked for its client as it ships, not before: making one takes a tenth of a second or
+        # more, which `up` spends once its API serves.
+        self._logs_client = logs_client
         self.window = window
         self._changed = threading.Condition()
         self._pending: list[tuple[Function, str, list[LogEvent]]] = []
@@ -97,20 +99,21 @@ class LogShipper:
                     self._changed.notify_all()
 
     def _put(self, batch: list[tuple[Function, str, list[LogEvent]]]) -> None:
+        logs = self._logs_client()
         streams: dict[tuple[str, str], list[LogEvent]] = {}  # in the order they first logged
         for function, stream, events in batch:
             streams.setdefault((function.log_group, stream), []).extend(events)
         for (group, stream), events in streams.items():
             if (group, "") not in self._known:
-                ensure_log_group(self.logs, group)
+                ensure_log_group(logs, group)
                 self._known.add((group, ""))
             if (group, stream) not in self._known:
-                ensure_log_stream(self.logs, group, stream)
+                ensure_log_stream(logs, group, stream)
                 self._known.add((group, stream))
             # In chronological order, as PutLogEvents wants them (stable: events of one
             # millisecond keep theirs).
             for batch in put_batches(sorted(events, key=lambda event: event.timestamp)):
-                self.logs.put_log_events(
+                logs.put_log_events(
                     logGroupName=group,
                     logStreamName=stream,
                     logEvents=[{"timestamp": e.timestamp, "message": e.stored} for e in batch],

@@ -11,12 +11,15 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
-
-from moto.iam.access_control import IAMPolicy, PermissionResult
+from typing import TYPE_CHECKING, Any
 
 from workshop.local.sam_template import ACCOUNT_ID
 from workshop.types import Function
+
+# moto is imported where it is used: `up` serves its API before it loads (Stack.start), so that a
+# first visit's cold start runs meanwhile.
+if TYPE_CHECKING:
+    from moto.iam.access_control import PermissionResult
 
 # Items in a transaction are authorised as the single-item actions they stand for.
 TRANSACT_ACTIONS = {
@@ -136,6 +139,8 @@ def decide(
 ) -> PermissionResult:
     """What the policies say of `action` on `resource` (for the call `request`, as sent):
     PERMITTED, DENIED (explicitly) or NEUTRAL (nothing allows it)."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
     verdict = PermissionResult.NEUTRAL
     for document in documents:
         policy = IAMPolicy(json.dumps(_as_it_applies(document, action, resource, request)))
@@ -174,6 +179,8 @@ def granted_by_resources(
     `action` on `resource`, and the logical id of the table whose policy says it. A table's
     policy governs the table and its indexes, not its stream, which has its own (DynamoDB's API
     reference, PutResourcePolicy: ResourceArn)."""
+    from moto.iam.access_control import PermissionResult
+
     verdict, said_by = PermissionResult.NEUTRAL, None
     for table, (logical_id, document) in function.resource_policies.items():
         if resource != table and not resource.startswith(table + "/index/"):
@@ -195,6 +202,8 @@ def decide_for(
     allows the request and the other doesn't, the request is still allowed", and "an explicit
     deny in any of the policies overrides the allow" (IAM's guide, Policy evaluation for
     requests within a single account)."""
+    from moto.iam.access_control import PermissionResult
+
     verdicts = {
         decide(function.policies, action, resource, request),
         granted_by_resources(function, action, resource, request)[0],
@@ -435,6 +444,8 @@ class FunctionAuthorizer:
         )
 
     def __call__(self, target: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        from moto.iam.access_control import PermissionResult
+
         operation = target.rsplit(".", 1)[-1]
         for action, resource, request in requested(operation, body, self.region):
             verdict = decide_for(self.function, action, resource, request)

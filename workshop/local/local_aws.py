@@ -60,7 +60,7 @@ class _DynamoDBGate:
     """
 
     def __init__(self, app: Any, replay_token: str):
-        self.app = app  # moto's DomainDispatcherApplication
+        self.app = app  # moto's DomainDispatcherApplication, once LocalAWS.serve has made it
         self.replay_token = replay_token  # a replayed write's header holds it (persistence)
         self.lock = threading.Lock()
         self.authorizers: dict[str, Authorizer] = {}  # by access key; other keys are not checked
@@ -270,6 +270,7 @@ class LocalAWS:
         self.external_endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
         self._named_by_user = not endpoint_url and self.external_endpoint is not None
         self.endpoint_url = self.external_endpoint or ""
+        self._listener: socket.socket | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._gate: _DynamoDBGate | None = None
@@ -281,18 +282,34 @@ class LocalAWS:
         return self.external_endpoint is None
 
     def start(self) -> LocalAWS:
+        return self.listen().serve()
+
+    def listen(self) -> LocalAWS:
+        """Take the embedded AWS's port, whose endpoint_url holds from now on (calls to it wait
+        for `serve`); or make sure the user's AWS_ENDPOINT_URL answers."""
         if not self.embedded:
             if self._named_by_user:
                 reach(self.endpoint_url)
+        elif self._listener is None and self._server is None:
+            # Bound here: werkzeug would exit the process if the port were taken.
+            self._listener = _listener(self.port)
+            host, port = self._listener.getsockname()[:2]
+            self.endpoint_url = f"http://{host}:{port}"
+            self._gate = _DynamoDBGate(None, self.replay_token)
+        return self
+
+    def serve(self) -> LocalAWS:
+        """Answer the calls to the port `listen` took: moto is loaded here, not before."""
+        self.listen()
+        if self._listener is None or self._gate is None:  # an external endpoint, or served
             return self
         # Imported here: moto's server pulls in Flask, which an external endpoint never needs.
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
         isolate_moto()  # its own sessions read nothing of the user's AWS setup, as ours do
-        app = DomainDispatcherApplication(create_backend_app)
-        self._gate = _DynamoDBGate(app, self.replay_token)
-        listener = _listener(self.port)  # bound here: werkzeug would exit the process if taken
+        self._gate.app = DomainDispatcherApplication(create_backend_app)
+        listener, self._listener = self._listener, None
         try:
             self._server = make_server(
                 "127.0.0.1",
@@ -304,14 +321,15 @@ class LocalAWS:
             )
         finally:
             listener.close()  # the server holds a duplicate of it
-        host, port = self._server.server_address[:2]
-        self.endpoint_url = f"http://{host}:{port}"
         serve = self._server.serve_forever
         self._thread = threading.Thread(target=serve, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        if self._listener is not None:  # listened, never served
+            self._listener.close()
+            self._listener = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

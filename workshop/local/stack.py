@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import threading
 import time
@@ -126,7 +127,7 @@ class Stack:
             self._state_lock.acquire()
         try:
             if self._owns_aws:
-                self.aws.start()
+                self.aws.listen()  # its address, for the functions; moto loads later
         except BaseException:
             if self._state_lock:
                 self._state_lock.release()
@@ -144,7 +145,7 @@ class Stack:
                     on_request=self.on_request,
                     clock=self.clock,
                 )
-            self._shipper = LogShipper(self.aws.client("logs"))
+            self._shipper = LogShipper(functools.partial(self.aws.client, "logs"))
             self._unhook_logs = self.aws.before_logs_read(self._shipper.flush)
             for fn in self.template.functions.values():
                 options = {"python": self.python} if self.python else {}
@@ -164,12 +165,15 @@ class Stack:
                     may_run=self._deployed_and_running,
                     **options,
                 )
-            # The API serves while the tables are made: a first request's cold start (its
-            # environment's init) runs meanwhile, on a core of its own, as the function's
-            # event, and its calls to DynamoDB, wait for the deploy to end. (An init that calls
-            # DynamoDB then waits too, and its Init Duration counts that fraction of a second.)
+            # The API serves before moto is loaded and the tables are made: a first request's
+            # cold start (its environment's init) runs meanwhile, on a core of its own, as the
+            # function's event, and its calls to DynamoDB, wait for the deploy to end. (An init
+            # that calls DynamoDB then waits too, and its Init Duration counts that fraction of
+            # a second.)
             if self.api:
                 self.api.start()
+            if self._owns_aws:
+                self.aws.serve()
             self._deploy()
             self._deployed.set()
         except OSError as exc:
