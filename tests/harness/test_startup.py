@@ -59,6 +59,40 @@ def test_a_stack_serves_its_api_before_moto_is_loaded():
     assert imported_after(code, ("moto", "flask")) == []
 
 
+def test_a_stack_s_start_and_first_calls_parse_each_of_botocore_s_models_once():
+    # The harness's clients, its check of each call's parameters and moto's backends share
+    # one loader (user_aws.shared_loader): each loader parses a model it is asked for anew.
+    code = (
+        "import collections, json\n"
+        "from botocore import loaders\n"
+        "parsed = collections.Counter()\n"
+        "load = loaders.JSONFileLoader.load_file\n"
+        "def counted(self, path):\n"
+        "    found = load(self, path)\n"
+        "    if found is not None:\n"
+        "        parsed[path.rsplit('/data/', 1)[-1]] += 1\n"
+        "    return found\n"
+        "loaders.JSONFileLoader.load_file = counted\n"
+        "from workshop.local.stack import Stack\n"
+        "with Stack.for_project('02', port=0, fresh=True) as stack:\n"
+        "    stack.invoke()\n"
+        "    stack.logs()\n"
+        "print(json.dumps(parsed))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=manifest.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    parsed = json.loads(done.stdout.splitlines()[-1])
+    models = {"endpoints", "dynamodb/2012-08-10/service-2", "logs/2014-03-28/service-2"}
+    assert models <= set(parsed)
+    assert {path: times for path, times in parsed.items() if times != 1} == {}
+
+
 def test_a_template_with_a_sam_policy_template_is_read_without_jsonschema():
     # Stage 02's DynamoDBCrudPolicy is expanded from SAM's own file of policy templates, not
     # through a validation of that whole file (jsonschema alone took over a second to import).

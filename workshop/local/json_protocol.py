@@ -17,8 +17,9 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
-from botocore.loaders import create_loader
 from botocore.model import ServiceModel
+
+from workshop.local.user_aws import shared_loader
 
 __all__ = ["Refused", "emulator_failed", "json_error", "parameters"]
 
@@ -74,7 +75,7 @@ def _operations(prefix: str) -> dict[str, tuple[tuple[str, ...], bool]]:
 
     name, _, handler, _ = SERVICES[prefix]
     module, _, handler_class = handler.partition(":")
-    model = ServiceModel(create_loader().load_service_model(name, "service-2"), name)
+    model = ServiceModel(shared_loader().load_service_model(name, "service-2"), name)
     emulated = set(method_names_from_class(getattr(importlib.import_module(module), handler_class)))
     operations = {}
     for operation in model.operation_names:

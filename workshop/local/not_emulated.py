@@ -14,7 +14,8 @@ from html import escape
 from typing import Any
 
 from botocore.exceptions import DataNotFoundError
-from botocore.loaders import create_loader
+
+from workshop.local.user_aws import shared_loader
 
 __all__ = ["refusal"]
 
@@ -30,7 +31,7 @@ def _model(service: str) -> tuple[str, str]:
     """The service's wire protocol and its name, as botocore's model of it gives them (json,
     and the name as signed, for a service it has no model of)."""
     try:
-        metadata = create_loader().load_service_model(service, "service-2")["metadata"]
+        metadata = shared_loader().load_service_model(service, "service-2")["metadata"]
     except (DataNotFoundError, ValueError):
         return "json", service
     return metadata["protocol"], metadata.get("serviceFullName") or service
