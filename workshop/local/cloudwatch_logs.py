@@ -158,24 +158,20 @@ def filter_events(logs_client: Any, group: str, pattern: str | None = None) -> l
     args: dict[str, Any] = {"logGroupName": group}
     if pattern:
         args["filterPattern"] = pattern
-    return sorted((_stored(group, e) for e in _filtered(logs_client, args)), key=_timestamp)
-
-
-def _filtered(logs_client: Any, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The events FilterLogEvents answers `args` with, page after page (none without a group)."""
+    events: list[StoredEvent] = []
     try:
         for page in logs_client.get_paginator("filter_log_events").paginate(**args):
-            yield from page["events"]
+            events.extend(
+                StoredEvent(group, e["logStreamName"], e["timestamp"], _read(e["message"]))
+                for e in page["events"]
+            )
     except logs_client.exceptions.ResourceNotFoundException:
-        return
+        return []
     except ClientError as error:
         if error.response["Error"]["Code"] != "NotImplemented":
             raise
         raise WorkshopError(error.response["Error"]["Message"]) from None  # a pattern, say
-
-
-def _stored(group: str, event: dict[str, Any]) -> StoredEvent:
-    return StoredEvent(group, event["logStreamName"], event["timestamp"], _read(event["message"]))
+    return sorted(events, key=_timestamp)
 
 
 def _read(message: str) -> str:
