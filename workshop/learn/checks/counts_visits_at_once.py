@@ -458,10 +458,11 @@ def _together(stack: Any, visitor: LoggedVisitor, n: int, before: int, which: st
         else:
             lost_text = f"{NUMBERS[lost]} of them were lost"
         stale = f" {STALE_READ}" if stale_reads else ""
+        # Lower than before them, where an older count was written back last.
+        moved = f"rose by only {counted}" if counted >= 0 else f"fell by {-counted}"
         return [
             f"{number.capitalize()} {which} at the same moment were {every} answered 200 "
-            f"({told_text}), but the count rose by only {counted}: {lost_text} (a lost update)."
-            + stale
+            f"({told_text}), but the count {moved}: {lost_text} (a lost update)." + stale
         ]
     same = max(set(told), key=told.count)
     if told.count(same) > 1:
