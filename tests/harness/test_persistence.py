@@ -13,6 +13,7 @@ import pytest
 from tests.helpers import fetch_json
 from workshop import manifest, served
 from workshop.errors import WorkshopError
+from workshop.local import persistence
 from workshop.local import stack as stack_module
 from workshop.local.local_aws import LocalAWS
 from workshop.local.persistence import Journal
@@ -92,22 +93,24 @@ def test_visits_acknowledged_after_the_last_snapshot_survive_a_crash(
 
 
 class HeldStart:
-    """A stack started in a thread of its own, its deploy held until `release()` (or, with
-    `serve_held`, what comes before it: the local AWS's serving, for which `up` loads moto);
-    meanwhile its API serves, and its runtime says when an environment's init ended and whether
-    an event was sent after the deploy (`ran`: one entry for each event sent)."""
+    """A stack started in a thread of its own, a step of its start held until `release()`: its
+    deploy, the local AWS's serving before it (for which `up` loads moto: `held="serve"`), or
+    the saved logs put back after it (`held="logs"`); meanwhile its API serves, and its runtime
+    says when an environment's init ended and whether an event was sent after the deploy (`ran`:
+    one entry for each event sent)."""
 
     def __init__(
         self,
         make_stack,
         monkeypatch,
         deploy_fails: bool = False,
-        serve_held: bool = False,
+        held: str = "deploy",
         **options,
     ):
         self.holding, self._release, self.deployed = threading.Event(), threading.Event(), []
         self.inited, self.ran, self.errors, stacks = threading.Event(), [], [], []
         start, deploy, serve = stack_module.Stack.start, stack_module.Stack._deploy, LocalAWS.serve
+        restore = persistence.restore
 
         def starting(stack):
             stacks.append(stack)
@@ -121,8 +124,13 @@ class HeldStart:
             hold()
             return serve(aws)
 
-        def held(stack):
-            if not serve_held:
+        def held_restore(aws, path, tables=True, logs=True):
+            if not tables:
+                hold()
+            return restore(aws, path, tables, logs)
+
+        def held_deploy(stack):
+            if held == "deploy":
                 hold()
             if deploy_fails:
                 raise WorkshopError("the deploy failed")
@@ -136,9 +144,11 @@ class HeldStart:
                 self.errors.append(error)
 
         monkeypatch.setattr(stack_module.Stack, "start", starting)
-        monkeypatch.setattr(stack_module.Stack, "_deploy", held)
-        if serve_held:
+        monkeypatch.setattr(stack_module.Stack, "_deploy", held_deploy)
+        if held == "serve":
             monkeypatch.setattr(LocalAWS, "serve", held_serve)
+        if held == "logs":
+            monkeypatch.setattr(persistence, "restore", held_restore)
         self._starter = threading.Thread(target=make)
         self._starter.start()
         assert self.holding.wait(60)
@@ -200,7 +210,7 @@ def test_a_first_visit_inits_before_the_local_aws_serves_and_runs_once_it_is_dep
 ):
     """`up` serves its API before it loads moto: a first visit's cold start runs meanwhile, and
     its event waits until the local AWS serves and the tables are made."""
-    start = HeldStart(make_stack, monkeypatch, serve_held=True)
+    start = HeldStart(make_stack, monkeypatch, held="serve")
     visiting, answers = _visit_in_a_thread(start.stack.url("/behave/add"))
     assert start.inited.wait(60)  # the local AWS is still to be served
     assert start.ran == []
@@ -208,6 +218,32 @@ def test_a_first_visit_inits_before_the_local_aws_serves_and_runs_once_it_is_dep
     visiting.join(60)
     assert [body for _, body, *_ in answers] == [{"hits": 1}]
     assert start.ran == [True]
+
+
+def test_a_restart_counts_a_visit_before_the_saved_logs_are_back_and_a_read_waits_for_them(
+    make_stack, tmp_path, monkeypatch
+):
+    """The saved log events come back once the visits may run: one call a stream, and a day of
+    cold starts makes many. A read of the logs meanwhile waits for them, and misses none."""
+    first = make_stack(state_dir=tmp_path)
+    assert fetch_json(first.url("/behave/add"))[1] == {"hits": 1}
+    saved = {event.message for event in first.logs()}
+    table, group = first.table().name, first.function().log_group
+    first.stop()
+    # As a new `up` process finds moto (whose state is this process's): no table, no log group.
+    aws = LocalAWS().start()
+    aws.client("dynamodb").delete_table(TableName=table)
+    aws.client("logs").delete_log_group(logGroupName=group)
+    aws.stop()
+
+    start = HeldStart(make_stack, monkeypatch, held="logs", state_dir=tmp_path, fresh=False)
+    assert fetch_json(start.stack.url("/behave/add"))[1] == {"hits": 2}  # the logs are held
+    read: list = []
+    reading = threading.Thread(target=lambda: read.extend(start.stack.logs()))
+    reading.start()
+    start.release()
+    reading.join(60)
+    assert saved and saved <= {event.message for event in read}
 
 
 def test_a_visit_waiting_for_a_deploy_that_fails_never_reaches_the_function(

@@ -182,15 +182,15 @@ def _key_changed(path: Path, table: str, keys: list[str]) -> WorkshopError:
     )
 
 
-def restore(aws: Any, path: Path, tables: bool = True) -> None:
+def restore(aws: Any, path: Path, tables: bool = True, logs: bool = True) -> None:
     """Put back what `save` wrote (the tables must exist already) and replay the journal since;
-    or only the logs."""
+    or only the tables and their journal, or only the logs."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from workshop.local.local_aws import ensure_log_group, ensure_log_stream
 
     state = _read_state(path)
-    dynamodb, logs = aws.client("dynamodb"), aws.client("logs")
+    dynamodb, logs_client = aws.client("dynamodb"), aws.client("logs")
     existing = set(dynamodb.list_tables()["TableNames"]) if tables else set()
     try:
         for table, items in state.get("tables", {}).items() if tables else ():
@@ -213,12 +213,14 @@ def restore(aws: Any, path: Path, tables: bool = True) -> None:
             for start in range(0, len(items), 25):
                 batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
                 dynamodb.batch_write_item(RequestItems={table: batch})
-        for group, streams in state.get("log_groups", {}).items():
-            ensure_log_group(logs, group)
+        for group, streams in state.get("log_groups", {}).items() if logs else ():
+            ensure_log_group(logs_client, group)
             for stream, events in streams.items():
-                ensure_log_stream(logs, group, stream)
+                ensure_log_stream(logs_client, group, stream)
                 if events:
-                    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+                    logs_client.put_log_events(
+                        logGroupName=group, logStreamName=stream, logEvents=events
+                    )
     except (BotoCoreError, ClientError, TypeError, AttributeError) as error:  # wrong inside
         raise _damaged(path, f"{type(error).__name__}: {error}") from None
     since = state.get("journal") or 0  # a snapshot from before journals: none of them is newer

@@ -110,6 +110,7 @@ class Stack:
         self._journal: persistence.Journal | None = None
         self._stopping = threading.Event()
         self._deployed = threading.Event()  # the tables and log groups are made
+        self._logs_back = threading.Event()  # the saved log events are put back, if any
 
     @classmethod
     def for_project(cls, project: manifest.Project | str | None = None, **options: Any) -> Stack:
@@ -123,6 +124,7 @@ class Stack:
     def start(self) -> Stack:
         self._stopping.clear()
         self._deployed.clear()
+        self._logs_back.set()
         if self._state_lock:
             self._state_lock.acquire()
         try:
@@ -146,7 +148,7 @@ class Stack:
                     clock=self.clock,
                 )
             self._shipper = LogShipper(functools.partial(self.aws.client, "logs"))
-            self._unhook_logs = self.aws.before_logs_read(self._shipper.flush)
+            self._unhook_logs = self.aws.before_logs_read(self._before_logs_read(self._shipper))
             for fn in self.template.functions.values():
                 options = {"python": self.python} if self.python else {}
                 credentials = function_credentials(fn)
@@ -176,6 +178,13 @@ class Stack:
                 self.aws.serve()
             self._deploy()
             self._deployed.set()
+            if not self._logs_back.is_set():
+                # The saved log events come back once the visits may run: a stream a call,
+                # they are many after a day of cold starts, and no visit needs them.
+                try:
+                    persistence.restore(self.aws, self.state_file, tables=False)
+                finally:
+                    self._logs_back.set()
         except OSError as exc:
             self.stop()
             if exc.errno in (48, 98, 10048):  # EADDRINUSE on macOS, Linux, Windows
@@ -196,6 +205,7 @@ class Stack:
     def stop(self) -> None:
         self._stopping.set()
         self._deployed.set()  # what waits for a deploy that failed or was stopped is let go
+        self._logs_back.set()
         if self.api:
             self.api.stop()
             self.api = None
@@ -261,7 +271,8 @@ class Stack:
             ensure_log_group(logs, name, props.get("RetentionInDays"))
         # Saved state comes back only into a table made just now: never twice into one table.
         if self.state_file and self.aws.embedded and created:
-            persistence.restore(self.aws, self.state_file)
+            persistence.restore(self.aws, self.state_file, logs=False)
+            self._logs_back.clear()  # put back by start, once the visits may run
             # One deleted since the snapshot (with the AWS CLI) is deleted again by the journal:
             # made anew, empty, as a start after a clean stop makes it.
             self._create_tables(dynamodb, set(dynamodb.list_tables()["TableNames"]))
@@ -323,6 +334,16 @@ class Stack:
                     self.on_code_change(None, ["template.yaml"])
 
         return look
+
+    def _before_logs_read(self, shipper: LogShipper) -> Callable[[], None]:
+        """What a read of the logs waits for: the saved events put back, and those handed over
+        to the shipper stored."""
+
+        def wait() -> None:
+            self._logs_back.wait()
+            shipper.flush()
+
+        return wait
 
     def _log_groups(self) -> list[str]:
         groups = {fn.log_group for fn in self.template.functions.values()}
