@@ -174,17 +174,18 @@ def test_the_final_app_counts_32_clients_at_once_exactly(start_stage):
     # environment (a process that imports boto3), and on a 2-core machine that is busy anyway
     # those inits can outlast Lambda's 10 s init limit: 502s that say nothing of the counter.
     # Exact whatever the load: every visit answered 200 counts once, and a visit that is not
-    # counted says so (503, its DynamoDB call out of time: on a machine loaded enough, some are).
+    # acknowledged says so: 503, its DynamoDB call out of time, or 504, API Gateway's 29 s
+    # integration timeout, where 32 cold starts queue on a machine loaded enough (CI saw both).
+    answered = {200, 503, 504}
     for clients in (4, 8, 16, 24, 32):
         ramp = race(stack, clients=clients, visits=1)
-        assert (ramp.lost, set(ramp.statuses) <= {200, 503}) == (0, True), ramp.statuses
+        assert (ramp.lost, set(ramp.statuses) <= answered) == (0, True), ramp.statuses
     result = race(stack, clients=32, visits=3)
     acknowledged = result.statuses.get(200, 0)
-    assert (result.sent, result.lost, set(result.statuses) <= {200, 503}) == (96, 0, True), (
-        result.statuses
-    )
+    assert (result.sent, result.lost) == (96, 0), result.statuses
+    assert set(result.statuses) <= answered, result.statuses
     # Each visit answered 200 was told a count of its own (a lost update tells two visits the
-    # same), and the count rose by those visits, and by a 503's whose update DynamoDB applied.
+    # same), and the count rose by those visits, and by any other whose update DynamoDB applied.
     assert len(set(result.told)) == len(result.told) == acknowledged > 0, result.told
     assert acknowledged <= result.counted <= result.sent, result.statuses
 
