@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from types import SimpleNamespace
+from typing import Any
 
 from workshop import manifest
 
@@ -19,19 +20,24 @@ from workshop import manifest
 HEAVY = ("boto3", "moto", "psutil", "jsonschema", "workshop.local.lambda_runtime")
 
 
-def imported_after(code: str, modules: tuple[str, ...] = HEAVY) -> list[str]:
-    """Which of `modules` a fresh interpreter has imported once it has run `code`."""
-    check = (
-        f"{code}\nimport json, sys\nprint(json.dumps([m for m in {modules!r} if m in sys.modules]))"
-    )
+def printed_after(code: str) -> Any:
+    """The JSON that a fresh interpreter prints last, once it has run `code`."""
     done = subprocess.run(
-        [sys.executable, "-c", check],
+        [sys.executable, "-c", code],
         cwd=manifest.REPO_ROOT,
         capture_output=True,
         text=True,
         check=True,
+        timeout=120,
     )
     return json.loads(done.stdout.splitlines()[-1])
+
+
+def imported_after(code: str, modules: tuple[str, ...] = HEAVY) -> list[str]:
+    """Which of `modules` a fresh interpreter has imported once it has run `code`."""
+    return printed_after(
+        f"{code}\nimport json, sys\nprint(json.dumps([m for m in {modules!r} if m in sys.modules]))"
+    )
 
 
 def test_the_cli_starts_without_aws_the_runtime_or_psutil():
@@ -79,15 +85,7 @@ def test_a_stack_s_start_and_first_calls_parse_each_of_botocore_s_models_once():
         "    stack.logs()\n"
         "print(json.dumps(parsed))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=manifest.REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    parsed = json.loads(done.stdout.splitlines()[-1])
+    parsed = printed_after(code)
     models = {"endpoints", "dynamodb/2012-08-10/service-2", "logs/2014-03-28/service-2"}
     assert models <= set(parsed)
     assert {path: times for path, times in parsed.items() if times != 1} == {}
