@@ -392,6 +392,35 @@ def console_commands_in(text: str) -> list[Command]:
 # The `workshop` command as the CLI tests run it.
 
 
+@contextlib.contextmanager
+def held_ports(*offsets: int, reserve: bool = False) -> Iterator[int]:
+    """A port P, with P + each offset listened on by this test while the block runs.
+
+    With `reserve`, P is bound and not listening, with SO_REUSEADDR: free to a program that asks
+    for it so (as `up` does), to no other. Every port is held, not merely found taken: one that
+    was busy when looked at (another test's connection) may be free when the program asks.
+    """
+    for _ in range(50):
+        with contextlib.ExitStack() as held:
+            first = held.enter_context(socket.socket())
+            if reserve:
+                first.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            first.bind(("127.0.0.1", 0))
+            if not reserve:
+                first.listen()
+            port = first.getsockname()[1]
+            try:
+                for offset in offsets:
+                    other = held.enter_context(socket.socket())
+                    other.bind(("127.0.0.1", port + offset))
+                    other.listen()
+            except (OSError, OverflowError):  # one of them in use, or past 65535: another P
+                continue
+            yield port
+            return
+    pytest.fail(f"no free port P with P + {offsets} free too, in 50 tries")
+
+
 def workshop(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "workshop", *args],

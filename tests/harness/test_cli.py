@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -14,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PROBE_APP, assert_one_line_error, fetch_json, here, workshop
+from tests.helpers import (
+    PROBE_APP,
+    assert_one_line_error,
+    fetch_json,
+    held_ports,
+    here,
+    workshop,
+)
 from workshop import manifest, served
 from workshop.local.local_aws import LocalAWS
 from workshop.local.state_lock import StateLock
@@ -229,13 +235,7 @@ def test_closing_the_terminal_of_up_stops_it_as_ctrl_c_does(state_dir):
 @pytest.mark.skipif(os.name == "nt", reason="holding a port for one program needs SO_REUSEADDR")
 def test_up_says_when_its_local_aws_cannot_have_its_usual_port():
     """Its AWS CLI lines of other runs name the usual port: a line says why this one differs."""
-    with socket.socket() as api, socket.socket() as aws:
-        api.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        api.bind(("127.0.0.1", 0))  # bound, not listening: free to `up`, to no other program
-        port = api.getsockname()[1]
-        with contextlib.suppress(OSError):  # taken by another program already: as good
-            aws.bind(("127.0.0.1", port + 1566))
-            aws.listen()
+    with held_ports(1566, reserve=True) as port:  # the API's port free to `up` alone
         process, lines = _start_up(str(PROBE_APP), "--port", str(port), "--fresh")
         _stop(process)
     said = f"(port {port + 1566}, its usual one, is taken by another program)"

@@ -4,7 +4,6 @@ port. Each ends in one line that says what is wrong and how to mend it, never a 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
 import shlex
 import shutil
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PROBE_APP, assert_one_line_error, here, workshop
+from tests.helpers import PROBE_APP, assert_one_line_error, held_ports, here, workshop
 from workshop import cli, manifest, served
 
 # The user's own AWS setup: neither a stopped endpoint nor a profile may end in a traceback.
@@ -137,12 +136,7 @@ def test_a_port_below_1024_or_beyond_the_last_is_refused_saying_which(port, why)
 
 
 def test_a_port_in_use_suggests_one_that_is_free(capsys):
-    with socket.socket() as busy, socket.socket() as next_one:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        with contextlib.suppress(OSError):  # if someone else holds it: the same case
-            next_one.bind(("127.0.0.1", port + 1))  # the port after it is taken too
+    with held_ports(1) as port:  # the port asked for and the one after it are taken
         result = here(capsys, "up", str(PROBE_APP), "--port", str(port))
         suggested = int(re.search(r"--port (\d+)", result.stderr).group(1))
         assert suggested not in (port, port + 1), result.stderr
