@@ -230,7 +230,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     try:
         if not running:
             print(f"({project.label} is not running: these are the logs it saved when it stopped)")
-            persistence.restore(aws, saved, tables=False)
+            persistence.restore_logs(aws, saved)
         logs = aws.client("logs")
         groups = [fn.log_group for fn in template.functions.values()]
         # Blanks alone are no term: every line, as with no filter (or an empty one).

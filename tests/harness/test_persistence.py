@@ -19,13 +19,27 @@ from workshop.local.local_aws import LocalAWS
 from workshop.local.persistence import Journal
 
 
-def test_what_was_stored_survives_a_restart_unless_fresh(make_stack, tmp_path):
+def _stop_as_its_process_ends(stack) -> None:
+    """Stop `stack`, and delete its table and log group from moto, whose state is this
+    process's: a new `up` process finds neither, and puts back what was saved."""
+    table, group = stack.table().name, stack.function().log_group
+    stack.stop()
+    aws = LocalAWS().start()
+    aws.client("dynamodb").delete_table(TableName=table)
+    aws.client("logs").delete_log_group(logGroupName=group)
+    aws.stop()
+
+
+def test_what_was_stored_survives_a_restart_unless_fresh(make_stack, tmp_path, monkeypatch):
     first = make_stack(state_dir=tmp_path)
     assert fetch_json(first.url("/behave/add"))[1] == {"hits": 1}
     assert fetch_json(first.url("/behave/add"))[1] == {"hits": 2}
-    first.stop()
+    _stop_as_its_process_ends(first)
 
+    reads, read = [], persistence._read_state
+    monkeypatch.setattr(persistence, "_read_state", lambda path: reads.append(path) or read(path))
     again = make_stack(state_dir=tmp_path, fresh=False)
+    assert reads == [tmp_path / "state.json"]  # once, for its items and its log events
     assert fetch_json(again.url("/behave/add"))[1] == {"hits": 3}
     old_lines = [e.message for e in again.logs('"START RequestId"')]
     assert len(old_lines) == 3  # the two earlier runs' log lines came back too, once each
@@ -110,7 +124,7 @@ class HeldStart:
         self.holding, self._release, self.deployed = threading.Event(), threading.Event(), []
         self.inited, self.ran, self.errors, stacks = threading.Event(), [], [], []
         start, deploy, serve = stack_module.Stack.start, stack_module.Stack._deploy, LocalAWS.serve
-        restore = persistence.restore
+        restore_logs = persistence.restore_logs
 
         def starting(stack):
             stacks.append(stack)
@@ -124,18 +138,18 @@ class HeldStart:
             hold()
             return serve(aws)
 
-        def held_restore(aws, path, tables=True, logs=True):
-            if not tables:
-                hold()
-            return restore(aws, path, tables, logs)
+        def held_restore_logs(*args):
+            hold()
+            return restore_logs(*args)
 
         def held_deploy(stack):
             if held == "deploy":
                 hold()
             if deploy_fails:
                 raise WorkshopError("the deploy failed")
-            deploy(stack)
+            saved = deploy(stack)
             self.deployed.append(True)
+            return saved
 
         def make():
             try:
@@ -148,7 +162,7 @@ class HeldStart:
         if held == "serve":
             monkeypatch.setattr(LocalAWS, "serve", held_serve)
         if held == "logs":
-            monkeypatch.setattr(persistence, "restore", held_restore)
+            monkeypatch.setattr(persistence, "restore_logs", held_restore_logs)
         self._starter = threading.Thread(target=make)
         self._starter.start()
         assert self.holding.wait(60)
@@ -228,13 +242,7 @@ def test_a_restart_counts_a_visit_before_the_saved_logs_are_back_and_a_read_wait
     first = make_stack(state_dir=tmp_path)
     assert fetch_json(first.url("/behave/add"))[1] == {"hits": 1}
     saved = {event.message for event in first.logs()}
-    table, group = first.table().name, first.function().log_group
-    first.stop()
-    # As a new `up` process finds moto (whose state is this process's): no table, no log group.
-    aws = LocalAWS().start()
-    aws.client("dynamodb").delete_table(TableName=table)
-    aws.client("logs").delete_log_group(logGroupName=group)
-    aws.stop()
+    _stop_as_its_process_ends(first)
 
     start = HeldStart(make_stack, monkeypatch, held="logs", state_dir=tmp_path, fresh=False)
     assert fetch_json(start.stack.url("/behave/add"))[1] == {"hits": 2}  # the logs are held

@@ -25,7 +25,15 @@ from urllib.parse import urlsplit
 from workshop.errors import WorkshopError
 from workshop.types import ITEM_WRITES
 
-__all__ = ["JOURNALED", "Journal", "forget", "make_state_folder", "restore", "save"]
+__all__ = [
+    "JOURNALED",
+    "Journal",
+    "forget",
+    "make_state_folder",
+    "restore_logs",
+    "restore_tables",
+    "save",
+]
 
 # The header of a journaled write sent again, with the local AWS's replay token (which no
 # function has): it was checked when it was first made, and its function's calls may be held
@@ -182,18 +190,16 @@ def _key_changed(path: Path, table: str, keys: list[str]) -> WorkshopError:
     )
 
 
-def restore(aws: Any, path: Path, tables: bool = True, logs: bool = True) -> None:
-    """Put back what `save` wrote (the tables must exist already) and replay the journal since;
-    or only the tables and their journal, or only the logs."""
+def restore_tables(aws: Any, path: Path) -> dict[str, Any]:
+    """Put back the items `save` wrote (the tables must exist already) and replay the journal
+    since; return what was read, for `restore_logs`."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from workshop.local.local_aws import ensure_log_group, ensure_log_stream
-
     state = _read_state(path)
-    dynamodb, logs_client = aws.client("dynamodb"), aws.client("logs")
-    existing = set(dynamodb.list_tables()["TableNames"]) if tables else set()
+    dynamodb = aws.client("dynamodb")
+    existing = set(dynamodb.list_tables()["TableNames"])
     try:
-        for table, items in state.get("tables", {}).items() if tables else ():
+        for table, items in state.get("tables", {}).items():
             if table not in existing:  # saved under an older name (before names had a suffix)
                 continue
             described = dynamodb.describe_table(TableName=table)["Table"]
@@ -213,14 +219,6 @@ def restore(aws: Any, path: Path, tables: bool = True, logs: bool = True) -> Non
             for start in range(0, len(items), 25):
                 batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
                 dynamodb.batch_write_item(RequestItems={table: batch})
-        for group, streams in state.get("log_groups", {}).items() if logs else ():
-            ensure_log_group(logs_client, group)
-            for stream, events in streams.items():
-                ensure_log_stream(logs_client, group, stream)
-                if events:
-                    logs_client.put_log_events(
-                        logGroupName=group, logStreamName=stream, logEvents=events
-                    )
     except (BotoCoreError, ClientError, TypeError, AttributeError) as error:  # wrong inside
         raise _damaged(path, f"{type(error).__name__}: {error}") from None
     since = state.get("journal") or 0  # a snapshot from before journals: none of them is newer
@@ -228,12 +226,32 @@ def restore(aws: Any, path: Path, tables: bool = True, logs: bool = True) -> Non
     # http.client, not urllib: a proxy of the user's (HTTP_PROXY) must not see local calls.
     connection = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
     try:
-        for number, journal in _journals(path) if tables else ():
+        for number, journal in _journals(path):
             if number >= since:
                 for write in _journaled(journal):
                     _replay(connection, write, aws.replay_token)
     finally:
         connection.close()
+    return state
+
+
+def restore_logs(aws: Any, path: Path, state: dict[str, Any] | None = None) -> None:
+    """Put back the log events `save` wrote to `path`, from `state` where it was read already."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from workshop.local.local_aws import ensure_log_group, ensure_log_stream
+
+    state = _read_state(path) if state is None else state
+    logs = aws.client("logs")
+    try:
+        for group, streams in state.get("log_groups", {}).items():
+            ensure_log_group(logs, group)
+            for stream, events in streams.items():
+                ensure_log_stream(logs, group, stream)
+                if events:
+                    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+    except (BotoCoreError, ClientError, TypeError, AttributeError) as error:  # wrong inside
+        raise _damaged(path, f"{type(error).__name__}: {error}") from None
 
 
 def _journaled(journal: Path) -> list[dict[str, str]]:

@@ -124,7 +124,7 @@ class Stack:
     def start(self) -> Stack:
         self._stopping.clear()
         self._deployed.clear()
-        self._logs_back.set()
+        self._logs_back.clear()
         if self._state_lock:
             self._state_lock.acquire()
         try:
@@ -176,15 +176,15 @@ class Stack:
                 self.api.start()
             if self._owns_aws:
                 self.aws.serve()
-            self._deploy()
+            saved = self._deploy()
             self._deployed.set()
-            if not self._logs_back.is_set():
-                # The saved log events come back once the visits may run: a stream a call,
-                # they are many after a day of cold starts, and no visit needs them.
-                try:
-                    persistence.restore(self.aws, self.state_file, tables=False)
-                finally:
-                    self._logs_back.set()
+            try:
+                if saved:
+                    # The saved log events come back once the visits may run: a stream a call,
+                    # they are many after a day of cold starts, and no visit needs them.
+                    persistence.restore_logs(self.aws, self.state_file, saved)
+            finally:
+                self._logs_back.set()
         except OSError as exc:
             self.stop()
             if exc.errno in (48, 98, 10048):  # EADDRINUSE on macOS, Linux, Windows
@@ -251,8 +251,9 @@ class Stack:
 
         return check
 
-    def _deploy(self) -> None:
-        """Create the template's tables and log groups; bring back saved state unless fresh."""
+    def _deploy(self) -> dict[str, Any] | None:
+        """Create the template's tables and log groups; bring back saved items unless fresh, and
+        return the saved state whose log events are to come back (None if none is)."""
         dynamodb, logs = self.aws.client("dynamodb"), self.aws.client("logs")
         existing = set(dynamodb.list_tables()["TableNames"])
         groups = self._log_groups()
@@ -269,16 +270,17 @@ class Stack:
         created = self._create_tables(dynamodb, existing)
         for name, props in self.template.log_groups.items():
             ensure_log_group(logs, name, props.get("RetentionInDays"))
+        saved = None
         # Saved state comes back only into a table made just now: never twice into one table.
         if self.state_file and self.aws.embedded and created:
-            persistence.restore(self.aws, self.state_file, logs=False)
-            self._logs_back.clear()  # put back by start, once the visits may run
+            saved = persistence.restore_tables(self.aws, self.state_file)
             # One deleted since the snapshot (with the AWS CLI) is deleted again by the journal:
             # made anew, empty, as a start after a clean stop makes it.
             self._create_tables(dynamodb, set(dynamodb.list_tables()["TableNames"]))
         if self.state_file and self.aws.embedded:  # from now on, each write is kept at once
             self._journal = persistence.Journal(self.state_file)
             self.aws.journal_to(self._journal)
+        return saved
 
     def tables_not_kept(self) -> list[str]:
         """The embedded AWS's tables that are not the template's, which a restart does not keep
