@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import fetch_json
+from tests.helpers import fetch, fetch_json
 from workshop import manifest, served
 from workshop.errors import WorkshopError
 from workshop.local import persistence
@@ -22,10 +22,12 @@ from workshop.local.persistence import Journal
 def _stop_as_its_process_ends(stack) -> None:
     """Stop `stack`, and delete its table and log group from moto, whose state is this
     process's: a new `up` process finds neither, and puts back what was saved."""
-    table, group = stack.table().name, stack.function().log_group
+    tables = [table.name for table in stack.template.tables.values()]
+    group = stack.function().log_group
     stack.stop()
     aws = LocalAWS().start()
-    aws.client("dynamodb").delete_table(TableName=table)
+    for table in tables:
+        aws.client("dynamodb").delete_table(TableName=table)
     aws.client("logs").delete_log_group(logGroupName=group)
     aws.stop()
 
@@ -36,8 +38,8 @@ def test_what_was_stored_survives_a_restart_unless_fresh(make_stack, tmp_path, m
     assert fetch_json(first.url("/behave/add"))[1] == {"hits": 2}
     _stop_as_its_process_ends(first)
 
-    reads, read = [], persistence._read_state
-    monkeypatch.setattr(persistence, "_read_state", lambda path: reads.append(path) or read(path))
+    reads, read = [], persistence.read_state
+    monkeypatch.setattr(persistence, "read_state", lambda path: reads.append(path) or read(path))
     again = make_stack(state_dir=tmp_path, fresh=False)
     assert reads == [tmp_path / "state.json"]  # once, for its items and its log events
     assert fetch_json(again.url("/behave/add"))[1] == {"hits": 3}
@@ -47,6 +49,31 @@ def test_what_was_stored_survives_a_restart_unless_fresh(make_stack, tmp_path, m
 
     fresh = make_stack(state_dir=tmp_path, fresh=True)
     assert fetch_json(fresh.url("/behave/add"))[1] == {"hits": 1}
+
+
+def test_a_project_without_a_table_keeps_its_logs_across_restarts(start_stage, tmp_path):
+    """Stage 01 keeps nothing in DynamoDB; CloudWatch Logs keeps its log events all the same."""
+    first = start_stage("01", state_dir=tmp_path)
+    assert fetch(first.url("/hello"))[0] == 200
+    earlier = {event.message for event in first.logs()}
+    _stop_as_its_process_ends(first)
+
+    again = start_stage("01", state_dir=tmp_path, fresh=False)
+    assert earlier and earlier <= {event.message for event in again.logs()}
+    again.stop()  # and they are saved again, with this run's
+    (streams,) = persistence.read_state(tmp_path / "state.json")["log_groups"].values()
+    assert earlier <= {
+        event["message"].rstrip("\n") for events in streams.values() for event in events
+    }
+
+
+def test_saved_log_events_never_come_back_twice_into_one_stream(make_stack, tmp_path):
+    """A restart in the same process finds its streams in moto still, with their events."""
+    first = make_stack(state_dir=tmp_path)
+    assert fetch_json(first.url("/behave/add"))[1] == {"hits": 1}
+    first.stop()
+    again = make_stack(state_dir=tmp_path, fresh=False)
+    assert len(again.logs('"START RequestId"')) == 1
 
 
 def test_a_table_deleted_while_the_stack_ran_is_not_saved_and_the_logs_are(make_stack, tmp_path):

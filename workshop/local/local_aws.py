@@ -533,6 +533,10 @@ def ensure_log_group(logs: Any, group: str, retention_days: int | None = None) -
         logs.put_retention_policy(logGroupName=group, retentionInDays=retention_days)
 
 
-def ensure_log_stream(logs: Any, group: str, stream: str) -> None:
-    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+def ensure_log_stream(logs: Any, group: str, stream: str) -> bool:
+    """Make the stream unless it is there; whether it was made now."""
+    try:
         logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        return False
+    return True

@@ -30,6 +30,7 @@ __all__ = [
     "Journal",
     "forget",
     "make_state_folder",
+    "read_state",
     "restore_logs",
     "restore_tables",
     "save",
@@ -143,7 +144,7 @@ def save(aws: Any, path: Path, tables: list[str], groups: list[str], journal: Jo
                 old.unlink(missing_ok=True)
 
 
-def _read_state(path: Path) -> dict[str, Any]:
+def read_state(path: Path) -> dict[str, Any]:
     """What `save` wrote to `path` ({} when nothing was), or a WorkshopError saying how to go on
     when it cannot be read: cut short by a crash, or by a sync tool."""
     if not path.exists():
@@ -190,12 +191,11 @@ def _key_changed(path: Path, table: str, keys: list[str]) -> WorkshopError:
     )
 
 
-def restore_tables(aws: Any, path: Path) -> dict[str, Any]:
-    """Put back the items `save` wrote (the tables must exist already) and replay the journal
-    since; return what was read, for `restore_logs`."""
+def restore_tables(aws: Any, path: Path, state: dict[str, Any]) -> None:
+    """Put back the items of `state`, which `save` wrote to `path` (the tables must exist
+    already), and replay the journal since."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    state = _read_state(path)
     dynamodb = aws.client("dynamodb")
     existing = set(dynamodb.list_tables()["TableNames"])
     try:
@@ -232,23 +232,22 @@ def restore_tables(aws: Any, path: Path) -> dict[str, Any]:
                     _replay(connection, write, aws.replay_token)
     finally:
         connection.close()
-    return state
 
 
 def restore_logs(aws: Any, path: Path, state: dict[str, Any] | None = None) -> None:
-    """Put back the log events `save` wrote to `path`, from `state` where it was read already."""
+    """Put back the log events `save` wrote to `path` (from `state`, where it was read already),
+    each stream's only into a stream made just now: never twice into one stream."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from workshop.local.local_aws import ensure_log_group, ensure_log_stream
 
-    state = _read_state(path) if state is None else state
+    state = read_state(path) if state is None else state
     logs = aws.client("logs")
     try:
         for group, streams in state.get("log_groups", {}).items():
             ensure_log_group(logs, group)
             for stream, events in streams.items():
-                ensure_log_stream(logs, group, stream)
-                if events:
+                if ensure_log_stream(logs, group, stream) and events:
                     logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
     except (BotoCoreError, ClientError, TypeError, AttributeError) as error:  # wrong inside
         raise _damaged(path, f"{type(error).__name__}: {error}") from None

@@ -253,7 +253,7 @@ class Stack:
 
     def _deploy(self) -> dict[str, Any] | None:
         """Create the template's tables and log groups; bring back saved items unless fresh, and
-        return the saved state whose log events are to come back (None if none is)."""
+        return the saved state, whose log events are to come back (None where none is kept)."""
         dynamodb, logs = self.aws.client("dynamodb"), self.aws.client("logs")
         existing = set(dynamodb.list_tables()["TableNames"])
         groups = self._log_groups()
@@ -270,16 +270,17 @@ class Stack:
         created = self._create_tables(dynamodb, existing)
         for name, props in self.template.log_groups.items():
             ensure_log_group(logs, name, props.get("RetentionInDays"))
-        saved = None
-        # Saved state comes back only into a table made just now: never twice into one table.
-        if self.state_file and self.aws.embedded and created:
-            saved = persistence.restore_tables(self.aws, self.state_file)
+        if not (self.state_file and self.aws.embedded):
+            return None
+        saved = persistence.read_state(self.state_file)
+        # Saved items come back only into a table made just now: never twice into one table.
+        if created:
+            persistence.restore_tables(self.aws, self.state_file, saved)
             # One deleted since the snapshot (with the AWS CLI) is deleted again by the journal:
             # made anew, empty, as a start after a clean stop makes it.
             self._create_tables(dynamodb, set(dynamodb.list_tables()["TableNames"]))
-        if self.state_file and self.aws.embedded:  # from now on, each write is kept at once
-            self._journal = persistence.Journal(self.state_file)
-            self.aws.journal_to(self._journal)
+        self._journal = persistence.Journal(self.state_file)  # from now on, each write is kept
+        self.aws.journal_to(self._journal)
         return saved
 
     def tables_not_kept(self) -> list[str]:
