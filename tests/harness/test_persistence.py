@@ -353,6 +353,15 @@ def test_a_state_file_cut_short_is_a_clear_error_and_fresh_starts_over(
     assert fetch_json(fresh.url("/behave/add"))[1] == {"hits": 1}
 
 
+def test_a_state_file_cut_short_is_a_clear_error_in_a_project_without_a_table(
+    start_stage, tmp_path
+):
+    """Stage 01 keeps its log events there: it reads the file too."""
+    (tmp_path / "state.json").write_text('{"tables": {}, "log_gr', encoding="utf-8")
+    with pytest.raises(WorkshopError, match=r"cannot be read .*--fresh"):
+        start_stage("01", state_dir=tmp_path, fresh=False)
+
+
 @pytest.mark.parametrize(
     "damaged",
     [b'{"a": 1}\n', b'{"target": 1, "authorization": "", "body": ""}\n', b"\xff\xfe{\n"],
