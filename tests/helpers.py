@@ -389,7 +389,7 @@ def console_commands_in(text: str) -> list[Command]:
     ]
 
 
-# The `workshop` command as the CLI tests run it.
+# Ports a test holds, for `up` to find taken.
 
 
 @contextlib.contextmanager
@@ -419,6 +419,9 @@ def held_ports(*offsets: int, reserve: bool = False) -> Iterator[int]:
             yield port
             return
     pytest.fail(f"no free port P with P + {offsets} free too, in 50 tries")
+
+
+# The `workshop` command as the CLI tests run it.
 
 
 def workshop(*args: str) -> subprocess.CompletedProcess:
